@@ -1,0 +1,176 @@
+"""The `estim` command: a thin layer over the Python API.
+
+Exit codes: 0 ok; 1 internal error (a bug: please report it); 2 bad input (the message says what to fix).
+Set ESTIM_DEBUG=1 to see the traceback of an internal error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from estim.errors import EstimInputError, InvalidRecords
+
+EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
+
+
+def _fail_input(message: str) -> None:
+    click.echo(f"estim: {message}", err=True)
+    sys.exit(EXIT_INPUT)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="estim")
+def cli() -> None:
+    """Estimate unobserved illegal border crossings from checkpoint and apprehension records.
+
+    With no data given, commands use the shipped SYNTHETIC Russia–Kazakhstan dataset (data/synthetic/),
+    made by `estim simulate` at the default seed; its ground truth is in data/synthetic/truth.nc.
+    """
+
+
+@cli.command()
+@click.option("--seed", type=int, default=None, help="Random seed (default: the seed of the shipped data).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder to write the records and truth.nc into (created if missing).",
+)
+@click.option("--years", type=int, default=None, help="Number of years to simulate (default: 12, 2006–2017).")
+@click.option("--quiet", is_flag=True, help="No progress display.")
+def simulate(seed: int | None, out: Path, years: int | None, quiet: bool) -> None:
+    """Simulate every record type of the Russia–Kazakhstan border, with the ground truth.
+
+    Writes sections, checkpoints, checkpoint_records, apprehensions (Omsk and Orenburg only, one row per
+    apprehension), apprehension_totals (the other ten sections, monthly), registers, policy_events as CSV,
+    the true attempts / apprehensions / unobserved crossings and every parameter as truth.nc, and SHA256SUMS.
+    The same seed gives byte-identical files. The output is SYNTHETIC.
+    """
+    from estim import simulate as sim
+
+    config = sim.SimulationConfig() if years is None else sim.SimulationConfig(years=years)
+    result = sim.simulate(seed=sim.DEFAULT_SEED if seed is None else seed, config=config, progress=not quiet)
+    paths = sim.write_simulation(result, out)
+    click.echo(f"wrote {len(paths)} files to {out} (synthetic, seed {result.seed})")
+
+
+@cli.command()
+@click.argument("path", type=click.Path(path_type=Path), required=False)
+@click.option("--max-errors", type=int, default=200, show_default=True, help="Stop listing after this many.")
+def validate(path: Path | None, max_errors: int) -> None:
+    """Check record files against their schemas; list every violation.
+
+    PATH is a record file (its name says its type: apprehensions.csv, checkpoint_records.parquet, …) or a
+    folder of them (default: the shipped synthetic data). Each violation names the file, the row as counted in
+    the file (the header is line 1), the column and the rule broken. Exit 0 when clean, 2 otherwise.
+    """
+    from estim.paths import SYNTHETIC_DIR
+    from estim.records import validate_path
+
+    report = validate_path(path or SYNTHETIC_DIR, cap=max_errors)
+    if report.ok:
+        click.echo(f"ok: {report.describe_checked()}")
+        return
+    click.echo(str(report), err=True)
+    sys.exit(EXIT_INPUT)
+
+
+@cli.group()
+def data() -> None:
+    """Look at record sets."""
+
+
+@data.command("summary")
+@click.argument("path", type=click.Path(path_type=Path), required=False)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+def data_summary_cmd(path: Path | None, fmt: str) -> None:
+    """Per section: records, distinct people, apprehensions, re-apprehension rate, legal crossings, mean wait.
+
+    PATH is a folder of records (default: the shipped synthetic data). The records are validated first.
+    """
+    from estim.paths import SYNTHETIC_DIR
+    from estim.records import load_records
+    from estim.statistics import data_summary
+
+    records = load_records(path or SYNTHETIC_DIR, progress=True)
+    table = data_summary(records)
+    if fmt == "json":
+        click.echo(json.dumps(json.loads(table.to_json(orient="index")), indent=2))
+    elif fmt == "csv":
+        click.echo(table.to_csv(), nl=False)
+    else:
+        click.echo(_format_table(table))
+
+
+def _format_table(table: object) -> str:
+    import pandas as pd
+
+    assert isinstance(table, pd.DataFrame)
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:,.3f}".format):
+        return table.to_string()
+
+
+@cli.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Where to simulate (default: a temporary folder).")
+def demo(out: Path | None) -> None:
+    """The main job on the shipped SYNTHETIC data: simulate, check, validate, summarise.
+
+    Re-simulates the shipped dataset from its seed and checks it is byte-identical to data/synthetic/, validates
+    data/synthetic/, and prints the per-section data summary.
+    """
+    from estim import simulate as sim
+    from estim.paths import SYNTHETIC_DIR
+    from estim.records import load_records, validate_path
+    from estim.statistics import data_summary
+
+    click.echo(f"1/3 simulating the synthetic border at seed {sim.DEFAULT_SEED} …")
+    with tempfile.TemporaryDirectory() as tmp:
+        target = out or Path(tmp) / "synthetic"
+        sim.write_simulation(sim.simulate(seed=sim.DEFAULT_SEED, progress=True), target)
+        differing = sim.compare_folders(target, SYNTHETIC_DIR)
+    if differing:
+        _fail_input(f"the shipped data/synthetic/ differ from a fresh simulation: {', '.join(differing)}")
+    click.echo("    identical to data/synthetic/ byte for byte")
+    click.echo("2/3 validating data/synthetic/ …")
+    report = validate_path(SYNTHETIC_DIR)
+    if not report.ok:
+        click.echo(str(report), err=True)
+        sys.exit(EXIT_INPUT)
+    click.echo(f"    ok: {report.describe_checked()}")
+    click.echo("3/3 per-section summary of the SYNTHETIC records:")
+    click.echo(_format_table(data_summary(load_records(SYNTHETIC_DIR))))
+
+
+def main() -> None:
+    """Entry point: run the CLI and map exceptions to exit codes."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(EXIT_INTERNAL)
+    except click.ClickException as e:  # usage errors are bad input
+        e.show()
+        sys.exit(EXIT_INPUT)
+    except InvalidRecords as e:
+        click.echo(str(e.report), err=True)
+        sys.exit(EXIT_INPUT)
+    except EstimInputError as e:
+        _fail_input(str(e))
+    except SystemExit:
+        raise
+    except Exception as e:  # noqa: BLE001 - last-resort boundary: a bug, not the user's fault
+        if os.environ.get("ESTIM_DEBUG"):
+            raise
+        click.echo(f"estim: internal error: {type(e).__name__}: {e}\n(set ESTIM_DEBUG=1 for the traceback)", err=True)
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(EXIT_OK)
+
+
+if __name__ == "__main__":
+    main()
