@@ -24,6 +24,29 @@ def _fail_input(message: str) -> None:
     sys.exit(EXIT_INPUT)
 
 
+class _EstimGroup(click.Group):
+    """Maps exceptions to exit codes for every subcommand: bad input 2, a bug 1 (never a traceback)."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
+            raise
+        except InvalidRecords as e:
+            click.echo(str(e.report), err=True)
+            sys.exit(EXIT_INPUT)
+        except EstimInputError as e:
+            _fail_input(str(e))
+        except Exception as e:  # noqa: BLE001 - last-resort boundary: a bug, not the user's fault
+            if os.environ.get("ESTIM_DEBUG"):
+                raise
+            click.echo(
+                f"estim: internal error: {type(e).__name__}: {e}\n(set ESTIM_DEBUG=1 for the traceback)",
+                err=True,
+            )
+            sys.exit(EXIT_INTERNAL)
+
+
 @click.group(cls=_EstimGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="estim")
 def cli() -> None:
@@ -35,14 +58,18 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--seed", type=int, default=None, help="Random seed (default: the seed of the shipped data).")
+@click.option(
+    "--seed", type=int, default=None, help="Random seed (default: the seed of the shipped data)."
+)
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     required=True,
     help="Folder to write the records and truth.nc into (created if missing).",
 )
-@click.option("--years", type=int, default=None, help="Number of years to simulate (default: 12, 2006–2017).")
+@click.option(
+    "--years", type=int, default=None, help="Number of years to simulate (default: 12, 2006–2017)."
+)
 @click.option("--quiet", is_flag=True, help="No progress display.")
 def simulate(seed: int | None, out: Path, years: int | None, quiet: bool) -> None:
     """Simulate every record type of the Russia–Kazakhstan border, with the ground truth.
@@ -55,14 +82,18 @@ def simulate(seed: int | None, out: Path, years: int | None, quiet: bool) -> Non
     from estim import simulate as sim
 
     config = sim.SimulationConfig() if years is None else sim.SimulationConfig(years=years)
-    result = sim.simulate(seed=sim.DEFAULT_SEED if seed is None else seed, config=config, progress=not quiet)
+    result = sim.simulate(
+        seed=sim.DEFAULT_SEED if seed is None else seed, config=config, progress=not quiet
+    )
     paths = sim.write_simulation(result, out)
     click.echo(f"wrote {len(paths)} files to {out} (synthetic, seed {result.seed})")
 
 
 @cli.command()
 @click.argument("path", type=click.Path(path_type=Path), required=False)
-@click.option("--max-errors", type=int, default=200, show_default=True, help="Stop listing after this many.")
+@click.option(
+    "--max-errors", type=int, default=200, show_default=True, help="Stop listing after this many."
+)
 def validate(path: Path | None, max_errors: int) -> None:
     """Check record files against their schemas; list every violation.
 
@@ -88,7 +119,13 @@ def data() -> None:
 
 @data.command("summary")
 @click.argument("path", type=click.Path(path_type=Path), required=False)
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+)
 def data_summary_cmd(path: Path | None, fmt: str) -> None:
     """Per section: records, distinct people, apprehensions, re-apprehension rate, legal crossings, mean wait.
 
@@ -110,9 +147,26 @@ def data_summary_cmd(path: Path | None, fmt: str) -> None:
 
 @data.command("statistics")
 @click.argument("path", type=click.Path(path_type=Path), required=False)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="netCDF file to write.")
-@click.option("--period", type=click.Choice(["year", "quarter", "month"]), default="year", show_default=True, help="Period of the frequency tables and capture histories.")
-@click.option("--occasion", type=click.Choice(["quarter", "month", "none"]), default="quarter", show_default=True, help="Capture occasions within a period.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="netCDF file to write.",
+)
+@click.option(
+    "--period",
+    type=click.Choice(["year", "quarter", "month"]),
+    default="year",
+    show_default=True,
+    help="Period of the frequency tables and capture histories.",
+)
+@click.option(
+    "--occasion",
+    type=click.Choice(["quarter", "month", "none"]),
+    default="quarter",
+    show_default=True,
+    help="Capture occasions within a period.",
+)
 def data_statistics_cmd(path: Path | None, out: Path, period: str, occasion: str) -> None:
     """Write the sufficient statistics of a record set (counts only, no person keys) as netCDF.
 
@@ -125,7 +179,9 @@ def data_statistics_cmd(path: Path | None, out: Path, period: str, occasion: str
     from estim.statistics import sufficient_statistics
 
     records = load_records(path or SYNTHETIC_DIR, progress=True)
-    stats = sufficient_statistics(records, period=period, occasion=None if occasion == "none" else occasion)
+    stats = sufficient_statistics(
+        records, period=period, occasion=None if occasion == "none" else occasion
+    )
     atomic_write(out, lambda p: stats.to_netcdf(p))
     click.echo(f"wrote {out}: " + ", ".join(f"{d}={n}" for d, n in stats.sizes.items()))
 
@@ -134,12 +190,19 @@ def _format_table(table: object) -> str:
     import pandas as pd
 
     assert isinstance(table, pd.DataFrame)
-    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:,.3f}".format):
+    with pd.option_context(
+        "display.width", 200, "display.max_columns", 20, "display.float_format", "{:,.3f}".format
+    ):
         return table.to_string()
 
 
 @cli.command()
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Where to simulate (default: a temporary folder).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to simulate (default: a temporary folder).",
+)
 def demo(out: Path | None) -> None:
     """The main job on the shipped SYNTHETIC data: simulate, check, validate, summarise.
 
@@ -157,7 +220,9 @@ def demo(out: Path | None) -> None:
         sim.write_simulation(sim.simulate(seed=sim.DEFAULT_SEED, progress=True), target)
         differing = sim.compare_folders(target, SYNTHETIC_DIR)
     if differing:
-        _fail_input(f"the shipped data/synthetic/ differ from a fresh simulation: {', '.join(differing)}")
+        _fail_input(
+            f"the shipped data/synthetic/ differ from a fresh simulation: {', '.join(differing)}"
+        )
     click.echo("    identical to data/synthetic/ byte for byte")
     click.echo("2/3 validating data/synthetic/ …")
     report = validate_path(SYNTHETIC_DIR)
@@ -167,28 +232,6 @@ def demo(out: Path | None) -> None:
     click.echo(f"    ok: {report.describe_checked()}")
     click.echo("3/3 per-section summary of the SYNTHETIC records:")
     click.echo(_format_table(data_summary(load_records(SYNTHETIC_DIR))))
-
-
-class _EstimGroup(click.Group):
-    """Maps exceptions to exit codes for every subcommand: bad input 2, a bug 1 (never a traceback)."""
-
-    def invoke(self, ctx: click.Context) -> object:
-        try:
-            return super().invoke(ctx)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
-            raise
-        except InvalidRecords as e:
-            click.echo(str(e.report), err=True)
-            sys.exit(EXIT_INPUT)
-        except EstimInputError as e:
-            _fail_input(str(e))
-        except Exception as e:  # noqa: BLE001 - last-resort boundary: a bug, not the user's fault
-            if os.environ.get("ESTIM_DEBUG"):
-                raise
-            click.echo(
-                f"estim: internal error: {type(e).__name__}: {e}\n(set ESTIM_DEBUG=1 for the traceback)", err=True
-            )
-            sys.exit(EXIT_INTERNAL)
 
 
 def main() -> None:
