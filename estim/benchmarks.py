@@ -19,7 +19,9 @@ def reference_estimates(directory: Path = BENCHMARKS_DIR) -> dict[str, dict[str,
         return tomllib.load(f)
 
 
-def load_benchmark(name: str, *, frequencies: bool = False, directory: Path = BENCHMARKS_DIR) -> pd.DataFrame:
+def load_benchmark(
+    name: str, *, frequencies: bool = False, directory: Path = BENCHMARKS_DIR
+) -> pd.DataFrame:
     """One benchmark dataset as shipped (one row per individual, history pattern or frequency cell)."""
     refs = reference_estimates(directory)
     if name not in refs:

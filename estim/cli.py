@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import click
@@ -24,10 +25,18 @@ def _fail_input(message: str) -> None:
     sys.exit(EXIT_INPUT)
 
 
+def _show_warning(
+    message: Warning | str, category: type[Warning], *args: object, **kwargs: object
+) -> None:
+    # One line a user can read, without the source line Python's default shows.
+    click.echo(f"estim: warning: {message}", err=True)
+
+
 class _EstimGroup(click.Group):
     """Maps exceptions to exit codes for every subcommand: bad input 2, a bug 1 (never a traceback)."""
 
     def invoke(self, ctx: click.Context) -> object:
+        warnings.showwarning = _show_warning
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):

@@ -28,7 +28,10 @@ def test_dutch_frequency_table_agrees_with_individual_rows():
     counts = dutch["capture"].value_counts().sort_index()
     assert list(freq["freq"]) == [1645, 183, 37, 13, 1, 1]  # van der Heijden et al. (2003), Table 1
     pd.testing.assert_series_equal(
-        counts.rename(None), freq.set_index("nbcap")["freq"].rename(None), check_names=False, check_index=False
+        counts.rename(None),
+        freq.set_index("nbcap")["freq"].rename(None),
+        check_names=False,
+        check_index=False,
     )
 
 

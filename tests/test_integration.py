@@ -43,12 +43,24 @@ def test_no_raw_person_key_in_any_written_output(small_dataset, tmp_path):
     for period, occasion in [("year", "quarter"), ("quarter", "month"), ("month", "none")]:
         target = outputs / f"stats_{period}.nc"
         r = runner.invoke(
-            cli, ["data", "statistics", str(small_dataset), "--out", str(target), "--period", period, "--occasion", occasion]
+            cli,
+            [
+                "data",
+                "statistics",
+                str(small_dataset),
+                "--out",
+                str(target),
+                "--period",
+                period,
+                "--occasion",
+                occasion,
+            ],
         )
         assert r.exit_code == 0, r.output
     for fmt in ("json", "csv", "table"):
         r = runner.invoke(cli, ["data", "summary", str(small_dataset), "--format", fmt])
         assert r.exit_code == 0, r.output
+        # stdout and stderr together, as a user would capture them
         (outputs / f"summary.{fmt}").write_text(r.output)
     written = sorted(outputs.iterdir())
     assert len(written) == 6
@@ -61,7 +73,7 @@ def test_no_raw_person_key_in_any_written_output(small_dataset, tmp_path):
 def test_summary_json_has_a_row_per_section(small_dataset):
     r = CliRunner().invoke(cli, ["data", "summary", str(small_dataset), "--format", "json"])
     assert r.exit_code == 0, r.output
-    table = json.loads(r.output)
+    table = json.loads(r.stdout)
     assert set(table) == {
         "astrakhan", "volgograd", "saratov", "samara", "orenburg", "chelyabinsk",
         "kurgan", "tyumen", "omsk", "novosibirsk", "altai_krai", "altai_republic",

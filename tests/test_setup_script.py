@@ -37,7 +37,9 @@ def test_no_suitable_python_is_a_clear_failure(tmp_path):
     if not Path(old).exists():
         pytest.skip("no Python 3.11 to stand in for the too-old default python3")
     env = _env(tmp_path, [_bin_dir_with(tmp_path, {"python3": old})], str(tmp_path / "no-pyenv"))
-    out = subprocess.run([BASH, str(ROOT / "run"), "find-python"], env=env, capture_output=True, text=True)
+    out = subprocess.run(
+        [BASH, str(ROOT / "run"), "find-python"], env=env, capture_output=True, text=True
+    )
     assert out.returncode == 1
     assert "no Python >= 3.12" in out.stderr
 
@@ -50,7 +52,9 @@ def test_finds_a_pyenv_interpreter_that_is_not_on_path(tmp_path):
     old = shutil.which("python3.11") or "/usr/bin/python3.11"
     links = {"python3": old} if Path(old).exists() else {}
     env = _env(tmp_path, [_bin_dir_with(tmp_path, links)], str(fake_root))
-    out = subprocess.run([BASH, str(ROOT / "run"), "find-python"], env=env, capture_output=True, text=True)
+    out = subprocess.run(
+        [BASH, str(ROOT / "run"), "find-python"], env=env, capture_output=True, text=True
+    )
     if glob.glob("/usr/bin/python3.1[2-9]"):
         assert out.returncode == 0
     else:
@@ -60,6 +64,8 @@ def test_finds_a_pyenv_interpreter_that_is_not_on_path(tmp_path):
 
 def test_explicit_interpreter_is_checked(tmp_path):
     env = dict(os.environ, ESTIM_PYTHON=str(tmp_path / "missing-python"))
-    out = subprocess.run([BASH, str(ROOT / "run"), "find-python"], env=env, capture_output=True, text=True)
+    out = subprocess.run(
+        [BASH, str(ROOT / "run"), "find-python"], env=env, capture_output=True, text=True
+    )
     assert out.returncode == 1
     assert "not a working Python >= 3.12" in out.stderr

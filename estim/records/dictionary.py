@@ -57,7 +57,10 @@ def schema_markdown(schema: Schema) -> str:
     if schema.unique:
         notes.append("key: " + "; ".join("(" + ", ".join(u) + ")" for u in schema.unique))
     if schema.personal:
-        notes.append("personal data, pseudonymised at ingestion: " + ", ".join(f"`{p}`" for p in schema.personal))
+        notes.append(
+            "personal data, pseudonymised at ingestion: "
+            + ", ".join(f"`{p}`" for p in schema.personal)
+        )
     head += f"File `{schema.name}.csv` or `{schema.name}.parquet`; " + "; ".join(notes) + ".\n\n"
     rows = ["| column | type | unit | meaning | rules |", "|---|---|---|---|---|"]
     for c in schema.columns:

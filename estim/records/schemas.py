@@ -79,7 +79,7 @@ class Column:
     choices: tuple[str, ...] | None = None
     pattern: str | None = None
     references: str | None = None
-    """``"table.column"``: every value must occur there (rule ``unknown``); ``*`` is allowed when nullable."""
+    """``"table.column"``: every value must occur there (rule ``unknown``); ``*`` (the whole border) is exempt."""
     not_after_today: bool = False
     """For dates and months: a value in the future is impossible."""
 
@@ -124,12 +124,25 @@ SECTIONS_SCHEMA = Schema(
     columns=(
         Column("section_id", "choice", "section id", choices=SECTIONS),
         Column("name", "text", "region name in English"),
-        Column("length_km", "float", "length of the section's border", "km", minimum=0.0, plausible=(10.0, 2500.0)),
+        Column(
+            "length_km",
+            "float",
+            "length of the section's border",
+            "km",
+            minimum=0.0,
+            plausible=(10.0, 2500.0),
+        ),
         _src("length_km"),
-        Column("checkpoints_road", "int", "road checkpoints", "count", minimum=0, plausible=(0, 30)),
-        Column("checkpoints_rail", "int", "rail checkpoints", "count", minimum=0, plausible=(0, 15)),
+        Column(
+            "checkpoints_road", "int", "road checkpoints", "count", minimum=0, plausible=(0, 30)
+        ),
+        Column(
+            "checkpoints_rail", "int", "rail checkpoints", "count", minimum=0, plausible=(0, 15)
+        ),
         Column("checkpoints_air", "int", "air checkpoints", "count", minimum=0, plausible=(0, 10)),
-        Column("checkpoints_river", "int", "river checkpoints", "count", minimum=0, plausible=(0, 10)),
+        Column(
+            "checkpoints_river", "int", "river checkpoints", "count", minimum=0, plausible=(0, 10)
+        ),
         _src("checkpoints"),
         Column("terrain", "choice", "dominant terrain along the line", choices=TERRAINS),
         _src("terrain"),
@@ -153,10 +166,18 @@ CHECKPOINTS_SCHEMA = Schema(
     description="One row per checkpoint (border crossing point) on the Russian side.",
     columns=(
         Column("checkpoint_id", "id", "checkpoint id"),
-        Column("section_id", "choice", "section the checkpoint lies in", choices=SECTIONS, references="sections.section_id"),
+        Column(
+            "section_id",
+            "choice",
+            "section the checkpoint lies in",
+            choices=SECTIONS,
+            references="sections.section_id",
+        ),
         Column("name", "text", "checkpoint name"),
         Column("type", "choice", "checkpoint type", choices=CHECKPOINT_TYPES),
-        Column("source", "text", "where the checkpoint's existence and type come from, or `assumed`"),
+        Column(
+            "source", "text", "where the checkpoint's existence and type come from, or `assumed`"
+        ),
     ),
     unique=(("checkpoint_id",),),
 )
@@ -167,11 +188,46 @@ CHECKPOINT_RECORDS_SCHEMA = Schema(
     columns=(
         Column("checkpoint_id", "id", "checkpoint", references="checkpoints.checkpoint_id"),
         Column("month", "month", "calendar month", not_after_today=True),
-        Column("crossings_citizens", "int", "legal crossings by Russian and Kazakh citizens", "crossings", minimum=0, plausible=(0, 1_500_000)),
-        Column("crossings_foreigners", "int", "legal crossings by other foreigners", "crossings", minimum=0, plausible=(0, 1_000_000)),
-        Column("refusals_of_entry", "int", "foreigners refused entry", "persons", minimum=0, plausible=(0, 20_000)),
-        Column("invalid_documents", "int", "invalid documents detected", "documents", minimum=0, plausible=(0, 20_000)),
-        Column("mean_wait_minutes", "float", "mean waiting time at control", "minutes", minimum=0.0, plausible=(0.0, 2880.0)),
+        Column(
+            "crossings_citizens",
+            "int",
+            "legal crossings by Russian and Kazakh citizens",
+            "crossings",
+            minimum=0,
+            plausible=(0, 1_500_000),
+        ),
+        Column(
+            "crossings_foreigners",
+            "int",
+            "legal crossings by other foreigners",
+            "crossings",
+            minimum=0,
+            plausible=(0, 1_000_000),
+        ),
+        Column(
+            "refusals_of_entry",
+            "int",
+            "foreigners refused entry",
+            "persons",
+            minimum=0,
+            plausible=(0, 20_000),
+        ),
+        Column(
+            "invalid_documents",
+            "int",
+            "invalid documents detected",
+            "documents",
+            minimum=0,
+            plausible=(0, 20_000),
+        ),
+        Column(
+            "mean_wait_minutes",
+            "float",
+            "mean waiting time at control",
+            "minutes",
+            minimum=0.0,
+            plausible=(0.0, 2880.0),
+        ),
     ),
     unique=(("checkpoint_id", "month"),),
 )
@@ -182,9 +238,20 @@ APPREHENSIONS_SCHEMA = Schema(
     columns=(
         Column("apprehension_id", "id", "record id"),
         Column("date", "date", "date of apprehension", not_after_today=True),
-        Column("section_id", "choice", "section", choices=SECTIONS, references="sections.section_id"),
-        Column("person_key", "id", "identifier of the person (personal data: pseudonymised at ingestion)"),
-        Column("citizenship", "code", "citizenship, ISO 3166-1 alpha-3 (`XXX` stateless/unknown)", pattern=r"[A-Z]{3}"),
+        Column(
+            "section_id", "choice", "section", choices=SECTIONS, references="sections.section_id"
+        ),
+        Column(
+            "person_key",
+            "id",
+            "identifier of the person (personal data: pseudonymised at ingestion)",
+        ),
+        Column(
+            "citizenship",
+            "code",
+            "citizenship, ISO 3166-1 alpha-3 (`XXX` stateless/unknown)",
+            pattern=r"[A-Z]{3}",
+        ),
         Column("border_zone_resident", "bool", "lives in the near-border zone"),
         Column("direction", "choice", "direction of the attempted crossing", choices=DIRECTIONS),
         Column("recorded", "choice", "what was recorded", choices=RECORDED),
@@ -199,11 +266,20 @@ APPREHENSION_TOTALS_SCHEMA = Schema(
     name="apprehension_totals",
     description="Monthly apprehension counts for sections without individual records.",
     columns=(
-        Column("section_id", "choice", "section", choices=SECTIONS, references="sections.section_id"),
+        Column(
+            "section_id", "choice", "section", choices=SECTIONS, references="sections.section_id"
+        ),
         Column("month", "month", "calendar month", not_after_today=True),
         Column("category", "choice", "case classification", choices=CATEGORIES),
         Column("detected_by", "choice", "who detected the crossing", choices=DETECTORS),
-        Column("apprehensions", "int", "apprehensions in the month", "apprehensions", minimum=0, plausible=(0, 5_000)),
+        Column(
+            "apprehensions",
+            "int",
+            "apprehensions in the month",
+            "apprehensions",
+            minimum=0,
+            plausible=(0, 5_000),
+        ),
     ),
     unique=(("section_id", "month", "category", "detected_by"),),
     optional=True,
@@ -216,7 +292,11 @@ REGISTERS_SCHEMA = Schema(
     columns=(
         Column("entry_id", "id", "record id"),
         Column("register", "choice", "which list", choices=REGISTERS),
-        Column("person_key", "id", "identifier of the person (personal data: pseudonymised at ingestion)"),
+        Column(
+            "person_key",
+            "id",
+            "identifier of the person (personal data: pseudonymised at ingestion)",
+        ),
         Column("date", "date", "date of the entry", not_after_today=True),
     ),
     unique=(("entry_id",),),

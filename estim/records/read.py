@@ -1,0 +1,440 @@
+"""Reading record files (CSV, Parquet) into raw Arrow columns, each row labelled as the user counts it.
+
+Reading judges no values: it reports only what stops a file being read as a table (empty file, wrong
+encoding, wrong delimiter, rows with the wrong number of fields, an unreadable Parquet file) and hands the
+cells on as text (CSV) or in their stored Arrow type (Parquet) for `estim.records.validate` to check.
+
+CSV rows are labelled with the line on which the record starts (the header is line 1). Arrow parses the
+cells. When the body has no quote character and no blank line and Arrow finds no row with the wrong number
+of fields, row i is simply on the i-th line after the header. Otherwise a vectorised byte scan that tracks
+quote parity finds where each record starts and how many fields it has, so quoted fields holding commas or
+newlines are counted right without a Python loop over rows; if the scan and Arrow ever disagree (malformed
+quoting), the file is re-read with the `csv` module, which is slow but exact.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+_CHUNK = 32 << 20
+"""Bytes scanned at a time: bounds the scan's temporary arrays."""
+
+_NL, _QUOTE, _COMMA = 10, 34, 44
+
+OTHER_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "vertical bar"}
+
+
+@dataclass(frozen=True)
+class Issue:
+    """A problem found while reading (row as the user counts it, or None for the whole file)."""
+
+    row: int | None
+    column: str | None
+    rule: str
+    message: str
+
+
+@dataclass
+class RawTable:
+    """The cells of one record file, before validation."""
+
+    path: Path
+    file: str
+    """The path as shown to the user."""
+    fmt: Literal["csv", "parquet"]
+    header: list[str] = field(default_factory=list)
+    header_row: int | None = None
+    """Line of the header (CSV), None for Parquet."""
+    columns: dict[str, pa.ChunkedArray] = field(default_factory=dict)
+    """Wanted columns that the file has (the first one when a name repeats), one cell per readable row."""
+    n_rows: int = 0
+    """Rows held in `columns`."""
+    rows: np.ndarray | None = None
+    """Label of each held row (CSV line); None means the 1-based row number (Parquet)."""
+    records: int = 0
+    """Data records in the file, including those that could not be read as rows."""
+    issues: list[Issue] = field(default_factory=list)
+    bad_field_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    """CSV lines whose number of fields differs from the header's."""
+    bad_field_counts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    readable: bool = True
+    """False when the content could not be read as a table at all."""
+
+    def row_label(self, i: int) -> int:
+        return int(self.rows[i]) if self.rows is not None else i + 1
+
+
+def read_table(
+    path: Path,
+    file: str,
+    wanted: list[str],
+    hidden: tuple[str, ...] = (),
+    coded: tuple[str, ...] = (),
+) -> RawTable:
+    """Read `path` (``.csv`` or ``.parquet``), keeping the `wanted` columns.
+
+    Cells of `hidden` columns (personal data) are never quoted in messages. Text columns named in `coded`
+    (few distinct values) are read dictionary-encoded, which saves decoding and hashing them.
+    """
+    if path.suffix.lower() == ".parquet":
+        return read_parquet(path, file, wanted, coded)
+    return read_csv(path, file, wanted, hidden, coded)
+
+
+# ---------------------------------------------------------------------------------------------- Parquet
+
+
+def read_parquet(path: Path, file: str, wanted: list[str], coded: tuple[str, ...] = ()) -> RawTable:
+    """Read the `wanted` columns of a Parquet file in their stored types."""
+    raw = RawTable(path=path, file=file, fmt="parquet")
+    if path.stat().st_size == 0:
+        raw.issues.append(Issue(None, None, "empty_file", "the file is empty (0 bytes)"))
+        raw.readable = False
+        return raw
+    try:
+        with pq.ParquetFile(path) as pf:
+            arrow_schema = pf.schema_arrow
+            raw.records = raw.n_rows = pf.metadata.num_rows
+            if len(set(arrow_schema.names)) != len(arrow_schema.names):
+                table = pf.read()  # reading by name is ambiguous when a name repeats
+        raw.header = list(arrow_schema.names)
+        positions = _first_positions(raw.header, wanted)
+        if len(set(raw.header)) == len(raw.header):
+            text = [
+                pa.types.is_string(f.type) or pa.types.is_large_string(f.type) for f in arrow_schema
+            ]
+            as_dictionary = [n for n in positions if n in coded and text[positions[n]]]
+            table = pq.read_table(path, columns=list(positions), read_dictionary=as_dictionary)
+            raw.columns = {name: table.column(name) for name in positions}
+        else:
+            raw.columns = {name: table.column(i) for name, i in positions.items()}
+    except (pa.ArrowException, OSError) as e:
+        raw.issues.append(Issue(None, None, "unreadable", f"not a readable Parquet file ({e})"))
+        raw.readable = False
+        raw.columns, raw.n_rows = {}, 0
+    return raw
+
+
+def _first_positions(header: list[str], wanted: list[str]) -> dict[str, int]:
+    positions: dict[str, int] = {}
+    for i, name in enumerate(header):
+        if name in wanted and name not in positions:
+            positions[name] = i
+    return positions
+
+
+# -------------------------------------------------------------------------------------------------- CSV
+
+
+def read_csv(
+    path: Path,
+    file: str,
+    wanted: list[str],
+    hidden: tuple[str, ...] = (),
+    coded: tuple[str, ...] = (),
+) -> RawTable:
+    """Read the `wanted` columns of a CSV file as text, with the line of every row."""
+    raw = RawTable(path=path, file=file, fmt="csv")
+    data = path.read_bytes()
+    if not data:
+        raw.issues.append(
+            Issue(None, None, "empty_file", "the file is empty (0 bytes); it needs a header line")
+        )
+        raw.readable = False
+        return raw
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raw.issues.append(
+            Issue(
+                None,
+                None,
+                "encoding",
+                "the file is UTF-16 encoded; estim reads UTF-8: save it as UTF-8 (e.g. 'CSV UTF-8')",
+            )
+        )
+        raw.readable = False
+        return raw
+    start = 3 if data.startswith(codecs.BOM_UTF8) else 0  # a UTF-8 byte-order mark is harmless
+    bad = _first_bad_utf8(data, start)
+    if bad is not None:
+        raw.issues.append(_encoding_issue(data, start, bad, hidden))
+        # Carry on with replacement characters so that the file's other problems are reported too.
+        data = codecs.BOM_UTF8 * (start > 0) + data[start:].decode("utf-8", "replace").encode()
+    _parse_csv(raw, data, start, wanted, coded)
+    return raw
+
+
+def _first_bad_utf8(data: bytes, start: int) -> int | None:
+    """Offset of the first byte that is not valid UTF-8, or None; decodes in chunks to bound memory."""
+    view = memoryview(data)
+    pos, n = start, len(data)
+    while pos < n:
+        end = min(pos + _CHUNK, n)
+        try:
+            _, used = codecs.utf_8_decode(view[pos:end], "strict", end == n)
+        except UnicodeDecodeError as e:
+            return pos + e.start
+        pos += used
+    return None
+
+
+def _encoding_issue(data: bytes, start: int, bad: int, hidden: tuple[str, ...]) -> Issue:
+    line = data.count(b"\n", start, bad) + 1
+    first = data.rfind(b"\n", 0, bad) + 1
+    last = data.find(b"\n", bad)
+    text = data[first : last if last >= 0 else len(data)].rstrip(b"\r")
+    # The field holding the byte (quotes ignored: this is a hint, not a parse).
+    k = data.count(b",", first, bad)
+    cell = text.split(b",")[k]
+    header_end = data.find(b"\n", start)
+    header_line = data[start : header_end if header_end >= 0 else len(data)]
+    header = next(csv.reader([header_line.decode("utf-8", "replace").rstrip("\r")]), [])
+    column = header[k] if k < len(header) and line > 1 else None
+    message = f"byte 0x{data[bad]:02x} is not valid UTF-8; estim reads UTF-8 text"
+    try:
+        as_cp1251 = cell.decode("cp1251")
+    except UnicodeDecodeError:
+        as_cp1251 = ""
+    if any("\u0400" <= ch <= "\u04ff" for ch in as_cp1251):
+        shown = "(not shown: personal data)" if column in hidden else repr(_clip(as_cp1251))
+        message += f"; it reads as Windows-1251 (cp1251) {shown}: save the file as UTF-8"
+    else:
+        message += "; save the file as UTF-8"
+    return Issue(line, column, "encoding", message)
+
+
+@dataclass
+class _Scan:
+    """Records of a CSV body: the line each starts on, its number of fields, whether it is blank."""
+
+    lines: np.ndarray
+    fields: np.ndarray
+    blank: np.ndarray
+    quoted_newline: bool
+    open_quote: bool
+    """The body ends inside quotes: its quoting is malformed."""
+
+
+def _scan(arr: np.ndarray, has_quotes: bool) -> _Scan:
+    """Split a CSV body into records, vectorised: a newline or comma inside quotes does not count.
+
+    Quote parity says whether a byte is inside a quoted field (an escaped quote ``""`` flips it twice).
+    Lines are counted from 1 at the start of `arr`.
+    """
+    n = arr.size
+    terms: list[np.ndarray] = []  # positions of record-ending newlines
+    ranks: list[np.ndarray] = []  # physical newlines before each of them
+    seps: list[np.ndarray] = []  # separators before each of them
+    parity = np.uint8(0)
+    newlines_before = 0
+    seps_before = 0
+    quoted_newline = False
+    for s in range(0, n, _CHUNK):
+        a = arr[s : s + _CHUNK]
+        newline = a == _NL
+        if has_quotes:
+            inside = np.bitwise_xor.accumulate((a == _QUOTE).view(np.uint8)) ^ parity
+            parity = inside[-1]
+            outside = ~inside.view(bool)
+            term = np.flatnonzero(newline & outside)
+            sep = np.flatnonzero((a == _COMMA) & outside)
+            every = np.flatnonzero(newline)
+            quoted_newline = quoted_newline or every.size != term.size
+            ranks.append(np.searchsorted(every, term) + newlines_before)
+            newlines_before += every.size
+        else:
+            term = np.flatnonzero(newline)
+            sep = np.flatnonzero(a == _COMMA)
+            ranks.append(np.arange(term.size) + newlines_before)
+            newlines_before += term.size
+        seps.append(np.searchsorted(sep, term) + seps_before)
+        seps_before += sep.size
+        terms.append(term + s)
+    term_pos = np.concatenate(terms) if terms else np.zeros(0, np.int64)
+    rank = np.concatenate(ranks) if ranks else np.zeros(0, np.int64)
+    sep_count = np.concatenate(seps) if seps else np.zeros(0, np.int64)
+    ends = term_pos
+    starts = np.concatenate(([0], term_pos[:-1] + 1))[: term_pos.size]
+    lines = np.concatenate(([1], rank[:-1] + 2))[: term_pos.size]
+    if term_pos.size == 0 or term_pos[-1] < n - 1:  # the last record has no newline after it
+        starts = np.append(starts, term_pos[-1] + 1 if term_pos.size else 0)
+        ends = np.append(ends, n)
+        lines = np.append(lines, rank[-1] + 2 if rank.size else 1)
+        sep_count = np.append(sep_count, seps_before)
+    fields = np.diff(sep_count, prepend=0) + 1
+    length = ends - starts
+    blank = length == 0
+    one = np.flatnonzero(length == 1)
+    blank[one] = arr[starts[one]] == ord("\r")
+    return _Scan(lines, fields, blank, quoted_newline, bool(parity))
+
+
+def _header(data: bytes, start: int) -> tuple[bytes, int, int] | None:
+    """The header record (the first non-blank one), the line it starts on, and where the body starts."""
+    pos, line = start, 1
+    while pos < len(data):
+        end = data.find(b"\n", pos)
+        end = len(data) if end < 0 else end
+        if data[pos:end].strip(b"\r"):
+            break
+        pos, line = end + 1, line + 1
+    else:
+        return None
+    while data.count(b'"', pos, end) % 2 and end < len(data):  # a quoted newline in the header
+        nxt = data.find(b"\n", end + 1)
+        end = len(data) if nxt < 0 else nxt
+    return data[pos:end].rstrip(b"\r"), line, end + 1
+
+
+def _parse_csv(
+    raw: RawTable, data: bytes, start: int, wanted: list[str], coded: tuple[str, ...]
+) -> None:
+    found = _header(data, start)
+    if found is None:
+        raw.issues.append(Issue(None, None, "empty_file", "the file has no header line"))
+        raw.readable = False
+        return
+    header_bytes, header_line, body_start = found
+    text = header_bytes.decode("utf-8", "replace")
+    header = next(csv.reader(io.StringIO(text, newline="")), [])
+    raw.header, raw.header_row = header, header_line
+    if len(header) == 1 and len(wanted) > 1:
+        for delimiter, name in OTHER_DELIMITERS.items():
+            if delimiter in header[0]:
+                raw.issues.append(
+                    Issue(
+                        raw.header_row,
+                        None,
+                        "delimiter",
+                        f"the header is a single field split by {name}s ({_clip(header[0])!r}): "
+                        f"the file uses '{delimiter.encode('unicode_escape').decode()}' as "
+                        "delimiter; estim needs commas",
+                    )
+                )
+                raw.readable = False
+                return
+    first_body_line = header_line + header_bytes.count(b"\n") + 1
+    positions = _first_positions(header, wanted)
+    width = len(header)
+    # Common case: no quotes and no blank lines in the body, so records are lines; Arrow alone suffices
+    # unless it finds rows with the wrong number of fields.
+    quotes = data.find(b'"', body_start) >= 0
+    blank_lines = any(data.find(b, body_start - 1) >= 0 for b in (b"\n\n", b"\n\r\n"))
+    if not quotes and not blank_lines and body_start < len(data):
+        read = _read_arrow(data, body_start, width, positions, coded, False)
+        if read is not None and read[1] == 0:
+            columns, _ = read
+            raw.n_rows = raw.records = columns.num_rows
+            raw.rows = np.arange(raw.n_rows, dtype=np.int64) + first_body_line
+            raw.columns = {name: columns.column(f"f{i}") for name, i in positions.items()}
+            return
+    scan = _scan(np.frombuffer(data, np.uint8)[body_start:], quotes)
+    body = np.flatnonzero(~scan.blank)
+    lines = scan.lines + (first_body_line - 1)
+    raw.records = int(body.size)
+    good = scan.fields[body] == width
+    raw.bad_field_rows = lines[body[~good]]
+    raw.bad_field_counts = scan.fields[body[~good]]
+    raw.rows = lines[body[good]]
+    raw.n_rows = int(good.sum())
+    if scan.open_quote:  # a quote never closed: parity is off, and so may be the records
+        _parse_csv_slowly(raw, data, start, positions)
+        return
+    if raw.n_rows == 0:
+        raw.columns = {name: pa.chunked_array([], pa.string()) for name in positions}
+        return
+    read = _read_arrow(data, body_start, width, positions, coded, scan.quoted_newline)
+    if read is None or read[0].num_rows != raw.n_rows:
+        _parse_csv_slowly(raw, data, start, positions)
+    else:
+        raw.columns = {name: read[0].column(f"f{i}") for name, i in positions.items()}
+
+
+def _read_arrow(
+    data: bytes,
+    body_start: int,
+    width: int,
+    positions: dict[str, int],
+    coded: tuple[str, ...],
+    quoted_newline: bool,
+) -> tuple[pa.Table, int] | None:
+    """The body read by Arrow (columns ``f0``, ``f1``, …) and the number of rows it skipped as invalid."""
+    names = [f"f{i}" for i in range(width)]  # the file's own names may repeat; these never do
+    include = [names[i] for i in positions.values()]
+    types = {
+        names[i]: pa.dictionary(pa.int32(), pa.string()) if name in coded else pa.string()
+        for name, i in positions.items()
+    }
+    invalid = 0
+
+    def skip(row: object) -> str:  # wrong field counts: located and reported from the scan
+        nonlocal invalid
+        invalid += 1
+        return "skip"
+
+    try:
+        table = pa_csv.read_csv(
+            pa.BufferReader(pa.py_buffer(data).slice(body_start)),
+            read_options=pa_csv.ReadOptions(column_names=names, block_size=8 << 20),
+            parse_options=pa_csv.ParseOptions(
+                newlines_in_values=quoted_newline, invalid_row_handler=skip
+            ),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=types,
+                include_columns=include,
+                strings_can_be_null=False,  # "NA" and "" stay text; emptiness is judged later
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowException:
+        return None
+    return table, invalid
+
+
+def _parse_csv_slowly(raw: RawTable, data: bytes, start: int, positions: dict[str, int]) -> None:
+    """Exact but slow: the `csv` module, row by row (only when the fast scan and Arrow disagree)."""
+    text = data[start:].decode("utf-8", "replace")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    width = len(raw.header)
+    cells: list[list[str]] = [[] for _ in positions]
+    rows: list[int] = []
+    bad_rows: list[int] = []
+    bad_counts: list[int] = []
+    seen_header = False
+    line = 1
+    for record in reader:
+        first_line, line = line, reader.line_num + 1
+        if not record:  # a blank line: skipped, as the fast path does
+            continue
+        if not seen_header:
+            seen_header = True
+            continue
+        if len(record) != width:
+            bad_rows.append(first_line)
+            bad_counts.append(len(record))
+            continue
+        rows.append(first_line)
+        for out, i in zip(cells, positions.values(), strict=True):
+            out.append(record[i])
+    raw.rows = np.asarray(rows, np.int64)
+    raw.n_rows = len(rows)
+    raw.records = len(rows) + len(bad_rows)
+    raw.bad_field_rows = np.asarray(bad_rows, np.int64)
+    raw.bad_field_counts = np.asarray(bad_counts, np.int64)
+    raw.columns = {
+        name: pa.chunked_array([pa.array(out, pa.string())])
+        for name, out in zip(positions, cells, strict=True)
+    }
+
+
+def _clip(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"

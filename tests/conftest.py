@@ -1,0 +1,3 @@
+"""Shared pytest fixtures."""
+
+from records_fixtures import clean_dataset_dir, isolated_pseudonym_key  # noqa: F401
