@@ -140,11 +140,9 @@ def data_summary_cmd(path: Path | None, fmt: str) -> None:
 
     PATH is a folder of records (default: the shipped synthetic data). The records are validated first.
     """
-    from estim.paths import SYNTHETIC_DIR
-    from estim.records import load_records
     from estim.statistics import data_summary
 
-    records = load_records(path or SYNTHETIC_DIR, progress=True)
+    records = _load(path)
     table = data_summary(records)
     if fmt == "json":
         click.echo(json.dumps(json.loads(table.to_json(orient="index")), indent=2))
@@ -183,16 +181,24 @@ def data_statistics_cmd(path: Path | None, out: Path, period: str, occasion: str
     written if they are invalid. The file is written atomically.
     """
     from estim.io import atomic_write
-    from estim.paths import SYNTHETIC_DIR
-    from estim.records import load_records
     from estim.statistics import sufficient_statistics
 
-    records = load_records(path or SYNTHETIC_DIR, progress=True)
+    records = _load(path)
     stats = sufficient_statistics(
         records, period=period, occasion=None if occasion == "none" else occasion
     )
     atomic_write(out, lambda p: stats.to_netcdf(p))
     click.echo(f"wrote {out}: " + ", ".join(f"{d}={n}" for d, n in stats.sizes.items()))
+
+
+def _load(path: Path | None) -> object:
+    """Validated, pseudonymised records of `path`, or of the shipped synthetic data when None."""
+    from estim.paths import SYNTHETIC_DIR
+    from estim.records import DEFAULT_KEY, load_records
+
+    if path is None:  # the public default key is what the synthetic data are meant for: no warning
+        return load_records(SYNTHETIC_DIR, key=DEFAULT_KEY, progress=True)
+    return load_records(path, progress=True)
 
 
 def _format_table(table: object) -> str:
@@ -220,7 +226,7 @@ def demo(out: Path | None) -> None:
     """
     from estim import simulate as sim
     from estim.paths import SYNTHETIC_DIR
-    from estim.records import load_records, validate_path
+    from estim.records import validate_path
     from estim.statistics import data_summary
 
     click.echo(f"1/3 simulating the synthetic border at seed {sim.DEFAULT_SEED} …")
@@ -240,7 +246,7 @@ def demo(out: Path | None) -> None:
         sys.exit(EXIT_INPUT)
     click.echo(f"    ok: {report.describe_checked()}")
     click.echo("3/3 per-section summary of the SYNTHETIC records:")
-    click.echo(_format_table(data_summary(load_records(SYNTHETIC_DIR))))
+    click.echo(_format_table(data_summary(_load(None))))
 
 
 def main() -> None:
