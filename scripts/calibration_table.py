@@ -1,6 +1,6 @@
 """Write docs/calibration.md: simulated records at the default seed against the public figures.
 
-Usage: `python scripts/calibration_table.py --out docs/calibration.md` (or `> docs/calibration.md`).
+Usage: `./run python scripts/calibration_table.py --out docs/calibration.md` (or `> docs/calibration.md`).
 """
 
 import argparse

@@ -376,7 +376,7 @@ def test_calibration_doc_is_current(default_sim):
 
     doc = (REPO_ROOT / "docs" / "calibration.md").read_text(encoding="utf-8")
     assert doc == sim.calibration_markdown(default_sim), (
-        "run: python scripts/calibration_table.py --out docs/calibration.md"
+        "run: ./run python scripts/calibration_table.py --out docs/calibration.md"
     )
 
 
