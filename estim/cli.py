@@ -1,6 +1,7 @@
 """The `estim` command: a thin layer over the Python API.
 
-Exit codes: 0 ok; 1 internal error (a bug: please report it); 2 bad input (the message says what to fix).
+Exit codes: 0 ok; 1 internal error (a bug: please report it); 2 bad input (the message says what to fix);
+3 a fit failed the diagnostics gate (or a maximum-likelihood fit has no estimate): not a result.
 Set ESTIM_DEBUG=1 to see the traceback of an internal error.
 """
 
@@ -15,9 +16,9 @@ from pathlib import Path
 
 import click
 
-from estim.errors import EstimInputError, InvalidRecords
+from estim.errors import EstimInputError, GateFailed, InvalidRecords
 
-EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
+EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_GATE = 0, 1, 2, 3
 
 
 def _fail_input(message: str) -> None:
@@ -41,6 +42,9 @@ class _EstimGroup(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
             raise
+        except GateFailed as e:
+            click.echo(f"estim: {e}", err=True)
+            sys.exit(EXIT_GATE)
         except InvalidRecords as e:
             click.echo(str(e.report), err=True)
             sys.exit(EXIT_INPUT)
@@ -247,6 +251,189 @@ def demo(out: Path | None) -> None:
     click.echo(f"    ok: {report.describe_checked()}")
     click.echo("3/3 per-section summary of the SYNTHETIC records:")
     click.echo(_format_table(data_summary(_load(None))))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Fitting: estim fit / summary / check / compare
+# --------------------------------------------------------------------------------------------------------------
+
+
+@cli.command("fit")
+@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--force", is_flag=True, help="Refit even when a cached fit with matching provenance exists."
+)
+@click.option("--mle", is_flag=True, help="Maximum-likelihood fit instead (printed, not saved).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to save the fit (default: NAME.nc beside the spec).",
+)
+def fit_cmd(spec_path: Path, force: bool, mle: bool, out: Path | None) -> None:
+    """Fit the model spec SPEC (models/NAME.toml) and save it as models/NAME.nc.
+
+    A saved fit whose provenance (spec hash, data hash, library versions) matches is reused. Every fit is
+    checked by the diagnostics gate (R-hat, bulk and tail ESS, divergences, E-BFMI); a failed fit is saved,
+    marked failed, and the command exits 3 naming the failed checks. Prints N̂ (posterior median) with its
+    90 % interval and the wall time of the fit, compilation included.
+    """
+    import time
+
+    from estim.fit import fit, fit_mle
+    from estim.spec import read_spec
+
+    spec = read_spec(spec_path)
+    if mle:
+        start = time.perf_counter()
+        result = fit_mle(spec)
+        seconds = time.perf_counter() - start
+        if result.boundary or not result.converged:
+            why = (
+                "on the boundary of the parameter space" if result.boundary else "did not converge"
+            )
+            click.echo(
+                f"estim: {spec.name}: the maximum-likelihood fit {why}; N-hat is not an estimate"
+                + (f" ({result.message})" if result.message else ""),
+                err=True,
+            )
+            sys.exit(EXIT_GATE)
+        lo, hi = result.ci95
+        click.echo(
+            f"{spec.name} (ML): N-hat {result.n_hat:,.1f} (se {result.se:,.1f}; 95 % interval "
+            f"{lo:,.1f} – {hi:,.1f}) in {seconds:.2f} s"
+        )
+        return
+    result = fit(spec, out=out, force=force)
+    how = (
+        "reused cached fit"
+        if result.reused
+        else f"fitted in {result.seconds:.1f} s (compile included)"
+    )
+    click.echo(f"{spec.name}: {how} -> {result.path}")
+    if not result.passed:
+        raise GateFailed(result.verdict, str(result.path))
+    from estim import store
+    from estim.summary import format_summary, summarise
+
+    text = format_summary(summarise(store.load(result.path))).splitlines()
+    keep = ("N", "unobserved", "WARNING", "maximum likelihood")
+    click.echo("\n".join(line for line in text[1:] if line.startswith(keep)))
+    click.echo(result.verdict.describe())
+
+
+@cli.command("summary")
+@click.argument("fit_path", metavar="FIT", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.option("--prob", type=click.FloatRange(0.5, 0.999), default=0.9, show_default=True,
+              help="Probability of the central interval.")  # fmt: skip
+def summary_cmd(fit_path: Path, fmt: str, prob: float) -> None:
+    """N-hat (median and interval), unobserved, key parameters and the gate verdict of a saved fit.
+
+    A fit that failed the diagnostics gate is not summarised as a result: it prints FAILED with the failed
+    checks and exits 3.
+    """
+    from estim import store
+    from estim.summary import format_summary, summarise
+
+    summary = summarise(store.load(fit_path), prob=prob)
+    summary["file"] = str(fit_path)
+    if fmt == "json":
+        click.echo(json.dumps(summary, indent=2, default=str))
+    else:
+        click.echo(format_summary(summary))
+    if not summary["gate"]["passed"]:
+        sys.exit(EXIT_GATE)
+
+
+@cli.command("check")
+@click.argument("fit_path", metavar="FIT", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--figure",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Save the posterior predictive figure here (png, pdf, svg).",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def check_cmd(fit_path: Path, figure: Path | None, fmt: str) -> None:
+    """Prior and posterior predictive checks on f_k frequencies and capture-history counts.
+
+    For each cell: observed count, predictive median and 90 % interval; per statistic, Bayesian p-values of
+    a chi-square and a Freeman–Tukey discrepancy. Only for fits that passed the gate (else exit 3).
+    """
+    from estim import store
+    from estim.checks import ppc_figure, predictive_summary
+    from estim.io import atomic_path
+
+    tree = store.load_result(fit_path)
+    results = {
+        group: predictive_summary(tree, group)
+        for group in ("prior_predictive", "posterior_predictive")
+        if group in tree.children
+    }
+    for group in ("prior_predictive", "posterior_predictive"):
+        if group not in results:
+            why = tree.attrs.get(f"{group}_error", "not in the file")
+            click.echo(f"estim: warning: no {group.replace('_', ' ')} draws: {why}", err=True)
+    if not results:
+        raise EstimInputError(f"{fit_path}: no predictive draws to check")
+    if fmt == "json":
+        out = {
+            group: {
+                "p_values": r["p_values"],
+                "tables": {
+                    k: json.loads(t.to_json(orient="index")) for k, t in r["tables"].items()
+                },
+            }
+            for group, r in results.items()
+        }
+        click.echo(json.dumps(out, indent=2))
+    else:
+        for group, r in results.items():
+            click.echo(f"== {group.replace('_', ' ')} (90 % interval) ==")
+            for stat, table in r["tables"].items():
+                p = r["p_values"][stat]
+                click.echo(
+                    f"{stat}: chi-square p = {p['chi_square']:.3f}, "
+                    f"Freeman-Tukey p = {p['freeman_tukey']:.3f}"
+                )
+                click.echo(_format_table(table))
+    if figure is not None:
+        import matplotlib.pyplot as plt
+
+        if "posterior_predictive" not in results:
+            raise EstimInputError(f"{fit_path}: no posterior predictive draws to plot")
+        fig = ppc_figure(tree)
+        with atomic_path(figure) as tmp:
+            fig.savefig(tmp, format=figure.suffix.lstrip(".") or "png", dpi=150)
+        plt.close(fig)
+        click.echo(f"wrote {figure}")
+
+
+@cli.command("compare")
+@click.argument(
+    "fit_paths",
+    metavar="FIT...",
+    nargs=-1,
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def compare_cmd(fit_paths: tuple[Path, ...], fmt: str) -> None:
+    """PSIS-LOO comparison of fits of the same observations (best first).
+
+    Refuses a fit that failed the diagnostics gate (exit 3) and fits of different data (exit 2).
+    """
+    from estim.summary import compare, compare_json
+
+    table = compare(list(fit_paths))
+    click.echo(compare_json(table) if fmt == "json" else _format_table(table))
 
 
 def main() -> None:

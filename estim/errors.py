@@ -13,3 +13,15 @@ class InvalidRecords(EstimInputError):
     def __init__(self, report: object) -> None:
         self.report = report
         super().__init__(str(report))
+
+
+class GateFailed(Exception):
+    """A fit failed the diagnostics gate; `verdict` (a GateVerdict) says which checks. The CLI exits 3.
+
+    Not an input error: the data and spec were fine, the sampler did not give trustworthy draws.
+    """
+
+    def __init__(self, verdict: object, where: str = "") -> None:
+        self.verdict = verdict
+        prefix = f"{where}: " if where else ""
+        super().__init__(f"{prefix}{verdict.describe()}")  # type: ignore[attr-defined]

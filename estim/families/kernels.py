@@ -1,0 +1,101 @@
+"""Likelihood pieces shared by the model families, written once for both NumPy and PyTensor.
+
+Every function takes the array namespace ``xp`` (``numpy`` or ``pytensor.tensor``) so the same formula serves
+the PyMC model, the maximum-likelihood objective (compiled PyTensor with exact gradients) and the NumPy
+post-processing that draws N from a posterior. Everything is on the log scale.
+
+Count distributions are parameterised by their mean λ = exp(η):
+
+* Poisson: P(k) = λ^k e^{−λ} / k!, p0 = e^{−λ};
+* geometric: P(k) = λ^k / (1 + λ)^{k+1}, p0 = 1 / (1 + λ);
+* negative binomial with dispersion α (variance λ(1 + αλ), size 1/α): p0 = (1 + αλ)^{−1/α}.
+
+One-inflation (singleRcapture's ``oizt*`` models: inflate first, then truncate) mixes a point mass at 1 with
+weight ω into the *untruncated* count, P*(1) = ω + (1 − ω)P(1), P*(k) = (1 − ω)P(k) for k ≠ 1, so
+p0* = (1 − ω)p0; the observed counts follow P*(k) / (1 − p0*), k ≥ 1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.special
+
+BASE_COUNTS = ("poisson", "geometric", "negbin")
+
+
+def gammaln(x: Any, xp: Any) -> Any:
+    return xp.gammaln(x) if hasattr(xp, "gammaln") else scipy.special.gammaln(x)
+
+
+def softplus(x: Any, xp: Any) -> Any:
+    """log(1 + e^x) without overflow."""
+    return xp.softplus(x) if hasattr(xp, "softplus") else np.logaddexp(0.0, x)
+
+
+def log1mexp(x: Any, xp: Any) -> Any:
+    """log(1 − e^x) for x < 0; accurate near x = 0 (p0 → 1) where 1 − e^x loses every digit."""
+    return xp.log(-xp.expm1(x))
+
+
+def log_pmf(base: str, k: np.ndarray, eta: Any, xp: Any, alpha: Any = None) -> Any:
+    """log P(K = k) of the untruncated count with mean exp(eta); k broadcasts against eta."""
+    k = np.asarray(k, dtype=float)
+    # lgamma(k + 1) is constant in the parameters: computed once in NumPy, outside the graph.
+    lkf = scipy.special.gammaln(k + 1.0)
+    if base == "poisson":
+        return k * eta - xp.exp(eta) - lkf
+    if base == "geometric":
+        return k * eta - (k + 1.0) * softplus(eta, xp)
+    if base == "negbin":
+        r = 1.0 / alpha
+        # log(λ/(r+λ)) = η − log(r + λ); log(r/(r+λ)) = −log1p(αλ)
+        log_r_plus_lam = xp.log(r + xp.exp(eta))
+        return (
+            gammaln(k + r, xp)
+            - gammaln(r, xp)
+            - lkf
+            - r * xp.log1p(alpha * xp.exp(eta))
+            + k * (eta - log_r_plus_lam)
+        )
+    raise ValueError(f"unknown count distribution {base!r}")
+
+
+def log_p0(base: str, eta: Any, xp: Any, alpha: Any = None, omega: Any = None) -> Any:
+    """log P(K = 0): the log probability that a person with linear predictor eta is never seen."""
+    if base == "poisson":
+        lp0 = -xp.exp(eta)
+    elif base == "geometric":
+        lp0 = -softplus(eta, xp)
+    elif base == "negbin":
+        lp0 = -xp.log1p(alpha * xp.exp(eta)) / alpha
+    else:
+        raise ValueError(f"unknown count distribution {base!r}")
+    if omega is not None:
+        lp0 = lp0 + xp.log1p(-omega)
+    return lp0
+
+
+def log_truncated_pmf(
+    base: str, k: np.ndarray, eta: Any, xp: Any, alpha: Any = None, omega: Any = None
+) -> Any:
+    """log P(K = k | K ≥ 1) for k ≥ 1, optionally one-inflated (ω)."""
+    lp = log_pmf(base, k, eta, xp, alpha)
+    if omega is not None:
+        inflated_one = xp.logaddexp(xp.log(omega), xp.log1p(-omega) + lp)
+        lp = xp.where(np.asarray(k) == 1, inflated_one, xp.log1p(-omega) + lp)
+    return lp - log1mexp(log_p0(base, eta, xp, alpha, omega), xp)
+
+
+def zelterman_log_prob(k: np.ndarray, eta: Any, xp: Any) -> Any:
+    """Zelterman's local model: among people seen once or twice, P(K = 2 | K ∈ {1, 2}) = λ/(2 + λ) with
+    λ = 2 exp(eta), i.e. a logistic regression with logit eta. Cells with k ≥ 3 carry log-probability 0 (they
+    do not enter this likelihood)."""
+    k = np.asarray(k)
+    return xp.where(k == 1, -softplus(eta, xp), xp.where(k == 2, -softplus(-eta, xp), 0.0 * eta))
+
+
+def zelterman_log_p0(eta: Any, xp: Any) -> Any:
+    """log P(K = 0) = −λ under the Poisson that Zelterman's λ = 2 f2/f1 estimates locally."""
+    return -2.0 * xp.exp(eta)

@@ -1,0 +1,375 @@
+"""Model specs: one small declarative TOML file per named model (``models/NAME.toml``).
+
+A spec says which family to fit to which data, with which priors, sampler settings and seed — everything a
+reviewer needs to see, and everything that decides the fit. It is validated when read: an error names the file
+and the field (``models/x.toml: [sampler] chains: expected an integer ≥ 1, got 'four'``).
+
+Format::
+
+    name = "netherlands_ztpoisson"          # optional; defaults to the file name without .toml
+    family = "ztpoisson"                    # a registered family (estim.families.FAMILIES)
+    description = "…"                       # optional, free text
+    seed = 20031                            # integer ≥ 0; decides every random draw of the fit
+
+    [data]                                  # exactly one of `benchmark` or `records`
+    benchmark = "netherlands_immigrants"    # a dataset in data/benchmarks/ (references.toml)
+    count = "capture"                       # frequency data: the column holding times seen
+    covariates = ["gender", "age"]          # frequency data: covariate columns
+    # occasions = ["c1", "c2"]              # capture histories: the 0/1 occasion columns (default: all)
+    # records = "data/synthetic"            # or a record folder, relative to the spec's folder or its parent
+    # section = "omsk"; period = "2010"; period_kind = "year"; occasion = "quarter"; category = "labour_migrant"
+
+    [priors]                                # optional overrides of the family's default priors
+    beta_intercept = { distribution = "Normal", mu = 0, sigma = 2 }
+
+    [sampler]                               # optional; these are the defaults
+    draws = 1000
+    tune = 1000
+    chains = 4
+    target_accept = 0.9
+    backend = "jax"                         # nutpie backend: "jax" (fast compile) or "numba"
+    prior_draws = 500                       # prior predictive draws
+
+    [options]                               # optional keyword arguments passed to the family
+
+The spec hash is the SHA-256 of the canonical JSON of the parsed spec (defaults filled in), so reformatting
+the file or adding comments does not invalidate a cached fit, while any change of meaning does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from estim.errors import EstimInputError
+from estim.priors import Prior, merge_priors
+
+BACKENDS = ("jax", "numba")
+PERIOD_KINDS = ("year", "quarter", "month")
+OCCASION_KINDS = ("quarter", "month")
+
+_TOP_LEVEL = {"name", "family", "description", "seed", "data", "priors", "sampler", "options"}
+_DATA_FIELDS = {
+    "benchmark",
+    "records",
+    "count",
+    "covariates",
+    "occasions",
+    "section",
+    "period",
+    "period_kind",
+    "occasion",
+    "category",
+}
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Where the sufficient statistics come from: a shipped benchmark or a record folder."""
+
+    benchmark: str | None = None
+    records: str | None = None
+    count: str | None = None
+    covariates: tuple[str, ...] = ()
+    occasions: tuple[str, ...] | None = None
+    section: str | None = None
+    period: str | None = None
+    period_kind: str = "year"
+    occasion: str = "quarter"
+    category: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "benchmark": self.benchmark,
+            "records": self.records,
+            "count": self.count,
+            "covariates": list(self.covariates),
+            "occasions": None if self.occasions is None else list(self.occasions),
+            "section": self.section,
+            "period": self.period,
+            "period_kind": self.period_kind,
+            "occasion": self.occasion,
+            "category": self.category,
+        }
+        return d
+
+
+@dataclass(frozen=True)
+class SamplerSpec:
+    """NUTS settings (nutpie). ``prior_draws`` is the size of the prior predictive sample."""
+
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 4
+    target_accept: float = 0.9
+    backend: str = "jax"
+    prior_draws: int = 500
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "draws": self.draws,
+            "tune": self.tune,
+            "chains": self.chains,
+            "target_accept": self.target_accept,
+            "backend": self.backend,
+            "prior_draws": self.prior_draws,
+        }
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A validated model spec. `path` (where it was read from) is not part of its meaning or hash."""
+
+    name: str
+    family: str
+    data: DataSpec
+    seed: int
+    priors: Mapping[str, Prior] = field(default_factory=dict)
+    sampler: SamplerSpec = field(default_factory=SamplerSpec)
+    options: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
+    path: Path | None = field(default=None, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The parsed spec as plain data (what the hash is computed from)."""
+        return {
+            "name": self.name,
+            "family": self.family,
+            "description": self.description,
+            "seed": self.seed,
+            "data": self.data.to_dict(),
+            "priors": {k: self.priors[k].to_dict() for k in sorted(self.priors)},
+            "sampler": self.sampler.to_dict(),
+            "options": dict(self.options),
+        }
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), default=str)
+
+    @property
+    def spec_hash(self) -> str:
+        """SHA-256 of the canonical JSON of the parsed spec."""
+        return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
+
+    def default_output(self) -> Path:
+        """``NAME.nc`` beside the spec file (the current folder for a spec not read from a file)."""
+        folder = self.path.parent if self.path is not None else Path.cwd()
+        return folder / f"{self.name}.nc"
+
+
+def read_spec(path: str | Path) -> ModelSpec:
+    """Read and validate a spec file; `EstimInputError` naming the file and field on any problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise EstimInputError(f"{path}: no such spec file")
+    try:
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise EstimInputError(f"{path}: not valid TOML: {e}") from e
+    return parse_spec(raw, source=path)
+
+
+def parse_spec(raw: Mapping[str, Any], *, source: str | Path = "<spec>") -> ModelSpec:
+    """Validate a spec already parsed from TOML (a mapping); `source` names it in error messages."""
+    from estim.families.registry_loader import load_all
+
+    src = str(source)
+
+    def fail(where: str, message: str) -> EstimInputError:
+        return EstimInputError(f"{src}: {where}: {message}")
+
+    unknown = sorted(set(raw) - _TOP_LEVEL)
+    if unknown:
+        raise fail(
+            ", ".join(unknown),
+            f"unknown field(s); a spec has: {', '.join(sorted(_TOP_LEVEL))}",
+        )
+
+    default_name = Path(src).stem if isinstance(source, Path) else "model"
+    name = _get(raw, "name", str, fail, "name", default=default_name)
+    if not name or any(c in name for c in "/\\") or name.startswith("."):
+        raise fail("name", f"not usable as a file name: {name!r}")
+    description = _get(raw, "description", str, fail, "description", default="")
+
+    if "family" not in raw:
+        raise fail("family", "missing (the model family to fit)")
+    family_name = _get(raw, "family", str, fail, "family")
+    families = load_all()
+    if family_name not in families:
+        known = ", ".join(sorted(families)) or "none registered"
+        raise fail("family", f"unknown family {family_name!r}; known: {known}")
+    family = families[family_name]
+
+    if "seed" not in raw:
+        raise fail("seed", "missing (an integer ≥ 0; every random draw of the fit follows from it)")
+    seed = _get(raw, "seed", int, fail, "seed")
+    if seed < 0:
+        raise fail("seed", f"must be ≥ 0, got {seed}")
+
+    data = _parse_data(raw.get("data"), fail, family.data_kind)
+    priors = _parse_priors(raw.get("priors", {}), fail)
+    try:
+        merge_priors(family.default_priors, priors)
+    except EstimInputError as e:
+        raise fail("[priors]", str(e)) from e
+    sampler = _parse_sampler(raw.get("sampler", {}), fail)
+    options = raw.get("options", {})
+    if not isinstance(options, Mapping):
+        raise fail("[options]", f"expected a table, got {type(options).__name__}")
+
+    return ModelSpec(
+        name=name,
+        family=family_name,
+        data=data,
+        seed=seed,
+        priors=priors,
+        sampler=sampler,
+        options=dict(options),
+        description=description,
+        path=Path(source) if isinstance(source, Path) else None,
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _get(
+    table: Mapping[str, Any],
+    key: str,
+    kind: type,
+    fail: Any,
+    where: str,
+    default: Any = ...,
+) -> Any:
+    if key not in table:
+        if default is ...:
+            raise fail(where, "missing")
+        return default
+    value = table[key]
+    ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value, ok = float(value), True
+    if not ok:
+        names = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+        raise fail(where, f"expected {names.get(kind, kind.__name__)}, got {value!r}")
+    return value
+
+
+def _str_list(value: Any, fail: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise fail(where, f"expected a list of strings, got {value!r}")
+    if len(set(value)) != len(value):
+        raise fail(where, f"repeated entries in {value!r}")
+    return tuple(value)
+
+
+def _parse_data(table: Any, fail: Any, data_kind: str) -> DataSpec:
+    if table is None:
+        raise fail("[data]", 'missing (set benchmark = "…" or records = "…")')
+    if not isinstance(table, Mapping):
+        raise fail("[data]", f"expected a table, got {type(table).__name__}")
+    unknown = sorted(set(table) - _DATA_FIELDS)
+    if unknown:
+        raise fail(
+            f"[data] {', '.join(unknown)}",
+            f"unknown field(s); [data] has: {', '.join(sorted(_DATA_FIELDS))}",
+        )
+    scalar_fields = sorted(_DATA_FIELDS - {"covariates", "occasions"})
+    s = {k: _get(table, k, str, fail, f"[data] {k}", default=None) for k in scalar_fields}
+    if (s["benchmark"] is None) == (s["records"] is None):
+        raise fail("[data]", 'give exactly one of benchmark = "…" or records = "…"')
+    if s["benchmark"] is not None:
+        from estim.benchmarks import reference_estimates
+
+        known = reference_estimates()
+        if s["benchmark"] not in known:
+            raise fail(
+                "[data] benchmark",
+                f"unknown benchmark {s['benchmark']!r}; known: {', '.join(sorted(known))}",
+            )
+    period_kind = s["period_kind"] or "year"
+    if period_kind not in PERIOD_KINDS:
+        raise fail("[data] period_kind", f"one of {', '.join(PERIOD_KINDS)}; got {period_kind!r}")
+    occasion = s["occasion"] or "quarter"
+    if occasion not in OCCASION_KINDS:
+        raise fail("[data] occasion", f"one of {', '.join(OCCASION_KINDS)}; got {occasion!r}")
+    if s["records"] is not None:
+        if s["period"] is None:
+            raise fail("[data] period", "missing (records are fitted one period at a time)")
+        if data_kind == "frequency" and s["section"] is None:
+            raise fail(
+                "[data] section", "missing (frequency models are fitted one section at a time)"
+            )
+    covariates = _str_list(table.get("covariates", []), fail, "[data] covariates")
+    occasions = (
+        _str_list(table["occasions"], fail, "[data] occasions") if "occasions" in table else None
+    )
+    if data_kind != "histories" and s["benchmark"] is not None and s["count"] is None:
+        raise fail(
+            "[data] count", "missing (the column holding how many times each person was seen)"
+        )
+    if data_kind == "histories" and covariates:
+        raise fail("[data] covariates", "capture-history families take no covariates")
+    return DataSpec(
+        benchmark=s["benchmark"],
+        records=s["records"],
+        count=s["count"],
+        covariates=covariates,
+        occasions=occasions,
+        section=s["section"],
+        period=s["period"],
+        period_kind=period_kind,
+        occasion=occasion,
+        category=s["category"],
+    )
+
+
+def _parse_priors(table: Any, fail: Any) -> dict[str, Prior]:
+    if not isinstance(table, Mapping):
+        raise fail("[priors]", f"expected a table, got {type(table).__name__}")
+    priors = {}
+    for name, value in table.items():
+        if not isinstance(value, Mapping):
+            raise fail(
+                f"[priors] {name}",
+                f'expected a table like {{ distribution = "Normal", mu = 0, sigma = 1 }}, got {value!r}',
+            )
+        try:
+            priors[name] = Prior.from_dict(value)
+        except EstimInputError as e:
+            raise fail(f"[priors] {name}", str(e)) from e
+    return priors
+
+
+def _parse_sampler(table: Any, fail: Any) -> SamplerSpec:
+    if not isinstance(table, Mapping):
+        raise fail("[sampler]", f"expected a table, got {type(table).__name__}")
+    defaults = SamplerSpec()
+    allowed = set(defaults.to_dict())
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise fail(
+            f"[sampler] {', '.join(unknown)}",
+            f"unknown field(s); [sampler] has: {', '.join(sorted(allowed))}",
+        )
+    values: dict[str, Any] = {}
+    for key in ("draws", "tune", "chains", "prior_draws"):
+        values[key] = _get(
+            table, key, int, fail, f"[sampler] {key}", default=getattr(defaults, key)
+        )
+        minimum = 0 if key == "tune" else 1
+        if values[key] < minimum:
+            raise fail(f"[sampler] {key}", f"expected an integer ≥ {minimum}, got {values[key]}")
+    ta = _get(table, "target_accept", float, fail, "[sampler] target_accept", default=0.9)
+    if not 0.0 < ta < 1.0:
+        raise fail("[sampler] target_accept", f"must lie strictly between 0 and 1, got {ta}")
+    backend = _get(table, "backend", str, fail, "[sampler] backend", default="jax")
+    if backend not in BACKENDS:
+        raise fail("[sampler] backend", f"one of {', '.join(BACKENDS)}; got {backend!r}")
+    return SamplerSpec(target_accept=ta, backend=backend, **values)

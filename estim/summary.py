@@ -1,0 +1,218 @@
+"""What a saved fit says: N̂ with its interval, the key parameters, the gate verdict; and LOO comparison.
+
+N̂ is the posterior median of N and its interval the central (equal-tailed) interval of the draws of N — the
+draws of the *count*, given the data and each posterior draw, not of an expected value, so the interval
+includes the sampling variation of the unobserved individuals.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from estim import store
+from estim.errors import EstimInputError, GateFailed
+
+DERIVED = ("N", "unobserved")
+MAX_PARAMETER_ELEMENTS = (
+    40  # larger parameter arrays (per-pattern effects, say) are not "key" parameters
+)
+
+
+def _interval(da: xr.DataArray, prob: float) -> list[dict[str, Any]]:
+    lo_q, hi_q = (1 - prob) / 2, 1 - (1 - prob) / 2
+    q = da.quantile([lo_q, 0.5, hi_q], dim=("chain", "draw"))
+    mean, sd = da.mean(("chain", "draw")), da.std(("chain", "draw"))
+    cell_dims = [d for d in da.dims if d not in ("chain", "draw")]
+    rows = []
+    for idx in np.ndindex(*[da.sizes[d] for d in cell_dims]):
+        sel = dict(zip(cell_dims, idx, strict=True))
+        row: dict[str, Any] = {
+            d: str(da[d].values[i]) if d in da.coords else int(i) for d, i in sel.items()
+        }
+        qi = q.isel(sel)
+        row.update(
+            median=float(qi.sel(quantile=0.5)),
+            lower=float(qi.sel(quantile=lo_q)),
+            upper=float(qi.sel(quantile=hi_q)),
+            mean=float(mean.isel(sel)),
+            sd=float(sd.isel(sel)),
+        )
+        rows.append(row)
+    return rows
+
+
+def summarise(tree: xr.DataTree, prob: float = 0.9) -> dict[str, Any]:
+    """N̂ (median, `prob` interval), unobserved, key parameters, the gate verdict and provenance.
+
+    For a fit that failed the gate only the verdict is given (``"N"`` is absent): it is not a result.
+    With strata, N is given per stratum and as the total over strata (summed draw by draw).
+    """
+    attrs = tree.attrs
+    verdict = store.verdict(tree)
+    out: dict[str, Any] = {
+        "model": attrs.get("model_name"),
+        "family": attrs.get("family"),
+        "gate": verdict.as_dict(),
+        "provenance": {
+            k: (int(v) if k == "seed" else v)
+            for k, v in attrs.items()
+            if k in ("spec_hash", "data_hash", "seed", "created", "fit_seconds")
+            or k.startswith("version_")
+        },
+    }
+    if "mle_json" in attrs:
+        out["mle"] = json.loads(attrs["mle_json"])
+    if not verdict.passed:
+        return out
+    post = tree["posterior"].to_dataset()
+    out["interval"] = {"prob": prob, "kind": "equal-tailed"}
+    for name in DERIVED:
+        if name in post:
+            da = post[name]
+            out[name] = _interval(da, prob)
+            extra = [d for d in da.dims if d not in ("chain", "draw")]
+            if extra and int(np.prod([da.sizes[d] for d in extra])) > 1:
+                out[f"{name}_total"] = _interval(da.sum(extra), prob)[0]
+    out["parameters"] = {
+        str(name): _interval(da, prob)
+        for name, da in post.data_vars.items()
+        if name not in DERIVED
+        and 0
+        < int(np.prod([da.sizes[d] for d in da.dims if d not in ("chain", "draw")]))
+        <= MAX_PARAMETER_ELEMENTS
+    }
+    return out
+
+
+def format_summary(summary: Mapping[str, Any]) -> str:
+    """The summary as text for a terminal."""
+    lines = [f"model {summary.get('model')} (family {summary.get('family')})"]
+    gate = summary["gate"]
+    if not gate["passed"]:
+        lines.append(f"FAILED the diagnostics gate: {', '.join(gate['failed'])}")
+        for c in gate["checks"]:
+            mark = "ok  " if c["passed"] else "FAIL"
+            value = f"{c['value']:.4g}" if isinstance(c["value"], float) else c["value"]
+            lines.append(
+                f"  {mark} {c['name']} = {value} (threshold {c['threshold']:g}) {c['worst']}"
+            )
+        lines.append("not a result: refit (more draws, another parameterisation) and check again")
+        return "\n".join(lines)
+    pct = f"{summary['interval']['prob']:.0%}"
+
+    def fmt(row: Mapping[str, Any], digits: int = 0) -> str:
+        labels = ", ".join(f"{k}={v}" for k, v in row.items() if k not in _STATS)
+        where = f"[{labels}] " if labels else ""
+        return (
+            f"{where}{row['median']:,.{digits}f} ({pct} interval {row['lower']:,.{digits}f} – "
+            f"{row['upper']:,.{digits}f})"
+        )
+
+    for name in DERIVED:
+        if name in summary:
+            for row in summary[name]:
+                lines.append(f"{name}: {fmt(row)}")
+            if f"{name}_total" in summary:
+                lines.append(f"{name} total: {fmt(summary[f'{name}_total'])}")
+    mle = summary.get("mle") or {}
+    if mle.get("boundary"):
+        lines.append(
+            "WARNING: the likelihood is maximised on the boundary of the parameter space "
+            f"({mle.get('message')}): the data do not determine N, and the posterior above is set by the prior"
+        )
+    elif mle.get("n_hat") is not None:
+        lo, hi = mle["ci95"]
+        lines.append(
+            f"maximum likelihood: N = {mle['n_hat']:,.1f} (se {mle['se']:,.1f}; 95% Wald {lo:,.1f} – {hi:,.1f})"
+        )
+    lines.append("parameters (median and interval):")
+    for name, rows in summary["parameters"].items():
+        for row in rows:
+            lines.append(f"  {name} {fmt(row, 4)}")
+    lines.append("diagnostics gate passed: " + "; ".join(
+        f"{c['name']} {c['value']:.4g}" for c in gate["checks"]
+    ))  # fmt: skip
+    return "\n".join(lines)
+
+
+_STATS = ("median", "lower", "upper", "mean", "sd")
+
+
+def individual_log_likelihood(
+    tree: xr.DataTree, observed_name: str
+) -> tuple[xr.DataTree, np.ndarray]:
+    """Pointwise log-likelihood per individual, from the per-cell terms of a frequency or history model.
+
+    The families' cell term is count × log P(cell | seen) (multinomial coefficient dropped), so each of the
+    `count` individuals in a cell contributes log P(cell | seen) = term / count. LOO must leave out one
+    individual, not a whole cell of, say, 1,645 people seen once: cell-level LOO has Pareto k̂ > 0.7 nearly
+    everywhere and says nothing. Returns the tree to give `az.loo` and the mask of cells the likelihood uses
+    (cells with a term identically 0 — Zelterman's k > 2, say — do not enter it).
+    """
+    ll = tree["log_likelihood"].to_dataset()[observed_name]
+    counts = tree["observed_data"].to_dataset()[observed_name]
+    cells = list(counts.dims)
+    ll_flat = ll.stack(cell=cells).transpose("chain", "draw", "cell").values
+    n = counts.stack(cell=cells).values.astype(np.int64)
+    used = np.any(ll_flat != 0, axis=(0, 1))
+    keep = (n > 0) & used
+    per_person = np.repeat(ll_flat[..., keep] / n[keep], n[keep], axis=-1)
+    post = tree["posterior"].to_dataset()
+    ds = xr.Dataset(
+        {"per_individual": (("chain", "draw", "individual"), per_person)},
+        coords={"chain": post["chain"].values, "draw": post["draw"].values},
+    )
+    return xr.DataTree.from_dict({"posterior": post, "log_likelihood": ds}), used & (n > 0)
+
+
+def compare(paths: list[Path]) -> pd.DataFrame:
+    """PSIS-LOO comparison (`az.compare`, ``round_to="none"``) of fits of the same individuals, best first.
+
+    LOO leaves out one individual at a time (`individual_log_likelihood`). Refuses a fit that failed the gate
+    (`GateFailed`), and fits whose observed data or whose likelihood's cells differ: an elpd is a sum over the
+    same observations or it is not comparable.
+    """
+    import arviz as az
+
+    if len(paths) < 2:
+        raise EstimInputError("compare needs at least two fits")
+    trees: dict[str, xr.DataTree] = {}
+    reference: tuple[str, xr.DataArray, np.ndarray] | None = None
+    for path in paths:
+        tree = store.load(path)
+        v = store.verdict(tree, str(path))
+        if not v.passed:
+            raise GateFailed(v, str(path))
+        name = str(tree.attrs.get("model_name", Path(path).stem))
+        if name in trees:
+            name = str(path)
+        observed_name = str(tree.attrs.get("observed_name", ""))
+        if "log_likelihood" not in tree.children or observed_name not in tree["log_likelihood"]:
+            raise EstimInputError(f"{path}: no pointwise log-likelihood of {observed_name!r}")
+        obs = tree["observed_data"].to_dataset()[observed_name]
+        loo_tree, used = individual_log_likelihood(tree, observed_name)
+        if reference is None:
+            reference = (str(path), obs, used)
+        elif obs.shape != reference[1].shape or not np.array_equal(obs.values, reference[1].values):
+            raise EstimInputError(
+                f"{path} and {reference[0]} are fits of different observations "
+                f"({observed_name} {dict(obs.sizes)} vs {dict(reference[1].sizes)}): LOO cannot compare them"
+            )
+        elif not np.array_equal(used, reference[2]):
+            raise EstimInputError(
+                f"{path} and {reference[0]} use different cells of the data in their likelihoods "
+                "(e.g. Zelterman uses only f1 and f2): LOO cannot compare them"
+            )
+        trees[name] = loo_tree
+    return az.compare(trees, round_to="none")
+
+
+def compare_json(table: pd.DataFrame) -> str:
+    return json.dumps(json.loads(table.to_json(orient="index", default_handler=str)), indent=2)
