@@ -236,7 +236,9 @@ def sample(spec: ModelSpec, family: Family, data: xr.Dataset) -> xr.DataTree:
     seed_prior, seed_nuts, seed_ppc, seed_n = _seeds(spec.seed, 4)
     # The family merges the spec's overrides into its own defaults (DESIGN §4: priors explicit, overridable).
     model = family.build(data, dict(spec.priors), **spec.options)
-    with model:
+    with model, warnings.catch_warnings():
+        # The families' replicate generators are NumPy code: numba running them in object mode is expected.
+        warnings.filterwarnings("ignore", message="Numba will use object mode")
         prior = _optional(
             spec.name,
             "prior predictive",
