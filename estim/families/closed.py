@@ -60,6 +60,7 @@ from scipy import optimize, stats
 
 from estim.errors import EstimInputError
 from estim.families.base import Family, MLEResult, register, rng_from
+from estim.families.kernels import replicate_counts
 from estim.priors import Prior, merge_priors
 
 OBSERVED = "history_count"
@@ -347,15 +348,8 @@ def _history_random(
     rng: np.random.Generator | None = None,
     size: tuple[int, ...] | None = None,
 ) -> np.ndarray:
-    # Replicated history counts: each stratum's n_s people spread multinomially over the histories of the data
-    # (P(h | seen) renormalised over them: histories nobody showed are not replicated), in log space because
-    # extreme prior draws underflow every exp(log P).
-    lp = log_cond - np.max(log_cond, axis=-1, keepdims=True)
-    p = np.exp(lp)
-    p = p / p.sum(axis=-1, keepdims=True)
-    shape = tuple(size) if size is not None else np.broadcast_shapes(p.shape, n.shape)
-    n_b = np.broadcast_to(n, shape)[..., 0]
-    return rng.multinomial(n_b, np.broadcast_to(p, shape)).astype(np.int64)
+    # Replicated history counts: each stratum's n_s people over the histories of the data.
+    return replicate_counts(log_cond, n, rng, size)
 
 
 def build_closed(

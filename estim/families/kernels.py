@@ -99,3 +99,21 @@ def zelterman_log_prob(k: np.ndarray, eta: Any, xp: Any) -> Any:
 def zelterman_log_p0(eta: Any, xp: Any) -> Any:
     """log P(K = 0) = −λ under the Poisson that Zelterman's λ = 2 f2/f1 estimates locally."""
     return -2.0 * xp.exp(eta)
+
+
+def replicate_counts(
+    log_prob: np.ndarray,
+    n: np.ndarray,
+    rng: np.random.Generator,
+    size: tuple[int, ...] | None = None,
+) -> np.ndarray:
+    """Replicated cell counts: each row's n people spread multinomially over its cells, with probabilities
+    proportional to exp(log_prob) renormalised over the cells given (cells absent from the data — counts above
+    the largest k, histories nobody showed — are not replicated). Normalised in log space, because at extreme
+    prior draws every exp(log_prob) underflows to 0 and a plain normalisation gives 0/0."""
+    lp = log_prob - np.max(log_prob, axis=-1, keepdims=True)
+    p = np.exp(lp)
+    p = p / p.sum(axis=-1, keepdims=True)
+    shape = tuple(size) if size is not None else np.broadcast_shapes(p.shape, n.shape)
+    n_b = np.broadcast_to(n, shape)[..., 0]
+    return rng.multinomial(n_b, np.broadcast_to(p, shape)).astype(np.int64)

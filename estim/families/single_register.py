@@ -224,16 +224,8 @@ def _cell_random(
     rng: np.random.Generator | None = None,
     size: tuple[int, ...] | None = None,
 ) -> np.ndarray:
-    # Replicated frequencies: each pattern's n_x people spread multinomially over the cells k = 1..K (the
-    # probabilities renormalised over the K cells and the model's support: counts above K are not replicated).
-    # Normalise in log space: at extreme prior draws every exp(log_prob) underflows to 0 (then 0/0 = NaN).
-    lp = np.where(support, log_prob, -np.inf)
-    lp = lp - np.max(lp, axis=-1, keepdims=True)
-    p = np.exp(lp)
-    p = p / p.sum(axis=-1, keepdims=True)
-    shape = tuple(size) if size is not None else np.broadcast_shapes(p.shape, n.shape)
-    n_b = np.broadcast_to(n, shape)[..., 0]
-    return rng.multinomial(n_b, np.broadcast_to(p, shape)).astype(np.int64)
+    # Replicated frequencies over k = 1..K within the model's support (counts above K are not replicated).
+    return kernels.replicate_counts(np.where(support, log_prob, -np.inf), n, rng, size)
 
 
 def _build(spec: _Spec):
