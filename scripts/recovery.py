@@ -1,0 +1,76 @@
+"""Parameter recovery study: coverage of the 90 % interval for N over simulated datasets of one family.
+
+Usage: `.venv/bin/python scripts/recovery.py --family ztpoisson --datasets 100 --out ztpoisson.csv`
+(prints the coverage summary; the CSV has one row per dataset, see `estim.recovery.recovery_study`).
+"""
+
+import argparse
+import json
+import sys
+import time
+
+from estim.recovery import DEFAULT_POPULATION_SIZE, FAMILY_NAMES, coverage_summary, recovery_study
+
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("--family", required=True, choices=FAMILY_NAMES)
+parser.add_argument("--datasets", type=int, default=100)
+parser.add_argument("--seed", type=int, default=20260101)
+parser.add_argument("--population-size", type=int, default=DEFAULT_POPULATION_SIZE)
+parser.add_argument(
+    "--param",
+    action="append",
+    default=[],
+    metavar="NAME=VALUE",
+    help="true parameter (lambda, alpha, omega), e.g. --param lambda=1.0; repeatable",
+)
+parser.add_argument(
+    "--covariate-effect",
+    type=float,
+    default=None,
+    help="simulate and fit a binary covariate with this log rate ratio",
+)
+parser.add_argument("--draws", type=int, default=None, help="draws per chain (default: per family)")
+parser.add_argument("--tune", type=int, default=None)
+parser.add_argument("--chains", type=int, default=2)
+parser.add_argument("--out", help="CSV file for the per-dataset results")
+parser.add_argument("--progress", action="store_true", help="print a line per dataset")
+args = parser.parse_args()
+
+true_params = {}
+for item in args.param:
+    name, _, value = item.partition("=")
+    true_params[name.strip()] = float(value)
+
+start = time.perf_counter()
+df = recovery_study(
+    args.family,
+    n_datasets=args.datasets,
+    seed=args.seed,
+    true_params=true_params,
+    population_size=args.population_size,
+    covariate_effect=args.covariate_effect,
+    draws=args.draws,
+    tune=args.tune,
+    chains=args.chains,
+    progress=args.progress,
+)
+wall = time.perf_counter() - start
+if args.out:
+    df.to_csv(args.out, index=False)
+    print(f"wrote {args.out}", file=sys.stderr)
+summary = coverage_summary(df)
+settings = {
+    k: df.attrs[k]
+    for k in (
+        "true_params",
+        "population_size",
+        "covariate_effect",
+        "draws",
+        "tune",
+        "chains",
+        "seed",
+        "n_k",
+        "compile_seconds",
+    )
+}
+print(json.dumps({"family": args.family, **settings, **summary, "wall_seconds": wall}, indent=2))
