@@ -11,6 +11,7 @@ import pandas as pd
 import pymc as pm
 import pytest
 import xarray as xr
+from sampling import quick_nuts
 from scipy import integrate, special, stats
 
 from estim.benchmarks import load_benchmark
@@ -321,16 +322,8 @@ def test_history_data_from_statistics():
 
 def test_bayesian_m0_on_the_hare(hare):
     model = FAMILIES["M0"].build(hare)
+    idata = quick_nuts(model, 11)
     with model:
-        idata = pm.sample(
-            draws=500,
-            tune=500,
-            chains=2,
-            nuts_sampler="nutpie",
-            backend="jax",
-            random_seed=11,
-            progressbar=False,
-        )
         pm.compute_log_likelihood(idata)
     assert idata.log_likelihood["history_count"].dims[-2:] == ("stratum", "history")
     n_draws = population(hare, idata.posterior, 5)
@@ -356,16 +349,7 @@ def test_stratified_m0_recovers_strata_sizes():
     sizes, logits = [60, 90, 120, 150], [-1.2, -0.9, -1.0, -0.7]
     data = history_data(_simulate_m0(rng, sizes, logits, 5), stratum="stratum")
     model = FAMILIES["M0"].build(data, stratified=True)
-    with model:
-        idata = pm.sample(
-            draws=500,
-            tune=500,
-            chains=2,
-            nuts_sampler="nutpie",
-            backend="jax",
-            random_seed=3,
-            progressbar=False,
-        )
+    idata = quick_nuts(model, 3)
     assert "sigma_stratum" in idata.posterior and idata.posterior["intercept"].dims[-1] == "stratum"
     n_draws = population(data, idata.posterior, 4)
     lo, hi = n_draws.quantile([0.005, 0.995], dim=("chain", "draw")).values
@@ -377,16 +361,7 @@ def test_stratified_m0_recovers_strata_sizes():
 @pytest.mark.parametrize("name", ["Mb", "Mh_logitnormal", "Mh_mixture", "Mth", "Mtbh"])
 def test_bayesian_fits_on_the_hare(hare, name):
     model = FAMILIES[name].build(hare)
-    with model:
-        idata = pm.sample(
-            draws=1000,
-            tune=1000,
-            chains=2,
-            nuts_sampler="nutpie",
-            backend="jax",
-            random_seed=5,
-            progressbar=False,
-        )
+    idata = quick_nuts(model, 5, draws=1000, tune=1000)
     n_draws = population(hare, idata.posterior, 6)
     assert 68 <= float(n_draws.median()) < 110
     import arviz as az

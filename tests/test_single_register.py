@@ -14,6 +14,7 @@ import scipy.special
 import scipy.stats as st
 import xarray as xr
 from pytensor.compile.mode import Mode
+from sampling import quick_nuts
 
 from estim.benchmarks import load_benchmark
 from estim.errors import EstimInputError
@@ -299,16 +300,7 @@ def test_bayesian_ztpoisson_posterior_median_near_mle(intercept_only):
     ~1.25 · 380/√1000 ≈ 15. Tolerance: half an SE (183, 2.6 %)."""
     family = FAMILIES["ztpoisson"]
     model = family.build(intercept_only)
-    with model:
-        idata = pm.sample(
-            draws=500,
-            tune=500,
-            chains=2,
-            nuts_sampler="nutpie",
-            backend="jax",
-            random_seed=20261128,
-            progressbar=False,
-        )
+    idata = quick_nuts(model, 20261128)
     n_draws = family.population(intercept_only, idata, rng=1)
     assert abs(float(n_draws.median()) - 7079.93) < 0.5 * 365.75
     # posterior SD of N ≈ ML SE (delta + HT variance) under a weak prior
