@@ -2,6 +2,7 @@
 
 Usage: `.venv/bin/python scripts/recovery.py --family ztpoisson --datasets 100 --out ztpoisson.csv`
 (prints the coverage summary; the CSV has one row per dataset, see `estim.recovery.recovery_study`).
+Single-register families and the closed-population ones (M0, Mt, Mb, Mh_logitnormal, Mh_mixture, Mth, Mtbh).
 """
 
 import argparse
@@ -9,19 +10,25 @@ import json
 import sys
 import time
 
-from estim.recovery import DEFAULT_POPULATION_SIZE, FAMILY_NAMES, coverage_summary, recovery_study
+from estim.recovery import STUDY_FAMILY_NAMES, coverage_summary, recovery_study
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--family", required=True, choices=FAMILY_NAMES)
+parser.add_argument("--family", required=True, choices=STUDY_FAMILY_NAMES)
 parser.add_argument("--datasets", type=int, default=100)
 parser.add_argument("--seed", type=int, default=20260101)
-parser.add_argument("--population-size", type=int, default=DEFAULT_POPULATION_SIZE)
+parser.add_argument(
+    "--population-size",
+    type=int,
+    default=None,
+    help="true N (default: 2000 for single-register families, 150 for closed-population ones)",
+)
 parser.add_argument(
     "--param",
     action="append",
     default=[],
     metavar="NAME=VALUE",
-    help="true parameter (lambda, alpha, omega), e.g. --param lambda=1.0; repeatable",
+    help="true parameter (e.g. lambda, alpha, omega; p, c, p1…p6, sigma_h, behaviour), e.g. --param "
+    "lambda=1.0; repeatable",
 )
 parser.add_argument(
     "--covariate-effect",
@@ -70,6 +77,7 @@ settings = {
         "chains",
         "seed",
         "n_k",
+        "occasions",
         "compile_seconds",
     )
 }
