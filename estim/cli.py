@@ -13,6 +13,7 @@ import sys
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -329,7 +330,21 @@ def fit_cmd(spec_path: Path, force: bool, mle: bool, out: Path | None) -> None:
 )
 @click.option("--prob", type=click.FloatRange(0.5, 0.999), default=0.9, show_default=True,
               help="Probability of the central interval.")  # fmt: skip
-def summary_cmd(fit_path: Path, fmt: str, prob: float) -> None:
+@click.option(
+    "--truth",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Border model on synthetic data: the simulator's truth.nc, shown beside the estimates.",
+)
+@click.option(
+    "--figure",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Border model: save the per-section and whole-border figure here (png, pdf, svg).",
+)
+def summary_cmd(
+    fit_path: Path, fmt: str, prob: float, truth: Path | None, figure: Path | None
+) -> None:
     """N-hat (median and interval), unobserved, key parameters and the gate verdict of a saved fit.
 
     A fit that failed the diagnostics gate is not summarised as a result: it prints FAILED with the failed
@@ -338,14 +353,52 @@ def summary_cmd(fit_path: Path, fmt: str, prob: float) -> None:
     from estim import store
     from estim.summary import format_summary, summarise
 
-    summary = summarise(store.load(fit_path), prob=prob)
+    summary = summarise(store.load(fit_path), prob=prob, truth=truth)
     summary["file"] = str(fit_path)
+    if figure is not None:
+        if "border" not in summary:
+            raise EstimInputError("--figure applies to border-model fits that passed the gate")
+        import matplotlib.pyplot as plt
+
+        from estim.border_report import border_figure
+        from estim.io import atomic_path
+
+        fig = border_figure(summary["border"])
+        with atomic_path(figure) as tmp:
+            fig.savefig(tmp, format=figure.suffix.lstrip(".") or "png", dpi=150)
+        plt.close(fig)
+        click.echo(f"wrote {figure}", err=True)
     if fmt == "json":
         click.echo(json.dumps(summary, indent=2, default=str))
     else:
         click.echo(format_summary(summary))
     if not summary["gate"]["passed"]:
         sys.exit(EXIT_GATE)
+
+
+@cli.command("sensitivity")
+@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Refit the variants even when cached fits match.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def sensitivity_cmd(spec_path: Path, force: bool, fmt: str) -> None:
+    """Prior sensitivity of a border model: refit SPEC with the prior of the apprehension probability
+    widened and shifted, and report how the whole-border estimate of unobserved crossings moves.
+
+    Each variant is saved beside the spec as NAME__VARIANT.nc (and reused when its provenance matches).
+    """
+    from estim.sensitivity import format_sensitivity, prior_sensitivity
+    from estim.spec import read_spec
+
+    spec = read_spec(spec_path)
+    if spec.family != "border":
+        raise EstimInputError(f"{spec_path}: sensitivity reports are for the border model")
+    rows = prior_sensitivity(spec, force=force)
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+    else:
+        click.echo(format_sensitivity(rows))
 
 
 @cli.command("check")
@@ -370,6 +423,9 @@ def check_cmd(fit_path: Path, figure: Path | None, fmt: str) -> None:
     from estim.io import atomic_path
 
     tree = store.load_result(fit_path)
+    if "unobserved_section_year" in tree["posterior"].data_vars:
+        _check_border(tree, figure, fmt)
+        return
     results = {
         group: predictive_summary(tree, group)
         for group in ("prior_predictive", "posterior_predictive")
@@ -407,6 +463,39 @@ def check_cmd(fit_path: Path, figure: Path | None, fmt: str) -> None:
 
         if "posterior_predictive" not in results:
             raise EstimInputError(f"{fit_path}: no posterior predictive draws to plot")
+        fig = ppc_figure(tree)
+        with atomic_path(figure) as tmp:
+            fig.savefig(tmp, format=figure.suffix.lstrip(".") or "png", dpi=150)
+        plt.close(fig)
+        click.echo(f"wrote {figure}")
+
+
+def _check_border(tree: Any, figure: Path | None, fmt: str) -> None:
+    """Posterior predictive checks of a border fit: monthly apprehension totals and repeat frequencies."""
+    from estim.border_report import ppc_figure, predictive_coverage, predictive_table
+    from estim.io import atomic_path
+
+    cover = predictive_coverage(tree)
+    table = predictive_table(tree)
+    if fmt == "json":
+        click.echo(json.dumps({"coverage": cover, "frequency": table}, indent=2))
+    else:
+        for name, v in cover.items():
+            click.echo(
+                f"{name.replace('_', ' ')}: {v['inside']:.0%} of {v['cells']} observed values inside "
+                "their 90 % posterior predictive interval"
+            )
+        click.echo(
+            "repeat-apprehension frequencies f_k (surveyed sections): observed, predictive 90 %"
+        )
+        for row in table:
+            click.echo(
+                f"  {row['section']:10s} k={row['k']:<3d} {row['observed']:8,d}  "
+                f"{row['lower']:8,.0f} – {row['upper']:8,.0f}"
+            )
+    if figure is not None:
+        import matplotlib.pyplot as plt
+
         fig = ppc_figure(tree)
         with atomic_path(figure) as tmp:
             fig.savefig(tmp, format=figure.suffix.lstrip(".") or "png", dpi=150)

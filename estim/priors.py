@@ -27,6 +27,9 @@ DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "Beta": ("alpha", "beta"),
     "Uniform": ("lower", "upper"),
     "Dirichlet": ("a",),
+    "ZeroSumNormal": (
+        "sigma",
+    ),  # effects that sum to zero over their dims (identifiable beside a level)
 }
 
 

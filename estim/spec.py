@@ -53,6 +53,7 @@ BACKENDS = ("jax", "numba")
 PERIOD_KINDS = ("year", "quarter", "month")
 OCCASION_KINDS = ("quarter", "month")
 
+ADAPTATIONS = ("diagonal", "low_rank")
 _TOP_LEVEL = {"name", "family", "description", "seed", "data", "priors", "sampler", "options"}
 _DATA_FIELDS = {
     "benchmark",
@@ -109,6 +110,8 @@ class SamplerSpec:
     target_accept: float = 0.9
     backend: str = "jax"
     prior_draws: int = 500
+    # nutpie's mass-matrix adaptation: "diagonal", or "low_rank" for strongly correlated posteriors
+    adaptation: str = "diagonal"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -118,6 +121,7 @@ class SamplerSpec:
             "target_accept": self.target_accept,
             "backend": self.backend,
             "prior_draws": self.prior_draws,
+            "adaptation": self.adaptation,
         }
 
 
@@ -300,7 +304,14 @@ def _parse_data(table: Any, fail: Any, data_kind: str) -> DataSpec:
     if occasion not in OCCASION_KINDS:
         raise fail("[data] occasion", f"one of {', '.join(OCCASION_KINDS)}; got {occasion!r}")
     if s["records"] is not None:
-        if s["period"] is None:
+        if data_kind == "border":
+            given = [k for k in ("period", "section", "category") if s[k] is not None]
+            if given:
+                raise fail(
+                    f"[data] {given[0]}",
+                    "the border model takes every section, month and category of the records",
+                )
+        elif s["period"] is None:
             raise fail("[data] period", "missing (records are fitted one period at a time)")
         if data_kind == "frequency" and s["section"] is None:
             raise fail(
@@ -372,4 +383,7 @@ def _parse_sampler(table: Any, fail: Any) -> SamplerSpec:
     backend = _get(table, "backend", str, fail, "[sampler] backend", default="jax")
     if backend not in BACKENDS:
         raise fail("[sampler] backend", f"one of {', '.join(BACKENDS)}; got {backend!r}")
-    return SamplerSpec(target_accept=ta, backend=backend, **values)
+    adaptation = _get(table, "adaptation", str, fail, "[sampler] adaptation", default="diagonal")
+    if adaptation not in ADAPTATIONS:
+        raise fail("[sampler] adaptation", f"one of {', '.join(ADAPTATIONS)}; got {adaptation!r}")
+    return SamplerSpec(target_accept=ta, backend=backend, adaptation=adaptation, **values)

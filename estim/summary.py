@@ -48,11 +48,15 @@ def _interval(da: xr.DataArray, prob: float) -> list[dict[str, Any]]:
     return rows
 
 
-def summarise(tree: xr.DataTree, prob: float = 0.9) -> dict[str, Any]:
+def summarise(
+    tree: xr.DataTree, prob: float = 0.9, truth: str | Path | None = None
+) -> dict[str, Any]:
     """N̂ (median, `prob` interval), unobserved, key parameters, the gate verdict and provenance.
 
     For a fit that failed the gate only the verdict is given (``"N"`` is absent): it is not a result.
-    With strata, N is given per stratum and as the total over strata (summed draw by draw).
+    With strata, N is given per stratum and as the total over strata (summed draw by draw). A border-model fit
+    gets its per-section and whole-border tables instead (``"border"``; `truth`: a simulator ``truth.nc`` to
+    put beside them).
     """
     attrs = tree.attrs
     verdict = store.verdict(tree)
@@ -73,6 +77,12 @@ def summarise(tree: xr.DataTree, prob: float = 0.9) -> dict[str, Any]:
         return out
     post = tree["posterior"].to_dataset()
     out["interval"] = {"prob": prob, "kind": "equal-tailed"}
+    if "unobserved_section_year" in post:
+        from estim.border_report import border_tables
+
+        out["border"] = border_tables(tree, prob, truth)
+    elif truth is not None:
+        raise EstimInputError("--truth applies to border-model fits only")
     for name in DERIVED:
         if name in post:
             da = post[name]
@@ -84,6 +94,7 @@ def summarise(tree: xr.DataTree, prob: float = 0.9) -> dict[str, Any]:
         str(name): _interval(da, prob)
         for name, da in post.data_vars.items()
         if name not in DERIVED
+        and not str(name).startswith("unobserved")
         and 0
         < int(np.prod([da.sizes[d] for d in da.dims if d not in ("chain", "draw")]))
         <= MAX_PARAMETER_ELEMENTS
@@ -115,6 +126,10 @@ def format_summary(summary: Mapping[str, Any]) -> str:
             f"{row['upper']:,.{digits}f})"
         )
 
+    if "border" in summary:
+        from estim.border_report import format_border
+
+        lines.append(format_border(summary["border"]))
     for name in DERIVED:
         if name in summary:
             for row in summary[name]:

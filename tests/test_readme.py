@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -21,26 +23,43 @@ def _readme_commands() -> list[list[str]]:
     return commands
 
 
+def _is_border(args: list[str]) -> bool:
+    return any("border" in a for a in args)
+
+
 def test_readme_lists_the_commands():
     commands = _readme_commands()
     verbs = {c[0] for c in commands}
     assert {"simulate", "validate", "data"} <= verbs
 
 
-def test_readme_commands_run_in_order(tmp_path):
+def _run_in_order(tmp_path, commands):
     # In order, in one folder: the simulate command makes what the later ones read; the fits go to a copy of
     # models/ so the test leaves the repository as it was.
     shutil.copytree(ROOT / "models", tmp_path / "models", ignore=shutil.ignore_patterns("*.nc"))
-    for args in _readme_commands():
+    for args in commands:
         out = subprocess.run(
             [sys.executable, "-m", "estim.cli", *args],
             cwd=tmp_path,
             capture_output=True,
             text=True,
-            timeout=300,
+            timeout=1800,
         )
         assert out.returncode == 0, (args, out.stdout[-2000:], out.stderr[-2000:])
         assert "Traceback" not in out.stderr
+
+
+def test_readme_commands_run_in_order(tmp_path):
+    _run_in_order(tmp_path, [c for c in _readme_commands() if not _is_border(c)])
+
+
+@pytest.mark.slow
+def test_readme_border_commands_run_in_order(tmp_path):
+    # the border model's commands fit for minutes: the slow suite runs them (data/ resolves to the repository's)
+    commands = [c for c in _readme_commands() if _is_border(c)]
+    assert commands and commands[0][:2] == ["fit", "models/border.toml"]
+    (tmp_path / "data").symlink_to(ROOT / "data")  # --truth data/synthetic/truth.nc as written
+    _run_in_order(tmp_path, commands)
 
 
 def test_demo_runs(tmp_path):

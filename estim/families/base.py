@@ -46,7 +46,12 @@ class Family:
     mle(data, **options) -> MLEResult
     default_priors: parameter name -> Prior (overridable by a spec).
     data_kind: which sufficient statistics the family takes: "frequency" (single register, people seen k
-        times, optionally by covariate pattern) or "histories" (capture histories over occasions).
+        times, optionally by covariate pattern), "histories" (capture histories over occasions) or "border"
+        (the border model's monthly statistics).
+    after_sampling(data, posterior, rng, **options) -> dict[str, xr.Dataset] | None
+        Optional. The family's own derived quantities and checks after NUTS, replacing `population` and the
+        generic PyMC predictive draws: a dict of DataTree groups ("posterior" entries are added to the
+        posterior). Used when the per-cell arrays would be too large to keep for every draw.
     """
 
     name: str
@@ -57,6 +62,7 @@ class Family:
     mle: Callable[..., MLEResult]
     default_priors: Mapping[str, Prior]
     observed_name: str
+    after_sampling: Callable[..., dict[str, xr.Dataset]] | None = None
 
 
 FAMILIES: dict[str, Family] = {}

@@ -14,6 +14,7 @@ from estim.families.base import FAMILIES, Family
 FAMILY_MODULES: tuple[str, ...] = (
     "estim.families.single_register",
     "estim.families.closed",
+    "estim.families.border",
 )
 
 
