@@ -1,0 +1,382 @@
+"""Recovery study of the border model (issue 4): coverage of section-year unobserved crossings over simulated
+borders whose parameters are drawn around the simulator's defaults.
+
+For dataset i of a study (simulator seed ``seed + i``):
+
+1. `perturbed_config(seed + i)` draws the parameters the border model estimates from the ranges of `RANGES`
+   around the defaults of `SimulationConfig` (deterministic in the seed; every other field stays at its
+   default);
+2. the simulator (``estim.simulate.simulate`` with that seed and config, written by ``write_simulation``)
+   produces the records and ``truth.nc``; the records are loaded and reduced to the border model's data exactly
+   as for the shipped data (``load_records`` → ``sufficient_statistics(period="month")`` → ``border_data``);
+3. the border model is built and compiled (nutpie, JAX) for that dataset — its observed arrays are closed-over
+   constants whose shapes (cells with a nonzero repeat count, sections × months with land flow) change from
+   dataset to dataset, so the graph is not reused — sampled, put through the diagnostics gate
+   (``estim.diagnostics.check``), and the unobserved crossings are drawn (``border.crossings``);
+4. per section and calendar year the 90 % equal-tailed interval of the unobserved crossings (summed over the
+   months and categories of the year) is compared with the truth (``truth.nc``'s ``unobserved``), and so is the
+   whole border's per year.
+
+Ranges (``U(a, b)`` uniform; "± x": default + U(−x, x), independently per element; "× U(a, b)": default times):
+
+* ``section_effect`` α_s ± 0.2 each; ``category_effect`` β_c ± 0.2 (journey categories); ``trend`` τ_c ± 0.05;
+* ``hazard_section`` a_s ± 0.2; ``hazard_category`` b_c ± 0.15 (all five categories);
+* ``technical_trend`` δ ~ U(0.03, 0.10); ``bypass_eta1`` η1 ~ U(1.5, 2.5); ``bypass_eta0`` η0 ± 0.3;
+* ``dispersion`` φ_c × U(0.7, 1.4) (all five categories);
+* ``residents_take_up`` ~ U(0.2, 0.6) (θ of the residents' agreement on residents = 1 − take-up);
+* ``customs_union_smuggler_effect`` ~ U(0.6, 0.9).
+
+``retry_probability`` stays 1: the border model assumes Espenshade's repeated trials (every journey ends in an
+unobserved crossing, unobserved = journeys); with r < 1 it would be misspecified, which is not what this study
+tests. Nothing the model needs is shortened: 12 years, all sections, all record types. One simulation takes
+about a second (plus about a second to write and load the records); the fit dominates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.stats
+import xarray as xr
+
+from estim.diagnostics import check as gate_check
+from estim.families import border as B
+from estim.records import DEFAULT_KEY
+from estim.records.load import load_records
+from estim.records.schemas import CATEGORIES, SECTIONS
+from estim.simulate import SimulationConfig, simulate, write_simulation
+from estim.statistics import sufficient_statistics
+
+DEFAULT_STUDY_SEED = 4000
+"""First simulator seed of the study (dataset i uses seed + i; far from the shipped data's 20061)."""
+INTERVAL = (0.05, 0.95)
+JOURNEY_CATEGORIES = tuple(c for c in CATEGORIES if c != "bypasser")
+
+# name -> (kind, a, b, keys): kind "add" = default + U(a, b); "mul" = default × U(a, b); "set" = U(a, b)
+RANGES: dict[str, tuple[str, float, float, tuple[str, ...] | None]] = {
+    "section_effect": ("add", -0.2, 0.2, SECTIONS),
+    "category_effect": ("add", -0.2, 0.2, JOURNEY_CATEGORIES),
+    "trend": ("add", -0.05, 0.05, JOURNEY_CATEGORIES),
+    "hazard_section": ("add", -0.2, 0.2, SECTIONS),
+    "hazard_category": ("add", -0.15, 0.15, CATEGORIES),
+    "technical_trend": ("set", 0.03, 0.10, None),
+    "bypass_eta1": ("set", 1.5, 2.5, None),
+    "bypass_eta0": ("add", -0.3, 0.3, None),
+    "dispersion": ("mul", 0.7, 1.4, CATEGORIES),
+    "residents_take_up": ("set", 0.2, 0.6, None),
+    "customs_union_smuggler_effect": ("set", 0.6, 0.9, None),
+}
+"""The perturbed parameters of `perturbed_config` and their ranges (see the module docstring)."""
+
+SCALAR_PARAMS = tuple(name for name, (_, _, _, keys) in RANGES.items() if keys is None)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# simulation
+
+
+def perturbed_config(seed: int) -> SimulationConfig:
+    """The default `SimulationConfig` with the parameters of `RANGES` drawn from their ranges; deterministic
+    in ``seed`` (its own random stream, independent of the simulator's streams for the same seed).
+    ``retry_probability`` is kept at 1 (the border model's assumption)."""
+    default = SimulationConfig()
+    rng = np.random.default_rng([int(seed), 0xB0DE5])
+    changes: dict[str, Any] = {}
+    for name, (kind, a, b, keys) in RANGES.items():  # fixed order: the draws are reproducible
+        base = getattr(default, name)
+        if keys is None:
+            changes[name] = _apply(kind, base, float(rng.uniform(a, b)))
+        else:
+            new = dict(base)
+            for k in keys:
+                new[k] = _apply(kind, base[k], float(rng.uniform(a, b)))
+            changes[name] = new
+    changes["retry_probability"] = 1.0
+    return dataclasses.replace(default, **changes)
+
+
+def _apply(kind: str, base: float, u: float) -> float:
+    if kind == "add":
+        return base + u
+    if kind == "mul":
+        return base * u
+    return u
+
+
+def simulate_dataset(seed: int, folder: str | Path) -> tuple[xr.Dataset, xr.Dataset]:
+    """Simulate a border with `perturbed_config(seed)` and simulator seed ``seed`` into ``folder`` and
+    return (the border model's data from the written records, the truth read back from ``truth.nc``)."""
+    folder = Path(folder)
+    sim = simulate(seed=seed, config=perturbed_config(seed))
+    write_simulation(sim, folder)
+    r = load_records(folder, key=DEFAULT_KEY)
+    st = sufficient_statistics(r, period="month", occasion=None)
+    data = B.border_data(st, r.sections, r.policy_events)
+    truth = xr.load_dataset(folder / "truth.nc")
+    return data, truth
+
+
+# --------------------------------------------------------------------------------------------------------------
+# one dataset
+
+
+def fit_dataset(
+    data: xr.Dataset,
+    *,
+    seed: int,
+    draws: int = 500,
+    tune: int = 500,
+    chains: int = 4,
+    cores: int = 2,
+) -> tuple[Any, dict[str, float]]:
+    """Build, compile and sample the border model on ``data``; returns (trace, timings in seconds)."""
+    import nutpie  # heavy import, only when fitting
+
+    t0 = time.perf_counter()
+    model = B.build_border(data)
+    compiled = nutpie.compile_pymc_model(model, backend="jax", gradient_backend="jax")
+    t1 = time.perf_counter()
+    trace = nutpie.sample(
+        compiled,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        cores=cores,
+        seed=seed,
+        progress_bar=False,
+        target_accept=0.9,
+        adaptation="low_rank",
+    )
+    t2 = time.perf_counter()
+    return trace, {"compile_seconds": t1 - t0, "sample_seconds": t2 - t1}
+
+
+def _year_coords(x: xr.DataArray, data: xr.Dataset) -> xr.DataArray:
+    return x.assign_coords(year=("month", data["year"].values))
+
+
+def section_year_table(
+    data: xr.Dataset, truth: xr.Dataset, unobserved: xr.DataArray
+) -> pd.DataFrame:
+    """One row per section × year: the true unobserved crossings, the posterior median and 5 %/95 % quantiles
+    of the draws ``unobserved`` (chain, draw, section, month, category), ``covered``; and the whole border's
+    per year (``border_*`` columns, repeated across the sections of a year)."""
+    u = (
+        _year_coords(unobserved, data).groupby("year").sum().sum("category")
+    )  # (chain, draw, section, year)
+    t = truth["unobserved"].sel(section=data["section"].values, month=data["month"].values)
+    t = _year_coords(t, data).groupby("year").sum().sum("category")  # (section, year)
+    t = t.transpose("section", "year")
+    q = u.quantile([INTERVAL[0], 0.5, INTERVAL[1]], dim=("chain", "draw")).transpose(
+        "quantile", "section", "year"
+    )
+    ub = u.sum("section")
+    tb = t.sum("section")
+    qb = ub.quantile([INTERVAL[0], 0.5, INTERVAL[1]], dim=("chain", "draw")).transpose(
+        "quantile", "year"
+    )
+    rows = []
+    surveyed = dict(zip(data["section"].values, data["surveyed"].values, strict=True))
+    for i, s in enumerate(t["section"].values):
+        for j, y in enumerate(t["year"].values):
+            lo, med, hi = (float(v) for v in q.values[:, i, j])
+            tr = int(t.values[i, j])
+            blo, bmed, bhi = (float(v) for v in qb.values[:, j])
+            btr = int(tb.values[j])
+            rows.append(
+                {
+                    "section": str(s),
+                    "surveyed": bool(surveyed[s]),
+                    "year": int(y),
+                    "truth": tr,
+                    "median": med,
+                    "q05": lo,
+                    "q95": hi,
+                    "covered": bool(lo <= tr <= hi),
+                    "border_truth": btr,
+                    "border_median": bmed,
+                    "border_q05": blo,
+                    "border_q95": bhi,
+                    "border_covered": bool(blo <= btr <= bhi),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the study
+
+
+def recovery_study(
+    n_seeds: int = 30,
+    seed: int = DEFAULT_STUDY_SEED,
+    draws: int = 500,
+    tune: int = 500,
+    chains: int = 4,
+    *,
+    cores: int = 2,
+    out: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Run the study on ``n_seeds`` datasets (simulator seeds ``seed`` … ``seed + n_seeds − 1``).
+
+    Returns a long DataFrame, one row per dataset × section × year (`section_year_table`'s columns) plus, per
+    dataset: ``dataset``, ``sim_seed``, ``gate_passed``, ``gate_failed`` (failed checks, comma-separated),
+    ``gate_detail`` (the verdict's description: worst values and where), ``divergences``,
+    ``mean_tree_steps`` (leapfrog steps per draw), timings (``simulate_seconds``, ``compile_seconds``, ``sample_seconds``,
+    ``crossings_seconds``, ``seconds`` in all), ``error`` (empty unless the dataset raised) and the scalar
+    perturbed parameters (``param_*``). With ``out`` that CSV is rewritten with all rows so far after every dataset;
+    with ``resume`` datasets already in ``out`` are skipped (and their rows kept in the result).
+    """
+    done: pd.DataFrame | None = None
+    if out is not None:
+        out = Path(out)
+        if resume and out.exists() and out.stat().st_size > 0:
+            done = pd.read_csv(out)
+        elif out.exists():
+            out.unlink()
+    frames = [done] if done is not None else []
+    done_seeds = set(done["sim_seed"].unique()) if done is not None else set()
+    for i in range(n_seeds):
+        s = seed + i
+        if s in done_seeds:
+            continue
+        t0 = time.perf_counter()
+        info: dict[str, Any] = {"dataset": i, "sim_seed": s}
+        cfg = perturbed_config(s)
+        info.update({f"param_{n}": float(getattr(cfg, n)) for n in SCALAR_PARAMS})
+        try:
+            with tempfile.TemporaryDirectory(prefix="borderrec_", dir=_scratch()) as folder:
+                data, truth = simulate_dataset(s, folder)
+            t1 = time.perf_counter()
+            trace, timings = fit_dataset(
+                data, seed=s, draws=draws, tune=tune, chains=chains, cores=cores
+            )
+            verdict = gate_check(trace)
+            t2 = time.perf_counter()
+            cr = B.crossings(data, trace["posterior"].to_dataset(), np.random.default_rng(s))
+            table = section_year_table(data, truth, cr["unobserved"])
+            t3 = time.perf_counter()
+            info.update(
+                gate_passed=bool(verdict.passed),
+                gate_failed=",".join(verdict.failed),
+                gate_detail="" if verdict.passed else verdict.describe(),
+                divergences=int(trace["sample_stats"]["diverging"].sum()),
+                mean_tree_steps=float(trace["sample_stats"]["n_steps"].mean()),
+                simulate_seconds=t1 - t0,
+                compile_seconds=timings["compile_seconds"],
+                sample_seconds=timings["sample_seconds"],
+                crossings_seconds=t3 - t2,
+                error="",
+            )
+        except Exception as e:  # noqa: BLE001 - one failed dataset is a result of the study, not its end
+            table = pd.DataFrame([{"section": "", "year": -1, "covered": False}])
+            info.update(
+                gate_passed=False,
+                gate_failed="error",
+                divergences=-1,
+                error=f"{type(e).__name__}: {e}".splitlines()[0],
+            )
+        info["seconds"] = time.perf_counter() - t0
+        frame = table.assign(**info)
+        frames.append(frame)
+        if (
+            out is not None
+        ):  # rewritten whole after every dataset (small), so columns always line up
+            tmp = out.with_name(out.name + ".part")
+            pd.concat(frames, ignore_index=True).to_csv(tmp, index=False)
+            tmp.replace(out)
+        if progress:
+            sy = frame[frame["year"] >= 0]
+            print(
+                f"dataset {i + 1}/{n_seeds} (seed {s}): section-years covered "
+                f"{int(sy['covered'].sum())}/{len(sy)}, border years "
+                f"{int(sy.drop_duplicates('year')['border_covered'].sum()) if len(sy) else 0}/"
+                f"{sy['year'].nunique()}, gate {'passed' if info['gate_passed'] else info['gate_failed']}, "
+                f"divergences {info['divergences']}, {info['seconds']:.0f} s {info.get('error', '')}",
+                flush=True,
+            )
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    df.attrs.update(n_seeds=n_seeds, seed=seed, draws=draws, tune=tune, chains=chains)
+    return df
+
+
+def _scratch() -> str | None:
+    """Scratch directory for the simulated records (``BORDERREC_TMP`` or the system default)."""
+    return os.environ.get("BORDERREC_TMP") or None
+
+
+# --------------------------------------------------------------------------------------------------------------
+# summary
+
+
+def _coverage(covered: pd.Series, level: float) -> dict[str, Any]:
+    n = int(len(covered))
+    k = int(covered.astype(bool).sum())
+    if n == 0:
+        return {"n": 0, "covered": 0, "coverage": float("nan"), "ci": [float("nan"), float("nan")]}
+    ci = scipy.stats.binomtest(k, n).proportion_ci(level, method="exact")
+    return {"n": n, "covered": k, "coverage": k / n, "ci": [float(ci.low), float(ci.high)]}
+
+
+def coverage_summary(df: pd.DataFrame, level: float = 0.95) -> dict[str, Any]:
+    """Coverage of the 90 % intervals with exact (Clopper–Pearson) ``level`` intervals: of all section-years
+    (and of those of datasets that passed the gate), by section (with the misses split into ``truth_above``
+    — the interval lies below the truth, under-estimation — and ``truth_below``), and of the whole border's
+    years; gate failures, errors and timings per dataset."""
+    per_dataset = df.drop_duplicates("sim_seed")
+    ok = df[df["error"].fillna("").astype(str) == ""]
+    passed = ok[ok["gate_passed"].astype(bool)]
+    by_section = {}
+    for s, g in ok.groupby("section", sort=False):
+        c = _coverage(g["covered"], level)
+        c["truth_above"] = int((g["truth"] > g["q95"]).sum())
+        c["truth_below"] = int((g["truth"] < g["q05"]).sum())
+        c["surveyed"] = bool(g["surveyed"].iloc[0])
+        c["median_rel_error"] = float(((g["median"] - g["truth"]) / g["truth"]).median())
+        by_section[str(s)] = c
+    border = ok.drop_duplicates(["sim_seed", "year"])
+    border_cov = _coverage(border["border_covered"], level)
+    border_cov["truth_above"] = int((border["border_truth"] > border["border_q95"]).sum())
+    border_cov["truth_below"] = int((border["border_truth"] < border["border_q05"]).sum())
+    overall = _coverage(ok["covered"], level)
+    overall["truth_above"] = int((ok["truth"] > ok["q95"]).sum())
+    overall["truth_below"] = int((ok["truth"] < ok["q05"]).sum())
+    n_sets = int(len(per_dataset))
+    fails = int((~per_dataset["gate_passed"].astype(bool)).sum())
+    timing_cols = [
+        c
+        for c in (
+            "seconds",
+            "simulate_seconds",
+            "compile_seconds",
+            "sample_seconds",
+            "crossings_seconds",
+        )
+        if c in per_dataset
+    ]
+    return {
+        "datasets": n_sets,
+        "section_years": overall,
+        "section_years_gate_passed": _coverage(passed["covered"], level),
+        "by_section": by_section,
+        "border_years": border_cov,
+        "gate_failures": fails,
+        "gate_failure_share": fails / n_sets if n_sets else float("nan"),
+        "gate_failed_checks": per_dataset.loc[
+            ~per_dataset["gate_passed"].astype(bool), "gate_failed"
+        ]
+        .value_counts()
+        .to_dict(),
+        "errors": int((per_dataset["error"].fillna("").astype(str) != "").sum()),
+        "divergences_total": int(per_dataset["divergences"].clip(lower=0).sum()),
+        "median_seconds": {c: float(per_dataset[c].median()) for c in timing_cols},
+    }

@@ -1,0 +1,132 @@
+"""Recovery study of the border model (issue 4): the perturbed configurations (fast) and the coverage of the
+90 % intervals of section-year unobserved crossings over 30 simulated borders (slow: `pytest -m slow
+tests/test_border_recovery.py`; about 9 minutes a dataset on a loaded 2-core machine, so 4–5 hours)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from estim import border_recovery as R
+from estim.simulate import SimulationConfig
+from estim.simulate.config import _check_config
+
+
+def _perturbed_values(cfg: SimulationConfig) -> dict[str, float]:
+    out = {}
+    for name, (_, _, _, keys) in R.RANGES.items():
+        v = getattr(cfg, name)
+        if keys is None:
+            out[name] = float(v)
+        else:
+            out.update({f"{name}[{k}]": float(v[k]) for k in keys})
+    return out
+
+
+def test_perturbed_config_is_deterministic_in_the_seed_and_differs_across_seeds():
+    a, b, c = R.perturbed_config(7), R.perturbed_config(7), R.perturbed_config(8)
+    assert a == b
+    assert a.to_json() == b.to_json()
+    va, vc = _perturbed_values(a), _perturbed_values(c)
+    assert all(va[k] != vc[k] for k in va), "every perturbed parameter should differ across seeds"
+    assert a != SimulationConfig()
+
+
+def test_perturbed_config_is_valid_and_keeps_retry_probability_one():
+    for seed in range(20):
+        cfg = R.perturbed_config(seed)
+        _check_config(cfg)  # raises if invalid
+        assert cfg.retry_probability == 1.0
+        assert 0.0 <= cfg.residents_take_up <= 1.0
+        assert all(v > 0 for v in cfg.dispersion.values())
+        assert cfg.category_effect["bypasser"] is None and cfg.trend["bypasser"] is None
+
+
+def test_perturbed_config_respects_the_ranges():
+    default = SimulationConfig()
+    draws: dict[str, list[float]] = {}
+    for seed in range(200):
+        cfg = R.perturbed_config(seed)
+        for name, (kind, a, b, keys) in R.RANGES.items():
+            base, new = getattr(default, name), getattr(cfg, name)
+            pairs = (
+                [(name, base, new)]
+                if keys is None
+                else [(f"{name}[{k}]", base[k], new[k]) for k in keys]
+            )
+            for label, b0, v in pairs:
+                u = v - b0 if kind == "add" else v / b0 if kind == "mul" else v
+                assert a - 1e-12 <= u <= b + 1e-12, (seed, label, v)
+                draws.setdefault(label, []).append(u)
+    # the draws fill their ranges (uniform: 200 draws come within 5 % of both ends)
+    for label, us in draws.items():
+        kind, a, b, _ = R.RANGES[label.split("[")[0]]
+        assert min(us) < a + 0.05 * (b - a) and max(us) > b - 0.05 * (b - a), label
+
+
+def test_perturbed_config_changes_only_the_listed_parameters():
+    default, cfg = SimulationConfig(), R.perturbed_config(3)
+    changed = {
+        f.name
+        for f in dataclasses.fields(SimulationConfig)
+        if getattr(default, f.name) != getattr(cfg, f.name)
+    }
+    assert changed == set(R.RANGES)
+
+
+def test_section_year_table_and_summary():
+    sections = ["a", "b"]
+    months = pd.date_range("2006-01-01", periods=24, freq="MS").values
+    years = pd.DatetimeIndex(months).year.values
+    data = xr.Dataset(
+        {"surveyed": ("section", [True, False])},
+        coords={"section": sections, "month": months, "year": ("month", years)},
+    )
+    truth = xr.Dataset(
+        {"unobserved": (("section", "month", "category"), np.ones((2, 24, 1), dtype=int))},
+        coords={"section": sections, "month": months, "category": ["x"]},
+    )
+    rng = np.random.default_rng(0)
+    draws = rng.poisson(1.0, size=(2, 100, 2, 24, 1))
+    draws[:, :, 1] += (
+        5  # section b over-estimated: its truth (12 a year) lies below every draw's sum
+    )
+    u = xr.DataArray(
+        draws,
+        dims=("chain", "draw", "section", "month", "category"),
+        coords={"section": sections, "month": months, "category": ["x"]},
+    )
+    t = R.section_year_table(data, truth, u)
+    assert len(t) == 4 and set(t["year"]) == {2006, 2007}
+    assert (t["truth"] == 12).all()
+    assert t.set_index("section").loc["a", "covered"].all()
+    assert not t.set_index("section").loc["b", "covered"].any()
+    df = t.assign(
+        sim_seed=1,
+        dataset=0,
+        gate_passed=True,
+        gate_failed="",
+        divergences=0,
+        error="",
+        seconds=1.0,
+    )
+    s = R.coverage_summary(df)
+    assert s["section_years"]["n"] == 4 and s["section_years"]["covered"] == 2
+    lo, hi = s["section_years"]["ci"]
+    assert lo < 0.5 < hi
+    assert s["by_section"]["b"]["truth_below"] == 2
+    assert s["border_years"]["n"] == 2
+    assert s["gate_failures"] == 0
+
+
+@pytest.mark.slow
+def test_section_year_intervals_cover_the_truth_85_to_95_percent():
+    df = R.recovery_study(n_seeds=30)
+    s = R.coverage_summary(df)
+    assert s["errors"] == 0, df.loc[df["error"].fillna("") != "", "error"].unique().tolist()
+    assert 0.85 <= s["section_years"]["coverage"] <= 0.95, s
+    assert s["gate_failures"] <= 0.05 * s["datasets"], s
