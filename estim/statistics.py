@@ -96,7 +96,7 @@ def sufficient_statistics(
       (bool: a checkpoint record exists for that month; read the counts only where it is true) and
       ``mean_wait_minutes`` (NaN where not reported).
     * bypass-share inputs [section, month]: ``land_crossings_foreigners`` (sum over the road, rail and river
-      checkpoints that reported), ``land_mean_wait_minutes`` (mean wait weighted by all legal crossings at
+      checkpoints that reported), ``land_mean_wait_minutes`` (mean wait weighted by foreign crossings at
       those checkpoints; NaN where there are none) and ``land_checkpoints_reporting``.
     * multiple-systems input: ``list_history_count`` [list_history] and ``list_capture`` [list_history, list]:
       people by their pattern of presence on each register present and on the apprehension records, over the
@@ -765,11 +765,19 @@ def _checkpoint_flows(
     size = n_s * n_months
     foreigners = np.zeros(size, dtype=np.int64)
     np.add.at(foreigners, sm, flows.values["crossings_foreigners"][land])
-    legal = (flows.values["crossings_citizens"] + flows.values["crossings_foreigners"])[land]
-    weight = np.bincount(sm, weights=legal, minlength=size)
-    weighted_wait = np.bincount(sm, weights=legal * flows.wait[land], minlength=size)
+    # The wait foreigners meet (docs/simulator.md §1, the bypass share's input): weighted by foreign crossings,
+    # the plain mean of the land checkpoints' waits in a month without foreign crossings.
+    foreign = flows.values["crossings_foreigners"][land].astype(np.float64)
+    weight = np.bincount(sm, weights=foreign, minlength=size)
+    weighted_wait = np.bincount(sm, weights=foreign * flows.wait[land], minlength=size)
+    reporting = np.bincount(sm, minlength=size)
+    plain_wait = np.bincount(sm, weights=flows.wait[land], minlength=size)
     with np.errstate(invalid="ignore", divide="ignore"):
-        land_wait = np.where(weight > 0, weighted_wait / weight, np.nan)
+        land_wait = np.where(
+            weight > 0,
+            weighted_wait / weight,
+            np.where(reporting > 0, plain_wait / reporting, np.nan),
+        )
     out["land_crossings_foreigners"] = xr.DataArray(
         foreigners.reshape(n_s, n_months),
         dims=("section", "month"),
@@ -784,7 +792,7 @@ def _checkpoint_flows(
         dims=("section", "month"),
         attrs={
             "long_name": "mean waiting time at the section's road, rail and river checkpoints, weighted by "
-            "legal crossings (NaN where there were none)",
+            "foreign crossings (their plain mean in a month without; NaN where none reported)",
             "units": "minutes",
         },
     )

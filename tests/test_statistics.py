@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from xarray import testing as xr_testing
@@ -188,6 +189,7 @@ def brute_force(records: RecordSet, period: str, occasion: str | None) -> dict:
     land_foreigners = Counter()
     land_weight = Counter()
     land_wait = Counter()
+    land_plain = Counter()
     land_reporting = Counter()
     for r in records.checkpoint_records.to_dict("records"):
         m = month_label(r["month"])
@@ -196,12 +198,13 @@ def brute_force(records: RecordSet, period: str, occasion: str | None) -> dict:
         if cp["type"] in ("road", "rail", "river"):
             key = (cp["section_id"], m)
             land_foreigners[key] += r["crossings_foreigners"]
-            w = r["crossings_citizens"] + r["crossings_foreigners"]
+            w = r["crossings_foreigners"]
             land_weight[key] += w
             land_wait[key] += w * r["mean_wait_minutes"]
+            land_plain[key] += r["mean_wait_minutes"]
             land_reporting[key] += 1
     out["flows"] = flows
-    out["land"] = (land_foreigners, land_weight, land_wait, land_reporting)
+    out["land"] = (land_foreigners, land_weight, land_wait, land_plain, land_reporting)
     return out
 
 
@@ -349,7 +352,7 @@ def check_against_brute_force(records: RecordSet, period: str, occasion: str | N
                 assert ds[col].values[c_i, m_i] == (row[col] if row else 0)
             w = ds.mean_wait_minutes.values[c_i, m_i]
             assert (math.isnan(w) and row is None) or w == row["mean_wait_minutes"]
-    foreigners, weight, wait, reporting = ref["land"]
+    foreigners, weight, wait, plain, reporting = ref["land"]
     for i, s in enumerate(sections):
         for m_i, m in enumerate(months):
             assert ds.land_crossings_foreigners.values[i, m_i] == foreigners.get((s, m), 0)
@@ -357,6 +360,8 @@ def check_against_brute_force(records: RecordSet, period: str, occasion: str | N
             got = ds.land_mean_wait_minutes.values[i, m_i]
             if weight.get((s, m), 0) > 0:
                 assert got == pytest.approx(wait[(s, m)] / weight[(s, m)])
+            elif reporting.get((s, m), 0) > 0:
+                assert got == pytest.approx(plain[(s, m)] / reporting[(s, m)])
             else:
                 assert math.isnan(got)
 
@@ -441,6 +446,17 @@ def small_records() -> RecordSet:
     return make_records(A, totals, regs, cprec)
 
 
+def test_land_wait_is_the_simulators_bypass_input():
+    # reference: the simulator's own w_{s,t} (truth.nc), computed from its flows before rounding the records
+    from estim.paths import SYNTHETIC_DIR
+    from estim.records import DEFAULT_KEY, load_records
+
+    ds = sufficient_statistics(load_records(SYNTHETIC_DIR, key=DEFAULT_KEY), occasion=None)
+    with xr.open_dataset(SYNTHETIC_DIR / "truth.nc") as truth:
+        expected = truth["land_mean_wait"].sel(section=ds["section"]).values
+    np.testing.assert_allclose(ds["land_mean_wait_minutes"].values, expected, rtol=1e-9)
+
+
 def test_hand_made_values():
     ds = sufficient_statistics(small_records(), period="year", occasion="quarter")
     assert ds.attrs["period"] == "year" and ds.attrs["occasion"] == "quarter"
@@ -482,10 +498,12 @@ def test_hand_made_values():
     assert ds.land_crossings_foreigners.sel(section="omsk", month="2006-01-01") == 50
     assert float(
         ds.land_mean_wait_minutes.sel(section="omsk", month="2006-01-01")
-    ) == pytest.approx((150 * 30 + 50 * 90) / 200)
-    assert np.isnan(
+    ) == pytest.approx((50 * 30 + 0 * 90) / 50)  # the wait foreigners meet: the rail line had none
+    assert float(
         ds.land_mean_wait_minutes.sel(section="omsk", month="2006-02-01")
-    )  # no crossings
+    ) == pytest.approx(
+        12.0
+    )  # no foreign crossings: the plain mean of the reporting land checkpoints
     assert np.isnan(ds.mean_wait_minutes.sel(checkpoint="oren_road", month="2006-01-01"))
     assert not ds.checkpoint_reported.sel(checkpoint="oren_road").any()
     assert ds.checkpoint_section.sel(checkpoint="oren_river") == "orenburg"
