@@ -274,10 +274,6 @@ def _nb_logp(value: Any, log_mean: Any, phi: Any, xp: Any) -> Any:
     return kernels.log_pmf("negbin", value, log_mean, xp, alpha=1.0 / phi)
 
 
-def _zero_logp(value: Any, log_p: Any) -> Any:
-    return log_p
-
-
 def build_border(
     data: xr.Dataset,
     priors: Mapping[str, Prior] | None = None,
