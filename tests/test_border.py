@@ -4,6 +4,7 @@ enumeration, the conditional draws of unobserved crossings, and the saved output
 from __future__ import annotations
 
 import numpy as np
+import pytensor.tensor as pt
 import pytest
 import scipy.stats
 import xarray as xr
@@ -76,6 +77,42 @@ def test_gradient_is_finite_and_coords_are_labelled(model, data):
     assert list(model.coords["category"]) == list(B.CATEGORIES)
     assert model.named_vars_to_dims["section_effect"] == ("section",)
     assert model.named_vars_to_dims["log_policy_effect"] == ("event", "journey_category")
+
+
+def test_section_hazards_are_pooled_around_their_terrains_mean(model, data):
+    terrains = sorted(set(data["terrain"].values.tolist()))
+    assert list(model.coords["terrain"]) == terrains
+    assert dict(zip(data["section"].values, data["terrain"].values, strict=True))[
+        "altai_republic"
+    ] == ("mountain")
+    rng = np.random.default_rng(3)
+    terrain = rng.normal(0, 0.3, len(terrains))
+    terrain -= terrain.mean()
+    values = {
+        "hazard_mean": -0.6,
+        "hazard_section_sd": 0.15,
+        "hazard_section": rng.normal(-0.6, 0.2, data.sizes["section"]),
+        "hazard_terrain": terrain,
+    }
+    fn = model.compile_fn(
+        model.logp(vars=[model["hazard_section"]], sum=True),
+        inputs=model.value_vars,
+        on_unused_input="ignore",
+    )
+    point = model.initial_point()
+    point["hazard_mean"] = values["hazard_mean"]
+    point["hazard_section_sd_log__"] = np.log(values["hazard_section_sd"])
+    point["hazard_section"] = values["hazard_section"]
+    transform = model.rvs_to_transforms[model["hazard_terrain"]]
+    point["hazard_terrain_zerosum__"] = transform.forward(pt.as_tensor(terrain)).eval()
+    of = [terrains.index(t) for t in data["terrain"].values]
+    expected = scipy.stats.norm.logpdf(
+        values["hazard_section"], -0.6 + terrain[of], values["hazard_section_sd"]
+    ).sum()
+    assert fn(point) == pytest.approx(expected, rel=1e-9)
+    # without terrain, one mean for all sections
+    plain = B.build_border(data, terrain_hazard=False)
+    assert "hazard_terrain" not in plain.named_vars and "terrain" not in plain.coords
 
 
 def _point(model, rng, scale=0.1):
