@@ -42,10 +42,12 @@ parser.add_argument("--chains", type=int, default=2)
 parser.add_argument(
     "--backend",
     choices=["jax", "numba"],
-    default="jax",
-    help="nutpie backend (numba: ~30 s compile, faster sampling over a long study)",
+    default="numba",
+    help="nutpie backend (numba, the default: ~30 s compile, then 3-4x faster sampling than jax)",
 )
-parser.add_argument("--target-accept", type=float, default=0.9)
+parser.add_argument(
+    "--target-accept", type=float, default=None, help="default: per family (0.9 unless listed)"
+)
 parser.add_argument("--out", help="CSV file for the per-dataset results")
 parser.add_argument("--progress", action="store_true", help="print a line per dataset")
 args = parser.parse_args()

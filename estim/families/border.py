@@ -348,17 +348,15 @@ def build_border(
 
         # surveyed sections: apprehended journeys ~ NegBin(μp, φ); repeats ~ zero-truncated geometric
         s_idx = np.flatnonzero(surveyed)
-        mask_s = ~flow_zero[s_idx]
+        keep_s = (~flow_zero[s_idx]).astype(float)  # dense, no-flow bypasser cells weighted 0
         a_obs = data["apprehended_journeys"].values[s_idx]
-        cell = np.nonzero(mask_s)
-        a_cells = a_obs[cell]
         pm.CustomDist(
             "apprehended_journeys",
-            (log_mu[s_idx] + log_p[s_idx])[cell],
-            phi[cell[2]],
+            log_mu[s_idx] + log_p[s_idx],
+            phi[None, None, :],
             # the observed counts enter as constants, so lgamma(A + 1) is computed once, outside the graph
-            logp=lambda value, lm, ph: _nb_logp(a_cells, lm, ph, pt),
-            observed=a_cells,
+            logp=lambda value, lm, ph: keep_s * _nb_logp(a_obs, lm, ph, pt),
+            observed=a_obs,
         )
         freq = data["frequency"].values[s_idx]  # (S_s, M, C, K)
         nz = np.nonzero(freq)
@@ -372,18 +370,19 @@ def build_border(
         # unsurveyed sections: monthly totals ~ NegBin(mean μq, variance μq(1 + 2q) + (μq)²/φ)  (†)
         u_idx = np.flatnonzero(~surveyed)
         if len(u_idx):
-            mask_u = ~flow_zero[u_idx]
-            cu = np.nonzero(mask_u)
-            log_m = (log_mu[u_idx] + log_q[u_idx])[cu]
-            q = pt.exp(log_q[u_idx][cu])
-            phi_u = 1.0 / (1.0 / phi[cu[2]] + 2.0 * q / pt.exp(log_m))
-            k_cells = data["apprehensions"].values[u_idx][cu]
+            # dense over (section, month, category) with the no-flow bypasser cells weighted 0: cheaper
+            # to differentiate than gathering the other cells
+            keep = (~flow_zero[u_idx]).astype(float)
+            log_q_u = log_q[u_idx]
+            log_m = log_mu[u_idx] + log_q_u
+            phi_u = 1.0 / (1.0 / phi[None, None, :] + 2.0 * pt.exp(log_q_u - log_m))
+            k_u = data["apprehensions"].values[u_idx]
             pm.CustomDist(
                 OBSERVED,
                 log_m,
                 phi_u,
-                logp=lambda value, lm, ph: _nb_logp(k_cells, lm, ph, pt),
-                observed=k_cells,
+                logp=lambda value, lm, ph: keep * _nb_logp(k_u, lm, ph, pt),
+                observed=k_u,
             )
         # detector split of each month's apprehensions (multinomial; the coefficient is a constant)
         e_full = v["hazard_detector_full"]
