@@ -127,14 +127,24 @@ def simulate_dataset(seed: int, folder: str | Path) -> tuple[xr.Dataset, xr.Data
 # one dataset
 
 
+def shipped_sampler() -> dict[str, Any]:
+    """The sampler settings of ``models/border.toml`` (the study fits as the shipped spec does)."""
+    from estim.paths import REPO_ROOT
+    from estim.spec import read_spec
+
+    s = read_spec(REPO_ROOT / "models" / "border.toml").sampler
+    return {"draws": s.draws, "tune": s.tune, "chains": s.chains, "target_accept": s.target_accept}
+
+
 def fit_dataset(
     data: xr.Dataset,
     *,
     seed: int,
-    draws: int = 500,
-    tune: int = 500,
-    chains: int = 4,
+    draws: int = 1500,
+    tune: int = 400,
+    chains: int = 2,
     cores: int = 2,
+    target_accept: float = 0.8,
 ) -> tuple[Any, dict[str, float]]:
     """Build, compile and sample the border model on ``data``; returns (trace, timings in seconds)."""
     import nutpie  # heavy import, only when fitting
@@ -151,7 +161,7 @@ def fit_dataset(
         cores=cores,
         seed=seed,
         progress_bar=False,
-        target_accept=0.9,
+        target_accept=target_accept,
         adaptation="low_rank",
     )
     t2 = time.perf_counter()
@@ -217,10 +227,11 @@ def section_year_table(
 def recovery_study(
     n_seeds: int = 30,
     seed: int = DEFAULT_STUDY_SEED,
-    draws: int = 500,
-    tune: int = 500,
-    chains: int = 4,
+    draws: int | None = None,
+    tune: int | None = None,
+    chains: int | None = None,
     *,
+    target_accept: float | None = None,
     cores: int = 2,
     out: str | Path | None = None,
     resume: bool = False,
@@ -235,7 +246,13 @@ def recovery_study(
     ``crossings_seconds``, ``seconds`` in all), ``error`` (empty unless the dataset raised) and the scalar
     perturbed parameters (``param_*``). With ``out`` that CSV is rewritten with all rows so far after every dataset;
     with ``resume`` datasets already in ``out`` are skipped (and their rows kept in the result).
+    Sampler settings default to the shipped spec's (`shipped_sampler`).
     """
+    shipped = shipped_sampler()
+    draws = shipped["draws"] if draws is None else draws
+    tune = shipped["tune"] if tune is None else tune
+    chains = shipped["chains"] if chains is None else chains
+    target_accept = shipped["target_accept"] if target_accept is None else target_accept
     done: pd.DataFrame | None = None
     if out is not None:
         out = Path(out)
@@ -258,7 +275,13 @@ def recovery_study(
                 data, truth = simulate_dataset(s, folder)
             t1 = time.perf_counter()
             trace, timings = fit_dataset(
-                data, seed=s, draws=draws, tune=tune, chains=chains, cores=cores
+                data,
+                seed=s,
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                cores=cores,
+                target_accept=target_accept,
             )
             verdict = gate_check(trace)
             t2 = time.perf_counter()
@@ -305,7 +328,14 @@ def recovery_study(
                 flush=True,
             )
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    df.attrs.update(n_seeds=n_seeds, seed=seed, draws=draws, tune=tune, chains=chains)
+    df.attrs.update(
+        n_seeds=n_seeds,
+        seed=seed,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        target_accept=target_accept,
+    )
     return df
 
 

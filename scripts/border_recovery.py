@@ -15,9 +15,12 @@ from estim.border_recovery import DEFAULT_STUDY_SEED, coverage_summary, recovery
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--seeds", type=int, default=30, help="number of simulated datasets")
 parser.add_argument("--seed", type=int, default=DEFAULT_STUDY_SEED, help="first simulator seed")
-parser.add_argument("--draws", type=int, default=500, help="draws per chain")
-parser.add_argument("--tune", type=int, default=500)
-parser.add_argument("--chains", type=int, default=4)
+parser.add_argument(
+    "--draws", type=int, default=None, help="draws per chain (default: models/border.toml's)"
+)
+parser.add_argument("--tune", type=int, default=None)
+parser.add_argument("--chains", type=int, default=None)
+parser.add_argument("--target-accept", type=float, default=None)
 parser.add_argument("--cores", type=int, default=2)
 parser.add_argument("--out", help="CSV file for the per-section-year results (written as it goes)")
 parser.add_argument("--resume", action="store_true", help="skip the datasets already in --out")
@@ -31,6 +34,7 @@ df = recovery_study(
     draws=args.draws,
     tune=args.tune,
     chains=args.chains,
+    target_accept=args.target_accept,
     cores=args.cores,
     out=args.out,
     resume=args.resume,
@@ -42,9 +46,7 @@ summary = coverage_summary(df)
 summary["settings"] = {
     "seeds": args.seeds,
     "seed": args.seed,
-    "draws": args.draws,
-    "tune": args.tune,
-    "chains": args.chains,
+    **{k: df.attrs[k] for k in ("draws", "tune", "chains", "target_accept")},
     "wall_seconds": time.perf_counter() - start,
 }
 print(json.dumps(summary, indent=2, default=str))
