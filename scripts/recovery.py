@@ -71,6 +71,7 @@ df = recovery_study(
     progress=args.progress,
     backend=args.backend,
     target_accept=args.target_accept,
+    partial_out=args.out,
 )
 wall = time.perf_counter() - start
 if args.out:
