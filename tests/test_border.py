@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytensor.tensor as pt
 import pytest
+import scipy.special
 import scipy.stats
 import xarray as xr
 
@@ -252,6 +253,36 @@ def test_apprehended_journeys_given_totals_follow_the_exact_conditional_law():
     freq = np.bincount(draws, minlength=k_obs + 1) / n
     assert draws.min() >= 1 and draws.max() <= k_obs
     np.testing.assert_allclose(freq, exact, atol=0.01)
+
+
+def test_apprehended_journeys_given_a_large_total_follow_the_exact_conditional_law():
+    # the sampler walks the weights by their ratio (numba); check a large K against log-gamma weights
+    mu, phi, p, k_obs = 80.0, 3.0, 0.5, 120
+    a = np.arange(1, k_obs + 1)
+    m = mu * p
+    lw = (
+        scipy.stats.nbinom.logpmf(a, phi, phi / (phi + m))
+        + scipy.special.gammaln(k_obs)
+        - scipy.special.gammaln(a)
+        - scipy.special.gammaln(k_obs - a + 1)
+        + (k_obs - a) * np.log(p)
+        + a * np.log1p(-p)
+    )
+    exact = np.exp(lw - lw.max())
+    exact /= exact.sum()
+    n = 40_000
+    col = lambda x: np.full((n, 1), x)  # noqa: E731
+    draws = B._sample_apprehended(
+        np.random.default_rng(4),
+        np.array([k_obs]),
+        col(np.log(m)),
+        col(phi),
+        col(np.log(p)),
+        col(np.log1p(-p)),
+    )[:, 0]
+    freq = np.bincount(draws, minlength=k_obs + 1)[1:] / n
+    assert 0.5 * np.abs(freq - exact).sum() < 0.02  # total variation
+    assert draws.mean() == pytest.approx((a * exact).sum(), rel=0.01)
 
 
 def test_segments_of_several_cells_are_drawn_independently():
