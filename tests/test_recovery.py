@@ -312,7 +312,7 @@ def test_closed_study_has_no_covariate():
 KNOWN: dict[str, str] = {}
 
 
-# Not yet measured over 100 datasets (the outcome is unknown, so the mark is not strict):
+# Not yet measured over 100 datasets (too long for the slow suite here; run scripts/recovery.py):
 UNMEASURED: dict[str, str] = {
     "Mtbh": "not run over 100 datasets: ~3 min a fit here at 2,000 draws per chain (trap response and "
     "heterogeneity are weakly identified at T = 6, N = 150: long trajectories), ~5 h for the study; 4 datasets at "
@@ -328,10 +328,8 @@ DATASETS = {"M0": 400}
 def _mark(family):
     if family in KNOWN:
         return pytest.param(family, marks=pytest.mark.xfail(strict=True, reason=KNOWN[family]))
-    if family in UNMEASURED:
-        return pytest.param(
-            family, marks=pytest.mark.xfail(strict=False, reason=UNMEASURED[family])
-        )
+    if family in UNMEASURED:  # skipped, not run as an xfail: the slow suite would take hours more
+        return pytest.param(family, marks=pytest.mark.skip(reason=UNMEASURED[family]))
     return family
 
 
