@@ -196,13 +196,21 @@ def test_likelihood_equals_the_model_equations_evaluated_independently(model, da
     k = data["k"].values
     rep = (f * ((k - 1) * np.log(p[s])[..., None] + np.log1p(-p[s])[..., None])).sum()
     assert terms["repeat_apprehensions"] == pytest.approx(rep, rel=1e-9)
-    # unsurveyed totals: NegBin with mean μq and variance μq(1 + 2q) + (μq)²/φ
-    q = p[~s] / (1 - p[~s])
-    mean = mu[~s] * q
-    var = mean * (1 + 2 * q) + mean**2 / phi
-    n_nb = mean**2 / (var - mean)
-    tot = scipy.stats.nbinom.logpmf(data["apprehensions"].values[~s], n_nb, mean / var)
-    assert terms["apprehensions"] == pytest.approx(tot.sum(), rel=1e-9)
+    # unsurveyed totals: Σ_a NegBin(a; μp, φ) · NB₀(k − a; a, 1 − p), summed cell by cell with scipy
+    ku = data["apprehensions"].values[~s]
+    flow = data["land_foreign_crossings"].values[~s]
+    mu_u, p_u = mu[~s], p[~s]
+    phi_u = np.broadcast_to(phi, ku.shape)
+    tot = 0.0
+    for i in zip(*np.nonzero(np.ones(ku.shape, bool)), strict=True):
+        if B.CATEGORIES[i[2]] == B.BYPASSER and flow[i[:2]] == 0:
+            continue  # no foreign flow: no bypassers, no term
+        k, f, m = int(ku[i]), phi_u[i], mu_u[i] * p_u[i]
+        a = np.arange(0, k + 1) if k == 0 else np.arange(1, k + 1)
+        log_a = scipy.stats.nbinom.logpmf(a, f, f / (f + m))
+        log_rest = scipy.stats.nbinom.logpmf(k - a, np.maximum(a, 1), 1 - p_u[i]) if k else 0.0
+        tot += scipy.special.logsumexp(log_a + log_rest)
+    assert terms["apprehensions"] == pytest.approx(tot, rel=1e-9)
     # detector split: multinomial kernel Σ K_td log π_td
     kd = data["apprehensions_by_detector"].sum(["section", "category"]).values
     assert terms["apprehensions_by_detector"] == pytest.approx(
@@ -231,6 +239,32 @@ def test_unsurveyed_moments_match_the_exact_compound_law(mu, phi, p):
     var = (k**2 * pk).sum() - mean**2
     assert mean == pytest.approx(mu * q, rel=1e-8)
     assert var == pytest.approx(mu * q * (1 + 2 * q) + (mu * q) ** 2 / phi, rel=1e-8)
+
+
+@pytest.mark.parametrize(
+    ("mu", "phi", "p"),
+    [(3.0, 5.0, 0.4), (20.0, 10.0, 0.55), (0.5, 2.0, 0.3), (8.0, 0.5, 0.7), (50.0, 300.0, 0.2)],
+)
+def test_unsurveyed_likelihood_is_the_exact_compound_law(mu, phi, p):
+    # reference: enumeration over the journeys J (not over A, as the model sums); category 1 has twice the φ
+    pk = np.stack([_exact_k_law(mu, f, p, k_max=200, j_max=600)[1] for f in (phi, 2 * phi)], axis=-1)
+    # totals spread over the block widths, two categories, one cell weighted out
+    k = np.array([[0, 0], [1, 3], [2, 5], [7, 12], [17, 40], [60, 130]])[None]  # (1, 6, 2)
+    keep = np.ones(k.shape)
+    keep[0, 2, 1] = 0
+    shape = k.shape
+    logp = B._totals_logp(
+        k,
+        keep,
+        pt.as_tensor(np.full(shape, np.log(mu * p))),
+        pt.as_tensor(np.full(shape, np.log(p))),
+        pt.as_tensor(np.full(shape, np.log1p(-p))),
+        pt.as_tensor(np.array([phi, 2 * phi])),
+    ).eval()
+    ref = np.log(pk[k, np.arange(2)])
+    assert logp[0, 2, 1] == 0.0
+    mask = keep > 0
+    np.testing.assert_allclose(logp[mask], ref[mask], rtol=1e-10, atol=1e-10)
 
 
 def test_apprehended_journeys_given_totals_follow_the_exact_conditional_law():
