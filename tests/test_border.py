@@ -247,7 +247,9 @@ def test_unsurveyed_moments_match_the_exact_compound_law(mu, phi, p):
 )
 def test_unsurveyed_likelihood_is_the_exact_compound_law(mu, phi, p):
     # reference: enumeration over the journeys J (not over A, as the model sums); category 1 has twice the φ
-    pk = np.stack([_exact_k_law(mu, f, p, k_max=200, j_max=600)[1] for f in (phi, 2 * phi)], axis=-1)
+    pk = np.stack(
+        [_exact_k_law(mu, f, p, k_max=200, j_max=600)[1] for f in (phi, 2 * phi)], axis=-1
+    )
     # totals spread over the block widths, two categories, one cell weighted out
     k = np.array([[0, 0], [1, 3], [2, 5], [7, 12], [17, 40], [60, 130]])[None]  # (1, 6, 2)
     keep = np.ones(k.shape)
