@@ -129,43 +129,43 @@ def simulate_dataset(seed: int, folder: str | Path) -> tuple[xr.Dataset, xr.Data
 
 def shipped_sampler() -> dict[str, Any]:
     """The sampler settings of ``models/border.toml`` (the study fits as the shipped spec does)."""
+    return _shipped_spec().sampler.to_dict()
+
+
+def _shipped_spec() -> Any:
     from estim.paths import REPO_ROOT
     from estim.spec import read_spec
 
-    s = read_spec(REPO_ROOT / "models" / "border.toml").sampler
-    return {"draws": s.draws, "tune": s.tune, "chains": s.chains, "target_accept": s.target_accept}
+    return read_spec(REPO_ROOT / "models" / "border.toml")
 
 
 def fit_dataset(
     data: xr.Dataset,
     *,
     seed: int,
-    draws: int = 1500,
-    tune: int = 400,
-    chains: int = 2,
+    draws: int | None = None,
+    tune: int | None = None,
+    chains: int | None = None,
     cores: int = 2,
-    target_accept: float = 0.8,
+    target_accept: float | None = None,
 ) -> tuple[Any, dict[str, float]]:
-    """Build, compile and sample the border model on ``data``; returns (trace, timings in seconds)."""
-    import nutpie  # heavy import, only when fitting
+    """Build the border model on ``data`` with the shipped spec's priors and options and sample it as
+    ``estim fit`` does (`estim.fit.sample_nutpie`), with the shipped sampler settings unless overridden;
+    returns (trace, timings in seconds)."""
+    from estim.fit import sample_nutpie  # heavy imports, only when fitting
 
-    t0 = time.perf_counter()
-    model = B.build_border(data)
-    compiled = nutpie.compile_pymc_model(model, backend="jax", gradient_backend="jax")
-    t1 = time.perf_counter()
-    trace = nutpie.sample(
-        compiled,
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        cores=cores,
-        seed=seed,
-        progress_bar=False,
-        target_accept=target_accept,
-        adaptation="low_rank",
+    spec = _shipped_spec()
+    overrides = {"draws": draws, "tune": tune, "chains": chains, "target_accept": target_accept}
+    sampler = dataclasses.replace(
+        spec.sampler, **{k: v for k, v in overrides.items() if v is not None}
     )
-    t2 = time.perf_counter()
-    return trace, {"compile_seconds": t1 - t0, "sample_seconds": t2 - t1}
+    model = B.build_border(data, dict(spec.priors), **spec.options)
+    trace = sample_nutpie(sampler, model, seed, cores=cores)
+    attrs = trace["posterior"].attrs
+    return trace, {
+        "compile_seconds": float(attrs["compile_time"]),
+        "sample_seconds": float(attrs["sampling_time"]),
+    }
 
 
 def _year_coords(x: xr.DataArray, data: xr.Dataset) -> xr.DataArray:
