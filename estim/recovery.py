@@ -119,7 +119,7 @@ DEFAULT_DRAWS = {
     "Mh_logitnormal": 2000,
     "Mh_mixture": 4000,
     "Mth": 2000,
-    "Mtbh": 2000,  # as Mth; not measured over 100 datasets (~3 min a fit)
+    "Mtbh": 2000,  # as Mth: 0 gate failures in 100 fits
 }
 DEFAULT_TUNE = {"Mh_mixture": 2000}
 DEFAULT_TARGET_ACCEPT = {"Mh_mixture": 0.95}
