@@ -48,6 +48,7 @@ import xarray as xr
 
 from estim.diagnostics import check as gate_check
 from estim.families import border as B
+from estim.io import atomic_path
 from estim.records import DEFAULT_KEY
 from estim.records.load import load_records
 from estim.records.schemas import CATEGORIES, SECTIONS
@@ -314,9 +315,8 @@ def recovery_study(
         if (
             out is not None
         ):  # rewritten whole after every dataset (small), so columns always line up
-            tmp = out.with_name(out.name + ".part")
-            pd.concat(frames, ignore_index=True).to_csv(tmp, index=False)
-            tmp.replace(out)
+            with atomic_path(out) as tmp:
+                pd.concat(frames, ignore_index=True).to_csv(tmp, index=False)
         if progress:
             sy = frame[frame["year"] >= 0]
             print(

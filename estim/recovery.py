@@ -69,6 +69,7 @@ from estim.diagnostics import check as gate_check
 from estim.families import FAMILIES
 from estim.families.closed import all_histories, history_data  # registers its families
 from estim.families.single_register import OBSERVED, frequency_data  # registers its families
+from estim.io import atomic_path
 
 FAMILY_NAMES = ("ztpoisson", "ztgeometric", "zelterman", "ztnegbin", "oiztpoisson", "oiztgeometric")
 CLOSED_FAMILY_NAMES = ("M0", "Mt", "Mb", "Mh_logitnormal", "Mh_mixture", "Mth", "Mtbh")
@@ -546,7 +547,8 @@ def recovery_study(
         row["seconds"] = time.perf_counter() - t0
         rows.append(row)
         if partial_out is not None:  # a long study keeps what it has measured if it is stopped
-            pd.DataFrame(rows, columns=COLUMNS).to_csv(partial_out, index=False)
+            with atomic_path(partial_out) as tmp:
+                pd.DataFrame(rows, columns=COLUMNS).to_csv(tmp, index=False)
         if progress:
             print(
                 f"{family_name} {i + 1}/{n_datasets}: N={n_true} median={row['n_median']:.0f} "

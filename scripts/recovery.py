@@ -10,6 +10,7 @@ import json
 import sys
 import time
 
+from estim.io import atomic_write
 from estim.recovery import STUDY_FAMILY_NAMES, coverage_summary, recovery_study
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -75,7 +76,7 @@ df = recovery_study(
 )
 wall = time.perf_counter() - start
 if args.out:
-    df.to_csv(args.out, index=False)
+    atomic_write(args.out, lambda path: df.to_csv(path, index=False))
     print(f"wrote {args.out}", file=sys.stderr)
 summary = coverage_summary(df)
 settings = {

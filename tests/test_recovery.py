@@ -84,8 +84,15 @@ def test_zero_padding_and_the_shared_frequency_leave_the_likelihood_unchanged(fa
     assert _logp(shared, point) == pytest.approx(_logp(fam.build(other_data), point), rel=1e-12)
 
 
-def test_recovery_study_machinery():
-    df = recovery.recovery_study("ztpoisson", n_datasets=3, seed=11, draws=200, tune=200)
+def test_recovery_study_machinery(tmp_path):
+    partial = tmp_path / "study.csv"
+    df = recovery.recovery_study(
+        "ztpoisson", n_datasets=3, seed=11, draws=200, tune=200, partial_out=str(partial)
+    )
+    # the rows written as the study went are the rows returned
+    pd.testing.assert_frame_equal(
+        pd.read_csv(partial, keep_default_na=False), df, check_dtype=False, check_like=True
+    )
     assert list(df.columns) == recovery.COLUMNS
     assert len(df) == 3
     assert df["seed"].tolist() == [11, 12, 13]
