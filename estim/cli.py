@@ -281,8 +281,8 @@ def fit_cmd(spec_path: Path, force: bool, mle: bool, out: Path | None) -> None:
     """
     import time
 
-    from estim.fit import fit, fit_mle
-    from estim.spec import read_spec
+    from estim.run.fit import fit, fit_mle
+    from estim.run.spec import read_spec
 
     spec = read_spec(spec_path)
     if mle:
@@ -314,8 +314,8 @@ def fit_cmd(spec_path: Path, force: bool, mle: bool, out: Path | None) -> None:
     click.echo(f"{spec.name}: {how} -> {result.path}")
     if not result.passed:
         raise GateFailed(result.verdict, str(result.path))
-    from estim import store
-    from estim.summary import format_summary, summarise
+    from estim.report.summary import format_summary, summarise
+    from estim.run import store
 
     text = format_summary(summarise(store.load(result.path))).splitlines()
     keep = ("N", "unobserved", "WARNING", "maximum likelihood")
@@ -350,8 +350,8 @@ def summary_cmd(
     A fit that failed the diagnostics gate is not summarised as a result: it prints FAILED with the failed
     checks and exits 3.
     """
-    from estim import store
-    from estim.summary import format_summary, summarise
+    from estim.report.summary import format_summary, summarise
+    from estim.run import store
 
     summary = summarise(store.load(fit_path), prob=prob, truth=truth)
     summary["file"] = str(fit_path)
@@ -360,7 +360,7 @@ def summary_cmd(
             raise EstimInputError("--figure applies to border-model fits that passed the gate")
         import matplotlib.pyplot as plt
 
-        from estim.border_report import border_figure
+        from estim.families.border.report import border_figure
         from estim.io import atomic_path
 
         fig = border_figure(summary["border"])
@@ -388,8 +388,8 @@ def sensitivity_cmd(spec_path: Path, force: bool, fmt: str) -> None:
 
     Each variant is saved beside the spec as NAME__VARIANT.nc (and reused when its provenance matches).
     """
-    from estim.sensitivity import format_sensitivity, prior_sensitivity
-    from estim.spec import read_spec
+    from estim.run.spec import read_spec
+    from estim.studies.sensitivity import format_sensitivity, prior_sensitivity
 
     spec = read_spec(spec_path)
     if spec.family != "border":
@@ -418,9 +418,9 @@ def check_cmd(fit_path: Path, figure: Path | None, fmt: str) -> None:
     For each cell: observed count, predictive median and 90 % interval; per statistic, Bayesian p-values of
     a chi-square and a Freeman–Tukey discrepancy. Only for fits that passed the gate (else exit 3).
     """
-    from estim import store
-    from estim.checks import ppc_figure, predictive_summary
     from estim.io import atomic_path
+    from estim.report.checks import ppc_figure, predictive_summary
+    from estim.run import store
 
     tree = store.load_result(fit_path)
     if "unobserved_section_year" in tree["posterior"].data_vars:
@@ -472,7 +472,7 @@ def check_cmd(fit_path: Path, figure: Path | None, fmt: str) -> None:
 
 def _check_border(tree: Any, figure: Path | None, fmt: str) -> None:
     """Posterior predictive checks of a border fit: monthly apprehension totals and repeat frequencies."""
-    from estim.border_report import ppc_figure, predictive_coverage, predictive_table
+    from estim.families.border.report import ppc_figure, predictive_coverage, predictive_table
     from estim.io import atomic_path
 
     cover = predictive_coverage(tree)
@@ -519,7 +519,7 @@ def compare_cmd(fit_paths: tuple[Path, ...], fmt: str) -> None:
 
     Refuses a fit that failed the diagnostics gate (exit 3) and fits of different data (exit 2).
     """
-    from estim.summary import compare, compare_json
+    from estim.report.summary import compare, compare_json
 
     table = compare(list(fit_paths))
     click.echo(compare_json(table) if fmt == "json" else _format_table(table))

@@ -2,7 +2,7 @@
 
 Usage: `.venv/bin/python scripts/border_recovery.py --seeds 30 --out /tmp/borderrec_30.csv` (prints the coverage
 summary as JSON; the CSV has one row per dataset × section × year, written after every dataset, see
-`estim.border_recovery.recovery_study`). ``--resume`` skips the datasets already in ``--out``.
+`estim.studies.border_recovery.recovery_study`). ``--resume`` skips the datasets already in ``--out``.
 """
 
 import argparse
@@ -10,7 +10,7 @@ import json
 import sys
 import time
 
-from estim.border_recovery import DEFAULT_STUDY_SEED, coverage_summary, recovery_study
+from estim.studies.border_recovery import DEFAULT_STUDY_SEED, coverage_summary, recovery_study
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--seeds", type=int, default=30, help="number of simulated datasets")

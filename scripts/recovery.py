@@ -1,7 +1,7 @@
 """Parameter recovery study: coverage of the 90 % interval for N over simulated datasets of one family.
 
 Usage: `.venv/bin/python scripts/recovery.py --family ztpoisson --datasets 100 --out ztpoisson.csv`
-(prints the coverage summary; the CSV has one row per dataset, see `estim.recovery.recovery_study`).
+(prints the coverage summary; the CSV has one row per dataset, see `estim.studies.recovery.recovery_study`).
 Single-register families and the closed-population ones (M0, Mt, Mb, Mh_logitnormal, Mh_mixture, Mth, Mtbh).
 """
 
@@ -11,7 +11,7 @@ import sys
 import time
 
 from estim.io import atomic_write
-from estim.recovery import STUDY_FAMILY_NAMES, coverage_summary, recovery_study
+from estim.studies.recovery import STUDY_FAMILY_NAMES, coverage_summary, recovery_study
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--family", required=True, choices=STUDY_FAMILY_NAMES)

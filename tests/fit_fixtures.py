@@ -18,16 +18,16 @@ import scipy.optimize
 import scipy.stats
 import xarray as xr
 
-from estim import fit as fit_module
 from estim.families.base import FAMILIES, Family, MLEResult, rng_from
 from estim.priors import Prior, merge_priors
+from estim.run import fit as fit_module
 
 NAME = "test_ztp"
 KIND = "test_frequency"
 PRIORS = {"log_lambda": Prior("Normal", mu=0.0, sigma=1.5)}
 
 
-def frequencies(table, d) -> xr.Dataset:  # noqa: ANN001 - matches estim.fit.DATA_CONVERTERS
+def frequencies(table, d) -> xr.Dataset:  # noqa: ANN001 - matches estim.run.fit.DATA_CONVERTERS
     k = table[d.count].to_numpy().astype(int)
     counts = np.bincount(k, minlength=k.max() + 1)[1:]
     ds = xr.Dataset({"f": ("k", counts)}, coords={"k": np.arange(1, len(counts) + 1)})

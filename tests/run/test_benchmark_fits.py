@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from estim.benchmarks import reference_estimates
-from estim.fit import _family, load_data, sample
 from estim.paths import REPO_ROOT
-from estim.spec import read_spec
+from estim.run.fit import _family, load_data, sample
+from estim.run.spec import read_spec
 
 REFS = reference_estimates()
 CASES = [

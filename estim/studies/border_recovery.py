@@ -12,7 +12,7 @@ For dataset i of a study (simulator seed ``seed + i``):
 3. the border model is built and compiled (nutpie, JAX) for that dataset — its observed arrays are closed-over
    constants whose shapes (cells with a nonzero repeat count, sections × months with land flow) change from
    dataset to dataset, so the graph is not reused — sampled, put through the diagnostics gate
-   (``estim.diagnostics.check``), and the unobserved crossings are drawn (``border.crossings``);
+   (``estim.run.diagnostics.check``), and the unobserved crossings are drawn (``border.crossings``);
 4. per section and calendar year the 90 % equal-tailed interval of the unobserved crossings (summed over the
    months and categories of the year) is compared with the truth (``truth.nc``'s ``unobserved``), and so is the
    whole border's per year.
@@ -46,12 +46,12 @@ import pandas as pd
 import scipy.stats
 import xarray as xr
 
-from estim.diagnostics import check as gate_check
-from estim.families import border as B
+from estim.families.border import model as B
 from estim.io import atomic_path
 from estim.records import DEFAULT_KEY
 from estim.records.load import load_records
 from estim.records.schemas import CATEGORIES, SECTIONS
+from estim.run.diagnostics import check as gate_check
 from estim.simulate import SimulationConfig, simulate, write_simulation
 from estim.statistics import sufficient_statistics
 
@@ -135,7 +135,7 @@ def shipped_sampler() -> dict[str, Any]:
 
 def _shipped_spec() -> Any:
     from estim.paths import REPO_ROOT
-    from estim.spec import read_spec
+    from estim.run.spec import read_spec
 
     return read_spec(REPO_ROOT / "models" / "border.toml")
 
@@ -151,9 +151,9 @@ def fit_dataset(
     target_accept: float | None = None,
 ) -> tuple[Any, dict[str, float]]:
     """Build the border model on ``data`` with the shipped spec's priors and options and sample it as
-    ``estim fit`` does (`estim.fit.sample_nutpie`), with the shipped sampler settings unless overridden;
+    ``estim fit`` does (`estim.run.fit.sample_nutpie`), with the shipped sampler settings unless overridden;
     returns (trace, timings in seconds)."""
-    from estim.fit import sample_nutpie  # heavy imports, only when fitting
+    from estim.run.fit import sample_nutpie  # heavy imports, only when fitting
 
     spec = _shipped_spec()
     overrides = {"draws": draws, "tune": tune, "chains": chains, "target_accept": target_accept}

@@ -22,13 +22,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from estim import store
-from estim.diagnostics import GateVerdict
-from estim.diagnostics import check as gate_check
 from estim.errors import EstimInputError
 from estim.families.base import Family, MLEResult
 from estim.priors import merge_priors
-from estim.spec import DataSpec, ModelSpec, SamplerSpec
+from estim.run import store
+from estim.run.diagnostics import GateVerdict
+from estim.run.diagnostics import check as gate_check
+from estim.run.spec import DataSpec, ModelSpec, SamplerSpec
 
 
 @dataclass(frozen=True)
@@ -196,7 +196,7 @@ def data_hash(data: xr.Dataset) -> str:
 
 
 def _family(spec: ModelSpec) -> Family:
-    from estim.families.registry_loader import load_all
+    from estim.families.registry import load_all
 
     families = load_all()
     if spec.family not in families:

@@ -11,13 +11,13 @@ import xarray as xr
 from click.testing import CliRunner
 from fit_fixtures import registered_test_family, write_spec
 
-from estim import fit as fit_module
-from estim import store
 from estim.cli import cli
-from estim.diagnostics import GateVerdict
 from estim.errors import EstimInputError, GateFailed
-from estim.fit import data_hash, fit, load_data
-from estim.spec import read_spec
+from estim.run import fit as fit_module
+from estim.run import store
+from estim.run.diagnostics import GateVerdict
+from estim.run.fit import data_hash, fit, load_data
+from estim.run.spec import read_spec
 
 GROUPS = {
     "posterior",

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from estim import store
 from estim.errors import EstimInputError, GateFailed
+from estim.run import store
 
 DERIVED = ("N", "unobserved")
 MAX_PARAMETER_ELEMENTS = (
@@ -78,7 +78,7 @@ def summarise(
     post = tree["posterior"].to_dataset()
     out["interval"] = {"prob": prob, "kind": "equal-tailed"}
     if "unobserved_section_year" in post:
-        from estim.border_report import border_tables
+        from estim.families.border.report import border_tables
 
         out["border"] = border_tables(tree, prob, truth)
     elif truth is not None:
@@ -127,7 +127,7 @@ def format_summary(summary: Mapping[str, Any]) -> str:
         )
 
     if "border" in summary:
-        from estim.border_report import format_border
+        from estim.families.border.report import format_border
 
         lines.append(format_border(summary["border"]))
     for name in DERIVED:

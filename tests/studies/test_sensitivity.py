@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from estim.paths import REPO_ROOT
 from estim.priors import Prior
-from estim.sensitivity import VARIANT_TARGET_ACCEPT, VARIANTS, variant_spec
-from estim.spec import read_spec
+from estim.run.spec import read_spec
+from estim.studies.sensitivity import VARIANT_TARGET_ACCEPT, VARIANTS, variant_spec
 
 
 def test_variants_change_only_the_hazard_prior_and_get_their_own_fit():

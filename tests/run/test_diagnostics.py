@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from estim.diagnostics import GateThresholds, GateVerdict, check, verdict_from_attrs
+from estim.run.diagnostics import GateThresholds, GateVerdict, check, verdict_from_attrs
 
 
 def _tree(posterior: dict, diverging=None, energy=None, chains=4, draws=1000) -> xr.DataTree:

@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 import xarray as xr
 
-from estim.diagnostics import GateVerdict, verdict_from_attrs
 from estim.errors import EstimInputError, GateFailed
 from estim.io import atomic_path
+from estim.run.diagnostics import GateVerdict, verdict_from_attrs
 
 if TYPE_CHECKING:
-    from estim.spec import ModelSpec
+    from estim.run.spec import ModelSpec
 
 VERSIONED = ("estim", "pymc", "pytensor", "arviz", "nutpie", "numpy", "xarray")
 
@@ -163,8 +163,8 @@ def load_for(
     path = Path(path) if path is not None else spec.default_output()
     tree = load(path)
     if data_hash is None:
-        from estim.fit import data_hash as _data_hash
-        from estim.fit import load_data
+        from estim.run.fit import data_hash as _data_hash
+        from estim.run.fit import load_data
 
         data_hash = _data_hash(load_data(spec))
     expected = provenance_attrs(spec.spec_hash, data_hash, spec.seed)

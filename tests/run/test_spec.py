@@ -7,7 +7,7 @@ from fit_fixtures import registered_test_family, write_spec
 
 from estim.errors import EstimInputError
 from estim.priors import Prior
-from estim.spec import read_spec
+from estim.run.spec import read_spec
 
 
 @pytest.fixture(autouse=True)
@@ -102,7 +102,7 @@ def test_missing_file(tmp_path):
 
 def test_shipped_specs_name_registered_families_and_benchmarks():
     """Every models/*.toml reads (needs the real families: skipped for those not registered yet)."""
-    from estim.families.registry_loader import load_all
+    from estim.families.registry import load_all
     from estim.paths import REPO_ROOT
 
     families = load_all()

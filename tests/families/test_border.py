@@ -10,10 +10,10 @@ import scipy.special
 import scipy.stats
 import xarray as xr
 
-from estim.families import border as B
+from estim.families.border import model as B
 from estim.paths import SYNTHETIC_DIR
 from estim.records import DEFAULT_KEY, load_records
-from estim.spec import parse_spec
+from estim.run.spec import parse_spec
 from estim.statistics import sufficient_statistics
 
 

@@ -13,11 +13,11 @@ import scipy.stats
 import xarray as xr
 from pytensor.compile.mode import Mode
 
-from estim import recovery
 from estim.families import FAMILIES
 from estim.families import closed as closed_families
 from estim.families.closed import all_histories, history_data
 from estim.families.single_register import OBSERVED
+from estim.studies import recovery
 
 FAST = Mode(linker="py", optimizer="fast_compile")
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from estim.priors import Prior
-from estim.spec import ModelSpec
+from estim.run.spec import ModelSpec
 
 # variant name -> prior overrides (on top of the spec's own priors)
 VARIANTS: dict[str, dict[str, Prior]] = {
@@ -64,8 +64,8 @@ def prior_sensitivity(
     apprehension probability over all section × month × category cells (weighted by apprehensions), and the
     relative shift of the median from the first variant's.
     """
-    from estim.families import border as B
-    from estim.fit import fit, load_data
+    from estim.families.border import model as B
+    from estim.run.fit import fit, load_data
 
     variants = VARIANTS if variants is None else variants
     folder = Path(out_dir) if out_dir is not None else spec.default_output().parent

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from estim.errors import EstimInputError
-from estim.fit import load_data
 from estim.paths import SYNTHETIC_DIR
-from estim.spec import parse_spec
+from estim.run.fit import load_data
+from estim.run.spec import parse_spec
 
 
 def _spec(family: str, **data):

@@ -26,7 +26,7 @@ from estim.records.recordset import RecordSet, empty_frame, typed_columns
 from estim.records.schemas import CATEGORIES, DETECTORS, REGISTERS, SCHEMAS, SECTIONS
 from estim.statistics import data_summary, sufficient_statistics
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "scripts" / "bench_aggregate.py"
 
 # --------------------------------------------------------------------------------------------------------------

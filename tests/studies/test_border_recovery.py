@@ -12,9 +12,9 @@ import pytest
 import scipy.stats
 import xarray as xr
 
-from estim import border_recovery as R
 from estim.simulate import SimulationConfig
 from estim.simulate.config import _check_config
+from estim.studies import border_recovery as R
 
 
 def _perturbed_values(cfg: SimulationConfig) -> dict[str, float]:

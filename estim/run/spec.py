@@ -181,7 +181,7 @@ def read_spec(path: str | Path) -> ModelSpec:
 
 def parse_spec(raw: Mapping[str, Any], *, source: str | Path = "<spec>") -> ModelSpec:
     """Validate a spec already parsed from TOML (a mapping); `source` names it in error messages."""
-    from estim.families.registry_loader import load_all
+    from estim.families.registry import load_all
 
     src = str(source)
 

@@ -65,11 +65,11 @@ import pytensor
 import scipy.stats
 import xarray as xr
 
-from estim.diagnostics import check as gate_check
 from estim.families import FAMILIES
 from estim.families.closed import all_histories, history_data  # registers its families
 from estim.families.single_register import OBSERVED, frequency_data  # registers its families
 from estim.io import atomic_path
+from estim.run.diagnostics import check as gate_check
 
 FAMILY_NAMES = ("ztpoisson", "ztgeometric", "zelterman", "ztnegbin", "oiztpoisson", "oiztgeometric")
 CLOSED_FAMILY_NAMES = ("M0", "Mt", "Mb", "Mh_logitnormal", "Mh_mixture", "Mth", "Mtbh")
@@ -419,7 +419,7 @@ def fit_dataset(
         # A low-rank mass matrix adapts to correlated posteriors (λ with ω or α, intercept with covariate
         # effects): with nutpie's diagonal default 12 of 100 oiztpoisson fits failed the gate, with it none.
         adaptation="low_rank",
-        target_accept=target_accept,  # 0.9 is the specs' default (estim.spec.SamplerSpec); nutpie's is 0.8
+        target_accept=target_accept,  # 0.9 is the specs' default (estim.run.spec.SamplerSpec); nutpie's is 0.8
     )
     posterior = idata["posterior"].to_dataset()
     n_draws = family.population(

@@ -1,0 +1,1 @@
+"""What a saved fit says: summaries, predictive checks, comparisons, figures."""

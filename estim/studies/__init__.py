@@ -1,0 +1,1 @@
+"""Studies over many fits: parameter recovery, the border model's recovery, prior sensitivity."""
