@@ -1,4 +1,4 @@
-"""Record schemas, reading, validation and pseudonymisation (DESIGN §3)."""
+"""Record schemas, reading, validation and pseudonymisation (docs/design.md §3)."""
 
 from estim.records.load import load_records
 from estim.records.pseudonymise import DEFAULT_KEY, pseudonym_key, pseudonymise

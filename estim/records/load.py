@@ -6,10 +6,10 @@ import os
 from pathlib import Path
 
 from estim.errors import EstimInputError, InvalidRecords
+from estim.records.dataset import check_dataset
 from estim.records.pseudonymise import pseudonym_key
 from estim.records.recordset import RecordSet, empty_frame
 from estim.records.schemas import SCHEMAS
-from estim.records.validate import check_dataset
 
 
 def load_records(

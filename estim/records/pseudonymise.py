@@ -1,4 +1,4 @@
-"""Pseudonymisation of person keys (DESIGN §3: person keys are personal data).
+"""Pseudonymisation of person keys (docs/design.md §3: person keys are personal data).
 
 At ingestion every personal column (``Schema.personal``, e.g. ``person_key``) is replaced by ``person_id``:
 the first 16 hexadecimal characters of HMAC-SHA256(key, UTF-8 person key). The same key gives the same

@@ -1,4 +1,4 @@
-"""Schemas of the record types estim reads (DESIGN §3).
+"""Schemas of the record types estim reads (docs/design.md §3).
 
 One `Schema` per table. A schema says which columns a file must have, how each cell is read, which values
 are impossible (a rule broken: negative counts, unparsable dates) and which are implausible (outside a

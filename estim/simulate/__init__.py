@@ -5,7 +5,8 @@
     sim.write_simulation(s, "out/")                # NAME.csv, truth.nc, README.md, SHA256SUMS
 
 The generative process is written as equations in docs/simulator.md; docs/calibration.md compares it with the
-public figures of facts/border.md (made by scripts/calibration_table.py from `calibration_table`).
+public figures listed with their sources in docs/sources.md (made by scripts/calibration_table.py from
+`calibration_table`).
 """
 
 from estim.simulate.calibration import assumptions_table, calibration_markdown, calibration_table

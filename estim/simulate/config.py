@@ -2,7 +2,7 @@
 
 Each field carries ``metadata={"status": ..., "note": ...}``; the status is one of
 
-* ``sourced``    — a public figure of ``facts/border.md`` (cited in the note);
+* ``sourced``    — a public figure, cited in the note (every source in full: ``docs/sources.md``);
 * ``calibrated`` — tuned so that the simulated records reproduce the public figures named in the note
                    (``docs/calibration.md`` shows how close they come at the default seed);
 * ``assumed``    — no public figure exists; a plausible value chosen by us;
@@ -32,7 +32,7 @@ DEFAULT_SEED: int = 20061
 """Seed of the shipped synthetic dataset (data/synthetic/)."""
 
 POLICY_EVENTS = ("border_residents_agreement", "customs_union", "joint_checkpoint_control")
-"""The three regime changes of facts/border.md, "Policy history" (their kinds in schemas.POLICY_KINDS)."""
+"""The three regime changes of docs/sources.md, "Policy events" (their kinds in schemas.POLICY_KINDS)."""
 
 LAND_TYPES = ("road", "rail", "river")
 """Checkpoint types a traveller could bypass over land; air checkpoints carry flows but no bypassing."""
@@ -216,7 +216,8 @@ class SimulationConfig:
         ),
         "assumed",
         "(a1, m1, a2, m2): S_c(m) = a1 cos(2π(m−m1)/12) + a2 cos(4π(m−m2)/12), m = 1..12; warm-season peak, "
-        "labour spring (Apr-May) and late-autumn (Oct-Nov) movements (facts/border.md, Composition and season)",
+        "labour spring (Apr-May) and late-autumn (Oct-Nov) movements (a qualitative pattern; no primary source "
+        "located: docs/sources.md, Composition and season)",
     )
     trend: dict[str, float | None] = _p(
         _cat(
@@ -415,7 +416,8 @@ class SimulationConfig:
             "joint_checkpoint_control": "2013-07-30",
         },
         "sourced",
-        "dates the changes took effect (facts/border.md, Policy history)",
+        "dates the changes took effect: Kazakh ratification laws No. 290 of 2007 and No. 117-V of 2013 (dates of "
+        "entry into force); customs union: press reports of 1 July 2011 (docs/sources.md, Policy events)",
     )
 
     def __post_init__(self) -> None:

@@ -1,0 +1,361 @@
+"""Cell checks of one column: kinds, emptiness, spaces, ranges, and the sentence for each broken rule."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from estim.records.parse import (
+    _CHOICE,
+    _DATE,
+    _DATE_RE,
+    _EARLIEST,
+    _EARLIEST_MONTH,
+    _EMPTY,
+    _FUTURE,
+    _MAXIMUM,
+    _MINIMUM,
+    _MONTH_RE,
+    _NOT_INTEGER,
+    _OK,
+    _PARSERS,
+    _PATTERN,
+    _PLAUSIBLE,
+    _TEXT_KINDS,
+    _TYPE,
+    _WHITESPACE,
+    _to_numpy,
+)
+from estim.records.schemas import EARLIEST_DATE, Column
+
+
+@dataclass
+class _Checked:
+    """One column after its cell checks."""
+
+    rules: np.ndarray
+    """Rule broken by each row's cell (int8, 0 when fine)."""
+    typed: np.ndarray | pa.ChunkedArray | None
+    """Typed values (numpy), or the text (Arrow) for text kinds; meaningful where `rules` is 0."""
+    null: np.ndarray
+    """Rows whose cell is empty (allowed only in nullable columns)."""
+    text: Callable[[int], str]
+    """The cell as written, for messages."""
+    codes: np.ndarray | None = None
+    """Text kinds: index of each row's value in `uniques` (order of first appearance; -1 when null)."""
+    uniques: pa.Array | None = None
+    unique_ok: np.ndarray | None = None
+    column_issue: str | None = None
+    """A problem with the column as a whole (a Parquet column of an unusable type)."""
+    ordered: bool = False
+    """`codes` are numbered in order of first appearance."""
+
+    @property
+    def ok(self) -> np.ndarray:
+        return self.rules == _OK
+
+    def factorised(self) -> np.ndarray:
+        """Codes of the row values (-1 for null)."""
+        if self.codes is not None:
+            return self.codes
+        assert isinstance(self.typed, np.ndarray)
+        self.codes = pd.factorize(self.typed)[0]
+        return self.codes
+
+
+def _check_column(arr: pa.ChunkedArray, col: Column, today: np.datetime64) -> _Checked:
+    t = arr.type
+    if pa.types.is_dictionary(t):
+        if col.kind in _TEXT_KINDS and (
+            pa.types.is_string(t.value_type) or pa.types.is_large_string(t.value_type)
+        ):
+            return _check_text(arr, col, today)  # already factorised: check the dictionary
+        arr = arr.cast(t.value_type)
+        t = arr.type
+    if pa.types.is_null(t):
+        arr = arr.cast(pa.string())
+        t = arr.type
+    if col.kind in _TEXT_KINDS or _is_text(t):
+        if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+            try:
+                arr = arr.cast(pa.string())
+            except pa.ArrowException:
+                return _column_type_issue(arr, col)
+        return _check_text(arr, col, today)
+    return _check_native(arr, col, today)
+
+
+def _is_text(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+
+
+def _check_text(arr: pa.ChunkedArray, col: Column, today: np.datetime64) -> _Checked:
+    """Check text cells: each test runs once per distinct value, then is broadcast to the rows."""
+    ordered = not pa.types.is_dictionary(arr.type)
+    if ordered:  # codes numbered in order of first appearance, one dictionary for all chunks
+        encoded = pc.dictionary_encode(arr, null_encoding="mask")
+    else:  # read dictionary-encoded: one dictionary per chunk, to merge
+        encoded = arr.unify_dictionaries()
+    if encoded.num_chunks:
+        uniques = encoded.chunk(encoded.num_chunks - 1).dictionary
+        codes = np.concatenate(
+            [_to_numpy(c.indices.fill_null(-1)).astype(np.int32) for c in encoded.chunks]
+        )
+    else:
+        uniques, codes = pa.array([], pa.string()), np.zeros(0, np.int32)
+    if pa.types.is_large_string(uniques.type):
+        uniques = uniques.cast(pa.string())
+    rules_u, typed_u, null_u = _check_distinct(uniques, col, today)
+    # Index -1 (a missing cell) picks the appended last entry: "empty".
+    rules = np.append(rules_u, np.array([_OK if col.nullable else _EMPTY], np.int8))[codes]
+    null = np.append(null_u, True)[codes]
+    typed: np.ndarray | pa.ChunkedArray | None
+    if typed_u is None:
+        typed = arr
+    else:
+        filler = np.zeros(1, typed_u.dtype)
+        if typed_u.dtype.kind == "M":
+            filler[:] = np.datetime64("NaT", "s")
+        elif typed_u.dtype.kind == "f":
+            filler[:] = np.nan
+        typed = np.append(typed_u, filler)[codes]
+    return _Checked(
+        rules=rules,
+        typed=typed,
+        null=null,
+        text=lambda i: _cell_text(uniques, codes, i),
+        codes=codes,
+        uniques=uniques,
+        unique_ok=rules_u == _OK,
+        ordered=ordered,
+    )
+
+
+_SPACE = np.zeros(256, bool)
+_SPACE[[9, 10, 11, 12, 13, 32]] = True
+
+
+def _edges(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Which strings are empty, and which start or end with an ASCII space (read off Arrow's buffers)."""
+    n = len(values)
+    _, offsets_buffer, data_buffer = values.buffers()
+    if n == 0 or offsets_buffer is None:
+        return np.zeros(n, bool), np.zeros(n, bool)
+    offsets = np.frombuffer(offsets_buffer, np.int32, n + 1, values.offset * 4)
+    empty = offsets[1:] == offsets[:-1]
+    spaced = np.zeros(n, bool)
+    full = np.flatnonzero(~empty)
+    if full.size:
+        data = np.frombuffer(data_buffer, np.uint8)
+        spaced[full] = _SPACE[data[offsets[full]]] | _SPACE[data[offsets[full + 1] - 1]]
+    return empty, spaced
+
+
+def _cell_text(uniques: pa.Array, codes: np.ndarray, i: int) -> str:
+    code = int(codes[i])
+    return "" if code < 0 else str(uniques[code].as_py())
+
+
+def _check_distinct(
+    values: pa.Array, col: Column, today: np.datetime64
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Rules broken by each distinct text value, its typed value and whether it is empty."""
+    n = len(values)
+    rules = np.zeros(n, np.int8)
+    empty, spaced = _edges(values)
+    if not col.nullable:
+        rules[empty] = _EMPTY
+    if col.kind != "text":
+        rules[spaced] = _WHITESPACE
+    todo = np.flatnonzero((rules == _OK) & ~empty)
+    subset = values.take(pa.array(todo)) if todo.size < n else values
+    sub_rules, sub_typed = _PARSERS[col.kind](subset, col)
+    rules[todo] = sub_rules
+    typed = None
+    if sub_typed is not None:
+        typed = np.zeros(n, sub_typed.dtype)
+        if typed.dtype.kind == "M":
+            typed[:] = np.datetime64("NaT", "s")
+        elif typed.dtype.kind == "f":
+            typed[:] = np.nan
+        typed[todo] = sub_typed
+        _check_values(typed, rules, col, today, skip=empty)
+    return rules, typed, empty
+
+
+def _check_values(
+    typed: np.ndarray, rules: np.ndarray, col: Column, today: np.datetime64, skip: np.ndarray
+) -> None:
+    """Range rules on parsed values (in place, only where no rule is broken yet and not `skip`)."""
+    todo = (rules == _OK) & ~skip
+    if not todo.any():
+        return
+
+    def flag(bad: np.ndarray, rule: int) -> None:
+        hit = todo & bad
+        rules[hit] = rule
+        todo[hit] = False
+
+    if col.kind in ("int", "float"):
+        if col.minimum is not None:
+            flag(typed < col.minimum, _MINIMUM)
+        if col.maximum is not None:
+            flag(typed > col.maximum, _MAXIMUM)
+        if col.plausible is not None:
+            low, high = col.plausible
+            flag((typed < low) | (typed > high), _PLAUSIBLE)
+    elif col.kind in ("date", "month"):
+        month = col.kind == "month"
+        if col.not_after_today:
+            limit = today.astype("datetime64[M]").astype("datetime64[s]") if month else today
+            flag(typed > limit, _FUTURE)
+        flag(typed < (_EARLIEST_MONTH if month else _EARLIEST), _MINIMUM)
+
+
+def _check_native(arr: pa.ChunkedArray, col: Column, today: np.datetime64) -> _Checked:
+    """Check a Parquet column stored in a non-text type (numbers, booleans, dates, timestamps)."""
+    t = arr.type
+    n = len(arr)
+    null = _to_numpy(arr.is_null()).astype(bool) if arr.null_count else np.zeros(n, bool)
+    rules = np.zeros(n, np.int8)
+    typed: np.ndarray
+    numeric = pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
+    if col.kind == "int" and numeric:
+        if pa.types.is_integer(t) and not pa.types.is_uint64(t):
+            typed = _to_numpy(arr.cast(pa.int64()).fill_null(0))
+        else:  # floats: NaN is how pandas writes a missing int
+            f = _to_numpy(arr.cast(pa.float64()).fill_null(np.nan))
+            null |= np.isnan(f)
+            whole = np.isfinite(f) & (np.floor(f) == f)
+            fits = (f >= -(2.0**63)) & (f < 2.0**63)
+            rules[~null & ~whole] = _NOT_INTEGER
+            rules[~null & whole & ~fits] = _TYPE
+            typed = np.where(whole & fits, f, 0).astype(np.int64)
+    elif col.kind == "float" and numeric:
+        typed = _to_numpy(arr.cast(pa.float64()).fill_null(np.nan))
+        null |= np.isnan(typed)
+        rules[~null & ~np.isfinite(typed)] = _TYPE
+    elif col.kind == "bool" and (pa.types.is_boolean(t) or pa.types.is_integer(t)):
+        if pa.types.is_boolean(t):
+            typed = _to_numpy(arr.fill_null(False)).astype(bool)
+        else:
+            v = _to_numpy(arr.cast(pa.int64()).fill_null(0))
+            rules[~null & (v != 0) & (v != 1)] = _TYPE
+            typed = v == 1
+    elif col.kind in ("date", "month") and (pa.types.is_date(t) or pa.types.is_timestamp(t)):
+        if pa.types.is_date(t):
+            typed = _to_numpy(arr.cast(pa.date32())).astype("datetime64[s]")
+        else:
+            typed = _to_numpy(arr).astype("datetime64[s]")
+        day = typed.astype("datetime64[D]")
+        rules[~null & (typed != day)] = _DATE  # a time of day where a date is needed
+        if col.kind == "month":
+            rules[~null & (day != day.astype("datetime64[M]"))] = _DATE  # not the first of a month
+    else:
+        return _column_type_issue(arr, col)
+    rules[null] = _OK if col.nullable else _EMPTY
+    _check_values(typed, rules, col, today, skip=null)
+    return _Checked(rules=rules, typed=typed, null=null, text=lambda i: _native_text(arr, i))
+
+
+def _native_text(arr: pa.ChunkedArray, i: int) -> str:
+    value = arr[i].as_py()
+    if isinstance(value, dt.datetime) and value == dt.datetime.combine(value.date(), dt.time()):
+        value = value.date()
+    return "" if value is None else str(value)
+
+
+_KIND_WORDS = {
+    "id": "text",
+    "text": "text",
+    "choice": "text",
+    "code": "text",
+    "int": "whole numbers",
+    "float": "numbers",
+    "bool": "booleans",
+    "date": "dates",
+    "month": "months (YYYY-MM text or dates on the first of the month)",
+}
+
+
+def _column_type_issue(arr: pa.ChunkedArray, col: Column) -> _Checked:
+    n = len(arr)
+    return _Checked(
+        rules=np.full(n, _TYPE, np.int8),
+        typed=None,
+        null=np.zeros(n, bool),
+        text=lambda i: "",
+        column_issue=f"the column holds {arr.type} values; it needs {_KIND_WORDS[col.kind]}",
+    )
+
+
+def _message(rule: int, col: Column, text: str, personal: bool) -> str:
+    """A sentence for one broken cell rule: the value and what is allowed."""
+    v = "the value (not shown: personal data)" if personal else repr(_clip(text))
+    unit = f" {col.unit}" if col.unit else ""
+    kind = col.kind
+    if rule == _EMPTY:
+        return "the cell is empty; a value is required"
+    if rule == _WHITESPACE:
+        return f"{v} has leading or trailing spaces"
+    if rule == _TYPE:
+        if kind == "int":
+            if text.strip().lstrip("+-").isdigit():
+                return f"{v} is too large for a whole number"
+            return f"{v} is not a whole number"
+        if kind == "float":
+            return f"{v} is not a finite number"
+        if kind == "bool":
+            return f"{v} is not a boolean; use true/false, 1/0 or yes/no"
+        return f"{v} is not {_KIND_WORDS[kind]}"
+    if rule == _NOT_INTEGER:
+        return f"{v} is not a whole number; counts are written as integers such as 12 (not 12.0 or 1e3)"
+    if rule == _DATE:
+        what, form = ("date", "YYYY-MM-DD") if kind == "date" else ("month", "YYYY-MM")
+        if len(text) > 10 and text[:10].count("-") == 2:
+            return f"{v} has a time of day; a {what} is needed ({form})"
+        if kind == "month" and len(text) == 10:
+            return (
+                f"{v} is not a month: write {form} (in Parquet, a date on the first of the month)"
+            )
+        if _looks_like(text, kind):
+            return f"{v} is not a real {what}"
+        return f"{v} is not a {what} written {form}"
+    if rule == _FUTURE:
+        return f"{v} is in the future (today is {dt.date.today().isoformat()})"
+    if rule == _MINIMUM:
+        if kind in ("date", "month"):
+            return f"{v} is before the Russia–Kazakhstan border existed ({EARLIEST_DATE})"
+        return f"{v} is below the minimum {_number(col.minimum)}{unit}"
+    if rule == _MAXIMUM:
+        return f"{v} is above the maximum {_number(col.maximum)}{unit}"
+    if rule == _PLAUSIBLE:
+        assert col.plausible is not None
+        low, high = col.plausible
+        return f"{v} is implausible: outside {_number(low)} to {_number(high)}{unit}"
+    if rule == _CHOICE:
+        assert col.choices is not None
+        return f"{v} is not one of: {', '.join(col.choices)}"
+    if rule == _PATTERN:
+        return f"{v} does not match the pattern {col.pattern} ({col.description})"
+    raise AssertionError(rule)
+
+
+def _looks_like(text: str, kind: str) -> bool:
+    return re.fullmatch(_DATE_RE[1:-1] if kind == "date" else _MONTH_RE[1:-1], text) is not None
+
+
+def _number(x: float | None) -> str:
+    assert x is not None
+    return f"{int(x):,}" if float(x).is_integer() else f"{x:,}"
+
+
+def _clip(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"

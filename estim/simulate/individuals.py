@@ -1,0 +1,278 @@
+"""Steps 4–5 of the generative process: the people of the surveyed sections, their apprehensions, registers.
+
+Also the raw person keys that name them in the records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm import tqdm
+
+from estim.records.schemas import CATEGORIES, DETECTORS, RECORDED, REGISTERS
+from estim.simulate.config import SimulationConfig
+from estim.simulate.crossings import Journeys, Outcomes
+from estim.simulate.setting import Timeline, rng_for
+
+# ----------------------------------------------------------------------------------------------------------
+# step 4: individuals in the surveyed sections
+
+
+@dataclass
+class People:
+    """Persons and journeys of the surveyed sections, and one row per apprehension."""
+
+    person_section: np.ndarray  # section index
+    person_category: np.ndarray  # category index
+    person_citizenship: np.ndarray  # str
+    person_border_zone: np.ndarray  # bool
+    journey_person: np.ndarray
+    journey_month: np.ndarray  # month index
+    journey_day: np.ndarray  # day of the first attempt
+    journey_apprehensions: np.ndarray
+    journey_success: np.ndarray  # bool
+    journey_to_russia: np.ndarray  # bool
+    app_journey: np.ndarray  # journey index of each apprehension
+    app_day: np.ndarray
+    app_detector: np.ndarray  # detector index
+    app_recorded: np.ndarray  # recorded index
+
+
+def _categorical(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
+    """One draw per row of `probs` (rows sum to 1) by inverting the cumulative distribution."""
+    cum = np.cumsum(probs, axis=-1)
+    u = rng.random(probs.shape[:-1])[..., None]
+    return np.minimum((u >= cum).sum(axis=-1), probs.shape[-1] - 1)
+
+
+def simulate_people(
+    seed: int,
+    cfg: SimulationConfig,
+    tl: Timeline,
+    jr: Journeys,
+    surveyed: list[int],
+    progress: bool,
+) -> People:
+    """The persons behind the journeys of the surveyed sections and their apprehensions, attempt by attempt.
+
+    A journey is made by a returning person with probability ρ_c — drawn uniformly, without replacement, from
+    the people of the same section and category whose last journey was in the previous `return_window_months`
+    months — else by a new person; so a person has at most one journey a month.
+    """
+    rng = rng_for(seed, "individuals")
+    per_sec, per_cat, citz, bzr = [], [], [], []
+    j_person, j_month, j_s, j_c = [], [], [], []
+    n_people = 0
+    steps = [(s, c) for s in surveyed for c in range(len(CATEGORIES))]
+    bar = tqdm(
+        total=len(steps) * tl.months.size,
+        desc="simulating people",
+        disable=not progress,
+        leave=False,
+    )
+    for s, c in steps:
+        cat = CATEGORIES[c]
+        codes = np.array(list(cfg.citizenship[cat]))
+        cprobs = np.array(list(cfg.citizenship[cat].values()))
+        ids = np.empty(0, dtype=np.int64)  # people of this section and category
+        last = np.empty(0, dtype=np.int64)  # month index of their last journey
+        for t in range(tl.months.size):
+            n = int(jr.journeys[s, t, c])
+            bar.update(1)
+            if n == 0:
+                continue
+            want = int(rng.binomial(n, cfg.return_probability[cat]))
+            eligible = np.flatnonzero(last >= t - cfg.return_window_months)
+            m = min(want, eligible.size)
+            chosen = (
+                rng.choice(eligible, size=m, replace=False) if m else np.empty(0, dtype=np.int64)
+            )
+            new = n - m
+            new_ids = np.arange(n_people, n_people + new)
+            n_people += new
+            per_sec.append(np.full(new, s))
+            per_cat.append(np.full(new, c))
+            citz.append(codes[_categorical(rng, np.broadcast_to(cprobs, (new, cprobs.size)))])
+            bzr.append(rng.random(new) < cfg.border_zone_share[cat])
+            last[chosen] = t
+            ids = np.concatenate([ids, new_ids])
+            last = np.concatenate([last, np.full(new, t)])
+            j_person.append(np.concatenate([ids[chosen], new_ids]))
+            j_month.append(np.full(n, t))
+            j_s.append(np.full(n, s))
+            j_c.append(np.full(n, c))
+    bar.close()
+
+    def cat_(xs: list[np.ndarray], dt: type) -> np.ndarray:
+        return np.concatenate(xs).astype(dt) if xs else np.empty(0, dtype=dt)
+
+    journey_person, journey_month = cat_(j_person, np.int64), cat_(j_month, np.int64)
+    js, jc = cat_(j_s, np.int64), cat_(j_c, np.int64)
+
+    # Attempts within the journey's month (see simulate_outcomes_aggregate for the same law in aggregate).
+    rec = rng_for(seed, "records")
+    p = jr.p[js, journey_month, jc]
+    q = p * cfg.retry_probability
+    retried = rec.geometric(1.0 - q) - 1
+    success = rec.random(p.size) < np.clip((1.0 - p) / (1.0 - q), 0.0, 1.0)
+    K = retried + (~success).astype(np.int64)
+    moy = tl.month_of_year[journey_month] - 1
+    to_russia_p = np.array([cfg.to_russia_probability[c] for c in CATEGORIES])[jc, moy]
+    to_russia = rec.random(p.size) < to_russia_p
+    days = tl.days[journey_month]
+
+    # One row per apprehension: days sorted within the journey (retries on non-decreasing days), the detector
+    # in proportion to the hazards, the recorded violation by category.
+    app_journey = np.repeat(np.arange(K.size), K)
+    app_day = 1 + np.floor(rec.random(app_journey.size) * days[app_journey]).astype(np.int64)
+    order = np.lexsort((app_day, app_journey))
+    app_day = app_day[order]
+    h = jr.hazard[js[app_journey], journey_month[app_journey], jc[app_journey]]
+    app_detector = _categorical(rec, h / h.sum(axis=-1, keepdims=True))
+    rec_p = np.array([[cfg.recorded_probability[c][r] for r in RECORDED] for c in CATEGORIES])
+    app_recorded = _categorical(rec, rec_p[jc[app_journey]])
+    first_day = np.ones(K.size, dtype=np.int64)
+    has = K > 0
+    starts = np.concatenate([[0], np.cumsum(K)[:-1]])
+    first_day[has] = app_day[starts[has]]
+    # A journey without apprehension crossed on a day of its own.
+    first_day[~has] = 1 + np.floor(rec.random(int((~has).sum())) * days[~has]).astype(np.int64)
+    return People(
+        person_section=cat_(per_sec, np.int64),
+        person_category=cat_(per_cat, np.int64),
+        person_citizenship=cat_(citz, object),
+        person_border_zone=cat_(bzr, bool),
+        journey_person=journey_person,
+        journey_month=journey_month,
+        journey_day=first_day,
+        journey_apprehensions=K,
+        journey_success=success,
+        journey_to_russia=to_russia,
+        app_journey=app_journey,
+        app_day=app_day,
+        app_detector=app_detector,
+        app_recorded=app_recorded,
+    )
+
+
+def people_outcomes(people: People, shape: tuple[int, ...], surveyed: list[int]) -> Outcomes:
+    """Aggregate the surveyed sections' journeys to the truth's cells (other sections left at zero)."""
+    n_s, n_t, n_c = shape
+    js = people.person_section[people.journey_person]
+    jc = people.person_category[people.journey_person]
+    t = people.journey_month
+    flat = (js * n_t + t) * n_c + jc
+    size = n_s * n_t * n_c
+    K = np.bincount(flat, people.journey_apprehensions, size).astype(np.int64).reshape(shape)
+    S = (
+        np.bincount(flat, people.journey_success.astype(float), size)
+        .astype(np.int64)
+        .reshape(shape)
+    )
+    J = np.bincount(flat, None, size).astype(np.int64).reshape(shape)
+    a_flat = flat[people.app_journey] * len(DETECTORS) + people.app_detector
+    by_d = (
+        np.bincount(a_flat, None, size * len(DETECTORS))
+        .astype(np.int64)
+        .reshape(*shape, len(DETECTORS))
+    )
+    return Outcomes(apprehensions=K, unobserved=S, abandoned=J - S, by_detector=by_d)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# step 5: registers
+
+
+@dataclass
+class Registers:
+    person: np.ndarray  # person index (crossers first, then legal entrants)
+    register: np.ndarray  # register index
+    date: np.ndarray  # datetime64[D]
+    n_crossers: int
+    legal_entrant_section: np.ndarray  # section index of each kept legal entrant
+
+
+def simulate_registers(
+    seed: int, cfg: SimulationConfig, tl: Timeline, people: People, surveyed: list[int]
+) -> Registers:
+    """Each crosser is on each list with probability λ_list·π[list][c][apprehended]; legal entrants too.
+
+    Entries dated after the last simulated day are not observed (dropped). Legal entrants who end up on no list
+    are never seen and get no key.
+    """
+    rng = rng_for(seed, "registers")
+    n_p = people.person_section.size
+    apprehended = np.bincount(people.journey_person, people.journey_apprehensions, n_p) > 0
+    first = np.full(n_p, np.iinfo(np.int64).max)
+    jdate = (
+        tl.months[people.journey_month].astype("datetime64[D]").astype(np.int64)
+        + people.journey_day
+        - 1
+    )
+    np.minimum.at(first, people.journey_person, jdate)
+    app_date = (
+        tl.months[people.journey_month[people.app_journey]].astype("datetime64[D]").astype(np.int64)
+        + people.app_day
+        - 1
+    )
+    last_app = np.full(n_p, np.iinfo(np.int64).min)
+    np.maximum.at(last_app, people.journey_person[people.app_journey], app_date)
+    end = tl.end.astype(np.int64)
+
+    persons, regs, dates = [], [], []
+    for r_i, reg in enumerate(REGISTERS):
+        pi = np.array([cfg.register_probability[reg][c] for c in CATEGORIES])  # (c, 2)
+        prob = cfg.register_completeness[reg] * pi[people.person_category, apprehended.astype(int)]
+        on = rng.random(n_p) < prob
+        base = np.where((reg == "deportation") & apprehended, last_app, first)
+        delay = rng.integers(0, cfg.register_delay_days[reg] + 1, n_p)
+        d = base + delay
+        keep = on & (d <= end)
+        persons.append(np.flatnonzero(keep))
+        regs.append(np.full(int(keep.sum()), r_i))
+        dates.append(d[keep])
+
+    # Legal entrants: people who entered at a checkpoint and never crossed illegally.
+    start = tl.months[0].astype("datetime64[D]").astype(np.int64)
+    n_days = end - start + 1
+    le_sec, le_p, le_r, le_d = [], [], [], []
+    offset = n_p
+    for s in surveyed:
+        n = int(rng.poisson(cfg.legal_entrants_per_year * tl.months.size / 12.0))
+        entry = start + rng.integers(0, n_days, n)
+        on_any = np.zeros(n, dtype=bool)
+        cand = []
+        for r_i, reg in enumerate(REGISTERS):
+            on = (
+                rng.random(n)
+                < cfg.register_completeness[reg] * cfg.legal_entrant_register_probability[reg]
+            )
+            d = entry + rng.integers(0, cfg.register_delay_days[reg] + 1, n)
+            on &= d <= end
+            on_any |= on
+            cand.append((r_i, on, d))
+        kept = np.flatnonzero(on_any)
+        new_index = np.full(n, -1)
+        new_index[kept] = offset + np.arange(kept.size)
+        offset += kept.size
+        le_sec.append(np.full(kept.size, s))
+        for r_i, on, d in cand:
+            le_p.append(new_index[on])
+            le_r.append(np.full(int(on.sum()), r_i))
+            le_d.append(d[on])
+    return Registers(
+        person=np.concatenate(persons + le_p).astype(np.int64),
+        register=np.concatenate(regs + le_r).astype(np.int64),
+        date=np.concatenate(dates + le_d).astype("datetime64[D]"),
+        n_crossers=n_p,
+        legal_entrant_section=np.concatenate(le_sec).astype(np.int64)
+        if le_sec
+        else np.empty(0, np.int64),
+    )
+
+
+def person_keys(seed: int, n: int) -> np.ndarray:
+    """Raw person keys "PK" + 10 digits, distinct (sampled without replacement), one per person index."""
+    draws = rng_for(seed, "keys").choice(10**10, size=n, replace=False)
+    return np.array([f"PK{v:010d}" for v in draws], dtype=object)

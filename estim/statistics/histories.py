@@ -1,0 +1,215 @@
+"""Who was seen how often: f_k and capture histories per section × period stratum; list histories (MSE)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from estim.errors import EstimInputError
+from estim.records.recordset import PERSON_ID, RecordSet
+from estim.records.schemas import CATEGORIES, REGISTERS
+from estim.statistics.coding import _Apprehensions, _codes, _flat_index
+from estim.statistics.periods import _occasion_index, _period_unit
+
+APPREHENSIONS_LIST = "apprehensions"
+"""Name of the apprehension records on the ``list`` dim (after the registers present)."""
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Frequencies and capture histories per section × period stratum
+# --------------------------------------------------------------------------------------------------------------
+
+
+class _Strata:
+    def __init__(
+        self,
+        frequency: xr.DataArray,
+        history_count: xr.DataArray,
+        capture: xr.DataArray,
+        histories: list[str],
+    ) -> None:
+        self.frequency = frequency
+        self.history_count = history_count
+        self.capture = capture
+        self.histories = histories
+
+
+def _strata(
+    appr: _Apprehensions,
+    month0: int,
+    period: str,
+    occasion: str | None,
+    n_occasions: int,
+    n_sections: int,
+    n_periods: int,
+) -> _Strata:
+    n_c = len(CATEGORIES)
+    n_o = n_occasions
+    n_people = max(appr.n_people, 1)
+    n_strata = n_sections * n_periods
+    period_in_span = _period_unit(appr.month, period) - np.int32(_period_unit(month0, period))
+    occ = _occasion_index(appr.month, period, occasion)
+
+    # One int64 key per record packs (section, period, person, category, occasion). Sorting it (numpy's SIMD
+    # sort, far faster than hashing 10^7 keys) lines up each person-in-stratum's records, by category then
+    # occasion, so every per-person statistic is a computation on runs of equal keys.
+    if n_strata * n_people * n_c * n_o >= 2**63:
+        raise EstimInputError("too many sections × periods × people to pack into 64-bit keys")
+    key = _flat_index(
+        (appr.section, n_sections),
+        (period_in_span, n_periods),
+        (appr.person, n_people),
+        (appr.category, n_c),
+        (occ, n_o),
+    )
+    del period_in_span, occ
+    key.sort()
+    n = key.size
+
+    # Runs of equal (person-in-stratum, category): how often each person was recorded in each category.
+    person_cat = key // n_o
+    run_start = _run_starts(person_cat)
+    run_len = np.diff(np.append(run_start, n))
+    run_key = person_cat[run_start]
+    del person_cat
+    run_cat = run_key % n_c
+    run_person = run_key // n_c  # stratum * n_people + person
+    del run_key
+    # Runs grouped by person-in-stratum (each person's runs are adjacent, categories ascending).
+    person_run_start = _run_starts(run_person)
+    n_groups = person_run_start.size
+    starts = run_start[person_run_start]  # first record of each person-in-stratum
+    times = np.add.reduceat(run_len, person_run_start) if n_groups else np.zeros(0, np.int64)
+    group_stratum = run_person[person_run_start] // n_people
+    del run_person
+
+    # Modal category: the first run (lowest category in CATEGORIES order: the tie rule) whose length is the
+    # person's maximum.
+    if n_groups:
+        longest = np.maximum.reduceat(run_len, person_run_start)
+        run_group = np.repeat(
+            np.arange(n_groups), np.diff(np.append(person_run_start, run_len.size))
+        )
+        is_max = np.flatnonzero(run_len == longest[run_group])
+        first_max = is_max[_run_starts(run_group[is_max])]
+        modal = run_cat[first_max].astype(np.int64)
+        del longest, run_group, is_max, first_max
+    else:
+        modal = np.zeros(0, np.int64)
+    del run_cat, run_len, run_start, person_run_start
+
+    k_max = int(times.max()) if n_groups else 0
+    freq = np.bincount(
+        (group_stratum * n_c + modal) * k_max + (times - 1), minlength=n_strata * n_c * k_max
+    )
+    frequency = xr.DataArray(
+        freq.astype(np.int64).reshape(n_sections, n_periods, n_c, k_max),
+        dims=("section", "period", "category", "k"),
+        attrs={
+            "long_name": "f_k: people apprehended exactly k times in the section-period stratum, by modal category",
+            "units": "persons",
+        },
+    )
+
+    # Capture history as an integer: occasion 1 is the most significant bit, so numeric order is the
+    # lexicographic order of the "0110" strings.
+    bits = np.left_shift(np.int16(1), (np.int16(n_o - 1) - (key % n_o).astype(np.int16)))
+    mask = np.bitwise_or.reduceat(bits, starts) if n_groups else np.zeros(0, np.int16)
+    del bits, key
+    distinct = _sorted_unique(mask)
+    n_h = distinct.size
+    history = np.searchsorted(distinct, mask)
+    hist = np.bincount(group_stratum * n_h + history, minlength=n_strata * n_h)
+    histories = [format(int(h), f"0{n_o}b") for h in distinct]
+    capture = np.array([[int(ch) for ch in h] for h in histories], dtype=np.int8).reshape(n_h, n_o)
+    history_count = xr.DataArray(
+        hist.astype(np.int64).reshape(n_sections, n_periods, n_h),
+        dims=("section", "period", "history"),
+        attrs={
+            "long_name": "people with this capture history over the period's occasions (observed histories only)",
+            "units": "persons",
+        },
+    )
+    capture_da = xr.DataArray(
+        capture,
+        dims=("history", "occasion"),
+        attrs={"long_name": "captured (apprehended at least once) on the occasion", "units": "1"},
+    )
+    return _Strata(frequency, history_count, capture_da, histories)
+
+
+def _run_starts(sorted_values: np.ndarray) -> np.ndarray:
+    """Indices where a run of equal values begins in a sorted array."""
+    if sorted_values.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    change = np.flatnonzero(sorted_values[1:] != sorted_values[:-1]) + 1
+    return np.concatenate(([0], change))
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    # np.unique hashes in numpy ≥ 2.3 and is much slower than a sort here.
+    s = np.sort(values)
+    keep = np.ones(s.size, dtype=bool)
+    keep[1:] = s[1:] != s[:-1]
+    return s[keep]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Multiple-systems estimation: presence on each list
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _list_histories(
+    records: RecordSet, appr: _Apprehensions
+) -> tuple[list[str], list[str], xr.DataArray, xr.DataArray]:
+    reg = records.registers
+    reg_codes = _codes(reg["register"], REGISTERS, "registers", "register")
+    present = sorted(set(reg_codes.tolist()))
+    lists = [REGISTERS[i] for i in present] + [APPREHENSIONS_LIST]
+    n_lists = len(lists)
+    position = np.full(len(REGISTERS), -1, dtype=np.int64)
+    position[present] = np.arange(len(present))
+
+    # Person codes over the union of lists: the apprehended people keep their codes 0..n_people-1 (the
+    # factorisation of apprehensions is reused); register people not apprehended get the next codes.
+    if len(reg):
+        reg_ids = reg[PERSON_ID]
+        if reg_ids.isna().any():
+            raise EstimInputError(f"registers: {PERSON_ID} has missing values")
+        combined, _ = pd.factorize(
+            pd.concat([pd.Series(appr.people, dtype=reg_ids.dtype), reg_ids], ignore_index=True)
+        )
+        reg_person = combined[appr.n_people :].astype(np.int64)
+        n_people = int(combined.max()) + 1 if combined.size else 0
+    else:
+        reg_person = np.zeros(0, dtype=np.int64)
+        n_people = appr.n_people
+
+    # List 1 is the most significant bit, so numeric order is the order of the pattern strings.
+    mask = np.zeros(n_people, dtype=np.int64)
+    mask[: appr.n_people] = 1  # everyone apprehended is on the last list
+    if reg_person.size:
+        np.bitwise_or.at(
+            mask, reg_person, np.left_shift(np.int64(1), (n_lists - 1) - position[reg_codes])
+        )
+    distinct = _sorted_unique(mask)
+    counts = np.bincount(np.searchsorted(distinct, mask), minlength=distinct.size).astype(np.int64)
+    patterns = [format(int(h), f"0{n_lists}b") for h in distinct]
+    capture = np.array([[int(ch) for ch in p] for p in patterns], dtype=np.int8).reshape(
+        len(patterns), n_lists
+    )
+    count_da = xr.DataArray(
+        counts,
+        dims=("list_history",),
+        attrs={
+            "long_name": "people with this pattern of presence on the lists, whole record span (each person once)",
+            "units": "persons",
+        },
+    )
+    capture_da = xr.DataArray(
+        capture,
+        dims=("list_history", "list"),
+        attrs={"long_name": "present on the list", "units": "1"},
+    )
+    return lists, patterns, count_da, capture_da
