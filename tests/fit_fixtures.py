@@ -8,27 +8,31 @@ N = n + NegativeBinomial(n, 1 − e^{−λ}) at each draw of λ (the conditional
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
-import pytest
 import scipy.optimize
 import scipy.stats
 import xarray as xr
 
-from estim.families.base import FAMILIES, Family, MLEResult, rng_from
+from estim.families.base import (
+    DataField,
+    DataFieldError,
+    DataKind,
+    Family,
+    MLEResult,
+    registered,
+    rng_from,
+)
 from estim.priors import Prior, merge_priors
-from estim.run import fit as fit_module
 
 NAME = "test_ztp"
-KIND = "test_frequency"
 PRIORS = {"log_lambda": Prior("Normal", mu=0.0, sigma=1.5)}
 
 
-def frequencies(table, d) -> xr.Dataset:  # noqa: ANN001 - matches estim.run.fit.DATA_CONVERTERS
-    k = table[d.count].to_numpy().astype(int)
+def frequencies(table, fields) -> xr.Dataset:  # noqa: ANN001 - a DataKind.from_benchmark
+    k = table[fields["count"]].to_numpy().astype(int)
     counts = np.bincount(k, minlength=k.max() + 1)[1:]
     ds = xr.Dataset({"f": ("k", counts)}, coords={"k": np.arange(1, len(counts) + 1)})
     ds.attrs["n_observed"] = int(counts.sum())
@@ -72,16 +76,26 @@ def mle(data: xr.Dataset, **_) -> MLEResult:
     return MLEResult(n_hat, 0.0, (n_hat, n_hat), {"lambda": lam}, 0.0, True)
 
 
-FAMILY = Family(NAME, "test-only ZTP", KIND, build, population, mle, PRIORS, "f")
+def check(fields, source) -> None:  # noqa: ANN001
+    if fields["count"] is None:
+        raise DataFieldError("count", "missing (the column of times seen)")
 
 
-@contextlib.contextmanager
-def registered_test_family() -> Iterator[None]:
-    """Register the test family and its data converter for the duration of the block."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(FAMILIES, NAME, FAMILY)
-        mp.setitem(fit_module.DATA_CONVERTERS, KIND, frequencies)
-        yield
+DATA = DataKind(
+    "test_frequency",
+    fields=(
+        DataField("count", "the column of times seen"),
+        DataField("covariates", "covariate columns (read, not used)", many=True, default=()),
+    ),
+    check=check,
+    from_benchmark=frequencies,
+)
+FAMILY = Family(NAME, "test-only ZTP", DATA, build, population, mle, PRIORS, "f")
+
+
+def registered_test_family() -> contextlib.AbstractContextManager:
+    """The test family, registered for the duration of the block: its one registration."""
+    return registered(FAMILY)
 
 
 SPEC = """

@@ -1,4 +1,4 @@
-"""Model families (DESIGN §4): one readable module per family, sharing likelihood kernels.
+"""Model families (docs/design.md §4): one readable module per family, sharing likelihood kernels.
 
 Every family is registered in `FAMILIES` as a `Family` (estim/families/base.py): a pure function that builds a
 `pm.Model` from sufficient statistics and priors (no sampling inside), a function that draws the population

@@ -1,16 +1,146 @@
-"""The interface every model family implements, and the registry the fit runner reads."""
+"""The interface every model family implements, and the registry the rest of estim reads.
+
+A family is one module (or one folder) and one call to `register`. It declares everything the layers above
+need, so that the spec reader, the fit runner, the reports, the CLI and the studies hold no branch on a
+family's name:
+
+* `DataKind` — the ``[data]`` fields of a spec it reads, their checks, and how a benchmark table or a record
+  set becomes its sufficient statistics (families that take the same data share one `DataKind`);
+* the model (`Family.build`), the draws of N (`Family.population`), maximum likelihood (`Family.mle`);
+* optionally its own derived quantities after sampling, its own report (`FamilyReport`), and its simulator for
+  parameter-recovery studies (`RecoveryDesign`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pymc as pm
 import xarray as xr
 
+from estim.errors import EstimInputError
 from estim.priors import Prior
+
+
+class DataFieldError(EstimInputError):
+    """A ``[data]`` field of a spec is wrong; ``field`` names it (the spec reader adds the file name)."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        self.field = field_name
+        self.message = message
+        super().__init__(f"[data] {field_name}: {message}")
+
+
+@dataclass(frozen=True)
+class DataField:
+    """One ``[data]`` field a family reads: a string, or a list of strings (``many=True``)."""
+
+    name: str
+    description: str
+    many: bool = False
+    default: Any = None
+
+
+@dataclass(frozen=True)
+class DataKind:
+    """The data a family takes, and how a spec's ``[data]`` table turns into them.
+
+    fields
+        The ``[data]`` fields besides ``benchmark`` / ``records`` (which say where the data are).
+    check(fields, source)
+        Rules across fields, given every field (defaults filled) and the source, ``"benchmark"`` or
+        ``"records"``; raises `DataFieldError`.
+    from_benchmark(table, fields) -> xr.Dataset
+        A shipped benchmark table (one row per individual or per cell) to sufficient statistics; None when the
+        kind cannot be read from a table.
+    from_records(records, fields) -> xr.Dataset
+        A validated, pseudonymised `estim.records.RecordSet` to sufficient statistics; None when the kind
+        cannot be computed from records.
+    """
+
+    name: str
+    fields: tuple[DataField, ...]
+    check: Callable[[Mapping[str, Any], str], None]
+    from_benchmark: Callable[[pd.DataFrame, Mapping[str, Any]], xr.Dataset] | None = None
+    from_records: Callable[[Any, Mapping[str, Any]], xr.Dataset] | None = None
+
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+
+@dataclass(frozen=True)
+class RecoveryDesign:
+    """How a parameter-recovery study simulates datasets from the family's own generative model.
+
+    truth
+        The default true parameters, in the family's own parameterisation (documented by the family).
+    population_size
+        The default true N.
+    simulate(rng, size, truth, covariate_effect) -> pd.DataFrame
+        The observed table of one dataset of ``size`` people (the never-observed are left out).
+    study_data(tables, covariates) -> list[xr.Dataset]
+        Every dataset of a study as sufficient statistics of one common shape (padded with zero cells), so
+        one compiled model serves them all.
+    draws, tune, target_accept
+        Sampler settings that pass the diagnostics gate on this family's studies (measured).
+    covariate
+        Whether the study can add a binary covariate with a given effect.
+    """
+
+    truth: Mapping[str, float]
+    population_size: int
+    simulate: Callable[..., pd.DataFrame]
+    study_data: Callable[[list[pd.DataFrame], list[str]], list[xr.Dataset]]
+    draws: int = 1000
+    tune: int | None = None
+    target_accept: float = 0.9
+    covariate: bool = False
+
+
+@dataclass(frozen=True)
+class FamilyReport:
+    """A family's own report of a saved fit, where the generic one (N, parameters, f_k checks) does not fit.
+
+    tables(tree, prob, truth) -> dict: the summary's tables (JSON-able), ``truth`` a file of true values
+    (simulated data) or None; format(tables) -> str; figure(tables) -> matplotlib Figure;
+    check(tree, prob) -> dict: posterior predictive checks (JSON-able); format_check(check) -> str;
+    check_figure(tree) -> matplotlib Figure. Figures are returned, never saved here.
+    """
+
+    tables: Callable[..., dict[str, Any]]
+    format: Callable[[dict[str, Any]], str]
+    figure: Callable[[dict[str, Any]], Any]
+    check: Callable[..., dict[str, Any]]
+    format_check: Callable[[dict[str, Any]], str]
+    check_figure: Callable[[xr.DataTree], Any]
+
+
+@dataclass(frozen=True)
+class SensitivityDesign:
+    """A family's prior-sensitivity report: which priors to vary, and the estimate to watch as they vary.
+
+    variants
+        Variant name -> prior overrides on top of the spec's own priors; the first is the spec itself ({}).
+    headline(tree, data, prob) -> dict
+        The estimate from one fit: ``median``, ``lower`` and ``upper`` of its central `prob` interval, and
+        any further named numbers to show beside it.
+    headline_name, extra_names
+        Column titles of the estimate and of each further number (name -> title).
+    target_accept
+        The variants sample at least at this acceptance rate: a prior that disagrees with the data pulls the
+        sampler through regions where a step size adapted at a lower rate diverges.
+    """
+
+    variants: Mapping[str, Mapping[str, Prior]]
+    headline: Callable[..., dict[str, float]]
+    headline_name: str
+    extra_names: Mapping[str, str] = field(default_factory=dict)
+    target_accept: float = 0.9
 
 
 @dataclass(frozen=True)
@@ -36,6 +166,8 @@ class MLEResult:
 class Family:
     """One named model.
 
+    data: DataKind
+        The data it takes (see `DataKind`).
     build(data, priors, **options) -> pm.Model
         The model with named dims/coords. Its observed variable is the per-cell likelihood of the sufficient
         statistics (named `observed_name`, one log-likelihood term per frequency cell or capture history, so
@@ -45,35 +177,89 @@ class Family:
         exact conditional law of N given the data and parameters under the family's prior on N.
     mle(data, **options) -> MLEResult
     default_priors: parameter name -> Prior (overridable by a spec).
-    data_kind: which sufficient statistics the family takes: "frequency" (single register, people seen k
-        times, optionally by covariate pattern), "histories" (capture histories over occasions) or "border"
-        (the border model's monthly statistics).
     after_sampling(data, posterior, rng, **options) -> dict[str, xr.Dataset] | None
         Optional. The family's own derived quantities and checks after NUTS, replacing `population` and the
         generic PyMC predictive draws: a dict of DataTree groups ("posterior" entries are added to the
         posterior). Used when the per-cell arrays would be too large to keep for every draw.
+    report: FamilyReport | None
+        Optional. The family's own summary tables, checks and figures.
+    recovery: RecoveryDesign | None
+        Optional. The simulator of its parameter-recovery study.
+    sensitivity: SensitivityDesign | None
+        Optional. The priors its prior-sensitivity report varies, and the estimate it watches.
     """
 
     name: str
     description: str
-    data_kind: str
+    data: DataKind
     build: Callable[..., pm.Model]
     population: Callable[..., xr.DataArray]
     mle: Callable[..., MLEResult]
     default_priors: Mapping[str, Prior]
     observed_name: str
     after_sampling: Callable[..., dict[str, xr.Dataset]] | None = None
+    report: FamilyReport | None = None
+    recovery: RecoveryDesign | None = None
+    sensitivity: SensitivityDesign | None = None
+
+    @property
+    def data_kind(self) -> str:
+        return self.data.name
 
 
 FAMILIES: dict[str, Family] = {}
 
 
 def register(family: Family) -> Family:
+    """Add `family` to the registry (`FAMILIES`); a name registered twice is an error."""
     if family.name in FAMILIES:
         raise ValueError(f"family {family.name!r} registered twice")
     FAMILIES[family.name] = family
     return family
 
 
+@contextlib.contextmanager
+def registered(family: Family) -> Iterator[Family]:
+    """Register `family` for the duration of a block (tests, or a family defined in a notebook).
+
+    Blocks may nest: an inner block for the family already registered leaves the registration to the outer.
+    """
+    if FAMILIES.get(family.name) is family:
+        yield family
+        return
+    register(family)
+    try:
+        yield family
+    finally:
+        FAMILIES.pop(family.name, None)
+
+
 def rng_from(seed: int | np.random.Generator | None) -> np.random.Generator:
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# [data] fields that every family reading records shares: which part of the records to fit
+
+PERIOD_KINDS = ("year", "quarter", "month")
+SECTION = DataField("section", "the border section to fit (its section_id)")
+PERIOD = DataField("period", 'the period to fit, e.g. "2010" (years), "2010Q2", "2010-04"')
+PERIOD_KIND = DataField("period_kind", "length of a period: year, quarter or month", default="year")
+
+
+def check_choice(fields: Mapping[str, Any], name: str, choices: tuple[str, ...]) -> None:
+    """`DataFieldError` unless ``fields[name]`` is one of `choices`."""
+    if fields[name] not in choices:
+        raise DataFieldError(name, f"one of {', '.join(choices)}; got {fields[name]!r}")
+
+
+def select_records(stats: xr.Dataset, fields: Mapping[str, Any]) -> xr.Dataset:
+    """Check that the spec's section and period exist in the sufficient statistics of the records."""
+    for name in ("section", "period"):
+        value = fields.get(name)
+        if value is not None and value not in stats[name].values:
+            raise DataFieldError(
+                name,
+                f"{value!r} not in the records; they have {', '.join(map(str, stats[name].values))}",
+            )
+    return stats

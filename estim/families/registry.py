@@ -1,31 +1,34 @@
-"""Import every family module so that each registers itself in `FAMILIES`.
+"""Find the families: import every module or folder in `estim.families`, each registering its own.
 
-The fit runner and the spec reader call `load_all()` instead of importing family modules themselves: a family
-is available as soon as its module exists in `FAMILY_MODULES`. A module that is absent is skipped; an error
-raised *inside* a family module (a bug, or a missing dependency of that module) is not hidden.
+Adding a family is one module (or folder) here with one call to `register`: nothing else in estim names it.
+The spec reader, the fit runner, the reports and the studies call `load_all()` and read `FAMILIES`. An error
+raised inside a family module (a bug, or a missing dependency of that module) is not hidden.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
 from estim.families.base import FAMILIES, Family
 
-FAMILY_MODULES: tuple[str, ...] = (
-    "estim.families.single_register",
-    "estim.families.closed",
-    "estim.families.border",
-)
+# Modules of estim.families that are not families: the interface, this finder and shared kernels.
+NOT_FAMILIES = frozenset({"base", "registry", "kernels"})
+
+
+def family_modules() -> tuple[str, ...]:
+    """The modules and packages of `estim.families` that hold families, in name order."""
+    import estim.families
+
+    return tuple(
+        f"estim.families.{m.name}"
+        for m in sorted(pkgutil.iter_modules(estim.families.__path__), key=lambda m: m.name)
+        if m.name not in NOT_FAMILIES and not m.name.startswith("_")
+    )
 
 
 def load_all() -> dict[str, Family]:
-    """Import the family modules that exist and return the registry (name -> `Family`)."""
-    for module in FAMILY_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if (
-                e.name != module
-            ):  # the module exists but something it imports does not: a real error
-                raise
+    """Import every family module and return the registry (name -> `Family`)."""
+    for module in family_modules():
+        importlib.import_module(module)
     return FAMILIES

@@ -336,11 +336,11 @@ def test_one_inflated_rate_comes_from_the_repeaters(intercept_only):
 def test_replicated_frequencies_survive_extreme_rates():
     # Prior predictive draws reach rates where every exp(log P(k)) underflows; the replicate must still be a
     # valid multinomial draw, with the mass where the distribution puts it (the largest k for a huge rate).
-    from estim.families.single_register import _cell_random
+    from estim.families.single_register.model import replicate_cells
 
     k = np.arange(1, 7)
     log_prob = k * np.log(1800.0) - 1800.0 - np.array([math.lgamma(x + 1) for x in k])
-    out = _cell_random(
+    out = replicate_cells(
         log_prob[None, :], np.array([[100]]), np.ones(6, bool), np.random.default_rng(1)
     )
     assert out.sum() == 100 and out[0, -1] == 100

@@ -1,5 +1,60 @@
-"""The border model (family "border"): see `estim.families.border.model` for the equations."""
+"""The border model (family "border"): the equations are in `estim.families.border.model`.
 
-from estim.families.border.model import BORDER, border_data
+Modules, in the order of a Stan program: `data` (what the model reads), `model` (priors, parameters and
+likelihood), `rates` (μ, p and φ of every cell, in the model and on posterior draws), `kernels` (the
+speed-tuned count laws), `generated` (unobserved crossings and predictive draws), `report` (tables, figures).
+"""
 
-__all__ = ["BORDER", "border_data"]
+from typing import Any
+
+import xarray as xr
+
+from estim.errors import EstimInputError
+from estim.families.base import Family, MLEResult, register
+from estim.families.border.data import border_data
+from estim.families.border.data_kind import BORDER_RECORDS
+from estim.families.border.generated import (
+    Counts,
+    after_sampling,
+    crossings,
+    population,
+    simulate_counts,
+)
+from estim.families.border.model import DEFAULT_PRIORS, OBSERVED, build_border
+from estim.families.border.rates import Rates, posterior_parameters, rates
+from estim.families.border.report import BORDER_REPORT
+from estim.families.border.sensitivity import BORDER_SENSITIVITY
+
+
+def _no_mle(data: xr.Dataset, **_: Any) -> MLEResult:
+    raise EstimInputError("the border model has no maximum-likelihood mode")
+
+
+BORDER = register(
+    Family(
+        name="border",
+        description="hierarchical border model: attempts, apprehensions and unobserved crossings",
+        data=BORDER_RECORDS,
+        build=build_border,
+        population=population,
+        mle=_no_mle,
+        default_priors=DEFAULT_PRIORS,
+        observed_name=OBSERVED,
+        after_sampling=after_sampling,
+        report=BORDER_REPORT,
+        sensitivity=BORDER_SENSITIVITY,
+    )
+)
+
+__all__ = [
+    "BORDER",
+    "DEFAULT_PRIORS",
+    "Counts",
+    "Rates",
+    "border_data",
+    "build_border",
+    "crossings",
+    "posterior_parameters",
+    "rates",
+    "simulate_counts",
+]

@@ -14,13 +14,8 @@ import numpy as np
 import xarray as xr
 
 from estim.errors import EstimInputError
-
-
-def _q(da: xr.DataArray, prob: float) -> xr.DataArray:
-    lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
-    return da.quantile([lo, 0.5, hi], dim=("chain", "draw")).assign_coords(
-        quantile=["lower", "median", "upper"]
-    )
+from estim.families.base import FamilyReport
+from estim.intervals import equal_tailed
 
 
 def truth_by_year(truth_path: str | Path) -> xr.DataArray:
@@ -54,7 +49,7 @@ def border_tables(
         .sum("category")
     )
     true_sy = truth_by_year(truth).sel(section=sy["section"], year=years) if truth else None
-    annual = _q(sy.sum("year") / n_years, prob)
+    annual = equal_tailed(sy.sum("year") / n_years, prob)
     sections = []
     for s in sy["section"].values:
         row: dict[str, Any] = {
@@ -67,7 +62,7 @@ def border_tables(
             row["truth"] = t
             row["covered"] = bool(row["lower"] <= t <= row["upper"])
         sections.append(row)
-    border = _q(post["unobserved_border_year"], prob)
+    border = equal_tailed(post["unobserved_border_year"], prob)
     whole_rows = []
     for y in years:
         row = {
@@ -80,7 +75,7 @@ def border_tables(
             row["truth"] = t
             row["covered"] = bool(row["lower"] <= t <= row["upper"])
         whole_rows.append(row)
-    total = _q(post["unobserved_border_year"].sum("year") / n_years, prob)
+    total = equal_tailed(post["unobserved_border_year"].sum("year") / n_years, prob)
     whole = {k: float(total.sel(quantile=k)) for k in ("median", "lower", "upper")}
     whole["apprehensions_per_year"] = float(app_sy.sum() / n_years)
     out: dict[str, Any] = {
@@ -95,7 +90,7 @@ def border_tables(
         t = float(true_sy.sum() / n_years)
         whole["truth"] = t
         whole["covered"] = bool(whole["lower"] <= t <= whole["upper"])
-        q = _q(sy, prob)
+        q = equal_tailed(sy, prob)
         inside = (q.sel(quantile="lower") <= true_sy) & (true_sy <= q.sel(quantile="upper"))
         out["truth"] = {
             "file": str(truth),
@@ -116,7 +111,7 @@ def predictive_coverage(tree: xr.DataTree, prob: float = 0.9) -> dict[str, Any]:
     obs = tree["observed_data"].to_dataset()
     out: dict[str, Any] = {}
     for name in ("monthly_apprehensions", "frequency"):
-        q = _q(pp[name], prob)
+        q = equal_tailed(pp[name], prob)
         inside = (q.sel(quantile="lower") <= obs[name]) & (obs[name] <= q.sel(quantile="upper"))
         out[name] = {"cells": int(inside.size), "inside": float(inside.mean())}
     return out
@@ -199,7 +194,7 @@ def predictive_table(tree: xr.DataTree, prob: float = 0.9) -> list[dict[str, Any
     median and `prob` interval."""
     pp = tree["posterior_predictive"].to_dataset()["frequency"]
     obs = tree["observed_data"].to_dataset()["frequency"]
-    q = _q(pp, prob)
+    q = equal_tailed(pp, prob)
     rows = []
     for s in obs["surveyed_section"].values:
         for k in obs["k"].values:
@@ -228,7 +223,7 @@ def ppc_figure(tree: xr.DataTree, prob: float = 0.9) -> Any:
 
     pp = tree["posterior_predictive"].to_dataset()
     obs = tree["observed_data"].to_dataset()
-    q = _q(pp["monthly_apprehensions"], prob)
+    q = equal_tailed(pp["monthly_apprehensions"], prob)
     sections = obs["section"].values
     surveyed = obs["surveyed_section"].values
     n = len(sections) + len(surveyed)
@@ -241,7 +236,7 @@ def ppc_figure(tree: xr.DataTree, prob: float = 0.9) -> Any:
         ax.plot(months, obs["monthly_apprehensions"].sel(section=s), ".", ms=2, color="k")
         ax.set_title(f"{s}: monthly apprehensions", fontsize=8)
         ax.tick_params(labelsize=6)
-    qf = _q(pp["frequency"], prob)
+    qf = equal_tailed(pp["frequency"], prob)
     for ax, s in zip(axes.flat[len(sections) :], surveyed, strict=False):
         k = obs["k"].values
         qs = qf.sel(surveyed_section=s)
@@ -256,3 +251,37 @@ def ppc_figure(tree: xr.DataTree, prob: float = 0.9) -> Any:
         ax.axis("off")
     fig.tight_layout()
     return fig
+
+
+def predictive_check(tree: xr.DataTree, prob: float = 0.9) -> dict[str, Any]:
+    """The border fit's posterior predictive checks: coverage of the monthly totals and repeat frequencies
+    by their `prob` predictive intervals, and the surveyed sections' f_k table."""
+    return {"coverage": predictive_coverage(tree, prob), "frequency": predictive_table(tree, prob)}
+
+
+def format_check(check: dict[str, Any]) -> str:
+    """`predictive_check`'s result as text."""
+    lines = [
+        f"{name.replace('_', ' ')}: {v['inside']:.0%} of {v['cells']} observed values inside "
+        "their 90 % posterior predictive interval"
+        for name, v in check["coverage"].items()
+    ]
+    lines.append(
+        "repeat-apprehension frequencies f_k (surveyed sections): observed, predictive 90 %"
+    )
+    lines.extend(
+        f"  {row['section']:10s} k={row['k']:<3d} {row['observed']:8,d}  "
+        f"{row['lower']:8,.0f} – {row['upper']:8,.0f}"
+        for row in check["frequency"]
+    )
+    return "\n".join(lines)
+
+
+BORDER_REPORT = FamilyReport(
+    tables=border_tables,
+    format=format_border,
+    figure=border_figure,
+    check=predictive_check,
+    format_check=format_check,
+    check_figure=ppc_figure,
+)

@@ -1,0 +1,216 @@
+"""Generated quantities of a border fit, drawn at each posterior draw of the parameters: the unobserved
+crossings given the data (`crossings`), the counts the model predicts (`simulate_counts`), the replicated
+statistics of the posterior predictive checks (`replicate` against `observed_checks`), and what a saved fit
+keeps of them (`after_sampling`)."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+import xarray as xr
+
+from estim.families.base import rng_from
+from estim.families.border.data import no_bypass_flow
+from estim.families.border.kernels import sample_apprehended
+from estim.families.border.rates import Rates, posterior_parameters, rates
+
+QUANTILES = (0.05, 0.5, 0.95)
+
+
+class Counts(NamedTuple):
+    """Counts per (draw, section, month, category) cell: journeys J (each ends in an unobserved crossing),
+    apprehended journeys A, apprehensions K."""
+
+    journeys: np.ndarray
+    apprehended_journeys: np.ndarray
+    apprehensions: np.ndarray
+
+
+def simulate_counts(cell_rates: Rates, rng: Any = None) -> Counts:
+    """The model's predictive law of the counts given the rates (`rates`) at each draw: journeys
+    J ~ NegBin(μ, φ) (a gamma–Poisson mixture), apprehended journeys A | J ~ Binomial(J, p), apprehensions
+    K = A + the further apprehensions of the A journeys, NegBin(A, 1 − p) in all (each journey's geometric)."""
+    rng = rng_from(rng)
+    mu = np.exp(cell_rates.log_mu)
+    p = np.exp(cell_rates.log_p)
+    phi = np.broadcast_to(cell_rates.phi[:, None, None, :], mu.shape)
+    journeys = rng.poisson(rng.gamma(phi, mu / phi))
+    apprehended = rng.binomial(journeys, p)
+    p_miss = np.clip(1.0 - p, 1e-12, 1.0)  # p rounds to 1 only at absurd parameter values
+    further = rng.negative_binomial(np.maximum(apprehended, 1), p_miss) * (apprehended > 0)
+    return Counts(journeys, apprehended, apprehended + further)
+
+
+def crossings(
+    data: xr.Dataset,
+    posterior: xr.Dataset,
+    rng: Any = None,
+    *,
+    chunk: int = 25,
+) -> xr.Dataset:
+    """Posterior draws of the unobserved crossings U (= journeys J, retry probability 1) per section ×
+    month × category, from their conditional law given the data at each parameter draw: with G the gamma
+    rate of the cell, G | A ~ Gamma(φ + A, φ/μ + p) and J − A | G ~ Poisson(G(1 − p)); in unsurveyed cells
+    A | K is drawn first (`sample_apprehended`).
+
+    Returns ``unobserved`` (chain, draw, section, month, category) as int32 and the expected journeys μ
+    (same dims) for reference."""
+    rng = rng_from(rng)
+    parameters, (n_chain, n_draw) = posterior_parameters(posterior)
+    n = n_chain * n_draw
+    surveyed = data["surveyed"].values
+    apprehensions = data["apprehensions"].values  # K, (section, month, category)
+    apprehended_observed = data["apprehended_journeys"].values  # A of the surveyed sections
+    unobserved = np.zeros((n, *apprehensions.shape), dtype=np.int32)
+    expected = np.zeros((n, *apprehensions.shape), dtype=np.float32)
+    no_flow = no_bypass_flow(data)
+    for lo in range(0, n, chunk):
+        sl = slice(lo, min(n, lo + chunk))
+        log_mu, log_p, log_1mp, phi = rates(data, {k: x[sl] for k, x in parameters.items()})
+        d = log_mu.shape[0]
+        phi_c = np.broadcast_to(phi[:, None, None, :], log_mu.shape)
+        apprehended = np.broadcast_to(
+            np.where(surveyed[:, None, None], apprehended_observed, 0), log_mu.shape
+        ).copy()
+        u = ~surveyed
+        if u.any():
+            shape_u = log_mu[:, u].shape
+            a_u = sample_apprehended(
+                rng,
+                apprehensions[u].reshape(-1),
+                *(x[:, u].reshape(d, -1) for x in (log_mu + log_p, phi_c, log_p, log_1mp)),
+            )
+            apprehended[:, u] = a_u.reshape(shape_u)
+        mu = np.exp(log_mu)
+        p = np.exp(log_p)
+        g = rng.gamma(phi_c + apprehended, 1.0 / (phi_c / mu + p))
+        missed = rng.poisson(g * np.exp(log_1mp))  # journeys never apprehended
+        unobserved[sl] = np.where(no_flow[None], 0, apprehended + missed)
+        expected[sl] = np.where(no_flow[None], 0, mu)
+    dims = ("chain", "draw", "section", "month", "category")
+    coords = {
+        "section": data["section"].values,
+        "month": data["month"].values,
+        "category": data["category"].values,
+    }
+    shape = (n_chain, n_draw, *apprehensions.shape)
+    return xr.Dataset(
+        {
+            "unobserved": (dims, unobserved.reshape(shape)),
+            "expected_journeys": (dims, expected.reshape(shape)),
+        },
+        coords=coords,
+    )
+
+
+def replicate(
+    data: xr.Dataset, posterior: xr.Dataset, rng: Any = None, *, draws: int = 200
+) -> xr.Dataset:
+    """Posterior predictive replicates of the checked statistics at ``draws`` thinned posterior draws:
+    monthly apprehension totals per section, and the repeat-apprehension frequencies f_k per surveyed section
+    (summed over months and categories)."""
+    rng = rng_from(rng)
+    parameters, (n_chain, n_draw) = posterior_parameters(posterior)
+    n = n_chain * n_draw
+    pick = np.unique(np.linspace(0, n - 1, min(draws, n)).astype(int))
+    cell_rates = rates(data, {k: x[pick] for k, x in parameters.items()})
+    counts = simulate_counts(cell_rates, rng)
+    monthly = counts.apprehensions.sum(axis=3)  # (draw, section, month)
+    p_miss = np.clip(1.0 - np.exp(cell_rates.log_p), 1e-12, 1.0)
+    surveyed = data["surveyed"].values
+    k_max = int(data["k"].values.max())
+    s_idx = np.flatnonzero(surveyed)
+    freq = np.zeros((len(pick), len(s_idx), k_max), dtype=np.int64)
+    for i in range(len(pick)):
+        for si, s in enumerate(s_idx):
+            a = counts.apprehended_journeys[i, s].ravel()
+            # apprehensions of one apprehended journey: 1 + failures before the first miss
+            k = rng.geometric(np.repeat(p_miss[i, s].ravel(), a))
+            freq[i, si] = np.bincount(np.minimum(k, k_max), minlength=k_max + 1)[1:]
+    return xr.Dataset(
+        {
+            "monthly_apprehensions": (("sample", "section", "month"), monthly),
+            "frequency": (("sample", "surveyed_section", "k"), freq),
+        },
+        coords={
+            "section": data["section"].values,
+            "month": data["month"].values,
+            "surveyed_section": data["section"].values[s_idx],
+            "k": np.arange(1, k_max + 1),
+        },
+        attrs={"note": f"k = {k_max} collects {k_max} or more apprehensions"},
+    )
+
+
+def observed_checks(data: xr.Dataset) -> xr.Dataset:
+    """The observed statistics the posterior predictive checks compare with `replicate`'s draws."""
+    surveyed = data["surveyed"].values
+    k_max = int(data["k"].values.max())
+    freq = data["frequency"].isel(section=np.flatnonzero(surveyed)).sum(["month", "category"])
+    return xr.Dataset(
+        {
+            "monthly_apprehensions": data["apprehensions"].sum("category"),
+            "frequency": (("surveyed_section", "k"), freq.values[:, :k_max]),
+        },
+        coords={
+            "section": data["section"].values,
+            "month": data["month"].values,
+            "surveyed_section": data["section"].values[surveyed],
+            "k": np.arange(1, k_max + 1),
+        },
+    )
+
+
+def after_sampling(
+    data: xr.Dataset, posterior: xr.Dataset, rng: Any = None, **_: Any
+) -> dict[str, xr.Dataset]:
+    """Derived quantities and checks kept in the saved fit (the per-cell draws would take ~0.3 GB):
+
+    * posterior: draws of unobserved crossings per section × year (``unobserved_section_year``), for the
+      whole border per year (``unobserved_border_year``) and per category × year;
+    * ``crossings``: per section × month × category, the 5 %, 50 % and 95 % posterior quantiles of the
+      unobserved crossings and of the attempts (apprehensions + unobserved), with the apprehensions;
+    * posterior_predictive / observed_data: monthly apprehension totals per section and the surveyed
+      sections' repeat-apprehension frequencies (`replicate`, `observed_checks`).
+    """
+    rng = rng_from(rng)
+    cr = crossings(data, posterior, rng)
+    years = ("month", data["year"].values)
+    u = cr["unobserved"].assign_coords(year=years).groupby("year").sum()
+    post = xr.Dataset(
+        {
+            "unobserved_section_year": u.sum("category").astype(np.int64),
+            "unobserved_border_year": u.sum(["section", "category"]).astype(np.int64),
+            "unobserved_category_year": u.sum("section").astype(np.int64),
+        }
+    )
+    post["unobserved_section_year"].attrs["description"] = (
+        "unobserved (undetected, successful) illegal crossings per section and year: draws of the count "
+        "given the data"
+    )
+    k = data["apprehensions"]
+    attempts = cr["unobserved"] + k.values[None, None]
+    q = list(QUANTILES)
+    table = xr.Dataset(
+        {
+            "unobserved": cr["unobserved"].quantile(q, dim=("chain", "draw")).astype(np.float32),
+            "attempts": attempts.quantile(q, dim=("chain", "draw")).astype(np.float32),
+            "apprehensions": k,
+        }
+    )
+    table.attrs["description"] = "posterior quantiles per section x month x category"
+    rep = replicate(data, posterior, rng)
+    rep = rep.rename({"sample": "draw"}).expand_dims(chain=[0])
+    return {
+        "posterior": post,
+        "crossings": table,
+        "posterior_predictive": rep,
+        "observed_data": observed_checks(data),
+    }
+
+
+def population(data: xr.Dataset, posterior: xr.Dataset, rng: Any = None, **_: Any) -> xr.DataArray:
+    """Whole-border unobserved crossings per year (draws): the border model's analogue of N."""
+    u = crossings(data, posterior, rng)["unobserved"]
+    return u.groupby("year").sum().sum(["section", "category"]).rename("N")

@@ -1,0 +1,178 @@
+"""The border model's count laws where speed matters: the exact law of an unsurveyed cell's monthly total
+(`totals_logp`, the bulk of the model's gradient) and the draws of its apprehended journeys given the total
+(`sample_apprehended`, compiled with numba), with the negative binomial of the apprehended journeys.
+
+Notation of `estim.families.border.model`: in a cell, A ~ NegBin(μp, φ) journeys are apprehended at least once
+and each of them K_j − 1 ~ Geometric more times (P(K_j − 1 = i) = p^i (1 − p)); K = Σ_j K_j.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+import scipy.special
+
+from estim.families import kernels
+
+
+def negbin_logp(value: Any, log_mean: Any, phi: Any, xp: Any) -> Any:
+    """log NegBin(value; mean exp(log_mean), shape φ) via the shared kernel (dispersion α = 1/φ); ``value``
+    are counts in NumPy (log value! is computed once, outside any graph)."""
+    return kernels.log_pmf("negbin", value, log_mean, xp, alpha=1.0 / phi)
+
+
+# Widths of the dense blocks of the unsurveyed likelihood: cells are grouped by their total k into blocks of
+# width w (terms a = 1…w, masked beyond k), so padding wastes at most a third of the work. Measured (JAX,
+# whole-model gradient, shipped data): 3.6–3.9 ms, as with the moment-matched law it replaces; a ragged
+# gather/scatter form took 5.5 ms, blocks split by category 7.6 ms, powers of 4 5.9 ms.
+_BLOCK_WIDTHS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 1024)
+
+
+def totals_logp(
+    k_obs: np.ndarray,
+    keep: np.ndarray,
+    log_mp: Any,
+    log_p: Any,
+    log_1mp: Any,
+    phi: Any,
+) -> Any:
+    """log P(K = k) per (section, month, category) cell of an unsurveyed section, under the exact compound law
+    of the model:
+
+        P(K = 0) = NegBin(0; μp, φ),   P(K = k) = Σ_{a=1..k} NegBin(a; μp, φ) C(k−1, a−1) p^{k−a} (1−p)^a.
+
+    ``k_obs`` (…, category) observed totals (NumPy: the layout of the sum is built from them), ``keep`` 0/1
+    weights of the same shape (0: a cell that cannot occur, contributes 0); ``log_mp`` = log μp, ``log_p``,
+    ``log_1mp`` tensors of that shape; ``phi`` (category,) or broadcast to that shape. Cost is Σ k terms (one
+    per possible A), not a sum over the journeys J.
+
+    Each term is  g_c(a) + A0 + a·B + c(k, a)  with g_c(a) = log Γ(a + φ_c) − log Γ(φ_c) (one table over
+    a = 0…max k per category, not a log-gamma per term), A0 = φ log(φ/(φ + μp)) + k log p,
+    B = log(μp/(φ + μp)) + log(1 − p) − log p, and the constant c = log C(k−1, a−1) − log a!. Cells are
+    grouped by k into dense blocks (``_BLOCK_WIDTHS``): dense sums differentiate faster than ragged gathers
+    and scatters."""
+    shape = k_obs.shape
+    n_cat = shape[-1]
+    kf = np.asarray(k_obs).reshape(-1).astype(np.int64)
+    keepf = np.asarray(keep).reshape(-1) > 0
+    cat = np.broadcast_to(np.arange(n_cat), shape).reshape(-1)
+    lmp, lp, l1p = (pt.reshape(x, (-1,)) for x in (log_mp, log_p, log_1mp))
+    # φ per cell (CustomDist hands its parameters over broadcast to the data's shape) and per category
+    phi_cells = pt.reshape(pt.broadcast_to(phi, shape), (-1,))
+    phi = phi_cells[:n_cat]
+    lphi = pt.log(phi_cells)
+    log_a0 = -pt.softplus(lmp - lphi)  # log φ/(φ + μp)
+    log_a1 = -pt.softplus(lphi - lmp)  # log μp/(φ + μp)
+    pos = np.flatnonzero(keepf & (kf > 0))
+    zero = np.flatnonzero(keepf & (kf == 0))
+    out = pt.zeros(kf.shape[0])
+    if len(zero):
+        out = pt.set_subtensor(out[zero], phi_cells[zero] * log_a0[zero])
+    if len(pos):
+        k_max = int(kf[pos].max())
+        widths = tuple(w for w in _BLOCK_WIDTHS if w < k_max) + (
+            min([w for w in _BLOCK_WIDTHS if w >= k_max], default=k_max),
+        )
+        width_of = np.array(widths)[np.searchsorted(widths, kf[pos])]
+        # positive cells ordered by block width: every block is a contiguous slice
+        order = np.argsort(width_of, kind="stable")
+        perm, w_sorted, c_sorted = pos[order], width_of[order], cat[pos][order]
+        k_sorted = kf[perm].astype(float)
+        a0 = phi_cells[perm] * log_a0[perm] + k_sorted * lp[perm]
+        b = log_a1[perm] + l1p[perm] - lp[perm]
+        grid = np.arange(widths[-1] + 1, dtype=float)
+        g = pt.gammaln(grid[None, :] + phi[:, None]) - pt.gammaln(phi)[:, None]  # (category, a)
+        parts = []
+        bounds = np.flatnonzero(np.diff(w_sorted)) + 1
+        for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(perm)], strict=True):
+            w = int(w_sorted[lo])
+            k = k_sorted[lo:hi, None]
+            a = np.arange(1, w + 1, dtype=float)[None, :]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                const = (
+                    scipy.special.gammaln(k)
+                    - scipy.special.gammaln(a)
+                    - scipy.special.gammaln(np.maximum(k - a, 0.0) + 1)
+                    - scipy.special.gammaln(a + 1)
+                )
+            const = np.where(a <= k, const, -1e30)  # beyond k: no term (exp underflows to 0)
+            terms = g[c_sorted[lo:hi], 1 : w + 1] + a * b[lo:hi, None] + const
+            parts.append(pm.math.logsumexp(terms, axis=1, keepdims=False))
+        out = pt.set_subtensor(out[perm], a0 + pt.concatenate(parts))
+    return pt.reshape(out, shape)
+
+
+def sample_apprehended(
+    rng: np.random.Generator,
+    k_obs: np.ndarray,
+    log_mp: np.ndarray,
+    phi: np.ndarray,
+    log_p: np.ndarray,
+    log_1mp: np.ndarray,
+) -> np.ndarray:
+    """Draws of A | K per cell (draws × cells): P(A = a | K) ∝ NegBin(a; μp, φ) C(K−1, a−1) p^{K−a}(1−p)^a,
+    a = 1..K (A = 0 when K = 0), by inverse CDF over a within each cell.
+
+    Successive weights differ by the factor (a + φ)(K − a) / ((a + 1) a) · μp/(φ + μp) · (1 − p)/p, so the
+    kernel needs one logarithm per (draw, a) instead of three log-gamma functions; it runs compiled (numba):
+    over 3,000 draws the unsurveyed cells have ~10⁸ (draw, a) pairs."""
+    n_draws, n_cells = log_mp.shape
+    out = np.zeros((n_draws, n_cells), dtype=np.int64)
+    pos = np.flatnonzero(k_obs > 0)
+    if len(pos) == 0:
+        return out
+    u = rng.random((n_draws, len(pos)))
+    out[:, pos] = _compiled_sampler()(
+        np.ascontiguousarray(k_obs[pos], dtype=np.int64),
+        np.ascontiguousarray(log_mp[:, pos], dtype=np.float64),
+        np.ascontiguousarray(phi[:, pos], dtype=np.float64),
+        np.ascontiguousarray(log_p[:, pos], dtype=np.float64),
+        np.ascontiguousarray(log_1mp[:, pos], dtype=np.float64),
+        u,
+    )
+    return out
+
+
+@functools.cache
+def _compiled_sampler() -> Any:
+    """The inverse-CDF sampler of `sample_apprehended`, compiled on first use (numba is slow to import; the
+    machine code is cached on disk)."""
+    import numba
+
+    @numba.njit(cache=True)
+    def sampler(kk, log_mp, phi, log_p, log_1mp, u):  # noqa: ANN001, ANN202
+        n_draws, n_cells = log_mp.shape
+        res = np.empty((n_draws, n_cells), dtype=np.int64)
+        lw = np.empty(kk.max())
+        for i in range(n_draws):
+            for j in range(n_cells):
+                k = kk[j]
+                f = phi[i, j]
+                lm = log_mp[i, j]
+                c = lm - np.log(f + np.exp(lm)) + log_1mp[i, j] - log_p[i, j]
+                lw[0] = 0.0
+                top = 0.0
+                for a in range(1, k):  # lw[a] is log w(a + 1) − log w(1)
+                    lw[a] = lw[a - 1] + np.log((a + f) * (k - a) / ((a + 1.0) * a)) + c
+                    if lw[a] > top:
+                        top = lw[a]
+                total = 0.0
+                for a in range(k):
+                    lw[a] = np.exp(lw[a] - top)
+                    total += lw[a]
+                target = u[i, j] * total
+                acc = 0.0
+                pick = k
+                for a in range(k):
+                    acc += lw[a]
+                    if acc >= target:
+                        pick = a + 1
+                        break
+                res[i, j] = pick
+        return res
+
+    return sampler

@@ -1,0 +1,57 @@
+"""The border model's prior-sensitivity design: the prior of the apprehension probability, widened and shifted.
+
+Critics of the repeated-trials method ask how much the estimate of unobserved crossings rests on what is
+assumed about the per-attempt apprehension probability p. The variants change the prior of the log-hazard level
+``hazard_mean`` (p = 1 − exp(−H)); the headline is the whole border's unobserved crossings per year (mean over
+the fitted years), with the implied mean p beside it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from estim.families.base import SensitivityDesign
+from estim.families.border.rates import posterior_parameters, rates
+from estim.intervals import equal_tailed_array
+from estim.priors import Prior
+
+VARIANTS: dict[str, dict[str, Prior]] = {
+    "spec": {},
+    "hazard_mean_wide": {"hazard_mean": Prior("Normal", mu=-0.5, sigma=3.0)},
+    "hazard_mean_lower": {"hazard_mean": Prior("Normal", mu=-1.5, sigma=0.5)},
+    "hazard_mean_higher": {"hazard_mean": Prior("Normal", mu=0.5, sigma=0.5)},
+}
+
+
+def headline(tree: xr.DataTree, data: xr.Dataset, prob: float = 0.9) -> dict[str, Any]:
+    """Whole-border unobserved crossings per year (median and central `prob` interval of the mean over the
+    fitted years), and the posterior median of the mean apprehension probability over all section × month ×
+    category cells (weighted by apprehensions + 1; 200 draws suffice)."""
+    post = tree["posterior"].to_dataset()
+    years = post["unobserved_border_year"]
+    annual = years.sum("year").values.ravel() / years.sizes["year"]
+    lower, median, upper = equal_tailed_array(annual, prob)
+    v, _ = posterior_parameters(post)
+    pick = np.unique(np.linspace(0, len(annual) - 1, 200).astype(int))
+    _, log_p, _, _ = rates(data, {k: x[pick] for k, x in v.items()})
+    weights = data["apprehensions"].values.astype(float) + 1.0
+    mean_p = (np.exp(log_p) * weights[None]).sum(axis=(1, 2, 3)) / weights.sum()
+    return {
+        "median": float(median),
+        "lower": float(lower),
+        "upper": float(upper),
+        "mean_p": float(np.median(mean_p)),
+    }
+
+
+BORDER_SENSITIVITY = SensitivityDesign(
+    variants=VARIANTS,
+    headline=headline,
+    headline_name="unobserved/yr",
+    extra_names={"mean_p": "mean p"},
+    # at the shipped spec's 0.8 the shifted priors gave one divergence each
+    target_accept=0.9,
+)

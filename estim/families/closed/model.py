@@ -1,0 +1,255 @@
+"""The closed-population families' Bayesian models (conditional likelihood; N marginalised, drawn after)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+import xarray as xr
+
+from estim.errors import EstimInputError
+from estim.families.base import rng_from
+from estim.families.closed.data import OBSERVED, _check
+from estim.families.kernels import replicate_counts
+from estim.priors import Prior, merge_priors
+
+DEFAULT_NODES = 101  # quadrature nodes over the logit-normal heterogeneity (see _quadrature)
+
+# --------------------------------------------------------------------------------------------------------------
+# Bayesian models
+# --------------------------------------------------------------------------------------------------------------
+
+_BASE = {"logit_p": Prior("Normal", mu=0, sigma=1.5), "sigma_stratum": Prior("HalfNormal", sigma=1)}
+_TIME = {"occasion_sd": Prior("HalfNormal", sigma=1)}
+_PRIORS: dict[str, dict[str, Prior]] = {
+    "M0": dict(_BASE),
+    "Mt": {**_BASE, **_TIME},
+    "Mb": {**_BASE, "behaviour": Prior("Normal", mu=0, sigma=1)},
+    "Mh_logitnormal": {**_BASE, "sigma_h": Prior("HalfNormal", sigma=1)},
+    "Mh_mixture": {
+        **_BASE,
+        "class_gap": Prior("HalfNormal", sigma=2),
+        # boundary-avoiding: with a flat Beta(1, 1) an almost empty class leaves its p (and the gap) unidentified
+        # and NUTS fails the gate (hare: R-hat 1.28; 38 of 100 simulated datasets at N = 150, T = 6)
+        "mixture_weight": Prior("Beta", alpha=2, beta=2),
+    },
+    "Mth": {**_BASE, **_TIME, "sigma_h": Prior("HalfNormal", sigma=1)},
+    "Mtbh": {
+        **_BASE,
+        **_TIME,
+        "behaviour": Prior("Normal", mu=0, sigma=1),
+        "sigma_h": Prior("HalfNormal", sigma=1),
+    },
+}
+_TIME_MODELS = {"Mt", "Mth", "Mtbh"}
+_HETERO_NODES = {"Mh_logitnormal", "Mth", "Mtbh"}
+
+
+def _log_sig(eta: Any) -> tuple[Any, Any]:
+    """log p and log(1 − p) for p = logit⁻¹(eta), stable for large |eta|."""
+    return -pt.softplus(-eta), -pt.softplus(eta)
+
+
+def _intercept(priors: Mapping[str, Prior], stratified: bool, centered: bool) -> Any:
+    """Per-stratum capture logit: independent (no pooling) or partially pooled across strata."""
+    if not stratified:
+        return priors["logit_p"].create("logit_p", dims="stratum")
+    mu = priors["logit_p"].create("logit_p")
+    sd = priors["sigma_stratum"].create("sigma_stratum")
+    if centered:
+        return pm.Normal("intercept", mu=mu, sigma=sd, dims="stratum")
+    z = pm.Normal("intercept_z", 0.0, 1.0, dims="stratum")
+    return pm.Deterministic("intercept", mu + sd * z, dims="stratum")
+
+
+def _occasion_logits(priors: Mapping[str, Prior], stratified: bool, centered: bool) -> Any:
+    """(stratum, occasion) logits: free per occasion, or pooled intercept + zero-sum occasion deviations."""
+    if not stratified:
+        return priors["logit_p"].create("logit_p", dims=("stratum", "occasion"))
+    a = _intercept(priors, True, centered)
+    sd = priors["occasion_sd"].create("occasion_sd")
+    # Zero-sum over occasions so the deviations cannot absorb the pooled intercept (identifiability).
+    d = pm.ZeroSumNormal("occasion_effect", sigma=sd, dims=("stratum", "occasion"))
+    return pm.Deterministic("logit_pt", a[:, None] + d, dims=("stratum", "occasion"))
+
+
+def _quadrature(rule: str, nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes u_j and log weights with ∫ f(ε) Normal(ε; 0, 1) dε ≈ Σ_j w_j f(u_j).
+
+    "trapezoid" (default): `nodes` equally spaced points on [−10, 10]. For an integrand analytic in a strip
+    around the real line (the logistic is) the trapezoidal rule converges geometrically, and here much faster
+    than Gauss–Hermite: against adaptive quadrature on T = 6 histories, worst relative error in P(h) with 101
+    nodes is 3e-9 at σ_h = 3 and 2e-6 at σ_h = 4, where Gauss–Hermite gives 3e-2 (32 nodes) and 5e-5
+    (100 nodes) at σ_h = 3. "gauss-hermite": the classical rule, exact for polynomials, poor when σ_h is large.
+    """
+    if rule == "trapezoid":
+        u = np.linspace(-10.0, 10.0, nodes)
+        return u, np.log(u[1] - u[0]) - 0.5 * u**2 - 0.5 * np.log(2 * np.pi)
+    if rule == "gauss-hermite":
+        z, w = np.polynomial.hermite.hermgauss(nodes)
+        return np.sqrt(2.0) * z, np.log(w) - 0.5 * np.log(np.pi)
+    raise EstimInputError(f"unknown quadrature {rule!r}: 'trapezoid' or 'gauss-hermite'")
+
+
+def _log_probs(name: str, x: np.ndarray, priors: Mapping[str, Prior], opts: Mapping[str, Any]):
+    """log P(h) for the observed histories (stratum, history) and log P(0…0) (stratum,)."""
+    stratified, centered = bool(opts.get("stratified", False)), bool(opts.get("centered", False))
+    t = x.shape[1]
+    xf = x.astype("float64")
+    k = x.sum(axis=1)  # captures per history
+    if name == "M0":
+        lp, lq = _log_sig(_intercept(priors, stratified, centered))
+        return k[None, :] * lp[:, None] + (t - k)[None, :] * lq[:, None], t * lq
+    if name == "Mt":
+        lp, lq = _log_sig(_occasion_logits(priors, stratified, centered))  # (S, T)
+        return pt.dot(lp, xf.T) + pt.dot(lq, (1 - xf).T), lq.sum(axis=-1)
+    if name == "Mb":
+        a = _intercept(priors, stratified, centered)
+        b = priors["behaviour"].create("behaviour", dims="stratum")
+        lp, lq = _log_sig(a)
+        lc, lqc = _log_sig(a + b)
+        first = x.argmax(axis=1)  # misses before the first capture
+        after = t - 1 - first - (k - 1)  # misses after it
+        logp = (
+            first[None, :] * lq[:, None]
+            + lp[:, None]
+            + (k - 1)[None, :] * lc[:, None]
+            + after[None, :] * lqc[:, None]
+        )
+        return logp, t * lq
+    if name in ("Mh_logitnormal", "Mh_mixture"):
+        # P(h) depends on h only through its number of captures: compute for k = 0…T, then index.
+        kk = np.arange(t + 1, dtype="float64")
+        if name == "Mh_logitnormal":
+            u, lw = _quadrature(opts["quadrature"], int(opts["nodes"]))
+            a = _intercept(priors, stratified, centered)
+            s = priors["sigma_h"].create("sigma_h", dims="stratum")
+            eta = a[:, None] + s[:, None] * u[None, :]  # (S, J)
+            lw_t = pt.as_tensor(lw)[None, :]
+        else:
+            a = _intercept(priors, stratified, centered)
+            gap = priors["class_gap"].create("class_gap", dims="stratum")
+            w = priors["mixture_weight"].create("mixture_weight", dims="stratum")
+            # class 0 is the less catchable one: ordering by a positive gap removes label switching.
+            eta = pt.stack([a, a + gap], axis=-1)  # (S, 2)
+            lw_t = pt.stack([pt.log1p(-w), pt.log(w)], axis=-1)
+        lp, lq = _log_sig(eta)
+        terms = kk[None, :, None] * lp[:, None, :] + (t - kk)[None, :, None] * lq[:, None, :]
+        by_k = pm.math.logsumexp(terms + lw_t[:, None, :], axis=-1, keepdims=False)  # (S, T+1)
+        return by_k[:, k], by_k[:, 0]
+    if name in ("Mth", "Mtbh"):
+        u, lw = _quadrature(opts["quadrature"], int(opts["nodes"]))
+        alpha = _occasion_logits(priors, stratified, centered)  # (S, T)
+        s = priors["sigma_h"].create("sigma_h", dims="stratum")
+        eta = alpha[:, :, None] + s[:, None, None] * u[None, None, :]  # (S, T, J)
+        lp0, lq0 = _log_sig(eta)
+        log_p0 = pm.math.logsumexp(lq0.sum(axis=1) + lw[None, :], axis=-1, keepdims=False)
+        if name == "Mth":
+            # (S, J, T) @ (T, H) -> (S, J, H)
+            ll = pt.matmul(lp0.dimshuffle(0, 2, 1), xf.T) + pt.matmul(
+                lq0.dimshuffle(0, 2, 1), (1 - xf).T
+            )
+        else:
+            b = priors["behaviour"].create("behaviour", dims="stratum")
+            # seen[h, t] = 1 when h has a capture before occasion t (the trap response applies).
+            seen = (np.cumsum(x, axis=1) - x > 0).astype("float64")
+            # p_it takes two values per (occasion, node): before and after the first capture. Evaluate
+            # those (S, T, J) and combine them with four 0/1 (T, H) matrices, instead of a logistic per
+            # (history, occasion, node): ~H/2 times fewer transcendental functions, the same sum.
+            lp1, lq1 = _log_sig(eta + b[:, None, None])
+            ll = (
+                pt.matmul(lp0.dimshuffle(0, 2, 1), (xf * (1 - seen)).T)
+                + pt.matmul(lq0.dimshuffle(0, 2, 1), ((1 - xf) * (1 - seen)).T)
+                + pt.matmul(lp1.dimshuffle(0, 2, 1), (xf * seen).T)
+                + pt.matmul(lq1.dimshuffle(0, 2, 1), ((1 - xf) * seen).T)
+            )  # (S, J, H)
+        log_ph = pm.math.logsumexp(ll + lw[None, :, None], axis=1, keepdims=False)
+        return log_ph, log_p0
+    raise EstimInputError(f"no Bayesian closed-population model {name!r}")
+
+
+def _history_logp(value: Any, log_cond: Any) -> Any:
+    # One term per (stratum, history) cell: n_sh · log P(h | seen). The multinomial coefficient is a constant.
+    return value * log_cond
+
+
+def _history_random(
+    log_cond: np.ndarray,
+    n: np.ndarray,
+    rng: np.random.Generator | None = None,
+    size: tuple[int, ...] | None = None,
+) -> np.ndarray:
+    # Replicated history counts: each stratum's n_s people over the histories of the data.
+    return replicate_counts(log_cond, n, rng, size)
+
+
+def build_closed(
+    name: str,
+    data: xr.Dataset,
+    priors: Mapping[str, Prior] | None = None,
+    *,
+    stratified: bool = False,
+    centered: bool = False,
+    nodes: int = DEFAULT_NODES,
+    quadrature: str = "trapezoid",
+) -> pm.Model:
+    """The PyMC model of family `name` with the conditional likelihood of the observed histories."""
+    counts, x = _check(data)
+    pri = merge_priors(_PRIORS[name], priors)
+    coords = {
+        "stratum": [str(s) for s in data["stratum"].values],
+        "history": [str(h) for h in data["history"].values],
+        "occasion": [str(o) for o in data["occasion"].values],
+    }
+    opts = {
+        "stratified": stratified,
+        "centered": centered,
+        "nodes": nodes,
+        "quadrature": quadrature,
+    }
+    with pm.Model(coords=coords) as model:
+        log_ph, log_p0 = _log_probs(name, x, pri, opts)
+        pm.Deterministic("p_unseen", pt.exp(log_p0), dims="stratum")
+        log_cond = log_ph - pt.log1mexp(log_p0)[:, None]
+        n_seen = counts.sum(axis=1, keepdims=True).astype(np.int64)
+        pm.CustomDist(
+            OBSERVED,
+            log_cond,
+            pt.as_tensor(n_seen),
+            logp=lambda value, log_cond, n: _history_logp(value, log_cond),
+            random=_history_random,
+            observed=counts,
+            dims=("stratum", "history"),
+        )
+    return model
+
+
+def population(
+    data: xr.Dataset, posterior: xr.Dataset | Any, rng: Any = None, **_: Any
+) -> xr.DataArray:
+    """Draws of N per stratum: N = n + NegativeBinomial(n, 1 − P(0)) at each posterior draw of P(0)."""
+    counts, _x = _check(data)
+    post = posterior.dataset if hasattr(posterior, "dataset") else posterior
+    if "p_unseen" not in post:
+        raise EstimInputError("the posterior lacks `p_unseen`; fit the model built by this family")
+    p0 = post["p_unseen"].transpose("chain", "draw", "stratum").values
+    n = counts.sum(axis=1)
+    gen = rng_from(rng)
+    # numpy's negative_binomial(n, p) counts failures before the n-th success (success probability p).
+    # An empty stratum (n = 0) has an improper posterior for N under the 1/N prior; history_data never makes
+    # one, and if a caller does we return N = 0 rather than a number drawn from nothing.
+    unseen = gen.negative_binomial(np.maximum(n, 1), np.clip(1.0 - p0, 1e-300, 1.0))
+    unseen = np.where(n > 0, unseen, 0)
+    return xr.DataArray(
+        n[None, None, :] + unseen,
+        dims=("chain", "draw", "stratum"),
+        coords={
+            "chain": post["chain"].values,
+            "draw": post["draw"].values,
+            "stratum": post["stratum"].values,
+        },
+        name="N",
+    )

@@ -1,0 +1,172 @@
+"""The single-register families' Bayesian models (zero-truncated likelihood; N marginalised, drawn after)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+import xarray as xr
+
+from estim.families import kernels
+from estim.families.base import rng_from
+from estim.families.single_register.data import OBSERVED, design
+from estim.priors import Prior, merge_priors
+
+# --------------------------------------------------------------------------------------------------------------
+# the families
+
+
+@dataclass(frozen=True)
+class _Spec:
+    name: str
+    base: str  # "poisson" | "geometric" | "negbin" | "zelterman"
+    alpha: bool = False
+    omega: bool = False
+
+    def log_prob(
+        self, k: np.ndarray, eta: Any, xp: Any, alpha: Any = None, omega: Any = None
+    ) -> Any:
+        if self.base == "zelterman":
+            return kernels.zelterman_log_prob(k, eta, xp)
+        return kernels.log_truncated_pmf(self.base, k, eta, xp, alpha, omega)
+
+    def log_p0(self, eta: Any, xp: Any, alpha: Any = None, omega: Any = None) -> Any:
+        if self.base == "zelterman":
+            return kernels.zelterman_log_p0(eta, xp)
+        return kernels.log_p0(self.base, eta, xp, alpha, omega)
+
+    def support(self, n_k: int) -> np.ndarray:
+        """Which k-cells enter the likelihood (Zelterman's uses k ∈ {1, 2} only)."""
+        k = np.arange(1, n_k + 1)
+        return (k <= 2).astype(float) if self.base == "zelterman" else np.ones(n_k)
+
+
+def _default_priors(spec: _Spec) -> dict[str, Prior]:
+    priors = {
+        # log λ of the reference pattern (Zelterman: log(λ/2), the logit of P(K = 2 | K ∈ {1, 2})):
+        # ±5 covers rates from ~0.01 to ~150 times per person.
+        "beta_intercept": Prior("Normal", mu=0.0, sigma=2.5),
+        # a covariate multiplies the rate by e^β: Normal(0, 1) keeps ratios mostly within ×1/7 … ×7.
+        "beta": Prior("Normal", mu=0.0, sigma=1.0),
+    }
+    if spec.alpha:
+        # dispersion α (variance λ(1 + αλ)): α ≈ 2 already means strong heterogeneity. When the data push
+        # α → ∞ (no finite maximum, as on the Dutch immigrant data) this prior decides N: report it.
+        priors["alpha"] = Prior("HalfNormal", sigma=1.0)
+    if spec.omega:
+        # share of one-time-only people: uniform on (0, 1).
+        priors["omega"] = Prior("Beta", alpha=1.0, beta=1.0)
+    return priors
+
+
+def _cell_logp(value: Any, log_prob: Any, n: Any, support: Any) -> Any:
+    # f_{x,k} · log P(K = k | K ≥ 1, x): one log-likelihood term per frequency cell.
+    return value * log_prob * support
+
+
+def replicate_cells(
+    log_prob: np.ndarray,
+    n: np.ndarray,
+    support: np.ndarray,
+    rng: np.random.Generator | None = None,
+    size: tuple[int, ...] | None = None,
+) -> np.ndarray:
+    """Replicated frequencies f_{x,k} over k = 1..K within the model's support (the multinomial of n_x people
+    over the cells; counts above K are not replicated): the families' predictive draws."""
+    return kernels.replicate_counts(np.where(support, log_prob, -np.inf), n, rng, size)
+
+
+def _build(spec: _Spec):
+    def build(
+        data: xr.Dataset,
+        priors: Mapping[str, Prior] | None = None,
+        *,
+        covariates: Sequence[str] | None = None,
+    ) -> pm.Model:
+        x, terms = design(data, covariates)
+        defaults = _default_priors(spec)
+        if not terms:
+            defaults.pop("beta")
+        p = merge_priors(defaults, priors)
+        f = data[OBSERVED].values.astype(np.int64)
+        k = data["k"].values
+        support = spec.support(len(k))
+        n_x = (f * support).sum(axis=1, keepdims=True)
+        coords = {"pattern": data["pattern"].values.tolist(), "k": k.tolist()}
+        if terms:
+            coords["term"] = terms
+        with pm.Model(coords=coords) as model:
+            eta = p["beta_intercept"].create("beta_intercept")
+            if terms:
+                beta = p["beta"].create("beta", dims="term")
+                eta = eta + pt.dot(pt.as_tensor(x), beta)
+            else:
+                eta = pt.ones(len(f)) * eta
+            alpha = p["alpha"].create("alpha") if spec.alpha else None
+            omega = p["omega"].create("omega") if spec.omega else None
+            log_prob = spec.log_prob(k[None, :], eta[:, None], pt, alpha, omega)
+            pm.CustomDist(
+                OBSERVED,
+                log_prob,
+                pt.as_tensor(n_x.astype(np.int64)),
+                pt.as_tensor(support[None, :]),
+                logp=_cell_logp,
+                random=replicate_cells,
+                observed=f,
+                dims=("pattern", "k"),
+            )
+        return model
+
+    return build
+
+
+def _posterior_dataset(posterior: Any) -> xr.Dataset:
+    if isinstance(posterior, xr.Dataset):
+        return posterior
+    if isinstance(posterior, xr.DataTree):
+        node = posterior["posterior"] if "posterior" in posterior.children else posterior
+        return node.to_dataset()
+    raise TypeError(
+        f"posterior must be an xarray DataTree or Dataset, not {type(posterior).__name__}"
+    )
+
+
+def _population(spec: _Spec):
+    def population(
+        data: xr.Dataset,
+        posterior: Any,
+        rng: int | np.random.Generator | None = None,
+        *,
+        covariates: Sequence[str] | None = None,
+    ) -> xr.DataArray:
+        """Draws of N = Σ_x N_x with N_x − n_x | θ ~ NegativeBinomial(n_x, 1 − p0_x) (prior 1/N_x)."""
+        rng = rng_from(rng)
+        post = _posterior_dataset(posterior)
+        x, terms = design(data, covariates)
+        eta = post["beta_intercept"].values[..., None]  # (chain, draw, 1)
+        if terms:
+            beta = post["beta"].transpose("chain", "draw", "term").values
+            eta = eta + beta @ x.T
+        else:
+            eta = np.broadcast_to(eta, (*eta.shape[:2], x.shape[0]))
+        alpha = post["alpha"].values[..., None] if spec.alpha else None
+        omega = post["omega"].values[..., None] if spec.omega else None
+        p_seen = -np.expm1(spec.log_p0(eta, np, alpha, omega))
+        # Zelterman's N̂ counts every observed person, not only those seen once or twice.
+        n_x = data[OBSERVED].values.sum(axis=1)
+        unseen = rng.negative_binomial(
+            np.broadcast_to(n_x, p_seen.shape), np.clip(p_seen, 1e-300, 1.0)
+        )
+        total = unseen.sum(axis=-1) + n_x.sum()
+        return xr.DataArray(
+            total.astype(np.int64),
+            dims=("chain", "draw"),
+            coords={"chain": post["chain"].values, "draw": post["draw"].values},
+            name="N",
+        )
+
+    return population

@@ -1,0 +1,339 @@
+"""The border model (estim/families/border/model.py): its likelihood against the model's equations evaluated
+independently, its rates on posterior draws, the priors a spec can override (the hierarchies included) and the
+likelihood terms' use of their values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+import pytest
+import scipy.special
+import scipy.stats
+from pytensor.graph.traversal import ancestors
+
+from estim.errors import EstimInputError
+from estim.families.border import border_data, build_border, rates
+from estim.families.border.data import BYPASSER, CATEGORIES
+from estim.paths import SYNTHETIC_DIR
+from estim.priors import Prior
+from estim.records import DEFAULT_KEY, load_records
+from estim.run.spec import parse_spec
+from estim.statistics import sufficient_statistics
+
+PARAMETERS = [
+    "section_effect",
+    "category_level",
+    "season",
+    "trend",
+    "log_policy_effect",
+    "population_elasticity",
+    "overdispersion",
+    "bypass_eta0",
+    "bypass_eta1",
+    "hazard_section",
+    "hazard_category",
+    "hazard_detector",
+    "technical_trend",
+]
+
+
+@pytest.fixture(scope="module")
+def data():
+    records = load_records(SYNTHETIC_DIR, key=DEFAULT_KEY)
+    stats = sufficient_statistics(records, period="month", occasion=None)
+    return border_data(stats, records.sections, records.policy_events)
+
+
+@pytest.fixture(scope="module")
+def model(data):
+    return build_border(data)
+
+
+def test_gradient_is_finite_and_coords_are_labelled(model, data):
+    ip = model.initial_point()
+    assert np.isfinite(model.compile_logp()(ip))
+    assert np.isfinite(model.compile_dlogp()(ip)).all()
+    assert list(model.coords["section"]) == list(data["section"].values)
+    assert list(model.coords["category"]) == list(CATEGORIES)
+    assert model.named_vars_to_dims["section_effect"] == ("section",)
+    assert model.named_vars_to_dims["log_policy_effect"] == ("event", "journey_category")
+
+
+def test_section_hazards_are_pooled_around_their_terrains_mean(model, data):
+    terrains = sorted(set(data["terrain"].values.tolist()))
+    assert list(model.coords["terrain"]) == terrains
+    assert dict(zip(data["section"].values, data["terrain"].values, strict=True))[
+        "altai_republic"
+    ] == ("mountain")
+    rng = np.random.default_rng(3)
+    terrain = rng.normal(0, 0.3, len(terrains))
+    terrain -= terrain.mean()
+    values = {
+        "hazard_mean": -0.6,
+        "hazard_section_sd": 0.15,
+        "hazard_section": rng.normal(-0.6, 0.2, data.sizes["section"]),
+        "hazard_terrain": terrain,
+    }
+    fn = model.compile_fn(
+        model.logp(vars=[model["hazard_section"]], sum=True),
+        inputs=model.value_vars,
+        on_unused_input="ignore",
+    )
+    point = model.initial_point()
+    point["hazard_mean"] = values["hazard_mean"]
+    point["hazard_section_sd_log__"] = np.log(values["hazard_section_sd"])
+    point["hazard_section"] = values["hazard_section"]
+    transform = model.rvs_to_transforms[model["hazard_terrain"]]
+    point["hazard_terrain_zerosum__"] = transform.forward(pt.as_tensor(terrain)).eval()
+    of = [terrains.index(t) for t in data["terrain"].values]
+    expected = scipy.stats.norm.logpdf(
+        values["hazard_section"], -0.6 + terrain[of], values["hazard_section_sd"]
+    ).sum()
+    assert fn(point) == pytest.approx(expected, rel=1e-9)
+    # without terrain, one mean for all sections
+    plain = build_border(data, terrain_hazard=False)
+    assert "hazard_terrain" not in plain.named_vars and "terrain" not in plain.coords
+
+
+def _point(model, rng, scale=0.1):
+    ip = model.initial_point()
+    return {k: v + rng.normal(0, scale, size=np.shape(v)) for k, v in ip.items()}
+
+
+def _values(model, point):
+    """The parameters (untransformed) at a point of the value variables."""
+    # (model.compile_fn on the random variables would draw from the prior: evaluate the value variables)
+    fn = model.compile_fn(model.unobserved_value_vars, inputs=model.value_vars)
+    values = dict(zip([v.name for v in model.unobserved_value_vars], fn(point), strict=True))
+    return {n: values[n] for n in PARAMETERS}
+
+
+def _by_hand(data, p):
+    """μ, p, φ per (section, month, category) straight from the model's equations (NumPy, no kernels)."""
+    years, moy = data["years"].values, data["month_of_year"].values
+    w = 2 * np.pi * moy / 12
+    harm = np.stack([np.cos(w), np.sin(w), np.cos(2 * w), np.sin(2 * w)])  # (4, M)
+    s_n, m_n, c_n = data["apprehensions"].shape
+    log_mu = np.zeros((s_n, m_n, c_n))
+    for ci in range(4):
+        for si in range(s_n):
+            pol = sum(
+                np.log(1 + (np.exp(p["log_policy_effect"][e, ci]) - 1) * data["policy_in_force"][e])
+                for e in range(3)
+            )
+            log_mu[si, :, ci] = (
+                np.log(data["length_km"].values[si] / 1000)
+                + p["section_effect"][si]
+                + p["category_level"][ci]
+                + p["season"][ci] @ harm
+                + p["trend"][ci] * years
+                + pol
+                + (ci == 0)
+                * p["population_elasticity"]
+                * np.log(data["border_population"][si] / 1e5)
+            )
+    flow = data["land_foreign_crossings"].values
+    wait = data["land_mean_wait"].values
+    share = 1 / (1 + np.exp(-(p["bypass_eta0"] + p["bypass_eta1"] * np.log(wait / 60))))
+    log_mu[:, :, 4] = np.log(flow * share)
+    det = np.exp(
+        np.array([0.0, *p["hazard_detector"]])[:, None]
+        + p["technical_trend"] * np.outer([0, 1, 0], years)
+    )
+    h = np.exp(
+        p["hazard_section"][:, None, None]
+        + p["hazard_category"][None, None, :]
+        + np.log(det.sum(0))[None, :, None]
+    )
+    return np.exp(log_mu), 1 - np.exp(-h), 1 / p["overdispersion"] ** 2, det / det.sum(0)
+
+
+def test_likelihood_equals_the_model_equations_evaluated_independently(model, data):
+    rng = np.random.default_rng(3)
+    point = _point(model, rng)
+    mu, p, phi, shares = _by_hand(data, _values(model, point))
+    terms = model.point_logps(point, round_vals=12)
+    s = data["surveyed"].values
+    a = data["apprehended_journeys"].values[s]
+    # apprehended journeys: NegBin(μp, φ) (scipy's parameterisation: n = φ, success prob φ/(φ + mean))
+    m = mu[s] * p[s]
+    nb = scipy.stats.nbinom.logpmf(a, phi, phi / (phi + m))
+    assert terms["apprehended_journeys"] == pytest.approx(nb.sum(), rel=1e-9)
+    # repeats: Σ f_k log[p^{k−1}(1 − p)]
+    f = data["frequency"].values[s]
+    k = data["k"].values
+    rep = (f * ((k - 1) * np.log(p[s])[..., None] + np.log1p(-p[s])[..., None])).sum()
+    assert terms["repeat_apprehensions"] == pytest.approx(rep, rel=1e-9)
+    # unsurveyed totals: Σ_a NegBin(a; μp, φ) · NB₀(k − a; a, 1 − p), summed cell by cell with scipy
+    ku = data["apprehensions"].values[~s]
+    flow = data["land_foreign_crossings"].values[~s]
+    mu_u, p_u = mu[~s], p[~s]
+    phi_u = np.broadcast_to(phi, ku.shape)
+    tot = 0.0
+    for i in zip(*np.nonzero(np.ones(ku.shape, bool)), strict=True):
+        if CATEGORIES[i[2]] == BYPASSER and flow[i[:2]] == 0:
+            continue  # no foreign flow: no bypassers, no term
+        k, f, m = int(ku[i]), phi_u[i], mu_u[i] * p_u[i]
+        a = np.arange(0, k + 1) if k == 0 else np.arange(1, k + 1)
+        log_a = scipy.stats.nbinom.logpmf(a, f, f / (f + m))
+        log_rest = scipy.stats.nbinom.logpmf(k - a, np.maximum(a, 1), 1 - p_u[i]) if k else 0.0
+        tot += scipy.special.logsumexp(log_a + log_rest)
+    assert terms["apprehensions"] == pytest.approx(tot, rel=1e-9)
+    # detector split: multinomial kernel Σ K_td log π_td
+    kd = data["apprehensions_by_detector"].sum(["section", "category"]).values
+    assert terms["apprehensions_by_detector"] == pytest.approx(
+        (kd * np.log(shares.T)).sum(), rel=1e-9
+    )
+
+
+def test_rates_on_draws_equal_the_model_equations(model, data):
+    rng = np.random.default_rng(8)
+    draws = [_values(model, _point(model, rng)) for _ in range(3)]
+    got = rates(data, {n: np.stack([d[n] for d in draws]) for n in PARAMETERS})
+    assert got.log_mu.shape == (3, *data["apprehensions"].shape)
+    assert got.phi.shape == (3, len(CATEGORIES))
+    no_flow = data["land_foreign_crossings"].values == 0
+    for i, d in enumerate(draws):
+        mu, p, phi, _ = _by_hand(data, d)
+        journeys = np.s_[:, :, :4]  # bypassers: the flow is floored at 1 where it is 0
+        np.testing.assert_allclose(np.exp(got.log_mu[i][journeys]), mu[journeys], rtol=1e-10)
+        np.testing.assert_allclose(
+            np.exp(got.log_mu[i][..., 4][~no_flow]), mu[..., 4][~no_flow], rtol=1e-10
+        )
+        np.testing.assert_allclose(np.exp(got.log_p[i]), p, rtol=1e-10)
+        # 1 − p by hand loses digits where p is near 1
+        np.testing.assert_allclose(np.exp(got.log_1mp[i]), 1 - p, rtol=1e-10, atol=1e-15)
+        np.testing.assert_allclose(got.phi[i], phi, rtol=1e-12)
+
+
+# ---- priors
+
+
+def _law(model, name):
+    """The distribution of model variable `name` and its parameters (graphs)."""
+    node = model[name].owner
+    return type(node.op).__name__.removesuffix("RV"), node.op.dist_params(node)
+
+
+def _value(param):
+    return float(np.unique(param.eval()).item())
+
+
+def _names(model, param):
+    """The hyperparameters `param` depends on."""
+    return {v.name for v in ancestors([param]) if v in model.free_RVs}
+
+
+def test_a_spec_can_override_the_hierarchies(data):
+    spec = parse_spec(
+        {
+            "name": "b",
+            "family": "border",
+            "seed": 1,
+            "data": {"records": "data/synthetic"},
+            "priors": {
+                "section_effect": {"distribution": "ZeroSumNormal", "sigma": 0.3},
+                "hazard_section": {
+                    "distribution": "StudentT",
+                    "nu": 4,
+                    "mu": "hazard_mean",
+                    "sigma": 0.1,
+                },
+            },
+        }
+    )
+    m = build_border(data, dict(spec.priors))
+    # section effects of fixed scale: no σ_α in the model
+    law, (sigma, *_) = _law(m, "section_effect")
+    assert law == "ZeroSumNormal" and _value(sigma) == 0.3
+    assert "section_sd" not in m.named_vars
+    # section hazards: Student t around μ_a + t_terrain, of scale 0.1; no σ_a
+    law, (nu, mu, sigma) = _law(m, "hazard_section")
+    assert law == "StudentT" and (_value(nu), _value(sigma)) == (4, 0.1)
+    assert _names(m, mu) == {"hazard_mean", "hazard_terrain"}
+    assert "hazard_section_sd" not in m.named_vars
+    assert np.isfinite(m.compile_logp()(m.initial_point()))
+
+
+def test_default_hierarchies_name_their_hyperparameters(model):
+    law, (sigma, *_) = _law(model, "section_effect")
+    assert law == "ZeroSumNormal" and _names(model, sigma) == {"section_sd"}
+    law, (mu, sigma) = _law(model, "hazard_section")
+    assert law == "Normal"
+    assert _names(model, mu) == {"hazard_mean", "hazard_terrain"}
+    assert _names(model, sigma) == {"hazard_section_sd"}
+
+
+def test_the_non_centred_hazard_keeps_the_overridden_law(data):
+    law = Prior("StudentT", nu=5, mu="hazard_mean", sigma="hazard_section_sd")
+    m = build_border(data, {"hazard_section": law}, centered_hazard=False)
+    law, params = _law(m, "hazard_section_z")
+    assert law == "StudentT" and [_value(x) for x in params] == [5, 0, 1]
+    assert m["hazard_section"] in m.deterministics
+    assert _names(m, m["hazard_section"]) >= {
+        "hazard_mean",
+        "hazard_section_sd",
+        "hazard_section_z",
+    }
+    assert np.isfinite(m.compile_dlogp()(m.initial_point())).all()
+
+
+@pytest.mark.parametrize(
+    ("priors", "message"),
+    [
+        ({"section_effect": Prior("ZeroSumNormal", sigma="trend")}, "not a hyperparameter"),
+        ({"hazard_section": Prior("Gamma", alpha=2.0, beta=1.0)}, "location-scale"),
+        ({"section_sd": Prior("HalfNormal", sigma="hazard_mean")}, "numbers only"),
+        (
+            {
+                "section_effect": Prior("ZeroSumNormal", sigma=0.3),
+                "section_sd": Prior("HalfNormal", sigma=1.0),
+            },
+            "no prior names",
+        ),
+    ],
+)
+def test_prior_overrides_that_cannot_hold_are_errors(data, priors, message):
+    with pytest.raises(EstimInputError, match=message):
+        build_border(data, priors)
+
+
+# ---- likelihood terms read their values
+
+
+def _term_logp(model, name, value, point):
+    """The log-likelihood of observed variable `name` at ``value`` (not its data), at `point`."""
+    graph = model.replace_rvs_by_values([pm.logp(model[name], value).sum()])[0]
+    return model.compile_fn(graph, inputs=model.value_vars, on_unused_input="ignore")(point)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["apprehended_journeys", "repeat_apprehensions", "apprehensions", "apprehensions_by_detector"],
+)
+def test_each_likelihood_term_evaluates_the_value_it_is_given(model, name):
+    point = _point(model, np.random.default_rng(5))
+    observed = model.rvs_to_values[model[name]].data
+    at_data = _term_logp(model, name, observed, point)
+    assert at_data == pytest.approx(model.point_logps(point, round_vals=12)[name], rel=1e-9)
+    other = observed.copy()
+    other[np.unravel_index(np.flatnonzero(observed > 0)[:5], observed.shape)] += 1
+    assert _term_logp(model, name, other, point) != pytest.approx(at_data, rel=1e-9)
+
+
+@pytest.mark.parametrize("name", ["apprehended_journeys", "apprehensions"])
+def test_a_term_at_other_counts_is_the_term_of_a_model_of_those_counts(model, data, name):
+    point = _point(model, np.random.default_rng(6))
+    sections = data["surveyed"].values == (name == "apprehended_journeys")
+    changed = data.copy(deep=True)
+    counts = changed[name].values
+    counts[sections] += (
+        (counts[sections] > 0)
+        * np.arange(counts[sections].size).reshape(counts[sections].shape)
+        % 3
+    )
+    other = build_border(changed)
+    expected = other.point_logps(point, round_vals=12)[name]
+    assert _term_logp(model, name, counts[sections], point) == pytest.approx(expected, rel=1e-9)
+    assert expected != pytest.approx(model.point_logps(point, round_vals=12)[name], rel=1e-6)
