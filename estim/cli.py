@@ -13,7 +13,6 @@ import sys
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -350,23 +349,21 @@ def summary_cmd(
     A fit that failed the diagnostics gate is not summarised as a result: it prints FAILED with the failed
     checks and exits 3.
     """
-    from estim.report.summary import format_summary, summarise
+    from estim.report.figures import save_figure
+    from estim.report.summary import family_of_fit, format_summary, summarise
     from estim.run import store
 
-    summary = summarise(store.load(fit_path), prob=prob, truth=truth)
+    tree = store.load(fit_path)
+    summary = summarise(tree, prob=prob, truth=truth)
     summary["file"] = str(fit_path)
     if figure is not None:
-        if "border" not in summary:
-            raise EstimInputError("--figure applies to border-model fits that passed the gate")
-        import matplotlib.pyplot as plt
-
-        from estim.families.border.report import border_figure
-        from estim.io import atomic_path
-
-        fig = border_figure(summary["border"])
-        with atomic_path(figure) as tmp:
-            fig.savefig(tmp, format=figure.suffix.lstrip(".") or "png", dpi=150)
-        plt.close(fig)
+        family = family_of_fit(tree)
+        if family is None or family.report is None or family.name not in summary:
+            raise EstimInputError(
+                "--figure applies to fits that passed the gate, of families with their own report "
+                "(the border model)"
+            )
+        save_figure(family.report.figure(summary[family.name]), figure)
         click.echo(f"wrote {figure}", err=True)
     if fmt == "json":
         click.echo(json.dumps(summary, indent=2, default=str))
@@ -383,22 +380,23 @@ def summary_cmd(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 def sensitivity_cmd(spec_path: Path, force: bool, fmt: str) -> None:
-    """Prior sensitivity of a border model: refit SPEC with the prior of the apprehension probability
-    widened and shifted, and report how the whole-border estimate of unobserved crossings moves.
+    """Prior sensitivity: refit SPEC with some priors changed and report how its headline estimate moves.
+
+    The family says which priors and which estimate: for the border model, the prior of the apprehension
+    probability widened and shifted, and the whole-border unobserved crossings per year.
 
     Each variant is saved beside the spec as NAME__VARIANT.nc (and reused when its provenance matches).
     """
     from estim.run.spec import read_spec
-    from estim.studies.sensitivity import format_sensitivity, prior_sensitivity
+    from estim.studies.sensitivity import design_of, format_sensitivity, prior_sensitivity
 
     spec = read_spec(spec_path)
-    if spec.family != "border":
-        raise EstimInputError(f"{spec_path}: sensitivity reports are for the border model")
+    design = design_of(spec)
     rows = prior_sensitivity(spec, force=force)
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
     else:
-        click.echo(format_sensitivity(rows))
+        click.echo(format_sensitivity(rows, design))
 
 
 @cli.command("check")
@@ -418,13 +416,21 @@ def check_cmd(fit_path: Path, figure: Path | None, fmt: str) -> None:
     For each cell: observed count, predictive median and 90 % interval; per statistic, Bayesian p-values of
     a chi-square and a Freeman–Tukey discrepancy. Only for fits that passed the gate (else exit 3).
     """
-    from estim.io import atomic_path
     from estim.report.checks import ppc_figure, predictive_summary
+    from estim.report.figures import save_figure
+    from estim.report.summary import family_of_fit
     from estim.run import store
 
     tree = store.load_result(fit_path)
-    if "unobserved_section_year" in tree["posterior"].data_vars:
-        _check_border(tree, figure, fmt)
+    family = family_of_fit(tree)
+    if family is not None and family.report is not None:
+        check = family.report.check(tree)
+        click.echo(
+            json.dumps(check, indent=2) if fmt == "json" else family.report.format_check(check)
+        )
+        if figure is not None:
+            save_figure(family.report.check_figure(tree), figure)
+            click.echo(f"wrote {figure}")
         return
     results = {
         group: predictive_summary(tree, group)
@@ -459,47 +465,9 @@ def check_cmd(fit_path: Path, figure: Path | None, fmt: str) -> None:
                 )
                 click.echo(_format_table(table))
     if figure is not None:
-        import matplotlib.pyplot as plt
-
         if "posterior_predictive" not in results:
             raise EstimInputError(f"{fit_path}: no posterior predictive draws to plot")
-        fig = ppc_figure(tree)
-        with atomic_path(figure) as tmp:
-            fig.savefig(tmp, format=figure.suffix.lstrip(".") or "png", dpi=150)
-        plt.close(fig)
-        click.echo(f"wrote {figure}")
-
-
-def _check_border(tree: Any, figure: Path | None, fmt: str) -> None:
-    """Posterior predictive checks of a border fit: monthly apprehension totals and repeat frequencies."""
-    from estim.families.border.report import ppc_figure, predictive_coverage, predictive_table
-    from estim.io import atomic_path
-
-    cover = predictive_coverage(tree)
-    table = predictive_table(tree)
-    if fmt == "json":
-        click.echo(json.dumps({"coverage": cover, "frequency": table}, indent=2))
-    else:
-        for name, v in cover.items():
-            click.echo(
-                f"{name.replace('_', ' ')}: {v['inside']:.0%} of {v['cells']} observed values inside "
-                "their 90 % posterior predictive interval"
-            )
-        click.echo(
-            "repeat-apprehension frequencies f_k (surveyed sections): observed, predictive 90 %"
-        )
-        for row in table:
-            click.echo(
-                f"  {row['section']:10s} k={row['k']:<3d} {row['observed']:8,d}  "
-                f"{row['lower']:8,.0f} – {row['upper']:8,.0f}"
-            )
-    if figure is not None:
-        import matplotlib.pyplot as plt
-
-        fig = ppc_figure(tree)
-        with atomic_path(figure) as tmp:
-            fig.savefig(tmp, format=figure.suffix.lstrip(".") or "png", dpi=150)
-        plt.close(fig)
+        save_figure(ppc_figure(tree), figure)
         click.echo(f"wrote {figure}")
 
 

@@ -10,11 +10,11 @@ import json
 import sys
 import time
 
-from estim.io import atomic_write
-from estim.studies.recovery import STUDY_FAMILY_NAMES, coverage_summary, recovery_study
+from estim.studies.recovery import coverage_summary, recovery_study, study_families
+from estim.studies.rows import write_rows
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--family", required=True, choices=STUDY_FAMILY_NAMES)
+parser.add_argument("--family", required=True, choices=study_families())
 parser.add_argument("--datasets", type=int, default=100)
 parser.add_argument("--seed", type=int, default=20260101)
 parser.add_argument(
@@ -76,7 +76,7 @@ df = recovery_study(
 )
 wall = time.perf_counter() - start
 if args.out:
-    atomic_write(args.out, lambda path: df.to_csv(path, index=False))
+    write_rows(df, args.out)
     print(f"wrote {args.out}", file=sys.stderr)
 summary = coverage_summary(df)
 settings = {

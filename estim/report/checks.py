@@ -1,4 +1,4 @@
-"""Prior and posterior predictive checks on capture–recapture statistics (DESIGN §6).
+"""Prior and posterior predictive checks on capture–recapture statistics (docs/design.md §6).
 
 The statistics compared are the ones capture–recapture models are judged by: the frequencies f_k of people
 seen exactly k times, and the counts of each capture history. For every cell we give the observed count, the
@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
+
+from estim.intervals import equal_tailed_array
 
 SAMPLE_DIMS = ("chain", "draw")
 
@@ -103,7 +105,6 @@ def predictive_summary(
     Returns {"tables": {statistic: DataFrame}, "p_values": {statistic: {"chi_square": p, "freeman_tukey": p}}}.
     """
     obs, pred = _statistics(tree, group)
-    lo_q, hi_q = (1 - prob) / 2, 1 - (1 - prob) / 2
     tables, p_values = {}, {}
     for stat, y in obs.items():
         rep = pred[stat]
@@ -113,7 +114,7 @@ def predictive_summary(
         )
         r = np.asarray(draws, dtype=float)
         yv = np.asarray(y.transpose(cell), dtype=float)
-        lower, median, upper = np.quantile(r, [lo_q, 0.5, hi_q], axis=0)
+        lower, median, upper = equal_tailed_array(r, prob, axis=0)
         labels = [str(v) for v in y[cell].values] if cell in y.coords else list(range(len(yv)))
         tables[stat] = pd.DataFrame(
             {

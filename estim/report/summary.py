@@ -17,6 +17,8 @@ import pandas as pd
 import xarray as xr
 
 from estim.errors import EstimInputError, GateFailed
+from estim.families.base import Family
+from estim.intervals import equal_tailed
 from estim.run import store
 
 DERIVED = ("N", "unobserved")
@@ -26,8 +28,7 @@ MAX_PARAMETER_ELEMENTS = (
 
 
 def _interval(da: xr.DataArray, prob: float) -> list[dict[str, Any]]:
-    lo_q, hi_q = (1 - prob) / 2, 1 - (1 - prob) / 2
-    q = da.quantile([lo_q, 0.5, hi_q], dim=("chain", "draw"))
+    q = equal_tailed(da, prob)
     mean, sd = da.mean(("chain", "draw")), da.std(("chain", "draw"))
     cell_dims = [d for d in da.dims if d not in ("chain", "draw")]
     rows = []
@@ -38,14 +39,25 @@ def _interval(da: xr.DataArray, prob: float) -> list[dict[str, Any]]:
         }
         qi = q.isel(sel)
         row.update(
-            median=float(qi.sel(quantile=0.5)),
-            lower=float(qi.sel(quantile=lo_q)),
-            upper=float(qi.sel(quantile=hi_q)),
+            median=float(qi.sel(quantile="median")),
+            lower=float(qi.sel(quantile="lower")),
+            upper=float(qi.sel(quantile="upper")),
             mean=float(mean.isel(sel)),
             sd=float(sd.isel(sel)),
         )
         rows.append(row)
     return rows
+
+
+def _registered(name: Any) -> Family | None:
+    from estim.families.registry import load_all
+
+    return load_all().get(str(name)) if name is not None else None
+
+
+def family_of_fit(tree: xr.DataTree) -> Family | None:
+    """The registered family a saved fit was made with (None for a family no longer registered)."""
+    return _registered(tree.attrs.get("family"))
 
 
 def summarise(
@@ -54,9 +66,9 @@ def summarise(
     """N̂ (median, `prob` interval), unobserved, key parameters, the gate verdict and provenance.
 
     For a fit that failed the gate only the verdict is given (``"N"`` is absent): it is not a result.
-    With strata, N is given per stratum and as the total over strata (summed draw by draw). A border-model fit
-    gets its per-section and whole-border tables instead (``"border"``; `truth`: a simulator ``truth.nc`` to
-    put beside them).
+    With strata, N is given per stratum and as the total over strata (summed draw by draw). A family with its
+    own report (`estim.families.base.FamilyReport`) adds its tables under its name — the border model its
+    per-section and whole-border tables (`truth`: a simulator ``truth.nc`` to put beside them).
     """
     attrs = tree.attrs
     verdict = store.verdict(tree)
@@ -77,12 +89,13 @@ def summarise(
         return out
     post = tree["posterior"].to_dataset()
     out["interval"] = {"prob": prob, "kind": "equal-tailed"}
-    if "unobserved_section_year" in post:
-        from estim.families.border.report import border_tables
-
-        out["border"] = border_tables(tree, prob, truth)
+    family = family_of_fit(tree)
+    if family is not None and family.report is not None:
+        out[family.name] = family.report.tables(tree, prob, truth)
     elif truth is not None:
-        raise EstimInputError("--truth applies to border-model fits only")
+        raise EstimInputError(
+            f"--truth applies to fits of families with their own report, not {attrs.get('family')!r}"
+        )
     for name in DERIVED:
         if name in post:
             da = post[name]
@@ -126,10 +139,9 @@ def format_summary(summary: Mapping[str, Any]) -> str:
             f"{row['upper']:,.{digits}f})"
         )
 
-    if "border" in summary:
-        from estim.families.border.report import format_border
-
-        lines.append(format_border(summary["border"]))
+    family = _registered(summary.get("family"))
+    if family is not None and family.report is not None and family.name in summary:
+        lines.append(family.report.format(summary[family.name]))
     for name in DERIVED:
         if name in summary:
             for row in summary[name]:

@@ -1,4 +1,4 @@
-"""The diagnostics gate (DESIGN §6): a fit is a result only if its sampler diagnostics pass.
+"""The diagnostics gate (docs/design.md §6): a fit is a result only if its sampler diagnostics pass.
 
 Every fit is checked against fixed thresholds (`GateThresholds`); a fit that fails any of them is still saved,
 marked as failed, so it can be inspected, but it is never summarised, compared or forecast from as a result.

@@ -11,13 +11,15 @@ Format::
     description = "…"                       # optional, free text
     seed = 20031                            # integer ≥ 0; decides every random draw of the fit
 
-    [data]                                  # exactly one of `benchmark` or `records`
+    [data]                                  # exactly one of `benchmark` or `records`, then the family's fields
     benchmark = "netherlands_immigrants"    # a dataset in data/benchmarks/ (references.toml)
     count = "capture"                       # frequency data: the column holding times seen
     covariates = ["gender", "age"]          # frequency data: covariate columns
-    # occasions = ["c1", "c2"]              # capture histories: the 0/1 occasion columns (default: all)
     # records = "data/synthetic"            # or a record folder, relative to the spec's folder or its parent
-    # section = "omsk"; period = "2010"; period_kind = "year"; occasion = "quarter"; category = "labour_migrant"
+
+    The fields after `benchmark` / `records` are the family's own (`Family.data.fields`, checked by the
+    family): frequency data take count, covariates, section, period, period_kind, category; capture histories
+    take occasions, section, period, period_kind, occasion; the border model takes none (all of the records).
 
     [priors]                                # optional overrides of the family's default priors
     beta_intercept = { distribution = "Normal", mu = 0, sigma = 2 }
@@ -47,57 +49,30 @@ from pathlib import Path
 from typing import Any
 
 from estim.errors import EstimInputError
+from estim.families.base import DataFieldError, DataKind
 from estim.priors import Prior, merge_priors
 
 BACKENDS = ("jax", "numba")
-PERIOD_KINDS = ("year", "quarter", "month")
-OCCASION_KINDS = ("quarter", "month")
-
 ADAPTATIONS = ("diagonal", "low_rank")
 _TOP_LEVEL = {"name", "family", "description", "seed", "data", "priors", "sampler", "options"}
-_DATA_FIELDS = {
-    "benchmark",
-    "records",
-    "count",
-    "covariates",
-    "occasions",
-    "section",
-    "period",
-    "period_kind",
-    "occasion",
-    "category",
-}
+_SOURCES = ("benchmark", "records")
 
 
 @dataclass(frozen=True)
 class DataSpec:
-    """Where the sufficient statistics come from: a shipped benchmark or a record folder."""
+    """Where the sufficient statistics come from (a shipped benchmark or a record folder), and the family's
+    own ``[data]`` fields (`estim.families.base.DataKind`), every field present with its default filled in."""
 
     benchmark: str | None = None
     records: str | None = None
-    count: str | None = None
-    covariates: tuple[str, ...] = ()
-    occasions: tuple[str, ...] | None = None
-    section: str | None = None
-    period: str | None = None
-    period_kind: str = "year"
-    occasion: str = "quarter"
-    category: str | None = None
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        return "benchmark" if self.benchmark is not None else "records"
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "benchmark": self.benchmark,
-            "records": self.records,
-            "count": self.count,
-            "covariates": list(self.covariates),
-            "occasions": None if self.occasions is None else list(self.occasions),
-            "section": self.section,
-            "period": self.period,
-            "period_kind": self.period_kind,
-            "occasion": self.occasion,
-            "category": self.category,
-        }
-        return d
+        return {"benchmark": self.benchmark, "records": self.records, **self.fields}
 
 
 @dataclass(frozen=True)
@@ -216,7 +191,7 @@ def parse_spec(raw: Mapping[str, Any], *, source: str | Path = "<spec>") -> Mode
     if seed < 0:
         raise fail("seed", f"must be ≥ 0, got {seed}")
 
-    data = _parse_data(raw.get("data"), fail, family.data_kind)
+    data = _parse_data(raw.get("data"), fail, family.data)
     priors = _parse_priors(raw.get("priors", {}), fail)
     try:
         merge_priors(family.default_priors, priors)
@@ -273,72 +248,44 @@ def _str_list(value: Any, fail: Any, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _parse_data(table: Any, fail: Any, data_kind: str) -> DataSpec:
+def _parse_data(table: Any, fail: Any, kind: DataKind) -> DataSpec:
     if table is None:
         raise fail("[data]", 'missing (set benchmark = "…" or records = "…")')
     if not isinstance(table, Mapping):
         raise fail("[data]", f"expected a table, got {type(table).__name__}")
-    unknown = sorted(set(table) - _DATA_FIELDS)
+    known = {*_SOURCES, *kind.field_names()}
+    unknown = sorted(set(table) - known)
     if unknown:
         raise fail(
             f"[data] {', '.join(unknown)}",
-            f"unknown field(s); [data] has: {', '.join(sorted(_DATA_FIELDS))}",
+            f"unknown field(s) for {kind.name} data; [data] has: {', '.join(sorted(known))}",
         )
-    scalar_fields = sorted(_DATA_FIELDS - {"covariates", "occasions"})
-    s = {k: _get(table, k, str, fail, f"[data] {k}", default=None) for k in scalar_fields}
-    if (s["benchmark"] is None) == (s["records"] is None):
+    source = {k: _get(table, k, str, fail, f"[data] {k}", default=None) for k in _SOURCES}
+    if (source["benchmark"] is None) == (source["records"] is None):
         raise fail("[data]", 'give exactly one of benchmark = "…" or records = "…"')
-    if s["benchmark"] is not None:
+    if source["benchmark"] is not None:
         from estim.benchmarks import reference_estimates
 
-        known = reference_estimates()
-        if s["benchmark"] not in known:
+        benchmarks = reference_estimates()
+        if source["benchmark"] not in benchmarks:
             raise fail(
                 "[data] benchmark",
-                f"unknown benchmark {s['benchmark']!r}; known: {', '.join(sorted(known))}",
+                f"unknown benchmark {source['benchmark']!r}; known: {', '.join(sorted(benchmarks))}",
             )
-    period_kind = s["period_kind"] or "year"
-    if period_kind not in PERIOD_KINDS:
-        raise fail("[data] period_kind", f"one of {', '.join(PERIOD_KINDS)}; got {period_kind!r}")
-    occasion = s["occasion"] or "quarter"
-    if occasion not in OCCASION_KINDS:
-        raise fail("[data] occasion", f"one of {', '.join(OCCASION_KINDS)}; got {occasion!r}")
-    if s["records"] is not None:
-        if data_kind == "border":
-            given = [k for k in ("period", "section", "category") if s[k] is not None]
-            if given:
-                raise fail(
-                    f"[data] {given[0]}",
-                    "the border model takes every section, month and category of the records",
-                )
-        elif s["period"] is None:
-            raise fail("[data] period", "missing (records are fitted one period at a time)")
-        if data_kind == "frequency" and s["section"] is None:
-            raise fail(
-                "[data] section", "missing (frequency models are fitted one section at a time)"
-            )
-    covariates = _str_list(table.get("covariates", []), fail, "[data] covariates")
-    occasions = (
-        _str_list(table["occasions"], fail, "[data] occasions") if "occasions" in table else None
-    )
-    if data_kind != "histories" and s["benchmark"] is not None and s["count"] is None:
-        raise fail(
-            "[data] count", "missing (the column holding how many times each person was seen)"
-        )
-    if data_kind == "histories" and covariates:
-        raise fail("[data] covariates", "capture-history families take no covariates")
-    return DataSpec(
-        benchmark=s["benchmark"],
-        records=s["records"],
-        count=s["count"],
-        covariates=covariates,
-        occasions=occasions,
-        section=s["section"],
-        period=s["period"],
-        period_kind=period_kind,
-        occasion=occasion,
-        category=s["category"],
-    )
+    fields: dict[str, Any] = {}
+    for f in kind.fields:
+        where = f"[data] {f.name}"
+        if f.many:
+            value = _str_list(table[f.name], fail, where) if f.name in table else f.default
+            fields[f.name] = None if value is None else tuple(value)
+        else:
+            fields[f.name] = _get(table, f.name, str, fail, where, default=f.default)
+    spec = DataSpec(fields=fields, **source)
+    try:
+        kind.check(fields, spec.source)
+    except DataFieldError as e:
+        raise fail(f"[data] {e.field}", e.message) from e
+    return spec
 
 
 def _parse_priors(table: Any, fail: Any) -> dict[str, Prior]:

@@ -163,8 +163,8 @@ def load_for(
     path = Path(path) if path is not None else spec.default_output()
     tree = load(path)
     if data_hash is None:
-        from estim.run.fit import data_hash as _data_hash
-        from estim.run.fit import load_data
+        from estim.run.data import data_hash as _data_hash
+        from estim.run.data import load_data
 
         data_hash = _data_hash(load_data(spec))
     expected = provenance_attrs(spec.spec_hash, data_hash, spec.seed)

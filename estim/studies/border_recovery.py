@@ -43,21 +43,21 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.stats
 import xarray as xr
 
 from estim.families.border import model as B
-from estim.io import atomic_path
+from estim.intervals import equal_tailed
 from estim.records import DEFAULT_KEY
 from estim.records.load import load_records
 from estim.records.schemas import CATEGORIES, SECTIONS
 from estim.run.diagnostics import check as gate_check
 from estim.simulate import SimulationConfig, simulate, write_simulation
 from estim.statistics import sufficient_statistics
+from estim.studies.rows import coverage, write_rows
 
 DEFAULT_STUDY_SEED = 4000
 """First simulator seed of the study (dataset i uses seed + i; far from the shipped data's 20061)."""
-INTERVAL = (0.05, 0.95)
+INTERVAL = 0.9  # probability of the central intervals whose coverage is measured
 JOURNEY_CATEGORIES = tuple(c for c in CATEGORIES if c != "bypasser")
 
 # name -> (kind, a, b, keys): kind "add" = default + U(a, b); "mul" = default × U(a, b); "set" = U(a, b)
@@ -185,14 +185,10 @@ def section_year_table(
     t = truth["unobserved"].sel(section=data["section"].values, month=data["month"].values)
     t = _year_coords(t, data).groupby("year").sum().sum("category")  # (section, year)
     t = t.transpose("section", "year")
-    q = u.quantile([INTERVAL[0], 0.5, INTERVAL[1]], dim=("chain", "draw")).transpose(
-        "quantile", "section", "year"
-    )
+    q = equal_tailed(u, INTERVAL).transpose("quantile", "section", "year")
     ub = u.sum("section")
     tb = t.sum("section")
-    qb = ub.quantile([INTERVAL[0], 0.5, INTERVAL[1]], dim=("chain", "draw")).transpose(
-        "quantile", "year"
-    )
+    qb = equal_tailed(ub, INTERVAL).transpose("quantile", "year")
     rows = []
     surveyed = dict(zip(data["section"].values, data["surveyed"].values, strict=True))
     for i, s in enumerate(t["section"].values):
@@ -315,8 +311,7 @@ def recovery_study(
         if (
             out is not None
         ):  # rewritten whole after every dataset (small), so columns always line up
-            with atomic_path(out) as tmp:
-                pd.concat(frames, ignore_index=True).to_csv(tmp, index=False)
+            write_rows(pd.concat(frames, ignore_index=True), out)
         if progress:
             sy = frame[frame["year"] >= 0]
             print(
@@ -348,15 +343,6 @@ def _scratch() -> str | None:
 # summary
 
 
-def _coverage(covered: pd.Series, level: float) -> dict[str, Any]:
-    n = int(len(covered))
-    k = int(covered.astype(bool).sum())
-    if n == 0:
-        return {"n": 0, "covered": 0, "coverage": float("nan"), "ci": [float("nan"), float("nan")]}
-    ci = scipy.stats.binomtest(k, n).proportion_ci(level, method="exact")
-    return {"n": n, "covered": k, "coverage": k / n, "ci": [float(ci.low), float(ci.high)]}
-
-
 def coverage_summary(df: pd.DataFrame, level: float = 0.95) -> dict[str, Any]:
     """Coverage of the 90 % intervals with exact (Clopper–Pearson) ``level`` intervals: of all section-years
     (and of those of datasets that passed the gate), by section (with the misses split into ``truth_above``
@@ -367,17 +353,17 @@ def coverage_summary(df: pd.DataFrame, level: float = 0.95) -> dict[str, Any]:
     passed = ok[ok["gate_passed"].astype(bool)]
     by_section = {}
     for s, g in ok.groupby("section", sort=False):
-        c = _coverage(g["covered"], level)
+        c = coverage(g["covered"], level)
         c["truth_above"] = int((g["truth"] > g["q95"]).sum())
         c["truth_below"] = int((g["truth"] < g["q05"]).sum())
         c["surveyed"] = bool(g["surveyed"].iloc[0])
         c["median_rel_error"] = float(((g["median"] - g["truth"]) / g["truth"]).median())
         by_section[str(s)] = c
     border = ok.drop_duplicates(["sim_seed", "year"])
-    border_cov = _coverage(border["border_covered"], level)
+    border_cov = coverage(border["border_covered"], level)
     border_cov["truth_above"] = int((border["border_truth"] > border["border_q95"]).sum())
     border_cov["truth_below"] = int((border["border_truth"] < border["border_q05"]).sum())
-    overall = _coverage(ok["covered"], level)
+    overall = coverage(ok["covered"], level)
     overall["truth_above"] = int((ok["truth"] > ok["q95"]).sum())
     overall["truth_below"] = int((ok["truth"] < ok["q05"]).sum())
     n_sets = int(len(per_dataset))
@@ -396,7 +382,7 @@ def coverage_summary(df: pd.DataFrame, level: float = 0.95) -> dict[str, Any]:
     return {
         "datasets": n_sets,
         "section_years": overall,
-        "section_years_gate_passed": _coverage(passed["covered"], level),
+        "section_years_gate_passed": coverage(passed["covered"], level),
         "by_section": by_section,
         "border_years": border_cov,
         "gate_failures": fails,

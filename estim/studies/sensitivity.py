@@ -1,9 +1,9 @@
-"""Prior sensitivity of the border model's whole-border estimate to the prior of the apprehension probability.
+"""Prior sensitivity: refit a spec with some of its priors changed and see how its headline estimate moves.
 
-Critics of the repeated-trials method ask how much the estimate of unobserved crossings rests on what is assumed
-about the per-attempt apprehension probability p. `prior_sensitivity` refits the border spec with that prior
-widened and shifted (the log-hazard level ``hazard_mean``, where p = 1 − exp(−H)), and reports for each variant the whole-border
-annual unobserved crossings, the implied mean p, and the shift from the spec's own fit.
+The family says what to vary and what to watch (`estim.families.base.SensitivityDesign`); for the border model
+that is the prior of the apprehension probability and the whole border's unobserved crossings per year
+(`estim.families.border.sensitivity`). Each variant is a spec of its own (``NAME__variant``), fitted and cached
+beside the spec like any other, and checked by the diagnostics gate.
 """
 
 from __future__ import annotations
@@ -13,33 +13,33 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from estim.errors import EstimInputError
+from estim.families.base import SensitivityDesign
 from estim.priors import Prior
+from estim.run.data import family_of, load_data
+from estim.run.fit import fit
 from estim.run.spec import ModelSpec
 
-# variant name -> prior overrides (on top of the spec's own priors)
-VARIANTS: dict[str, dict[str, Prior]] = {
-    "spec": {},
-    "hazard_mean_wide": {"hazard_mean": Prior("Normal", mu=-0.5, sigma=3.0)},
-    "hazard_mean_lower": {"hazard_mean": Prior("Normal", mu=-1.5, sigma=0.5)},
-    "hazard_mean_higher": {"hazard_mean": Prior("Normal", mu=0.5, sigma=0.5)},
-}
+
+def design_of(spec: ModelSpec) -> SensitivityDesign:
+    """The spec's family's sensitivity design; `EstimInputError` for a family without one."""
+    family = family_of(spec)
+    if family.sensitivity is None:
+        raise EstimInputError(
+            f"{spec.path or spec.name}: family {family.name!r} declares no prior-sensitivity report"
+        )
+    return family.sensitivity
 
 
-# A prior that disagrees with the data pulls the sampler through regions where the step size adapted at the
-# shipped spec's target_accept 0.8 diverged once (hazard_mean_lower and _higher, 1 divergence each): variants
-# sample at 0.9 at least.
-VARIANT_TARGET_ACCEPT = 0.9
-
-
-def variant_spec(spec: ModelSpec, name: str, overrides: Mapping[str, Prior]) -> ModelSpec:
+def variant_spec(
+    spec: ModelSpec, name: str, overrides: Mapping[str, Prior], target_accept: float = 0.9
+) -> ModelSpec:
     """The spec with `overrides` applied to its priors, named NAME__variant (its own fit file), sampled at
-    target_accept ≥ ``VARIANT_TARGET_ACCEPT``."""
+    target_accept ≥ `target_accept`."""
     if not overrides:
         return spec
     sampler = dataclasses.replace(
-        spec.sampler, target_accept=max(spec.sampler.target_accept, VARIANT_TARGET_ACCEPT)
+        spec.sampler, target_accept=max(spec.sampler.target_accept, target_accept)
     )
     return dataclasses.replace(
         spec,
@@ -57,65 +57,50 @@ def prior_sensitivity(
     force: bool = False,
     prob: float = 0.9,
 ) -> list[dict[str, Any]]:
-    """Fit each variant (cached fits are reused) and report its whole-border estimate.
+    """Fit each variant (cached fits are reused) and report its headline estimate.
 
-    Returns one row per variant: the priors changed, the gate verdict, the median and `prob` interval of the
-    whole-border unobserved crossings per year (mean over the fitted years), the posterior median of the mean
-    apprehension probability over all section × month × category cells (weighted by apprehensions), and the
-    relative shift of the median from the first variant's.
+    One row per variant: the priors changed, the file and gate verdict, ``median``, ``lower`` and ``upper`` of
+    the headline's `prob` interval with the family's further numbers, and ``shift_from_first``, the relative
+    shift of the median from the first variant's (the spec's own fit).
     """
-    from estim.families.border import model as B
-    from estim.run.fit import fit, load_data
-
-    variants = VARIANTS if variants is None else variants
+    design = design_of(spec)
+    variants = design.variants if variants is None else variants
     folder = Path(out_dir) if out_dir is not None else spec.default_output().parent
     rows: list[dict[str, Any]] = []
-    data = None
+    data = load_data(spec)
     for name, overrides in variants.items():
-        vspec = variant_spec(spec, name, overrides)
+        vspec = variant_spec(spec, name, overrides, design.target_accept)
         result = fit(vspec, out=folder / f"{vspec.name}.nc", force=force)
-        row: dict[str, Any] = {
-            "variant": name,
-            "priors": {k: str(v) for k, v in overrides.items()},
-            "file": str(result.path),
-            "gate_passed": result.passed,
-            "fit_seconds": round(result.seconds, 1),
-        }
-        post = result.idata["posterior"].to_dataset()
-        years = post["unobserved_border_year"]
-        annual = years.sum("year").values.ravel() / years.sizes["year"]
-        lo, med, hi = np.quantile(annual, [(1 - prob) / 2, 0.5, 1 - (1 - prob) / 2])
-        if data is None:
-            data = load_data(spec)
-        v, _ = B._posterior_values(post)
-        pick = np.unique(np.linspace(0, len(annual) - 1, 200).astype(int))  # 200 draws suffice
-        _, log_p, _, _ = B._rates_np(data, {k: x[pick] for k, x in v.items()}, slice(None))
-        weights = data["apprehensions"].values.astype(float) + 1.0
-        mean_p = (np.exp(log_p) * weights[None]).sum(axis=(1, 2, 3)) / weights.sum()
-        row.update(
-            unobserved_per_year_median=float(med),
-            unobserved_per_year_lower=float(lo),
-            unobserved_per_year_upper=float(hi),
-            apprehension_probability_median=float(np.median(mean_p)),
+        rows.append(
+            {
+                "variant": name,
+                "priors": {k: str(v) for k, v in overrides.items()},
+                "file": str(result.path),
+                "gate_passed": result.passed,
+                "fit_seconds": round(result.seconds, 1),
+                **design.headline(result.idata, data, prob),
+            }
         )
-        rows.append(row)
-    base = rows[0]["unobserved_per_year_median"]
+    base = rows[0]["median"]
     for r in rows:
-        r["shift_from_first"] = r["unobserved_per_year_median"] / base - 1.0
+        r["shift_from_first"] = r["median"] / base - 1.0
     return rows
 
 
-def format_sensitivity(rows: list[dict[str, Any]]) -> str:
+def format_sensitivity(rows: list[dict[str, Any]], design: SensitivityDesign) -> str:
+    """The rows as a table: variant, gate, the headline's median and interval, the further numbers, shift."""
+    extra = dict(design.extra_names)
     lines = [
-        f"{'variant':24s} {'gate':6s} {'unobserved/yr':>13s} {'90% interval':>21s} {'mean p':>7s} "
-        f"{'shift':>7s}  prior changed"
+        f"{'variant':24s} {'gate':6s} {design.headline_name:>13s} {'90% interval':>21s} "
+        + "".join(f"{title:>8s}" for title in extra.values())
+        + f" {'shift':>7s}  prior changed"
     ]
     for r in rows:
         lines.append(
             f"{r['variant']:24s} {'ok' if r['gate_passed'] else 'FAIL':6s} "
-            f"{r['unobserved_per_year_median']:13,.0f} {r['unobserved_per_year_lower']:10,.0f} – "
-            f"{r['unobserved_per_year_upper']:8,.0f} {r['apprehension_probability_median']:7.3f} "
-            f"{r['shift_from_first']:+7.1%}  "
+            f"{r['median']:13,.0f} {r['lower']:10,.0f} – {r['upper']:8,.0f} "
+            + "".join(f"{r[k]:8.3f}" for k in extra)
+            + f" {r['shift_from_first']:+7.1%}  "
             + (", ".join(f"{k} ~ {v}" for k, v in r["priors"].items()) or "(the spec's priors)")
         )
     return "\n".join(lines)

@@ -15,7 +15,8 @@ import pytest
 
 from estim.benchmarks import reference_estimates
 from estim.paths import REPO_ROOT
-from estim.run.fit import _family, load_data, sample
+from estim.run.data import family_of, load_data
+from estim.run.fit import sample
 from estim.run.spec import read_spec
 
 REFS = reference_estimates()
@@ -44,7 +45,7 @@ def test_bayesian_median_agrees_with_reference(spec_name, dataset, estimate):
         spec,
         sampler=dataclasses.replace(spec.sampler, draws=500, tune=500, chains=2, prior_draws=10),
     )
-    idata = sample(quick, _family(quick), load_data(quick))
+    idata = sample(quick, family_of(quick), load_data(quick))
     n = idata["posterior"]["N"].values
     median = float(np.median(n.reshape(n.shape[0] * n.shape[1], -1).sum(axis=-1)))
     ref = REFS[dataset]["estimates"][estimate]

@@ -40,7 +40,8 @@ def test_good_spec_with_defaults(tmp_path):
     spec = read_spec(path)
     assert spec.name == "m" and spec.family == "test_ztp" and spec.seed == 3
     assert spec.sampler.chains == 4 and spec.sampler.backend == "jax"
-    assert spec.data.benchmark == "netherlands_immigrants" and spec.data.covariates == ()
+    assert spec.data.benchmark == "netherlands_immigrants"
+    assert spec.data.fields == {"count": "capture", "covariates": ()}
     assert spec.default_output() == tmp_path / "m.nc"
 
 
@@ -116,3 +117,27 @@ def test_shipped_specs_name_registered_families_and_benchmarks():
             continue
         spec = read_spec(path)
         assert spec.name == path.stem
+
+
+@pytest.mark.parametrize(
+    ("family", "data", "field", "says"),
+    [
+        # each family's own [data] rules, declared by its DataKind
+        ("ztpoisson", 'records = "data/synthetic"\nperiod = "2010"', "[data] section", "missing"),
+        ("ztpoisson", 'records = "data/synthetic"\nsection = "omsk"', "[data] period", "missing"),
+        ("ztpoisson", 'records = "data/synthetic"\nsection = "omsk"\nperiod = "2010"\n'
+         'covariates = ["age"]', "[data] covariates", "only 'category'"),
+        ("ztpoisson", 'benchmark = "netherlands_immigrants"', "[data] count", "missing"),
+        ("ztpoisson", 'benchmark = "netherlands_immigrants"\ncount = "capture"\nperiod_kind = "week"',
+         "[data] period_kind", "one of year, quarter, month"),
+        ("M0", 'benchmark = "hare"\ncovariates = ["x"]', "[data] covariates", "unknown field"),
+        ("M0", 'records = "data/synthetic"\nperiod = "2010"\noccasion = "week"', "[data] occasion",
+         "one of quarter, month"),
+        ("border", 'records = "data/synthetic"\nsection = "omsk"', "[data] section", "unknown field"),
+        ("border", 'benchmark = "hare"', "[data] benchmark", "record folder"),
+    ],
+)  # fmt: skip
+def test_each_family_declares_and_checks_its_data_fields(tmp_path, family, data, field, says):
+    message = _bad(tmp_path, f'family = "{family}"\nseed = 1\n[data]\n{data}\n')
+    assert f": {field}:" in message
+    assert says in message

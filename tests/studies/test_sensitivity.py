@@ -1,31 +1,58 @@
-"""The prior-sensitivity variants of the border spec (estim/sensitivity.py); the refits themselves are run by
-`estim sensitivity` (README), minutes each."""
+"""Prior sensitivity: the variants a family declares become specs of their own; a family without a design is
+refused. The refits themselves are run by `estim sensitivity` (README), minutes each."""
 
 from __future__ import annotations
 
+import pytest
+
+from estim.errors import EstimInputError
+from estim.families.border.sensitivity import BORDER_SENSITIVITY
 from estim.paths import REPO_ROOT
 from estim.priors import Prior
 from estim.run.spec import read_spec
-from estim.studies.sensitivity import VARIANT_TARGET_ACCEPT, VARIANTS, variant_spec
+from estim.studies.sensitivity import design_of, format_sensitivity, variant_spec
 
 
 def test_variants_change_only_the_hazard_prior_and_get_their_own_fit():
     spec = read_spec(REPO_ROOT / "models" / "border.toml")
-    assert variant_spec(spec, "spec", VARIANTS["spec"]) is spec
-    for name, overrides in VARIANTS.items():
+    design = design_of(spec)
+    assert design is BORDER_SENSITIVITY
+    variants = design.variants
+    assert variant_spec(spec, "spec", variants["spec"]) is spec
+    for name, overrides in variants.items():
         if not overrides:
             continue
-        v = variant_spec(spec, name, overrides)
+        v = variant_spec(spec, name, overrides, design.target_accept)
         assert v.name == f"border__{name}"
         assert dict(v.priors) == {**dict(spec.priors), **overrides}
         assert v.spec_hash != spec.spec_hash  # never reuses the spec's cached fit
-        assert v.sampler.target_accept == max(spec.sampler.target_accept, VARIANT_TARGET_ACCEPT)
+        assert v.sampler.target_accept == max(spec.sampler.target_accept, design.target_accept)
         assert (v.sampler.draws, v.sampler.chains, v.seed) == (
             spec.sampler.draws,
             spec.sampler.chains,
             spec.seed,
         )
     # the shipped variants widen and shift the level of the log hazard both ways
-    mus = sorted(o["hazard_mean"].parameters["mu"] for o in VARIANTS.values() if o)
+    mus = sorted(o["hazard_mean"].parameters["mu"] for o in variants.values() if o)
     assert mus[0] < -0.5 < mus[-1]
-    assert isinstance(VARIANTS["hazard_mean_wide"]["hazard_mean"], Prior)
+    assert isinstance(variants["hazard_mean_wide"]["hazard_mean"], Prior)
+
+
+def test_a_family_without_a_design_is_refused():
+    spec = read_spec(REPO_ROOT / "models" / "hare_M0.toml")
+    with pytest.raises(EstimInputError, match="declares no prior-sensitivity report"):
+        design_of(spec)
+
+
+def test_the_table_shows_each_variant_and_its_shift():
+    rows = [
+        {"variant": "spec", "priors": {}, "gate_passed": True, "median": 1000.0, "lower": 900.0,
+         "upper": 1100.0, "mean_p": 0.45, "shift_from_first": 0.0},
+        {"variant": "wide", "priors": {"hazard_mean": "Normal(mu=-0.5, sigma=3.0)"}, "gate_passed": False,
+         "median": 1050.0, "lower": 940.0, "upper": 1160.0, "mean_p": 0.44, "shift_from_first": 0.05},
+    ]  # fmt: skip
+    text = format_sensitivity(rows, BORDER_SENSITIVITY).splitlines()
+    assert "unobserved/yr" in text[0] and "mean p" in text[0]
+    assert text[1].split()[:3] == ["spec", "ok", "1,000"] and "(the spec's priors)" in text[1]
+    assert text[2].split()[:3] == ["wide", "FAIL", "1,050"] and "+5.0%" in text[2]
+    assert "hazard_mean ~ Normal(mu=-0.5, sigma=3.0)" in text[2]

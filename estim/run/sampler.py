@@ -1,0 +1,97 @@
+"""The one way estim runs NUTS: nutpie, compiled from a PyMC model, with a seed.
+
+`compile_model` and `draw` are the two steps; `nuts` does both. The fit runner, the recovery studies (one
+compiled model, many datasets through ``compiled.with_data``) and the border recovery all sample through
+here, so a sampler setting means the same everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from estim.run.spec import SamplerSpec
+
+BACKENDS = ("jax", "numba")
+
+
+def seeds(seed: int, n: int) -> list[int]:
+    """`n` independent seeds derived from one (prior, NUTS, predictive, N draws, …)."""
+    return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(n)]
+
+
+def compile_model(model: Any, backend: str = "jax", *, freeze: bool | None = None) -> Any:
+    """nutpie's compiled log-density and gradient of `model`.
+
+    With the JAX backend JAX differentiates its own graph: on the border model a gradient costs ~3.7 ms this
+    way and ~4.9 ms through ``pm.sample`` (measured, 1 chain). ``freeze=False`` keeps shared variables as
+    runtime inputs (None: nutpie's default), so ``compiled.with_data(name=array)`` can swap a dataset without recompiling.
+    """
+    import nutpie
+
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+    return nutpie.compile_pymc_model(
+        model,
+        backend=backend,
+        gradient_backend="jax" if backend == "jax" else "pytensor",
+        freeze_model=freeze,
+    )
+
+
+def draw(
+    compiled: Any,
+    sampler: SamplerSpec,
+    seed: int,
+    *,
+    cores: int | None = None,
+) -> xr.DataTree:
+    """NUTS draws from a compiled model with the spec's settings; ``sampling_time`` (s) in the posterior's
+    attributes."""
+    import nutpie
+
+    s = sampler
+    start = time.perf_counter()
+    idata = nutpie.sample(
+        compiled,
+        draws=s.draws,
+        tune=max(s.tune, 1),  # nutpie's adaptation needs at least one tuning step
+        chains=s.chains,
+        # as pm.sample: more threads than cores only contend
+        cores=cores if cores is not None else min(s.chains, os.cpu_count() or 1),
+        seed=seed,
+        progress_bar=False,
+        target_accept=s.target_accept,
+        **({"adaptation": s.adaptation} if s.adaptation != "diagonal" else {}),
+    )
+    idata["posterior"].attrs["sampling_time"] = round(time.perf_counter() - start, 3)
+    return idata
+
+
+def nuts(
+    model: Any,
+    sampler: SamplerSpec,
+    seed: int,
+    *,
+    cores: int | None = None,
+    with_data: bool = False,
+) -> xr.DataTree:
+    """Compile and sample `model`; ``compile_time`` and ``sampling_time`` (s) in the posterior's attributes.
+
+    ``with_data`` adds the model's ``observed_data`` and ``constant_data`` groups, which PyMC's
+    log-likelihood and predictive functions read.
+    """
+    start = time.perf_counter()
+    compiled = compile_model(model, sampler.backend)
+    compile_time = time.perf_counter() - start
+    idata = draw(compiled, sampler, seed, cores=cores)
+    idata["posterior"].attrs["compile_time"] = round(compile_time, 3)
+    if with_data:
+        from pymc.backends.arviz import patch_nutpie_idata
+
+        patch_nutpie_idata(idata, model, sampling_time=idata["posterior"].attrs["sampling_time"])
+    return idata
