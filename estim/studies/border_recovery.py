@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from estim.families.border import model as B
+from estim.families import border as B
 from estim.intervals import equal_tailed
 from estim.records import DEFAULT_KEY
 from estim.records.load import load_records

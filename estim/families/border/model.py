@@ -92,25 +92,11 @@ from estim.families.border.data import (
     DETECTORS,
     HARMONICS,
     JOURNEY_CATEGORIES,
-    border_data,
     no_bypass_flow,
 )
-from estim.families.border.generated import crossings
 from estim.families.border.kernels import negbin_logp, totals_logp
-from estim.families.border.rates import log_rates, posterior_parameters, rates
+from estim.families.border.rates import log_rates
 from estim.priors import Prior, merge_priors
-
-# Studies import these from here (``from estim.families.border import model``).
-__all__ = [
-    "DEFAULT_PRIORS",
-    "HYPERPARAMETERS",
-    "OBSERVED",
-    "border_data",
-    "build_border",
-    "crossings",
-    "posterior_parameters",
-    "rates",
-]
 
 OBSERVED = "apprehensions"  # the unsurveyed sections' monthly totals
 
