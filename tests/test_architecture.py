@@ -157,7 +157,8 @@ def test_architecture_doc_lists_every_module():
 
 
 def test_nothing_points_outside_the_repository():
-    pattern = re.compile(r"DESIGN ?§|DESIGN\.md|facts/border|\.\./shared")
+    # written in two pieces so that this line does not match itself
+    pattern = re.compile(r"DESIGN ?§|DESIGN\.md|" + "facts" + r"/border|\.\./shared")
     hits = []
     for path in [*ROOT.glob("*.md"), *ROOT.glob("*.toml")]:
         hits += [
@@ -166,8 +167,6 @@ def test_nothing_points_outside_the_repository():
     for folder in ("estim", "docs", "data", "tests", "scripts", "models"):
         for path in (ROOT / folder).rglob("*"):
             if path.is_file() and path.suffix in {".py", ".md", ".csv", ".toml", ".txt"}:
-                if path == Path(__file__):
-                    continue
                 text = path.read_text(encoding="utf-8", errors="replace")
                 hits += [
                     f"{path.relative_to(ROOT)}: {ln[:80]}"
