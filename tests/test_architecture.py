@@ -23,7 +23,15 @@ STAGES: list[list[tuple[str, tuple[str, ...]]]] = [
     [
         (
             "base",
-            ("estim", "estim.errors", "estim.io", "estim.paths", "estim.priors", "estim.intervals"),
+            (
+                "estim",
+                "estim.errors",
+                "estim.io",
+                "estim.paths",
+                "estim.priors",
+                "estim.intervals",
+                "estim.figure_style",
+            ),
         )
     ],
     [("benchmarks", ("estim.benchmarks",)), ("records", ("estim.records",))],

@@ -2,9 +2,11 @@
 
 import glob
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -69,3 +71,159 @@ def test_explicit_interpreter_is_checked(tmp_path):
     )
     assert out.returncode == 1
     assert "not a working Python >= 3.12" in out.stderr
+
+
+# --- the help, unknown commands and setup's progress: each on a copy of the script, so nothing can touch .venv
+
+
+def _script_copy(tmp_path: Path, *, with_project: bool = False) -> Path:
+    d = tmp_path / "project"
+    d.mkdir()
+    shutil.copy2(ROOT / "run", d / "run")
+    if with_project:
+        shutil.copy2(ROOT / "requirements.lock", d / "requirements.lock")
+        shutil.copy2(ROOT / "pyproject.toml", d / "pyproject.toml")
+    return d / "run"
+
+
+def _commands_dispatched() -> set[str]:
+    # the labels of the script's `case "$cmd" in` (help | -h | --help) -> {"help"}; * is the unknown command
+    text = (ROOT / "run").read_text(encoding="utf-8")
+    body = text.split('case "$cmd" in', 1)[1].split("\nesac", 1)[0]
+    labels = re.findall(r"^    ([a-z|\- ]+)\)$", body, flags=re.M)
+    return {
+        name.strip()
+        for label in labels
+        for name in label.split("|")
+        if not name.strip().startswith("-")
+    }
+
+
+def _run_bare(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    # no Python anywhere on PATH, no pyenv: the help must need nothing but bash
+    d = Path(tempfile.mkdtemp(dir=tmp_path))
+    env = _env(d, [_bin_dir_with(d, {})], str(d / "no-pyenv"))
+    script = _script_copy(d)
+    out = subprocess.run([BASH, str(script), *args], env=env, capture_output=True, text=True)
+    assert not (script.parent / ".venv").exists()
+    return out
+
+
+def test_the_script_dispatches_the_commands_we_expect():
+    expected = {
+        "border",
+        "demo",
+        "test",
+        "test-slow",
+        "estim",
+        "python",
+        "setup",
+        "find-python",
+        "help",
+    }
+    assert _commands_dispatched() == expected
+
+
+@pytest.mark.parametrize(
+    "args", [[], ["help"], ["-h"], ["--help"]], ids=["none", "help", "-h", "--help"]
+)
+def test_help_lists_every_command_once_and_exits_0(tmp_path, args):
+    out = _run_bare(tmp_path, *args)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == ""
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("usage: ./run COMMAND")
+    for cmd in _commands_dispatched():
+        assert sum(1 for line in lines if line.split()[:1] == [cmd]) == 1, (cmd, out.stdout)
+
+
+def test_help_has_no_stray_shell_lines_and_states_the_long_durations(tmp_path):
+    out = _run_bare(tmp_path).stdout
+    for shell in ("set -", "#", "esac", "<<", "$(", "${", "exec ", "sed "):
+        assert shell not in out, shell
+    line = {ln.split()[0]: ln for ln in out.splitlines() if ln.startswith("  ")}
+    assert "min" in line["border"] and "min" in line["test"] and "min" in line["setup"]
+    assert "hours" in line["test-slow"]
+    assert max(len(ln) for ln in out.splitlines()) <= 120
+
+
+@pytest.mark.parametrize("bad", ["bordr", "--verbose"])
+def test_unknown_command_exits_2_with_the_help_on_stderr(tmp_path, bad):
+    out = _run_bare(tmp_path, bad)
+    assert out.returncode == 2
+    assert out.stdout == ""
+    assert f"unknown command '{bad}'" in out.stderr.splitlines()[0]
+    assert out.stderr.endswith(_run_bare(tmp_path, "help").stdout)  # then the whole help
+
+
+_FAKE_PYTHON = """#!/bin/bash
+# stands in for a Python >= 3.12: `-m venv` makes a .venv whose python is this script; `-m pip` is logged
+case "$1" in
+    -c) exit 0 ;;
+    --version) echo "Python 3.13.0" ;;
+    -m)
+        case "$2" in
+            venv) mkdir -p "$3/bin" && ln -s "{self}" "$3/bin/python" ;;
+            pip) echo "$*" >>"{log}"; exit "${{FAKE_PIP_EXIT:-0}}" ;;
+        esac ;;
+esac
+"""
+
+
+def _fake_python(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    fake, log = tmp_path / "fake-python3", tmp_path / "pip.log"
+    fake.write_text(_FAKE_PYTHON.format(self=fake, log=log))
+    fake.chmod(0o755)
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "ESTIM_PYTHON": str(fake)}
+    return env, log
+
+
+def test_setup_says_what_it_does_and_how_long_it_took_without_carriage_returns(tmp_path):
+    script = _script_copy(tmp_path, with_project=True)
+    env, log = _fake_python(tmp_path)
+    n = sum(
+        1
+        for ln in (ROOT / "requirements.lock").read_text().splitlines()
+        if re.match(r"[A-Za-z0-9]", ln)
+    )
+
+    first = subprocess.run([BASH, str(script), "setup"], env=env, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == ""  # progress goes to stderr
+    assert "\r" not in first.stderr
+    said = first.stderr.splitlines()
+    assert said[0].startswith("estim: creating .venv with Python 3.13.0")
+    assert said[1].startswith(
+        f"estim: installing {n} packages from requirements.lock (about a minute"
+    )
+    assert re.fullmatch(r"estim: installed in \d+ s", said[2])
+    installs = log.read_text().splitlines()
+    assert len(installs) == 2 and all(" -q " in f" {i} " for i in installs)
+    assert (script.parent / ".venv" / ".estim-stamp").exists()
+
+    again = subprocess.run([BASH, str(script), "setup"], env=env, capture_output=True, text=True)
+    assert again.returncode == 0 and "creating" not in again.stderr and "is ready" in again.stderr
+    assert len(log.read_text().splitlines()) == 2  # up to date: nothing installed
+
+    with (script.parent / "pyproject.toml").open("a") as f:
+        f.write("\n# changed\n")
+    changed = subprocess.run([BASH, str(script), "setup"], env=env, capture_output=True, text=True)
+    assert changed.returncode == 0
+    assert "rebuilding .venv" in changed.stderr and "installed in" in changed.stderr
+
+
+def test_a_failed_install_says_so_and_is_retried(tmp_path):
+    script = _script_copy(tmp_path, with_project=True)
+    env, log = _fake_python(tmp_path)
+    failed = subprocess.run(
+        [BASH, str(script), "setup"],
+        env=dict(env, FAKE_PIP_EXIT="1"),
+        capture_output=True,
+        text=True,
+    )
+    assert failed.returncode == 1
+    assert "setup failed: pip could not install" in failed.stderr
+    assert "installed in" not in failed.stderr
+    assert not (script.parent / ".venv" / ".estim-stamp").exists()
+    retry = subprocess.run([BASH, str(script), "setup"], env=env, capture_output=True, text=True)
+    assert retry.returncode == 0 and "installed in" in retry.stderr

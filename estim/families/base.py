@@ -131,6 +131,9 @@ class SensitivityDesign:
         any further named numbers to show beside it.
     headline_name, extra_names
         Column titles of the estimate and of each further number (name -> title).
+    varies, does_not_vary
+        In words, for the report: what the variants change, and which assumptions they leave as they are (so
+        that a small shift is not read as support for an assumption that was never varied).
     target_accept
         The variants sample at least at this acceptance rate: a prior that disagrees with the data pulls the
         sampler through regions where a step size adapted at a lower rate diverges.
@@ -139,6 +142,8 @@ class SensitivityDesign:
     variants: Mapping[str, Mapping[str, Prior]]
     headline: Callable[..., dict[str, float]]
     headline_name: str
+    varies: str
+    does_not_vary: str
     extra_names: Mapping[str, str] = field(default_factory=dict)
     target_accept: float = 0.9
 

@@ -15,6 +15,7 @@ Nothing here writes files: `ppc_figure` returns a matplotlib Figure for the call
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 import numpy as np
@@ -136,41 +137,165 @@ def predictive_summary(
             "chi_square": float(np.mean(chi_rep >= chi_obs)),
             "freeman_tukey": float(np.mean(ft_rep >= ft_obs)),
         }
-    return {"group": group, "prob": prob, "tables": tables, "p_values": p_values}
+    out = {"group": group, "prob": prob, "tables": tables, "p_values": p_values}
+    out["verdicts"] = {stat: verdict(out, stat) for stat in tables}
+    return out
+
+
+def format_checks(results: dict[str, dict[str, Any]]) -> str:
+    """`predictive_summary` results (by group) as text: per statistic the cells with counts as counts, the
+    p-values and the verdict."""
+    lines = []
+    for group, r in results.items():
+        pct = f"{r['prob']:.0%}"
+        lines.append(f"== {group.replace('_', ' ')} check ==")
+        for stat, table in r["tables"].items():
+            what = STATISTICS.get(stat, stat)
+            lines.append(
+                f"{stat}: {what}; observed against the predictive median and {pct} interval"
+            )
+            shown = pd.DataFrame(
+                {
+                    "observed": table["observed"].map("{:,.0f}".format),
+                    "predicted": table["median"].map("{:,.0f}".format),
+                    f"{pct} interval": [
+                        f"{lo:,.0f} – {hi:,.0f}"
+                        for lo, hi in zip(table["lower"], table["upper"], strict=True)
+                    ],
+                    "": np.where(table["inside"], "", "outside"),
+                },
+                index=table.index,
+            )
+            lines.append(shown.to_string())
+            p = r["p_values"][stat]
+            lines.append(
+                f"predictive p-values: chi-square {p['chi_square']:.3f}, Freeman–Tukey "
+                f"{p['freeman_tukey']:.3f} (near 0: the data more extreme than predicted; near 1: less)"
+            )
+            lines += textwrap.wrap(
+                f"verdict: {r['verdicts'][stat]['text']}", width=100, subsequent_indent="  "
+            )
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+STATISTICS = {
+    "f_k": "people seen exactly k times",
+    "history_count": "people with each capture history (1 = caught on that occasion)",
+    "cells": "the observed cells",
+}
+
+ALPHA = 0.05  # a p-value below ALPHA or above 1 − ALPHA fails a posterior predictive check
+
+
+def verdict(result: dict[str, Any], stat: str, alpha: float = ALPHA) -> dict[str, Any]:
+    """Whether a predictive check passes, and why, in words.
+
+    Posterior predictive: it fails when a p-value is below `alpha` (the data are more extreme than the model
+    predicts) or above 1 − `alpha` (they vary less than it predicts). Prior predictive: it fails when an
+    observed cell lies outside its prior predictive interval (the priors make the data implausible). Either
+    way the cells outside their interval are named, with the side the observation falls on.
+    """
+    table = result["tables"][stat]
+    pct = f"{result['prob']:.0%}"
+    outside = table[~table["inside"].astype(bool)]
+    sides = [
+        f"{label} ({'above' if row.observed > row.upper else 'below'})"
+        for label, row in outside.iterrows()
+    ]
+    cells = f"{len(table) - len(outside)} of {len(table)} cells inside their {pct} interval"
+    if sides:
+        cells += "; outside: " + ", ".join(sides)
+    if result["group"] == "prior_predictive":
+        passed = not sides
+        why = "the priors allow the data" if passed else "the priors make these cells implausible"
+        return {"passed": passed, "text": f"{'ok' if passed else 'FAIL'}: {why} ({cells})"}
+    p = result["p_values"][stat]
+    low = [f"{k.replace('_', '-')} p {v:.3f}" for k, v in p.items() if v < alpha]
+    high = [f"{k.replace('_', '-')} p {v:.3f}" for k, v in p.items() if v > 1 - alpha]
+    if low:
+        why = (
+            f"MISFIT: {', '.join(low)} < {alpha}: the data are more extreme than the model predicts"
+        )
+    elif high:
+        why = f"MISFIT: {', '.join(high)} > {1 - alpha:.2f}: the data vary less than the model predicts"
+    else:
+        ps = ", ".join(f"{k.replace('_', '-')} p {v:.2f}" for k, v in p.items())
+        why = f"ok: the model reproduces {stat} ({ps})"
+    return {"passed": not (low or high), "text": f"{why}; {cells}"}
 
 
 def ppc_figure(tree: xr.DataTree, group: str = "posterior_predictive", prob: float = 0.9) -> Any:
-    """Observed counts (dots) against the predictive median and `prob` interval, one panel per statistic.
+    """Observed counts (dots) against the predictive median and `prob` interval, one panel per statistic, in
+    the house style (`estim.report.figures`): a column wide (two when a statistic has many cells), counts on
+    a symlog axis labelled as counts, the interval level in the legend, SYNTHETIC when the data were simulated.
 
     Returns the matplotlib Figure; the caller saves it.
     """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    from estim.report import figures as fs
 
     summary = predictive_summary(tree, group, prob)
     tables = summary["tables"]
-    fig, axes = plt.subplots(
-        len(tables), 1, figsize=(8, 3.2 * len(tables)), squeeze=False, layout="constrained"
-    )
+    axis_labels = {  # statistic -> (x label, y label)
+        "f_k": ("times caught, k", "people caught k times"),
+        "history_count": (
+            "capture history (1 = caught on that occasion)",
+            "people with the history",
+        ),
+    }
+    cells = max(len(t) for t in tables.values())
+    rotate = cells > 12 or any(len(str(i)) > 4 for t in tables.values() for i in t.index)
+    width = fs.SINGLE_COLUMN if cells <= 12 else fs.DOUBLE_COLUMN
+    height = len(tables) * (1.9 + (0.4 if rotate else 0)) + 0.45
+    blue, outside = fs.COLOURS["estimate"], fs.COLOURS["outside"]
+    kind = group.replace("_", " ")
     name = tree.attrs.get("model_name", "")
-    for ax, (stat, table) in zip(axes[:, 0], tables.items(), strict=True):
-        x = np.arange(len(table))
-        ax.vlines(x, table["lower"], table["upper"], color="tab:blue", lw=4, alpha=0.4,
-                  label=f"{group.replace('_', ' ')} {prob:.0%} interval")  # fmt: skip
-        ax.plot(x, table["median"], "_", color="tab:blue", ms=12, label="predictive median")
-        colours = np.where(table["inside"], "black", "tab:red")
-        ax.scatter(x, table["observed"], c=colours, s=18, zorder=3, label="observed")
-        ax.set_yscale("symlog", linthresh=1)
-        ax.set_xticks(x, table.index, rotation=90 if len(table) > 12 else 0, fontsize=7)
-        ax.set_xlabel(table.index.name)
-        p = summary["p_values"][stat]
-        ax.set_title(
-            f"{name} {stat}: chi-square p = {p['chi_square']:.2f}, "
-            f"Freeman–Tukey p = {p['freeman_tukey']:.2f}",
-            fontsize=9,
-        )
-        ax.set_ylabel("count")
-    axes[0, 0].legend(fontsize=7, loc="upper right")
-    return fig
+    with fs.house_style():
+        fig, axes = fs.subplots(len(tables), 1, width=width, height=height, squeeze=False)
+        for ax, (stat, table) in zip(axes[:, 0], tables.items(), strict=True):
+            x = np.arange(len(table))
+            inside = table["inside"].to_numpy(bool)
+            ax.vlines(x, table["lower"], table["upper"], color=blue, lw=3.5, alpha=0.35)
+            ax.plot(x, table["median"], "_", color=blue, ms=7, mew=1.2)
+            ax.plot(
+                x[inside],
+                table["observed"][inside],
+                "o",
+                color=fs.COLOURS["observed"],
+                ms=3.5,
+                zorder=3,
+            )
+            ax.plot(x[~inside], table["observed"][~inside], "o", color=outside, ms=3.5, zorder=3)
+            fs.count_axis(ax, "y", "symlog")
+            ax.set_ylim(bottom=-0.2)
+            many = len(table) > 12 or any(len(str(i)) > 4 for i in table.index)
+            ax.set_xticks(x, table.index, rotation=90 if many else 0)
+            ax.set_xlim(-0.7, len(table) - 0.3)
+            xlabel, ylabel = axis_labels.get(stat, (str(table.index.name), "count"))
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(ylabel)
+            p = summary["p_values"][stat]
+            ax.set_title(
+                f"{name}: {stat}\nchi-square p = {p['chi_square']:.2f}, "
+                f"Freeman–Tukey p = {p['freeman_tukey']:.2f}"
+            )
+        handles = [
+            Line2D(
+                [],
+                [],
+                color=blue,
+                lw=3.5,
+                alpha=0.35,
+                label=f"{kind} {fs.interval_label(prob, '')}",
+            ),
+            Line2D([], [], color=blue, ls="", marker="_", ms=7, mew=1.2, label="predictive median"),
+            Line2D([], [], color="black", ls="", marker="o", ms=3.5, label="observed, inside"),
+            Line2D([], [], color=outside, ls="", marker="o", ms=3.5, label="observed, outside"),
+        ]
+        fig.legend(handles=handles, loc="outside lower center", ncols=2)
+        return fs.finish_figure(fig, synthetic=fs.is_synthetic(tree.attrs))

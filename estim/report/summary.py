@@ -8,6 +8,7 @@ includes the sampling variation of the unobserved individuals.
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,10 @@ def summarise(
             or k.startswith("version_")
         },
     }
+    out["data"] = {
+        "source": attrs.get("data_source", "(not recorded in this fit)"),
+        "synthetic": attrs.get("data_synthetic") == "true",
+    }
     if "mle_json" in attrs:
         out["mle"] = json.loads(attrs["mle_json"])
     if not verdict.passed:
@@ -115,9 +120,19 @@ def summarise(
     return out
 
 
-def format_summary(summary: Mapping[str, Any]) -> str:
-    """The summary as text for a terminal."""
-    lines = [f"model {summary.get('model')} (family {summary.get('family')})"]
+def format_summary(summary: Mapping[str, Any], *, parameters: bool = False) -> str:
+    """The summary as text for a terminal: what was fitted to which data, the estimate with what its numbers
+    mean, maximum likelihood beside it, the diagnostics; the model's parameters only with `parameters`."""
+    family = _registered(summary.get("family"))
+    title = f" — {family.description}" if family is not None else ""
+    lines = [f"model {summary.get('model')} (family {summary.get('family')}{title})"]
+    data = summary.get("data") or {}
+    if data:
+        lines.append(f"data: {data['source']}")
+        if data.get("synthetic"):
+            lines.append(
+                "SYNTHETIC: these are estimates from simulated records, not from real data"
+            )
     gate = summary["gate"]
     if not gate["passed"]:
         lines.append(f"FAILED the diagnostics gate: {', '.join(gate['failed'])}")
@@ -139,15 +154,21 @@ def format_summary(summary: Mapping[str, Any]) -> str:
             f"{row['upper']:,.{digits}f})"
         )
 
-    family = _registered(summary.get("family"))
+    lines.append("")
     if family is not None and family.report is not None and family.name in summary:
         lines.append(family.report.format(summary[family.name]))
-    for name in DERIVED:
-        if name in summary:
-            for row in summary[name]:
+    if any(name in summary for name in DERIVED):
+        for name in DERIVED:
+            for row in summary.get(name, []):
                 lines.append(f"{name}: {fmt(row)}")
             if f"{name}_total" in summary:
                 lines.append(f"{name} total: {fmt(summary[f'{name}_total'])}")
+        lines += textwrap.wrap(
+            f"N is the population size (people seen and never seen), unobserved = N minus those seen; each "
+            f"is the posterior median with its central (equal-tailed) {pct} interval, from draws of the "
+            "count itself, so the interval includes the chance variation of the unseen.",
+            width=100,
+        )
     mle = summary.get("mle") or {}
     if mle.get("boundary"):
         lines.append(
@@ -159,10 +180,16 @@ def format_summary(summary: Mapping[str, Any]) -> str:
         lines.append(
             f"maximum likelihood: N = {mle['n_hat']:,.1f} (se {mle['se']:,.1f}; 95% Wald {lo:,.1f} – {hi:,.1f})"
         )
-    lines.append("parameters (median and interval):")
-    for name, rows in summary["parameters"].items():
-        for row in rows:
-            lines.append(f"  {name} {fmt(row, 4)}")
+    if parameters:
+        lines.append(
+            f"parameters (posterior median and central {pct} interval, on the model's scale):"
+        )
+        for name, rows in summary["parameters"].items():
+            for row in rows:
+                lines.append(f"  {name} {fmt(row, 4)}")
+    else:
+        n = len(summary["parameters"])
+        lines.append(f"({n} model parameter{'s' if n != 1 else ''}: add --parameters to list them)")
     lines.append("diagnostics gate passed: " + "; ".join(
         f"{c['name']} {c['value']:.4g}" for c in gate["checks"]
     ))  # fmt: skip
@@ -239,6 +266,34 @@ def compare(paths: list[Path]) -> pd.DataFrame:
             )
         trees[name] = loo_tree
     return az.compare(trees, round_to="none")
+
+
+COLUMNS = {
+    "rank": "0 is the model that predicts best",
+    "elpd": "expected log predictive density of a left-out individual, summed (PSIS-LOO); higher is better",
+    "elpd_diff": "elpd minus the best model's",
+    "dse": "standard error of elpd_diff",
+    "p_worse": "probability that the model predicts worse than the best (normal approximation)",
+    "diag_diff": "caution about elpd_diff (few individuals, or models too similar to tell apart)",
+    "diag_elpd": "caution about elpd (Pareto k of PSIS too high for some individuals)",
+    "p": "effective number of parameters",
+    "se": "standard error of elpd",
+    "weight": "stacking weight of the model in the best predictive mixture",
+}
+
+
+def format_compare(table: pd.DataFrame) -> str:
+    """The comparison as text: the columns that say something (no empty diagnostics, no p_worse of the best
+    model alone), each explained beneath."""
+    shown = table.copy()
+    for column in list(shown.columns):
+        values = shown[column]
+        empty = values.isna() | (values.astype(str).str.strip() == "")
+        if empty.all() or (column == "p_worse" and empty.iloc[1:].all()):
+            shown = shown.drop(columns=column)
+    text = shown.to_string(float_format=lambda x: f"{x:,.3f}", na_rep="", justify="right")
+    legend = [f"  {c:9s} {COLUMNS[c]}" for c in shown.columns if c in COLUMNS]
+    return "\n".join([text, "", "columns:", *legend])
 
 
 def compare_json(table: pd.DataFrame) -> str:

@@ -40,6 +40,21 @@ def records_folder(spec: ModelSpec) -> Path:
     return folder
 
 
+def data_source(spec: ModelSpec) -> tuple[str, bool]:
+    """What the spec's data are, in words, and whether they are SYNTHETIC: a record folder that holds the
+    simulator's ground truth (``truth.nc``) was made by `estim simulate`; a benchmark is published data."""
+    if spec.data.benchmark is not None:
+        return f"benchmark {spec.data.benchmark} (published data, data/benchmarks/)", False
+    folder = records_folder(spec)
+    synthetic = (folder / "truth.nc").is_file()
+    try:
+        shown = folder.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        shown = folder
+    kind = "SYNTHETIC records made by the simulator" if synthetic else "records"
+    return f"{kind} in {shown}", synthetic
+
+
 def load_data(spec: ModelSpec) -> xr.Dataset:
     """The sufficient statistics the spec's family takes.
 

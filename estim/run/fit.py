@@ -8,10 +8,12 @@ given the data and each posterior draw (``Family.population``), and stored in th
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,10 +24,10 @@ import xarray as xr
 from estim.families.base import Family, MLEResult
 from estim.priors import merge_priors
 from estim.run import store
-from estim.run.data import data_hash, family_of, load_data
+from estim.run.data import data_hash, data_source, family_of, load_data
 from estim.run.diagnostics import GateVerdict
 from estim.run.diagnostics import check as gate_check
-from estim.run.sampler import nuts, seeds
+from estim.run.sampler import Progress, nuts, seeds
 from estim.run.spec import ModelSpec
 
 
@@ -95,8 +97,28 @@ def _host_mode() -> dict[str, Any]:
     return {"mode": Mode(linker="cvm", optimizer="fast_compile")}
 
 
-def sample(spec: ModelSpec, family: Family, data: xr.Dataset) -> xr.DataTree:
-    """Prior predictive, NUTS (nutpie), pointwise log-likelihood, posterior predictive and draws of N."""
+def _say(progress: Progress | None, message: str) -> None:
+    if progress is not None:
+        progress(message)
+
+
+@contextlib.contextmanager
+def _quiet_pymc() -> Iterator[None]:
+    """PyMC logs "Sampling: [...]" at INFO for every predictive draw: not for a user's terminal."""
+    logger = logging.getLogger("pymc")
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def sample(
+    spec: ModelSpec, family: Family, data: xr.Dataset, *, progress: Progress | None = None
+) -> xr.DataTree:
+    """Prior predictive, NUTS (nutpie), pointwise log-likelihood, posterior predictive and draws of N.
+    `progress` receives a line of text at each stage and every ten seconds or so while sampling."""
     import pymc as pm
 
     s = spec.sampler
@@ -104,10 +126,11 @@ def sample(spec: ModelSpec, family: Family, data: xr.Dataset) -> xr.DataTree:
     # The family merges the spec's overrides into its own defaults (priors explicit, overridable).
     model = family.build(data, dict(spec.priors), **spec.options)
     if family.after_sampling is not None:
-        return _sample_custom(spec, family, data, model)
-    with model, warnings.catch_warnings():
+        return _sample_custom(spec, family, data, model, progress)
+    with model, warnings.catch_warnings(), _quiet_pymc():
         # The families' replicate generators are NumPy code: numba running them in object mode is expected.
         warnings.filterwarnings("ignore", message="Numba will use object mode")
+        _say(progress, f"prior predictive: {s.prior_draws:,} draws …")
         prior = _optional(
             spec.name,
             "prior predictive",
@@ -115,7 +138,8 @@ def sample(spec: ModelSpec, family: Family, data: xr.Dataset) -> xr.DataTree:
                 draws=s.prior_draws, random_seed=seed_prior, compile_kwargs=_host_mode()
             ),
         )
-        idata = nuts(model, s, seed_nuts, with_data=True)
+        idata = nuts(model, s, seed_nuts, with_data=True, progress=progress)
+        _say(progress, "pointwise log-likelihood and posterior predictive draws …")
         pm.compute_log_likelihood(idata, progressbar=False, compile_kwargs=_host_mode())
         ppc = _optional(
             spec.name,
@@ -144,10 +168,13 @@ def sample(spec: ModelSpec, family: Family, data: xr.Dataset) -> xr.DataTree:
     return idata
 
 
-def _sample_custom(spec: ModelSpec, family: Family, data: xr.Dataset, model: Any) -> xr.DataTree:
+def _sample_custom(
+    spec: ModelSpec, family: Family, data: xr.Dataset, model: Any, progress: Progress | None
+) -> xr.DataTree:
     """NUTS, then the family's own derived quantities and predictive checks (``after_sampling``)."""
     _seed_prior, seed_nuts, _seed_ppc, seed_after = seeds(spec.seed, 4)
-    idata = nuts(model, spec.sampler, seed_nuts)
+    idata = nuts(model, spec.sampler, seed_nuts, progress=progress)
+    _say(progress, "generated quantities and predictive checks from every draw …")
     assert family.after_sampling is not None
     groups = family.after_sampling(
         data, idata["posterior"].to_dataset(), np.random.default_rng(seed_after), **spec.options
@@ -160,24 +187,35 @@ def _sample_custom(spec: ModelSpec, family: Family, data: xr.Dataset, model: Any
     return idata
 
 
-def fit(spec: ModelSpec, *, out: str | Path | None = None, force: bool = False) -> FitResult:
+def fit(
+    spec: ModelSpec,
+    *,
+    out: str | Path | None = None,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> FitResult:
     """Fit `spec` and save it to `out` (default: NAME.nc beside the spec), or reuse a matching cached fit.
 
     The fit is saved whether or not it passes the diagnostics gate; a failed fit is marked failed in the file
     and `FitResult.passed` is False. Raises `EstimInputError` for a spec whose data cannot be loaded.
+    `progress` (e.g. ``print``) receives a line of text at each stage and while sampling.
     """
     family = family_of(spec)
     path = Path(out) if out is not None else spec.default_output()
+    source, synthetic = data_source(spec)
+    _say(progress, f"{spec.name}: reading the data: {source} …")
     data = load_data(spec)
     d_hash = data_hash(data)
     versions = store.library_versions()
     if not force:
         tree = store.cached(path, spec.spec_hash, d_hash, versions)
         if tree is not None:
+            _say(progress, f"{spec.name}: {path} is a fit of this spec and these data: reused")
             return FitResult(spec, path, tree, store.verdict(tree, str(path)), True, 0.0)
     start = time.perf_counter()
-    idata = sample(spec, family, data)
+    idata = sample(spec, family, data, progress=progress)
     seconds = time.perf_counter() - start
+    _say(progress, "diagnostics gate …")
     verdict = gate_check(idata)
     provenance = store.provenance_attrs(spec.spec_hash, d_hash, spec.seed, versions)
     provenance.update(
@@ -195,9 +233,12 @@ def fit(spec: ModelSpec, *, out: str | Path | None = None, force: bool = False) 
                 sort_keys=True,
             ),
             "fit_seconds": round(seconds, 3),
+            "data_source": source,
+            "data_synthetic": "true" if synthetic else "false",
             **_mle_attrs(family, data, spec),
         }
     )
+    _say(progress, f"saving {path} …")
     store.save(idata, path, provenance, verdict)
     return FitResult(spec, path, idata, verdict, False, seconds)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -43,19 +44,54 @@ def compile_model(model: Any, backend: str = "jax", *, freeze: bool | None = Non
     )
 
 
+Progress = Callable[[str], None]
+PROGRESS_EVERY = 10.0  # seconds between progress lines: readable in a log, no carriage returns
+
+
+def _progress_lines(progress: Progress, sampler: SamplerSpec) -> Callable[[Any], None]:
+    """A nutpie progress callback that reports, as whole lines, where the slowest chain is (warm-up or
+    sampling, draws done of its total) with the divergences so far, every ``PROGRESS_EVERY`` seconds."""
+    state = {"last": time.perf_counter(), "phase": ""}
+
+    def report(chains: Any) -> None:
+        if not chains or not any(c.started for c in chains):
+            return
+        slowest = min(chains, key=lambda c: c.finished_draws)
+        phase = "warm-up" if slowest.tuning else "sampling"
+        now = time.perf_counter()
+        if now - state["last"] < PROGRESS_EVERY and phase == state["phase"]:
+            return
+        state.update(last=now, phase=phase)
+        done = slowest.finished_draws if slowest.tuning else slowest.finished_draws - sampler.tune
+        total = sampler.tune if slowest.tuning else sampler.draws
+        divergences = sum(int(c.divergences) for c in chains)
+        progress(
+            f"{phase}: {max(done, 0):,} of {total:,} draws in each of {len(chains)} chains, "
+            f"{divergences} divergences so far, {slowest.runtime_ms / 1000:.0f} s"
+        )
+
+    return report
+
+
 def draw(
     compiled: Any,
     sampler: SamplerSpec,
     seed: int,
     *,
     cores: int | None = None,
+    progress: Progress | None = None,
 ) -> xr.DataTree:
     """NUTS draws from a compiled model with the spec's settings; ``sampling_time`` (s) in the posterior's
-    attributes."""
+    attributes. `progress`, if given, receives a line of text every ten seconds or so."""
     import nutpie
 
     s = sampler
     start = time.perf_counter()
+    reporting = (
+        {"progress_callback": _progress_lines(progress, s), "progress_rate": 1000}
+        if progress is not None
+        else {}
+    )
     idata = nutpie.sample(
         compiled,
         draws=s.draws,
@@ -67,6 +103,7 @@ def draw(
         progress_bar=False,
         target_accept=s.target_accept,
         **({"adaptation": s.adaptation} if s.adaptation != "diagonal" else {}),
+        **reporting,
     )
     idata["posterior"].attrs["sampling_time"] = round(time.perf_counter() - start, 3)
     return idata
@@ -79,6 +116,7 @@ def nuts(
     *,
     cores: int | None = None,
     with_data: bool = False,
+    progress: Progress | None = None,
 ) -> xr.DataTree:
     """Compile and sample `model`; ``compile_time`` and ``sampling_time`` (s) in the posterior's attributes.
 
@@ -86,9 +124,16 @@ def nuts(
     log-likelihood and predictive functions read.
     """
     start = time.perf_counter()
+    if progress is not None:
+        progress(f"compiling the model ({sampler.backend}) …")
     compiled = compile_model(model, sampler.backend)
     compile_time = time.perf_counter() - start
-    idata = draw(compiled, sampler, seed, cores=cores)
+    if progress is not None:
+        progress(
+            f"compiled in {compile_time:.0f} s; NUTS: {sampler.chains} chains × "
+            f"({sampler.tune:,} warm-up + {sampler.draws:,}) draws …"
+        )
+    idata = draw(compiled, sampler, seed, cores=cores, progress=progress)
     idata["posterior"].attrs["compile_time"] = round(compile_time, 3)
     if with_data:
         from pymc.backends.arviz import patch_nutpie_idata

@@ -101,16 +101,29 @@ def load(path: str | Path) -> xr.DataTree:
     if not path.is_file():
         raise EstimInputError(f"{path}: no such fit file")
     try:
-        return xr.load_datatree(path, engine="netcdf4")
-    except (OSError, ValueError) as e:
+        tree = xr.load_datatree(path, engine="netcdf4")
+    except (OSError, ValueError, RuntimeError) as e:  # netCDF4 raises these for what it cannot read
         raise EstimInputError(f"{path}: not a readable fit file ({e})") from e
+    if verdict_from_attrs(tree.attrs) is None:
+        raise EstimInputError(_not_a_fit(path))
+    return tree
+
+
+def _not_a_fit(where: object) -> str:
+    return (
+        f"{where}: not a fit made by `estim fit` (it carries no diagnostics-gate verdict); "
+        "give the file `estim fit` wrote (models/NAME.nc by default)"
+    )
 
 
 def verdict(tree: xr.DataTree, where: str = "") -> GateVerdict:
-    """The gate verdict stored in a fit; a file without one is not a fit made by `estim fit`."""
+    """The gate verdict stored in a fit; a file without one is not a fit made by `estim fit`.
+
+    `where` names the file in the message; by default the file the tree was read from.
+    """
     v = verdict_from_attrs(tree.attrs)
     if v is None:
-        raise EstimInputError(f"{where or 'fit'}: carries no diagnostics-gate verdict")
+        raise EstimInputError(_not_a_fit(where or tree.encoding.get("source") or "fit"))
     return v
 
 

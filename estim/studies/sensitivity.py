@@ -9,6 +9,7 @@ beside the spec like any other, and checked by the diagnostics gate.
 from __future__ import annotations
 
 import dataclasses
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from estim.families.base import SensitivityDesign
 from estim.priors import Prior
 from estim.run.data import family_of, load_data
 from estim.run.fit import fit
+from estim.run.sampler import Progress
 from estim.run.spec import ModelSpec
 
 
@@ -56,6 +58,7 @@ def prior_sensitivity(
     out_dir: str | Path | None = None,
     force: bool = False,
     prob: float = 0.9,
+    progress: Progress | None = None,
 ) -> list[dict[str, Any]]:
     """Fit each variant (cached fits are reused) and report its headline estimate.
 
@@ -68,9 +71,11 @@ def prior_sensitivity(
     folder = Path(out_dir) if out_dir is not None else spec.default_output().parent
     rows: list[dict[str, Any]] = []
     data = load_data(spec)
-    for name, overrides in variants.items():
+    for i, (name, overrides) in enumerate(variants.items()):
         vspec = variant_spec(spec, name, overrides, design.target_accept)
-        result = fit(vspec, out=folder / f"{vspec.name}.nc", force=force)
+        if progress is not None:
+            progress(f"variant {i + 1} of {len(variants)}: {name}")
+        result = fit(vspec, out=folder / f"{vspec.name}.nc", force=force, progress=progress)
         rows.append(
             {
                 "variant": name,
@@ -91,9 +96,12 @@ def format_sensitivity(rows: list[dict[str, Any]], design: SensitivityDesign) ->
     """The rows as a table: variant, gate, the headline's median and interval, the further numbers, shift."""
     extra = dict(design.extra_names)
     lines = [
+        *textwrap.wrap(f"varied: {design.varies}.", width=100, subsequent_indent="  "),
+        *textwrap.wrap(f"not varied: {design.does_not_vary}.", width=100, subsequent_indent="  "),
+        "",
         f"{'variant':24s} {'gate':6s} {design.headline_name:>13s} {'90% interval':>21s} "
         + "".join(f"{title:>8s}" for title in extra.values())
-        + f" {'shift':>7s}  prior changed"
+        + f" {'shift':>7s}  prior changed",
     ]
     for r in rows:
         lines.append(

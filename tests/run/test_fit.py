@@ -89,7 +89,7 @@ def test_second_call_reuses_the_cache_without_sampling(fitted, monkeypatch):
 def test_changed_spec_refits(fitted, monkeypatch):
     calls = []
 
-    def fake_sample(spec, family, data):
+    def fake_sample(spec, family, data, **_):
         calls.append(spec.seed)
         return fitted["a"].idata.copy()
 
@@ -164,9 +164,26 @@ def test_check_prints_ppc_and_saves_a_figure(fitted, tmp_path):
     figure = tmp_path / "ppc.png"
     run = CliRunner().invoke(cli, ["check", str(fitted["a"].path), "--figure", str(figure)])
     assert run.exit_code == 0, run.output
-    assert "posterior predictive" in run.output and "prior predictive" in run.output
-    assert "f_k: chi-square p" in run.output
+    assert "posterior predictive check" in run.output and "prior predictive check" in run.output
+    assert (
+        "f_k: people seen exactly k times" in run.output
+        and "predictive p-values: chi-square" in run.output
+    )
+    assert run.output.count("verdict: ") == 2
     assert figure.stat().st_size > 1000
+    # the intercept-only ZTP misfits the Dutch f_k (overdispersed): the verdict says so; --strict exits 3
+    assert "verdict: MISFIT" in run.output
+    strict = CliRunner().invoke(cli, ["check", str(fitted["a"].path), "--strict"])
+    assert (
+        strict.exit_code == 3
+        and "predictive check failed: posterior_predictive f_k" in strict.output
+    )
+
+
+def test_check_refuses_a_figure_format_before_any_work(tmp_path):
+    run = CliRunner().invoke(cli, ["check", str(tmp_path / "absent.nc"), "--figure", "x.jpgg"])
+    assert run.exit_code == 2
+    assert "x.jpgg" in run.output and "png, pdf, svg" in run.output
 
 
 def test_cli_fit_reuses_and_prints_n(fitted):

@@ -51,7 +51,12 @@ def test_the_table_shows_each_variant_and_its_shift():
         {"variant": "wide", "priors": {"hazard_mean": "Normal(mu=-0.5, sigma=3.0)"}, "gate_passed": False,
          "median": 1050.0, "lower": 940.0, "upper": 1160.0, "mean_p": 0.44, "shift_from_first": 0.05},
     ]  # fmt: skip
-    text = format_sensitivity(rows, BORDER_SENSITIVITY).splitlines()
+    lines = format_sensitivity(rows, BORDER_SENSITIVITY).splitlines()
+    # it says what it varies and what it does not, before the table
+    preamble = " ".join(lines[: lines.index("")])
+    assert preamble.startswith("varied: the prior of the log-hazard level hazard_mean")
+    assert "not varied: the repeated-trials assumption" in preamble
+    text = lines[lines.index("") + 1 :]
     assert "unobserved/yr" in text[0] and "mean p" in text[0]
     assert text[1].split()[:3] == ["spec", "ok", "1,000"] and "(the spec's priors)" in text[1]
     assert text[2].split()[:3] == ["wide", "FAIL", "1,050"] and "+5.0%" in text[2]

@@ -15,18 +15,36 @@ import xarray as xr
 
 from estim.errors import EstimInputError
 from estim.families.base import FamilyReport
+from estim.figure_style import events_in_fit
 from estim.intervals import equal_tailed
 
 
 def truth_by_year(truth_path: str | Path) -> xr.DataArray:
-    """The simulator's true unobserved crossings per section × year (``truth.nc``)."""
+    """The simulator's true unobserved crossings per section × year (``truth.nc``).
+
+    `EstimInputError` naming the file when it is missing, not readable as netCDF, or not a simulator truth
+    file (no ``unobserved`` counts by section, month and category).
+    """
     path = Path(truth_path)
+    what = "expected the simulator's truth.nc, written by `estim simulate`"
     if not path.is_file():
-        raise EstimInputError(f"{path}: no such truth file")
-    with xr.open_dataset(path) as t:
-        if "unobserved" not in t:
-            raise EstimInputError(f"{path}: no variable 'unobserved' (not a simulator truth file)")
-        u = t["unobserved"].load()
+        raise EstimInputError(f"{path}: no such truth file ({what})")
+    try:
+        with xr.open_dataset(path, engine="netcdf4") as t:
+            if "unobserved" not in t:
+                raise EstimInputError(
+                    f"{path}: no variable 'unobserved': not a simulator truth file ({what})"
+                )
+            u = t["unobserved"].load()
+    except (OSError, ValueError, RuntimeError) as e:  # netCDF4 raises these for what it cannot read
+        raise EstimInputError(f"{path}: not a readable netCDF file ({e}); {what}") from e
+    if set(u.dims) != {"section", "month", "category"} or not np.issubdtype(
+        u["month"].dtype, np.datetime64
+    ):
+        raise EstimInputError(
+            f"{path}: 'unobserved' has dimensions {tuple(u.dims)}, not section × month × category "
+            f"(months as dates): not a simulator truth file ({what})"
+        )
     years = u["month"].dt.year.values
     return u.assign_coords(year=("month", years)).groupby("year").sum().sum("category")
 
@@ -50,10 +68,12 @@ def border_tables(
     )
     true_sy = truth_by_year(truth).sel(section=sy["section"], year=years) if truth else None
     annual = equal_tailed(sy.sum("year") / n_years, prob)
+    surveyed = surveyed_sections(tree)
     sections = []
     for s in sy["section"].values:
         row: dict[str, Any] = {
             "section": str(s),
+            "surveyed": str(s) in surveyed,
             "apprehensions_per_year": float(app_sy.sel(section=s).mean()),
             **{k: float(annual.sel(section=s, quantile=k)) for k in ("median", "lower", "upper")},
         }
@@ -80,11 +100,14 @@ def border_tables(
     whole["apprehensions_per_year"] = float(app_sy.sum() / n_years)
     out: dict[str, Any] = {
         "what": f"unobserved illegal crossings per year, mean over {years[0]}–{years[-1]}",
+        "years": [int(years[0]), int(years[-1])],
         "interval": {"prob": prob, "kind": "equal-tailed"},
+        "synthetic": tree.attrs.get("data_synthetic") == "true" or truth is not None,
         "sections": sections,
         "whole_border": whole,
         "whole_border_by_year": whole_rows,
         "predictive_checks": predictive_coverage(tree, prob),
+        "policy_events": events_in_fit(tree),
     }
     if true_sy is not None:
         t = float(true_sy.sum() / n_years)
@@ -100,6 +123,16 @@ def border_tables(
             "border_years_covered": int(sum(r["covered"] for r in whole_rows)),
         }
     return out
+
+
+def surveyed_sections(tree: xr.DataTree) -> set[str]:
+    """The sections with individual apprehension records (their repeat apprehensions were checked)."""
+    if (
+        "observed_data" not in tree.children
+        or "surveyed_section" not in tree["observed_data"].coords
+    ):
+        return set()
+    return {str(s) for s in tree["observed_data"]["surveyed_section"].values}
 
 
 def predictive_coverage(tree: xr.DataTree, prob: float = 0.9) -> dict[str, Any]:
@@ -118,26 +151,50 @@ def predictive_coverage(tree: xr.DataTree, prob: float = 0.9) -> dict[str, Any]:
 
 
 def format_border(tables: dict[str, Any]) -> str:
-    """The tables as text."""
+    """The tables as text, each column explained beneath them."""
     pct = f"{tables['interval']['prob']:.0%}"
+    first, last = tables.get("years", ["", ""])
     has_truth = "truth" in tables
-    head = f"{'section':16s} {'apprehended':>11s} {'unobserved':>10s} {pct + ' interval':>19s}"
+    synthetic = tables.get("synthetic", False)
+    title = "Unobserved illegal crossings of the border, per year"
+    lines = [f"{title}{' (SYNTHETIC data)' if synthetic else ''}, mean over {first}–{last}:", ""]
+    head = (
+        f"{'section':16s} {'records':>9s} {'apprehended':>11s} {'unobserved':>10s} "
+        f"{pct + ' interval':>19s}"
+    )
     if has_truth:
         head += f" {'truth':>8s}"
-    lines = [tables["what"] + ":", head]
-    for r in [*tables["sections"], {"section": "WHOLE BORDER", **tables["whole_border"]}]:
+    lines.append(head)
+    whole = {"section": "WHOLE BORDER", "surveyed": None, **tables["whole_border"]}
+    for r in [*tables["sections"], whole]:
+        kind = {True: "surveyed", False: "inferred", None: ""}[r.get("surveyed")]
         line = (
-            f"{r['section']:16s} {r['apprehensions_per_year']:11,.0f} {r['median']:10,.0f} "
+            f"{r['section']:16s} {kind:>9s} {r['apprehensions_per_year']:11,.0f} {r['median']:10,.0f} "
             f"{r['lower']:9,.0f} – {r['upper']:7,.0f}"
         )
         if has_truth:
-            line += f" {r['truth']:8,.0f}{'' if r['covered'] else '  (outside)'}"
+            line += f" {r['truth']:8,.0f}{'' if r['covered'] else '  outside'}"
         lines.append(line)
-    lines.append(f"whole border by year ({pct} interval):")
+    lines += [
+        "",
+        "apprehended  apprehensions recorded per year (mean over the years)",
+        "unobserved   illegal crossings that succeeded without apprehension, per year: posterior median of the",
+        f"             yearly mean; {pct} interval: the central (equal-tailed) {pct} posterior interval",
+        "records      surveyed: individual apprehension records, whose repeat apprehensions identify the",
+        "             apprehension probability there; inferred: monthly totals only, estimated through the",
+        "             sections' hierarchy and the bypass block",
+        "assumption   every journey retries until it gets through (repeated trials, retry probability 1):",
+        "             each one ends in an unobserved crossing; `estim sensitivity` does not vary this",
+    ]
+    if has_truth:
+        lines.append(
+            f"truth        the simulator's true value; 'outside': not inside the {pct} interval"
+        )
+    lines += ["", f"whole border by year (posterior median, {pct} interval):"]
     for r in tables["whole_border_by_year"]:
         line = f"  {r['year']}: {r['median']:8,.0f} ({r['lower']:,.0f} – {r['upper']:,.0f})"
         if has_truth:
-            line += f"  truth {r['truth']:,.0f}{'' if r['covered'] else '  (outside)'}"
+            line += f"  truth {r['truth']:,.0f}{'' if r['covered'] else '  outside'}"
         lines.append(line)
     if has_truth:
         t = tables["truth"]
@@ -155,38 +212,79 @@ def format_border(tables: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def border_figure(tables: dict[str, Any]) -> Any:
-    """Unobserved crossings per section (annual mean) and for the whole border by year, with intervals and
-    the truth when known. Returns the matplotlib figure (the caller saves it)."""
+def border_figure(tables: dict[str, Any], *, events: Any = None) -> Any:
+    """Unobserved crossings per section (annual mean) and for the whole border by year, with their
+    intervals, the truth when known, the surveyed sections marked and the policy events on the time axis, in
+    the house style (`estim.report.figures`). `events`: the policy events (a records table
+    ``policy_events.csv``, a mapping name -> date, ...; see `policy_events`), else ``tables["policy_events"]``.
+    Returns the matplotlib figure (the caller saves it)."""
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    from estim import figure_style as fs
+
+    prob = tables["interval"]["prob"]
+    marks = fs.policy_events(events if events is not None else tables.get("policy_events"))
+    has_truth = "truth" in tables
+    blue, band = fs.COLOURS["estimate"], {"color": fs.COLOURS["estimate"], "alpha": fs.BAND_ALPHA}
     rows = tables["sections"]
-    x = np.arange(len(rows))
-    med = np.array([r["median"] for r in rows])
-    lo = np.array([r["lower"] for r in rows])
-    hi = np.array([r["upper"] for r in rows])
-    ax1.errorbar(x, med, yerr=[med - lo, hi - med], fmt="o", label="estimate (median, interval)")
-    if "truth" in tables:
-        ax1.plot(x, [r["truth"] for r in rows], "x", color="k", label="truth (simulator)")
-    ax1.set_xticks(x, [r["section"] for r in rows], rotation=60, ha="right")
-    ax1.set_yscale("log")
-    ax1.set_ylabel("unobserved crossings per year")
-    ax1.legend()
     yrs = tables["whole_border_by_year"]
-    yy = [r["year"] for r in yrs]
-    ax2.fill_between(yy, [r["lower"] for r in yrs], [r["upper"] for r in yrs], alpha=0.3)
-    ax2.plot(yy, [r["median"] for r in yrs], "-o", label="estimate")
-    if "truth" in tables:
-        ax2.plot(yy, [r["truth"] for r in yrs], "x", color="k", label="truth")
-    ax2.set_title("whole border")
-    ax2.set_ylabel("unobserved crossings")
-    ax2.legend()
-    fig.tight_layout()
-    return fig
+    first, last = yrs[0]["year"], yrs[-1]["year"]
+    dot = {"ls": "", "marker": "o", "ms": 4.5, "mew": 1, "mec": blue, "zorder": 3}
+    cross = {"ls": "", "marker": "x", "ms": 4, "color": fs.COLOURS["truth"], "zorder": 4}
+    with fs.house_style():
+        fig, (ax1, ax2) = fs.subplots(
+            1, 2, width=fs.DOUBLE_COLUMN, height=3.7, gridspec_kw={"width_ratios": [1, 1.15]}
+        )
+        # a: sections in the order of the fit (west to east) from the top; surveyed filled, inferred open
+        y = np.arange(len(rows))
+        med = np.array([r["median"] for r in rows])
+        surveyed = np.array([bool(r.get("surveyed", False)) for r in rows])
+        ax1.hlines(y, [r["lower"] for r in rows], [r["upper"] for r in rows], lw=4, **band)
+        ax1.plot(med[surveyed], y[surveyed], mfc=blue, **dot)
+        ax1.plot(med[~surveyed], y[~surveyed], mfc="white", **dot)
+        if has_truth:
+            ax1.plot([r["truth"] for r in rows], y, **cross)
+        ax1.set_yticks(y, [r["section"].replace("_", " ") for r in rows])
+        for label, s in zip(ax1.get_yticklabels(), surveyed, strict=True):
+            label.set_fontweight("bold" if s else "normal")
+        ax1.set_ylim(len(rows) - 0.5, -0.5)
+        ax1.set_xlabel(f"unobserved crossings per year (mean {first}–{last})")
+        fs.count_axis(ax1, "x", "log")
+        ax1.set_title("a  by section (posterior median)")
+        # b: the whole border, one step per calendar year, policy events where they fall
+        edges = np.arange(first, last + 2)
+        upper = [r["upper"] for r in yrs]
+        ax2.stairs(upper, edges, baseline=[r["lower"] for r in yrs], fill=True, lw=0, **band)
+        ax2.stairs([r["median"] for r in yrs], edges, baseline=None, color=blue, lw=1.2)
+        if has_truth:
+            ax2.plot(edges[:-1] + 0.5, [r["truth"] for r in yrs], **cross)
+        event_handle = fs.mark_events(ax2, marks, years=True, labels=True)
+        ax2.set_xlim(edges[0], edges[-1])
+        ax2.set_ylim(0, max(upper) * (1.3 if marks else 1.05))
+        ticks = [t for t in edges[:-1] if (t - first) % 2 == 0]
+        ax2.set_xticks(np.array(ticks) + 0.5, [str(t) for t in ticks])
+        ax2.set_xticks(edges, minor=True)
+        ax2.tick_params(axis="x", which="major", length=0)
+        ax2.set_xlabel("year")
+        ax2.set_ylabel("unobserved crossings per year")
+        fs.count_axis(ax2, "y")
+        ax2.set_title("b  whole border")
+        handles = [
+            Line2D([], [], mfc=blue, label="surveyed section (individual records)", **dot),
+            Line2D([], [], mfc="white", label="section inferred through the hierarchy", **dot),
+            Patch(**band, lw=0, label=fs.interval_label(prob)),
+            Line2D([], [], color=blue, lw=1.2, label="whole border, posterior median"),
+        ]
+        if has_truth:
+            handles.append(Line2D([], [], label="truth (simulator)", **cross))
+        if event_handle is not None:
+            handles.append(event_handle)
+        fig.legend(handles=handles, loc="outside lower center", ncols=3)
+        return fs.finish_figure(fig, synthetic=bool(tables.get("synthetic", False)))
 
 
 def predictive_table(tree: xr.DataTree, prob: float = 0.9) -> list[dict[str, Any]]:
@@ -213,65 +311,175 @@ def predictive_table(tree: xr.DataTree, prob: float = 0.9) -> list[dict[str, Any
     return rows
 
 
-def ppc_figure(tree: xr.DataTree, prob: float = 0.9) -> Any:
-    """Posterior predictive check figure: monthly apprehension totals of each section (observed against the
-    predictive band) and the surveyed sections' f_k (log scale). Returns the figure."""
+def ppc_figure(tree: xr.DataTree, prob: float = 0.9, *, events: Any = None) -> Any:
+    """Posterior predictive check figure, in the house style (`estim.report.figures`): the monthly
+    apprehension totals of each section (observed against the predictive `prob` band, the policy events
+    marked) and the surveyed sections' repeat apprehensions f_k. `events`: the policy events (see
+    `policy_events`), else those the fit records (`events_in_fit`). Returns the figure."""
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    from estim import figure_style as fs
 
     pp = tree["posterior_predictive"].to_dataset()
     obs = tree["observed_data"].to_dataset()
+    marks = fs.policy_events(events if events is not None else fs.events_in_fit(tree))
     q = equal_tailed(pp["monthly_apprehensions"], prob)
-    sections = obs["section"].values
-    surveyed = obs["surveyed_section"].values
-    n = len(sections) + len(surveyed)
-    cols = 4
-    fig, axes = plt.subplots(-(-n // cols), cols, figsize=(16, 2.6 * -(-n // cols)), squeeze=False)
-    months = obs["month"].values
-    for ax, s in zip(axes.flat, sections, strict=False):
-        qs = q.sel(section=s)
-        ax.fill_between(months, qs.sel(quantile="lower"), qs.sel(quantile="upper"), alpha=0.35)
-        ax.plot(months, obs["monthly_apprehensions"].sel(section=s), ".", ms=2, color="k")
-        ax.set_title(f"{s}: monthly apprehensions", fontsize=8)
-        ax.tick_params(labelsize=6)
     qf = equal_tailed(pp["frequency"], prob)
-    for ax, s in zip(axes.flat[len(sections) :], surveyed, strict=False):
-        k = obs["k"].values
-        qs = qf.sel(surveyed_section=s)
-        ax.fill_between(
-            k, qs.sel(quantile="lower") + 0.5, qs.sel(quantile="upper") + 0.5, alpha=0.35
-        )
-        ax.plot(k, obs["frequency"].sel(surveyed_section=s) + 0.5, "o", ms=3, color="k")
-        ax.set_yscale("log")
-        ax.set_title(f"{s}: people apprehended k times (+0.5)", fontsize=8)
-        ax.tick_params(labelsize=6)
-    for ax in axes.flat[n:]:
-        ax.axis("off")
-    fig.tight_layout()
-    return fig
+    sections = [str(s) for s in obs["section"].values]
+    surveyed = [str(s) for s in obs["surveyed_section"].values]
+    months = obs["month"].values
+    k = obs["k"].values
+    blue, outside = fs.COLOURS["estimate"], fs.COLOURS["outside"]
+    cols = 4
+    rows = -(-(len(sections) + len(surveyed) + 1) // cols)
+
+    def observed(ax: Any, x: Any, values: Any, lower: Any, upper: Any, ms: float) -> None:
+        inside = (values >= lower) & (values <= upper)
+        ax.plot(x[inside], values[inside], "o", color="black", ms=ms, mew=0, zorder=3)
+        ax.plot(x[~inside], values[~inside], "o", color=outside, ms=ms, mew=0, zorder=3)
+
+    with fs.house_style():
+        fig = plt.figure(figsize=(fs.DOUBLE_COLUMN, 1.45 * rows + 0.6), layout="constrained")
+        grid = fig.add_gridspec(rows, cols, height_ratios=[1] * (rows - 1) + [1.3])
+        first = None
+        for i, s in enumerate(sections):
+            ax = fig.add_subplot(grid[i // cols, i % cols], sharex=first)
+            first = first or ax
+            qs = q.sel(section=s)
+            lo, hi = qs.sel(quantile="lower").values, qs.sel(quantile="upper").values
+            ax.fill_between(months, lo, hi, color=blue, alpha=fs.BAND_ALPHA, lw=0, step="mid")
+            observed(ax, months, obs["monthly_apprehensions"].sel(section=s).values, lo, hi, 2)
+            fs.mark_events(ax, marks)
+            ax.set_ylim(bottom=0)
+            fs.count_axis(ax, "y")
+            ax.set_title(f"{s.replace('_', ' ')}{' (surveyed)' if s in surveyed else ''}",
+                         fontweight="bold" if s in surveyed else "normal")  # fmt: skip
+            if i % cols == 0:
+                ax.set_ylabel("apprehensions\nper month")
+            if i + cols < len(sections):
+                ax.tick_params(labelbottom=False)
+            else:
+                ax.set_xlabel("year")
+        first.xaxis.set_major_locator(mdates.YearLocator(4))
+        first.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
+        first.xaxis.set_minor_locator(mdates.YearLocator(1))
+        note = str(pp.attrs.get("note", ""))
+        top = f"≥{k[-1]}" if note.startswith(f"k = {k[-1]} collects") else str(k[-1])
+        for j, s in enumerate(surveyed, start=len(sections)):
+            ax = fig.add_subplot(grid[j // cols, j % cols])
+            qs = qf.sel(surveyed_section=s)
+            lo, hi = qs.sel(quantile="lower").values, qs.sel(quantile="upper").values
+            ax.vlines(k, lo, hi, color=blue, lw=2.5, alpha=0.35)
+            ax.plot(k, qs.sel(quantile="median"), "_", color=blue, ms=4, mew=1)
+            observed(ax, k, obs["frequency"].sel(surveyed_section=s).values, lo, hi, 3)
+            fs.count_axis(ax, "y", "symlog")
+            ax.set_ylim(bottom=-0.2)
+            ticks = [t for t in (1, 5, 10, 15, 20) if t < k[-1] - 3] + [int(k[-1])]
+            ax.set_xticks(ticks, [*map(str, ticks[:-1]), top])
+            ax.set_title(f"{s.replace('_', ' ')} (surveyed)", fontweight="bold")
+            ax.set_xlabel("times apprehended, k")
+            if j == len(sections) or j % cols == 0:
+                ax.set_ylabel("people apprehended\nk times")
+        legend_ax = fig.add_subplot(grid[rows - 1, (len(sections) + len(surveyed)) % cols :])
+        legend_ax.axis("off")
+        handles = [
+            Patch(
+                color=blue,
+                alpha=fs.BAND_ALPHA,
+                lw=0,
+                label=fs.interval_label(prob, "posterior predictive"),
+            ),
+            Line2D(
+                [], [], color=blue, ls="", marker="_", ms=4, mew=1, label="predictive median (f_k)"
+            ),
+            Line2D([], [], color="black", ls="", marker="o", ms=3, mew=0, label="observed, inside"),
+            Line2D(
+                [], [], color=outside, ls="", marker="o", ms=3, mew=0, label="observed, outside"
+            ),
+        ]
+        handles += [
+            Line2D(
+                [],
+                [],
+                color=fs.COLOURS["event"],
+                lw=0.7,
+                ls=(0, (4, 2)),
+                label=f"{fs.event_label(name)}, {date}",
+            )
+            for name, date in marks
+        ]
+        legends = [legend_ax.legend(handles=handles[:4], loc="upper left", borderaxespad=0)]
+        if marks:
+            legend_ax.add_artist(legends[0])
+            legends.append(
+                legend_ax.legend(
+                    handles=handles[4:],
+                    loc="lower left",
+                    title="policy events",
+                    alignment="left",
+                    borderaxespad=0,
+                )
+            )
+        for legend in legends:
+            legend.set_in_layout(False)  # the slot is sized for them; keep the panels' grid even
+        return fs.finish_figure(fig, synthetic=fs.is_synthetic(tree.attrs))
+
+
+CHECKED = {
+    "monthly_apprehensions": "monthly apprehension totals (section × month)",
+    "frequency": "repeat-apprehension frequencies f_k (surveyed sections)",
+}
 
 
 def predictive_check(tree: xr.DataTree, prob: float = 0.9) -> dict[str, Any]:
     """The border fit's posterior predictive checks: coverage of the monthly totals and repeat frequencies
-    by their `prob` predictive intervals, and the surveyed sections' f_k table."""
-    return {"coverage": predictive_coverage(tree, prob), "frequency": predictive_table(tree, prob)}
+    by their `prob` predictive intervals, the surveyed sections' f_k table, and a verdict per statistic: it
+    fails when fewer than ``prob − 0.1`` of the observed values lie inside their intervals (a calibrated model
+    puts about `prob` of them inside)."""
+    coverage = predictive_coverage(tree, prob)
+    verdicts = {}
+    for name, v in coverage.items():
+        passed = v["inside"] >= prob - 0.1
+        what = CHECKED.get(name, name.replace("_", " "))
+        verdicts[name] = {
+            "passed": bool(passed),
+            "text": (
+                f"{'ok' if passed else 'MISFIT'}: {v['inside']:.0%} of {v['cells']} observed {what} inside "
+                f"their {prob:.0%} predictive interval (a calibrated model: about {prob:.0%}"
+                f"{'' if passed else f'; fewer than {prob - 0.1:.0%} fails'})"
+            ),
+        }
+    return {
+        "prob": prob,
+        "coverage": coverage,
+        "verdicts": verdicts,
+        "frequency": predictive_table(tree, prob),
+    }
 
 
 def format_check(check: dict[str, Any]) -> str:
     """`predictive_check`'s result as text."""
+    pct = f"{check.get('prob', 0.9):.0%}"
     lines = [
-        f"{name.replace('_', ' ')}: {v['inside']:.0%} of {v['cells']} observed values inside "
-        "their 90 % posterior predictive interval"
-        for name, v in check["coverage"].items()
+        f"verdict, {name.replace('_', ' ')}: {v['text']}" for name, v in check["verdicts"].items()
     ]
     lines.append(
-        "repeat-apprehension frequencies f_k (surveyed sections): observed, predictive 90 %"
+        f"repeat apprehensions (surveyed sections): people apprehended k times in a month, summed over "
+        f"months and categories; observed against the predictive median and {pct} interval"
+    )
+    lines.append(
+        f"  {'section':10s} {'k':>3s} {'observed':>9s} {'predicted':>10s} {pct + ' interval':>19s}"
     )
     lines.extend(
-        f"  {row['section']:10s} k={row['k']:<3d} {row['observed']:8,d}  "
+        f"  {row['section']:10s} {row['k']:>3d} {row['observed']:9,d} {row['median']:10,.0f} "
         f"{row['lower']:8,.0f} – {row['upper']:8,.0f}"
+        f"{'' if row['lower'] <= row['observed'] <= row['upper'] else '  outside'}"
         for row in check["frequency"]
     )
     return "\n".join(lines)

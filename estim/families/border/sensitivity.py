@@ -51,6 +51,16 @@ BORDER_SENSITIVITY = SensitivityDesign(
     variants=VARIANTS,
     headline=headline,
     headline_name="unobserved/yr",
+    varies=(
+        "the prior of the log-hazard level hazard_mean, i.e. of the apprehension probability p a priori: "
+        "widened (sd 3) and shifted to put p near 0.2 (lower) or 0.8 (higher)"
+    ),
+    does_not_vary=(
+        "the repeated-trials assumption (every journey retries until it gets through: retry probability "
+        "1, so every journey ends in an unobserved crossing), the bypass law shared by all sections, and "
+        "the other priors. A shift near 0 % says the data, not this prior, set the estimate; it says "
+        "nothing about the repeated-trials assumption"
+    ),
     extra_names={"mean_p": "mean p"},
     # at the shipped spec's 0.8 the shifted priors gave one divergence each
     target_accept=0.9,
