@@ -14,6 +14,8 @@ The rules:
   posterior interval"), never a hard-coded one;
 * **SYNTHETIC**: a figure of simulated data carries a SYNTHETIC watermark (`stamp_synthetic`);
 * **time axes**: policy events as dashed vertical lines (`mark_events`);
+* **sections**: the surveyed ones (individual records) filled and named in bold, those inferred through the
+  hierarchy open, and the legend says which is which;
 * **colours**: the colour-blind-safe `COLOURS`; estimates blue, truth black, values outside their interval
   vermilion, events grey.
 
@@ -49,7 +51,6 @@ COLOURS = {
     "observed": "black",
     "outside": "#D55E00",
     "event": "0.45",
-    "inferred": "white",
 }
 BAND_ALPHA = 0.3
 SYNTHETIC_GID = "synthetic-stamp"
@@ -209,7 +210,7 @@ def decimal_year(date: np.datetime64) -> float:
     day = np.datetime64(date, "D")
     year = day.astype("datetime64[Y]")
     start = year.astype("datetime64[D]")
-    length = ((year + 1).astype("datetime64[D]") - start).astype(int)
+    length = ((year + np.timedelta64(1, "Y")).astype("datetime64[D]") - start).astype(int)
     return float(year.astype(int) + 1970 + (day - start).astype(int) / length)
 
 

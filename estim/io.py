@@ -1,11 +1,22 @@
-"""Atomic file writes: a reader never sees a partial file, and a failed write leaves the old file intact."""
+"""Atomic file writes: a reader never sees a partial file, and a failed write leaves the old file intact.
+
+A write goes to a temporary file beside the target, ``.NAME.PID-XXXXXXXX.tmp`` (PID: the writer's process id),
+renamed over the target when complete. A writer killed outright (``kill -9``, power cut) cannot remove its
+temporary file, so every write first removes the stale ones of its target: those whose writer is no longer
+running (checked by PID) and that nothing has touched for `STALE_AFTER` seconds (so that a live writer on
+another machine sharing the folder, whose PID means nothing here, is left alone), and those of unknown owner
+(older naming) untouched for `STALE_UNKNOWN_AFTER` seconds. Temporary files of live writers are kept, so two
+processes can write the same target at once (the last rename wins).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import os
+import re
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,7 +26,10 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it replaces `path` in one rename."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    remove_stale_temporaries(target)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{target.name}.{os.getpid()}-", suffix=".tmp", dir=target.parent
+    )
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -25,6 +39,66 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+STALE_AFTER = 120.0
+"""Seconds untouched after which the temporary file of a writer that is no longer running is removed."""
+STALE_UNKNOWN_AFTER = 24 * 3600.0
+"""Seconds untouched after which a temporary file whose name carries no writer PID is removed."""
+
+_OWNED = re.compile(r"(\d+)-[a-z0-9_]{8}")  # PID, then mkstemp's eight random characters
+_UNOWNED = re.compile(r"[a-z0-9_]{8}")  # names before the PID was added
+
+
+def remove_stale_temporaries(path: str | os.PathLike[str], now: float | None = None) -> list[Path]:
+    """Remove the temporary files left beside `path` by writes that were killed; return those removed.
+
+    Never raises: a file another process removes or replaces meanwhile is simply skipped.
+    """
+    target = Path(path)
+    prefix = f".{target.name}."
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        candidates = [
+            p
+            for p in target.parent.iterdir()
+            if p.name.startswith(prefix) and p.name.endswith(".tmp")
+        ]
+    except OSError:
+        return removed
+    for p in candidates:
+        middle = p.name[len(prefix) : -len(".tmp")]
+        owner = _OWNED.fullmatch(middle)
+        try:
+            idle = now - p.lstat().st_mtime
+            if owner is not None:
+                stale = idle >= STALE_AFTER and not _alive(int(owner.group(1)))
+            elif _UNOWNED.fullmatch(middle):
+                stale = idle >= STALE_UNKNOWN_AFTER
+            else:  # not a temporary file of this target (e.g. of a target named NAME.x)
+                continue
+            if stale and p.is_file():
+                p.unlink()
+                removed.append(p)
+        except OSError:  # gone already, or not ours to remove
+            continue
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` is running here (True when that cannot be told)."""
+    if pid == os.getpid():
+        return True
+    if os.name != "posix" or pid <= 0:
+        return True  # on Windows os.kill(pid, 0) would signal the process, not probe it
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. PermissionError: it exists, owned by another user
+        return True
+    return True
 
 
 def atomic_write(path: str | os.PathLike[str], writer: Callable[[Path], object]) -> Path:

@@ -50,7 +50,7 @@ parser.add_argument(
     "--target-accept", type=float, default=None, help="default: per family (0.9 unless listed)"
 )
 parser.add_argument("--out", help="CSV file for the per-dataset results")
-parser.add_argument("--progress", action="store_true", help="print a line per dataset")
+parser.add_argument("--quiet", action="store_true", help="no progress line per dataset")
 args = parser.parse_args()
 
 true_params = {}
@@ -69,7 +69,7 @@ df = recovery_study(
     draws=args.draws,
     tune=args.tune,
     chains=args.chains,
-    progress=args.progress,
+    progress=not args.quiet,
     backend=args.backend,
     target_accept=args.target_accept,
     partial_out=args.out,

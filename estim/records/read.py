@@ -10,6 +10,14 @@ of fields, row i is simply on the i-th line after the header. Otherwise a vector
 quote parity finds where each record starts and how many fields it has, so quoted fields holding commas or
 newlines are counted right without a Python loop over rows; if the scan and Arrow ever disagree (malformed
 quoting), the file is re-read with the `csv` module, which is slow but exact.
+
+Arrow and Python objects: Arrow's threaded CSV reader may drop its last references to what it was given
+on one of its own threads, after `read_csv` has returned — even while the interpreter is shutting down. A
+Python object released there (an ``invalid_row_handler`` callable, a buffer over Python ``bytes``) needs
+the GIL, and a thread taking the GIL during interpreter shutdown is ended by ``pthread_exit``, whose
+unwinding through Arrow's C++ aborts the process ("terminate called without an active exception", exit
+134). So Arrow is given only Arrow-owned memory and no Python callback: rows with the wrong number of fields
+make it fail (found by the scan instead), and after the scan it reads only the records of the right width.
 """
 
 from __future__ import annotations
@@ -219,6 +227,10 @@ class _Scan:
     lines: np.ndarray
     fields: np.ndarray
     blank: np.ndarray
+    starts: np.ndarray
+    """Offset of each record's first byte."""
+    ends: np.ndarray
+    """Offset of the newline ending each record (the body's length for a last record without one)."""
     quoted_newline: bool
     open_quote: bool
     """The body ends inside quotes: its quoting is malformed."""
@@ -275,7 +287,7 @@ def _scan(arr: np.ndarray, has_quotes: bool) -> _Scan:
     blank = length == 0
     one = np.flatnonzero(length == 1)
     blank[one] = arr[starts[one]] == ord("\r")
-    return _Scan(lines, fields, blank, quoted_newline, bool(parity))
+    return _Scan(lines, fields, blank, starts, ends, quoted_newline, bool(parity))
 
 
 def _header(data: bytes, start: int) -> tuple[bytes, int, int] | None:
@@ -326,25 +338,26 @@ def _parse_csv(
     positions = _first_positions(header, wanted)
     width = len(header)
     # Common case: no quotes and no blank lines in the body, so records are lines; Arrow alone suffices
-    # unless it finds rows with the wrong number of fields.
+    # unless it finds rows with the wrong number of fields (it then fails, and the scan finds them).
     quotes = data.find(b'"', body_start) >= 0
     blank_lines = any(data.find(b, body_start - 1) >= 0 for b in (b"\n\n", b"\n\r\n"))
+    body = np.frombuffer(data, np.uint8)[body_start:]
     if not quotes and not blank_lines and body_start < len(data):
-        read = _read_arrow(data, body_start, width, positions, coded, False)
-        if read is not None and read[1] == 0:
-            columns, _ = read
+        columns = _read_arrow(body, width, positions, coded, False)
+        if columns is not None:
             raw.n_rows = raw.records = columns.num_rows
             raw.rows = np.arange(raw.n_rows, dtype=np.int64) + first_body_line
             raw.columns = {name: columns.column(f"f{i}") for name, i in positions.items()}
             return
-    scan = _scan(np.frombuffer(data, np.uint8)[body_start:], quotes)
-    body = np.flatnonzero(~scan.blank)
+    scan = _scan(body, quotes)
+    records = np.flatnonzero(~scan.blank)
     lines = scan.lines + (first_body_line - 1)
-    raw.records = int(body.size)
-    good = scan.fields[body] == width
-    raw.bad_field_rows = lines[body[~good]]
-    raw.bad_field_counts = scan.fields[body[~good]]
-    raw.rows = lines[body[good]]
+    raw.records = int(records.size)
+    good = scan.fields[records] == width
+    bad = records[~good]
+    raw.bad_field_rows = lines[bad]
+    raw.bad_field_counts = scan.fields[bad]
+    raw.rows = lines[records[good]]
     raw.n_rows = int(good.sum())
     if scan.open_quote:  # a quote never closed: parity is off, and so may be the records
         _parse_csv_slowly(raw, data, start, positions)
@@ -352,42 +365,48 @@ def _parse_csv(
     if raw.n_rows == 0:
         raw.columns = {name: pa.chunked_array([], pa.string()) for name in positions}
         return
-    read = _read_arrow(data, body_start, width, positions, coded, scan.quoted_newline)
-    if read is None or read[0].num_rows != raw.n_rows:
+    if bad.size:  # Arrow reads only the records of the right width
+        body = _without(body, scan.starts[bad], scan.ends[bad] + 1)
+    columns = _read_arrow(body, width, positions, coded, scan.quoted_newline)
+    if columns is None or columns.num_rows != raw.n_rows:
         _parse_csv_slowly(raw, data, start, positions)
     else:
-        raw.columns = {name: read[0].column(f"f{i}") for name, i in positions.items()}
+        raw.columns = {name: columns.column(f"f{i}") for name, i in positions.items()}
+
+
+def _without(arr: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """`arr` without the byte ranges ``[starts[i], stops[i])`` (sorted, not overlapping), vectorised."""
+    change = np.zeros(arr.size + 1, np.int8)
+    np.add.at(change, starts, 1)
+    np.add.at(change, np.minimum(stops, arr.size), -1)
+    return arr[np.cumsum(change[:-1], dtype=np.int8) == 0]
 
 
 def _read_arrow(
-    data: bytes,
-    body_start: int,
+    body: np.ndarray,
     width: int,
     positions: dict[str, int],
     coded: tuple[str, ...],
     quoted_newline: bool,
-) -> tuple[pa.Table, int] | None:
-    """The body read by Arrow (columns ``f0``, ``f1``, …) and the number of rows it skipped as invalid."""
+) -> pa.Table | None:
+    """The body read by Arrow (columns ``f0``, ``f1``, …); None if Arrow cannot read it (e.g. a row has the
+    wrong number of fields).
+
+    Arrow gets a copy of the bytes in its own memory and no Python callback (see the module's docstring).
+    """
     names = [f"f{i}" for i in range(width)]  # the file's own names may repeat; these never do
     include = [names[i] for i in positions.values()]
     types = {
         names[i]: pa.dictionary(pa.int32(), pa.string()) if name in coded else pa.string()
         for name, i in positions.items()
     }
-    invalid = 0
-
-    def skip(row: object) -> str:  # wrong field counts: located and reported from the scan
-        nonlocal invalid
-        invalid += 1
-        return "skip"
-
+    own = pa.allocate_buffer(body.size)
+    np.frombuffer(own, np.uint8)[:] = body
     try:
         table = pa_csv.read_csv(
-            pa.BufferReader(pa.py_buffer(data).slice(body_start)),
+            pa.BufferReader(own),
             read_options=pa_csv.ReadOptions(column_names=names, block_size=8 << 20),
-            parse_options=pa_csv.ParseOptions(
-                newlines_in_values=quoted_newline, invalid_row_handler=skip
-            ),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=quoted_newline),
             convert_options=pa_csv.ConvertOptions(
                 column_types=types,
                 include_columns=include,
@@ -397,7 +416,7 @@ def _read_arrow(
         )
     except pa.ArrowException:
         return None
-    return table, invalid
+    return table
 
 
 def _parse_csv_slowly(raw: RawTable, data: bytes, start: int, positions: dict[str, int]) -> None:

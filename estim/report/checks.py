@@ -180,8 +180,8 @@ def format_checks(results: dict[str, dict[str, Any]]) -> str:
 
 
 STATISTICS = {
-    "f_k": "people seen exactly k times",
-    "history_count": "people with each capture history (1 = caught on that occasion)",
+    "f_k": "individuals seen exactly k times",
+    "history_count": "individuals with each capture history (1 = caught on that occasion)",
     "cells": "the observed cells",
 }
 
@@ -242,10 +242,10 @@ def ppc_figure(tree: xr.DataTree, group: str = "posterior_predictive", prob: flo
     summary = predictive_summary(tree, group, prob)
     tables = summary["tables"]
     axis_labels = {  # statistic -> (x label, y label)
-        "f_k": ("times caught, k", "people caught k times"),
+        "f_k": ("times caught, k", "individuals caught k times"),
         "history_count": (
             "capture history (1 = caught on that occasion)",
-            "people with the history",
+            "individuals with the history",
         ),
     }
     cells = max(len(t) for t in tables.values())

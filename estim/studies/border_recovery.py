@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -321,6 +322,7 @@ def recovery_study(
                 f"{sy['year'].nunique()}, gate {'passed' if info['gate_passed'] else info['gate_failed']}, "
                 f"divergences {info['divergences']}, {info['seconds']:.0f} s {info.get('error', '')}",
                 flush=True,
+                file=sys.stderr,
             )
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     df.attrs.update(

@@ -17,6 +17,7 @@ log-likelihood and its gradient, so padding does not change the posterior.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -295,6 +296,7 @@ def recovery_study(
                 f"[{row['n_q05']:.0f}, {row['n_q95']:.0f}] covered={row['covered']} "
                 f"gate={row['gate_passed']} {row['seconds']:.1f}s",
                 flush=True,
+                file=sys.stderr,
             )
     df = pd.DataFrame(rows, columns=COLUMNS)
     df.attrs.update(

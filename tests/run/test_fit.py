@@ -166,7 +166,7 @@ def test_check_prints_ppc_and_saves_a_figure(fitted, tmp_path):
     assert run.exit_code == 0, run.output
     assert "posterior predictive check" in run.output and "prior predictive check" in run.output
     assert (
-        "f_k: people seen exactly k times" in run.output
+        "f_k: individuals seen exactly k times" in run.output
         and "predictive p-values: chi-square" in run.output
     )
     assert run.output.count("verdict: ") == 2

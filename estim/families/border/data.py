@@ -32,7 +32,15 @@ def policy_in_force(events: pd.DataFrame, months: np.ndarray) -> xr.DataArray:
     return xr.DataArray(
         np.array(rows).reshape(len(events), len(first)),
         dims=("event", "month"),
-        coords={"event": events["kind"].astype(str).tolist(), "month": months},
+        coords={
+            "event": events["kind"].astype(str).tolist(),
+            "month": months,
+            # the dates, for figures that mark the events on their time axes
+            "event_start": (
+                "event",
+                pd.to_datetime(events["start_date"]).to_numpy().astype("datetime64[ns]"),
+            ),
+        },
     )
 
 

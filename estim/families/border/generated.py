@@ -200,6 +200,8 @@ def after_sampling(
         }
     )
     table.attrs["description"] = "posterior quantiles per section x month x category"
+    if "event_start" in data.coords:  # the policy events' dates, for figures
+        table = table.assign_coords(event_start=data["event_start"])
     rep = replicate(data, posterior, rng)
     rep = rep.rename({"sample": "draw"}).expand_dims(chain=[0])
     return {

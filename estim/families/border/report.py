@@ -337,7 +337,8 @@ def ppc_figure(tree: xr.DataTree, prob: float = 0.9, *, events: Any = None) -> A
     k = obs["k"].values
     blue, outside = fs.COLOURS["estimate"], fs.COLOURS["outside"]
     cols = 4
-    rows = -(-(len(sections) + len(surveyed) + 1) // cols)
+    start = -(-len(sections) // cols) * cols  # the f_k panels begin a row
+    rows = -(-(start + len(surveyed) + 1) // cols)
 
     def observed(ax: Any, x: Any, values: Any, lower: Any, upper: Any, ms: float) -> None:
         inside = (values >= lower) & (values <= upper)
@@ -366,12 +367,12 @@ def ppc_figure(tree: xr.DataTree, prob: float = 0.9, *, events: Any = None) -> A
                 ax.tick_params(labelbottom=False)
             else:
                 ax.set_xlabel("year")
-        first.xaxis.set_major_locator(mdates.YearLocator(4))
+        first.xaxis.set_major_locator(mdates.YearLocator(max(1, round(len(months) / 36))))
         first.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
         first.xaxis.set_minor_locator(mdates.YearLocator(1))
         note = str(pp.attrs.get("note", ""))
         top = f"≥{k[-1]}" if note.startswith(f"k = {k[-1]} collects") else str(k[-1])
-        for j, s in enumerate(surveyed, start=len(sections)):
+        for j, s in enumerate(surveyed, start=start):
             ax = fig.add_subplot(grid[j // cols, j % cols])
             qs = qf.sel(surveyed_section=s)
             lo, hi = qs.sel(quantile="lower").values, qs.sel(quantile="upper").values
@@ -384,9 +385,9 @@ def ppc_figure(tree: xr.DataTree, prob: float = 0.9, *, events: Any = None) -> A
             ax.set_xticks(ticks, [*map(str, ticks[:-1]), top])
             ax.set_title(f"{s.replace('_', ' ')} (surveyed)", fontweight="bold")
             ax.set_xlabel("times apprehended, k")
-            if j == len(sections) or j % cols == 0:
+            if j % cols == 0:
                 ax.set_ylabel("people apprehended\nk times")
-        legend_ax = fig.add_subplot(grid[rows - 1, (len(sections) + len(surveyed)) % cols :])
+        legend_ax = fig.add_subplot(grid[rows - 1, (start + len(surveyed)) % cols :])
         legend_ax.axis("off")
         handles = [
             Patch(
