@@ -219,6 +219,23 @@ def _figure_path(ctx: click.Context, param: click.Parameter, value: Path | None)
     return value
 
 
+def _truth_path(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """Refuse a truth file that is not a readable netCDF before any work is done (exit 2)."""
+    if value is None:
+        return value
+    import xarray as xr
+
+    if not value.is_file():
+        raise click.BadParameter(f"{value}: no such file")
+    try:
+        xr.open_dataset(value).close()
+    except (OSError, ValueError) as e:
+        raise click.BadParameter(
+            f"{value}: not a netCDF file (the truth.nc that `estim simulate` writes)"
+        ) from e
+    return value
+
+
 def _progress(message: str) -> None:
     """Progress of long work, one line at a time on stderr (readable in a log: no carriage returns)."""
     click.echo(f"estim: {message}", err=True)
@@ -293,6 +310,7 @@ def demo(out: Path | None) -> None:
     "--truth",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
+    callback=_truth_path,
     help="Synthetic data: the simulator's truth.nc, shown beside the estimates (families with a report).",
 )
 @click.option("--parameters", is_flag=True, help="Also list the model's parameters.")
@@ -367,6 +385,7 @@ def fit_cmd(
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="Border model on synthetic data: the simulator's truth.nc, shown beside the estimates.",
+    callback=_truth_path,
 )
 @click.option(
     "--figure",

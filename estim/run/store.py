@@ -112,7 +112,7 @@ def load(path: str | Path) -> xr.DataTree:
 def _not_a_fit(where: object) -> str:
     return (
         f"{where}: not a fit made by `estim fit` (it carries no diagnostics-gate verdict); "
-        "give the file `estim fit` wrote (models/NAME.nc by default)"
+        "give the file `estim fit` wrote (by default NAME.nc beside the spec)"
     )
 
 

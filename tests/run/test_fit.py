@@ -216,3 +216,13 @@ def test_atomic_save_leaves_no_partial_file(fitted, tmp_path, monkeypatch):
         store.save(fitted["a"].idata.copy(), target, {}, GateVerdict(True))
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["fit.nc"]
+
+
+def test_a_truth_file_that_is_not_netcdf_is_refused_before_fitting(tmp_path):
+    bad = tmp_path / "hello.txt"
+    bad.write_text("hello")
+    for command in (["fit", "models/border.toml"], ["summary", "models/border.nc"]):
+        run = CliRunner().invoke(cli, [*command, "--truth", str(bad)])
+        assert run.exit_code == 2 and "hello.txt: not a netCDF file" in run.output
+        run = CliRunner().invoke(cli, [*command, "--truth", str(tmp_path / "absent.nc")])
+        assert run.exit_code == 2 and "absent.nc: no such file" in run.output

@@ -66,7 +66,15 @@ def border_tables(
         .sum()
         .sum("category")
     )
-    true_sy = truth_by_year(truth).sel(section=sy["section"], year=years) if truth else None
+    true_sy = None
+    if truth:
+        try:
+            true_sy = truth_by_year(truth).sel(section=sy["section"], year=years)
+        except KeyError as e:
+            raise EstimInputError(
+                f"{truth}: the truth does not cover the fit's sections and years ({e}): is it the truth "
+                "of the simulation the fit was made from?"
+            ) from e
     annual = equal_tailed(sy.sum("year") / n_years, prob)
     surveyed = surveyed_sections(tree)
     sections = []
