@@ -236,6 +236,18 @@ def _truth_path(ctx: click.Context, param: click.Parameter, value: Path | None) 
     return value
 
 
+_TRUTH_OPTION = click.option(
+    "--truth",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    callback=_truth_path,
+    help="Synthetic data: the simulator's truth.nc, shown beside the estimates (border model).",
+)
+_PARAMETERS_OPTION = click.option(
+    "--parameters", is_flag=True, help="Also list the model's parameters (median and interval)."
+)
+
+
 def _progress(message: str) -> None:
     """Progress of long work, one line at a time on stderr (readable in a log: no carriage returns)."""
     click.echo(f"estim: {message}", err=True)
@@ -306,14 +318,8 @@ def demo(out: Path | None) -> None:
     default=None,
     help="Where to save the fit (default: NAME.nc beside the spec).",
 )
-@click.option(
-    "--truth",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    callback=_truth_path,
-    help="Synthetic data: the simulator's truth.nc, shown beside the estimates (families with a report).",
-)
-@click.option("--parameters", is_flag=True, help="Also list the model's parameters.")
+@_TRUTH_OPTION
+@_PARAMETERS_OPTION
 def fit_cmd(
     spec_path: Path,
     force: bool,
@@ -380,13 +386,7 @@ def fit_cmd(
 )
 @click.option("--prob", type=click.FloatRange(0.5, 0.999), default=0.9, show_default=True,
               help="Probability of the central interval.")  # fmt: skip
-@click.option(
-    "--truth",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Border model on synthetic data: the simulator's truth.nc, shown beside the estimates.",
-    callback=_truth_path,
-)
+@_TRUTH_OPTION
 @click.option(
     "--figure",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -394,9 +394,7 @@ def fit_cmd(
     callback=_figure_path,
     help="Border model: save the per-section and whole-border figure here (png, pdf, svg).",
 )
-@click.option(
-    "--parameters", is_flag=True, help="Also list the model's parameters (median and interval)."
-)
+@_PARAMETERS_OPTION
 def summary_cmd(
     fit_path: Path,
     fmt: str,
@@ -405,7 +403,7 @@ def summary_cmd(
     figure: Path | None,
     parameters: bool,
 ) -> None:
-    """N-hat (median and interval), unobserved, key parameters and the gate verdict of a saved fit.
+    """What a saved fit says: N-hat or the family's own tables, each column explained, and the gate verdict.
 
     A fit that failed the diagnostics gate is not summarised as a result: it prints FAILED with the failed
     checks and exits 3.
