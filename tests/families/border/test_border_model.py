@@ -13,13 +13,10 @@ import scipy.stats
 from pytensor.graph.traversal import ancestors
 
 from estim.errors import EstimInputError
-from estim.families.border import border_data, build_border, rates
+from estim.families.border import build_border, rates
 from estim.families.border.data import BYPASSER, CATEGORIES
-from estim.paths import SYNTHETIC_DIR
 from estim.priors import Prior
-from estim.records import DEFAULT_KEY, load_records
 from estim.run.spec import parse_spec
-from estim.statistics import sufficient_statistics
 
 PARAMETERS = [
     "section_effect",
@@ -36,18 +33,6 @@ PARAMETERS = [
     "hazard_detector",
     "technical_trend",
 ]
-
-
-@pytest.fixture(scope="module")
-def data():
-    records = load_records(SYNTHETIC_DIR, key=DEFAULT_KEY)
-    stats = sufficient_statistics(records, period="month", occasion=None)
-    return border_data(stats, records.sections, records.policy_events)
-
-
-@pytest.fixture(scope="module")
-def model(data):
-    return build_border(data)
 
 
 def test_gradient_is_finite_and_coords_are_labelled(model, data):

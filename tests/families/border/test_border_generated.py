@@ -4,35 +4,17 @@ unobserved crossings, the predictive law of the counts, and the outputs a fit sa
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import scipy.stats
 import xarray as xr
 
 from estim.families.border import (
     Rates,
     after_sampling,
-    border_data,
-    build_border,
     crossings,
     posterior_parameters,
     rates,
     simulate_counts,
 )
-from estim.paths import SYNTHETIC_DIR
-from estim.records import DEFAULT_KEY, load_records
-from estim.statistics import sufficient_statistics
-
-
-@pytest.fixture(scope="module")
-def data():
-    records = load_records(SYNTHETIC_DIR, key=DEFAULT_KEY)
-    stats = sufficient_statistics(records, period="month", occasion=None)
-    return border_data(stats, records.sections, records.policy_events)
-
-
-@pytest.fixture(scope="module")
-def model(data):
-    return build_border(data)
 
 
 def _fake_posterior(model, draws=8, seed=2, scale=0.05):
