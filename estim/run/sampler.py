@@ -15,9 +15,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from estim.run.spec import SamplerSpec
-
-BACKENDS = ("jax", "numba")
+from estim.run.spec import BACKENDS, SamplerSpec
 
 
 def seeds(seed: int, n: int) -> list[int]:

@@ -50,7 +50,7 @@ def library_versions() -> dict[str, str]:
 
 def estim_source_hash() -> str:
     """SHA-256 (16 hex) over the estim package's Python sources: a code change invalidates cached fits."""
-    root = Path(__file__).resolve().parent
+    root = Path(__file__).resolve().parents[1]  # the whole estim package, not only run/
     h = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
         h.update(path.relative_to(root).as_posix().encode())

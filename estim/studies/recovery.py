@@ -28,7 +28,7 @@ import pytensor
 import xarray as xr
 
 from estim.families import FAMILIES
-from estim.families.base import Family
+from estim.families.base import Family, RecoveryDesign
 from estim.families.registry import load_all
 from estim.intervals import equal_tailed_array
 from estim.run.diagnostics import check as gate_check
@@ -71,6 +71,12 @@ def _family(family_name: str) -> Family:
     return family
 
 
+def _design(family_name: str) -> RecoveryDesign:
+    design = _family(family_name).recovery
+    assert design is not None  # _family checked it
+    return design
+
+
 # --------------------------------------------------------------------------------------------------------------
 # simulation
 
@@ -79,8 +85,7 @@ def true_parameters(
     family_name: str, true_params: Mapping[str, float] | None = None
 ) -> dict[str, float]:
     """The family's default truth with ``true_params`` applied (unknown names are an error)."""
-    design = _family(family_name).recovery
-    assert design is not None
+    design = _design(family_name)
     params = dict(design.truth)
     unknown = sorted(set(true_params or {}) - set(params))
     if unknown:
@@ -101,8 +106,7 @@ def simulate_dataset(
 
     ``population_size`` defaults to the family's ``RecoveryDesign.population_size``.
     """
-    design = _family(family_name).recovery
-    assert design is not None
+    design = _design(family_name)
     if covariate_effect is not None and not design.covariate:
         raise ValueError(f"the {family_name} recovery study has no covariate")
     params = true_parameters(family_name, true_params)
@@ -209,10 +213,7 @@ def recovery_study(
     models 3–4× faster than "jax". With ``partial_out`` the rows so far are written to that CSV after every
     dataset. ``population_size`` defaults to the family's.
     """
-    design = _family(family_name).recovery
-    assert design is not None
-    if covariate_effect is not None and not design.covariate:
-        raise ValueError(f"the {family_name} recovery study has no covariate")
+    design = _design(family_name)
     if population_size is None:
         population_size = design.population_size
     if draws is None:

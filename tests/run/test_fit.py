@@ -226,3 +226,18 @@ def test_a_truth_file_that_is_not_netcdf_is_refused_before_fitting(tmp_path):
         assert run.exit_code == 2 and "hello.txt: not a netCDF file" in run.output
         run = CliRunner().invoke(cli, [*command, "--truth", str(tmp_path / "absent.nc")])
         assert run.exit_code == 2 and "absent.nc: no such file" in run.output
+
+
+def test_the_source_hash_covers_every_module_of_the_package():
+    """A change anywhere in estim (a family's likelihood, say) must invalidate cached fits, not only in run/."""
+    import hashlib
+
+    from estim.paths import REPO_ROOT
+
+    root = REPO_ROOT / "estim"
+    h = hashlib.sha256()
+    paths = sorted(root.rglob("*.py"))
+    assert any(p.parent.name == "border" for p in paths)
+    for path in paths:
+        h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    assert store.estim_source_hash() == h.hexdigest()[:16]

@@ -1,6 +1,6 @@
 """Recovery study of the border model (issue 4): the perturbed configurations (fast) and the coverage of the
 90 % intervals of section-year unobserved crossings over 30 simulated borders (slow: `pytest -m slow
-tests/test_border_recovery.py`; about 9 minutes a dataset on a loaded 2-core machine, so 4–5 hours)."""
+tests/studies/test_border_recovery.py`; about 9 minutes a dataset on a loaded 2-core machine, so 4–5 hours)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Parameter recovery: the simulation machinery (fast) and the coverage of the 90 % interval for N over 100
 simulated datasets per single-register and closed-population family (slow: `pytest -m slow
-tests/test_recovery.py`)."""
+tests/studies/test_recovery.py`)."""
 
 from __future__ import annotations
 
