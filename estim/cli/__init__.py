@@ -563,5 +563,8 @@ def main() -> None:
     cli(prog_name="estim")
 
 
+# The commands kept in their own modules add themselves to `cli` when imported (after `cli` exists).
+from estim.cli import forecast as _forecast  # noqa: E402, F401
+
 if __name__ == "__main__":
     main()
