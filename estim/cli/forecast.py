@@ -1,3 +1,169 @@
 """`estim forecast`: the three measures as counterfactual forecasts from a border fit."""
 
 from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from estim.cli import _figure_path, _progress, cli
+
+
+@cli.command("forecast")
+@click.argument("fit_path", metavar="FIT", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--measures",
+    default="all",
+    show_default=True,
+    help="Comma-separated measure names (models/measures/NAME.toml) or spec paths, or 'all'.",
+)
+@click.option(
+    "--horizon", type=click.IntRange(1, 240), default=36, show_default=True, help="Months."
+)
+@click.option(
+    "--start",
+    default=None,
+    metavar="YYYY-MM",
+    help="First forecast month, and every measure's start (default: the month after the data; "
+    "measures at their specs' start).",
+)
+@click.option("--draws", type=click.IntRange(10, 100_000), default=1000, show_default=True)
+@click.option("--seed", type=int, default=None, help="Random seed (default: the fit's seed).")
+@click.option("--prob", type=click.FloatRange(0.5, 0.999), default=0.9, show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.option(
+    "--figure",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    callback=_figure_path,
+    help="Write the fan chart here, and the scenario × section heat map beside it (NAME_heatmap.EXT).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Save every draw as netCDF (dims draw, scenario, section, month), with provenance.",
+)
+@click.option("--by-category", is_flag=True, help="Keep the category dimension in --out.")
+@click.option(
+    "--analogues", is_flag=True, help="Also print each measure's prior beside the data's analogue."
+)
+@click.option(
+    "--trend-damping",
+    type=click.FloatRange(0.01, 1.0),
+    default=None,
+    help="Yearly damping of the trends beyond the data (default 0.8; 1 = a straight line).",
+)
+@click.option(
+    "--level-sd",
+    type=click.FloatRange(0.0, 2.0),
+    default=None,
+    help="Random-walk sd of each category's log level per √year (default 0.05).",
+)
+def forecast_cmd(
+    fit_path: Path,
+    measures: str,
+    horizon: int,
+    start: str | None,
+    draws: int,
+    seed: int | None,
+    prob: float,
+    fmt: str,
+    figure: Path | None,
+    out: Path | None,
+    by_category: bool,
+    analogues: bool,
+    trend_damping: float | None,
+    level_sd: float | None,
+) -> None:
+    """How each measure, and each combination, would change illegal crossings (border model fits).
+
+    From the fit's posterior: the baseline (no measure), each measure in models/measures/ and every
+    combination, over HORIZON months. Prints per scenario the change in unobserved crossings and in attempts
+    per year against the baseline, for the whole border and per section: median, interval and the
+    probability of a reduction. Draws carry the parameters' uncertainty, the effect sizes' priors and the
+    counts' own noise, with common random numbers across scenarios. Refuses a fit that failed its
+    diagnostics gate (exit 3) and data that changed since the fit (exit 2).
+    """
+    import dataclasses
+
+    from estim.errors import EstimInputError
+    from estim.measures.forecast import ForecastSettings, forecast
+    from estim.measures.spec import read_measures
+    from estim.measures.store import fit_hash
+    from estim.measures.summary import (
+        analogues as analogue_rows,
+    )
+    from estim.measures.summary import (
+        forecast_json,
+        forecast_table,
+        format_analogues,
+        format_forecast,
+    )
+    from estim.run import store
+    from estim.run.data import fit_data
+
+    specs = read_measures(measures)  # bad names fail before the slow work
+    tree = store.load_result(fit_path)
+    if str(tree.attrs.get("family")) != "border":
+        raise EstimInputError(
+            f"{fit_path}: a fit of family {tree.attrs.get('family')!r}; forecasts of the measures need a "
+            "border model fit"
+        )
+    _progress(f"reading the data of {fit_path} and checking them against the fit")
+    data = fit_data(tree, fit_path)
+    settings = ForecastSettings()
+    changes = {
+        k: v
+        for k, v in {"trend_damping": trend_damping, "level_sd": level_sd}.items()
+        if v is not None
+    }
+    settings = dataclasses.replace(settings, **changes)
+    seed = int(tree.attrs.get("seed", 0)) if seed is None else seed
+    _progress(
+        f"forecasting {2 ** len(specs)} scenarios × {horizon} months at {draws} draws (seed {seed})"
+    )
+    posterior = tree["posterior"].to_dataset()
+    fc = forecast(
+        data,
+        posterior,
+        specs,
+        start=start,
+        horizon=horizon,
+        draws=draws,
+        seed=seed,
+        settings=settings,
+        by_category=by_category,
+    )
+    fc.attrs.update(
+        {
+            "fit": str(fit_path),
+            "fit_hash": fit_hash(tree.attrs),
+            "synthetic": str(tree.attrs.get("data_synthetic", "false")),
+            "measures": ",".join(s.name for s in specs),
+        }
+    )
+    table = forecast_table(fc, prob)
+    analogue_table = analogue_rows(specs, posterior, data, prob) if analogues else None
+    if out is not None:
+        from estim.measures.store import save_forecast
+
+        save_forecast(fc, out)
+        click.echo(f"wrote {out}", err=True)
+    if figure is not None:
+        from estim.measures.figures import change_heatmap, fan_chart
+        from estim.report.figures import save_figure
+
+        heatmap = figure.with_name(f"{figure.stem}_heatmap{figure.suffix}")
+        save_figure(fan_chart(fc, prob=prob), figure)
+        save_figure(change_heatmap(fc, prob=prob), heatmap)
+        click.echo(f"wrote {figure} and {heatmap}", err=True)
+    if fmt == "json":
+        click.echo(forecast_json(fc, table, analogue_table))
+        return
+    click.echo(format_forecast(fc, table, prob))
+    if analogue_table is not None:
+        click.echo("")
+        click.echo(format_analogues(analogue_table, prob))

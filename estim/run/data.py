@@ -109,3 +109,36 @@ def data_hash(data: xr.Dataset) -> str:
                 h.update(np.ascontiguousarray(values).tobytes())
     h.update(json.dumps(data.attrs, sort_keys=True, default=str).encode())
     return h.hexdigest()
+
+
+def fit_data(tree: xr.DataTree, fit_path: str | Path) -> xr.Dataset:
+    """The data a saved fit was fitted to, re-read from the source its spec names and checked against the fit's
+    data hash: a forecast or report from a fit must not silently use data that changed since."""
+    import dataclasses
+
+    from estim.run.spec import parse_spec
+
+    fit_path = Path(fit_path)
+    try:
+        raw = json.loads(str(tree.attrs["spec_json"]))
+    except (KeyError, ValueError) as e:
+        raise EstimInputError(f"{fit_path}: the fit does not record its spec (spec_json)") from e
+    # the parsed spec as plain data writes absent fields as None; a spec file would omit them
+    raw = _without_none(raw)
+    spec = parse_spec(raw, source=fit_path)
+    # relative record folders resolve as they did for the spec, which lived beside the fit
+    spec = dataclasses.replace(spec, path=fit_path.with_name(f"{spec.name}.toml"))
+    data = load_data(spec)
+    expected = str(tree.attrs.get("data_hash", ""))
+    if expected and data_hash(data) != expected:
+        raise EstimInputError(
+            f"{fit_path}: the data its spec names ({data_source(spec)[0]}) changed since the fit "
+            "(their hash differs from the fit's data_hash); refit first"
+        )
+    return data
+
+
+def _without_none(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    return value

@@ -1,0 +1,451 @@
+"""Counterfactual forecasts: the border model's counts over a horizon under the baseline (no measure), each
+measure and every combination, drawn from the fitted posterior with common random numbers.
+
+At each of ``draws`` posterior draws of the parameters (evenly spaced over the chains):
+
+1. **the world without measures** — the rates μ, p of every section × month × category beyond the data, from
+   the model's equations (`estim.families.border.rates`) with the policy events of the data still in force;
+   the log-linear trends τ_c and δ continue on a damped clock (`covariates.damped_years`: the slope decays by
+   ``trend_damping`` a year instead of running on as a straight line); each journey category's log level
+   adds a random walk with standard deviation ``level_sd`` per √year (shared by the sections: what moves a
+   category's flows moves them everywhere); the foreign land crossings and waits that drive the bypassers
+   follow projected paths (`covariates.project_covariates`);
+2. **each measure's effect sizes** from their priors (`estim.measures.spec`), one draw per posterior draw,
+   the same in every scenario that contains the measure;
+3. **each scenario's rates** — the baseline's changed by its measures' mechanisms (`estim.simulate.measures`):
+   journeys × m(t) (and displacement), guard and informant hazards × m(t), waits × m(t) → bypass share;
+4. **the counts**, from the model's predictive law (retry probability 1, as in the model): journeys
+   J ~ NegBin(μ, φ), every one ending in an unobserved crossing (unobserved = J); apprehensions
+   K | J ~ NegBin(J, 1 − p) (each journey's geometric number of apprehensions, summed); attempts = K + J.
+
+Common random numbers: a scenario differs from the baseline only through its rates. The gamma mixing
+variable of each cell is shared (φ does not change), and the Poisson counts of the scenarios are coupled by
+nested binomial thinning (rates sorted per cell: N at the largest rate, then each smaller rate's count a
+binomial thinning of the previous one), which keeps every scenario's law exact while making a difference of
+scenarios as small as the difference of their rates allows. The apprehensions' gamma rates are coupled the
+same way (nested beta splits of a gamma variable). So a change against the baseline is the measure's effect
+plus only the noise the measure itself creates.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from estim.errors import EstimInputError
+from estim.families.border import crossings
+from estim.families.border.data import CATEGORIES, DETECTORS, JOURNEY_CATEGORIES, policy_in_force
+from estim.families.border.rates import posterior_parameters, rates
+from estim.measures.covariates import WAIT_FLOOR_MINUTES, damped_years, project_covariates
+from estim.measures.spec import MeasureSpec, measures_digest
+from estim.simulate.measures import section_mask, strength
+
+BASELINE = "baseline"
+CHUNK = (
+    50  # posterior draws simulated at a time (memory); fixed, so that results do not depend on it
+)
+# random streams: [seed, stream] (effects use their own crc32 stream ids, `MeasureSpec.stream`)
+_STREAM_COVARIATES, _STREAM_LEVEL, _STREAM_COUNTS, _STREAM_HISTORY = 1, 2, 3, 4
+
+
+@dataclass(frozen=True)
+class ForecastSettings:
+    """How the world without measures is projected beyond the data (module docstring)."""
+
+    trend_damping: float = 0.8
+    """ρ: a log-linear trend's slope is multiplied by ρ for every year beyond the data (1: straight line)."""
+    level_sd: float = 0.05
+    """sd of the random walk of each journey category's log level, per √year (0: none)."""
+    covariate_window: int = 36
+    """months of year-on-year changes that give the flows' and waits' drift and noise."""
+    history_draws: int = 200
+    """posterior draws of the unobserved crossings kept for the data period (figures)."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.trend_damping <= 1.0:
+            raise EstimInputError(f"trend_damping must lie in (0, 1], got {self.trend_damping}")
+        if self.level_sd < 0:
+            raise EstimInputError(f"level_sd must be >= 0, got {self.level_sd}")
+        if self.covariate_window < 13:
+            raise EstimInputError("covariate_window must be at least 13 months")
+
+
+def scenario_names(measures: Sequence[MeasureSpec]) -> list[tuple[str, tuple[int, ...]]]:
+    """(name, indices of its measures) of the baseline and every combination, smallest first."""
+    out = [(BASELINE, ())]
+    for size in range(1, len(measures) + 1):
+        for combo in itertools.combinations(range(len(measures)), size):
+            out.append(("+".join(measures[i].name for i in combo), combo))
+    return out
+
+
+def _months_after(last: np.datetime64, n: int) -> np.ndarray:
+    first = np.datetime64(last, "M") + np.timedelta64(1, "M")
+    return np.arange(first, first + np.timedelta64(n, "M")).astype("datetime64[ns]")
+
+
+def future_data(data: xr.Dataset, months: np.ndarray, damping: float) -> xr.Dataset:
+    """The model's data for future months: the damped trend clock, months of the year, the policy events in
+    force, and the sections' covariates (flows and waits are placeholders: the forecast draws them)."""
+    events = pd.DataFrame(
+        {
+            "kind": data["event"].values,
+            "start_date": pd.to_datetime(data["event_start"].values),
+        }
+    )
+    n = len(months)
+    return xr.Dataset(
+        {
+            "years": ("month", damped_years(float(data["years"].values[-1]), n, damping)),
+            "month_of_year": ("month", pd.DatetimeIndex(months).month.values.astype(np.int64)),
+            "policy_in_force": policy_in_force(events, months),
+            "length_km": data["length_km"],
+            "border_population": data["border_population"],
+            "land_foreign_crossings": (("section", "month"), np.ones((data.sizes["section"], n))),
+            "land_mean_wait": (("section", "month"), np.full((data.sizes["section"], n), 60.0)),
+        },
+        coords={"section": data["section"].values, "month": months},
+    )
+
+
+def nested_poisson(rate: np.ndarray, rng: np.random.Generator, axis: int) -> np.ndarray:
+    """Poisson counts with the given rates, coupled along ``axis``: sorted by rate, the largest is drawn and
+    each smaller one is a binomial thinning of the next larger (each count's law exactly Poisson(rate))."""
+    rate = np.moveaxis(rate, axis, 0)
+    order = np.argsort(-rate, axis=0, kind="stable")
+    sorted_rate = np.take_along_axis(rate, order, axis=0)
+    counts = np.empty(rate.shape, dtype=np.int64)
+    counts[0] = rng.poisson(sorted_rate[0])
+    for i in range(1, rate.shape[0]):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            keep = np.where(sorted_rate[i - 1] > 0, sorted_rate[i] / sorted_rate[i - 1], 0.0)
+        counts[i] = rng.binomial(counts[i - 1], np.clip(keep, 0.0, 1.0))
+    out = np.empty_like(counts)
+    np.put_along_axis(out, order, counts, axis=0)
+    return np.moveaxis(out, 0, axis)
+
+
+def nested_gamma(shape: np.ndarray, rng: np.random.Generator, axis: int) -> np.ndarray:
+    """Gamma(shape, 1) variables coupled along ``axis``: sorted by shape, the largest is drawn and each
+    smaller one is the previous times a Beta(a_small, a_large − a_small) split (exactly Gamma(a_small))."""
+    shape = np.moveaxis(np.asarray(shape, dtype=float), axis, 0)
+    order = np.argsort(-shape, axis=0, kind="stable")
+    a = np.take_along_axis(shape, order, axis=0)
+    out_sorted = np.empty(a.shape)
+    out_sorted[0] = np.where(a[0] > 0, rng.gamma(np.maximum(a[0], 1e-300)), 0.0)
+    for i in range(1, a.shape[0]):
+        rest = a[i - 1] - a[i]
+        split = np.where(
+            (a[i] > 0) & (rest > 0),
+            rng.beta(np.maximum(a[i], 1e-300), np.maximum(rest, 1e-300)),
+            (a[i] > 0).astype(float),
+        )
+        out_sorted[i] = out_sorted[i - 1] * split
+    out = np.empty_like(out_sorted)
+    np.put_along_axis(out, order, out_sorted, axis=0)
+    return np.moveaxis(out, 0, axis)
+
+
+def _guard_share(parameters: dict[str, np.ndarray], years: np.ndarray) -> np.ndarray:
+    """(draw, month) share of the detection hazard that is the guards' (patrol and technical), the rest the
+    informants': the split a guard or informant effect rescales."""
+    other = parameters["hazard_detector"]  # (draw, other_detector): technical, informant
+    e = np.concatenate([np.zeros((other.shape[0], 1)), other], axis=1)
+    technical = np.array([d == "technical" for d in DETECTORS], float)
+    detector = np.exp(
+        e[:, :, None]
+        + parameters["technical_trend"][:, None, None] * technical[None, :, None] * years
+    )  # (draw, detector, month)
+    informant = DETECTORS.index("informant")
+    return 1.0 - detector[:, informant] / detector.sum(axis=1)
+
+
+def forecast(
+    data: xr.Dataset,
+    posterior: xr.Dataset,
+    measures: Sequence[MeasureSpec],
+    *,
+    start: str | None = None,
+    horizon: int = 36,
+    draws: int = 1000,
+    seed: int = 0,
+    settings: ForecastSettings | None = None,
+    by_category: bool = False,
+    history: bool = True,
+) -> xr.Dataset:
+    """Draws of the unobserved crossings, apprehensions and attempts per scenario × section × month over
+    ``horizon`` months from ``start`` (module docstring).
+
+    ``data`` is the border model's data of the fit (`border_data`), ``posterior`` its posterior (dims chain,
+    draw, …). ``start`` (YYYY-MM, default the month after the data) is the first forecast month and, when
+    given, every measure's start; otherwise each measure starts at its spec's month. Returns a Dataset with
+    integer ``unobserved``, ``apprehensions``, ``attempts`` (draw, scenario, section, month[, category]), the
+    effect sizes drawn (draw, effect), the data period's unobserved crossings (``history_unobserved``,
+    history_draw × section × history_month) and apprehensions, and provenance in its attributes."""
+    settings = settings or ForecastSettings()
+    if horizon < 1:
+        raise EstimInputError(f"horizon must be at least one month, got {horizon}")
+    last = data["month"].values[-1]
+    first = np.datetime64(last, "M") + np.timedelta64(1, "M")
+    begin = first if start is None else _month(start)
+    if begin < first:
+        raise EstimInputError(
+            f"the forecast starts at {begin}, inside the fitted data (which end {str(last)[:7]}): "
+            f"a forecast starts at {first} or later"
+        )
+    gap = int((begin - first).astype(int))
+    months = _months_after(last, gap + horizon)
+    applied = [m.applied(start=None if start is None else str(begin)) for m in measures]
+    for m in applied:
+        if np.datetime64(m.start_month, "M") < first:
+            raise EstimInputError(
+                f"measure {m.name} starts {m.start_month}, inside the fitted data (which end "
+                f"{str(last)[:7]}); give --start"
+            )
+
+    parameters, (n_chain, n_draw) = posterior_parameters(posterior)
+    total = n_chain * n_draw
+    draws = min(draws, total)
+    pick = np.unique(np.linspace(0, total - 1, draws).round().astype(int))
+    draws = len(pick)
+    parameters = {k: v[pick] for k, v in parameters.items()}
+
+    future = future_data(data, months, settings.trend_damping)
+    base_rates = rates(future, parameters)  # (draw, section, month, category)
+    n_sec, n_month = data.sizes["section"], len(months)
+    sections = [str(s) for s in data["section"].values]
+
+    # the world without measures: level random walk, covariate paths
+    rng_level = np.random.default_rng([seed, _STREAM_LEVEL])
+    steps = rng_level.standard_normal((draws, len(JOURNEY_CATEGORIES), n_month))
+    level = np.cumsum(steps, axis=-1) * settings.level_sd / np.sqrt(12.0)  # (draw, category, month)
+    covariates = project_covariates(
+        data,
+        n_month,
+        draws,
+        np.random.default_rng([seed, _STREAM_COVARIATES]),
+        damping=settings.trend_damping,
+        window=settings.covariate_window,
+    )
+    log_mu = base_rates.log_mu.copy()
+    log_mu[..., : len(JOURNEY_CATEGORIES)] += np.moveaxis(level, 1, 2)[:, None]
+    hazard = -base_rates.log_1mp  # H = −log(1 − p)
+    phi = base_rates.phi  # (draw, category)
+    guard = _guard_share(parameters, future["years"].values)  # (draw, month)
+    eta0 = parameters["bypass_eta0"][:, None, None]
+    eta1 = parameters["bypass_eta1"][:, None, None]
+
+    # effect sizes: one draw per posterior draw and effect, from the effect's own stream
+    effect_names, effect_values = [], []
+    for spec in measures:
+        for e in spec.effects:
+            effect_names.append(f"{spec.name}.{e.name}")
+            effect_values.append(e.draw(np.random.default_rng([seed, spec.stream(e.name)]), draws))
+    values = dict(zip(effect_names, effect_values, strict=True))
+
+    scenarios = scenario_names(measures)
+    shape = (draws, len(scenarios), n_sec, n_month, len(CATEGORIES))
+    mu_all = np.empty(shape, dtype=np.float64)
+    hazard_all = np.empty(shape, dtype=np.float64)
+    for j, (_, combo) in enumerate(scenarios):
+        mu_all[:, j], hazard_all[:, j] = _scenario_rates(
+            log_mu,
+            hazard,
+            guard,
+            covariates,
+            eta0,
+            eta1,
+            [(measures[i], applied[i]) for i in combo],
+            values,
+            months,
+            sections,
+        )
+
+    counts = _draw_counts(mu_all, hazard_all, phi, seed)
+    keep = slice(gap, gap + horizon)
+    dims = ("draw", "scenario", "section", "month", "category")
+    out = xr.Dataset(
+        {name: (dims, x[:, :, :, keep]) for name, x in counts.items()},
+        coords={
+            "draw": np.arange(draws),
+            "scenario": [s for s, _ in scenarios],
+            "section": sections,
+            "month": months[keep],
+            "category": list(CATEGORIES),
+        },
+    )
+    if not by_category:
+        out = out.sum("category").astype(np.int32)
+    out["effect_size"] = (
+        ("draw", "effect"),
+        np.stack(effect_values, axis=1) if effect_values else np.zeros((draws, 0)),
+    )
+    out = out.assign_coords(effect=effect_names)
+    out = out.assign_coords(
+        surveyed=("section", data["surveyed"].values),
+        event_start=("event", data["event_start"].values),
+        measure_start=(
+            "measure",
+            np.array([np.datetime64(m.start_month, "M") for m in applied], "datetime64[ns]"),
+        ),
+    )
+    out = out.assign_coords(event=data["event"].values, measure=[m.name for m in measures])
+    if history:
+        out = out.merge(_history(data, posterior, settings.history_draws, seed))
+    out.attrs.update(
+        {
+            "description": "counterfactual forecasts of the border model: draws per scenario",
+            "start": str(months[keep][0])[:7],
+            "horizon": horizon,
+            "draws": draws,
+            "seed": seed,
+            "measures_hash": measures_digest(measures),
+            "settings_json": pd.Series(asdict(settings)).to_json(),
+            "retry_probability": "1 (the border model's repeated trials: every journey ends in an "
+            "unobserved crossing)",
+        }
+    )
+    for name, desc in _DESCRIPTIONS.items():
+        if name in out:
+            out[name].attrs["description"] = desc
+    return out
+
+
+_DESCRIPTIONS = {
+    "unobserved": "unobserved (undetected, successful) illegal crossings: forecast draws",
+    "apprehensions": "apprehensions (apprehended illegal crossing attempts): forecast draws",
+    "attempts": "illegal crossing attempts = apprehensions + unobserved crossings: forecast draws",
+    "effect_size": "the measures' effect sizes drawn from their priors, one per posterior draw",
+    "history_unobserved": "unobserved crossings in the data period: posterior draws given the data",
+    "history_apprehensions": "apprehensions in the data period (observed)",
+}
+
+
+def _month(text: str) -> np.datetime64:
+    try:
+        if len(str(text)) != 7:
+            raise ValueError
+        return np.datetime64(str(text), "M")
+    except ValueError as e:
+        raise EstimInputError(f"start must be a month YYYY-MM, got {text!r}") from e
+
+
+def _scenario_rates(
+    log_mu: np.ndarray,
+    hazard: np.ndarray,
+    guard: np.ndarray,
+    covariates: Any,
+    eta0: np.ndarray,
+    eta1: np.ndarray,
+    active: list[tuple[MeasureSpec, Any]],
+    values: dict[str, np.ndarray],
+    months: np.ndarray,
+    sections: list[str],
+) -> tuple[np.ndarray, np.ndarray]:
+    """μ and the detection hazard H (draw, section, month, category) of one scenario: the baseline's with the
+    mechanisms of its measures (`estim.simulate.measures`) at the drawn effect sizes."""
+    from estim.simulate.measures import neighbours
+
+    mu = np.exp(log_mu)
+    n_draw = mu.shape[0]
+    wait_factor = np.ones((n_draw, len(sections), len(months)))
+    guard_factor = np.ones(mu.shape)
+    informant_factor = np.ones(mu.shape)
+    journeys_factor = np.ones(mu.shape)
+    displaced = []  # (share, prevented-journey factor) for displacement
+    for spec, applied in active:
+        r = strength(applied, months)  # (month,)
+        where = section_mask(applied, sections)  # (section,)
+        measure_factor = np.ones(mu.shape)
+        for e in spec.effects:
+            m = 1.0 + (e.multiplier_of(values[f"{spec.name}.{e.name}"])[:, None] - 1.0) * r
+            if e.target == "wait":
+                wait_factor[:, where] *= m[:, None, :]
+                continue
+            cats = np.isin(CATEGORIES, e.categories)
+            cell = m[:, None, :, None] * np.ones((1, 1, 1, len(CATEGORIES)))
+            cell = np.where(where[None, :, None, None] & cats[None, None, None, :], cell, 1.0)
+            if e.target == "journeys":
+                measure_factor *= cell
+            elif e.target == "guard_hazard":
+                guard_factor *= cell
+            else:
+                informant_factor *= cell
+        journeys_factor *= measure_factor
+        if applied.displacement > 0:
+            displaced.append((applied.displacement, measure_factor))
+    # bypassers: flow × expit(η0 + η1 log(w/60)) on the projected paths, waits rescaled
+    wait = np.maximum(covariates.wait * wait_factor, WAIT_FLOOR_MINUTES)
+    share = 1.0 / (1.0 + np.exp(-(eta0 + eta1 * np.log(wait / 60.0))))
+    bypass = CATEGORIES.index("bypasser")
+    mu[..., bypass] = covariates.flow * share
+    base_mu = mu
+    mu = base_mu * journeys_factor
+    for share_moved, factor in displaced:  # prevented journeys of a section move to its neighbours
+        prevented = base_mu * (1.0 - factor)
+        mu = mu + share_moved * np.einsum("ns,dsmc->dnmc", neighbours(sections), prevented)
+    g = guard[:, None, :, None]
+    hazard = hazard * (guard_factor * g + informant_factor * (1.0 - g))
+    return mu, hazard
+
+
+def _draw_counts(mu: np.ndarray, hazard: np.ndarray, phi: np.ndarray, seed: int) -> dict[str, Any]:
+    """Journeys, apprehensions and attempts (draw, scenario, section, month, category) under common random
+    numbers across the scenario axis (module docstring), in chunks of `CHUNK` draws."""
+    n_draw = mu.shape[0]
+    unobserved = np.empty(mu.shape, dtype=np.int32)
+    apprehensions = np.empty(mu.shape, dtype=np.int32)
+    for index, lo in enumerate(range(0, n_draw, CHUNK)):
+        sl = slice(lo, min(n_draw, lo + CHUNK))
+        rng = np.random.default_rng([seed, _STREAM_COUNTS, index])
+        phi_c = phi[sl][:, None, None, None, :]  # (draw, 1, 1, 1, category)
+        # gamma mixing variable per cell, shared by the scenarios (φ is the same in all)
+        cell_shape = (mu[sl].shape[0], 1, *mu.shape[2:])
+        gamma = rng.gamma(np.broadcast_to(phi_c, cell_shape)) / phi_c
+        journeys = nested_poisson(mu[sl] * gamma, rng, axis=1)
+        q = np.expm1(hazard[sl])  # p/(1 − p) = e^H − 1
+        apprehended_rate = nested_gamma(journeys, rng, axis=1) * q
+        unobserved[sl] = journeys
+        apprehensions[sl] = nested_poisson(apprehended_rate, rng, axis=1)
+    return {
+        "unobserved": unobserved,
+        "apprehensions": apprehensions,
+        "attempts": unobserved + apprehensions,
+    }
+
+
+def _history(data: xr.Dataset, posterior: xr.Dataset, n: int, seed: int) -> xr.Dataset:
+    """Posterior draws of the data period's unobserved crossings per section × month (summed over
+    categories) at ``n`` evenly spaced draws, and the observed apprehensions."""
+    stacked = posterior.stack(sample=("chain", "draw"))
+    total = stacked.sizes["sample"]
+    pick = np.unique(np.linspace(0, total - 1, min(n, total)).round().astype(int))
+    thinned = (
+        stacked.isel(sample=pick)
+        .drop_vars(["sample", "chain", "draw"])
+        .rename({"sample": "draw"})
+        .expand_dims(chain=[0])
+        .transpose("chain", "draw", ...)
+    )
+    thinned = thinned[[v for v in thinned.data_vars if "draw" in thinned[v].dims]]
+    u = crossings(data, thinned, np.random.default_rng([seed, _STREAM_HISTORY]))["unobserved"]
+    u = u.sum("category").isel(chain=0).astype(np.int32)
+    return xr.Dataset(
+        {
+            "history_unobserved": (
+                ("history_draw", "section", "history_month"),
+                u.transpose("draw", "section", "month").values,
+            ),
+            "history_apprehensions": (
+                ("section", "history_month"),
+                data["apprehensions"].sum("category").transpose("section", "month").values,
+            ),
+        },
+        coords={"history_month": data["month"].values, "history_draw": np.arange(len(pick))},
+    )

@@ -1,0 +1,345 @@
+"""A measure's declarative spec (``models/measures/NAME.toml``): which parameters of the border model it acts
+on, in which sections, from which month, with what ramp, and the prior of each effect size.
+
+    name = "permits"
+    title = "Border-zone permits"
+    description = "..."
+    start = "2018-01"        # first month in force (estim forecast --start replaces it)
+    lag_months = 0           # months after start before the effect begins to build
+    ramp_months = 12         # months over which it grows linearly to full strength
+    sections = "all"         # or a list of section ids
+    displacement = 0.0       # share of the journeys it prevents in a section that move to the neighbours
+
+    [[effects]]
+    name = "take_up"                     # the effect size's name
+    target = "journeys"                  # journeys | guard_hazard | informant_hazard | wait
+    categories = ["border_resident"]     # journeys and hazards; omitted for wait
+    multiplier = "1 - value"             # "value" or "1 - value": the full-strength multiplier M
+    prior = { distribution = "Beta", alpha = 2.0, beta = 3.0 }
+    analogue = "border_residents_agreement"   # optional: the policy event whose estimated effect is the analogue
+    evidence = "docs/sources.md entries the prior rests on"
+
+The mechanism (what a target means, the ramp, displacement) is `estim.simulate.measures`; the forecasts draw
+each effect size from its prior, once per posterior draw, shared by every scenario that contains the measure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.stats
+
+from estim.errors import EstimInputError
+from estim.paths import REPO_ROOT
+from estim.priors import Prior
+from estim.records.schemas import CATEGORIES, SECTIONS
+from estim.simulate.measures import TARGETS, AppliedMeasure, MeasureEffect
+
+MEASURES_DIR = REPO_ROOT / "models" / "measures"
+MULTIPLIERS = ("value", "1 - value")
+# Laws an effect size may follow (PyMC names and parameterisation, as in models/*.toml priors).
+EFFECT_LAWS = ("Beta", "LogNormal", "Normal", "Uniform", "Gamma", "HalfNormal", "StudentT")
+_TOP_KEYS = {
+    "name",
+    "title",
+    "description",
+    "start",
+    "lag_months",
+    "ramp_months",
+    "sections",
+    "displacement",
+    "effects",
+}
+_EFFECT_KEYS = {"name", "target", "categories", "multiplier", "prior", "analogue", "evidence"}
+
+
+def frozen_law(prior: Prior) -> Any:
+    """The prior as a frozen scipy.stats distribution (PyMC's parameterisation translated)."""
+    p = prior.parameters
+    match prior.distribution:
+        case "Normal":
+            return scipy.stats.norm(p["mu"], p["sigma"])
+        case "LogNormal":
+            return scipy.stats.lognorm(s=p["sigma"], scale=np.exp(p["mu"]))
+        case "Beta":
+            return scipy.stats.beta(p["alpha"], p["beta"])
+        case "Uniform":
+            return scipy.stats.uniform(p["lower"], p["upper"] - p["lower"])
+        case "Gamma":
+            return scipy.stats.gamma(p["alpha"], scale=1.0 / p["beta"])
+        case "HalfNormal":
+            return scipy.stats.halfnorm(scale=p["sigma"])
+        case "StudentT":
+            return scipy.stats.t(p["nu"], p["mu"], p["sigma"])
+    raise EstimInputError(
+        f"an effect size's prior is one of {', '.join(EFFECT_LAWS)}, got {prior.distribution}"
+    )
+
+
+@dataclass(frozen=True)
+class EffectSpec:
+    """One effect of a measure: the effect size's prior and how it becomes the multiplier of its target."""
+
+    name: str
+    target: str
+    categories: tuple[str, ...]
+    multiplier: str
+    prior: Prior
+    analogue: str | None
+    evidence: str
+
+    def multiplier_of(self, value: Any) -> np.ndarray:
+        """The full-strength multiplier M of the target at effect size(s) ``value``."""
+        value = np.asarray(value, dtype=float)
+        return value if self.multiplier == "value" else 1.0 - value
+
+    def value_of(self, multiplier: Any) -> np.ndarray:
+        """The effect size whose multiplier is ``multiplier`` (the inverse of `multiplier_of`)."""
+        return self.multiplier_of(multiplier)  # both forms are their own inverse
+
+    def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """n effect sizes from the prior."""
+        return np.asarray(frozen_law(self.prior).rvs(size=n, random_state=rng), dtype=float)
+
+    def quantiles(self, probs: Sequence[float] = (0.05, 0.5, 0.95)) -> np.ndarray:
+        """The prior's quantiles of the effect size."""
+        return np.asarray(frozen_law(self.prior).ppf(probs), dtype=float)
+
+
+@dataclass(frozen=True)
+class MeasureSpec:
+    """A measure read from its spec (module docstring); ``digest`` is the SHA-256 of the file's bytes."""
+
+    name: str
+    title: str
+    description: str
+    start: str
+    lag_months: int
+    ramp_months: int
+    sections: tuple[str, ...]
+    displacement: float
+    effects: tuple[EffectSpec, ...]
+    path: str
+    digest: str
+
+    def effect(self, name: str) -> EffectSpec:
+        for e in self.effects:
+            if e.name == name:
+                return e
+        raise EstimInputError(
+            f"measure {self.name} has no effect {name!r}; its effects: "
+            f"{', '.join(e.name for e in self.effects)}"
+        )
+
+    def applied(
+        self,
+        values: Mapping[str, float] | None = None,
+        start: str | None = None,
+        displacement: float | None = None,
+    ) -> AppliedMeasure:
+        """The measure with known effect sizes (``values`` by effect name; the others at their prior
+        medians), as the simulator applies it."""
+        values = dict(values or {})
+        for name in values:
+            self.effect(name)  # unknown names fail here
+        effects = []
+        for e in self.effects:
+            value = values.get(e.name, float(e.quantiles([0.5])[0]))
+            multiplier = float(e.multiplier_of(value))
+            if multiplier < 0:
+                raise EstimInputError(
+                    f"measure {self.name}, effect {e.name} = {value}: its multiplier {multiplier} is "
+                    "negative"
+                )
+            effects.append(MeasureEffect(e.target, multiplier, e.categories))
+        return AppliedMeasure(
+            name=self.name,
+            start_month=start or self.start,
+            effects=tuple(effects),
+            lag_months=self.lag_months,
+            ramp_months=self.ramp_months,
+            sections=self.sections,
+            displacement=self.displacement if displacement is None else float(displacement),
+        )
+
+    def stream(self, effect: str) -> int:
+        """A stable id of one effect's random stream (independent of which other measures are forecast)."""
+        return zlib.crc32(f"{self.name}/{effect}".encode())
+
+
+def read_measure(name_or_path: str | Path) -> MeasureSpec:
+    """A measure by name (``models/measures/NAME.toml``) or by the path of its spec."""
+    text = str(name_or_path)
+    path = Path(text)
+    if not (path.suffix == ".toml" or path.exists()):
+        path = MEASURES_DIR / f"{text}.toml"
+        if not path.exists():
+            known = ", ".join(known_measures()) or "none"
+            raise EstimInputError(
+                f"unknown measure {text!r}; known: {known} (or a path to a .toml)"
+            )
+    try:
+        raw_bytes = path.read_bytes()
+        raw = tomllib.loads(raw_bytes.decode("utf-8"))
+    except FileNotFoundError as e:
+        raise EstimInputError(f"{path}: no such measure spec") from e
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise EstimInputError(f"{path}: not a valid TOML file: {e}") from e
+    return parse_measure(raw, source=path, digest=hashlib.sha256(raw_bytes).hexdigest())
+
+
+def known_measures() -> list[str]:
+    """The names of the measures in models/measures/."""
+    return sorted(p.stem for p in MEASURES_DIR.glob("*.toml"))
+
+
+def read_measures(names: str | Sequence[str]) -> list[MeasureSpec]:
+    """Measures by a comma-separated list of names or paths, or ``"all"`` (models/measures/, by name)."""
+    if isinstance(names, str):
+        names = (
+            known_measures() if names.strip() == "all" else [n.strip() for n in names.split(",")]
+        )
+    specs = [read_measure(n) for n in names if n]
+    seen = [s.name for s in specs]
+    if len(set(seen)) != len(seen):
+        raise EstimInputError(f"a measure is named twice: {', '.join(seen)}")
+    return specs
+
+
+def parse_measure(
+    raw: Mapping[str, Any], *, source: str | Path = "<measure>", digest: str = ""
+) -> MeasureSpec:
+    """A measure spec from its parsed TOML; every key checked, errors name the file and the key."""
+
+    def fail(message: str) -> None:
+        raise EstimInputError(f"{source}: {message}")
+
+    unknown = set(raw) - _TOP_KEYS
+    if unknown:
+        fail(f"unknown keys {sorted(unknown)}; a measure spec has {sorted(_TOP_KEYS)}")
+    for key in ("name", "start", "effects"):
+        if key not in raw:
+            fail(f"missing {key!r}")
+    name = raw["name"]
+    if not isinstance(name, str) or not name.isidentifier():
+        fail(f"name must be an identifier (letters, digits, _), got {name!r}")
+    start = raw["start"]
+    try:
+        np.datetime64(str(start), "M")
+        if len(str(start)) != 7:
+            raise ValueError
+    except ValueError:
+        fail(f"start must be a month YYYY-MM, got {start!r}")
+    integers = {}
+    for key in ("lag_months", "ramp_months"):
+        value = raw.get(key, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            fail(f"{key} must be a whole number of months >= 0, got {value!r}")
+        integers[key] = value
+    sections = raw.get("sections", "all")
+    if sections == "all":
+        sections = SECTIONS
+    elif isinstance(sections, list) and sections and all(isinstance(s, str) for s in sections):
+        bad = [s for s in sections if s not in SECTIONS]
+        if bad:
+            fail(f"sections: unknown {bad}; known: {', '.join(SECTIONS)}")
+        sections = tuple(sections)
+    else:
+        fail(f'sections must be "all" or a list of section ids, got {sections!r}')
+    displacement = raw.get("displacement", 0.0)
+    if not isinstance(displacement, int | float) or not 0.0 <= displacement <= 1.0:
+        fail(f"displacement must be a share in [0, 1], got {displacement!r}")
+    effects_raw = raw["effects"]
+    if not isinstance(effects_raw, list) or not effects_raw:
+        fail("effects: at least one [[effects]] table")
+    effects = tuple(_parse_effect(e, i, fail) for i, e in enumerate(effects_raw))
+    names = [e.name for e in effects]
+    if len(set(names)) != len(names):
+        fail(f"effects: names must be unique, got {names}")
+    return MeasureSpec(
+        name=name,
+        title=str(raw.get("title", name)),
+        description=" ".join(str(raw.get("description", "")).split()),
+        start=str(start),
+        lag_months=integers["lag_months"],
+        ramp_months=integers["ramp_months"],
+        sections=tuple(sections),
+        displacement=float(displacement),
+        effects=effects,
+        path=str(source),
+        digest=digest,
+    )
+
+
+def _parse_effect(raw: Any, index: int, fail: Any) -> EffectSpec:
+    where = f"effects[{index}]"
+    if not isinstance(raw, Mapping):
+        fail(f"{where}: a table")
+    unknown = set(raw) - _EFFECT_KEYS
+    if unknown:
+        fail(f"{where}: unknown keys {sorted(unknown)}; an effect has {sorted(_EFFECT_KEYS)}")
+    for key in ("name", "target", "prior"):
+        if key not in raw:
+            fail(f"{where}: missing {key!r}")
+    name, target = raw["name"], raw["target"]
+    where = f"effects[{index}] ({name})"
+    if not isinstance(name, str) or not name.isidentifier():
+        fail(f"{where}: name must be an identifier")
+    if target not in TARGETS:
+        fail(f"{where}: target {target!r} is not one of {', '.join(TARGETS)}")
+    if target == "wait":
+        if "categories" in raw:
+            fail(f"{where}: a wait effect acts on the checkpoints' waits, not on categories")
+        categories: tuple[str, ...] = ()
+    else:
+        categories = tuple(raw.get("categories", CATEGORIES))
+        bad = [c for c in categories if c not in CATEGORIES]
+        if bad or not categories:
+            fail(f"{where}: categories must be some of {', '.join(CATEGORIES)}, got {bad or '[]'}")
+    multiplier = raw.get("multiplier", "value")
+    if multiplier not in MULTIPLIERS:
+        fail(f'{where}: multiplier is "value" or "1 - value", got {multiplier!r}')
+    prior_raw = raw["prior"]
+    if not isinstance(prior_raw, Mapping) or "distribution" not in prior_raw:
+        fail(f'{where}: prior = {{ distribution = "...", ... }}')
+    try:
+        prior = Prior(
+            prior_raw["distribution"], **{k: v for k, v in prior_raw.items() if k != "distribution"}
+        )
+    except EstimInputError as e:
+        fail(f"{where}: {e}")
+    if prior.distribution not in EFFECT_LAWS:
+        fail(f"{where}: the prior is one of {', '.join(EFFECT_LAWS)}, got {prior.distribution}")
+    effect = EffectSpec(
+        name=name,
+        target=target,
+        categories=categories,
+        multiplier=multiplier,
+        prior=prior,
+        analogue=raw.get("analogue"),
+        evidence=" ".join(str(raw.get("evidence", "")).split()),
+    )
+    # the prior must not give negative multipliers with more than negligible probability
+    lo, hi = effect.quantiles([0.0005, 0.9995])
+    m_lo = min(effect.multiplier_of(lo), effect.multiplier_of(hi))
+    if not np.isfinite(m_lo) or m_lo < 0:
+        fail(
+            f"{where}: the prior gives negative multipliers (the multiplier at its 0.05 % and 99.95 % "
+            f"quantiles: {float(effect.multiplier_of(lo)):.3g}, {float(effect.multiplier_of(hi)):.3g})"
+        )
+    return effect
+
+
+def measures_digest(measures: Sequence[MeasureSpec]) -> str:
+    """SHA-256 (16 hex) over the measures' spec files: a forecast's provenance."""
+    h = hashlib.sha256()
+    for m in sorted(measures, key=lambda m: m.name):
+        h.update(m.name.encode() + b"\0" + m.digest.encode() + b"\0")
+    return h.hexdigest()[:16]

@@ -1,0 +1,299 @@
+"""What a forecast says: per scenario, the change in illegal crossings against the baseline, per year, for the
+whole border and per section, with intervals and the probability of a reduction; and each measure's prior
+beside what the fitted data say about its in-sample analogue.
+
+A change is computed draw by draw (common random numbers make a scenario's draw and the baseline's draw the
+same world but for the measure), then summarised: median, equal-tailed interval, P(reduction) = the share of
+draws in which the scenario has fewer crossings than the baseline.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from estim.figure_style import is_synthetic
+from estim.intervals import equal_tailed_array
+from estim.measures.forecast import BASELINE
+from estim.measures.spec import MeasureSpec
+
+WHOLE_BORDER = "whole border"
+QUANTITIES = {
+    "unobserved": "unobserved illegal crossings",
+    "attempts": "illegal crossing attempts (apprehensions + unobserved)",
+    "apprehensions": "apprehensions",
+}
+
+
+def area_totals(fc: xr.Dataset, quantity: str) -> xr.DataArray:
+    """Draws of the quantity per year of the horizon (its total over the horizon ÷ its length in years), per
+    scenario and area: every section and the whole border (area, draw, scenario)."""
+    years = fc.sizes["month"] / 12.0
+    x = fc[quantity].reset_coords(
+        drop=True
+    )  # per-section labels (surveyed) have no whole-border value
+    if "category" in x.dims:
+        x = x.sum("category")
+    per_section = x.sum("month").astype(np.float64) / years
+    whole = per_section.sum("section").expand_dims(section=[WHOLE_BORDER])
+    return xr.concat([whole, per_section], dim="section").rename(section="area")
+
+
+def changes(fc: xr.Dataset, quantity: str = "unobserved", prob: float = 0.9) -> pd.DataFrame:
+    """One row per scenario (not the baseline) × area: the baseline's level per year (median), the change per
+    year against the baseline and the % change (median and `prob` interval), and P(reduction)."""
+    totals = area_totals(fc, quantity)
+    base = totals.sel(scenario=BASELINE)
+    rows = []
+    for scenario in fc["scenario"].values:
+        if scenario == BASELINE:
+            continue
+        diff = (totals.sel(scenario=scenario) - base).transpose("area", "draw").values
+        b = base.transpose("area", "draw").values
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pct = np.where(b > 0, 100.0 * diff / b, np.nan)
+        d_lo, d_med, d_hi = equal_tailed_array(diff, prob, axis=-1)
+        p_lo, p_med, p_hi = equal_tailed_array(pct, prob, axis=-1)
+        for i, area in enumerate(totals["area"].values):
+            rows.append(
+                {
+                    "scenario": str(scenario),
+                    "area": str(area),
+                    "quantity": quantity,
+                    "baseline_per_year": float(np.median(b[i])),
+                    "change_per_year": float(d_med[i]),
+                    "change_lower": float(d_lo[i]),
+                    "change_upper": float(d_hi[i]),
+                    "percent_change": float(p_med[i]),
+                    "percent_lower": float(p_lo[i]),
+                    "percent_upper": float(p_hi[i]),
+                    "p_reduction": float(np.mean(diff[i] < 0)),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def forecast_table(fc: xr.Dataset, prob: float = 0.9) -> pd.DataFrame:
+    """`changes` of the unobserved crossings and of the attempts, one table."""
+    return pd.concat([changes(fc, q, prob) for q in ("unobserved", "attempts")], ignore_index=True)
+
+
+def _signed(x: float, unit: str = "") -> str:
+    return f"{x:+,.0f}{unit}".replace("-", "−")
+
+
+def _pct(x: float) -> str:
+    return "–" if not np.isfinite(x) else f"{x:+.1f}".replace("-", "−")
+
+
+def format_forecast(fc: xr.Dataset, table: pd.DataFrame, prob: float = 0.9) -> str:
+    """The scenario table a researcher reads: the whole border first (both quantities), then the % change of
+    the unobserved crossings per section and scenario, each column explained."""
+    level = f"{round(100 * prob)} %"
+    synthetic = is_synthetic({"data_synthetic": fc.attrs.get("synthetic", "false")})
+    start = str(fc.attrs.get("start"))
+    months = fc.sizes["month"]
+    end = str(fc["month"].values[-1])[:7]
+    lines = [
+        f"Forecast of the measures, {start} to {end} ({months} months, {fc.sizes['draw']:,} draws)"
+        + (" — SYNTHETIC data" if synthetic else ""),
+        "Changes are per year (the horizon's total ÷ its years) against the baseline (no measure), computed",
+        f"draw by draw with common random numbers; median [{level} interval]; P(red.) = probability of a",
+        "reduction. Under the model's repeated trials every journey ends in an unobserved crossing, so a",
+        "measure changes unobserved crossings only through fewer journeys; more detection shows in attempts.",
+    ]
+    for quantity in ("unobserved", "attempts"):
+        t = table[(table["quantity"] == quantity) & (table["area"] == WHOLE_BORDER)]
+        if t.empty:
+            continue
+        base = t["baseline_per_year"].iloc[0]
+        lines += [
+            "",
+            f"Whole border: {QUANTITIES[quantity]} per year (baseline median {base:,.0f})",
+            f"  {'scenario':<36} {'change per year':>28} {'% change':>24} {'P(red.)':>8}",
+        ]
+        for _, r in t.iterrows():
+            change = (
+                f"{_signed(r.change_per_year)} [{_signed(r.change_lower)}, "
+                f"{_signed(r.change_upper)}]"
+            )
+            pct = f"{_pct(r.percent_change)} [{_pct(r.percent_lower)}, {_pct(r.percent_upper)}]"
+            lines.append(f"  {r.scenario:<36} {change:>28} {pct:>24} {r.p_reduction:>8.2f}")
+    t = table[(table["quantity"] == "unobserved") & (table["area"] != WHOLE_BORDER)]
+    if not t.empty:
+        scenarios = list(dict.fromkeys(t["scenario"]))
+        short = {s: _short(s) for s in scenarios}
+        surveyed = dict(
+            zip(fc["section"].values.tolist(), fc["surveyed"].values.tolist(), strict=True)
+        )
+        lines += [
+            "",
+            "Per section: % change in unobserved crossings per year, median (P(red.)); * surveyed "
+            "section (individual records)",
+            "  "
+            + "  ".join(f"{k} = {s}" for s, k in short.items() if "+" not in s)
+            + "; + combines them",
+            f"  {'section':<16} {'baseline':>8} " + " ".join(f"{short[s]:>13}" for s in scenarios),
+        ]
+        for area, rows in t.groupby("area", sort=False):
+            rows = rows.set_index("scenario")
+            name = f"{area}{'*' if surveyed.get(area) else ''}"
+            cells = [
+                f"{_pct(rows.at[s, 'percent_change']):>6} ({rows.at[s, 'p_reduction']:.2f})"
+                for s in scenarios
+            ]
+            base = rows["baseline_per_year"].iloc[0]
+            lines.append(f"  {name:<16} {base:>8,.0f} " + " ".join(f"{c:>13}" for c in cells))
+    return "\n".join(lines)
+
+
+def _short(scenario: str) -> str:
+    """permits+coordination -> P+C: a column header."""
+    return "+".join(part[:1].upper() for part in scenario.split("+"))
+
+
+def forecast_json(fc: xr.Dataset, table: pd.DataFrame, analogue_table: pd.DataFrame | None) -> str:
+    """The forecast's table (and the analogues) with its provenance, as JSON."""
+    out: dict[str, Any] = {
+        "attrs": {k: (v.item() if hasattr(v, "item") else v) for k, v in fc.attrs.items()},
+        "changes": json.loads(table.to_json(orient="records")),
+    }
+    if analogue_table is not None:
+        out["analogues"] = json.loads(analogue_table.to_json(orient="records"))
+    return json.dumps(out, indent=2, default=str)
+
+
+# ------------------------------------------------------------------------------------------------------
+# priors beside the data
+
+
+def analogues(
+    measures: Sequence[MeasureSpec], posterior: xr.Dataset, data: xr.Dataset, prob: float = 0.9
+) -> pd.DataFrame:
+    """One row per effect (and analogue category): the prior of the effect size (5 %, 50 %, 95 % for
+    prob 0.9) beside the fitted posterior of its in-sample analogue in the same units, when the data have one.
+
+    * a journeys effect naming a policy event: 1 − θ_{e,c} or θ_{e,c} (as the effect's multiplier form says)
+      for each of its categories — e.g. the 2009 residents' agreement's effect on residents' journeys;
+    * a wait effect: the elasticity η1 of the bypass odds in the wait, and the observed ratio of the mean land
+      waits in the year after and the year before the last policy event that changed them, if any;
+    * guard and informant hazard effects: no analogue in the data (prior only)."""
+    q = ((1 - prob) / 2, 0.5, 1 - (1 - prob) / 2)
+    rows = []
+    events = [str(e) for e in data["event"].values] if "event" in data.coords else []
+    theta = np.exp(posterior["log_policy_effect"]) if "log_policy_effect" in posterior else None
+    for spec in measures:
+        for e in spec.effects:
+            prior = e.quantiles(q)
+            base = {
+                "measure": spec.name,
+                "effect": e.name,
+                "prior": f"{e.prior.distribution}({', '.join(f'{k}={v:g}' for k, v in e.prior.parameters.items())})",
+                "prior_lower": prior[0],
+                "prior_median": prior[1],
+                "prior_upper": prior[2],
+            }
+            if e.target == "journeys" and e.analogue in events and theta is not None:
+                for c in e.categories:
+                    if c not in theta["journey_category"].values:
+                        continue
+                    draws = e.value_of(
+                        theta.sel(event=e.analogue, journey_category=c).values.ravel()
+                    )
+                    lo, med, hi = np.quantile(draws, q)
+                    rows.append(
+                        base
+                        | {
+                            "analogue": f"{e.analogue} on {c} journeys, as θ = "
+                            f"{e.multiplier.replace('value', e.name)}",
+                            "data_lower": lo,
+                            "data_median": med,
+                            "data_upper": hi,
+                        }
+                    )
+                continue
+            if e.target == "wait" and "bypass_eta1" in posterior:
+                draws = posterior["bypass_eta1"].values.ravel()
+                lo, med, hi = np.quantile(draws, q)
+                rows.append(
+                    base
+                    | {
+                        "analogue": "elasticity η1 of the bypass odds in the wait (acts through it)",
+                        "data_lower": lo,
+                        "data_median": med,
+                        "data_upper": hi,
+                    }
+                )
+                ratio, event = _wait_ratio(data)
+                if ratio is not None:
+                    rows.append(
+                        base
+                        | {
+                            "analogue": f"observed: land waits in the year after / before {event}, "
+                            f"as {e.multiplier.replace('value', e.name)} = that ratio",
+                            "data_lower": np.nan,
+                            "data_median": float(e.value_of(ratio)),
+                            "data_upper": np.nan,
+                        }
+                    )
+                continue
+            rows.append(
+                base
+                | {
+                    "analogue": "none in the data (prior only)",
+                    "data_lower": np.nan,
+                    "data_median": np.nan,
+                    "data_upper": np.nan,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _wait_ratio(data: xr.Dataset) -> tuple[float | None, str]:
+    """Foreign-crossing-weighted mean land wait over the whole border in the 12 months after the latest policy
+    event with a year of data either side, over the 12 months before it."""
+    if "event_start" not in data.coords:
+        return None, ""
+    months = data["month"].values.astype("datetime64[M]")
+    flow = data["land_foreign_crossings"].values.astype(float)
+    wait = data["land_mean_wait"].values
+    for event, start in sorted(
+        zip(data["event"].values, data["event_start"].values, strict=True),
+        key=lambda x: x[1],
+        reverse=True,
+    ):
+        m = np.datetime64(start, "M")
+        before = (months >= m - np.timedelta64(12, "M")) & (months < m)
+        after = (months > m) & (months <= m + np.timedelta64(12, "M"))
+        if before.sum() == 12 and after.sum() == 12:
+            w_before = (flow[:, before] * wait[:, before]).sum() / flow[:, before].sum()
+            w_after = (flow[:, after] * wait[:, after]).sum() / flow[:, after].sum()
+            return float(w_after / w_before), str(event)
+    return None, ""
+
+
+def format_analogues(table: pd.DataFrame, prob: float = 0.9) -> str:
+    """The priors beside the data, one line per row of `analogues`."""
+    level = f"{round(100 * prob)} %"
+    lines = [
+        f"Each measure's prior beside what the fitted data say about its in-sample analogue: median [{level}]",
+        f"  {'measure.effect':<28} {'prior':<34} {'prior median [interval]':>24}   "
+        f"{'data median [interval]':>24}  analogue",
+    ]
+    for _, r in table.iterrows():
+        prior = f"{r.prior_median:.2f} [{r.prior_lower:.2f}, {r.prior_upper:.2f}]"
+        if np.isfinite(r.data_lower):
+            data = f"{r.data_median:.2f} [{r.data_lower:.2f}, {r.data_upper:.2f}]"
+        elif np.isfinite(r.data_median):
+            data = f"{r.data_median:.2f}"
+        else:
+            data = "–"
+        lines.append(
+            f"  {r.measure + '.' + r.effect:<28} {r.prior:<34} {prior:>24}   {data:>24}  {r.analogue}"
+        )
+    return "\n".join(lines)
