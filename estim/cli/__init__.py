@@ -8,69 +8,24 @@ Set ESTIM_DEBUG=1 to see the traceback of an internal error.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import tempfile
-import warnings
 from pathlib import Path
 
 import click
 
-from estim.errors import EstimInputError, GateFailed, InvalidRecords
-
-EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_GATE = 0, 1, 2, 3
-
-
-def _fail_input(message: str) -> None:
-    click.echo(f"estim: {message}", err=True)
-    sys.exit(EXIT_INPUT)
-
-
-def _show_warning(
-    message: Warning | str, category: type[Warning], *args: object, **kwargs: object
-) -> None:
-    # One line a user can read, without the source line Python's default shows.
-    click.echo(f"estim: warning: {message}", err=True)
-
-
-class _EstimGroup(click.Group):
-    """Maps exceptions to exit codes for every subcommand: bad input 2, a bug 1 (never a traceback)."""
-
-    def invoke(self, ctx: click.Context) -> object:
-        warnings.showwarning = _show_warning
-        # PyTensor's note that pip's NumPy has no BLAS it can link: not actionable, and the samplers compile
-        # with numba or JAX, which do not use it
-        warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
-        try:
-            return super().invoke(ctx)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
-            raise
-        except GateFailed as e:
-            click.echo(f"estim: {e}", err=True)
-            sys.exit(EXIT_GATE)
-        except InvalidRecords as e:
-            click.echo(str(e.report), err=True)
-            sys.exit(EXIT_INPUT)
-        except EstimInputError as e:
-            _fail_input(str(e))
-        except Exception as e:  # noqa: BLE001 - last-resort boundary: a bug, not the user's fault
-            if os.environ.get("ESTIM_DEBUG"):
-                raise
-            click.echo(
-                f"estim: internal error: {type(e).__name__}: {e}\n(set ESTIM_DEBUG=1 for the traceback)",
-                err=True,
-            )
-            sys.exit(EXIT_INTERNAL)
-
-
-@click.group(cls=_EstimGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="estim")
-def cli() -> None:
-    """Estimate unobserved illegal border crossings from checkpoint and apprehension records.
-
-    With no data given, commands use the shipped SYNTHETIC Russia–Kazakhstan dataset (data/synthetic/),
-    made by `estim simulate` at the default seed; its ground truth is in data/synthetic/truth.nc.
-    """
+from estim.cli.common import (  # noqa: F401 - the group and the helpers the commands below share
+    EXIT_GATE,
+    EXIT_INPUT,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    _fail_input,
+    _figure_path,
+    _progress,
+    _truth_path,
+    cli,
+)
+from estim.errors import EstimInputError, GateFailed
 
 
 @cli.command()
@@ -87,17 +42,117 @@ def cli() -> None:
     "--years", type=int, default=None, help="Number of years to simulate (default: 12, 2006–2017)."
 )
 @click.option("--quiet", is_flag=True, help="No progress display.")
-def simulate(seed: int | None, out: Path, years: int | None, quiet: bool) -> None:
+@click.option(
+    "--measure",
+    "measures",
+    multiple=True,
+    metavar="NAME_OR_PATH",
+    help="Apply a measure (models/measures/NAME.toml, or a spec's path) with known effect sizes; repeatable.",
+)
+@click.option(
+    "--measure-start",
+    metavar="YYYY-MM",
+    default=None,
+    help="First month in force of every --measure (default: each spec's start).",
+)
+@click.option(
+    "--effect",
+    "effects",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="An effect size by its effect's name (MEASURE.NAME if two measures have it; default: the prior "
+    "median); repeatable.",
+)
+@click.option(
+    "--displacement",
+    type=float,
+    default=None,
+    help="Share of the journeys a measure prevents that move to the neighbouring sections (default: the spec's).",
+)
+def simulate(
+    seed: int | None,
+    out: Path,
+    years: int | None,
+    quiet: bool,
+    measures: tuple[str, ...],
+    measure_start: str | None,
+    effects: tuple[str, ...],
+    displacement: float | None,
+) -> None:
     """Simulate every record type of the Russia–Kazakhstan border, with the ground truth.
 
     Writes sections, checkpoints, checkpoint_records, apprehensions (Omsk and Orenburg only, one row per
     apprehension), apprehension_totals (the other ten sections, monthly), registers, policy_events as CSV,
     the true attempts / apprehensions / unobserved crossings and every parameter as truth.nc, and SHA256SUMS.
     The same seed gives byte-identical files. The output is SYNTHETIC.
+
+    With --measure the records are those of the world with the measures, and truth.nc also holds the same
+    seed's baseline without them (baseline_journeys, baseline_unobserved, …; docs/simulator.md, Measures).
     """
+    import re
+
     from estim import simulate as sim
 
-    config = sim.SimulationConfig() if years is None else sim.SimulationConfig(years=years)
+    applied = []
+    if measures:
+        from estim.measures.spec import read_measure
+
+        if measure_start is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", measure_start):
+            _fail_input(f"--measure-start {measure_start!r}: a month YYYY-MM, e.g. 2018-01")
+        specs = [read_measure(m) for m in measures]
+        if len({s.name for s in specs}) != len(specs):
+            _fail_input(f"--measure: a measure is named twice: {', '.join(s.name for s in specs)}")
+        values: dict[str, dict[str, float]] = {s.name: {} for s in specs}
+        known = ", ".join(f"{s.name}.{e.name}" for s in specs for e in s.effects)
+        for text in effects:
+            name, eq, value = text.partition("=")
+            try:
+                number = float(value) if eq else None
+            except ValueError:
+                number = None
+            if number is None:
+                _fail_input(f"--effect {text!r}: NAME=VALUE with a number, e.g. take_up=0.4")
+            owner, _, effect = name.strip().rpartition(".")
+            owners = [
+                s for s in specs if owner in ("", s.name) and effect in [e.name for e in s.effects]
+            ]
+            if len(owners) != 1:
+                why = (
+                    "no measure given has"
+                    if not owners
+                    else "several measures have (write MEASURE.NAME)"
+                )
+                _fail_input(f"--effect {name}: {why} that effect; known: {known}")
+            values[owners[0].name][effect] = number  # type: ignore[assignment]
+        applied = [
+            s.applied(values=values[s.name] or None, start=measure_start, displacement=displacement)
+            for s in specs
+        ]
+    elif effects or measure_start is not None or displacement is not None:
+        _fail_input("--measure-start, --effect and --displacement need a --measure")
+    config = sim.SimulationConfig(
+        measures=tuple(applied), **({} if years is None else {"years": years})
+    )
+
+    def month_number(text: str) -> int:
+        year, month = text.split("-")[:2]
+        return 12 * int(year) + int(month) - 1
+
+    last = month_number(config.start_month) + 12 * config.years - 1
+    for m in applied:
+        text = "; ".join(
+            f"{e.target} × {e.multiplier:.4g}"
+            + (f" ({', '.join(e.categories)})" if e.categories else "")
+            for e in m.effects
+        )
+        click.echo(
+            f"measure {m.name} from {m.start_month} (lag {m.lag_months}, ramp {m.ramp_months} months, "
+            f"displacement {m.displacement:g}) at full strength: {text}"
+        )
+        if month_number(m.start_month) + m.lag_months > last:
+            click.echo(
+                f"estim: warning: measure {m.name} begins after the simulated period", err=True
+            )
     result = sim.simulate(
         seed=sim.DEFAULT_SEED if seed is None else seed, config=config, progress=not quiet
     )
@@ -208,34 +263,6 @@ def _load(path: Path | None) -> object:
     return load_records(path, progress=True)
 
 
-def _figure_path(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
-    """Refuse a figure file name estim cannot write before any work is done (exit 2)."""
-    from estim.report.figures import FORMATS
-
-    if value is not None and value.suffix.lstrip(".").lower() not in FORMATS:
-        raise click.BadParameter(
-            f"{value}: a figure is saved as {', '.join(FORMATS)} (by its suffix), not {value.suffix!r}"
-        )
-    return value
-
-
-def _truth_path(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
-    """Refuse a truth file that is not a readable netCDF before any work is done (exit 2)."""
-    if value is None:
-        return value
-    import xarray as xr
-
-    if not value.is_file():
-        raise click.BadParameter(f"{value}: no such file")
-    try:
-        xr.open_dataset(value).close()
-    except (OSError, ValueError) as e:
-        raise click.BadParameter(
-            f"{value}: not a netCDF file (the truth.nc that `estim simulate` writes)"
-        ) from e
-    return value
-
-
 _TRUTH_OPTION = click.option(
     "--truth",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -246,11 +273,6 @@ _TRUTH_OPTION = click.option(
 _PARAMETERS_OPTION = click.option(
     "--parameters", is_flag=True, help="Also list the model's parameters (median and interval)."
 )
-
-
-def _progress(message: str) -> None:
-    """Progress of long work, one line at a time on stderr (readable in a log: no carriage returns)."""
-    click.echo(f"estim: {message}", err=True)
 
 
 def _format_table(table: object) -> str:
@@ -565,6 +587,7 @@ def main() -> None:
 
 # The commands kept in their own modules add themselves to `cli` when imported (after `cli` exists).
 from estim.cli import forecast as _forecast  # noqa: E402, F401
+from estim.cli import report as _report  # noqa: E402, F401
 
 if __name__ == "__main__":
     main()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from estim.cli import _figure_path, _progress, cli
+from estim.cli.common import _figure_path, _progress, cli
 
 
 @cli.command("forecast")

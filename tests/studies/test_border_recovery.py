@@ -13,13 +13,14 @@ import scipy.stats
 import xarray as xr
 
 from estim.simulate import SimulationConfig
+from estim.simulate import perturb as P
 from estim.simulate.config import _check_config
 from estim.studies import border_recovery as R
 
 
 def _perturbed_values(cfg: SimulationConfig) -> dict[str, float]:
     out = {}
-    for name, (_, _, _, keys) in R.RANGES.items():
+    for name, (_, _, _, keys) in P.RANGES.items():
         v = getattr(cfg, name)
         if keys is None:
             out[name] = float(v)
@@ -29,7 +30,7 @@ def _perturbed_values(cfg: SimulationConfig) -> dict[str, float]:
 
 
 def test_perturbed_config_is_deterministic_in_the_seed_and_differs_across_seeds():
-    a, b, c = R.perturbed_config(7), R.perturbed_config(7), R.perturbed_config(8)
+    a, b, c = P.perturbed_config(7), P.perturbed_config(7), P.perturbed_config(8)
     assert a == b
     assert a.to_json() == b.to_json()
     va, vc = _perturbed_values(a), _perturbed_values(c)
@@ -39,7 +40,7 @@ def test_perturbed_config_is_deterministic_in_the_seed_and_differs_across_seeds(
 
 def test_perturbed_config_is_valid_and_keeps_retry_probability_one():
     for seed in range(20):
-        cfg = R.perturbed_config(seed)
+        cfg = P.perturbed_config(seed)
         _check_config(cfg)  # raises if invalid
         assert cfg.retry_probability == 1.0
         assert 0.0 <= cfg.residents_take_up <= 1.0
@@ -51,8 +52,8 @@ def test_perturbed_config_respects_the_ranges():
     default = SimulationConfig()
     draws: dict[str, list[float]] = {}
     for seed in range(200):
-        cfg = R.perturbed_config(seed)
-        for name, (kind, a, b, keys) in R.RANGES.items():
+        cfg = P.perturbed_config(seed)
+        for name, (kind, a, b, keys) in P.RANGES.items():
             base, new = getattr(default, name), getattr(cfg, name)
             pairs = (
                 [(name, base, new)]
@@ -65,18 +66,18 @@ def test_perturbed_config_respects_the_ranges():
                 draws.setdefault(label, []).append(u)
     # the draws fill their ranges (uniform: 200 draws come within 5 % of both ends)
     for label, us in draws.items():
-        kind, a, b, _ = R.RANGES[label.split("[")[0]]
+        kind, a, b, _ = P.RANGES[label.split("[")[0]]
         assert min(us) < a + 0.05 * (b - a) and max(us) > b - 0.05 * (b - a), label
 
 
 def test_perturbed_config_changes_only_the_listed_parameters():
-    default, cfg = SimulationConfig(), R.perturbed_config(3)
+    default, cfg = SimulationConfig(), P.perturbed_config(3)
     changed = {
         f.name
         for f in dataclasses.fields(SimulationConfig)
         if getattr(default, f.name) != getattr(cfg, f.name)
     }
-    assert changed == set(R.RANGES)
+    assert changed == set(P.RANGES)
 
 
 def test_section_year_table_and_summary():

@@ -1,0 +1,100 @@
+"""What every `estim` command shares: the command group (exit codes for errors), and the options and progress
+lines more than one command module uses."""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import click
+
+from estim.errors import EstimInputError, GateFailed, InvalidRecords
+
+EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_GATE = 0, 1, 2, 3
+
+
+def _fail_input(message: str) -> None:
+    click.echo(f"estim: {message}", err=True)
+    sys.exit(EXIT_INPUT)
+
+
+def _show_warning(
+    message: Warning | str, category: type[Warning], *args: object, **kwargs: object
+) -> None:
+    # One line a user can read, without the source line Python's default shows.
+    click.echo(f"estim: warning: {message}", err=True)
+
+
+class _EstimGroup(click.Group):
+    """Maps exceptions to exit codes for every subcommand: bad input 2, a bug 1 (never a traceback)."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        warnings.showwarning = _show_warning
+        # PyTensor's note that pip's NumPy has no BLAS it can link: not actionable, and the samplers compile
+        # with numba or JAX, which do not use it
+        warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
+            raise
+        except GateFailed as e:
+            click.echo(f"estim: {e}", err=True)
+            sys.exit(EXIT_GATE)
+        except InvalidRecords as e:
+            click.echo(str(e.report), err=True)
+            sys.exit(EXIT_INPUT)
+        except EstimInputError as e:
+            _fail_input(str(e))
+        except Exception as e:  # noqa: BLE001 - last-resort boundary: a bug, not the user's fault
+            if os.environ.get("ESTIM_DEBUG"):
+                raise
+            click.echo(
+                f"estim: internal error: {type(e).__name__}: {e}\n(set ESTIM_DEBUG=1 for the traceback)",
+                err=True,
+            )
+            sys.exit(EXIT_INTERNAL)
+
+
+@click.group(cls=_EstimGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="estim")
+def cli() -> None:
+    """Estimate unobserved illegal border crossings from checkpoint and apprehension records.
+
+    With no data given, commands use the shipped SYNTHETIC Russia–Kazakhstan dataset (data/synthetic/),
+    made by `estim simulate` at the default seed; its ground truth is in data/synthetic/truth.nc.
+    """
+
+
+def _figure_path(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """Refuse a figure file name estim cannot write before any work is done (exit 2)."""
+    from estim.report.figures import FORMATS
+
+    if value is not None and value.suffix.lstrip(".").lower() not in FORMATS:
+        raise click.BadParameter(
+            f"{value}: a figure is saved as {', '.join(FORMATS)} (by its suffix), not {value.suffix!r}"
+        )
+    return value
+
+
+def _truth_path(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """Refuse a truth file that is not a readable netCDF before any work is done (exit 2)."""
+    if value is None:
+        return value
+    import xarray as xr
+
+    if not value.is_file():
+        raise click.BadParameter(f"{value}: no such file")
+    try:
+        xr.open_dataset(value).close()
+    except (OSError, ValueError) as e:
+        raise click.BadParameter(
+            f"{value}: not a netCDF file (the truth.nc that `estim simulate` writes)"
+        ) from e
+    return value
+
+
+def _progress(message: str) -> None:
+    """Progress of long work, one line at a time on stderr (readable in a log: no carriage returns)."""
+    click.echo(f"estim: {message}", err=True)
