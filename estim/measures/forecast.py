@@ -388,7 +388,9 @@ def _scenario_rates(
     base_mu = mu
     mu = base_mu * journeys_factor
     for share_moved, factor in displaced:  # prevented journeys of a section move to its neighbours
-        prevented = base_mu * (1.0 - factor)
+        prevented = base_mu * np.maximum(
+            1.0 - factor, 0.0
+        )  # a multiplier above 1 displaces nothing
         mu = mu + share_moved * np.einsum("ns,dsmc->dnmc", neighbours(sections), prevented)
     g = guard[:, None, :, None]
     hazard = hazard * (guard_factor * g + informant_factor * (1.0 - g))

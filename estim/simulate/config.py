@@ -27,6 +27,7 @@ from estim.records.schemas import (
     REGISTERS,
     SECTIONS,
 )
+from estim.simulate.measures import AppliedMeasure
 
 DEFAULT_SEED: int = 20061
 """Seed of the shipped synthetic dataset (data/synthetic/)."""
@@ -420,12 +421,28 @@ class SimulationConfig:
         "entry into force); customs union: press reports of 1 July 2011 (docs/sources.md, Policy events)",
     )
 
+    # --- measures ----------------------------------------------------------------------------------------
+    measures: tuple[AppliedMeasure, ...] = _p(
+        (),
+        "design",
+        "measures applied with known effect sizes (estim.simulate.measures); the truth then also holds the "
+        "baseline without them under common random numbers (docs/simulator.md, Measures)",
+    )
+
     def __post_init__(self) -> None:
+        object.__setattr__(self, "measures", tuple(self.measures))  # a list would make it unequal
         _check_config(self)
 
     def to_json(self) -> str:
-        """The configuration as canonical JSON (sorted keys), as stored in truth.nc."""
-        return json.dumps(dataclasses.asdict(self), sort_keys=True, separators=(",", ":"))
+        """The configuration as canonical JSON (sorted keys), as stored in truth.nc.
+
+        Without measures the key is left out, so that a configuration without them serialises (and its
+        truth.nc is written) exactly as before measures existed.
+        """
+        d = dataclasses.asdict(self)
+        if not self.measures:
+            del d["measures"]
+        return json.dumps(d, sort_keys=True, separators=(",", ":"))
 
     @classmethod
     def provenance(cls) -> list[dict[str, str]]:
@@ -504,6 +521,14 @@ def _check_config(c: SimulationConfig) -> None:
         for reg in REGISTERS:
             for v in c.register_probability[reg][cat]:
                 prob(f"register_probability[{reg}][{cat}]", v)
+    for m in c.measures:
+        if not isinstance(m, AppliedMeasure):
+            raise ValueError(
+                f"SimulationConfig.measures: each is an AppliedMeasure, got {type(m).__name__}"
+            )
+    names = [m.name for m in c.measures]
+    if len(set(names)) != len(names):
+        raise ValueError(f"SimulationConfig.measures: names must be unique, got {names}")
     prob("retry_probability", c.retry_probability)
     prob("residents_take_up", c.residents_take_up)
     for reg in REGISTERS:

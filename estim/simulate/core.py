@@ -21,6 +21,7 @@ from estim.records.schemas import (
 )
 from estim.simulate import process as P
 from estim.simulate.config import DEFAULT_SEED, POLICY_EVENTS, SimulationConfig
+from estim.simulate.measured import simulate_measured, with_measure_truth
 
 
 @dataclass
@@ -41,7 +42,9 @@ def simulate(
     """Simulate every record type of the Russia–Kazakhstan border and its ground truth (SYNTHETIC).
 
     The process is written out as equations in docs/simulator.md. The same seed and config give the same
-    records and truth, bit for bit.
+    records and truth, bit for bit. With `config.measures` the records and truth are those of the world with
+    the measures, and the truth also holds the same seed's baseline without them (``baseline_*``), drawn
+    under common random numbers (docs/simulator.md, Measures).
     """
     cfg = config if config is not None else SimulationConfig()
     tl = P.Timeline.make(cfg.start_month, cfg.years)
@@ -69,6 +72,14 @@ def simulate(
     )
     regs = P.simulate_registers(seed, cfg, tl, people, surveyed)
     keys = P.person_keys(seed, regs.n_crossers + regs.legal_entrant_section.size)
+    world = None
+    if cfg.measures:
+        # the records and truth are the world with the measures; the baseline drawn above stays in the truth
+        world = simulate_measured(
+            seed, cfg, tl, sections, flows, jr, agg, out, people, keys, in_force, surveyed, progress
+        )
+        flows, jr, out, people = world.flows, world.journeys, world.outcomes, world.people
+        regs, keys = world.registers, world.keys
 
     records = {
         "sections": sections_raw,
@@ -84,6 +95,8 @@ def simulate(
     truth = _truth(
         seed, cfg, tl, sections, checkpoints, flows, jr, out, people, regs, in_force, surveyed
     )
+    if world is not None:
+        truth = with_measure_truth(truth, cfg, world)
     return Simulation(seed=seed, config=cfg, records=records, truth=truth)
 
 

@@ -5,6 +5,7 @@ All per cell (checkpoint × month, section × month × category); no individuals
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +36,9 @@ class Flows:
     land_foreigners: np.ndarray  # (s, t) F
     land_wait: np.ndarray  # (s, t) crossing-weighted mean wait of the land checkpoints
     seasonal: np.ndarray  # (12,) centred λ_m
+    mean_wait: np.ndarray  # (k, t) the wait before rounding (a wait measure scales it)
+    checkpoint_section: np.ndarray  # (k,) section index
+    checkpoint_land: np.ndarray  # (k,) road, rail or river
 
 
 def simulate_flows(
@@ -107,24 +111,9 @@ def simulate_flows(
     ) * policy_multiplier(cfg.joint_control_wait_effect, in_force["joint_checkpoint_control"])
     pol = np.where(road[:, None], pol[None, :], 1.0)
     noise = np.exp(rng_wait.normal(0.0, cfg.wait_noise_sd, (n_k, tl.months.size)))
-    wait = np.round(base * ((cit + fore) / ref) ** cfg.wait_load_elasticity * rush * pol * noise, 1)
-
-    # Section land aggregates: F and the foreign-crossing-weighted mean wait (the recorded, rounded waits,
-    # so that a model reading the records sees exactly the covariate that generated the bypassers).
-    n_s = len(SECTIONS)
-    land_for = np.zeros((n_s, tl.months.size))
-    land_wf = np.zeros((n_s, tl.months.size))
-    land_w = np.zeros((n_s, tl.months.size))
-    land_n = np.zeros(n_s)
-    for k in np.flatnonzero(land):
-        land_for[sec_idx[k]] += fore[k]
-        land_wf[sec_idx[k]] += fore[k] * wait[k]
-        land_w[sec_idx[k]] += wait[k]
-        land_n[sec_idx[k]] += 1
-    with np.errstate(invalid="ignore", divide="ignore"):
-        land_wait = np.where(
-            land_for > 0, land_wf / land_for, land_w / np.maximum(land_n, 1)[:, None]
-        )
+    raw = base * ((cit + fore) / ref) ** cfg.wait_load_elasticity * rush * pol * noise
+    wait = np.round(raw, 1)
+    land_for, land_wait = _land_aggregates(fore, wait, sec_idx, land)
     return Flows(
         citizens=cit,
         foreigners=fore,
@@ -139,7 +128,48 @@ def simulate_flows(
         land_foreigners=land_for,
         land_wait=land_wait,
         seasonal=lam,
+        mean_wait=raw,
+        checkpoint_section=sec_idx,
+        checkpoint_land=land,
     )
+
+
+def _land_aggregates(
+    fore: np.ndarray, wait: np.ndarray, sec_idx: np.ndarray, land: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Section land aggregates: F and the foreign-crossing-weighted mean wait (of the recorded, rounded waits,
+    so that a model reading the records sees exactly the covariate that generated the bypassers)."""
+    n_s, n_t = len(SECTIONS), wait.shape[1]
+    land_for = np.zeros((n_s, n_t))
+    land_wf = np.zeros((n_s, n_t))
+    land_w = np.zeros((n_s, n_t))
+    land_n = np.zeros(n_s)
+    for k in np.flatnonzero(land):
+        land_for[sec_idx[k]] += fore[k]
+        land_wf[sec_idx[k]] += fore[k] * wait[k]
+        land_w[sec_idx[k]] += wait[k]
+        land_n[sec_idx[k]] += 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        land_wait = np.where(
+            land_for > 0, land_wf / land_for, land_w / np.maximum(land_n, 1)[:, None]
+        )
+    return land_for, land_wait
+
+
+def flows_with_waits(flows: Flows, multiplier: np.ndarray) -> Flows:
+    """The same flows with the mean wait of every land checkpoint × `multiplier` (section, month).
+
+    Only the waits' scale changes: the noise and the loads are the flows' own, so W = round₁(mean·m) has
+    the simulator's law with the wait's mean × m, and a multiplier of exactly 1 leaves a wait bit for bit
+    as it was. F is unchanged; the land mean wait follows the new recorded waits.
+    """
+    m = np.where(flows.checkpoint_land[:, None], multiplier[flows.checkpoint_section], 1.0)
+    raw = flows.mean_wait * m
+    wait = np.round(raw, 1)
+    _, land_wait = _land_aggregates(
+        flows.foreigners, wait, flows.checkpoint_section, flows.checkpoint_land
+    )
+    return dataclasses.replace(flows, wait=wait, mean_wait=raw, land_wait=land_wait)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -192,7 +222,30 @@ def simulate_journeys(
     in_force: dict[str, np.ndarray],
 ) -> Journeys:
     """J[s,t,c] ~ NegBin(μ, φ_c), log-linear μ; bypassers μ = share(w)·F. Detection hazards and p."""
-    n_s, n_t, n_c = len(SECTIONS), tl.months.size, len(CATEGORIES)
+    mu, share = expected_journeys(cfg, tl, sections, flows, in_force)
+    J = negbin(rng_for(seed, "journeys"), mu, np.broadcast_to(dispersion(cfg), mu.shape))
+    h = detection_hazards(cfg, tl)
+    return Journeys(expected=mu, journeys=J, bypass_share=share, hazard=h, p=p_of(h))
+
+
+def dispersion(cfg: SimulationConfig) -> np.ndarray:
+    """φ_c, (category,)."""
+    return np.array([cfg.dispersion[c] for c in CATEGORIES])
+
+
+def p_of(hazard: np.ndarray) -> np.ndarray:
+    """p = 1 − exp(−Σ_d h): the per-attempt apprehension probability under competing hazards."""
+    return 1.0 - np.exp(-hazard.sum(axis=-1))
+
+
+def expected_journeys(
+    cfg: SimulationConfig,
+    tl: Timeline,
+    sections: pd.DataFrame,
+    flows: Flows,
+    in_force: dict[str, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """μ (section, month, category) and the bypass share b (section, month) given the realised flows."""
     log_len = np.log(sections["length_km"].to_numpy() / 1000.0)
     alpha = np.array([cfg.section_effect[s] for s in SECTIONS])
     beta = np.array(
@@ -220,9 +273,12 @@ def simulate_journeys(
     share = expit(cfg.bypass_eta0 + cfg.bypass_eta1 * np.log(w / 60.0))
     b = CATEGORIES.index("bypasser")
     mu[:, :, b] = share * flows.land_foreigners
-    phi = np.array([cfg.dispersion[c] for c in CATEGORIES])
-    J = negbin(rng_for(seed, "journeys"), mu, np.broadcast_to(phi, mu.shape))
+    return mu, share
 
+
+def detection_hazards(cfg: SimulationConfig, tl: Timeline) -> np.ndarray:
+    """h (section, month, category, detector): log-linear detection hazards per attempt."""
+    n_s, n_t, n_c = len(SECTIONS), tl.months.size, len(CATEGORIES)
     a = np.array([cfg.hazard_section[s] for s in SECTIONS])
     bc = np.array([cfg.hazard_category[c] for c in CATEGORIES])
     e = np.array([cfg.hazard_detector[d] for d in DETECTORS])
@@ -233,9 +289,7 @@ def simulate_journeys(
         + e[None, None, None, :]
         + (cfg.technical_trend * tl.t[:, None] * tech[None, :])[None, :, None, :]
     )
-    h = np.broadcast_to(np.exp(log_h), (n_s, n_t, n_c, len(DETECTORS))).copy()
-    p = 1.0 - np.exp(-h.sum(axis=-1))
-    return Journeys(expected=mu, journeys=J, bypass_share=share, hazard=h, p=p)
+    return np.broadcast_to(np.exp(log_h), (n_s, n_t, n_c, len(DETECTORS))).copy()
 
 
 @dataclass

@@ -5,7 +5,7 @@ Also the raw person keys that name them in the records.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from tqdm import tqdm
@@ -37,6 +37,37 @@ class People:
     app_day: np.ndarray
     app_detector: np.ndarray  # detector index
     app_recorded: np.ndarray  # recorded index
+    # with measures: the same person's index in the baseline, or -1 for a person the baseline lacks
+    base_person: np.ndarray | None = None
+    # (section, category) -> (state of the individuals stream, people made so far) when its draws begin
+    marks: dict = field(default_factory=dict)
+
+
+@dataclass
+class Persons:
+    """The people behind the surveyed sections' journeys, journeys in the order (section, category, month)."""
+
+    section: np.ndarray
+    category: np.ndarray
+    citizenship: np.ndarray
+    border_zone: np.ndarray
+    journey_person: np.ndarray
+    journey_month: np.ndarray
+    base_person: np.ndarray
+    marks: dict
+
+
+@dataclass
+class Replay:
+    """How to draw the people of a world with measures from the baseline's draws.
+
+    Each (section, category) starts from the baseline's stream state (``marks``) and repeats its draws up to
+    the first month whose journeys differ (``first_change``); from there on it draws from ``after``.
+    """
+
+    marks: dict
+    first_change: dict
+    after: np.random.Generator
 
 
 def _categorical(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
@@ -60,9 +91,24 @@ def simulate_people(
     the people of the same section and category whose last journey was in the previous `return_window_months`
     months — else by a new person; so a person has at most one journey a month.
     """
-    rng = rng_for(seed, "individuals")
-    per_sec, per_cat, citz, bzr = [], [], [], []
-    j_person, j_month, j_s, j_c = [], [], [], []
+    persons = assign_people(rng_for(seed, "individuals"), cfg, tl, jr.journeys, surveyed, progress)
+    return _attempts(rng_for(seed, "records"), cfg, tl, jr, persons)
+
+
+def assign_people(
+    rng: np.random.Generator,
+    cfg: SimulationConfig,
+    tl: Timeline,
+    journeys: np.ndarray,
+    surveyed: list[int],
+    progress: bool,
+    replay: Replay | None = None,
+) -> Persons:
+    """Who makes each journey of the surveyed sections (`simulate_people`); with `replay`, a world with
+    measures that repeats the baseline's draws until its journeys differ, then draws on its own."""
+    per_sec, per_cat, citz, bzr, base = [], [], [], [], []
+    j_person, j_month = [], []
+    marks = {}
     n_people = 0
     steps = [(s, c) for s in surveyed for c in range(len(CATEGORIES))]
     bar = tqdm(
@@ -77,41 +123,66 @@ def simulate_people(
         cprobs = np.array(list(cfg.citizenship[cat].values()))
         ids = np.empty(0, dtype=np.int64)  # people of this section and category
         last = np.empty(0, dtype=np.int64)  # month index of their last journey
+        if replay is None:
+            marks[(s, c)] = (rng.bit_generator.state, n_people)
+            base_start, change = n_people, tl.months.size
+        else:
+            state, base_start = replay.marks[(s, c)]
+            rng.bit_generator.state = state
+            change = replay.first_change[(s, c)]
+        made = 0  # people made in this (section, category) before its journeys change
         for t in range(tl.months.size):
-            n = int(jr.journeys[s, t, c])
+            n = int(journeys[s, t, c])
             bar.update(1)
             if n == 0:
                 continue
-            want = int(rng.binomial(n, cfg.return_probability[cat]))
+            g = rng if t < change else replay.after  # type: ignore[union-attr]
+            want = int(g.binomial(n, cfg.return_probability[cat]))
             eligible = np.flatnonzero(last >= t - cfg.return_window_months)
             m = min(want, eligible.size)
-            chosen = (
-                rng.choice(eligible, size=m, replace=False) if m else np.empty(0, dtype=np.int64)
-            )
+            chosen = g.choice(eligible, size=m, replace=False) if m else np.empty(0, dtype=np.int64)
             new = n - m
             new_ids = np.arange(n_people, n_people + new)
             n_people += new
             per_sec.append(np.full(new, s))
             per_cat.append(np.full(new, c))
-            citz.append(codes[_categorical(rng, np.broadcast_to(cprobs, (new, cprobs.size)))])
-            bzr.append(rng.random(new) < cfg.border_zone_share[cat])
+            citz.append(codes[_categorical(g, np.broadcast_to(cprobs, (new, cprobs.size)))])
+            bzr.append(g.random(new) < cfg.border_zone_share[cat])
+            if t < change:
+                base.append(base_start + made + np.arange(new))
+                made += new
+            else:
+                base.append(np.full(new, -1))
             last[chosen] = t
             ids = np.concatenate([ids, new_ids])
             last = np.concatenate([last, np.full(new, t)])
             j_person.append(np.concatenate([ids[chosen], new_ids]))
             j_month.append(np.full(n, t))
-            j_s.append(np.full(n, s))
-            j_c.append(np.full(n, c))
     bar.close()
+    return Persons(
+        section=_cat(per_sec, np.int64),
+        category=_cat(per_cat, np.int64),
+        citizenship=_cat(citz, object),
+        border_zone=_cat(bzr, bool),
+        journey_person=_cat(j_person, np.int64),
+        journey_month=_cat(j_month, np.int64),
+        base_person=_cat(base, np.int64),
+        marks=marks if replay is None else replay.marks,
+    )
 
-    def cat_(xs: list[np.ndarray], dt: type) -> np.ndarray:
-        return np.concatenate(xs).astype(dt) if xs else np.empty(0, dtype=dt)
 
-    journey_person, journey_month = cat_(j_person, np.int64), cat_(j_month, np.int64)
-    js, jc = cat_(j_s, np.int64), cat_(j_c, np.int64)
+def _cat(xs: list[np.ndarray], dt: type) -> np.ndarray:
+    return np.concatenate(xs).astype(dt) if xs else np.empty(0, dtype=dt)
+
+
+def _attempts(
+    rec: np.random.Generator, cfg: SimulationConfig, tl: Timeline, jr: Journeys, persons: Persons
+) -> People:
+    """Each journey's attempts within its month, and one row per apprehension."""
+    journey_person, journey_month = persons.journey_person, persons.journey_month
+    js, jc = persons.section[journey_person], persons.category[journey_person]
 
     # Attempts within the journey's month (see simulate_outcomes_aggregate for the same law in aggregate).
-    rec = rng_for(seed, "records")
     p = jr.p[js, journey_month, jc]
     q = p * cfg.retry_probability
     retried = rec.geometric(1.0 - q) - 1
@@ -139,10 +210,10 @@ def simulate_people(
     # A journey without apprehension crossed on a day of its own.
     first_day[~has] = 1 + np.floor(rec.random(int((~has).sum())) * days[~has]).astype(np.int64)
     return People(
-        person_section=cat_(per_sec, np.int64),
-        person_category=cat_(per_cat, np.int64),
-        person_citizenship=cat_(citz, object),
-        person_border_zone=cat_(bzr, bool),
+        person_section=persons.section,
+        person_category=persons.category,
+        person_citizenship=persons.citizenship,
+        person_border_zone=persons.border_zone,
         journey_person=journey_person,
         journey_month=journey_month,
         journey_day=first_day,
@@ -153,6 +224,8 @@ def simulate_people(
         app_day=app_day,
         app_detector=app_detector,
         app_recorded=app_recorded,
+        base_person=persons.base_person,
+        marks=persons.marks,
     )
 
 

@@ -113,3 +113,74 @@ def neighbours(sections: tuple[str, ...] | list[str]) -> np.ndarray:
         for i in near:
             w[i, j] = 1.0 / len(near)
     return w
+
+
+@dataclass(frozen=True)
+class Multipliers:
+    """The measures' multipliers m(t) by target, on the simulator's (section, month, category) cells.
+
+    ``journeys`` keeps one layer per measure (the product of its journeys effects) because each measure
+    displaces its own prevented journeys; the other targets are products over every measure.
+    """
+
+    journeys: np.ndarray  # (measure, section, month, category)
+    guard_hazard: np.ndarray  # (section, month, category)
+    informant_hazard: np.ndarray  # (section, month, category)
+    wait: np.ndarray  # (section, month)
+    displacement: np.ndarray  # (measure,)
+
+
+def multipliers(
+    measures: tuple[AppliedMeasure, ...] | list[AppliedMeasure],
+    months: np.ndarray,
+    sections: tuple[str, ...] = SECTIONS,
+    categories: tuple[str, ...] = CATEGORIES,
+) -> Multipliers:
+    """m(t) = 1 + (M − 1)·r(t) of every effect, in its sections and categories, multiplied over effects.
+
+    Where a measure is not (yet) in force r(t) = 0 and m(t) is exactly 1.0, so a product with it leaves a
+    number bit for bit unchanged.
+    """
+    shape = (len(sections), np.asarray(months).size, len(categories))
+    journeys = np.ones((len(measures), *shape))
+    guard, informant, wait = np.ones(shape), np.ones(shape), np.ones(shape[:2])
+    for i, measure in enumerate(measures):
+        r = strength(measure, months)
+        where = section_mask(measure, sections)
+        for e in measure.effects:
+            m = 1.0 + (e.multiplier - 1.0) * r  # (month,)
+            if e.target == "wait":
+                wait[where] *= m[None, :]
+                continue
+            cats = np.isin(
+                np.asarray(categories, dtype=object), np.asarray(e.categories, dtype=object)
+            )
+            cell = np.where(where[:, None, None] & cats[None, None, :], m[None, :, None], 1.0)
+            target = {"journeys": journeys[i], "guard_hazard": guard, "informant_hazard": informant}
+            target[e.target] *= cell
+    return Multipliers(
+        journeys=journeys,
+        guard_hazard=guard,
+        informant_hazard=informant,
+        wait=wait,
+        displacement=np.array([m.displacement for m in measures], dtype=float),
+    )
+
+
+def displaced_journeys(
+    expected: np.ndarray, mult: Multipliers, sections: tuple[str, ...] = SECTIONS
+) -> np.ndarray:
+    """μ under the measures: μ·Π_i F_i + Σ_i d_i · W · μ·max(1 − F_i, 0), per (section, month, category).
+
+    F_i is measure i's journeys multiplier and W the neighbour matrix (`neighbours`): a share d_i of the journeys
+    measure i prevents in a section moves to its neighbours, same month and category, and is not reduced again.
+    Each measure's prevented journeys are counted against μ before any measure (as the forecasts do); a
+    multiplier above 1 prevents nothing.
+    """
+    mu = expected * np.prod(mult.journeys, axis=0) if len(mult.journeys) else expected.copy()
+    w = neighbours(sections)
+    for factor, share in zip(mult.journeys, mult.displacement, strict=True):
+        if share > 0:
+            prevented = expected * np.maximum(1.0 - factor, 0.0)
+            mu = mu + share * np.einsum("ns,stc->ntc", w, prevented)
+    return mu

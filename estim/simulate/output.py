@@ -10,6 +10,7 @@ pure Python and embeds nothing about its environment.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from pathlib import Path
 
@@ -50,16 +51,24 @@ def table_csv(frame: pd.DataFrame, schema: Schema) -> str:
 def _readme(sim: Simulation, files: list[str]) -> str:
     default = SimulationConfig()
     cmd = f"estim simulate --seed {sim.seed}"
-    if sim.config != default:
-        if sim.config == SimulationConfig(years=sim.config.years):
-            cmd += f" --years {sim.config.years}"
+    config = dataclasses.replace(sim.config, measures=())
+    if config != default:
+        if config == SimulationConfig(years=config.years):
+            cmd += f" --years {config.years}"
         else:
             cmd += " (with a non-default configuration: see the `config` attribute of truth.nc)"
+    measures = ""
+    if sim.config.measures:
+        names = ", ".join(m.name for m in sim.config.measures)
+        measures = (
+            f", with the measures {names} (their effects at full strength: the `measures` attribute of "
+            "truth.nc; the same seed without them: its baseline_* variables)"
+        )
     seed_note = " (the default seed)" if sim.seed == DEFAULT_SEED else ""
     lines = [
         "# SYNTHETIC data",
         "",
-        f"SYNTHETIC data made by `{cmd}`{seed_note}. Not real border records.",
+        f"SYNTHETIC data made by `{cmd}`{seed_note}{measures}. Not real border records.",
         "",
         "The process and its parameters: docs/simulator.md; calibration to public figures: docs/calibration.md.",
         "The ground truth (journeys, attempts, apprehensions, unobserved crossings, every parameter) is truth.nc.",

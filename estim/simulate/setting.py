@@ -27,6 +27,11 @@ _STREAMS = {
     "records": 7,
     "registers": 8,
     "keys": 9,
+    # a world with measures, coupled to the baseline (estim.simulate.coupling)
+    "measure_journeys": 10,
+    "measure_attempts": 11,
+    "measure_individuals": 12,
+    "measure_keys": 13,
 }
 
 # Real checkpoint names, with the published source that names them (docs/sources.md).

@@ -107,9 +107,9 @@ def fit_dataset(
     target_accept: float | None = None,
 ) -> tuple[Any, dict[str, float]]:
     """Build the border model on ``data`` with the shipped spec's priors and options and sample it as
-    ``estim fit`` does (`estim.run.fit.sample_nutpie`), with the shipped sampler settings unless overridden;
+    ``estim fit`` does (`estim.run.sampler.nuts`), with the shipped sampler settings unless overridden;
     returns (trace, timings in seconds)."""
-    from estim.run.fit import sample_nutpie  # heavy imports, only when fitting
+    from estim.run.sampler import nuts  # heavy imports, only when fitting
 
     spec = _shipped_spec()
     overrides = {"draws": draws, "tune": tune, "chains": chains, "target_accept": target_accept}
@@ -117,7 +117,7 @@ def fit_dataset(
         spec.sampler, **{k: v for k, v in overrides.items() if v is not None}
     )
     model = B.build_border(data, dict(spec.priors), **spec.options)
-    trace = sample_nutpie(sampler, model, seed, cores=cores)
+    trace = nuts(model, sampler, seed, cores=cores)
     attrs = trace["posterior"].attrs
     return trace, {
         "compile_seconds": float(attrs["compile_time"]),

@@ -76,17 +76,30 @@ DIMS = {
 }
 
 
-def posterior_of(parameters: dict[str, np.ndarray], draws: int) -> xr.Dataset:
+def posterior_of(
+    parameters: dict[str, np.ndarray], draws: int, coords: dict | None = None
+) -> xr.Dataset:
     """A posterior (chain 1, ``draws`` draws) repeating the given parameter values."""
     return xr.Dataset(
         {
             name: (("chain", "draw", *DIMS[name]), np.broadcast_to(value, (1, draws, *value.shape)))
             for name, value in parameters.items()
-        }
+        },
+        coords=coords,
     )
 
 
 @pytest.fixture(scope="session")
 def true_posterior(shipped_data):
     truth = xr.load_dataset(SYNTHETIC_DIR / "truth.nc")
-    return posterior_of(true_parameters(truth, shipped_data), 40)
+    from estim.families.border.data import CATEGORIES, DETECTORS, HARMONICS
+
+    coords = {
+        "section": shipped_data["section"].values,
+        "journey_category": list(JOURNEY_CATEGORIES),
+        "category": list(CATEGORIES),
+        "harmonic": list(HARMONICS),
+        "event": shipped_data["event"].values,
+        "other_detector": list(DETECTORS[1:]),
+    }
+    return posterior_of(true_parameters(truth, shipped_data), 40, coords)

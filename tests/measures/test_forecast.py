@@ -225,7 +225,12 @@ def test_displacement_moves_prevented_journeys_to_the_neighbours(shipped_data, t
             sections=["omsk"],
             displacement=displacement,
             effects=[
-                {"name": "keep", "target": "journeys", "categories": ["smuggler"], "prior": fixed(0.2)}
+                {
+                    "name": "keep",
+                    "target": "journeys",
+                    "categories": ["smuggler"],
+                    "prior": fixed(0.2),
+                }
             ],
         )
 

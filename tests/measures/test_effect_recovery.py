@@ -1,0 +1,78 @@
+"""The effect-recovery study's parts (fast) and the study itself (slow)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.stats
+
+from estim.measures import recovery as R
+from estim.measures.spec import read_measures
+
+
+def test_true_effects_are_draws_from_the_priors_and_reproducible():
+    specs = read_measures("all")
+    a, b = R.true_effects(specs, 7), R.true_effects(specs, 7)
+    assert a == b and a != R.true_effects(specs, 8)
+    # over many datasets the true take-ups follow the prior (not its centre): KS against the prior's law
+    permits = next(s for s in specs if s.name == "permits")
+    take_up = permits.effect("take_up")
+    values = [R.true_effects([permits], s)["permits"]["take_up"] for s in range(400)]
+    law = scipy.stats.beta(take_up.prior.parameters["alpha"], take_up.prior.parameters["beta"])
+    assert scipy.stats.kstest(values, law.cdf).pvalue > 0.001
+    assert np.std(values) > 0.1  # spread over the range, not at the centre
+
+
+def test_known_effects_pin_every_prior_at_the_true_value():
+    specs = read_measures("all")
+    effects = R.true_effects(specs, 3)
+    for spec in R.known(specs, effects):
+        for e in spec.effects:
+            lo, med, hi = e.quantiles()
+            assert abs(med - effects[spec.name][e.name]) < 1e-9 and hi - lo < 1e-11
+
+
+def _rows(covered: list[bool], true_percent: list[float], median_sign: list[float]) -> pd.DataFrame:
+    n = len(covered)
+    return pd.DataFrame(
+        {
+            "measure": ["m"] * n,
+            "mechanism": ["as forecast"] * n,
+            "covered": covered,
+            "covered_known": [True] * n,
+            "true_percent": true_percent,
+            "true_change": true_percent,
+            "forecast_median": median_sign,
+            "right_sign": np.sign(median_sign) == np.sign(true_percent),
+            "forecast_percent_lower": [-30.0] * n,
+            "forecast_percent_upper": [10.0] * n,
+            "known_percent_lower": [-1.0] * n,
+            "known_percent_upper": [1.0] * n,
+            "gate_passed": [True] * n,
+            "error": [""] * n,
+        }
+    )
+
+
+def test_summary_coverage_and_its_binomial_p_value():
+    rows = _rows([True] * 24 + [False] * 6, [-12.0] * 30, [-5.0] * 29 + [3.0])
+    t = R.summarise(rows).iloc[0]
+    assert t["coverage"] == pytest.approx(0.8)
+    assert t["p_value"] == pytest.approx(scipy.stats.binom.cdf(24, 30, 0.9))
+    assert t["median_width_percent"] == pytest.approx(40.0)
+    assert t["large_effects"] == 30 and t["large_right_sign"] == 29
+    assert "m" in R.format_summary(R.summarise(rows))
+
+
+@pytest.mark.slow
+def test_effect_recovery_covers_the_true_changes(tmp_path):
+    # 30 simulated borders, one fit each (shortened sampler), every measure forecast and compared with the
+    # simulator's truth; the forecast's own mechanism must cover at its nominal rate (one-sided p > 0.01)
+    rows = R.effect_recovery(30, draws=500, tune=300, out=tmp_path / "rows.csv")
+    table = R.summarise(rows)
+    print(R.format_summary(table))
+    right = table[table["mechanism"] == "as forecast"]
+    assert len(right) == 3 and (right["datasets"] >= 28).all()
+    assert (right["p_value"] > 0.01).all(), right
+    assert (right["large_right_sign"] == right["large_effects"]).all(), right

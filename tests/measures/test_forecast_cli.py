@@ -1,0 +1,130 @@
+"""`estim forecast` end to end on a small saved fit (40 draws at the simulator's true parameters of the shipped
+data), and its refusals."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import xarray as xr
+from click.testing import CliRunner
+
+from estim.cli import cli
+from estim.measures.store import load_forecast
+from estim.paths import REPO_ROOT
+from estim.run.data import data_hash
+from estim.run.spec import read_spec
+
+
+def _fit_file(path, posterior, data, *, passed=True, data_hash_value=None):
+    spec = read_spec(REPO_ROOT / "models" / "border.toml")
+    spec_json = spec.canonical_json()
+    tree = xr.DataTree.from_dict({"/": xr.Dataset(), "posterior": posterior})
+    tree.attrs.update(
+        {
+            "family": "border",
+            "model_name": "border",
+            "spec_json": spec_json,
+            "spec_hash": spec.spec_hash,
+            "data_hash": data_hash_value or data_hash(data),
+            "seed": 11,
+            "data_synthetic": "true",
+            "gate_passed": "true" if passed else "false",
+            "gate_failed_checks": "" if passed else "r_hat",
+            "gate_checks": "[]",
+        }
+    )
+    tree.to_netcdf(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def fit_path(tmp_path_factory, shipped_data, true_posterior):
+    return _fit_file(tmp_path_factory.mktemp("fit") / "border.nc", true_posterior, shipped_data)
+
+
+def test_forecast_prints_the_scenario_table_writes_figures_and_a_file(tmp_path, fit_path):
+    out, figure = tmp_path / "fc.nc", tmp_path / "fan.png"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "forecast",
+            str(fit_path),
+            "--horizon",
+            "24",
+            "--draws",
+            "40",
+            "--out",
+            str(out),
+            "--figure",
+            str(figure),
+            "--analogues",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    text = result.output
+    assert "SYNTHETIC" in text and "2018-01 to 2019-12" in text
+    for scenario in (
+        "permits",
+        "coordination",
+        "faster_checks",
+        "coordination+faster_checks+permits",
+    ):
+        assert scenario in text
+    assert "P(red.)" in text and "orenburg*" in text
+    assert "border_residents_agreement on border_resident journeys" in text  # the analogues
+    assert figure.exists() and (tmp_path / "fan_heatmap.png").exists()
+    fc = load_forecast(out)
+    assert fc["unobserved"].dims == ("draw", "scenario", "section", "month")
+    assert fc.sizes["scenario"] == 8 and fc["unobserved"].dtype.kind == "i"
+    for key in ("fit_hash", "measures_hash", "seed", "version_estim"):
+        assert key in fc.attrs
+    assert int(fc.attrs["seed"]) == 11  # the fit's seed by default
+    with pytest.raises(Exception, match="another measures"):
+        load_forecast(out, expect={"measures_hash": "0" * 16})
+
+
+def test_same_seed_same_numbers_and_json(fit_path):
+    args = ["forecast", str(fit_path), "--horizon", "12", "--draws", "20", "--format", "json"]
+    a = CliRunner().invoke(cli, args)
+    b = CliRunner().invoke(cli, args)
+    assert a.exit_code == 0, a.output
+    assert json.loads(a.stdout)["changes"] == json.loads(b.stdout)["changes"]
+    rows = json.loads(a.stdout)["changes"]
+    assert {r["quantity"] for r in rows} == {"unobserved", "attempts"}
+    whole = [r for r in rows if r["area"] == "whole border" and r["quantity"] == "unobserved"]
+    assert len(whole) == 7 and all(0.0 <= r["p_reduction"] <= 1.0 for r in whole)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--measures", "nonsense"], "unknown measure"),
+        (["--start", "2017-01"], "inside the fitted data"),
+        (["--start", "2018-13"], "YYYY-MM"),
+        (["--figure", "fan.txt"], "a figure is saved as"),
+    ],
+)
+def test_bad_input_exits_2(fit_path, args, message):
+    result = CliRunner().invoke(cli, ["forecast", str(fit_path), "--draws", "10", *args])
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_changed_data_and_failed_fits_are_refused(tmp_path, shipped_data, true_posterior):
+    stale = _fit_file(tmp_path / "stale.nc", true_posterior, shipped_data, data_hash_value="0" * 64)
+    result = CliRunner().invoke(cli, ["forecast", str(stale), "--draws", "10"])
+    assert result.exit_code == 2 and "changed since the fit" in result.output
+    failed = _fit_file(tmp_path / "failed.nc", true_posterior, shipped_data, passed=False)
+    result = CliRunner().invoke(cli, ["forecast", str(failed), "--draws", "10"])
+    assert result.exit_code == 3
+
+
+def test_a_fit_of_another_family_is_refused(tmp_path, shipped_data, true_posterior):
+    path = _fit_file(tmp_path / "other.nc", true_posterior, shipped_data)
+    tree = xr.open_datatree(path)
+    tree.attrs["family"] = "ztpoisson"
+    other = tmp_path / "other2.nc"
+    tree.load().to_netcdf(other)
+    result = CliRunner().invoke(cli, ["forecast", str(other), "--draws", "10"])
+    assert result.exit_code == 2 and "border model fit" in result.output
