@@ -54,7 +54,8 @@ from estim.cli.common import _figure_path, _progress, cli
     "--trend-damping",
     type=click.FloatRange(0.01, 1.0),
     default=None,
-    help="Yearly damping of the trends beyond the data (default 0.8; 1 = a straight line).",
+    help="Fix the yearly damping of the trends beyond the data (1 = a straight line; default: the draws "
+    "spread over 0.6, 0.7, 0.8, 0.9 and 1, since whether a trend persists is uncertain).",
 )
 @click.option(
     "--level-sd",

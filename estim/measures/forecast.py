@@ -6,7 +6,9 @@ At each of ``draws`` posterior draws of the parameters (evenly spaced over the c
 1. **the world without measures** — the rates μ, p of every section × month × category beyond the data, from
    the model's equations (`estim.families.border.rates`) with the policy events of the data still in force;
    the log-linear trends τ_c and δ continue on a damped clock (`covariates.damped_years`: the slope decays by
-   ``trend_damping`` a year instead of running on as a straight line); each journey category's log level
+   a factor ρ a year instead of running on as a straight line); whether a trend persists is itself uncertain,
+   so the draws are spread evenly over ρ ∈ ``trend_damping`` (by default 0.6, 0.7, 0.8, 0.9 and 1, the
+   last a straight line); each journey category's log level
    adds a random walk with standard deviation ``level_sd`` per √year (shared by the sections: what moves a
    category's flows moves them everywhere); the foreign land crossings and waits that drive the bypassers
    follow projected paths (`covariates.project_covariates`);
@@ -58,8 +60,9 @@ _STREAM_COVARIATES, _STREAM_LEVEL, _STREAM_COUNTS, _STREAM_HISTORY = 1, 2, 3, 4
 class ForecastSettings:
     """How the world without measures is projected beyond the data (module docstring)."""
 
-    trend_damping: float = 0.8
-    """ρ: a log-linear trend's slope is multiplied by ρ for every year beyond the data (1: straight line)."""
+    trend_damping: tuple[float, ...] = (0.6, 0.7, 0.8, 0.9, 1.0)
+    """ρ: a log-linear trend's slope is multiplied by ρ for every year beyond the data (1: straight line); the
+    draws are spread evenly over these values (one value: ρ known)."""
     level_sd: float = 0.05
     """sd of the random walk of each journey category's log level, per √year (0: none)."""
     covariate_window: int = 36
@@ -68,8 +71,12 @@ class ForecastSettings:
     """posterior draws of the unobserved crossings kept for the data period (figures)."""
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.trend_damping <= 1.0:
-            raise EstimInputError(f"trend_damping must lie in (0, 1], got {self.trend_damping}")
+        if isinstance(self.trend_damping, int | float):
+            object.__setattr__(self, "trend_damping", (float(self.trend_damping),))
+        values = tuple(self.trend_damping)
+        if not values or not all(0.0 < v <= 1.0 for v in values):
+            raise EstimInputError(f"trend_damping values must lie in (0, 1], got {values}")
+        object.__setattr__(self, "trend_damping", values)
         if self.level_sd < 0:
             raise EstimInputError(f"level_sd must be >= 0, got {self.level_sd}")
         if self.covariate_window < 13:
@@ -152,15 +159,29 @@ def nested_gamma(shape: np.ndarray, rng: np.random.Generator, axis: int) -> np.n
     return np.moveaxis(out, 0, axis)
 
 
+def _merge_rates(parts: list[Any], which: np.ndarray) -> Any:
+    """The rates of draw groups (group k holds the draws with ``which == k``) back in draw order."""
+    out = []
+    for field in range(4):
+        first = parts[0][field]
+        merged = np.empty((len(which), *first.shape[1:]), dtype=first.dtype)
+        for k, part in enumerate(parts):
+            merged[which == k] = part[field]
+        out.append(merged)
+    return type(parts[0])(*out)
+
+
 def _guard_share(parameters: dict[str, np.ndarray], years: np.ndarray) -> np.ndarray:
     """(draw, month) share of the detection hazard that is the guards' (patrol and technical), the rest the
-    informants': the split a guard or informant effect rescales."""
+    informants': the split a guard or informant effect rescales. ``years``: (draw, month) trend clocks."""
     other = parameters["hazard_detector"]  # (draw, other_detector): technical, informant
     e = np.concatenate([np.zeros((other.shape[0], 1)), other], axis=1)
     technical = np.array([d == "technical" for d in DETECTORS], float)
     detector = np.exp(
         e[:, :, None]
-        + parameters["technical_trend"][:, None, None] * technical[None, :, None] * years
+        + parameters["technical_trend"][:, None, None]
+        * technical[None, :, None]
+        * years[:, None, :]
     )  # (draw, detector, month)
     informant = DETECTORS.index("informant")
     return 1.0 - detector[:, informant] / detector.sum(axis=1)
@@ -216,8 +237,16 @@ def forecast(
     draws = len(pick)
     parameters = {k: v[pick] for k, v in parameters.items()}
 
-    future = future_data(data, months, settings.trend_damping)
-    base_rates = rates(future, parameters)  # (draw, section, month, category)
+    # the trend clock of each draw: the draws spread evenly over the damping values
+    dampings = settings.trend_damping
+    which = np.arange(draws) % len(dampings)
+    years = np.empty((draws, len(months)))
+    parts = []
+    for k, rho in enumerate(dampings):
+        future = future_data(data, months, rho)
+        years[which == k] = future["years"].values
+        parts.append(rates(future, {n: v[which == k] for n, v in parameters.items()}))
+    base_rates = _merge_rates(parts, which)  # (draw, section, month, category)
     n_sec, n_month = data.sizes["section"], len(months)
     sections = [str(s) for s in data["section"].values]
 
@@ -230,14 +259,14 @@ def forecast(
         n_month,
         draws,
         np.random.default_rng([seed, _STREAM_COVARIATES]),
-        damping=settings.trend_damping,
+        damping=float(np.median(dampings)),
         window=settings.covariate_window,
     )
     log_mu = base_rates.log_mu.copy()
     log_mu[..., : len(JOURNEY_CATEGORIES)] += np.moveaxis(level, 1, 2)[:, None]
     hazard = -base_rates.log_1mp  # H = −log(1 − p)
     phi = base_rates.phi  # (draw, category)
-    guard = _guard_share(parameters, future["years"].values)  # (draw, month)
+    guard = _guard_share(parameters, years)  # (draw, month)
     eta0 = parameters["bypass_eta0"][:, None, None]
     eta1 = parameters["bypass_eta1"][:, None, None]
 

@@ -300,3 +300,27 @@ def _synthetic():
     from estim.paths import SYNTHETIC_DIR
 
     return SYNTHETIC_DIR
+
+
+def test_uncertain_damping_spreads_the_draws_over_its_values(shipped_data, true_posterior):
+    # identical parameters at every draw: the draws on the straight clock (ρ = 1, odd draws) forecast more
+    # labour migrants (a rising trend) in the third year than those on a damped one (ρ = 0.5, even draws)
+    settings = ForecastSettings(trend_damping=(0.5, 1.0), level_sd=0.0)
+    fc = forecast(
+        shipped_data,
+        true_posterior,
+        [],
+        horizon=36,
+        draws=40,
+        seed=3,
+        settings=settings,
+        by_category=True,
+        history=False,
+    )
+    third = fc["unobserved"].sel(category="labour_migrant").isel(month=slice(24, 36))
+    per_draw = third.sum(["scenario", "section", "month"]).values
+    damped, straight = per_draw[0::2].mean(), per_draw[1::2].mean()
+    trend = float(true_posterior["trend"].sel(journey_category="labour_migrant")[0, 0])
+    assert trend > 0.1 and straight > 1.1 * damped
+    with pytest.raises(EstimInputError, match="trend_damping"):
+        ForecastSettings(trend_damping=(0.5, 1.5))
