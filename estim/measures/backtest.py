@@ -313,6 +313,7 @@ def backtest(
     fit: xr.DataTree | xr.Dataset | None = None,
     cores: int = 2,
     target_accept: float | None = None,
+    tune: int | None = None,
 ) -> pd.DataFrame:
     """Fit the border model on the months before ``split``, forecast the next ``horizon`` months and score the
     forecasts (module docstring). ``fit`` (a fit's DataTree, or its posterior alone) skips the fitting; it must
@@ -346,7 +347,7 @@ def backtest(
     data_fit = months_before(data_full, start)
     t0 = time.perf_counter()
     if fit is None:
-        fit = fit_border(data_fit, seed_fit, cores=cores, target_accept=target_accept)
+        fit = fit_border(data_fit, seed_fit, cores=cores, target_accept=target_accept, tune=tune)
     timings["fit_seconds"] = time.perf_counter() - t0
     posterior = _posterior(fit)
     if "month" in posterior.coords:

@@ -324,6 +324,9 @@ def summarise(rows: pd.DataFrame) -> pd.DataFrame:
                 "median_abs_true_percent": float(g["true_percent"].abs().median()),
                 "large_effects": len(big),
                 "large_right_sign": int(big["right_sign"].sum()),
+                "large_right_sign_known": int(
+                    (np.sign(big["known_median"]) == np.sign(big["true_change"])).sum()
+                ),
                 "gate_passed": int(g["gate_passed"].sum()),
             }
         )
@@ -340,7 +343,8 @@ def format_summary(table: pd.DataFrame) -> str:
         "known: the same forecast told the true effect sizes (tests the mechanism and the model alone); "
         "coverage of the change in crossings, and (in brackets) of the % change",
         f"  {'measure':<14} {'mechanism':<13} {'n':>3} {'coverage':>9} {'p':>7} {'width %':>8} "
-        f"{'|true| %':>8} {'sign':>7} {'gate':>5} {'known: cov.':>17} {'p':>7} {'width %':>8}",
+        f"{'|true| %':>8} {'sign':>7} {'gate':>5} {'known: cov.':>17} {'p':>7} {'width %':>8} "
+        f"{'sign':>5}",
     ]
     for _, r in table.iterrows():
         lines.append(
@@ -349,7 +353,7 @@ def format_summary(table: pd.DataFrame) -> str:
             f"{r.median_width_percent:>8.1f} {r.median_abs_true_percent:>8.1f} "
             f"{r.large_right_sign:>3}/{r.large_effects:<3} {r.gate_passed:>5} "
             f"{r.coverage_known:>9.3f} ({r.coverage_known_percent:.3f}) {r.p_value_known:>7.3f} "
-            f"{r.median_width_known:>8.1f}"
+            f"{r.median_width_known:>8.1f} {r.large_right_sign_known:>2}/{r.large_effects:<2}"
         )
     return "\n".join(lines)
 

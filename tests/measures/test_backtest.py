@@ -181,7 +181,16 @@ def test_format_backtest_puts_the_whole_border_first():
 @pytest.mark.slow
 def test_backtest_on_the_shipped_data(data):
     truth = xr.load_dataset(SYNTHETIC_DIR / "truth.nc")
-    table = B.backtest(data, truth, split="2016-01", horizon=24, draws=400, seed=20061)
+    table = B.backtest(
+        data,
+        truth,
+        split="2016-01",
+        horizon=24,
+        draws=400,
+        seed=20061,
+        target_accept=0.95,
+        tune=1000,
+    )
     sections = [str(s) for s in data["section"].values]
     assert table["series"].tolist() == ["border", *sections]
     for col in (
