@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 
 @contextlib.contextmanager
@@ -118,3 +119,18 @@ def sha256(path: str | os.PathLike[str]) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def study_rows_so_far(out: str | os.PathLike[str] | None, resume: bool) -> Any:
+    """The rows a study already wrote to ``out`` when resuming (a pandas DataFrame), else None; without
+    ``resume`` an old ``out`` is removed, so that a fresh study never mixes with an earlier one."""
+    if out is None:
+        return None
+    out = Path(out)
+    if resume and out.exists() and out.stat().st_size > 0:
+        import pandas as pd
+
+        return pd.read_csv(out)
+    if out.exists():
+        out.unlink()
+    return None

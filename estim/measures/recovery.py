@@ -39,7 +39,7 @@ import xarray as xr
 
 from estim.families import border as B
 from estim.intervals import equal_tailed_array
-from estim.io import atomic_path
+from estim.io import atomic_path, study_rows_so_far
 from estim.measures.backtest import fit_border, months_before
 from estim.measures.forecast import BASELINE, forecast
 from estim.measures.spec import MeasureSpec, read_measures
@@ -216,13 +216,7 @@ def effect_recovery(
     With ``out`` the rows so far are rewritten after every dataset; with ``resume`` datasets in ``out`` are
     skipped."""
     specs = read_measures(measures)
-    done = None
-    if out is not None:
-        out = Path(out)
-        if resume and out.exists() and out.stat().st_size > 0:
-            done = pd.read_csv(out)
-        elif out.exists():
-            out.unlink()
+    done = study_rows_so_far(out, resume)
     frames = [done] if done is not None else []
     done_seeds = set(done["sim_seed"].unique()) if done is not None else set()
     for i in range(n_seeds):

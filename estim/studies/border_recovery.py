@@ -48,6 +48,7 @@ import xarray as xr
 
 from estim.families import border as B
 from estim.intervals import equal_tailed
+from estim.io import study_rows_so_far
 from estim.records import DEFAULT_KEY
 from estim.records.load import load_records
 from estim.records.schemas import CATEGORIES
@@ -206,13 +207,7 @@ def recovery_study(
     tune = shipped["tune"] if tune is None else tune
     chains = shipped["chains"] if chains is None else chains
     target_accept = shipped["target_accept"] if target_accept is None else target_accept
-    done: pd.DataFrame | None = None
-    if out is not None:
-        out = Path(out)
-        if resume and out.exists() and out.stat().st_size > 0:
-            done = pd.read_csv(out)
-        elif out.exists():
-            out.unlink()
+    done = study_rows_so_far(out, resume)
     frames = [done] if done is not None else []
     done_seeds = set(done["sim_seed"].unique()) if done is not None else set()
     for i in range(n_seeds):
