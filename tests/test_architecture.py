@@ -1,4 +1,4 @@
-"""The layout keeps the flow one-way: records → statistics → families → run → studies → report → cli.
+"""The layout keeps the flow one-way: records → statistics → families → run → studies → report → paper → cli.
 
 Read from the source with `ast` (every import, at module level or inside a function): a module imports only
 from its own stage or from a lower one, stages of equal rank do not import each other, and no chain of
@@ -40,6 +40,7 @@ STAGES: list[list[tuple[str, tuple[str, ...]]]] = [
     [("run", ("estim.run",))],
     [("studies", ("estim.studies",)), ("measures", ("estim.measures",))],
     [("report", ("estim.report",))],
+    [("paper", ("estim.paper",))],
     [("cli", ("estim.cli",))],
 ]
 

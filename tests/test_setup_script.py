@@ -113,6 +113,7 @@ def test_the_script_dispatches_the_commands_we_expect():
     expected = {
         "border",
         "demo",
+        "paper",
         "test",
         "test-slow",
         "estim",

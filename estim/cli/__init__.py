@@ -1,7 +1,8 @@
 """The `estim` command: a thin layer over the Python API.
 
 Exit codes: 0 ok; 1 internal error (a bug: please report it); 2 bad input (the message says what to fix);
-3 a fit failed the diagnostics gate (or a maximum-likelihood fit has no estimate): not a result.
+3 a fit failed the diagnostics gate (or a maximum-likelihood fit has no estimate): not a result; 4 `estim
+paper --verify` found generated numbers that differ from the committed ones.
 Set ESTIM_DEBUG=1 to see the traceback of an internal error.
 """
 
@@ -587,6 +588,7 @@ def main() -> None:
 
 # The commands kept in their own modules add themselves to `cli` when imported (after `cli` exists).
 from estim.cli import forecast as _forecast  # noqa: E402, F401
+from estim.cli import paper as _paper  # noqa: E402, F401
 from estim.cli import report as _report  # noqa: E402, F401
 
 if __name__ == "__main__":

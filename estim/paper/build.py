@@ -1,0 +1,364 @@
+"""The paper's pipeline: every number, table and figure the manuscript (``paper/paper.typ``) reads, generated
+from ``data/`` and ``models/`` into ``paper/generated/``, then typeset to ``paper/paper.pdf``.
+
+Each step is a function of the build context that writes its outputs (numbers as JSON through
+`estim.paper.numbers`, tables as CSV, figures as PNG) and returns their paths; the manifest
+(``generated/manifest.json``) records, per output, the step (function) that made it and the inputs it read
+with their hashes. Heavy fits are cached by their provenance (the fit store: `estim.run.fit.fit` reuses a fit
+of the same spec, data and code). Expensive studies (effect recovery, backtest) are inputs made by their own
+scripts and committed under ``paper/inputs/``; a build reads them and never reruns them. ``quick`` draws fewer
+forecast draws and says so on the title page.
+
+Adding a section: write a step here (outputs under ``generated/``), add it to `STEPS`, and read its outputs
+from the manuscript.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from estim.io import atomic_path
+from estim.paths import REPO_ROOT
+
+PAPER_DIR = REPO_ROOT / "paper"
+
+
+@dataclass
+class Context:
+    """What a step needs: where to read and write, the mode, and the fits made so far."""
+
+    root: Path
+    paper: Path
+    quick: bool
+    progress: Callable[[str], None] | None = None
+    fits: dict[str, Any] = field(default_factory=dict)
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def generated(self) -> Path:
+        return self.paper / "generated"
+
+    def say(self, message: str) -> None:
+        if self.progress is not None:
+            self.progress(message)
+
+    def record(self, output: Path, step: str, inputs: list[Path]) -> Path:
+        """Enter an output in the manifest with the step that made it and its inputs' hashes."""
+        self.manifest[output.relative_to(self.paper).as_posix()] = {
+            "made_by": f"estim.paper.build.{step}",
+            "inputs": {_shown(p, self.root): _digest(p) for p in inputs},
+        }
+        return output
+
+
+def _shown(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _digest(path: Path) -> str:
+    """SHA-256 (16 hex) of a file, or of a folder's files in name order."""
+    h = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for p in files:
+        h.update(p.name.encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _write_csv(table: pd.DataFrame, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6g", lineterminator="\n")
+    return path
+
+
+def _fit(ctx: Context, spec_path: Path) -> Any:
+    """The spec's fit, reused from the fit store when spec, data and code match (else fitted now)."""
+    from estim.run.fit import fit
+    from estim.run.spec import read_spec
+
+    key = str(spec_path)
+    if key not in ctx.fits:
+        ctx.say(f"fit {spec_path.name} (cached when unchanged) …")
+        result = fit(read_spec(spec_path), progress=ctx.progress)
+        if not result.passed:
+            from estim.errors import GateFailed
+
+            raise GateFailed(result.verdict, str(result.path))
+        from estim.run.store import load_result
+
+        ctx.fits[key] = Fitted(
+            result.path, load_result(result.path)
+        )  # as saved, with its provenance
+    return ctx.fits[key]
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A fit the paper reads: its file and its tree as saved."""
+
+    path: Path
+    tree: Any
+
+
+# ----------------------------------------------------------------------------------------------------------
+# steps
+
+
+def border(ctx: Context) -> list[Path]:
+    """The border analysis: unobserved crossings per section and year against the simulator's truth."""
+    from estim.families.border.report import border_figure
+    from estim.paper.numbers import Number, mc_quantile, write_numbers
+    from estim.report.figures import save_figure
+    from estim.report.summary import summarise
+
+    spec = ctx.root / "models" / "border.toml"
+    truth = ctx.root / "data" / "synthetic" / "truth.nc"
+    tree = _fit(ctx, spec).tree
+    tables = summarise(tree, prob=0.9, truth=truth)["border"]
+    inputs = [spec, ctx.root / "data" / "synthetic"]
+    out = ctx.generated
+    paths = [
+        _write_csv(pd.DataFrame(tables["sections"]), out / "tables" / "border_sections.csv"),
+        _write_csv(
+            pd.DataFrame(tables["whole_border_by_year"]), out / "tables" / "border_years.csv"
+        ),
+    ]
+    mean = tree["posterior"]["unobserved_border_year"].mean("year")  # (chain, draw)
+    covered = tables["truth"]
+    n_sections, n_years = len(tables["sections"]), len(tables["whole_border_by_year"])
+    numbers: dict[str, Any] = {
+        "whole_border": {
+            "median": mc_quantile(mean, 0.5, unit="crossings a year"),
+            "lower": mc_quantile(mean, 0.05, unit="crossings a year"),
+            "upper": mc_quantile(mean, 0.95, unit="crossings a year"),
+            "truth": Number(float(tables["whole_border"]["truth"]), "deterministic"),
+            "apprehensions": Number(
+                float(tables["whole_border"]["apprehensions_per_year"]), "deterministic"
+            ),
+        },
+        # interval ends move with the Monte Carlo draws: a count of covered cells is not exact across machines
+        "covered": {
+            "sections": Number(int(covered["sections_covered"]), "monte_carlo", mcse=0.5),
+            "sections_of": Number(n_sections, "deterministic"),
+            "border_years": Number(int(covered["border_years_covered"]), "monte_carlo", mcse=0.5),
+            "border_years_of": Number(n_years, "deterministic"),
+        },
+        "fit_seconds": Number(float(tree.attrs.get("fit_seconds", 0.0)), "timing", unit="s"),
+    }
+    paths.append(write_numbers(out / "numbers" / "border.json", numbers))
+    fig = out / "figures" / "border.png"
+    fig.parent.mkdir(parents=True, exist_ok=True)
+    paths.append(save_figure(border_figure(tables), fig))
+    return [ctx.record(p, "border", inputs) for p in paths]
+
+
+def questions(ctx: Context) -> list[Path]:
+    """The study's questions (scale, character, routes, causes) from the border fit."""
+    from estim.families.border.questions import questions_figure, study_questions
+    from estim.paper.numbers import Number, mc_quantile, write_numbers
+    from estim.report.figures import save_figure
+
+    spec = ctx.root / "models" / "border.toml"
+    tree = _fit(ctx, spec).tree
+    tables = study_questions(tree, prob=0.9)
+    out = ctx.generated
+    paths = [
+        _write_csv(t.reset_index(drop=True), out / "tables" / f"questions_{name}.csv")
+        for name, t in tables.items()
+    ]
+    post = tree["posterior"]
+    by_section = post["unobserved_section_year"].sum("year")  # (chain, draw, section)
+    share = (
+        100.0
+        * by_section.sel(section=["omsk", "orenburg"]).sum("section")
+        / by_section.sum("section")
+    )
+    from estim.families.border.questions import section_lengths
+
+    length = section_lengths(tree)
+    halving = 100.0 * (
+        0.5 ** post["bypass_eta1"] - 1.0
+    )  # % change of the bypass odds when waits halve
+    numbers = {
+        "study_sections_length_share": Number(
+            round(100.0 * float(length[["omsk", "orenburg"]].sum() / length.sum()), 6),
+            "deterministic",
+            unit="% of the border's length",
+        ),
+        "halving_waits_bypass_odds": {
+            q: mc_quantile(halving, p, unit="% change of the bypass odds")
+            for q, p in (("median", 0.5), ("lower", 0.05), ("upper", 0.95))
+        },
+        "study_sections_share": {
+            q: mc_quantile(share, p, unit="% of the border's unobserved crossings")
+            for q, p in (("median", 0.5), ("lower", 0.05), ("upper", 0.95))
+        },
+        "bypass_eta1": {
+            q: mc_quantile(post["bypass_eta1"], p)
+            for q, p in (("median", 0.5), ("lower", 0.05), ("upper", 0.95))
+        },
+    }
+    paths.append(write_numbers(out / "numbers" / "questions.json", numbers))
+    fig = out / "figures" / "questions.png"
+    fig.parent.mkdir(parents=True, exist_ok=True)
+    paths.append(save_figure(questions_figure(tables), fig))
+    return [ctx.record(p, "questions", [spec, ctx.root / "data" / "synthetic"]) for p in paths]
+
+
+def measures(ctx: Context) -> list[Path]:
+    """The three measures' forecasts (every scenario), their figures, and their priors beside the data."""
+    from estim.measures.figures import change_heatmap, fan_chart
+    from estim.measures.forecast import BASELINE, forecast
+    from estim.measures.spec import read_measures
+    from estim.measures.summary import analogues, area_totals, forecast_table
+    from estim.paper.numbers import Number, mc_quantile, write_numbers
+    from estim.report.figures import save_figure
+    from estim.run.data import fit_data
+
+    spec = ctx.root / "models" / "border.toml"
+    result = _fit(ctx, spec)
+    tree = result.tree
+    data = fit_data(tree, result.path)
+    specs = read_measures("all")
+    draws = 300 if ctx.quick else 1000
+    ctx.say(f"forecasting the measures ({draws} draws) …")
+    posterior = tree["posterior"].to_dataset()
+    fc = forecast(data, posterior, specs, horizon=36, draws=draws, seed=int(tree.attrs["seed"]))
+    fc.attrs["synthetic"] = str(tree.attrs.get("data_synthetic", "false"))
+    out = ctx.generated
+    paths = [
+        _write_csv(forecast_table(fc, 0.9), out / "tables" / "measures_changes.csv"),
+        _write_csv(
+            analogues(specs, posterior, data, 0.9), out / "tables" / "measures_analogues.csv"
+        ),
+    ]
+    totals = area_totals(fc, "unobserved").sel(area="whole border")  # (draw, scenario)
+    base = totals.sel(scenario=BASELINE)
+    scenarios: dict[str, Any] = {}
+    for name in fc["scenario"].values[1:]:
+        pct = (100.0 * (totals.sel(scenario=name) - base) / base).values
+        scenarios[str(name).replace("+", "_and_")] = {
+            "median": mc_quantile(pct, 0.5, unit="% change in unobserved crossings"),
+            "lower": mc_quantile(pct, 0.05, unit="%"),
+            "upper": mc_quantile(pct, 0.95, unit="%"),
+            "p_reduction": Number(
+                float(np.mean(pct < 0)),
+                "monte_carlo",
+                mcse=max(float(np.sqrt(np.mean(pct < 0) * np.mean(pct >= 0) / len(pct))), 1e-3),
+            ),
+        }
+    numbers = {
+        "draws": Number(int(fc.sizes["draw"]), "deterministic"),
+        "start": Number(str(fc.attrs["start"]), "deterministic"),
+        "baseline_per_year": mc_quantile(base.values, 0.5, unit="unobserved crossings a year"),
+        "scenarios": scenarios,
+    }
+    paths.append(write_numbers(out / "numbers" / "measures.json", numbers))
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    paths.append(save_figure(fan_chart(fc, prob=0.9), out / "figures" / "measures_fan.png"))
+    paths.append(
+        save_figure(change_heatmap(fc, prob=0.9), out / "figures" / "measures_heatmap.png")
+    )
+    inputs = [spec, ctx.root / "data" / "synthetic", ctx.root / "models" / "measures"]
+    return [ctx.record(p, "measures", inputs) for p in paths]
+
+
+def studies(ctx: Context) -> list[Path]:
+    """The validation studies of the forecasts, read from their committed outputs (``paper/inputs/``), which
+    their scripts make (scripts/effect_recovery.py, scripts/backtest.py): never rerun by a build."""
+    from estim.measures.recovery import summarise
+    from estim.paper.numbers import Number, write_numbers
+
+    recovery_csv = ctx.paper / "inputs" / "effect_recovery.csv"
+    backtest_csv = ctx.paper / "inputs" / "backtest.csv"
+    recovery = summarise(pd.read_csv(recovery_csv))
+    backtest = pd.read_csv(backtest_csv)
+    out = ctx.generated
+    paths = [
+        _write_csv(recovery, out / "tables" / "effect_recovery.csv"),
+        _write_csv(backtest, out / "tables" / "backtest.csv"),
+    ]
+    whole = backtest[backtest["series"] == "border"].iloc[0]
+    sections = backtest[backtest["series"] != "border"]
+    numbers = {
+        "effect_recovery": {
+            f"{r.measure}_{r.mechanism.split()[0]}": {
+                "coverage": Number(float(r.coverage), "deterministic"),
+                "coverage_known": Number(float(r.coverage_known), "deterministic"),
+                "datasets": Number(int(r.datasets), "deterministic"),
+            }
+            for r in recovery.itertuples()
+        },
+        "backtest": {
+            "ratio_ets": Number(float(whole["ratio_ets"]), "deterministic"),
+            "ratio_snaive": Number(float(whole["ratio_snaive"]), "deterministic"),
+            "sections_below_one": Number(int((sections["ratio_ets"] < 1).sum()), "deterministic"),
+            "unobserved_coverage": Number(float(whole["unobserved_coverage"]), "deterministic"),
+        },
+    }
+    paths.append(write_numbers(out / "numbers" / "studies.json", numbers))
+    return [ctx.record(p, "studies", [recovery_csv, backtest_csv]) for p in paths]
+
+
+STEPS: tuple[Callable[[Context], list[Path]], ...] = (border, questions, measures, studies)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the build
+
+
+def typeset(paper: Path, root: Path) -> Path:
+    """Compile ``paper.typ`` to ``paper.pdf`` (Typst, offline; no timestamp, so rebuilds are identical)."""
+    import typst
+
+    pdf = paper / "paper.pdf"
+    with atomic_path(pdf) as tmp:
+        typst.compile(str(paper / "paper.typ"), output=str(tmp), root=str(root))
+    return pdf
+
+
+def build(
+    paper: str | Path = PAPER_DIR,
+    *,
+    quick: bool = False,
+    root: str | Path = REPO_ROOT,
+    progress: Callable[[str], None] | None = None,
+    steps: tuple[Callable[[Context], list[Path]], ...] = STEPS,
+    pdf: bool = True,
+) -> dict[str, Any]:
+    """Run every step, write the manifest and the build's own numbers (mode, timings), typeset the PDF."""
+    from estim.paper.numbers import Number, write_numbers
+
+    ctx = Context(root=Path(root), paper=Path(paper), quick=quick, progress=progress)
+    start = time.perf_counter()
+    timings = {}
+    for step in steps:
+        t0 = time.perf_counter()
+        step(ctx)
+        timings[step.__name__] = Number(round(time.perf_counter() - t0, 1), "timing", unit="s")
+    mode = "quick" if quick else "full"
+    # the mode is a number the manuscript reads; timings change with every build, so they live apart
+    # (generated/timings.json, not committed) and number files stay byte-identical between builds
+    write_numbers(ctx.generated / "numbers" / "build.json", {"mode": Number(mode, "deterministic")})
+    write_numbers(ctx.generated / "timings.json", {"seconds": timings})
+    manifest = ctx.generated / "manifest.json"
+    with atomic_path(manifest) as tmp:
+        tmp.write_text(json.dumps(ctx.manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    result: dict[str, Any] = {"mode": mode, "manifest": manifest}
+    if pdf:
+        ctx.say("typesetting paper.pdf …")
+        result["pdf"] = typeset(ctx.paper, ctx.root)
+    result["seconds"] = time.perf_counter() - start
+    return result

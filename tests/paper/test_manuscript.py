@@ -1,0 +1,87 @@
+"""The manuscript reads only generated numbers that exist, the committed numbers verify against themselves and
+catch a change, and (slow) a quick build rebuilds byte for byte."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+
+import pytest
+
+from estim.paper.build import PAPER_DIR, build
+from estim.paper.numbers import read_numbers, verify_folder
+
+NUMBERS = PAPER_DIR / "generated" / "numbers"
+GROUPS = ("build", "border", "questions", "measures", "studies")
+
+
+def _references() -> set[str]:
+    """Every generated number the manuscript reads: GROUP.path (without a trailing .value)."""
+    text = (PAPER_DIR / "paper.typ").read_text(encoding="utf-8")
+    pattern = r"(?<![/.\w])(" + "|".join(GROUPS) + r")((?:\.[A-Za-z_][A-Za-z0-9_]*)+)"
+    refs = set()
+    for group, path in re.findall(pattern, text):
+        path = path.removesuffix(".value")
+        if path:
+            refs.add(f"{group}{path}")
+    return refs
+
+
+def test_every_number_the_manuscript_reads_exists():
+    refs = _references()
+    assert len(refs) > 20  # the manuscript does read generated numbers
+    numbers = {g: read_numbers(NUMBERS / f"{g}.json") for g in GROUPS}
+    missing = []
+    for ref in sorted(refs):
+        group, name = ref.split(".", 1)
+        if name not in numbers[group]:
+            missing.append(ref)
+    assert not missing, missing
+
+
+def test_every_file_the_manuscript_reads_is_generated_and_in_the_manifest():
+    text = (PAPER_DIR / "paper.typ").read_text(encoding="utf-8")
+    files = set(re.findall(r'(?:image|csv)\("([^"]+)"', text))
+    manifest = json.loads((PAPER_DIR / "generated" / "manifest.json").read_text(encoding="utf-8"))
+    assert files and files <= set(manifest), files - set(manifest)
+    for entry in manifest.values():
+        assert entry["made_by"].startswith("estim.paper.build.") and entry["inputs"]
+
+
+def test_committed_numbers_verify_and_a_changed_one_is_caught(tmp_path):
+    rebuilt = tmp_path / "numbers"
+    shutil.copytree(NUMBERS, rebuilt)
+    ok, _ = verify_folder(NUMBERS, rebuilt)
+    assert ok
+    path = rebuilt / "border.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    median = data["whole_border"]["median"]
+    median["value"] += 4 * 2**0.5 * median["mcse"]  # 4 × the combined MCSE of two equal ones
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    ok, report = verify_folder(NUMBERS, rebuilt)
+    assert not ok and "whole_border.median" in report
+
+
+@pytest.mark.slow
+def test_a_quick_build_is_byte_identical_twice(tmp_path):
+    # fits come from the fit store (refitted once if the code changed): two builds, same bytes
+    sums = []
+    for i in range(2):
+        copy = tmp_path / f"paper{i}"
+        shutil.copytree(PAPER_DIR, copy, ignore=shutil.ignore_patterns("generated", "*.pdf"))
+        build(copy, quick=True)
+        files = sorted((copy / "generated").rglob("*.json")) + [copy / "paper.pdf"]
+        files = [f for f in files if f.name != "timings.json"]
+        sums.append(
+            {
+                f.relative_to(copy).as_posix(): hashlib.sha256(f.read_bytes()).hexdigest()
+                for f in files
+            }
+        )
+    assert sums[0] == sums[1]
+    assert (
+        read_numbers(tmp_path / "paper0" / "generated" / "numbers" / "build.json")["mode"].value
+        == "quick"
+    )
