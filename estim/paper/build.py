@@ -116,6 +116,95 @@ class Fitted:
 # steps
 
 
+def data(ctx: Context) -> list[Path]:
+    """The synthetic data against the public figures they were calibrated to (``docs/calibration.md``)."""
+    from estim.paper.numbers import Number, write_numbers
+    from estim.simulate import DEFAULT_SEED, calibration_table, simulate
+
+    ctx.say("simulating the shipped data for the calibration table …")
+    table = calibration_table(simulate(seed=DEFAULT_SEED))
+    out = ctx.generated
+    paths = [_write_csv(table, out / "tables" / "calibration.csv")]
+    ratio = table["ratio"].astype(float)
+    numbers = {
+        "seed": Number(DEFAULT_SEED, "deterministic"),
+        "figures": Number(len(table), "deterministic"),
+        "within_25_percent": Number(int(((ratio - 1).abs() <= 0.25).sum()), "deterministic"),
+    }
+    paths.append(write_numbers(out / "numbers" / "data.json", numbers))
+    inputs = [ctx.root / "estim" / "simulate", ctx.root / "data" / "sections.csv"]
+    return [ctx.record(p, "data", inputs) for p in paths]
+
+
+def validation(ctx: Context) -> list[Path]:
+    """estim against the established tools on public data: every benchmark spec in models/ (the Dutch
+    police records, the snowshoe hares), its maximum-likelihood and Bayesian estimates of N beside the
+    published or R-package value (``data/benchmarks/references.toml``)."""
+    import re
+    import tomllib
+
+    from estim.errors import GateFailed
+    from estim.paper.numbers import Number, write_numbers
+    from estim.run.fit import fit_mle
+    from estim.run.spec import read_spec
+
+    references = tomllib.loads(
+        (ctx.root / "data" / "benchmarks" / "references.toml").read_text(encoding="utf-8")
+    )
+    rows, inputs = [], [ctx.root / "data" / "benchmarks"]
+    for path in sorted((ctx.root / "models").glob("*.toml")):
+        spec = read_spec(path)
+        if spec.data.benchmark is None:
+            continue
+        found = re.search(r"references\.toml, ([\w.]+)\)", path.read_text(encoding="utf-8"))
+        if not found:
+            continue
+        dataset, _, key = found.group(1).split(".", 2)
+        reference = references[dataset]["estimates"][key]
+        inputs.append(path)
+        mle = fit_mle(spec)
+        note = []
+        if mle.boundary:
+            note.append("ML on the boundary: no estimate")
+        try:
+            n = _fit(ctx, path).tree["posterior"]["N"].values.ravel()
+        except GateFailed as e:  # reported in the table, never as a number
+            n = np.full(1, np.nan)
+            note.append(f"Bayesian fit failed the gate ({', '.join(e.verdict.failed)})")
+        rows.append(
+            {
+                "model": spec.name,
+                "family": spec.family,
+                "dataset": dataset,
+                # the reference is the same estimator (else a related one, e.g. Chao's bound for Mh)
+                "same_estimator": key in (spec.family, f"{spec.family}_regression"),
+                "reference_model": key,
+                "reference": float(reference.get("n_hat", np.nan)),
+                "reference_from": str(reference.get("from", reference.get("note", ""))),
+                "ml": np.nan if mle.boundary else float(mle.n_hat),
+                "ml_se": np.nan if mle.boundary else float(mle.se),
+                "bayes_median": float(np.median(n)),
+                "bayes_lower": float(np.quantile(n, 0.05)),
+                "bayes_upper": float(np.quantile(n, 0.95)),
+                "note": "; ".join(note),
+            }
+        )
+    table = pd.DataFrame(rows)
+    same = table[table["same_estimator"]]
+    ml_error = (same["ml"] / same["reference"] - 1).abs().dropna()
+    numbers = {
+        "models": Number(len(table), "deterministic"),
+        "same_estimator": Number(int(len(ml_error)), "deterministic"),
+        "max_ml_relative_error": Number(float(ml_error.max()), "deterministic"),
+    }
+    out = ctx.generated
+    paths = [
+        _write_csv(table, out / "tables" / "validation.csv"),
+        write_numbers(out / "numbers" / "validation.json", numbers),
+    ]
+    return [ctx.record(p, "validation", inputs) for p in paths]
+
+
 def border(ctx: Context) -> list[Path]:
     """The border analysis: unobserved crossings per section and year against the simulator's truth."""
     from estim.families.border.report import border_figure
@@ -312,7 +401,14 @@ def studies(ctx: Context) -> list[Path]:
     return [ctx.record(p, "studies", [recovery_csv, backtest_csv]) for p in paths]
 
 
-STEPS: tuple[Callable[[Context], list[Path]], ...] = (border, questions, measures, studies)
+STEPS: tuple[Callable[[Context], list[Path]], ...] = (
+    data,
+    validation,
+    border,
+    questions,
+    measures,
+    studies,
+)
 
 
 # ----------------------------------------------------------------------------------------------------------

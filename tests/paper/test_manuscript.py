@@ -14,7 +14,7 @@ from estim.paper.build import PAPER_DIR, build
 from estim.paper.numbers import read_numbers, verify_folder
 
 NUMBERS = PAPER_DIR / "generated" / "numbers"
-GROUPS = ("build", "border", "questions", "measures", "studies")
+GROUPS = ("build", "border", "questions", "measures", "studies", "data", "validation")
 
 
 def _references() -> set[str]:
