@@ -372,6 +372,14 @@ def studies(ctx: Context) -> list[Path]:
 
     recovery_csv = ctx.paper / "inputs" / "effect_recovery.csv"
     backtest_csv = ctx.paper / "inputs" / "backtest.csv"
+    for path, script in ((recovery_csv, "effect_recovery.py"), (backtest_csv, "backtest.py")):
+        if not path.is_file():
+            from estim.errors import EstimInputError
+
+            raise EstimInputError(
+                f"{path}: missing; the paper reads it, and `./run python scripts/{script} --out {path}` "
+                "makes it"
+            )
     recovery = summarise(pd.read_csv(recovery_csv))
     backtest = pd.read_csv(backtest_csv)
     out = ctx.generated

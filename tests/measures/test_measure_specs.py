@@ -225,9 +225,12 @@ def test_spec_comments_state_the_prior_medians():
             assert f"median {median:.2f}" in block, (name, effect["name"], median)
 
 
-def test_measures_doc_has_the_placeholder_and_the_caveat():
+def test_measures_doc_has_the_analogue_table_and_the_caveat():
     doc = MEASURES_DOC.read_text(encoding="utf-8")
     assert "## Priors beside the data" in doc
+    table = doc.split("## Priors beside the data", 1)[1].split("\n## ", 1)[0]
+    for name in MEASURES:
+        assert f"| {name}." in table, name
     assert "estim forecast models/border.nc --analogues" in doc
     assert "does **not** change unobserved crossings" in doc
     assert "## Displacement" in doc
