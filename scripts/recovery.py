@@ -10,7 +10,7 @@ import json
 import sys
 import time
 
-from estim.studies.recovery import coverage_summary, recovery_study, study_families
+from estim.studies.recovery import recovery_study, study_families, study_report
 from estim.studies.rows import write_rows
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -78,22 +78,4 @@ wall = time.perf_counter() - start
 if args.out:
     write_rows(df, args.out)
     print(f"wrote {args.out}", file=sys.stderr)
-summary = coverage_summary(df)
-settings = {
-    k: df.attrs[k]
-    for k in (
-        "true_params",
-        "population_size",
-        "covariate_effect",
-        "draws",
-        "tune",
-        "chains",
-        "seed",
-        "n_k",
-        "occasions",
-        "compile_seconds",
-        "backend",
-        "target_accept",
-    )
-}
-print(json.dumps({"family": args.family, **settings, **summary, "wall_seconds": wall}, indent=2))
+print(json.dumps({**study_report(df), "wall_seconds": wall}, indent=2))

@@ -346,3 +346,28 @@ def coverage_summary(df: pd.DataFrame, level: float = 0.95) -> dict[str, Any]:
         "errors": int((df["error"].notna() & (df["error"].astype(str) != "")).sum()),
         "seconds_per_dataset": float(df["seconds"].median()),
     }
+
+
+def study_report(df: pd.DataFrame) -> dict[str, Any]:
+    """A study's settings (family, true parameters, N, sampler settings, data shape) and its coverage summary,
+    as JSON-ready values: what `scripts/recovery.py` prints and the paper reads beside the rows."""
+    keys = (
+        "family",
+        "true_params",
+        "population_size",
+        "covariate_effect",
+        "draws",
+        "tune",
+        "chains",
+        "seed",
+        "data_shape",
+        "compile_seconds",
+        "backend",
+        "target_accept",
+    )
+    summary = coverage_summary(df)
+    return {
+        **{k: df.attrs.get(k) for k in keys},
+        **summary,
+        "coverage_ci": [float(x) for x in summary["coverage_ci"]],
+    }

@@ -4,6 +4,8 @@ tests/studies/test_recovery.py`)."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytensor
@@ -184,6 +186,10 @@ def test_closed_recovery_study_machinery():
     assert df.attrs["true_params"] == {"p": 0.3}
     assert df.attrs["data_shape"] == {"stratum": 1, "history": 63, "occasion": 6}
     assert recovery.coverage_summary(df)["median_abs_rel_error"] < 0.3
+    # what scripts/recovery.py prints (and the paper reads): settings and summary, as JSON
+    report = json.loads(json.dumps(recovery.study_report(df)))
+    assert report["family"] == "M0" and report["datasets"] == 2 and report["seed"] == 11
+    assert report["data_shape"] == {"stratum": 1, "history": 63, "occasion": 6}
 
 
 def test_closed_study_has_no_covariate():
