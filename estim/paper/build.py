@@ -9,17 +9,17 @@ of the same spec, data and code). Expensive studies (effect recovery, backtest) 
 scripts and committed under ``paper/inputs/``; a build reads them and never reruns them. ``quick`` draws fewer
 forecast draws and says so on the title page.
 
-Adding a section: write a step here (outputs under ``generated/``), add it to `STEPS`, and read its outputs
-from the manuscript.
+Steps that read expensive studies live in `estim.paper.studies`. Adding a section: write a step (outputs under
+``generated/``, entered in the manifest by `Context.record`), add it to `STEPS`, and read its outputs from the
+manuscript; the README's "The paper" says the same for authors.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,60 +27,11 @@ import numpy as np
 import pandas as pd
 
 from estim.io import atomic_path
+from estim.paper import studies
+from estim.paper.context import Context, write_csv
 from estim.paths import REPO_ROOT
 
 PAPER_DIR = REPO_ROOT / "paper"
-
-
-@dataclass
-class Context:
-    """What a step needs: where to read and write, the mode, and the fits made so far."""
-
-    root: Path
-    paper: Path
-    quick: bool
-    progress: Callable[[str], None] | None = None
-    fits: dict[str, Any] = field(default_factory=dict)
-    manifest: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def generated(self) -> Path:
-        return self.paper / "generated"
-
-    def say(self, message: str) -> None:
-        if self.progress is not None:
-            self.progress(message)
-
-    def record(self, output: Path, step: str, inputs: list[Path]) -> Path:
-        """Enter an output in the manifest with the step that made it and its inputs' hashes."""
-        self.manifest[output.relative_to(self.paper).as_posix()] = {
-            "made_by": f"estim.paper.build.{step}",
-            "inputs": {_shown(p, self.root): _digest(p) for p in inputs},
-        }
-        return output
-
-
-def _shown(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return str(path)
-
-
-def _digest(path: Path) -> str:
-    """SHA-256 (16 hex) of a file, or of a folder's files in name order."""
-    h = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for p in files:
-        h.update(p.name.encode() + b"\0" + p.read_bytes())
-    return h.hexdigest()[:16]
-
-
-def _write_csv(table: pd.DataFrame, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        table.to_csv(tmp, index=False, float_format="%.6g", lineterminator="\n")
-    return path
 
 
 def _fit(ctx: Context, spec_path: Path) -> Any:
@@ -124,7 +75,10 @@ def data(ctx: Context) -> list[Path]:
     ctx.say("simulating the shipped data for the calibration table …")
     table = calibration_table(simulate(seed=DEFAULT_SEED))
     out = ctx.generated
-    paths = [_write_csv(table, out / "tables" / "calibration.csv")]
+    paths = [
+        write_csv(table, out / "tables" / "calibration.csv"),
+        write_csv(record_types(), out / "tables" / "records.csv"),
+    ]
     ratio = table["ratio"].astype(float)
     numbers = {
         "seed": Number(DEFAULT_SEED, "deterministic"),
@@ -132,8 +86,31 @@ def data(ctx: Context) -> list[Path]:
         "within_25_percent": Number(int(((ratio - 1).abs() <= 0.25).sum()), "deterministic"),
     }
     paths.append(write_numbers(out / "numbers" / "data.json", numbers))
-    inputs = [ctx.root / "estim" / "simulate", ctx.root / "data" / "sections.csv"]
-    return [ctx.record(p, "data", inputs) for p in paths]
+    inputs = [
+        ctx.root / "estim" / "simulate",
+        ctx.root / "estim" / "records" / "schemas.py",
+        ctx.root / "data" / "sections.csv",
+    ]
+    return [ctx.record(p, data, inputs) for p in paths]
+
+
+def record_types() -> pd.DataFrame:
+    """The record types a dataset folder holds (estim's schemas): name, what a row is, whether required, and
+    which columns hold personal keys (pseudonymised at ingestion)."""
+    from estim.records.schemas import SCHEMAS
+
+    return pd.DataFrame(
+        [
+            {
+                "table": s.name,
+                "row": s.description,
+                "required": not s.optional,
+                "columns": len(s.columns),
+                "personal": ", ".join(s.personal),
+            }
+            for s in SCHEMAS.values()
+        ]
+    )
 
 
 def validation(ctx: Context) -> list[Path]:
@@ -199,10 +176,10 @@ def validation(ctx: Context) -> list[Path]:
     }
     out = ctx.generated
     paths = [
-        _write_csv(table, out / "tables" / "validation.csv"),
+        write_csv(table, out / "tables" / "validation.csv"),
         write_numbers(out / "numbers" / "validation.json", numbers),
     ]
-    return [ctx.record(p, "validation", inputs) for p in paths]
+    return [ctx.record(p, validation, inputs) for p in paths]
 
 
 def border(ctx: Context) -> list[Path]:
@@ -219,8 +196,8 @@ def border(ctx: Context) -> list[Path]:
     inputs = [spec, ctx.root / "data" / "synthetic"]
     out = ctx.generated
     paths = [
-        _write_csv(pd.DataFrame(tables["sections"]), out / "tables" / "border_sections.csv"),
-        _write_csv(
+        write_csv(pd.DataFrame(tables["sections"]), out / "tables" / "border_sections.csv"),
+        write_csv(
             pd.DataFrame(tables["whole_border_by_year"]), out / "tables" / "border_years.csv"
         ),
     ]
@@ -250,7 +227,7 @@ def border(ctx: Context) -> list[Path]:
     fig = out / "figures" / "border.png"
     fig.parent.mkdir(parents=True, exist_ok=True)
     paths.append(save_figure(border_figure(tables), fig))
-    return [ctx.record(p, "border", inputs) for p in paths]
+    return [ctx.record(p, border, inputs) for p in paths]
 
 
 def questions(ctx: Context) -> list[Path]:
@@ -264,7 +241,7 @@ def questions(ctx: Context) -> list[Path]:
     tables = study_questions(tree, prob=0.9)
     out = ctx.generated
     paths = [
-        _write_csv(t.reset_index(drop=True), out / "tables" / f"questions_{name}.csv")
+        write_csv(t.reset_index(drop=True), out / "tables" / f"questions_{name}.csv")
         for name, t in tables.items()
     ]
     post = tree["posterior"]
@@ -303,7 +280,7 @@ def questions(ctx: Context) -> list[Path]:
     fig = out / "figures" / "questions.png"
     fig.parent.mkdir(parents=True, exist_ok=True)
     paths.append(save_figure(questions_figure(tables), fig))
-    return [ctx.record(p, "questions", [spec, ctx.root / "data" / "synthetic"]) for p in paths]
+    return [ctx.record(p, questions, [spec, ctx.root / "data" / "synthetic"]) for p in paths]
 
 
 def measures(ctx: Context) -> list[Path]:
@@ -319,18 +296,20 @@ def measures(ctx: Context) -> list[Path]:
     spec = ctx.root / "models" / "border.toml"
     result = _fit(ctx, spec)
     tree = result.tree
-    data = fit_data(tree, result.path)
+    fitted_data = fit_data(tree, result.path)
     specs = read_measures("all")
     draws = 300 if ctx.quick else 1000
     ctx.say(f"forecasting the measures ({draws} draws) …")
     posterior = tree["posterior"].to_dataset()
-    fc = forecast(data, posterior, specs, horizon=36, draws=draws, seed=int(tree.attrs["seed"]))
+    fc = forecast(
+        fitted_data, posterior, specs, horizon=36, draws=draws, seed=int(tree.attrs["seed"])
+    )
     fc.attrs["synthetic"] = str(tree.attrs.get("data_synthetic", "false"))
     out = ctx.generated
     paths = [
-        _write_csv(forecast_table(fc, 0.9), out / "tables" / "measures_changes.csv"),
-        _write_csv(
-            analogues(specs, posterior, data, 0.9), out / "tables" / "measures_analogues.csv"
+        write_csv(forecast_table(fc, 0.9), out / "tables" / "measures_changes.csv"),
+        write_csv(
+            analogues(specs, posterior, fitted_data, 0.9), out / "tables" / "measures_analogues.csv"
         ),
     ]
     totals = area_totals(fc, "unobserved").sel(area="whole border")  # (draw, scenario)
@@ -361,52 +340,7 @@ def measures(ctx: Context) -> list[Path]:
         save_figure(change_heatmap(fc, prob=0.9), out / "figures" / "measures_heatmap.png")
     )
     inputs = [spec, ctx.root / "data" / "synthetic", ctx.root / "models" / "measures"]
-    return [ctx.record(p, "measures", inputs) for p in paths]
-
-
-def studies(ctx: Context) -> list[Path]:
-    """The validation studies of the forecasts, read from their committed outputs (``paper/inputs/``), which
-    their scripts make (scripts/effect_recovery.py, scripts/backtest.py): never rerun by a build."""
-    from estim.measures.recovery import summarise
-    from estim.paper.numbers import Number, write_numbers
-
-    recovery_csv = ctx.paper / "inputs" / "effect_recovery.csv"
-    backtest_csv = ctx.paper / "inputs" / "backtest.csv"
-    for path, script in ((recovery_csv, "effect_recovery.py"), (backtest_csv, "backtest.py")):
-        if not path.is_file():
-            from estim.errors import EstimInputError
-
-            raise EstimInputError(
-                f"{path}: missing; the paper reads it, and `./run python scripts/{script} --out {path}` "
-                "makes it"
-            )
-    recovery = summarise(pd.read_csv(recovery_csv))
-    backtest = pd.read_csv(backtest_csv)
-    out = ctx.generated
-    paths = [
-        _write_csv(recovery, out / "tables" / "effect_recovery.csv"),
-        _write_csv(backtest, out / "tables" / "backtest.csv"),
-    ]
-    whole = backtest[backtest["series"] == "border"].iloc[0]
-    sections = backtest[backtest["series"] != "border"]
-    numbers = {
-        "effect_recovery": {
-            f"{r.measure}_{r.mechanism.split()[0]}": {
-                "coverage": Number(float(r.coverage), "deterministic"),
-                "coverage_known": Number(float(r.coverage_known), "deterministic"),
-                "datasets": Number(int(r.datasets), "deterministic"),
-            }
-            for r in recovery.itertuples()
-        },
-        "backtest": {
-            "ratio_ets": Number(float(whole["ratio_ets"]), "deterministic"),
-            "ratio_snaive": Number(float(whole["ratio_snaive"]), "deterministic"),
-            "sections_below_one": Number(int((sections["ratio_ets"] < 1).sum()), "deterministic"),
-            "unobserved_coverage": Number(float(whole["unobserved_coverage"]), "deterministic"),
-        },
-    }
-    paths.append(write_numbers(out / "numbers" / "studies.json", numbers))
-    return [ctx.record(p, "studies", [recovery_csv, backtest_csv]) for p in paths]
+    return [ctx.record(p, measures, inputs) for p in paths]
 
 
 STEPS: tuple[Callable[[Context], list[Path]], ...] = (
@@ -415,7 +349,9 @@ STEPS: tuple[Callable[[Context], list[Path]], ...] = (
     border,
     questions,
     measures,
-    studies,
+    studies.forecasts,
+    studies.recovery,
+    studies.sensitivity,
 )
 
 

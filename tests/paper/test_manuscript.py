@@ -14,7 +14,17 @@ from estim.paper.build import PAPER_DIR, build
 from estim.paper.numbers import read_numbers, verify_folder
 
 NUMBERS = PAPER_DIR / "generated" / "numbers"
-GROUPS = ("build", "border", "questions", "measures", "studies", "data", "validation")
+GROUPS = (
+    "build",
+    "border",
+    "questions",
+    "measures",
+    "studies",
+    "data",
+    "validation",
+    "recovery",
+    "sensitivity",
+)
 
 
 def _references() -> set[str]:
@@ -47,7 +57,15 @@ def test_every_file_the_manuscript_reads_is_generated_and_in_the_manifest():
     manifest = json.loads((PAPER_DIR / "generated" / "manifest.json").read_text(encoding="utf-8"))
     assert files and files <= set(manifest), files - set(manifest)
     for entry in manifest.values():
-        assert entry["made_by"].startswith("estim.paper.build.") and entry["inputs"]
+        assert entry["made_by"].startswith("estim.paper.") and entry["inputs"]
+
+
+def test_every_figure_and_table_names_what_made_it():
+    text = (PAPER_DIR / "paper.typ").read_text(encoding="utf-8")
+    captions = re.findall(r"caption: \[(.*?)\],\n\s*\)", text, flags=re.S)
+    assert len(captions) == text.count("#figure(") > 5
+    unnamed = [c[:60] for c in captions if not re.search(r"Made\s+by\s+`estim\.paper\.", c)]
+    assert not unnamed, unnamed
 
 
 def test_committed_numbers_verify_and_a_changed_one_is_caught(tmp_path):

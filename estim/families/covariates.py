@@ -1,0 +1,215 @@
+"""Covariates as researchers write them: continuous or categorical columns, and formulas with interactions, turned
+into a design matrix whose continuous columns are standardised for sampling and whose coefficients are reported
+on the original scale.
+
+A covariate is *categorical* when declared so, or when its column is not numeric (text, boolean, pandas
+category); otherwise it is *continuous*. A categorical covariate is treatment-coded against its first level in
+sorted order (R's default, so coefficients compare with R packages) and may have at most `MAX_LEVELS` levels:
+a numeric code with hundreds of values is almost always a continuous measurement or an identifier, never
+silently hundreds of dummy columns.
+
+A formula is the right-hand side of an R/patsy formula: ``"sex + weight"``, ``"sex * weight"`` (= ``sex +
+weight + sex:weight``), ``"C(age_group) + distance"`` (``C()`` forces categorical), ``"1"`` (intercept only).
+The intercept is always implied and never a column of the matrix.
+
+Standardisation: each non-binary column X_j of the design (a continuous covariate, or an interaction that
+involves one) enters as z_j = (X_j − m_j)/s_j, with m_j, s_j its mean and standard deviation over the
+individuals (rows weighted by their counts). With η = a + Σ_j β_j z_j the original-scale coefficients are
+β_j/s_j and the intercept a − Σ_j β_j m_j/s_j (`Design.original_scale`). Priors are set on the standardised
+scale, where "a one-sd change multiplies the rate by e^β" means the same for every covariate.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from estim.errors import EstimInputError
+
+MAX_LEVELS = 50
+
+
+@dataclass(frozen=True)
+class Design:
+    """A design matrix without its intercept: ``matrix`` (rows × terms, standardised), the term names, and per
+    term the centre and scale used (0 and 1 for 0/1 columns, which are left as they are)."""
+
+    matrix: np.ndarray
+    terms: tuple[str, ...]
+    center: np.ndarray
+    scale: np.ndarray
+    kinds: dict[str, str]  # covariate -> "categorical" | "continuous"
+
+    def original_scale(
+        self, intercept: np.ndarray, beta: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Coefficients on the covariates' own scale from standardised ones: ``beta`` has the terms on its last
+        axis, ``intercept`` the same leading shape (one value per draw, or a scalar)."""
+        beta = np.asarray(beta, dtype=float)
+        original = beta / self.scale
+        return np.asarray(intercept, dtype=float) - (original * self.center).sum(axis=-1), original
+
+    def standardise(self, raw: np.ndarray) -> np.ndarray:
+        """Apply this design's centring and scaling to raw (unstandardised) columns of the same terms."""
+        return (np.asarray(raw, dtype=float) - self.center) / self.scale
+
+
+def parse_formula(formula: str) -> tuple[list[tuple[str, ...]], set[str]]:
+    """The terms of a formula's right-hand side (each a tuple of covariate names; main effects have one) and the
+    covariates forced categorical by ``C()``. ``a * b`` expands to ``a + b + a:b``; duplicates are dropped."""
+    text = formula.strip()
+    if text.startswith("~"):
+        text = text[1:].strip()
+    forced: set[str] = set()
+
+    def name(token: str) -> str:
+        token = token.strip()
+        m = re.fullmatch(r"C\(\s*([A-Za-z_][\w.]*)\s*\)", token)
+        if m:
+            forced.add(m.group(1))
+            return m.group(1)
+        if not re.fullmatch(r"[A-Za-z_][\w.]*", token):
+            raise EstimInputError(
+                f"formula {formula!r}: cannot read term {token!r} (write names joined by +, * and :, "
+                "e.g. 'sex * weight + C(age_group)')"
+            )
+        return token
+
+    terms: list[tuple[str, ...]] = []
+    for chunk in [c.strip() for c in text.split("+")]:
+        if chunk in ("", "1"):
+            if chunk == "" and text not in ("", "1"):
+                raise EstimInputError(f"formula {formula!r}: an empty term")
+            continue
+        if "*" in chunk:
+            parts = [name(p) for p in chunk.split("*")]
+            for size in range(1, len(parts) + 1):
+                for combo in _combinations(parts, size):
+                    terms.append(combo)
+        else:
+            terms.append(tuple(name(p) for p in chunk.split(":")))
+    seen: list[tuple[str, ...]] = []
+    for t in terms:
+        if t not in seen:
+            seen.append(t)
+    return seen, forced
+
+
+def _combinations(parts: list[str], size: int) -> list[tuple[str, ...]]:
+    from itertools import combinations
+
+    return [tuple(c) for c in combinations(parts, size)]
+
+
+def covariate_kinds(
+    table: pd.DataFrame,
+    covariates: Sequence[str],
+    categorical: Sequence[str] = (),
+    *,
+    max_levels: int = MAX_LEVELS,
+    where: str = "the table",
+) -> dict[str, str]:
+    """Each covariate's kind (declared categorical, else inferred from its column's type), checking that the
+    columns exist, hold no missing values and that categorical ones have at most `max_levels` levels."""
+    missing = [c for c in covariates if c not in table.columns]
+    if missing:
+        raise EstimInputError(
+            f"{where}: no covariate column(s) {missing}; it has {list(map(str, table.columns))}"
+        )
+    kinds = {}
+    for c in covariates:
+        column = table[c]
+        if column.isna().any():
+            row = int(np.flatnonzero(column.isna().to_numpy())[0])
+            raise EstimInputError(
+                f"{where}: column {c!r}, row {row + 1}: missing value (a covariate must be known for "
+                "everyone; drop or impute such rows first)"
+            )
+        numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+        kind = "categorical" if c in categorical or not numeric else "continuous"
+        if kind == "categorical":
+            levels = column.astype(str).nunique()
+            if levels > max_levels:
+                hint = (
+                    "it is numeric: leave it out of `categorical` to use it as a continuous covariate"
+                    if numeric
+                    else "recode it into fewer groups"
+                )
+                raise EstimInputError(
+                    f"{where}: covariate {c!r} has {levels} levels as a categorical covariate (at most "
+                    f"{max_levels}); {hint}"
+                )
+        kinds[c] = kind
+    return kinds
+
+
+def covariate_design(
+    table: pd.DataFrame,
+    covariates: Sequence[str] = (),
+    *,
+    categorical: Sequence[str] = (),
+    formula: str | None = None,
+    weights: np.ndarray | None = None,
+    max_levels: int = MAX_LEVELS,
+    where: str = "the table",
+) -> Design:
+    """The design matrix (without intercept) of `table`'s rows for the covariates' main effects, or for
+    `formula` when given (then `covariates` may be empty: the formula names them). `weights` (people per row)
+    weight the standardisation's mean and sd."""
+    if formula is not None:
+        terms, forced = parse_formula(formula)
+        names = list(dict.fromkeys(c for t in terms for c in t))
+        categorical = [*categorical, *forced]
+    else:
+        names = list(covariates)
+        terms = [(c,) for c in names]
+    kinds = covariate_kinds(table, names, categorical, max_levels=max_levels, where=where)
+    w = np.ones(len(table)) if weights is None else np.asarray(weights, dtype=float)
+    blocks: dict[str, tuple[list[str], list[np.ndarray]]] = {}
+    for c in names:
+        if kinds[c] == "continuous":
+            blocks[c] = ([c], [table[c].to_numpy(dtype=float)])
+        else:
+            values = table[c].astype(str).to_numpy()
+            levels = sorted(set(values))
+            blocks[c] = (
+                [f"{c}[{level}]" for level in levels[1:]],
+                [(values == level).astype(float) for level in levels[1:]],
+            )
+    columns: list[np.ndarray] = []
+    term_names: list[str] = []
+    for term in terms:
+        parts_names: list[str] = [""]
+        parts_cols: list[np.ndarray] = [np.ones(len(table))]
+        for c in term:
+            labels, cols = blocks[c]
+            parts_names = [f"{a}:{b}" if a else b for a in parts_names for b in labels]
+            parts_cols = [a * b for a in parts_cols for b in cols]
+        term_names += parts_names
+        columns += parts_cols
+    raw = np.column_stack(columns) if columns else np.zeros((len(table), 0))
+    center = np.zeros(raw.shape[1])
+    scale = np.ones(raw.shape[1])
+    total = w.sum()
+    for j in range(raw.shape[1]):
+        col = raw[:, j]
+        if np.isin(col, (0.0, 1.0)).all():
+            continue  # dummies (and their products) stay 0/1: their coefficients are already readable
+        mean = float((w * col).sum() / total)
+        sd = float(np.sqrt((w * (col - mean) ** 2).sum() / total))
+        if not np.isfinite(sd) or sd == 0.0:
+            raise EstimInputError(
+                f"{where}: term {term_names[j]!r} takes one value for everyone: it cannot be estimated"
+            )
+        center[j], scale[j] = mean, sd
+    return Design(
+        matrix=(raw - center) / scale,
+        terms=tuple(term_names),
+        center=center,
+        scale=scale,
+        kinds=kinds,
+    )

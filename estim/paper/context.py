@@ -1,0 +1,65 @@
+"""What every step of the paper's pipeline shares: the build context (paths, mode, fits, manifest) and how a
+step writes a table and enters its outputs in the manifest."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from estim.io import atomic_path
+
+
+@dataclass
+class Context:
+    """What a step needs: where to read and write, the mode, and the fits made so far."""
+
+    root: Path
+    paper: Path
+    quick: bool
+    progress: Callable[[str], None] | None = None
+    fits: dict[str, Any] = field(default_factory=dict)
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def generated(self) -> Path:
+        return self.paper / "generated"
+
+    def say(self, message: str) -> None:
+        if self.progress is not None:
+            self.progress(message)
+
+    def record(self, output: Path, step: Callable[..., Any], inputs: list[Path]) -> Path:
+        """Enter an output in the manifest with the step (function) that made it and its inputs' hashes."""
+        self.manifest[output.relative_to(self.paper).as_posix()] = {
+            "made_by": f"{step.__module__}.{step.__qualname__}",
+            "inputs": {_shown(p, self.root): _digest(p) for p in inputs},
+        }
+        return output
+
+
+def _shown(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _digest(path: Path) -> str:
+    """SHA-256 (16 hex) of a file, or of a folder's files in name order."""
+    h = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for p in files:
+        h.update(p.name.encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def write_csv(table: pd.DataFrame, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6g", lineterminator="\n")
+    return path
