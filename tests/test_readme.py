@@ -49,8 +49,28 @@ def _run_in_order(tmp_path, commands):
         assert "Traceback" not in out.stderr
 
 
-def test_readme_commands_run_in_order(tmp_path):
-    _run_in_order(tmp_path, [c for c in _readme_commands() if not _is_border(c)])
+def _run_in_process(tmp_path, monkeypatch, commands):
+    # The same, through the CLI's entry point in this process: the commands, exit codes and files are those of
+    # `estim …`, without paying Python's and PyMC's start-up once per command (the fast suite's largest cost).
+    from click.testing import CliRunner
+
+    from estim.cli import cli
+
+    shutil.copytree(ROOT / "models", tmp_path / "models", ignore=shutil.ignore_patterns("*.nc"))
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    for args in commands:
+        out = runner.invoke(cli, args, catch_exceptions=False)
+        assert out.exit_code == 0, (args, out.output[-2000:])
+
+
+def test_readme_commands_run_in_order(tmp_path, monkeypatch):
+    _run_in_process(tmp_path, monkeypatch, [c for c in _readme_commands() if not _is_border(c)])
+
+
+def test_the_installed_command_runs(tmp_path):
+    # one README command through the installed entry point (`python -m estim.cli`), as a user runs it
+    _run_in_order(tmp_path, [["simulate", "--seed", "20061", "--years", "2", "--out", "my_sim"]])
 
 
 @pytest.mark.slow
