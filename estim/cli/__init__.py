@@ -341,6 +341,14 @@ def demo(out: Path | None) -> None:
     default=None,
     help="Where to save the fit (default: NAME.nc beside the spec).",
 )
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output as text or JSON (--mle; a Bayesian fit's JSON is what `estim summary` gives).",
+)
 @_TRUTH_OPTION
 @_PARAMETERS_OPTION
 def fit_cmd(
@@ -348,6 +356,7 @@ def fit_cmd(
     force: bool,
     mle: bool,
     out: Path | None,
+    fmt: str,
     truth: Path | None,
     parameters: bool,
 ) -> None:
@@ -357,49 +366,40 @@ def fit_cmd(
     checked by the diagnostics gate (R-hat, bulk and tail ESS, divergences, E-BFMI); a failed fit is saved,
     marked failed, and the command exits 3 naming the failed checks. Then prints what `estim summary` prints,
     and the wall time of the fit, compilation included. Takes seconds for the benchmark specs and 1.5–3
-    minutes for the border model on 2 cores (the first time: compiling the model is part of it).
-    """
-    import time
+    minutes for the border model on 2 cores (the first time: compiling the model is part of it). A failed
+    fit is retried ([sampler] retries, 2 by default) at a higher target_accept with twice the draws each
+    time; every attempt is printed and recorded in the fit file.
 
-    from estim.run.fit import fit, fit_mle
+    With --mle: N-hat, SE, 95 % interval, log-likelihood and every parameter at full precision (--format
+    json: as JSON); exit 3 when the maximum is on the boundary or did not converge (no estimate then).
+    """
+    from estim.report.summary import format_attempts, format_summary, mle_report, summarise
+    from estim.run import store
+    from estim.run.fit import fit
     from estim.run.spec import read_spec
 
     spec = read_spec(spec_path)
     if mle:
-        start = time.perf_counter()
-        result = fit_mle(spec)
-        seconds = time.perf_counter() - start
-        if result.boundary or not result.converged:
-            why = (
-                "on the boundary of the parameter space" if result.boundary else "did not converge"
-            )
-            click.echo(
-                f"estim: {spec.name}: the maximum-likelihood fit {why}; N-hat is not an estimate"
-                + (f" ({result.message})" if result.message else ""),
-                err=True,
-            )
+        text, problem = mle_report(spec, json_output=fmt == "json")
+        if text:
+            click.echo(text)
+        if problem:
+            click.echo(f"estim: {spec.name}: {problem}", err=True)
             sys.exit(EXIT_GATE)
-        lo, hi = result.ci95
-        click.echo(
-            f"{spec.name} (ML): N-hat {result.n_hat:,.1f} (se {result.se:,.1f}; 95 % interval "
-            f"{lo:,.1f} – {hi:,.1f}) in {seconds:.2f} s"
-        )
         return
     result = fit(spec, out=out, force=force, progress=_progress)
-    how = (
-        "reused cached fit"
-        if result.reused
-        else f"fitted in {result.seconds:.1f} s (compile included)"
-    )
-    click.echo(f"{spec.name}: {how} -> {result.path}")
+    how = "reused cached fit" if result.reused else f"fitted in {result.seconds:.1f} s"
+    how += f" ({len(result.attempts)} attempts)" if len(result.attempts) > 1 else ""
+    click.echo(f"{spec.name}: {how} -> {result.path}", err=fmt == "json")
     if not result.passed:
+        if len(result.attempts) > 1:
+            click.echo("\n".join(format_attempts(result.attempts)), err=True)
         raise GateFailed(result.verdict, str(result.path))
-    from estim.report.summary import format_summary, summarise
-    from estim.run import store
-
-    click.echo(
-        format_summary(summarise(store.load(result.path), truth=truth), parameters=parameters)
-    )
+    summary = summarise(store.load(result.path), truth=truth)
+    if fmt == "json":
+        click.echo(json.dumps({**summary, "file": str(result.path)}, indent=2, default=str))
+    else:
+        click.echo(format_summary(summary, parameters=parameters))
 
 
 @cli.command("summary")

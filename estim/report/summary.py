@@ -90,6 +90,12 @@ def summarise(
     }
     if "mle_json" in attrs:
         out["mle"] = json.loads(attrs["mle_json"])
+    # every run of the sampler (more than one when the gate failed and the fit was retried)
+    if "attempts_json" in attrs:
+        out["attempts"] = json.loads(attrs["attempts_json"])
+    storage = {k: v for k, v in attrs.items() if k.startswith("compact_") or k.endswith("_omitted")}
+    if storage:  # what a compact fit summed or left out (estim.run.compact)
+        out["storage"] = storage
     if not verdict.passed:
         return out
     post = tree["posterior"].to_dataset()
@@ -134,6 +140,9 @@ def format_summary(summary: Mapping[str, Any], *, parameters: bool = False) -> s
                 "SYNTHETIC: these are estimates from simulated records, not from real data"
             )
     gate = summary["gate"]
+    attempts = summary.get("attempts") or []
+    if len(attempts) > 1:
+        lines += format_attempts(attempts)
     if not gate["passed"]:
         lines.append(f"FAILED the diagnostics gate: {', '.join(gate['failed'])}")
         for c in gate["checks"]:
@@ -175,6 +184,12 @@ def format_summary(summary: Mapping[str, Any], *, parameters: bool = False) -> s
             "WARNING: the likelihood is maximised on the boundary of the parameter space "
             f"({mle.get('message')}): the data do not determine N, and the posterior above is set by the prior"
         )
+    elif "converged" in mle and not mle["converged"]:
+        lines.append(
+            "WARNING: the maximum-likelihood fit did not converge"
+            + (f" ({mle['message']})" if mle.get("message") else "")
+            + ": it gives no estimate of N to set beside the posterior"
+        )
     elif mle.get("n_hat") is not None:
         lo, hi = mle["ci95"]
         lines.append(
@@ -199,31 +214,95 @@ def format_summary(summary: Mapping[str, Any], *, parameters: bool = False) -> s
 _STATS = ("median", "lower", "upper", "mean", "sd")
 
 
+def format_attempts(attempts: Any) -> list[str]:
+    """Every run of the sampler of a fit (``attempts_json``): its settings, the gate's verdict, its time."""
+    lines = [f"sampler: {len(attempts)} attempt(s), each retry after a failed gate:"]
+    for a in attempts:
+        verdict = "passed" if a["passed"] else "FAILED " + ", ".join(a["failed"])
+        lines.append(
+            f"  attempt {a['attempt']}: target_accept {a['target_accept']:g}, {a['draws']:,} draws, "
+            f"{a['tune']:,} warm-up, {a['chains']} chains: gate {verdict} ({a['seconds']:.1f} s)"
+        )
+    return lines
+
+
+def mle_report(spec: Any, *, json_output: bool = False) -> tuple[str, str]:
+    """The maximum-likelihood fit of a spec's data, as text or JSON, every number at full precision
+    (Python's shortest exact representation), and the problem that makes it no estimate ("" if none).
+
+    When the maximum lies on the boundary or the optimiser did not converge, the text is empty and the
+    problem says why; the JSON still gives everything, with ``n_hat`` null and ``status`` saying why.
+    """
+    import time
+
+    from estim.run.data import data_source
+    from estim.run.fit import fit_mle, mle_dict
+
+    start = time.perf_counter()
+    result = fit_mle(spec)
+    payload = {
+        "model": spec.name,
+        "family": spec.family,
+        "data": data_source(spec)[0],
+        **mle_dict(result),
+        "seconds": round(time.perf_counter() - start, 3),
+    }
+    problem = ""
+    if payload["status"] != "ok":
+        why = "is on the boundary of the parameter space" if result.boundary else "did not converge"
+        problem = f"the maximum-likelihood fit {why}; N-hat is not an estimate" + (
+            f" ({result.message})" if result.message else ""
+        )
+    if json_output:
+        return json.dumps(payload, indent=2, default=str), problem
+    if problem:
+        return "", problem
+    lo, hi = payload["ci95"]
+    lines = [
+        f"{spec.name} (maximum likelihood, family {spec.family}) in {payload['seconds']:.2f} s",
+        f"data: {payload['data']}",
+        f"N-hat          {payload['n_hat']!r}",
+        f"SE             {payload['se']!r}",
+        f"95% interval   {lo!r} – {hi!r}",
+        f"log-likelihood {payload['loglik']!r}",
+        "parameters:",
+        *(f"  {name} {value!r}" for name, value in payload["parameters"].items()),
+    ]
+    if result.message:
+        lines.append(f"optimiser: {result.message}")
+    return "\n".join(lines), problem
+
+
 def individual_log_likelihood(
-    tree: xr.DataTree, observed_name: str
+    tree: xr.DataTree, observed_name: str, fit_path: str | Path | None = None
 ) -> tuple[xr.DataTree, np.ndarray]:
     """Pointwise log-likelihood per individual, from the per-cell terms of a frequency or history model.
 
     The families' cell term is count × log P(cell | seen) (multinomial coefficient dropped), so each of the
     `count` individuals in a cell contributes log P(cell | seen) = term / count. LOO must leave out one
     individual, not a whole cell of, say, 1,645 people seen once: cell-level LOO has Pareto k̂ > 0.7 nearly
-    everywhere and says nothing. Returns the tree to give `az.loo` and the mask of cells the likelihood uses
-    (cells with a term identically 0 — Zelterman's k > 2, say — do not enter it).
+    everywhere and says nothing. Returns the tree to give `az.loo` and the mask, over the observed cells with a
+    positive count, of those the likelihood uses (cells with a term identically 0 — Zelterman's k > 2, say —
+    do not enter it).
+
+    A compact fit that does not store its log-likelihood has it recomputed from its posterior and its data,
+    re-read from their source (`estim.run.compact.pointwise_log_likelihood`; `fit_path` names the fit file).
     """
-    ll = tree["log_likelihood"].to_dataset()[observed_name]
-    counts = tree["observed_data"].to_dataset()[observed_name]
-    cells = list(counts.dims)
-    ll_flat = ll.stack(cell=cells).transpose("chain", "draw", "cell").values
-    n = counts.stack(cell=cells).values.astype(np.int64)
+    from estim.run.compact import pointwise_log_likelihood
+
+    if fit_path is None:
+        fit_path = str(tree.encoding.get("source", "fit"))
+    tree.attrs.setdefault("observed_name", observed_name)
+    ll_flat, n = pointwise_log_likelihood(tree, fit_path)
+    n = n.astype(np.int64)
     used = np.any(ll_flat != 0, axis=(0, 1))
-    keep = (n > 0) & used
-    per_person = np.repeat(ll_flat[..., keep] / n[keep], n[keep], axis=-1)
+    per_person = np.repeat(ll_flat[..., used] / n[used], n[used], axis=-1)
     post = tree["posterior"].to_dataset()
     ds = xr.Dataset(
         {"per_individual": (("chain", "draw", "individual"), per_person)},
         coords={"chain": post["chain"].values, "draw": post["draw"].values},
     )
-    return xr.DataTree.from_dict({"posterior": post, "log_likelihood": ds}), used & (n > 0)
+    return xr.DataTree.from_dict({"posterior": post, "log_likelihood": ds}), used
 
 
 def compare(paths: list[Path]) -> pd.DataFrame:
@@ -248,10 +327,11 @@ def compare(paths: list[Path]) -> pd.DataFrame:
         if name in trees:
             name = str(path)
         observed_name = str(tree.attrs.get("observed_name", ""))
-        if "log_likelihood" not in tree.children or observed_name not in tree["log_likelihood"]:
-            raise EstimInputError(f"{path}: no pointwise log-likelihood of {observed_name!r}")
+        if "observed_data" not in tree.children or observed_name not in tree["observed_data"]:
+            raise EstimInputError(f"{path}: no observed data {observed_name!r} to compare on")
         obs = tree["observed_data"].to_dataset()[observed_name]
-        loo_tree, used = individual_log_likelihood(tree, observed_name)
+        # a compact fit without its log-likelihood has it recomputed (needs its data, re-read)
+        loo_tree, used = individual_log_likelihood(tree, observed_name, path)
         if reference is None:
             reference = (str(path), obs, used)
         elif obs.shape != reference[1].shape or not np.array_equal(obs.values, reference[1].values):

@@ -1,18 +1,29 @@
-"""A spec's data: the family's sufficient statistics, from a shipped benchmark or a record folder, and their
-hash (part of a saved fit's provenance)."""
+"""A spec's data: the family's sufficient statistics, from a shipped benchmark, a record folder, a user's own
+CSV or Parquet file or a table given from Python, and their hash (part of a saved fit's provenance).
+
+A file is read by `read_table` (UTF-8 CSV or Parquet, a header line naming the columns) and handed to the
+family's ``DataKind.from_benchmark`` exactly as a benchmark table is; whatever the family finds wrong in it is
+reported with the file's path in front. `table_data` does the same for a pandas DataFrame from Python.
+"""
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
+import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from estim.errors import EstimInputError
-from estim.families.base import DataFieldError, Family
-from estim.run.spec import ModelSpec
+from estim.families.base import DataFieldError, DataKind, Family
+from estim.run.spec import TABLE_SOURCE, ModelSpec
 
 
 def family_of(spec: ModelSpec) -> Family:
@@ -40,32 +51,67 @@ def records_folder(spec: ModelSpec) -> Path:
     return folder
 
 
+def data_file(spec: ModelSpec) -> Path:
+    """The spec's data file: absolute, or relative to the spec's folder (the current folder for a spec not
+    read from a file). `EstimInputError` naming the spec and the path when there is no such file."""
+    assert spec.data.file is not None
+    path = Path(spec.data.file).expanduser()
+    if not path.is_absolute():
+        path = (spec.path.parent if spec.path is not None else Path.cwd()) / path
+    if not path.is_file():
+        why = "is a folder, not a file" if path.is_dir() else "no such file"
+        raise EstimInputError(f"{spec.path or spec.name}: [data] file: {path}: {why}")
+    return path
+
+
+def _shown(path: Path) -> Path:
+    """`path` relative to the current folder when it lies below it (shorter in messages), else as is."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path
+
+
 def data_source(spec: ModelSpec) -> tuple[str, bool]:
     """What the spec's data are, in words, and whether they are SYNTHETIC: a record folder that holds the
-    simulator's ground truth (``truth.nc``) was made by `estim simulate`; a benchmark is published data."""
+    simulator's ground truth (``truth.nc``) was made by `estim simulate`; a benchmark is published data; a
+    user's own file or table is taken as real data (estim cannot tell otherwise)."""
     if spec.data.benchmark is not None:
         return f"benchmark {spec.data.benchmark} (published data, data/benchmarks/)", False
+    if spec.data.file is not None:
+        return f"file {_shown(data_file(spec))}", False
+    if spec.data.table is not None:
+        return f"{spec.data.table}, given from Python (not kept: it cannot be re-read)", False
     folder = records_folder(spec)
     synthetic = (folder / "truth.nc").is_file()
-    try:
-        shown = folder.resolve().relative_to(Path.cwd().resolve())
-    except ValueError:
-        shown = folder
+    shown = _shown(folder)
     kind = "SYNTHETIC records made by the simulator" if synthetic else "records"
     return f"{kind} in {shown}", synthetic
 
 
-def load_data(spec: ModelSpec) -> xr.Dataset:
+def load_data(spec: ModelSpec, table: pd.DataFrame | None = None) -> xr.Dataset:
     """The sufficient statistics the spec's family takes.
 
-    A benchmark table goes through the family's ``DataKind.from_benchmark``; records are validated,
+    A benchmark table, a file (`read_table`) or an in-memory `table` (a spec made by
+    `estim.run.fit.fit_table`) goes through the family's ``DataKind.from_benchmark``; records are validated,
     pseudonymised and handed to ``DataKind.from_records`` (which cuts them to the spec's section, period or
-    category as the family needs). A `DataFieldError` from the family is reported against the spec's file.
+    category as the family needs). A `DataFieldError` from the family is reported against the spec's file;
+    any input error about a data file names the file.
     """
     family = family_of(spec)
     kind = family.data
     where = spec.path or spec.name
     d = spec.data
+    if d.file is not None:
+        path = data_file(spec)
+        return from_table(kind, read_table(path), d.fields, where=_shown(path), family=family.name)
+    if d.table is not None:
+        if table is None:
+            raise EstimInputError(
+                f"{where}: the data were {d.table}, given from Python and not kept with the fit, so they "
+                "cannot be re-read; save the table as a CSV or Parquet file and fit it with [data] file"
+            )
+        return from_table(kind, table, d.fields, where="table", family=family.name)
     try:
         if d.records is not None:
             if kind.from_records is None:
@@ -90,6 +136,223 @@ def load_data(spec: ModelSpec) -> xr.Dataset:
         return kind.from_benchmark(load_benchmark(d.benchmark), d.fields)
     except DataFieldError as e:
         raise EstimInputError(f"{where}: {e}") from e
+
+
+def from_table(
+    kind: DataKind, table: pd.DataFrame, fields: Mapping[str, Any], *, where: object, family: str
+) -> xr.Dataset:
+    """A table (one row per individual, per capture pattern or per frequency cell, as the ``layout`` field
+    says) to the family's sufficient statistics through ``DataKind.from_benchmark``; any `EstimInputError`
+    the family raises (its messages name column and row) is re-raised with `where` (the file) in front."""
+    if kind.from_benchmark is None:
+        raise EstimInputError(
+            f"{where}: family {family!r} takes {kind.name} data, which a table cannot give"
+        )
+    try:
+        return kind.from_benchmark(table, fields)
+    except EstimInputError as e:
+        raise EstimInputError(f"{where}: {e}") from e
+
+
+# --------------------------------------------------------------------------------------------------------------
+# reading a user's table
+
+
+CSV_SUFFIXES = (".csv", ".tsv", ".txt")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+# a value with a leading zero ("007", "0101") is a code or a capture history, not a number: kept as text
+_LEADING_ZERO = re.compile(r"^\s*[+-]?0\d")
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A user's data file as a DataFrame: one row per data row, columns named by the header.
+
+    CSV (``.csv``, ``.tsv``, ``.txt``) must be UTF-8 (a byte-order mark is allowed) with a header line naming
+    the columns; the separator is a comma, or the semicolon or tab the header uses. Columns whose every value
+    is a number become numeric, except those holding values with a leading zero ("0101", "007"), which stay
+    text (capture histories, codes). Empty fields and NA, NaN, null… are missing values. Blank lines in the
+    body stay as rows of missing values, so row r of the table is line r + 1 of the file, as the families'
+    messages count them. Parquet (``.parquet``, ``.pq``) is read with pyarrow.
+
+    `EstimInputError` naming the file for: no such file, an empty file, no data rows, bytes that are not
+    UTF-8 (with the line), a first line that looks like data rather than a header, repeated column names,
+    a malformed CSV or an unreadable Parquet file, and any other suffix.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise EstimInputError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix in PARQUET_SUFFIXES:
+        table = _read_parquet(path)
+    elif suffix in CSV_SUFFIXES:
+        table = _read_csv(path)
+    else:
+        hint = (
+            " (save it from the spreadsheet as 'CSV UTF-8')"
+            if suffix in (".xls", ".xlsx", ".ods")
+            else ""
+        )
+        raise EstimInputError(
+            f"{path}: estim reads CSV ({', '.join(CSV_SUFFIXES)}) or Parquet "
+            f"({', '.join(PARQUET_SUFFIXES)}) files, not {suffix or 'a file without a suffix'}{hint}"
+        )
+    if len(table) == 0:
+        raise EstimInputError(
+            f"{path}: no data rows (only a header naming {', '.join(map(str, table.columns))})"
+        )
+    return table
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        import pyarrow  # noqa: F401 - pandas reads Parquet through it
+    except ImportError as e:  # pragma: no cover - pyarrow is a dependency of estim
+        raise EstimInputError(
+            f"{path}: reading Parquet needs the pyarrow package, which is not installed "
+            "(pip install pyarrow), or save the table as CSV"
+        ) from e
+    try:
+        table = pd.read_parquet(path, engine="pyarrow")
+    except Exception as e:  # noqa: BLE001 - pyarrow raises many kinds for a file it cannot read
+        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise EstimInputError(f"{path}: not a readable Parquet file ({message})") from e
+    table.columns = [str(c) for c in table.columns]
+    _check_header(path, list(table.columns))
+    return table.reset_index(drop=True)
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    data = path.read_bytes()
+    if not data.strip():
+        raise EstimInputError(
+            f"{path}: the file is empty; it needs a header line naming the columns"
+        )
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise EstimInputError(
+            f"{path}: the file is UTF-16 encoded; estim reads UTF-8: save it as UTF-8 (e.g. 'CSV UTF-8')"
+        )
+    if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark (Excel writes one) is harmless
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise EstimInputError(
+            f"{path}: line {line}: byte 0x{data[e.start]:02x} is not valid UTF-8; estim reads UTF-8 "
+            "text: save the file as UTF-8 (e.g. 'CSV UTF-8'; a Windows-1251 or Latin-1 file must be "
+            "converted)"
+        ) from e
+    first = text.splitlines()[0] if text.splitlines() else ""
+    sep = "\t" if path.suffix.lower() == ".tsv" else _separator(first)
+    header = next(csv.reader([first], delimiter=sep), [])
+    _check_header(path, header)
+    try:
+        table = pd.read_csv(
+            io.StringIO(text), sep=sep, dtype=str, skip_blank_lines=False, skipinitialspace=True
+        )
+    except (pd.errors.ParserError, ValueError) as e:
+        message = str(e).strip().splitlines()[0]
+        raise EstimInputError(f"{path}: not a well-formed CSV file ({message})") from e
+    # blank lines at the end of a file are not rows; blank lines within it are (rows of missing values)
+    filled = table.notna().any(axis=1).to_numpy()
+    last = int(np.flatnonzero(filled)[-1]) + 1 if filled.any() else 0
+    table = table.iloc[:last]
+    table.columns = [h.strip() for h in header] if len(header) == table.shape[1] else table.columns
+    unnamed = [i for i, c in enumerate(table.columns) if not str(c).strip()]
+    for (
+        i
+    ) in unnamed:  # a trailing separator (spreadsheets write them) makes an empty, nameless column
+        if table.iloc[:, i].notna().any():
+            raise EstimInputError(
+                f"{path}: column {i + 1} has values but no name in the header line"
+            )
+    table = table.drop(columns=table.columns[unnamed]) if unnamed else table
+    for column in table.columns:
+        table[column] = _typed(table[column])
+    return table.reset_index(drop=True)
+
+
+def _separator(header: str) -> str:
+    """The header's separator: a comma, unless the header has none and uses semicolons or tabs."""
+    if "," in header:
+        return ","
+    for sep in (";", "\t"):
+        if sep in header:
+            return sep
+    return ","
+
+
+def _check_header(path: Path, header: list[str]) -> None:
+    names = [h.strip() for h in header]
+    if names and all(_is_number(h) for h in names if h) and any(names):
+        raise EstimInputError(
+            f"{path}: the first line ({', '.join(names[:6])}{', …' if len(names) > 6 else ''}) looks like "
+            "data, not a header: the first line must name the columns"
+        )
+    repeated = sorted({h for h in names if h and names.count(h) > 1})
+    if repeated:
+        raise EstimInputError(
+            f"{path}: column name(s) {', '.join(map(repr, repeated))} appear more than once in the header"
+        )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _typed(column: pd.Series) -> pd.Series:
+    """A text column as numbers when every value is one and none has a leading zero; else as text."""
+    values = column.dropna()
+    if len(values) == 0:
+        return column
+    numbers = pd.to_numeric(values, errors="coerce")
+    if numbers.isna().any() or values.str.match(_LEADING_ZERO).any():
+        return column
+    return pd.to_numeric(column)
+
+
+def table_data(table: pd.DataFrame | str | Path, family: str, **fields: Any) -> xr.Dataset:
+    """The sufficient statistics of `family` from a table — a pandas DataFrame or the path of a CSV or
+    Parquet file — with the family's ``[data]`` fields given as keywords (``layout="individuals"``,
+    ``times_seen="capture"``, ``covariates=["sex", "weight"]``, …), checked exactly as in a spec.
+
+    The Python equivalent of a spec's ``[data] file = …``; `EstimInputError` names the field, or the file,
+    column and row, of anything wrong.
+    """
+    from estim.families.registry import load_all
+    from estim.run.spec import _parse_data
+
+    families = load_all()
+    if family not in families:
+        raise EstimInputError(
+            f"table_data: unknown family {family!r}; known: {', '.join(sorted(families))}"
+        )
+    kind = families[family].data
+    raw = {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()}
+    for source in ("benchmark", "records", "file", TABLE_SOURCE):
+        if source in raw:
+            raise EstimInputError(
+                f"table_data: {source}: not a field here; the table is the source"
+            )
+    if not isinstance(table, pd.DataFrame | str | Path):
+        raise EstimInputError(
+            f"table_data: expected a DataFrame or a file's path, got {type(table).__name__}"
+        )
+    path = None if isinstance(table, pd.DataFrame) else Path(table)
+    raw["file" if path is not None else TABLE_SOURCE] = str(path) if path else "a DataFrame"
+
+    def fail(where: str, message: str) -> EstimInputError:
+        return EstimInputError(f"table_data({family!r}): {where}: {message}")
+
+    spec = _parse_data(raw, fail, kind, allow_table=True)
+    if path is not None:
+        return from_table(kind, read_table(path), spec.fields, where=path, family=family)
+    assert isinstance(table, pd.DataFrame)
+    return from_table(kind, table, spec.fields, where="table", family=family)
 
 
 def data_hash(data: xr.Dataset) -> str:
@@ -125,9 +388,24 @@ def fit_data(tree: xr.DataTree, fit_path: str | Path) -> xr.Dataset:
         raise EstimInputError(f"{fit_path}: the fit does not record its spec (spec_json)") from e
     # the parsed spec as plain data writes absent fields as None; a spec file would omit them
     raw = _without_none(raw)
+    data_spec = raw.get("data", {}) if isinstance(raw, dict) else {}
+    if TABLE_SOURCE in data_spec:
+        raise EstimInputError(
+            f"{fit_path}: fitted to {data_spec[TABLE_SOURCE]} given from Python, which a fit does not "
+            "keep: its data cannot be re-read; fit the table from a CSV or Parquet file ([data] file, "
+            "or estim.run.fit.fit_table with the file's path) to have them"
+        )
     spec = parse_spec(raw, source=fit_path)
-    # relative record folders resolve as they did for the spec, which lived beside the fit
+    # relative record folders and files resolve as they did for the spec, which lived beside the fit …
     spec = dataclasses.replace(spec, path=fit_path.with_name(f"{spec.name}.toml"))
+    recorded = tree.attrs.get("data_file")
+    if spec.data.file is not None and recorded and not Path(spec.data.file).is_absolute():
+        beside = fit_path.parent / Path(spec.data.file).expanduser()
+        if not beside.is_file() and Path(str(recorded)).is_file():
+            # … or, for a fit saved elsewhere (--out), where the file was when it was fitted
+            spec = dataclasses.replace(
+                spec, data=dataclasses.replace(spec.data, file=str(recorded))
+            )
     data = load_data(spec)
     expected = str(tree.attrs.get("data_hash", ""))
     if expected and data_hash(data) != expected:

@@ -1,41 +1,84 @@
 """Fit a model spec: data -> model -> prior predictive -> NUTS -> log-likelihood -> posterior predictive ->
-draws of N -> diagnostics gate -> saved fit with provenance (docs/design.md §6–7).
+draws of N -> diagnostics gate (retried with safer settings when it fails) -> saved fit with provenance
+(docs/design.md §6–7).
 
 N is marginalised inside every family's model; its draws are made afterwards from its exact conditional law
 given the data and each posterior draw (``Family.population``), and stored in the posterior group with
-``unobserved = N − n``, n the number of distinct people (or animals) observed.
+``unobserved = N − n``, n the number of distinct people (or animals) observed. What grows with the number of
+patterns or individuals is stored compactly (`estim.run.compact`).
+
+From Python: `fit` takes a spec (`estim.run.spec.read_spec`); `fit_table` a pandas DataFrame or a file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
+import math
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
+from estim.errors import EstimInputError
 from estim.families.base import Family, MLEResult
-from estim.priors import merge_priors
-from estim.run import store
-from estim.run.data import data_hash, data_source, family_of, load_data
+from estim.io import sha256
+from estim.priors import Prior, merge_priors
+from estim.run import compact, store
+from estim.run.data import data_file, data_hash, data_source, family_of, load_data
 from estim.run.diagnostics import GateVerdict
 from estim.run.diagnostics import check as gate_check
 from estim.run.sampler import Progress, nuts, seeds
-from estim.run.spec import ModelSpec
+from estim.run.spec import TABLE_SOURCE, ModelSpec, SamplerSpec, parse_spec
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One run of the sampler within a fit: its settings, the gate's verdict on it, its wall time."""
+
+    number: int
+    sampler: SamplerSpec
+    verdict: GateVerdict
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        s = self.sampler
+        return {
+            "attempt": self.number,
+            "draws": s.draws,
+            "tune": s.tune,
+            "chains": s.chains,
+            "target_accept": s.target_accept,
+            "adaptation": s.adaptation,
+            "passed": self.verdict.passed,
+            "failed": list(self.verdict.failed),
+            "verdict": self.verdict.describe(),
+            "seconds": round(self.seconds, 3),
+        }
+
+    def describe(self) -> str:
+        s = self.sampler
+        return (
+            f"attempt {self.number} (target_accept {s.target_accept:g}, {s.draws:,} draws, "
+            f"{s.tune:,} warm-up, {s.chains} chains, {self.seconds:.1f} s): {self.verdict.describe()}"
+        )
 
 
 @dataclass(frozen=True)
 class FitResult:
     """A fit on disk and in memory. `reused` is True when the cached file was returned without sampling.
 
-    `seconds` is the wall time of the whole fit (model compilation included; ≈ 0 when reused).
+    `seconds` is the wall time of the whole fit, every attempt included (model compilation included; ≈ 0
+    when reused). `attempts` lists each run of the sampler (one unless the gate failed and it was retried;
+    read from the file for a reused fit).
     """
 
     spec: ModelSpec
@@ -44,10 +87,26 @@ class FitResult:
     verdict: GateVerdict
     reused: bool
     seconds: float
+    attempts: tuple[dict[str, Any], ...] = ()
 
     @property
     def passed(self) -> bool:
         return self.verdict.passed
+
+
+def retry_settings(sampler: SamplerSpec, retry: int) -> SamplerSpec:
+    """The sampler settings of the `retry`-th retry after a failed gate: target_accept raised to
+    max(0.95, ta + 0.05) at the first retry and to 0.99 after (smaller steps: fewer divergences), and the
+    draws and warm-up doubled at each retry (more effective draws, a longer adaptation)."""
+    ta = sampler.target_accept
+    ta = min(0.99, max(0.95, round(ta + 0.05, 6))) if retry == 1 else max(0.99, ta)
+    factor = 2**retry
+    return dataclasses.replace(
+        sampler,
+        target_accept=max(ta, sampler.target_accept),
+        draws=sampler.draws * factor,
+        tune=sampler.tune * factor,
+    )
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -82,19 +141,11 @@ def _optional(name: str, what: str, draw: Callable[[], xr.DataTree]) -> xr.DataT
         return message
 
 
-def _host_mode() -> dict[str, Any]:
-    """Compile options for the one-off predictive and log-likelihood functions.
-
-    These run once over all draws, so compile time dominates: PyTensor's default numba linker spends 3–4 s
-    compiling the families' NumPy replicate generators in object mode, the C VM with light rewrites under 0.5 s
-    (measured on hare_Mth: prior + posterior predictive 8.0 s → 1.4 s). Without a C compiler, keep the default.
-    """
-    import pytensor
-    from pytensor.compile.mode import Mode
-
-    if not pytensor.config.cxx:
-        return {}
-    return {"mode": Mode(linker="cvm", optimizer="fast_compile")}
+def _noted(notes: dict[str, str], result: tuple[Any, dict[str, str]]) -> Any:
+    """The value of a (value, notes) pair, its notes added to `notes`."""
+    value, new = result
+    notes.update(new)
+    return value
 
 
 def _say(progress: Progress | None, message: str) -> None:
@@ -118,15 +169,17 @@ def sample(
     spec: ModelSpec, family: Family, data: xr.Dataset, *, progress: Progress | None = None
 ) -> xr.DataTree:
     """Prior predictive, NUTS (nutpie), pointwise log-likelihood, posterior predictive and draws of N.
-    `progress` receives a line of text at each stage and every ten seconds or so while sampling."""
-    import pymc as pm
-
+    `progress` receives a line of text at each stage and every ten seconds or so while sampling. Predictive
+    draws and the log-likelihood are kept compact (`estim.run.compact`), what was done noted in the
+    attributes."""
     s = spec.sampler
     seed_prior, seed_nuts, seed_ppc, seed_n = seeds(spec.seed, 4)
     # The family merges the spec's overrides into its own defaults (priors explicit, overridable).
     model = family.build(data, dict(spec.priors), **spec.options)
     if family.after_sampling is not None:
         return _sample_custom(spec, family, data, model, progress)
+    observed = family.observed_name
+    notes: dict[str, str] = {}
     with model, warnings.catch_warnings(), _quiet_pymc():
         # The families' replicate generators are NumPy code: numba running them in object mode is expected.
         warnings.filterwarnings("ignore", message="Numba will use object mode")
@@ -134,18 +187,21 @@ def sample(
         prior = _optional(
             spec.name,
             "prior predictive",
-            lambda: pm.sample_prior_predictive(
-                draws=s.prior_draws, random_seed=seed_prior, compile_kwargs=_host_mode()
+            lambda: _noted(
+                notes, compact.prior_predictive(model, s.prior_draws, seed_prior, observed)
             ),
         )
         idata = nuts(model, s, seed_nuts, with_data=True, progress=progress)
         _say(progress, "pointwise log-likelihood and posterior predictive draws …")
-        pm.compute_log_likelihood(idata, progressbar=False, compile_kwargs=_host_mode())
+        ll = _noted(notes, compact.log_likelihood(model, idata, observed))
+        if ll is not None:
+            idata["log_likelihood"] = xr.DataTree(ll)
+        posterior_draws = idata["posterior"].to_dataset()
         ppc = _optional(
             spec.name,
             "posterior predictive",
-            lambda: pm.sample_posterior_predictive(
-                idata, random_seed=seed_ppc, progressbar=False, compile_kwargs=_host_mode()
+            lambda: _noted(
+                notes, compact.posterior_predictive(model, posterior_draws, seed_ppc, observed)
             ),
         )
     for what, result in (("prior_predictive", prior), ("posterior_predictive", ppc)):
@@ -154,6 +210,7 @@ def sample(
         else:
             groups = ("prior", "prior_predictive") if what == "prior_predictive" else (what,)
             idata.update({k: result[k] for k in groups if k in result.children})
+    idata.attrs.update(notes)
     posterior = idata["posterior"].to_dataset()
     n_draws = family.population(data, posterior, np.random.default_rng(seed_n), **spec.options)
     n = n_observed(data, idata, family.observed_name, n_draws)
@@ -193,30 +250,50 @@ def fit(
     out: str | Path | None = None,
     force: bool = False,
     progress: Progress | None = None,
+    table: pd.DataFrame | None = None,
 ) -> FitResult:
     """Fit `spec` and save it to `out` (default: NAME.nc beside the spec), or reuse a matching cached fit.
 
-    The fit is saved whether or not it passes the diagnostics gate; a failed fit is marked failed in the file
-    and `FitResult.passed` is False. Raises `EstimInputError` for a spec whose data cannot be loaded.
-    `progress` (e.g. ``print``) receives a line of text at each stage and while sampling.
+    Every attempt is checked by the diagnostics gate; one that fails is retried up to ``[sampler] retries``
+    times with a higher target acceptance rate and more draws (`retry_settings`), each retry gated like the
+    first. The fit is saved whether or not the last attempt passes, with every attempt recorded
+    (``attempts_json``); a failed fit is marked failed in the file and `FitResult.passed` is False. Raises
+    `EstimInputError` for a spec whose data cannot be loaded. `progress` (e.g. ``print``) receives a line of
+    text at each stage and while sampling. `table` is the DataFrame of a spec made by `fit_table`.
     """
     family = family_of(spec)
     path = Path(out) if out is not None else spec.default_output()
     source, synthetic = data_source(spec)
     _say(progress, f"{spec.name}: reading the data: {source} …")
-    data = load_data(spec)
+    data = load_data(spec, table)
     d_hash = data_hash(data)
     versions = store.library_versions()
     if not force:
         tree = store.cached(path, spec.spec_hash, d_hash, versions)
         if tree is not None:
             _say(progress, f"{spec.name}: {path} is a fit of this spec and these data: reused")
-            return FitResult(spec, path, tree, store.verdict(tree, str(path)), True, 0.0)
+            attempts = tuple(json.loads(str(tree.attrs.get("attempts_json", "[]"))))
+            verdict = store.verdict(tree, str(path))
+            return FitResult(spec, path, tree, verdict, True, 0.0, attempts)
     start = time.perf_counter()
-    idata = sample(spec, family, data, progress=progress)
+    attempts: list[Attempt] = []
+    settings = spec.sampler
+    for number in range(1, spec.sampler.retries + 2):
+        if number > 1:
+            settings = retry_settings(spec.sampler, number - 1)
+            _say(
+                progress,
+                f"{attempts[-1].describe()}; retrying with target_accept {settings.target_accept:g}, "
+                f"{settings.draws:,} draws and {settings.tune:,} warm-up …",
+            )
+        began = time.perf_counter()
+        idata = sample(dataclasses.replace(spec, sampler=settings), family, data, progress=progress)
+        _say(progress, "diagnostics gate …")
+        verdict = gate_check(idata)
+        attempts.append(Attempt(number, settings, verdict, time.perf_counter() - began))
+        if verdict.passed:
+            break
     seconds = time.perf_counter() - start
-    _say(progress, "diagnostics gate …")
-    verdict = gate_check(idata)
     provenance = store.provenance_attrs(spec.spec_hash, d_hash, spec.seed, versions)
     provenance.update(
         {
@@ -233,14 +310,117 @@ def fit(
                 sort_keys=True,
             ),
             "fit_seconds": round(seconds, 3),
+            "attempts_json": json.dumps([a.to_dict() for a in attempts]),
+            "sampler_json": json.dumps(settings.to_dict(), sort_keys=True),
             "data_source": source,
             "data_synthetic": "true" if synthetic else "false",
+            **_file_attrs(spec),
             **_mle_attrs(family, data, spec),
         }
     )
     _say(progress, f"saving {path} …")
     store.save(idata, path, provenance, verdict)
-    return FitResult(spec, path, idata, verdict, False, seconds)
+    records = tuple(a.to_dict() for a in attempts)
+    return FitResult(spec, path, idata, verdict, False, seconds, records)
+
+
+def _file_attrs(spec: ModelSpec) -> dict[str, str]:
+    """Where a data file was when fitted, and its SHA-256: which bytes the fit was made from."""
+    if spec.data.file is None:
+        return {}
+    path = data_file(spec)
+    return {"data_file": str(path.resolve()), "data_file_sha256": sha256(path)}
+
+
+def fit_table(
+    table: pd.DataFrame | str | Path,
+    family: str,
+    *,
+    seed: int,
+    fields: Mapping[str, Any] | None = None,
+    priors: Mapping[str, Prior | Mapping[str, Any]] | None = None,
+    sampler: Mapping[str, Any] | None = None,
+    options: Mapping[str, Any] | None = None,
+    name: str = "table",
+    out: str | Path | None = None,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> FitResult:
+    """Fit `family` to a table from Python, exactly as a spec with ``[data] file`` would be fitted.
+
+    `table` is a pandas DataFrame or the path of a CSV or Parquet file; `fields` are the family's ``[data]``
+    fields (``{"layout": "individuals", "times_seen": "capture", "covariates": ["sex"]}``, …), `priors`
+    overrides of the family's priors (`estim.priors.Prior` objects or ``{"distribution": "Normal", …}``
+    tables), `sampler` the ``[sampler]`` settings and `options` the family's options, all checked as in a
+    spec. Saved to `out` (default: NAME.nc in the current folder) and reused when the cached fit matches.
+
+    A fit of a file records the file and can be re-read later (`estim check`, `estim compare`, forecasts);
+    a fit of a DataFrame records only a description of it: its data cannot be re-read from the fit.
+    """
+    data: dict[str, Any] = {
+        k: list(v) if isinstance(v, tuple) else v for k, v in (fields or {}).items()
+    }
+    frame = None
+    if isinstance(table, pd.DataFrame):
+        frame = table
+        columns = ", ".join(map(str, table.columns[:8])) + (", …" if table.shape[1] > 8 else "")
+        data[TABLE_SOURCE] = f"an in-memory table of {len(table):,} rows ({columns})"
+    elif isinstance(table, str | Path):
+        data["file"] = str(Path(table).expanduser().resolve())
+    else:
+        raise EstimInputError(
+            f"fit_table: expected a DataFrame or a file's path, got {type(table).__name__}"
+        )
+    raw = {
+        "name": name,
+        "family": family,
+        "seed": seed,
+        "data": data,
+        "priors": {
+            k: p.to_dict() if isinstance(p, Prior) else dict(p) for k, p in (priors or {}).items()
+        },
+        "sampler": dict(sampler or {}),
+        "options": dict(options or {}),
+    }
+    spec = parse_spec(raw, source=f"fit_table({name})", allow_table=True)
+    return fit(spec, out=out, force=force, progress=progress, table=frame)
+
+
+def _plain(value: Any) -> Any:
+    """Numbers and arrays as JSON-able Python values, at full precision (inf and nan as strings)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [_plain(v) for v in np.asarray(value, dtype=object).tolist()]
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        x = float(value)
+        return x if math.isfinite(x) else str(x)
+    return value
+
+
+def mle_dict(result: MLEResult) -> dict[str, Any]:
+    """A maximum-likelihood fit as JSON-able data at full precision. ``n_hat``, ``se`` and ``ci95`` are None
+    when the fit is no estimate (on the boundary, or not converged: ``status`` says which); the value where
+    the optimiser stopped is kept as ``n_hat_at_stop`` for diagnosis."""
+    estimate = result.converged and not result.boundary
+    status = "boundary" if result.boundary else ("ok" if result.converged else "not converged")
+    return {
+        "status": status,
+        "n_hat": _plain(result.n_hat) if estimate else None,
+        "se": _plain(result.se) if estimate else None,
+        "ci95": _plain(result.ci95) if estimate else None,
+        "n_hat_at_stop": None if estimate else _plain(result.n_hat),
+        "parameters": _plain(result.parameters),
+        "loglik": _plain(result.loglik),
+        "converged": bool(result.converged),
+        "boundary": bool(result.boundary),
+        "message": result.message,
+        "extra": _plain(result.extra),
+    }
 
 
 def _mle_attrs(family: Family, data: xr.Dataset, spec: ModelSpec) -> dict[str, str]:
@@ -253,21 +433,10 @@ def _mle_attrs(family: Family, data: xr.Dataset, spec: ModelSpec) -> dict[str, s
         m = family.mle(data, **spec.options)
     except Exception as e:  # noqa: BLE001 - the Bayesian fit stands on its own; record why ML is missing
         return {"mle_json": json.dumps({"error": f"{type(e).__name__}: {e}"})}
-    return {
-        "mle_json": json.dumps(
-            {
-                "n_hat": None if m.boundary else float(m.n_hat),
-                "se": None if m.boundary else float(m.se),
-                "ci95": None if m.boundary else [float(x) for x in m.ci95],
-                "converged": bool(m.converged),
-                "boundary": bool(m.boundary),
-                "message": m.message,
-            }
-        )
-    }
+    return {"mle_json": json.dumps(mle_dict(m), default=str)}
 
 
-def fit_mle(spec: ModelSpec) -> MLEResult:
+def fit_mle(spec: ModelSpec, table: pd.DataFrame | None = None) -> MLEResult:
     """The family's maximum-likelihood fit of the spec's data (priors and sampler settings are ignored)."""
     family = family_of(spec)
-    return family.mle(load_data(spec), **spec.options)
+    return family.mle(load_data(spec, table), **spec.options)

@@ -11,15 +11,17 @@ Format::
     description = "…"                       # optional, free text
     seed = 20031                            # integer ≥ 0; decides every random draw of the fit
 
-    [data]                                  # exactly one of `benchmark` or `records`, then the family's fields
+    [data]                                  # exactly one of benchmark, records or file; then the family's fields
     benchmark = "netherlands_immigrants"    # a dataset in data/benchmarks/ (references.toml)
-    count = "capture"                       # frequency data: the column holding times seen
-    covariates = ["gender", "age"]          # frequency data: covariate columns
+    # file = "my_data.csv"                  # or your own table: CSV (UTF-8) or Parquet, relative to the
+    #                                       #   spec's folder or absolute
     # records = "data/synthetic"            # or a record folder, relative to the spec's folder or its parent
+    layout = "individuals"                  # the family's fields: how the table is laid out, its columns …
+    covariates = ["gender", "age"]
 
-    The fields after `benchmark` / `records` are the family's own (`Family.data.fields`, checked by the
-    family): frequency data take count, covariates, section, period, period_kind, category; capture histories
-    take occasions, section, period, period_kind, occasion; the border model takes none (all of the records).
+    The fields after the source are the family's own (`Family.data.fields`, checked by the family's
+    ``DataKind.check``, which is told the source: "benchmark", "records" or "file"). A file is read by
+    `estim.run.data.read_table` and handed to the family exactly as a benchmark table is.
 
     [priors]                                # optional overrides of the family's default priors
     beta_intercept = { distribution = "Normal", mu = 0, sigma = 2 }
@@ -31,6 +33,8 @@ Format::
     target_accept = 0.9
     backend = "jax"                         # nutpie backend: "jax" (fast compile) or "numba"
     prior_draws = 500                       # prior predictive draws
+    retries = 2                             # when the diagnostics gate fails: refit at a higher
+                                            #   target_accept with twice the draws, at most this often
 
     [options]                               # optional keyword arguments passed to the family
 
@@ -53,26 +57,42 @@ from estim.families.base import DataFieldError, DataKind
 from estim.priors import Prior, merge_priors
 
 BACKENDS = ("jax", "numba")
+MAX_RETRIES = 4
 ADAPTATIONS = ("diagonal", "low_rank")
 _TOP_LEVEL = {"name", "family", "description", "seed", "data", "priors", "sampler", "options"}
-_SOURCES = ("benchmark", "records")
+_SOURCES = ("benchmark", "records", "file")
+# A table handed over from Python (`estim.run.fit.fit_table`): recorded under this key, never read from a spec.
+TABLE_SOURCE = "table"
 
 
 @dataclass(frozen=True)
 class DataSpec:
-    """Where the sufficient statistics come from (a shipped benchmark or a record folder), and the family's
-    own ``[data]`` fields (`estim.families.base.DataKind`), every field present with its default filled in."""
+    """Where the sufficient statistics come from (a shipped benchmark, a record folder, a CSV or Parquet
+    file, or a table given from Python), and the family's own ``[data]`` fields
+    (`estim.families.base.DataKind`), every field present with its default filled in.
+
+    ``table`` describes an in-memory table (`estim.run.fit.fit_table`); such data cannot be re-read later.
+    """
 
     benchmark: str | None = None
     records: str | None = None
     fields: Mapping[str, Any] = field(default_factory=dict)
+    file: str | None = None
+    table: str | None = None
 
     @property
     def source(self) -> str:
-        return "benchmark" if self.benchmark is not None else "records"
+        """Where the data come from: "benchmark", "records", "file" or "table"."""
+        for name in (*_SOURCES, TABLE_SOURCE):
+            if getattr(self, name) is not None:
+                return name
+        raise AssertionError("a DataSpec always has a source")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"benchmark": self.benchmark, "records": self.records, **self.fields}
+        # file and table only when set: the specs written before them keep their hash
+        out: dict[str, Any] = {"benchmark": self.benchmark, "records": self.records}
+        out.update({k: getattr(self, k) for k in ("file", TABLE_SOURCE) if getattr(self, k)})
+        return {**out, **self.fields}
 
 
 @dataclass(frozen=True)
@@ -87,6 +107,8 @@ class SamplerSpec:
     prior_draws: int = 500
     # nutpie's mass-matrix adaptation: "diagonal", or "low_rank" for strongly correlated posteriors
     adaptation: str = "diagonal"
+    # attempts after one that fails the diagnostics gate (estim.run.fit.retry_settings); 0: none
+    retries: int = 2
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -97,6 +119,7 @@ class SamplerSpec:
             "backend": self.backend,
             "prior_draws": self.prior_draws,
             "adaptation": self.adaptation,
+            "retries": self.retries,
         }
 
 
@@ -154,8 +177,14 @@ def read_spec(path: str | Path) -> ModelSpec:
     return parse_spec(raw, source=path)
 
 
-def parse_spec(raw: Mapping[str, Any], *, source: str | Path = "<spec>") -> ModelSpec:
-    """Validate a spec already parsed from TOML (a mapping); `source` names it in error messages."""
+def parse_spec(
+    raw: Mapping[str, Any], *, source: str | Path = "<spec>", allow_table: bool = False
+) -> ModelSpec:
+    """Validate a spec already parsed from TOML (a mapping); `source` names it in error messages.
+
+    `allow_table` admits ``[data] table = "<description>"``, an in-memory table given from Python
+    (`estim.run.fit.fit_table`) in place of benchmark / records / file.
+    """
     from estim.families.registry import load_all
 
     src = str(source)
@@ -191,7 +220,7 @@ def parse_spec(raw: Mapping[str, Any], *, source: str | Path = "<spec>") -> Mode
     if seed < 0:
         raise fail("seed", f"must be ≥ 0, got {seed}")
 
-    data = _parse_data(raw.get("data"), fail, family.data)
+    data = _parse_data(raw.get("data"), fail, family.data, allow_table=allow_table)
     priors = _parse_priors(raw.get("priors", {}), fail)
     try:
         merge_priors(family.default_priors, priors)
@@ -248,21 +277,28 @@ def _str_list(value: Any, fail: Any, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _parse_data(table: Any, fail: Any, kind: DataKind) -> DataSpec:
+def _parse_data(table: Any, fail: Any, kind: DataKind, *, allow_table: bool = False) -> DataSpec:
+    """The ``[data]`` table: exactly one source, then the family's own fields, checked by the family."""
+    sources = (*_SOURCES, TABLE_SOURCE) if allow_table else _SOURCES
     if table is None:
-        raise fail("[data]", 'missing (set benchmark = "…" or records = "…")')
+        raise fail("[data]", 'missing (set benchmark = "…", records = "…" or file = "…")')
     if not isinstance(table, Mapping):
         raise fail("[data]", f"expected a table, got {type(table).__name__}")
-    known = {*_SOURCES, *kind.field_names()}
+    known = {*sources, *kind.field_names()}
     unknown = sorted(set(table) - known)
     if unknown:
         raise fail(
             f"[data] {', '.join(unknown)}",
             f"unknown field(s) for {kind.name} data; [data] has: {', '.join(sorted(known))}",
         )
-    source = {k: _get(table, k, str, fail, f"[data] {k}", default=None) for k in _SOURCES}
-    if (source["benchmark"] is None) == (source["records"] is None):
-        raise fail("[data]", 'give exactly one of benchmark = "…" or records = "…"')
+    source = {k: _get(table, k, str, fail, f"[data] {k}", default=None) for k in sources}
+    given = [k for k, v in source.items() if v is not None]
+    if len(given) != 1:
+        also = f" (got {', '.join(given)})" if given else ""
+        raise fail(
+            "[data]",
+            f'give exactly one of benchmark = "…", records = "…" or file = "…"{also}',
+        )
     if source["benchmark"] is not None:
         from estim.benchmarks import reference_estimates
 
@@ -272,20 +308,40 @@ def _parse_data(table: Any, fail: Any, kind: DataKind) -> DataSpec:
                 "[data] benchmark",
                 f"unknown benchmark {source['benchmark']!r}; known: {', '.join(sorted(benchmarks))}",
             )
+    if source["file"] is not None and not source["file"].strip():
+        raise fail("[data] file", "empty path (a CSV or Parquet file, relative to the spec)")
     fields: dict[str, Any] = {}
     for f in kind.fields:
-        where = f"[data] {f.name}"
-        if f.many:
-            value = _str_list(table[f.name], fail, where) if f.name in table else f.default
-            fields[f.name] = None if value is None else tuple(value)
-        else:
-            fields[f.name] = _get(table, f.name, str, fail, where, default=f.default)
+        fields[f.name] = _field_value(table, f, fail, f"[data] {f.name}")
     spec = DataSpec(fields=fields, **source)
     try:
-        kind.check(fields, spec.source)
+        # a table given from Python is read like a file
+        kind.check(fields, "file" if spec.source == TABLE_SOURCE else spec.source)
     except DataFieldError as e:
         raise fail(f"[data] {e.field}", e.message) from e
+    except TypeError as e:  # a number where this family takes a list of columns
+        numbers = [f.name for f in kind.fields if f.many and isinstance(fields[f.name], int)]
+        if not numbers:
+            raise
+        raise fail(
+            f"[data] {numbers[0]}", f"expected a list of strings, got {fields[numbers[0]]!r}"
+        ) from e
     return spec
+
+
+def _field_value(table: Mapping[str, Any], f: Any, fail: Any, where: str) -> Any:
+    """One family field: a string, or for a ``many`` field a list of strings (columns) or an integer (a
+    number, e.g. of occasions, where the family takes one: its ``check`` decides); its default when absent."""
+    if f.name not in table:
+        return tuple(f.default) if f.many and f.default is not None else f.default
+    value = table[f.name]
+    if f.many and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if f.many:
+        if isinstance(value, str):
+            raise fail(where, f"expected a list of strings, got {value!r}")
+        return _str_list(list(value) if isinstance(value, tuple) else value, fail, where)
+    return _get(table, f.name, str, fail, where)
 
 
 def _parse_priors(table: Any, fail: Any) -> dict[str, Prior]:
@@ -317,13 +373,18 @@ def _parse_sampler(table: Any, fail: Any) -> SamplerSpec:
             f"unknown field(s); [sampler] has: {', '.join(sorted(allowed))}",
         )
     values: dict[str, Any] = {}
-    for key in ("draws", "tune", "chains", "prior_draws"):
+    for key in ("draws", "tune", "chains", "prior_draws", "retries"):
         values[key] = _get(
             table, key, int, fail, f"[sampler] {key}", default=getattr(defaults, key)
         )
-        minimum = 0 if key == "tune" else 1
+        minimum = 0 if key in ("tune", "retries") else 1
         if values[key] < minimum:
             raise fail(f"[sampler] {key}", f"expected an integer ≥ {minimum}, got {values[key]}")
+    if values["retries"] > MAX_RETRIES:
+        raise fail(
+            "[sampler] retries",
+            f"at most {MAX_RETRIES} (each retry doubles the draws), got {values['retries']}",
+        )
     ta = _get(table, "target_accept", float, fail, "[sampler] target_accept", default=0.9)
     if not 0.0 < ta < 1.0:
         raise fail("[sampler] target_accept", f"must lie strictly between 0 and 1, got {ta}")

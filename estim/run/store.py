@@ -7,7 +7,11 @@ log_likelihood, sample_stats, observed_data, prior, prior_predictive, and root a
   nutpie, numpy, xarray and python, ``created`` (UTC), plus ``model_name``, ``family``, ``data_kind``,
   ``observed_name`` and ``spec_json`` (the parsed spec, so the file says what it is a fit of);
 * the gate — ``gate_passed`` ("true"/"false"), ``gate_failed_checks`` (comma-separated names), ``gate_checks``
-  (JSON of every check with its value and threshold).
+  (JSON of every check with its value and threshold) — of the last attempt, and ``attempts_json``: every run
+  of the sampler (settings, verdict, seconds) when a failed gate was retried, ``sampler_json`` the settings
+  of the saved one;
+* what a compact fit left out or summed (`estim.run.compact`): ``log_likelihood_omitted``,
+  ``compact_<group>``; for a fit of a user's file, ``data_file`` (absolute path) and ``data_file_sha256``.
 
 A cached fit is reused only when spec hash, data hash and every version match. Writes are atomic.
 """

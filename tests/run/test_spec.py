@@ -39,7 +39,7 @@ def test_good_spec_with_defaults(tmp_path):
     path.write_text(GOOD)
     spec = read_spec(path)
     assert spec.name == "m" and spec.family == "test_ztp" and spec.seed == 3
-    assert spec.sampler.chains == 4 and spec.sampler.backend == "jax"
+    assert spec.sampler.chains == 4 and spec.sampler.backend == "jax" and spec.sampler.retries == 2
     assert spec.data.benchmark == "netherlands_immigrants"
     assert spec.data.fields == {"count": "capture", "covariates": ()}
     assert spec.default_output() == tmp_path / "m.nc"
@@ -73,6 +73,9 @@ def test_hash_ignores_comments_and_order_but_not_meaning(tmp_path):
         (GOOD.replace('count = "capture"', ""), "[data] count", "missing"),
         (GOOD + 'covariates = "age"\n', "[data] covariates", "list of strings"),
         (GOOD + 'records = "data/synthetic"\n', "[data]", "exactly one of"),
+        (GOOD + 'file = "mine.csv"\n', "[data]", "(got benchmark, file)"),
+        (GOOD + "[sampler]\nretries = -1\n", "[sampler] retries", "≥ 0"),
+        (GOOD + "[sampler]\nretries = 9\n", "[sampler] retries", "at most 4"),
         (GOOD + "colour = 1\n", "[data] colour", "unknown field"),
         ("colour = 1\n" + GOOD, "colour", "unknown field"),
         (GOOD + '[sampler]\nchains = "four"\n', "[sampler] chains", "expected an integer"),
@@ -127,10 +130,19 @@ def test_shipped_specs_name_registered_families_and_benchmarks():
         ("ztpoisson", 'records = "data/synthetic"\nsection = "omsk"', "[data] period", "missing"),
         ("ztpoisson", 'records = "data/synthetic"\nsection = "omsk"\nperiod = "2010"\n'
          'covariates = ["age"]', "[data] covariates", "only 'category'"),
-        ("ztpoisson", 'benchmark = "netherlands_immigrants"', "[data] count", "missing"),
+        ("ztpoisson", 'benchmark = "netherlands_immigrants"', "[data] layout", "missing"),
         ("ztpoisson", 'benchmark = "netherlands_immigrants"\ncount = "capture"\nperiod_kind = "week"',
          "[data] period_kind", "one of year, quarter, month"),
-        ("M0", 'benchmark = "hare"\ncovariates = ["x"]', "[data] covariates", "unknown field"),
+        ("M0", 'benchmark = "hare"\nlayout = "individuals"\ncount = "n"', "[data] count",
+         'layout = "patterns"'),
+        # a file is a table: its layout must be said, as for a benchmark
+        ("ztpoisson", 'file = "x.csv"\ntimes_seen = "k"', "[data] layout", "missing"),
+        ("M0", 'file = "x.csv"', "[data] layout", "missing"),
+        ("M0", 'file = "x.csv"\nlayout = "frequencies"\ntimes_seen = "k"\ncount = "n"\noccasions = "6"',
+         "[data] occasions", "list of strings"),
+        ("ztpoisson", 'file = "x.csv"\nlayout = "individuals"\ntimes_seen = "k"\noccasions = 6',
+         "[data] occasions", "unknown field"),
+        ("ztpoisson", 'file = ""\nlayout = "individuals"\ntimes_seen = "k"', "[data] file", "empty path"),
         ("M0", 'records = "data/synthetic"\nperiod = "2010"\noccasion = "week"', "[data] occasion",
          "one of quarter, month"),
         ("border", 'records = "data/synthetic"\nsection = "omsk"', "[data] section", "unknown field"),
