@@ -53,6 +53,15 @@ class Design:
         original = beta / self.scale
         return np.asarray(intercept, dtype=float) - (original * self.center).sum(axis=-1), original
 
+    def original_scale_matrix(self) -> np.ndarray:
+        """The linear map A with (intercept, β) on the original scale = A · (intercept, β) standardised: the
+        covariance of original-scale estimates is A Σ Aᵀ."""
+        p = len(self.terms)
+        a = np.eye(p + 1)
+        a[1:, 1:] = np.diag(1.0 / self.scale)
+        a[0, 1:] = -self.center / self.scale
+        return a
+
     def standardise(self, raw: np.ndarray) -> np.ndarray:
         """Apply this design's centring and scaling to raw (unstandardised) columns of the same terms."""
         return (np.asarray(raw, dtype=float) - self.center) / self.scale
@@ -105,6 +114,22 @@ def _combinations(parts: list[str], size: int) -> list[tuple[str, ...]]:
     return [tuple(c) for c in combinations(parts, size)]
 
 
+def _at(where: str) -> str:
+    return f"{where}: " if where else ""
+
+
+def _numeric(column: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+
+
+def _level_label(level: object) -> str:
+    if isinstance(level, (float, np.floating)):
+        return str(float(level))
+    if isinstance(level, (int, np.integer)) and not isinstance(level, (bool, np.bool_)):
+        return str(int(level))
+    return str(level)
+
+
 def covariate_kinds(
     table: pd.DataFrame,
     covariates: Sequence[str],
@@ -118,7 +143,7 @@ def covariate_kinds(
     missing = [c for c in covariates if c not in table.columns]
     if missing:
         raise EstimInputError(
-            f"{where}: no covariate column(s) {missing}; it has {list(map(str, table.columns))}"
+            f"{_at(where)}no covariate column(s) {missing}; it has {list(map(str, table.columns))}"
         )
     kinds = {}
     for c in covariates:
@@ -126,10 +151,10 @@ def covariate_kinds(
         if column.isna().any():
             row = int(np.flatnonzero(column.isna().to_numpy())[0])
             raise EstimInputError(
-                f"{where}: column {c!r}, row {row + 1}: missing value (a covariate must be known for "
+                f"{_at(where)}column {c!r}, row {row + 1}: missing value (a covariate must be known for "
                 "everyone; drop or impute such rows first)"
             )
-        numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+        numeric = _numeric(column)
         kind = "categorical" if c in categorical or not numeric else "continuous"
         if kind == "categorical":
             levels = column.astype(str).nunique()
@@ -140,7 +165,7 @@ def covariate_kinds(
                     else "recode it into fewer groups"
                 )
                 raise EstimInputError(
-                    f"{where}: covariate {c!r} has {levels} levels as a categorical covariate (at most "
+                    f"{_at(where)}covariate {c!r} has {levels} levels as a categorical covariate (at most "
                     f"{max_levels}); {hint}"
                 )
         kinds[c] = kind
@@ -174,10 +199,16 @@ def covariate_design(
         if kinds[c] == "continuous":
             blocks[c] = ([c], [table[c].to_numpy(dtype=float)])
         else:
-            values = table[c].astype(str).to_numpy()
-            levels = sorted(set(values))
+            column = table[c]
+            if _numeric(column):
+                # numeric codes sort as numbers (2 before 10), as R's factor() does
+                values = column.to_numpy()
+                levels = list(np.unique(values))
+            else:
+                values = column.astype(str).to_numpy()
+                levels = sorted(set(values))
             blocks[c] = (
-                [f"{c}[{level}]" for level in levels[1:]],
+                [f"{c}[{_level_label(level)}]" for level in levels[1:]],
                 [(values == level).astype(float) for level in levels[1:]],
             )
     columns: list[np.ndarray] = []
@@ -195,17 +226,18 @@ def covariate_design(
     center = np.zeros(raw.shape[1])
     scale = np.ones(raw.shape[1])
     total = w.sum()
+    present = w > 0
     for j in range(raw.shape[1]):
         col = raw[:, j]
+        if not present.any() or np.ptp(col[present]) == 0.0:
+            # the intercept's own column (or an absent combination of levels): no information
+            raise EstimInputError(
+                f"{_at(where)}term {term_names[j]!r} takes one value for everyone: it cannot be estimated"
+            )
         if np.isin(col, (0.0, 1.0)).all():
             continue  # dummies (and their products) stay 0/1: their coefficients are already readable
         mean = float((w * col).sum() / total)
-        sd = float(np.sqrt((w * (col - mean) ** 2).sum() / total))
-        if not np.isfinite(sd) or sd == 0.0:
-            raise EstimInputError(
-                f"{where}: term {term_names[j]!r} takes one value for everyone: it cannot be estimated"
-            )
-        center[j], scale[j] = mean, sd
+        center[j], scale[j] = mean, float(np.sqrt((w * (col - mean) ** 2).sum() / total))
     return Design(
         matrix=(raw - center) / scale,
         terms=tuple(term_names),

@@ -6,12 +6,15 @@ unknown part of the population. A model for the distribution of K, fitted to the
 the Horvitz–Thompson estimate N̂ = Σ_x n_x / (1 − p0_x) over covariate patterns x with n_x people observed.
 
 The data are the frequencies f_{x,k} (people in covariate pattern x seen exactly k times) built by
-`frequency_data`; every cost scales with patterns × k, never with people.
+`frequency_data` from a table of people or of frequencies (`[data] layout`); every cost scales with
+patterns × k, never with people (with a continuous covariate, patterns are about as many as people).
 
 Families (registered in `estim.families.FAMILIES`):
 
 * ``ztpoisson``, ``ztgeometric``, ``ztnegbin``: zero-truncated Poisson / geometric / negative binomial
-  regression, log λ_x = X_x β (treatment coding of the covariates, intercept only when there are none). The
+  regression, log λ_x = X_x β (intercept only when there are no covariates; `estim.families.covariates`:
+  categorical covariates treatment-coded, continuous ones standardised for fitting and their coefficients
+  reported in their own units, formulas with interactions). The
   Poisson assumes everyone in a pattern has the same rate; the geometric (a Poisson with exponentially
   distributed rates) and the negative binomial (gamma-distributed rates, variance λ(1 + αλ)) allow
   heterogeneity and give larger N̂.

@@ -1,5 +1,11 @@
-"""Frequency data f_{x,k} (people in covariate pattern x seen exactly k times): from a table or from records,
-and the `[data]` fields of a spec that reads them."""
+"""Frequency data f_{x,k} (people in covariate pattern x seen exactly k times): from a table laid out one row per
+person or one row per (covariate pattern, times seen), or from records; and the `[data]` fields of a spec that
+reads them.
+
+A covariate pattern is a distinct combination of covariate values. Continuous covariates keep their values (a
+log-distance measured per person makes about one pattern per person), so every cost downstream scales with
+patterns × k cells, never with the people themselves.
+"""
 
 from __future__ import annotations
 
@@ -22,75 +28,166 @@ from estim.families.base import (
     check_choice,
     select_records,
 )
+from estim.families.covariates import (
+    MAX_LEVELS,
+    Design,
+    covariate_design,
+    covariate_kinds,
+    parse_formula,
+)
 
 OBSERVED = "frequency"
+LAYOUTS = ("individuals", "frequencies")
 
 # --------------------------------------------------------------------------------------------------------------
 # data
 
 
+def _whole_numbers(table: pd.DataFrame, column: str, minimum: int, what: str) -> np.ndarray:
+    """The column as int64, or an error naming the column and the first offending (1-based) data row."""
+    raw = table[column]
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    bad = ~np.isfinite(values) | (values != np.round(values)) | (values < minimum)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        shown = raw.iloc[row]
+        text = repr(shown) if isinstance(shown, str) else _label(shown)
+        problem = "missing value" if pd.isna(shown) else f"{text} is not a whole number ≥ {minimum}"
+        raise EstimInputError(f"column {column!r}, row {row + 1}: {problem} ({what})")
+    return values.astype(np.int64)
+
+
+def _label(value: Any) -> str:
+    # shortest round-trip text: distinct values give distinct labels
+    if isinstance(value, (float, np.floating)):
+        return str(float(value))
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return str(int(value))
+    return str(value)
+
+
 def frequency_data(
     table: pd.DataFrame,
     *,
-    count: str,
+    times_seen: str,
+    count: str | None = None,
     covariates: Sequence[str] = (),
-    weight: str | None = None,
+    categorical: Sequence[str] = (),
+    formula: str | None = None,
+    max_levels: int = MAX_LEVELS,
 ) -> xr.Dataset:
     """Frequencies f_{x,k}: people in covariate pattern x seen exactly k times, k = 1..K.
 
-    ``table`` has one row per person (``weight=None``) or per cell with the number of people in ``weight``.
-    Covariates are categorical (values are turned into strings). Returns an ``xr.Dataset`` with ``frequency``
-    (pattern, k) int64, the covariate columns as string variables over ``pattern``, and coords ``k`` = 1..K and
-    ``pattern`` (labels such as ``"gender=male, age=<40yrs"``; ``"all"`` without covariates).
+    ``table`` has one row per person (``count=None``) or one row per (covariate pattern, times seen) with the
+    number of people in column ``count`` (a frequency table; a pattern and k given twice is an error).
+    ``times_seen`` is the column of k ≥ 1. The covariates are ``covariates`` (main effects) or those named by
+    ``formula`` (kept in the attributes, for `design`); ``categorical`` forces numeric ones categorical.
+    Continuous covariates keep their numeric values; categorical ones become text.
+
+    Returns an ``xr.Dataset`` with ``frequency`` (pattern, k) int64, the covariate columns over ``pattern``,
+    coords ``k`` = 1..K and ``pattern`` (labels such as ``"gender=male, age=<40yrs"``; ``"all"`` without
+    covariates). Bad values raise `EstimInputError` naming the column and the 1-based data row.
     """
     covariates = list(covariates)
-    needed = [count, *covariates, *([weight] if weight else [])]
-    missing = [c for c in needed if c not in table.columns]
+    if formula is not None:
+        if covariates:
+            raise EstimInputError("give covariates or a formula, not both (the formula names them)")
+        terms, forced = parse_formula(formula)
+        covariates = list(dict.fromkeys(c for t in terms for c in t))
+        categorical = [*categorical, *sorted(forced)]
+    unknown = [c for c in categorical if c not in covariates]
+    if unknown:
+        raise EstimInputError(f"categorical {unknown} are not among the covariates {covariates}")
+    needed = [times_seen, *covariates, *([count] if count else [])]
+    missing = [c for c in dict.fromkeys(needed) if c not in table.columns]
     if missing:
-        raise EstimInputError(f"columns {missing} not in the table (it has {list(table.columns)})")
-    frame = table[needed].copy()
-    if frame[needed].isna().any().any():
-        bad = [c for c in needed if frame[c].isna().any()]
-        raise EstimInputError(f"missing values in column(s) {bad}")
-    k = pd.to_numeric(frame[count], errors="coerce")
-    if k.isna().any() or (k != np.round(k)).any() or (k < 1).any():
         raise EstimInputError(
-            f"column {count!r} must hold whole numbers ≥ 1 (times seen; people seen 0 times are unknown)"
+            f"no column(s) {missing} in the table; it has {list(map(str, table.columns))}"
         )
-    frame["_k"] = k.astype(np.int64)
-    if weight:
-        w = pd.to_numeric(frame[weight], errors="coerce")
-        if w.isna().any() or (w < 0).any() or (w != np.round(w)).any():
-            raise EstimInputError(f"column {weight!r} must hold whole numbers ≥ 0 (people per row)")
-        frame["_w"] = w.astype(np.int64)
-    else:
-        frame["_w"] = np.int64(1)
-    for c in covariates:
-        frame[c] = frame[c].astype(str)
+    k = _whole_numbers(table, times_seen, 1, "times seen; people seen 0 times are the unknown part")
+    w = (
+        _whole_numbers(table, count, 0, "number of people on the row")
+        if count
+        else np.ones(len(table), dtype=np.int64)
+    )
+    # checks the covariates' values (missing, levels) on the rows themselves, so errors name a row
+    kinds = covariate_kinds(table, covariates, categorical, max_levels=max_levels, where="")
+    frame = pd.DataFrame(
+        {**{c: _values(table[c]) for c in covariates}, "_k": k, "_w": w}, index=range(len(table))
+    )
+    if count:
+        _refuse_duplicated_cells(frame, covariates, times_seen)
     if covariates:
-        cells = frame.groupby([*covariates, "_k"], sort=True, observed=True)["_w"].sum()
+        cells = frame.groupby([*covariates, "_k"], sort=True)["_w"].sum()
         wide = cells.unstack("_k", fill_value=0)
     else:
         wide = frame.groupby("_k")["_w"].sum().to_frame().T
     wide = wide.loc[wide.sum(axis=1) > 0]
-    n_k = int(frame["_k"].max())
+    if wide.empty:
+        raise EstimInputError(
+            f"column {count!r}: no people (every count is 0)" if count else "the table has no rows"
+        )
+    n_k = int(k[w > 0].max())  # a row with nobody on it does not lengthen the k axis
     wide = wide.reindex(columns=range(1, n_k + 1), fill_value=0)
     if covariates:
-        index = wide.index if isinstance(wide.index, pd.MultiIndex) else None
-        values = [tuple(v) for v in index] if index is not None else [(v,) for v in wide.index]
+        index = wide.index
+        columns = [index.get_level_values(c).to_numpy() for c in covariates]
         labels = [
-            ", ".join(f"{c}={v}" for c, v in zip(covariates, row, strict=True)) for row in values
+            ", ".join(f"{c}={_label(v)}" for c, v in zip(covariates, row, strict=True))
+            for row in zip(*columns, strict=True)
         ]
     else:
-        values, labels = [()], ["all"]
+        columns, labels = [], ["all"]
     ds = xr.Dataset(
         {OBSERVED: (("pattern", "k"), wide.to_numpy(dtype=np.int64))},
         coords={"pattern": labels, "k": np.arange(1, n_k + 1, dtype=np.int64)},
     )
-    for j, c in enumerate(covariates):
-        ds[c] = ("pattern", np.array([row[j] for row in values], dtype=str))
-    ds.attrs.update(count=count, covariates=covariates, n_observed=int(wide.to_numpy().sum()))
+    for c, values in zip(covariates, columns, strict=True):
+        ds[c] = ("pattern", values.astype(str) if values.dtype.kind in "OU" else values)
+    ds.attrs.update(
+        times_seen=times_seen,
+        covariates=covariates,
+        categorical=[c for c in covariates if kinds[c] == "categorical"],
+        n_observed=int(wide.to_numpy().sum()),
+    )
+    if formula is not None:
+        ds.attrs["formula"] = formula
+    # a term the data cannot estimate (one value for everyone) is an error of the data: say so now
+    design(ds)
     return ds
+
+
+def _numeric(column: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+
+
+def _values(column: pd.Series) -> np.ndarray:
+    """A covariate column as plain NumPy: whole numbers as int64, other numbers as float64 (nullable and
+    Arrow dtypes included), anything else as text."""
+    if pd.api.types.is_integer_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        return column.to_numpy(dtype=np.int64)
+    if _numeric(column):
+        return column.to_numpy(dtype=float)
+    return column.astype(str).to_numpy(dtype=str)
+
+
+def _refuse_duplicated_cells(frame: pd.DataFrame, covariates: list[str], times_seen: str) -> None:
+    """A frequency table has one row per (covariate pattern, k): a second row for the same cell means the table
+    is not what its layout says (or double counts)."""
+    duplicated = frame.duplicated([*covariates, "_k"], keep=False).to_numpy()
+    if not duplicated.any():
+        return
+    first = int(np.flatnonzero(duplicated)[0])
+    key = frame.iloc[first][[*covariates, "_k"]]
+    same = (frame[[*covariates, "_k"]] == key).all(axis=1).to_numpy()
+    rows = np.flatnonzero(same)[:2] + 1
+    pattern = ", ".join(f"{c}={_label(frame.iloc[first][c])}" for c in covariates)
+    where = f" and covariates {pattern}" if covariates else ""
+    raise EstimInputError(
+        f"column {times_seen!r}, rows {rows[0]} and {rows[1]}: both give times seen = "
+        f"{int(frame.iloc[first]['_k'])}{where}; a frequency table has one row per (covariate pattern, "
+        'times seen). If each row is one person, declare layout = "individuals" without count'
+    )
 
 
 def _covariates(data: xr.Dataset, covariates: Sequence[str] | None) -> list[str]:
@@ -103,58 +200,175 @@ def _covariates(data: xr.Dataset, covariates: Sequence[str] | None) -> list[str]
     return list(covariates)
 
 
-def design(
-    data: xr.Dataset, covariates: Sequence[str] | None = None
-) -> tuple[np.ndarray, list[str]]:
-    """Treatment-coded design (patterns × terms, without the intercept column) and the term names.
+def design(data: xr.Dataset, covariates: Sequence[str] | None = None) -> Design:
+    """The design of the patterns (without the intercept column): the data's formula, or main effects of its
+    covariates (of ``covariates`` only, when given).
 
-    The reference level of each covariate is its first level in sorted order (as R's default factor coding,
-    so coefficients compare with singleRcapture); terms are named ``"covariate[level]"``.
+    Categorical covariates are treatment-coded against their first level in sorted order (R's default, so
+    coefficients compare with singleRcapture; terms ``"covariate[level]"``); continuous ones, and
+    interactions involving them, are standardised over the people (each pattern weighted by its n_x), and
+    `Design.original_scale` turns coefficients back to the covariates' own units.
     """
-    columns, names = [], []
-    for c in _covariates(data, covariates):
-        values = data[c].values.astype(str)
-        for level in sorted(set(values))[1:]:
-            columns.append((values == level).astype(float))
-            names.append(f"{c}[{level}]")
-    x = np.column_stack(columns) if columns else np.zeros((data.sizes["pattern"], 0))
-    return x, names
+    names = _covariates(data, covariates)
+    formula = data.attrs.get("formula") if covariates is None else None
+    table = pd.DataFrame({c: data[c].values for c in names}, index=range(data.sizes["pattern"]))
+    declared = [c for c in data.attrs.get("categorical", []) if c in names]
+    return covariate_design(
+        table,
+        [] if formula else names,
+        categorical=declared,
+        formula=formula,
+        weights=data[OBSERVED].values.sum(axis=1),
+        where="",
+    )
 
 
 # --------------------------------------------------------------------------------------------------------------
 # the [data] fields of a spec, and the two ways in
 
+_LAYOUT_HELP = (
+    'layout = "individuals" (one row per person; times_seen = the column of times seen) or layout = '
+    '"frequencies" (one row per number of times seen, per covariate pattern if any; times_seen = that '
+    "column, count = the column of people)"
+)
+
+
+def _check_table_fields(fields: Mapping[str, Any]) -> None:
+    """The rules for a table (benchmark or file): an explicit layout and the columns it needs."""
+    layout, count = fields.get("layout"), fields.get("count")
+    for name in ("section", "period", "category"):
+        if fields.get(name) is not None:
+            raise DataFieldError(name, "only for records (a table is fitted as a whole)")
+    if layout is None:
+        hint = (
+            f' (count now means people per row: the column of times seen is times_seen = "{count}")'
+            if count is not None and fields.get("times_seen") is None
+            else ""
+        )
+        raise DataFieldError("layout", f"missing: say {_LAYOUT_HELP}{hint}")
+    if layout == "patterns":
+        raise DataFieldError(
+            "layout",
+            '"patterns" is for capture histories; a single register\'s table of counts is layout = '
+            '"frequencies" (one row per number of times seen, per covariate pattern if any; times_seen = that '
+            'column, count = the column of people), or layout = "individuals" for one row per person',
+        )
+    check_choice(fields, "layout", LAYOUTS)
+    if layout == "individuals" and count is not None:
+        raise DataFieldError(
+            "count",
+            f'layout "individuals" has one person per row, so no count of people: name the column of '
+            f'times seen with times_seen = "{count}" (count is the number of people on a row, for layout '
+            '"frequencies")',
+        )
+    if fields.get("times_seen") is None:
+        raise DataFieldError(
+            "times_seen", "missing (the column holding how many times each was seen)"
+        )
+    if layout == "frequencies" and count is None:
+        raise DataFieldError(
+            "count",
+            'missing (layout "frequencies": the column holding the number of people per row)',
+        )
+
 
 def _check_fields(fields: Mapping[str, Any], source: str) -> None:
-    check_choice(fields, "period_kind", PERIOD_KINDS)
-    if source == "benchmark" and fields["count"] is None:
+    if fields.get("period_kind") is not None:
+        check_choice(fields, "period_kind", PERIOD_KINDS)
+    covariates = list(fields.get("covariates") or ())
+    formula = fields.get("formula")
+    if formula is not None:
+        if covariates:
+            raise DataFieldError(
+                "formula", "give covariates or formula, not both (the formula names its covariates)"
+            )
+        try:
+            terms, forced = parse_formula(formula)
+        except EstimInputError as e:
+            raise DataFieldError("formula", str(e)) from e
+        covariates = list(dict.fromkeys(c for t in terms for c in t))
+    strays = [c for c in fields.get("categorical") or () if c not in covariates]
+    if strays:
         raise DataFieldError(
-            "count", "missing (the column holding how many times each person was seen)"
+            "categorical", f"{strays} not among the covariates ({covariates or 'none'})"
         )
-    if source == "records":
-        if fields["period"] is None:
-            raise DataFieldError("period", "missing (records are fitted one period at a time)")
-        if fields["section"] is None:
+    if source != "records":
+        _check_table_fields(fields)
+        return
+    for name in ("layout", "times_seen", "count"):
+        if fields.get(name) is not None:
             raise DataFieldError(
-                "section", "missing (frequency models are fitted one section at a time)"
+                name, "not for records (their frequencies are counted from the records themselves)"
             )
-        bad = [c for c in fields["covariates"] if c != "category"]
-        if bad:
-            raise DataFieldError(
-                "covariates", f"records offer only 'category' as a covariate, not {bad}"
-            )
+    if fields.get("period") is None:
+        raise DataFieldError("period", "missing (records are fitted one period at a time)")
+    if fields.get("section") is None:
+        raise DataFieldError(
+            "section", "missing (frequency models are fitted one section at a time)"
+        )
+    bad = [c for c in covariates if c != "category"]
+    if bad:
+        raise DataFieldError(
+            "formula" if formula is not None else "covariates",
+            f"records offer only 'category' as a covariate, not {bad}",
+        )
 
 
 def _from_benchmark(table: pd.DataFrame, fields: Mapping[str, Any]) -> xr.Dataset:
-    for name, columns in (("count", [fields["count"]]), ("covariates", list(fields["covariates"]))):
-        missing = [c for c in columns if c not in table.columns]
+    """A table laid out as the spec says (``layout``) to frequencies; errors name the column and row."""
+    _check_fields(fields, "file")
+    covariates = list(fields.get("covariates") or ())
+    formula = fields.get("formula")
+    columns = [
+        ("times_seen", [fields["times_seen"]]),
+        ("count", [fields["count"]] if fields.get("count") else []),
+        ("covariates", covariates),
+        ("formula", list(dict.fromkeys(c for t in parse_formula(formula)[0] for c in t)))
+        if formula
+        else ("formula", []),
+    ]
+    for name, wanted in columns:
+        missing = [c for c in wanted if c not in table.columns]
         if missing:
             raise DataFieldError(
                 name,
-                f"no column(s) {', '.join(missing)} in the benchmark; it has "
+                f"no column(s) {', '.join(map(repr, missing))} in the table; it has "
                 f"{', '.join(map(str, table.columns))}",
             )
-    return frequency_data(table, count=fields["count"], covariates=list(fields["covariates"]))
+    data = frequency_data(
+        table,
+        times_seen=fields["times_seen"],
+        count=fields.get("count"),
+        covariates=covariates,
+        categorical=list(fields.get("categorical") or ()),
+        formula=formula,
+    )
+    if fields["layout"] == "individuals" and not covariates and not formula:
+        _refuse_frequency_table_read_as_people(table, fields["times_seen"])
+    return data
+
+
+def _refuse_frequency_table_read_as_people(table: pd.DataFrame, times_seen: str) -> None:
+    """An f_k table declared one row per person: every k appears once and another column holds whole numbers
+    above 1 (the people per row) — read as people, it would make a population of a handful."""
+    k = table[times_seen]
+    if len(table) < 3 or k.duplicated().any():
+        return
+    for column in table.columns:
+        if column == times_seen or not _numeric(table[column]):
+            continue
+        values = table[column].to_numpy(dtype=float)
+        if (
+            np.isfinite(values).all()
+            and (values == np.round(values)).all()
+            and (values >= 0).all()
+            and values.max() > 1
+        ):
+            raise EstimInputError(
+                f"column {column!r}: every row has a different times seen ({times_seen!r}) and column "
+                f"{column!r} holds whole numbers up to {int(values.max()):,}: this looks like a frequency "
+                f'table, not one row per person; declare layout = "frequencies", count = "{column}"'
+            )
 
 
 def _from_records(records: Any, fields: Mapping[str, Any]) -> xr.Dataset:
@@ -167,19 +381,44 @@ def _from_records(records: Any, fields: Mapping[str, Any]) -> xr.Dataset:
     if fields["category"] is not None:
         f = f.sel(category=[fields["category"]])
     cells = f.to_dataframe(name="n").reset_index()[["category", "k", "n"]]
-    return frequency_data(cells, count="k", covariates=list(fields["covariates"]), weight="n")
+    covariates, formula = list(fields["covariates"]), fields.get("formula")
+    named = {c for t in parse_formula(formula)[0] for c in t} if formula else set(covariates)
+    if "category" not in named:
+        # one row per k: categories that are not a covariate are summed, not cells of their own
+        cells = cells.groupby("k", as_index=False)["n"].sum()
+    return frequency_data(
+        cells,
+        times_seen="k",
+        count="n",
+        covariates=covariates,
+        formula=formula,
+    )
 
 
 FREQUENCY = DataKind(
     name="frequency",
     fields=(
-        DataField("count", "benchmark: the column holding how many times each person was seen"),
+        DataField(
+            "layout",
+            'a table\'s layout: "individuals" (one row per person) or "frequencies" (one row per times seen '
+            "and covariate pattern, with count)",
+        ),
+        DataField("times_seen", "a table: the column holding how many times each was seen (k ≥ 1)"),
+        DataField("count", 'layout "frequencies": the column holding the number of people per row'),
         DataField(
             "covariates",
-            "categorical covariate columns (records: only category)",
+            "covariate columns, main effects: numeric ones continuous, others categorical (records: only "
+            "category)",
             many=True,
             default=(),
         ),
+        DataField(
+            "categorical",
+            "covariates to treat as categorical though numeric",
+            many=True,
+            default=(),
+        ),
+        DataField("formula", 'instead of covariates, e.g. "gender * log_distance + C(region)"'),
         SECTION,
         PERIOD,
         PERIOD_KIND,

@@ -1,13 +1,30 @@
-"""Maximum likelihood for the single-register families, and the closed forms of Chao and Zelterman."""
+"""Maximum likelihood for the single-register families, and the closed forms of Chao and Zelterman.
+
+The conditional log-likelihood is a sum over covariate patterns, ℓ = Σ_x ℓ_x(η_x, ψ), with η_x = β0 + z_x β the
+pattern's linear predictor on the standardised design (`estim.families.covariates`) and ψ the family's extra
+parameter (log α or logit ω). Its first and second derivatives are computed per pattern (PyTensor, exact) and
+assembled through the design, gradient Zᵀ ∂ℓ/∂η and Hessian Zᵀ diag(∂²ℓ/∂η²) Z: one evaluation costs
+patterns × k cells, whatever the number of people.
+
+Convergence is judged on the scale of the estimates, not of the log-likelihood: the Newton decrement gᵀH⁻¹g
+(H the observed information, positive definite) is the squared distance from the estimate to the maximum of
+the local quadratic, measured in standard errors. It does not grow with the number of people, as the raw
+gradient does (a likelihood summed over 10⁶ people has gradient roundoff far above any fixed absolute
+tolerance). After the optimiser, Newton steps polish the estimate; a fit is refused only when it is not within
+`DECREMENT_TOL` (10⁻⁴ SE) of a maximum, or when the information is singular and the relative gradient
+|g_j|·max(|θ_j|, 1)/max(|ℓ|, 1) still exceeds `RELATIVE_GRADIENT_TOL`.
+"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
+import scipy.linalg
 import scipy.optimize
 import scipy.special
 import scipy.stats
@@ -20,49 +37,187 @@ from estim.families.single_register.data import OBSERVED, design
 from estim.families.single_register.model import _Spec
 
 Z95 = scipy.stats.norm.ppf(0.975)
-# Above these, a fitted p0 or N̂ says the model put the maximum at infinity rather than at a finite population.
-N_HAT_LIMIT = 1e8
-P0_LIMIT = 1.0 - 1e-6
+# Above this, N̂/n (an average P(unseen) above 1 − 10⁻⁶) says the model put the maximum at infinity rather
+# than at a finite population. Relative to the people seen: a register of 10⁸ people is not a boundary fit,
+# and one person with an extreme covariate value (a large Horvitz–Thompson weight) is not either.
+N_HAT_RATIO_LIMIT = 1e6
 LOG_ALPHA_BOUNDS = (-15.0, 15.0)
 ALPHA_LIMIT = 1e4
+# gᵀH⁻¹g ≤ 1e-8: the estimate lies within 10⁻⁴ standard errors of the maximum.
+DECREMENT_TOL = 1e-8
+# where the information is singular (no standard errors), the scale-free relative gradient instead
+RELATIVE_GRADIENT_TOL = 1e-6
+POLISH_STEPS = 50
 
 # --------------------------------------------------------------------------------------------------------------
 # maximum likelihood
 
 
-def _ml_graph(spec: _Spec, f: np.ndarray, k: np.ndarray, x: np.ndarray):
-    """Compiled −loglik with gradient and Hessian in θ = (β0, β, [log α | logit ω]), and N̂(θ) with gradient."""
-    theta = pt.dvector("theta")
-    p = x.shape[1]
-    eta = theta[0] + (pt.dot(pt.as_tensor(x), theta[1 : 1 + p]) if p else 0.0 * pt.ones(len(f)))
-    alpha = pt.exp(theta[1 + p]) if spec.alpha else None
-    omega = pt.sigmoid(theta[1 + p]) if spec.omega else None
-    support = spec.support(len(k))
-    ll = pt.sum(f * support * spec.log_prob(k[None, :], eta[:, None], pt, alpha, omega))
-    n_x = f.sum(axis=1)
-    p0 = pt.exp(spec.log_p0(eta, pt, alpha, omega))
-    n_hat = pt.sum(n_x / (1.0 - p0))
-    g = pt.grad(-ll, theta)
-    h = pytensor.gradient.hessian(-ll, theta)
-    # The graphs are tiny (patterns × K), so compile time dominates: the Python linker (~1 s for a whole fit)
-    # beats C (~13 s) and numba (~18 s) here.
+@functools.cache
+def _pattern_derivatives(spec: _Spec, n_k: int) -> Any:
+    """Compiled ℓ and, per pattern, ∂ℓ_x/∂η_x, ∂²ℓ_x/∂η_x² (and the ψ derivatives), N̂ = Σ n_x/(1 − p0_x) and
+    its derivatives, p0_x; inputs (f, η[, ψ per pattern]). Each ℓ_x depends only on its own (η_x, ψ_x), so the
+    gradient of Σ_x ∂ℓ_x/∂η_x with respect to η is the vector of second derivatives. Cached per family and K:
+    a recovery study compiles once."""
+    k = np.arange(1, n_k + 1, dtype=float)
+    f = pt.dmatrix("f")
+    eta = pt.dvector("eta")
+    inputs = [f, eta]
+    alpha = omega = alpha_x = omega_x = psi = None
+    if spec.alpha or spec.omega:
+        psi = pt.dvector("psi")  # the shared ψ, repeated per pattern
+        inputs.append(psi)
+        if spec.alpha:
+            alpha_x = pt.exp(psi)
+            alpha = alpha_x[:, None]
+        else:
+            omega_x = pt.sigmoid(psi)
+            omega = omega_x[:, None]
+    support = spec.support(n_k)
+    cells = f * support[None, :] * spec.log_prob(k[None, :], eta[:, None], pt, alpha, omega)
+    ll = pt.sum(cells)
+    lp0 = spec.log_p0(eta, pt, alpha_x, omega_x)
+    n_hat_x = pt.sum(f, axis=1) / -pt.expm1(lp0)
+    n_hat = pt.sum(n_hat_x)
+    g_eta = pt.grad(ll, eta)
+    outputs = [ll, g_eta, pt.grad(pt.sum(g_eta), eta), n_hat, pt.grad(n_hat, eta), pt.exp(lp0)]
+    if psi is not None:
+        g_psi = pt.grad(ll, psi)
+        outputs += [
+            g_psi,
+            pt.grad(pt.sum(g_eta), psi),
+            pt.grad(pt.sum(g_psi), psi),
+            pt.grad(n_hat, psi),
+        ]
+    # Small elementwise graphs: the Python linker compiles in about a second, C or numba take 10–20 s.
     mode = Mode(linker="py", optimizer="fast_compile")
-    fg = pytensor.function([theta], [-ll, g], mode=mode)
-    hess = pytensor.function([theta], h, mode=mode)
-    nh = pytensor.function([theta], [n_hat, pt.grad(n_hat, theta), p0], mode=mode)
-    return fg, hess, nh
+    return pytensor.function(inputs, outputs, mode=mode)
+
+
+class _Likelihood:
+    """−ℓ(θ), its gradient and Hessian in θ = (β0, β, [ψ]) on the standardised design, and N̂(θ)."""
+
+    def __init__(self, spec: _Spec, f: np.ndarray, z: np.ndarray) -> None:
+        self.fn = _pattern_derivatives(spec, f.shape[1])
+        self.f, self.z, self.q = f, z, z.shape[1]
+        self.extra = spec.alpha or spec.omega
+        self._memo: tuple[bytes, dict[str, Any]] | None = None
+
+    def at(self, theta: np.ndarray) -> dict[str, Any]:
+        theta = np.asarray(theta, dtype=float)
+        key = theta.tobytes()
+        if self._memo is not None and self._memo[0] == key:
+            return self._memo[1]
+        z, q = self.z, self.q
+        eta = z @ theta[:q]
+        args = [self.f, eta]
+        if self.extra:
+            args.append(np.full(len(eta), theta[q]))
+        out = [np.asarray(v) for v in self.fn(*args)]
+        ll, g_eta, h_ee, n_hat, dn_eta, p0 = out[:6]
+        grad = z.T @ g_eta
+        hess = z.T @ (h_ee[:, None] * z)
+        dn = z.T @ dn_eta
+        if self.extra:
+            g_psi, h_ep, h_pp, dn_psi = out[6:]
+            cross = z.T @ h_ep
+            grad = np.r_[grad, g_psi.sum()]
+            hess = np.block([[hess, cross[:, None]], [cross[None, :], np.array([[h_pp.sum()]])]])
+            dn = np.r_[dn, dn_psi.sum()]
+        value = {
+            "nll": float(-ll),
+            "grad": -grad,
+            "hess": -hess,
+            "n_hat": float(n_hat),
+            "dn": dn,
+            "p0": p0,
+        }
+        self._memo = (key, value)
+        return value
+
+    def fun(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        v = self.at(theta)
+        return v["nll"], v["grad"]
+
+    def hess(self, theta: np.ndarray) -> np.ndarray:
+        return self.at(theta)["hess"]
+
+
+def newton_decrement(grad: np.ndarray, hess: np.ndarray) -> float | None:
+    """gᵀH⁻¹g at a point (the squared distance to the maximum of the local quadratic, in standard errors), or
+    None when H (the observed information) is not positive definite."""
+    try:
+        chol = np.linalg.cholesky(hess)
+    except np.linalg.LinAlgError:
+        return None
+    w = scipy.linalg.solve_triangular(chol, grad, lower=True)
+    return float(w @ w)
+
+
+def relative_gradient(grad: np.ndarray, theta: np.ndarray, loglik: float) -> float:
+    """max_j |g_j|·max(|θ_j|, 1)/max(|ℓ|, 1): the gradient's size free of the scales of θ and ℓ (Dennis and
+    Schnabel 1996, §7.2)."""
+    scale = np.maximum(np.abs(theta), 1.0) / max(abs(loglik), 1.0)
+    return float(np.max(np.abs(grad) * scale)) if len(grad) else 0.0
+
+
+def converged_at(grad: np.ndarray, hess: np.ndarray, theta: np.ndarray, loglik: float) -> bool:
+    """The scale-aware convergence test: Newton decrement ≤ `DECREMENT_TOL` where the information is positive
+    definite, relative gradient ≤ `RELATIVE_GRADIENT_TOL` where it is not."""
+    decrement = newton_decrement(grad, hess)
+    if decrement is not None:
+        return decrement <= DECREMENT_TOL
+    return relative_gradient(grad, theta, loglik) <= RELATIVE_GRADIENT_TOL
+
+
+def _polish(lik: _Likelihood, theta: np.ndarray, upper: float | None) -> tuple[np.ndarray, int]:
+    """Newton steps with backtracking from the optimiser's point, while the information is positive definite:
+    quasi-Newton and trust-region methods stop at an absolute gradient that roundoff can keep them above.
+    ``upper`` bounds the last coordinate (log α): a step past it leaves the point to the boundary check."""
+    steps = 0
+    for _ in range(POLISH_STEPS):
+        v = lik.at(theta)
+        decrement = newton_decrement(v["grad"], v["hess"])
+        if decrement is None or decrement <= 1e-20:
+            break
+        step = np.linalg.solve(v["hess"], v["grad"])
+        # roundoff in a large ℓ: accept a step that does not lose more than a few ulps of it
+        slack = 16 * np.finfo(float).eps * max(abs(v["nll"]), 1.0)
+        t, moved = 1.0, False
+        for _ in range(30):
+            trial = theta - t * step
+            if upper is not None and trial[-1] > upper:
+                return theta, steps
+            value = lik.at(trial)["nll"]
+            if np.isfinite(value) and value <= v["nll"] - 1e-4 * t * decrement + slack:
+                theta, moved = trial, True
+                break
+            t /= 2
+        if not moved:
+            break
+        steps += 1
+    return theta, steps
 
 
 def _mle(spec: _Spec):
     def mle(data: xr.Dataset, *, covariates: Sequence[str] | None = None) -> MLEResult:
         """Maximum conditional likelihood, N̂ by Horvitz–Thompson, SE by the delta method plus the HT
-        sampling variance Σ n_x p0_x/(1 − p0_x)² (van der Heijden et al. 2003; singleRcapture), Wald CI."""
+        sampling variance Σ n_x p0_x/(1 − p0_x)² (van der Heijden et al. 2003; singleRcapture), Wald CI.
+        Coefficients are reported on the covariates' own scale (``beta_intercept``, ``beta[term]``), with their
+        standard errors in ``extra["standard_errors"]`` and the fitting (standardised) scale in
+        ``extra["standardised"]``."""
         f = data[OBSERVED].values.astype(float)
         k = data["k"].values.astype(float)
-        x, terms = design(data, covariates)
-        fg, hess, nh = _ml_graph(spec, f, k, x)
+        d = design(data, covariates)
+        terms = list(d.terms)
+        z = np.column_stack([np.ones(len(f)), d.matrix])
+        lik = _Likelihood(spec, f, z)
         mean_k = (f * k).sum() / f.sum()
         if spec.base == "zelterman":
+            if f.shape[1] < 2 or f[:, 0].sum() == 0 or f[:, 1].sum() == 0:
+                raise EstimInputError(
+                    "Zelterman's regression needs people seen once and people seen twice (f1, f2 > 0)"
+                )
             start0 = np.log(max(f[:, 1].sum(), 0.5) / max(f[:, 0].sum(), 0.5))
         else:
             start0 = np.log(max(2.0 * (mean_k - 1.0), 0.05))
@@ -77,63 +232,89 @@ def _mle(spec: _Spec):
             start = np.r_[start, -2.0]
             names.append("logit_omega")
         if spec.alpha:
-            res = scipy.optimize.minimize(fg, start, jac=True, method="L-BFGS-B", bounds=bounds)
-        else:
-            # exact Hessian available: a trust-region Newton method converges where BFGS stalls on precision
             res = scipy.optimize.minimize(
-                fg, start, jac=True, hess=hess, method="trust-exact", options={"gtol": 1e-6}
+                lik.fun, start, jac=True, method="L-BFGS-B", bounds=bounds
             )
-        theta = res.x
-        n_hat, dn, p0 = (np.asarray(v) for v in nh(theta))
-        n_hat = float(n_hat)
-        h = np.asarray(hess(theta))
-        params = dict(zip(names, map(float, theta), strict=True))
-        if spec.alpha:
-            params["alpha"] = float(np.exp(theta[-1]))
-        if spec.omega:
-            params["omega"] = float(scipy.special.expit(theta[-1]))
-        boundary, message = False, ""
+        else:
+            # exact Hessian available: a trust-region Newton method converges where BFGS stalls
+            res = scipy.optimize.minimize(
+                lik.fun, start, jac=True, hess=lik.hess, method="trust-exact"
+            )
+        upper = LOG_ALPHA_BOUNDS[1] if spec.alpha else None
+        theta, polished = _polish(lik, np.asarray(res.x, dtype=float), upper)
+        v = lik.at(theta)
+        n_hat, dn, p0, h, g = v["n_hat"], v["dn"], v["p0"], v["hess"], v["grad"]
+        loglik = -v["nll"]
+        boundary, notes = False, []
         if spec.alpha and (
             theta[-1] >= LOG_ALPHA_BOUNDS[1] - 1e-3 or np.exp(theta[-1]) > ALPHA_LIMIT
         ):
             boundary = True
-            message = (
+            notes.append(
                 f"negative-binomial dispersion α runs to infinity (α̂ = {np.exp(theta[-1]):.3g}, "
                 f"N̂ = {n_hat:.3g}): the likelihood has no finite maximum, so there is no estimate of N"
             )
-        elif not np.isfinite(n_hat) or n_hat > N_HAT_LIMIT or p0.max() > P0_LIMIT:
+        elif not np.isfinite(n_hat) or n_hat > N_HAT_RATIO_LIMIT * f.sum():
             boundary = True
-            message = f"fitted P(unseen) → 1 (N̂ = {n_hat:.3g}): no finite population-size estimate"
+            notes.append(
+                f"fitted P(unseen) → 1 (N̂ = {n_hat:.3g}): no finite population-size estimate"
+            )
         elif spec.alpha and theta[-1] <= LOG_ALPHA_BOUNDS[0] + 1e-3:
-            message = "dispersion α → 0: the negative binomial reduces to the Poisson"
-        try:
+            notes.append("dispersion α → 0: the negative binomial reduces to the Poisson")
+        decrement = newton_decrement(g, h)
+        converged = converged_at(g, h, theta, loglik)
+        if decrement is not None:
             cov = np.linalg.inv(h)
-            if not np.all(np.isfinite(cov)) or np.any(np.diag(cov) < 0):
-                raise np.linalg.LinAlgError("Hessian not positive definite")
-        except np.linalg.LinAlgError:
+        else:
             cov = np.full_like(h, np.nan)
             if not boundary:
-                message = (
-                    message + "; " if message else ""
-                ) + "Hessian singular: no standard error"
+                notes.append("Hessian singular: no standard error")
+        if not converged and not boundary:
+            notes.append(
+                "not converged: "
+                + (
+                    f"the estimate is {np.sqrt(decrement):.2g} standard errors from the maximum"
+                    if decrement is not None
+                    else f"relative gradient {relative_gradient(g, theta, loglik):.2g} with a singular Hessian"
+                )
+                + f" ({res.message})"
+            )
         n_x = f.sum(axis=1)
         var = float(dn @ cov @ dn + np.sum(n_x * p0 / (1.0 - p0) ** 2))
         se = float(np.sqrt(var)) if var >= 0 else float("nan")
+        # back to the covariates' own units: a linear map of (β0, β); ψ is unchanged
+        a = np.eye(len(theta))
+        a[: 1 + len(terms), : 1 + len(terms)] = d.original_scale_matrix()
+        original = a @ theta
+        cov_original = a @ cov @ a.T
+        params = dict(zip(names, map(float, original), strict=True))
+        if spec.alpha:
+            params["alpha"] = float(np.exp(theta[-1]))
+        if spec.omega:
+            params["omega"] = float(scipy.special.expit(theta[-1]))
         return MLEResult(
             n_hat=n_hat,
             se=se,
             ci95=(n_hat - Z95 * se, n_hat + Z95 * se),
             parameters=params,
-            loglik=float(-res.fun),
-            converged=bool(res.success) and not boundary,
+            loglik=loglik,
+            converged=converged and not boundary,
             boundary=boundary,
-            message=message or str(res.message),
+            message="; ".join(notes),
             extra={
                 "terms": terms,
-                "covariance": cov,
+                "covariance": cov_original,
+                "standard_errors": dict(
+                    zip(names, map(float, np.sqrt(np.diag(cov_original))), strict=True)
+                ),
+                "standardised": dict(zip(names, map(float, theta), strict=True)),
+                "center": dict(zip(terms, map(float, d.center), strict=True)),
+                "scale": dict(zip(terms, map(float, d.scale), strict=True)),
                 "p0": p0,
                 "n_observed": int(f.sum()),
-                "iterations": int(res.nit),
+                "iterations": int(res.nit) + polished,
+                "gradient": float(np.max(np.abs(g))),
+                "newton_decrement": decrement,
             },
         )
 

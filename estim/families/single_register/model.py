@@ -87,7 +87,8 @@ def _build(spec: _Spec):
         *,
         covariates: Sequence[str] | None = None,
     ) -> pm.Model:
-        x, terms = design(data, covariates)
+        d = design(data, covariates)
+        x, terms = d.matrix, list(d.terms)
         defaults = _default_priors(spec)
         if not terms:
             defaults.pop("beta")
@@ -103,6 +104,12 @@ def _build(spec: _Spec):
             eta = p["beta_intercept"].create("beta_intercept")
             if terms:
                 beta = p["beta"].create("beta", dims="term")
+                if np.any(d.center != 0.0) or np.any(d.scale != 1.0):
+                    # the report reads coefficients in the covariates' own units (Design.original_scale)
+                    pm.Deterministic(
+                        "beta_intercept_original", eta - pt.dot(beta, d.center / d.scale)
+                    )
+                    pm.Deterministic("beta_original", beta / d.scale, dims="term")
                 eta = eta + pt.dot(pt.as_tensor(x), beta)
             else:
                 eta = pt.ones(len(f)) * eta
@@ -135,6 +142,21 @@ def _posterior_dataset(posterior: Any) -> xr.Dataset:
     )
 
 
+POISSON_LIMIT = 1e15
+
+
+def _poisson(rng: np.random.Generator, rate: np.ndarray) -> np.ndarray:
+    """Poisson draws; above `POISSON_LIMIT` (beyond NumPy's range, where the relative sd is < 3e-8) the rate
+    itself, capped below the int64 limit: such a draw of N says only that the model has no finite N."""
+    draws = rng.poisson(
+        np.minimum(np.nan_to_num(rate, nan=0.0, posinf=POISSON_LIMIT), POISSON_LIMIT)
+    )
+    huge = ~(rate <= POISSON_LIMIT)
+    if huge.any():
+        draws = np.where(huge, np.minimum(np.nan_to_num(rate, nan=4e18, posinf=4e18), 4e18), draws)
+    return draws.astype(np.int64)
+
+
 def _population(spec: _Spec):
     def population(
         data: xr.Dataset,
@@ -143,25 +165,38 @@ def _population(spec: _Spec):
         *,
         covariates: Sequence[str] | None = None,
     ) -> xr.DataArray:
-        """Draws of N = Σ_x N_x with N_x − n_x | θ ~ NegativeBinomial(n_x, 1 − p0_x) (prior 1/N_x)."""
+        """Draws of N = Σ_x N_x with N_x − n_x | θ ~ NegativeBinomial(n_x, 1 − p0_x) (prior 1/N_x).
+
+        Drawn as the gamma–Poisson mixture it is: N_x − n_x = Poisson(G_x) with G_x ~ Gamma(n_x, scale
+        p0_x/(1 − p0_x)), so the unseen total of a draw is one Poisson(Σ_x G_x). Exact, and a gamma draw per
+        pattern (an exponential where n_x = 1, the usual case with continuous covariates) is several times
+        cheaper than a negative-binomial one."""
         rng = rng_from(rng)
         post = _posterior_dataset(posterior)
-        x, terms = design(data, covariates)
-        eta = post["beta_intercept"].values[..., None]  # (chain, draw, 1)
-        if terms:
-            beta = post["beta"].transpose("chain", "draw", "term").values
-            eta = eta + beta @ x.T
-        else:
-            eta = np.broadcast_to(eta, (*eta.shape[:2], x.shape[0]))
-        alpha = post["alpha"].values[..., None] if spec.alpha else None
-        omega = post["omega"].values[..., None] if spec.omega else None
-        p_seen = -np.expm1(spec.log_p0(eta, np, alpha, omega))
+        x = design(data, covariates).matrix
+        intercept = post["beta_intercept"].values  # (chain, draw)
+        beta = (
+            post["beta"].transpose("chain", "draw", "term").values
+            if x.shape[1]
+            else np.zeros((*intercept.shape, 0))
+        )
+        alpha = post["alpha"].values if spec.alpha else None
+        omega = post["omega"].values if spec.omega else None
         # Zelterman's N̂ counts every observed person, not only those seen once or twice.
         n_x = data[OBSERVED].values.sum(axis=1)
-        unseen = rng.negative_binomial(
-            np.broadcast_to(n_x, p_seen.shape), np.clip(p_seen, 1e-300, 1.0)
-        )
-        total = unseen.sum(axis=-1) + n_x.sum()
+        total = np.empty(intercept.shape, dtype=np.int64)
+        # a block of draws at a time: draws × patterns stays small with thousands of patterns
+        rows = max(1, 1_000_000 // max(len(n_x), 1))
+        for c in range(intercept.shape[0]):
+            for s in range(0, intercept.shape[1], rows):
+                block = slice(s, s + rows)
+                eta = intercept[c, block, None] + beta[c, block] @ x.T
+                a = alpha[c, block, None] if spec.alpha else None
+                o = omega[c, block, None] if spec.omega else None
+                log_p0 = spec.log_p0(eta, np, a, o)
+                odds = np.exp(log_p0 - kernels.log1mexp(log_p0, np))
+                rate = (rng.standard_gamma(np.broadcast_to(n_x, eta.shape)) * odds).sum(axis=-1)
+                total[c, block] = _poisson(rng, rate) + n_x.sum()
         return xr.DataArray(
             total.astype(np.int64),
             dims=("chain", "draw"),

@@ -103,7 +103,7 @@ def simulate_register(
 
 def padded_frequency_data(table: pd.DataFrame, n_k: int, covariates: list[str]) -> xr.Dataset:
     """``frequency_data`` with the k axis padded with zero cells up to ``n_k``."""
-    data = frequency_data(table, count="k", weight="n", covariates=covariates)
+    data = frequency_data(table, times_seen="k", count="n", covariates=covariates)
     have = data.sizes["k"]
     if have > n_k:
         raise ValueError(f"dataset has counts up to {have}, more than the padding {n_k}")
