@@ -192,6 +192,8 @@ class Family:
         Optional. The simulator of its parameter-recovery study.
     sensitivity: SensitivityDesign | None
         Optional. The priors its prior-sensitivity report varies, and the estimate it watches.
+    bayesian: bool
+        False for a family with only a maximum-likelihood mode (its `build` raises).
     """
 
     name: str
@@ -206,6 +208,7 @@ class Family:
     report: FamilyReport | None = None
     recovery: RecoveryDesign | None = None
     sensitivity: SensitivityDesign | None = None
+    bayesian: bool = True
 
     @property
     def data_kind(self) -> str:

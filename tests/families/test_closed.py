@@ -89,6 +89,34 @@ def test_mle_strata_are_fitted_separately_and_summed(hare):
     assert two.se == pytest.approx(math.sqrt(2) * one.se)
 
 
+def test_convergence_is_judged_in_standard_errors_not_by_a_fixed_gradient():
+    from estim.families.closed.mle import NEWTON_TOLERANCE, newton_polish
+
+    # a quadratic log-likelihood with information 1e8 (a huge sample): 5e-8 from the maximum the gradient is
+    # 5, which a fixed 1e-6 gradient test would refuse; yet the estimate is 0.0005 SE from the maximum
+    info = np.diag([1e8, 4.0])
+
+    def bowl(theta):
+        d = theta - np.array([1.0, 2.0])
+        return 0.5 * d @ info @ d, info @ d
+
+    theta, hess, decrement = newton_polish(bowl, np.array([1 + 5e-8, 2.0]), steps=0)
+    assert decrement < NEWTON_TOLERANCE
+    np.testing.assert_allclose(hess, info, rtol=1e-6)
+    theta, _, decrement = newton_polish(
+        bowl, np.array([1.5, -3.0])
+    )  # far off: polished to the maximum
+    np.testing.assert_allclose(theta, [1.0, 2.0], atol=1e-9)
+    assert decrement < 1e-12
+
+    def saddle(theta):
+        return 0.5 * (theta[0] ** 2 - theta[1] ** 2), np.array([theta[0], -theta[1]])
+
+    assert (
+        newton_polish(saddle, np.array([1e-9, 1e-9]))[2] == np.inf
+    )  # not a maximum: not converged
+
+
 def test_conditional_mle_of_logitnormal_is_finite(hare):
     res = mle_conditional("Mh_logitnormal", hare)
     assert res.converged and np.isfinite(res.se)

@@ -14,10 +14,15 @@ capture history h. The models differ in how the capture probability varies (Otis
 
 Maximum likelihood. ``M0``, ``Mt`` and ``Mb`` reproduce Rcapture's ``closedp.t``: Poisson log-linear models
 for the 2^T − 1 history counts (zeros included), N̂ = n + exp(intercept) (equal to the Otis et al. estimate
-for M0 and Mt; Mb from Rcapture's own parameterisation). ML-only families give Rcapture's log-linear
-heterogeneity models (Rivest & Baillargeon 2007): ``Mh_chao`` (Chao's lower bound), ``Mh_poisson2`` and
-``Mth_poisson2``. The other families' ML mode maximises the same conditional likelihood as the Bayesian
-model (Huggins 1989), N̂ = n / (1 − P̂(0)).
+for M0 and Mt; Mb from Rcapture's own parameterisation, reported as a failure where it implies p ≤ 0).
+ML-only families give Rcapture's log-linear heterogeneity models (Rivest & Baillargeon 2007): ``Mh_chao``
+(Chao's lower bound), ``Mh_poisson2``, ``Mth_poisson2`` and ``Mth_chao``. The other families' ML mode
+maximises the same conditional likelihood as the Bayesian model (Huggins 1989), N̂ = n / (1 − P̂(0)).
+
+Data layouts (`table_histories`): one row per animal, one row per distinct history with a count, or an f_k
+table over t occasions, carried as one history per k with multiplicity C(t, k) (exact for M0, the Mh models
+and the ML-only Mh_chao, Mh_poisson2; the others need the histories and refuse it). Individual covariates
+(sex, weight, …) give the Huggins conditional likelihood of M0, Mt and Mb (`estim.families.closed.huggins`).
 
 Likelihood. The integral over logit-normal heterogeneity is a fixed quadrature (deterministic and
 differentiable): the trapezoidal rule on the standard-normal scale by default, Gauss–Hermite on request
@@ -47,19 +52,34 @@ both give ``history_count`` (stratum, history) over distinct observed histories 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import pandas as pd
 import pymc as pm
 import xarray as xr
 
 from estim.errors import EstimInputError
-from estim.families.base import Family, MLEResult, register
+from estim.families.base import DataKind, Family, MLEResult, register
+from estim.families.closed import model as _model
 from estim.families.closed.data import (
-    HISTORIES,
+    HISTORY_FIELDS,
     OBSERVED,
+    check_fields,
+    check_layout_fields,
+    frequency_history_data,
+    frequency_table,
+    from_records,
     history_data,
     history_data_from_statistics,
+    table_rows,
+)
+from estim.families.closed.huggins import (
+    HUGGINS,
+    build_huggins,
+    huggins_data,
+    huggins_population,
+    mle_huggins,
 )
 from estim.families.closed.mle import (
     all_histories,
@@ -67,7 +87,7 @@ from estim.families.closed.mle import (
     mle_conditional,
     mle_loglinear,
 )
-from estim.families.closed.model import _PRIORS, build_closed, population
+from estim.families.closed.model import _PRIORS, build_closed
 from estim.families.closed.recovery import recovery_design
 from estim.priors import Prior
 
@@ -76,11 +96,77 @@ __all__ = [
     "OBSERVED",
     "all_histories",
     "build_closed",
+    "frequency_history_data",
     "history_data",
     "history_data_from_statistics",
+    "huggins_data",
     "loglinear_design",
     "population",
+    "table_histories",
 ]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# A researcher's table, and the [data] fields of a spec
+
+
+def table_histories(
+    table: pd.DataFrame,
+    *,
+    layout: str,
+    occasions: Sequence[str] | int | None = None,
+    count: str | None = None,
+    times_seen: str | None = None,
+    covariates: Sequence[str] = (),
+    categorical: Sequence[str] = (),
+    formula: str | None = None,
+) -> xr.Dataset:
+    """The closed-population data of a table in the layout it declares: capture histories (individuals or
+    patterns), an f_k table carried as histories (frequencies, with ``occasions = t``), or Huggins cells when
+    covariates are given. Whatever the table contradicts is an error naming the column and row
+    (`estim.families.closed.data.table_rows`)."""
+    fields = {
+        "layout": layout,
+        "occasions": occasions,
+        "count": count,
+        "times_seen": times_seen,
+        "covariates": tuple(covariates or ()),
+        "categorical": tuple(categorical or ()),
+        "formula": formula,
+    }
+    check_layout_fields(fields)
+    if layout == "frequencies":
+        return frequency_table(table, fields)
+    x, n, columns, names = table_rows(table, fields)
+    if names:
+        return huggins_data(table, x, n, columns, names, fields["categorical"], formula)
+    rows = pd.DataFrame(x, columns=columns).assign(_n=n)
+    return history_data(rows, occasions=columns, count="_n")
+
+
+def _from_table(table: pd.DataFrame, fields: Mapping[str, Any]) -> xr.Dataset:
+    names = ("occasions", "count", "times_seen", "covariates", "categorical", "formula")
+    return table_histories(table, layout=fields["layout"], **{k: fields.get(k) for k in names})
+
+
+HISTORIES = DataKind(
+    name="histories",
+    fields=HISTORY_FIELDS,
+    check=check_fields,
+    from_benchmark=_from_table,
+    from_records=from_records,
+)
+
+
+def population(
+    data: xr.Dataset, posterior: xr.Dataset | Any, rng: Any = None, **_: Any
+) -> xr.DataArray:
+    """Draws of N given the posterior draws: per stratum from histories (`model.population`), or summed over
+    covariate patterns for Huggins data (`huggins.huggins_population`)."""
+    if "design" in data:
+        return huggins_population(data, posterior, rng)
+    return _model.population(data, posterior, rng)
+
 
 # --------------------------------------------------------------------------------------------------------------
 # Registration
@@ -99,20 +185,36 @@ _ML_ONLY = {
     "Mh_chao": "Mh, Chao's lower bound as Rcapture's log-linear model (ML only)",
     "Mh_poisson2": "Mh, Rcapture's Poisson2 log-linear heterogeneity (ML only)",
     "Mth_poisson2": "Mth, Rcapture's Poisson2 log-linear heterogeneity (ML only)",
+    "Mth_chao": "Mth, Chao's lower bound as Rcapture's log-linear model (ML only)",
 }
+
+
+def _no_covariates(name: str, data: xr.Dataset) -> None:
+    if "design" in data and name not in HUGGINS:
+        raise EstimInputError(
+            f"{name}: individual covariates (the Huggins conditional likelihood) are available for "
+            f"{', '.join(HUGGINS)}; fit one of those, or drop the covariates"
+        )
 
 
 def _bayes_family(name: str) -> Family:
     def build(data: xr.Dataset, priors: Mapping[str, Prior] | None = None, **opts: Any) -> pm.Model:
+        if "design" in data:
+            if opts.get("stratified"):
+                raise EstimInputError("individual covariates and strata together are not supported")
+            return build_huggins(name, data, priors)
         return build_closed(name, data, priors, **opts)
 
-    if name in ("M0", "Mt", "Mb"):
+    if name in HUGGINS:
 
         def mle(data: xr.Dataset, **opts: Any) -> MLEResult:
+            if "design" in data:
+                return mle_huggins(name, data, **opts)
             return mle_loglinear(name, data, **opts)
     else:
 
         def mle(data: xr.Dataset, **opts: Any) -> MLEResult:
+            _no_covariates(name, data)
             return mle_conditional(name, data, **opts)
 
     return Family(
@@ -133,6 +235,7 @@ def _ml_only_family(name: str) -> Family:
         raise EstimInputError(f"{name} has only a maximum-likelihood mode")
 
     def mle(data: xr.Dataset, **opts: Any) -> MLEResult:
+        _no_covariates(name, data)
         return mle_loglinear(name, data, **opts)
 
     return Family(
@@ -143,6 +246,7 @@ def _ml_only_family(name: str) -> Family:
         population=build,
         mle=mle,
         default_priors={},
+        bayesian=False,
         observed_name=OBSERVED,
     )
 

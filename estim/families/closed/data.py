@@ -1,9 +1,18 @@
-"""Capture histories (stratum × distinct history counts, and the 0/1 capture matrix): from a table or from
-records, and the `[data]` fields of a spec that reads them."""
+"""Capture histories (stratum × distinct history counts, and the 0/1 capture matrix): from a table in one of
+three layouts or from records, and the `[data]` fields of a spec that reads them.
+
+Layouts of a table (``layout``, `table_histories`): ``"individuals"`` (one row per animal, 0/1 ``occasions``
+columns), ``"patterns"`` (one row per distinct history, ``count`` = people with it), ``"frequencies"`` (one row
+per number of captures k: ``times_seen`` = k, ``count`` = f_k, ``occasions = t``). An f_k table is carried as
+one representative history per k with ``multiplicity`` C(t, k); the models add log C(t, k) to log P(h), exact
+whenever P(h) depends on h only through k. Covariates give Huggins data (`estim.families.closed.huggins`);
+`estim.families.closed.table_histories` reads any of the three.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from math import comb
 from typing import Any
 
 import numpy as np
@@ -18,12 +27,14 @@ from estim.families.base import (
     SECTION,
     DataField,
     DataFieldError,
-    DataKind,
     check_choice,
     select_records,
 )
 
 OBSERVED = "history_count"
+LAYOUTS = ("individuals", "patterns", "frequencies")
+MULTIPLICITY = "multiplicity"
+MAX_OCCASIONS = 62  # histories are packed into int64
 
 # --------------------------------------------------------------------------------------------------------------
 # Data
@@ -54,26 +65,17 @@ def history_data(
         )
     if len(occasions) < 2:
         raise EstimInputError("capture–recapture needs at least 2 occasions")
-    x = table[occasions].to_numpy()
-    if not np.isin(x, (0, 1)).all():
-        raise EstimInputError(f"occasion columns {occasions} must hold only 0 and 1")
-    x = x.astype(np.int8)
-    n = table[count].to_numpy() if count is not None else np.ones(len(table), dtype=np.int64)
-    if count is not None and (np.any(n < 0) or np.any(n != np.round(n))):
-        raise EstimInputError(f"count column {count!r} must hold non-negative integers")
+    x = _binary(table, occasions)
+    n = _people(table, count)
     seen = x.sum(axis=1) > 0
-    x, n = x[seen], n[seen].astype(np.int64)
+    x, n = x[seen], n[seen]
     strata = (
         table.loc[seen, stratum].astype(str).to_numpy()
         if stratum is not None
         else np.full(len(x), "all")
     )
     t = len(occasions)
-    if t > 62:
-        raise EstimInputError(f"{t} occasions: at most 62 (histories are packed into int64)")
-    # Pack each history into an integer (occasion 1 = most significant bit) so the Python loop below runs
-    # over distinct histories, not animals.
-    code = x.astype(np.int64) @ (np.int64(1) << np.arange(t - 1, -1, -1, dtype=np.int64))
+    code = history_codes(x)
     stratum_labels = list(pd.unique(strata)) if len(strata) else ["all"]
     s_idx = pd.Index(stratum_labels).get_indexer(strata)
     # Rcapture's order: histories in decreasing binary value (111…1 first).
@@ -85,6 +87,49 @@ def history_data(
     return _dataset(counts, stratum_labels, histories, [str(o) for o in occasions])
 
 
+def history_codes(x: np.ndarray) -> np.ndarray:
+    """Each 0/1 history packed into one integer (occasion 1 the most significant bit), so that work runs over
+    distinct histories rather than animals."""
+    t = x.shape[1]
+    if t > MAX_OCCASIONS:
+        raise EstimInputError(f"{t} occasions: at most {MAX_OCCASIONS}")
+    return x.astype(np.int64) @ (np.int64(1) << np.arange(t - 1, -1, -1, dtype=np.int64))
+
+
+def frequency_history_data(f_k: Mapping[int, int] | Sequence[int], occasions: int) -> xr.Dataset:
+    """An f_k table over `occasions` = t occasions as capture histories: one representative history per k =
+    1…t (k ones then zeros, labelled "k=…", zero counts included) and ``multiplicity`` C(t, k).
+
+    `f_k`: {k: number seen k times} or the sequence f_1, f_2, …. Exact for the models whose P(h) depends on h
+    only through k (M0 and the Mh models): log P(seen k times) = log C(t, k) + log P(h_k).
+    """
+    t = int(occasions)
+    if not 2 <= t <= MAX_OCCASIONS:
+        raise EstimInputError(f"{t} occasions: capture–recapture needs 2 to {MAX_OCCASIONS}")
+    items = f_k.items() if isinstance(f_k, Mapping) else enumerate(f_k, start=1)
+    counts = np.zeros(t, dtype=np.int64)
+    for k, f in items:
+        if not 1 <= int(k) <= t:
+            raise EstimInputError(f"k = {k}: the number of captures lies in 1…{t}")
+        counts[int(k) - 1] += int(f)
+    ks = np.arange(1, t + 1)
+    capture = (np.arange(t)[None, :] < ks[:, None]).astype(np.int8)
+    ds = xr.Dataset(
+        {
+            OBSERVED: (("stratum", "history"), counts[None, :]),
+            "capture": (("history", "occasion"), capture),
+            MULTIPLICITY: ("history", np.array([comb(t, int(k)) for k in ks], dtype=np.float64)),
+        },
+        coords={
+            "stratum": ["all"],
+            "history": [f"k={k}" for k in ks],
+            "occasion": [str(j + 1) for j in range(t)],
+        },
+    )
+    ds.attrs["layout"] = "frequencies"
+    return ds
+
+
 def history_data_from_statistics(stats_ds: xr.Dataset, period: str | None = None) -> xr.Dataset:
     """estim.statistics' ``history_count`` (section, period, history) -> strata = sections for one period.
 
@@ -93,9 +138,7 @@ def history_data_from_statistics(stats_ds: xr.Dataset, period: str | None = None
     only partly inside the record span has structural zeros on its missing occasions: fit Mt there, not M0.
     """
     if "history_count" not in stats_ds or "capture" not in stats_ds:
-        raise EstimInputError(
-            "the statistics hold no capture histories (computed with occasion=None?)"
-        )
+        raise EstimInputError("the statistics hold no capture histories (made with occasion=None?)")
     hc = stats_ds["history_count"]
     if period is None:
         if hc.sizes["period"] != 1:
@@ -140,7 +183,7 @@ def _dataset(
 
 
 def _check(data: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
-    if OBSERVED not in data or "capture" not in data:
+    if OBSERVED not in data or "capture" not in data or "stratum" not in data[OBSERVED].dims:
         raise EstimInputError("closed-population models need `history_data(...)` output")
     counts = data[OBSERVED].transpose("stratum", "history").values.astype(np.int64)
     x = data["capture"].transpose("history", "occasion").values.astype(np.int8)
@@ -149,32 +192,324 @@ def _check(data: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
     return counts, x
 
 
+def log_multiplicity(data: xr.Dataset) -> np.ndarray:
+    """log of the number of histories each data history stands for (0 for real histories)."""
+    if MULTIPLICITY not in data:
+        return np.zeros(data.sizes["history"])
+    return np.log(data[MULTIPLICITY].transpose("history").values.astype(np.float64))
+
+
+# The models whose P(h) depends on h only through its number of captures k: they alone can be fitted to an
+# f_k table (the others need to know which occasions).
+BY_CAPTURES = ("M0", "Mh_logitnormal", "Mh_mixture", "Mh_chao", "Mh_poisson2")
+
+
+def require_histories(name: str, data: xr.Dataset) -> None:
+    """Refuse an f_k table for a model whose P(h) depends on which occasions a history has."""
+    if MULTIPLICITY in data and name not in BY_CAPTURES:
+        raise EstimInputError(
+            f"{name} needs capture histories: its capture probability depends on which occasions an animal "
+            'was caught on, which an f_k table (layout = "frequencies") does not say. Fit '
+            f'{", ".join(BY_CAPTURES)} to it, or give the histories (layout = "individuals" or "patterns")'
+        )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# A table in one of three layouts
+
+
+def _show(value: Any) -> str:
+    # numpy scalars as plain numbers
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def _where(column: str, row: int) -> str:
+    # the 1-based data row: the CSV line minus the header
+    return f"column {column!r}, row {row + 1}"
+
+
+def _counts(table: pd.DataFrame, column: str, what: str) -> np.ndarray:
+    """A column of non-negative integers (people per row), naming the first bad value's row."""
+    raw = table[column]
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(values) | (values < 0) | (values != np.round(values))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise EstimInputError(
+            f"{_where(column, row)}: {_show(raw.iloc[row])} is not a non-negative integer (the {what})"
+        )
+    return values.astype(np.int64)
+
+
+def _people(table: pd.DataFrame, count: str | None) -> np.ndarray:
+    """People per row: the count column, or one each."""
+    if count is None:
+        return np.ones(len(table), dtype=np.int64)
+    return _counts(table, count, "number of people on the row")
+
+
+def _looks_like_count(raw: pd.Series) -> bool:
+    """Non-negative integers with some > 1 and not an index 1, 2, 3, …: what a count column looks like."""
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+    if len(values) == 0 or not np.isfinite(values).all():
+        return False
+    if (values < 0).any() or (values != np.round(values)).any() or values.max() <= 1:
+        return False
+    ordered = np.sort(values)
+    return not (len(values) > 1 and np.all(np.diff(ordered) == 1))
+
+
+def _count_hint(column: str) -> str:
+    return (
+        f"it holds integers > 1 and looks like a count column (people per capture pattern): declare "
+        f'layout = "patterns", count = "{column}"'
+    )
+
+
+def _binary(table: pd.DataFrame, occasions: Sequence[str], hint: bool = False) -> np.ndarray:
+    """The 0/1 occasion columns as an int8 matrix, naming the column and row of the first other value."""
+    out = np.zeros((len(table), len(occasions)), dtype=np.int8)
+    for j, c in enumerate(occasions):
+        raw = table[c]
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+        bad = ~np.isin(values, (0.0, 1.0))
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            message = f"{_where(c, row)}: {_show(raw.iloc[row])} is not 0 or 1 (an occasion column holds captures)"
+            if hint and _looks_like_count(raw):
+                message += f"; {_count_hint(c)}"
+            raise EstimInputError(message)
+        out[:, j] = values.astype(np.int8)
+    return out
+
+
+def _field_columns(table: pd.DataFrame, field: str, columns: Sequence[str]) -> None:
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise DataFieldError(
+            field,
+            f"no column(s) {', '.join(map(repr, missing))} in the table; it has "
+            f"{', '.join(map(str, table.columns))}",
+        )
+
+
+def _occasion_count(value: Any) -> int | None:
+    """`occasions` as the number of occasions t (frequencies layout), or None when it is a list of columns."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    return int(value) if isinstance(value, str) and value.strip().isdigit() else None
+
+
+def check_layout_fields(fields: Mapping[str, Any]) -> None:
+    """The rules across a table's `[data]` fields; `DataFieldError` naming the field that breaks one."""
+    layout = fields.get("layout")
+    if layout is None:
+        raise DataFieldError(
+            "layout",
+            'missing: say how the table is laid out: "individuals" (one row per animal or person), '
+            '"patterns" (one row per distinct capture history, with count = its column of people) or '
+            '"frequencies" (one row per number of captures k, with times_seen, count and occasions = t)',
+        )
+    if layout not in LAYOUTS:
+        raise DataFieldError("layout", f"one of {', '.join(LAYOUTS)}; got {layout!r}")
+    occasions, count = fields.get("occasions"), fields.get("count")
+    times_seen, formula = fields.get("times_seen"), fields.get("formula")
+    covariates, categorical = tuple(fields.get("covariates") or ()), fields.get("categorical")
+    t, freq = _occasion_count(occasions), layout == "frequencies"
+    rules = [
+        (bool(covariates) and formula is not None, "formula", "covariates or a formula, not both"),
+        (
+            freq and times_seen is None,
+            "times_seen",
+            f"missing: {layout!r} needs the column holding k",
+        ),
+        (freq and count is None, "count", f"missing: {layout!r} needs the column holding f_k"),
+        (
+            freq and (t is None or t < 2),
+            "occasions",
+            f"layout {layout!r} needs the number of capture occasions, an integer ≥ 2 (e.g. occasions = "
+            f"6); got {occasions!r}",
+        ),
+        (
+            freq and bool(covariates or formula or categorical),
+            "covariates",
+            "the closed-population models take no covariates from an f_k table: give the histories "
+            '(layout = "individuals" or "patterns") with the covariate columns',
+        ),
+        (not freq and times_seen is not None, "times_seen", 'is for layout = "frequencies" (k)'),
+        (
+            not freq and t is not None,
+            "occasions",
+            f"layout {layout!r} needs the list of 0/1 occasion columns in time order, not a number",
+        ),
+        (
+            layout == "individuals" and count is not None,
+            "count",
+            'layout "individuals" has one row per person, each counted once: a column of people per '
+            f'row means the table is layout = "patterns" (count = "{count}")',
+        ),
+        (layout == "patterns" and count is None, "count", "missing: the column of people per row"),
+    ]
+    for broken, name, message in rules:
+        if broken:
+            raise DataFieldError(name, message)
+    if freq:
+        return
+    named = set(covariate_names(covariates, formula))
+    extra = sorted(set(fields.get("categorical") or ()) - named)
+    if extra:
+        raise DataFieldError(
+            "categorical", f"{extra} are not among the covariates ({sorted(named) or 'none'})"
+        )
+
+
+def table_rows(
+    table: pd.DataFrame, fields: Mapping[str, Any]
+) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    """An individuals or patterns table, checked against its layout: its 0/1 histories, people per row, occasion
+    columns and covariate columns (`fields` already passed by `check_layout_fields`).
+
+    A table the layout contradicts is an error naming the column and the 1-based row, never a silent
+    misreading: an individuals table with a column of integers > 1 beside histories that are all distinct
+    looks like a patterns table with its count column; a count must be a non-negative integer; a patterns
+    table has one row per distinct history (and covariate pattern); nobody can be seen on no occasion.
+    """
+    layout, count, formula = fields["layout"], fields.get("count"), fields.get("formula")
+    names = covariate_names(tuple(fields.get("covariates") or ()), formula)
+    declared = {count, *names}
+    occasions = fields.get("occasions")
+    if occasions is None:
+        occasions = [c for c in table.columns if c not in declared]
+    occasions = [str(c) for c in occasions]
+    for field, columns in (("occasions", occasions), ("count", [count] * bool(count))):
+        _field_columns(table, field, columns)
+    _field_columns(table, "formula" if formula else "covariates", names)
+    if count in occasions:
+        raise DataFieldError("count", f"{count!r} is also listed among the occasions")
+    if len(occasions) < 2:
+        raise DataFieldError("occasions", "capture–recapture needs at least 2 occasion columns")
+    x = _binary(table, occasions, hint=layout == "individuals")
+    n = _people(table, count)
+    never = np.flatnonzero((x.sum(axis=1) == 0) & (n > 0))
+    if len(never):
+        raise EstimInputError(
+            f"row {never[0] + 1}: never captured (every occasion column is 0): an animal nobody saw cannot "
+            "be in the data; drop the row"
+        )
+    if layout == "individuals":
+        _refuse_hidden_counts(table, x, set(occasions) | declared)
+    else:
+        _refuse_repeats(table, x, names)
+    return x, n, occasions, names
+
+
+def covariate_names(covariates: Sequence[str], formula: str | None) -> list[str]:
+    """The covariate columns a table's fields name (the formula's, when one is given)."""
+    if formula is None:
+        return list(covariates)
+    from estim.families.covariates import parse_formula
+
+    return list(dict.fromkeys(c for term in parse_formula(formula)[0] for c in term))
+
+
+def _refuse_hidden_counts(table: pd.DataFrame, x: np.ndarray, declared: set[Any]) -> None:
+    """An individuals table whose histories are all distinct, beside a column of integers > 1: a pattern
+    table read as one person per row (estim once gave N̂ = 16 for 4,400 Kosovo deaths this way)."""
+    codes = history_codes(x)
+    if len(np.unique(codes)) < len(codes):
+        return  # histories repeat: one row per person is plausible
+    for c in table.columns:
+        if c in declared or not _looks_like_count(table[c]):
+            continue
+        values = pd.to_numeric(table[c], errors="coerce").to_numpy(dtype=float)
+        row = int(np.flatnonzero(values > 1)[0])
+        raise EstimInputError(
+            f"{_where(str(c), row)}: {_show(table[c].iloc[row])}, beside 0/1 histories that are all distinct: "
+            f"{_count_hint(str(c))} (if it is something else, leave it out of the file)"
+        )
+
+
+def _refuse_repeats(table: pd.DataFrame, x: np.ndarray, covariates: Sequence[str]) -> None:
+    """A patterns table has one row per distinct history (per covariate pattern): name a repeated one."""
+    keys = pd.DataFrame({"_h": history_codes(x)})
+    for c in covariates:
+        keys[c] = table[c].to_numpy()
+    group = keys.groupby(list(keys.columns), dropna=False, sort=False).ngroup().to_numpy()
+    repeat = pd.Series(group).duplicated().to_numpy()
+    if repeat.any():
+        row = int(np.flatnonzero(repeat)[0])
+        other = int(np.flatnonzero(group == group[row])[0])
+        what = "history and covariates" if len(covariates) else "history"
+        raise EstimInputError(
+            f"rows {other + 1} and {row + 1} have the same {what}: a patterns table has one row per "
+            "distinct one (sum their counts first)"
+        )
+
+
+def frequency_table(table: pd.DataFrame, fields: Mapping[str, Any]) -> xr.Dataset:
+    """An f_k table (`times_seen` = k, `count` = f_k) over t = `occasions`, checked row by row."""
+    t, times_seen, count = (
+        _occasion_count(fields["occasions"]),
+        fields["times_seen"],
+        fields["count"],
+    )
+    assert t is not None  # check_layout_fields saw to it
+    for field, column in (("times_seen", times_seen), ("count", count)):
+        _field_columns(table, field, [column])
+    k = _counts(table, times_seen, "number of captures k")
+    f = _counts(table, count, "number of people on the row")
+    first: dict[int, int] = {}
+    for row, (kk, ff) in enumerate(zip(k.tolist(), f.tolist(), strict=True)):
+        if kk > t:
+            raise EstimInputError(
+                f"{_where(times_seen, row)}: k = {kk} captures, more than the {t} occasions declared"
+            )
+        if kk == 0 and ff > 0:
+            raise EstimInputError(
+                f"{_where(count, row)}: {ff} people seen 0 times: the unseen cannot be counted (drop "
+                "the row; estimating them is the point)"
+            )
+        if kk in first:
+            raise EstimInputError(
+                f"{_where(times_seen, row)}: k = {kk} again (also row {first[kk] + 1}): a frequency "
+                "table has one row per number of captures"
+            )
+        first[kk] = row
+    if f[k > 0].sum() == 0:
+        raise EstimInputError(f"column {count!r}: nobody seen (all counts are 0)")
+    return frequency_history_data({int(a): int(b) for a, b in zip(k, f, strict=True) if a > 0}, t)
+
+
 # --------------------------------------------------------------------------------------------------------------
 # the [data] fields of a spec, and the two ways in
 
 OCCASION_KINDS = ("quarter", "month")
+_TABLE_ONLY = ("layout", "count", "times_seen", "formula")
 
 
-def _check_fields(fields: Mapping[str, Any], source: str) -> None:
+def check_fields(fields: Mapping[str, Any], source: str) -> None:
     check_choice(fields, "period_kind", PERIOD_KINDS)
     check_choice(fields, "occasion", OCCASION_KINDS)
-    if source == "records" and fields["period"] is None:
-        raise DataFieldError("period", "missing (records are fitted one period at a time)")
+    if source == "records":
+        for name in _TABLE_ONLY:
+            if fields.get(name) is not None:
+                raise DataFieldError(name, "is for a table (file or benchmark), not for records")
+        for name in ("covariates", "categorical"):
+            if fields.get(name):
+                raise DataFieldError(
+                    name, "records carry no individual covariates for capture histories"
+                )
+        if fields.get("occasions") is not None:
+            raise DataFieldError(
+                "occasions", "records have their occasions from `occasion` (quarter or month)"
+            )
+        if fields["period"] is None:
+            raise DataFieldError("period", "missing (records are fitted one period at a time)")
+        return
+    check_layout_fields(fields)
 
 
-def _from_benchmark(table: pd.DataFrame, fields: Mapping[str, Any]) -> xr.Dataset:
-    occasions = list(fields["occasions"] or table.columns)
-    missing = [c for c in occasions if c not in table.columns]
-    if missing:
-        raise DataFieldError(
-            "occasions",
-            f"no column(s) {', '.join(missing)} in the benchmark; it has "
-            f"{', '.join(map(str, table.columns))}",
-        )
-    return history_data(table, occasions=occasions)
-
-
-def _from_records(records: Any, fields: Mapping[str, Any]) -> xr.Dataset:
+def from_records(records: Any, fields: Mapping[str, Any]) -> xr.Dataset:
     """The capture histories of one period, one stratum per section (all, or the one named)."""
     from estim.statistics import sufficient_statistics
 
@@ -187,24 +522,40 @@ def _from_records(records: Any, fields: Mapping[str, Any]) -> xr.Dataset:
     return history_data_from_statistics(stats, fields["period"])
 
 
-HISTORIES = DataKind(
-    name="histories",
-    fields=(
-        DataField(
-            "occasions",
-            "benchmark: the 0/1 occasion columns in time order (default: all)",
-            many=True,
-        ),
-        SECTION,
-        PERIOD,
-        PERIOD_KIND,
-        DataField(
-            "occasion",
-            "records: capture occasion within a period, quarter or month",
-            default="quarter",
-        ),
+# the [data] fields of HISTORIES (the DataKind is assembled in estim.families.closed, which reads covariates)
+HISTORY_FIELDS = (
+    DataField(
+        "layout",
+        'table: "individuals" (one row per animal), "patterns" (one row per distinct history, with '
+        'count) or "frequencies" (one row per number of captures k, with times_seen, count, occasions)',
     ),
-    check=_check_fields,
-    from_benchmark=_from_benchmark,
-    from_records=_from_records,
+    DataField(
+        "occasions",
+        "table: the 0/1 occasion columns in time order (default: all other columns); layout "
+        '"frequencies": the number of occasions t',
+        many=True,
+    ),
+    DataField("count", "table: the column holding the number of people on each row"),
+    DataField("times_seen", 'layout "frequencies": the column holding k, the number of captures'),
+    DataField(
+        "covariates",
+        "table: individual covariate columns (Huggins conditional likelihood; M0, Mt, Mb)",
+        many=True,
+        default=(),
+    ),
+    DataField(
+        "categorical",
+        "covariates to treat as categorical (default: the non-numeric ones)",
+        many=True,
+        default=(),
+    ),
+    DataField("formula", 'covariates as a formula instead, e.g. "sex * weight + C(age)"'),
+    SECTION,
+    PERIOD,
+    PERIOD_KIND,
+    DataField(
+        "occasion",
+        "records: capture occasion within a period, quarter or month",
+        default="quarter",
+    ),
 )

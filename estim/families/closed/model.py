@@ -12,7 +12,13 @@ import xarray as xr
 
 from estim.errors import EstimInputError
 from estim.families.base import rng_from
-from estim.families.closed.data import OBSERVED, _check
+from estim.families.closed.data import (
+    MULTIPLICITY,
+    OBSERVED,
+    _check,
+    log_multiplicity,
+    require_histories,
+)
 from estim.families.kernels import replicate_counts
 from estim.priors import Prior, merge_priors
 
@@ -24,10 +30,13 @@ DEFAULT_NODES = 101  # quadrature nodes over the logit-normal heterogeneity (see
 
 _BASE = {"logit_p": Prior("Normal", mu=0, sigma=1.5), "sigma_stratum": Prior("HalfNormal", sigma=1)}
 _TIME = {"occasion_sd": Prior("HalfNormal", sigma=1)}
+# individual covariates (Huggins; M0, Mt, Mb): effects per standard deviation of a continuous covariate, or of
+# a category against the reference level, on the logit scale
+_COVARIATES = {"beta": Prior("Normal", mu=0, sigma=1)}
 _PRIORS: dict[str, dict[str, Prior]] = {
-    "M0": dict(_BASE),
-    "Mt": {**_BASE, **_TIME},
-    "Mb": {**_BASE, "behaviour": Prior("Normal", mu=0, sigma=1)},
+    "M0": {**_BASE, **_COVARIATES},
+    "Mt": {**_BASE, **_TIME, **_COVARIATES},
+    "Mb": {**_BASE, "behaviour": Prior("Normal", mu=0, sigma=1), **_COVARIATES},
     "Mh_logitnormal": {**_BASE, "sigma_h": Prior("HalfNormal", sigma=1)},
     "Mh_mixture": {
         **_BASE,
@@ -196,8 +205,19 @@ def build_closed(
     nodes: int = DEFAULT_NODES,
     quadrature: str = "trapezoid",
 ) -> pm.Model:
-    """The PyMC model of family `name` with the conditional likelihood of the observed histories."""
+    """The PyMC model of family `name` with the conditional likelihood of the observed histories (of the
+    f_k cells for an f_k table). Data with covariates take `estim.families.closed.huggins.build_huggins`."""
+    if "design" in data:
+        raise EstimInputError(
+            "data with individual covariates: build the model with the family (FAMILIES[name].build) or "
+            "estim.families.closed.huggins.build_huggins"
+        )
+    require_histories(name, data)
     counts, x = _check(data)
+    if "beta" in (priors or {}):
+        raise EstimInputError(
+            "a prior for beta (covariate effects), but the data have no covariates"
+        )
     pri = merge_priors(_PRIORS[name], priors)
     coords = {
         "stratum": [str(s) for s in data["stratum"].values],
@@ -212,6 +232,9 @@ def build_closed(
     }
     with pm.Model(coords=coords) as model:
         log_ph, log_p0 = _log_probs(name, x, pri, opts)
+        if MULTIPLICITY in data:
+            # an f_k table: each representative history stands for C(t, k) histories of equal probability
+            log_ph = log_ph + log_multiplicity(data)[None, :]
         pm.Deterministic("p_unseen", pt.exp(log_p0), dims="stratum")
         log_cond = log_ph - pt.log1mexp(log_p0)[:, None]
         n_seen = counts.sum(axis=1, keepdims=True).astype(np.int64)
