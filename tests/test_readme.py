@@ -27,6 +27,15 @@ def _is_border(args: list[str]) -> bool:
     return any("border" in a for a in args)
 
 
+def _is_example_fit(args: list[str]) -> bool:
+    # the worked example's Bayesian fit (and the summary that reads it) take a minute: the slow suite runs them
+    return any("examples/" in a for a in args) and "--mle" not in args
+
+
+def _fast(args: list[str]) -> bool:
+    return not _is_border(args) and not _is_example_fit(args)
+
+
 def test_readme_lists_the_commands():
     commands = _readme_commands()
     verbs = {c[0] for c in commands}
@@ -36,7 +45,8 @@ def test_readme_lists_the_commands():
 def _run_in_order(tmp_path, commands):
     # In order, in one folder: the simulate command makes what the later ones read; the fits go to a copy of
     # models/ so the test leaves the repository as it was.
-    shutil.copytree(ROOT / "models", tmp_path / "models", ignore=shutil.ignore_patterns("*.nc"))
+    for folder in ("models", "examples"):
+        shutil.copytree(ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("*.nc"))
     for args in commands:
         out = subprocess.run(
             [sys.executable, "-m", "estim.cli", *args],
@@ -56,7 +66,8 @@ def _run_in_process(tmp_path, monkeypatch, commands):
 
     from estim.cli import cli
 
-    shutil.copytree(ROOT / "models", tmp_path / "models", ignore=shutil.ignore_patterns("*.nc"))
+    for folder in ("models", "examples"):
+        shutil.copytree(ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("*.nc"))
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
     for args in commands:
@@ -65,7 +76,24 @@ def _run_in_process(tmp_path, monkeypatch, commands):
 
 
 def test_readme_commands_run_in_order(tmp_path, monkeypatch):
-    _run_in_process(tmp_path, monkeypatch, [c for c in _readme_commands() if not _is_border(c)])
+    _run_in_process(tmp_path, monkeypatch, [c for c in _readme_commands() if _fast(c)])
+
+
+@pytest.mark.slow
+def test_readme_worked_example_runs_in_order(tmp_path):
+    commands = [c for c in _readme_commands() if _is_example_fit(c)]
+    assert commands and commands[0][0] == "fit"
+    _run_in_order(tmp_path, commands)
+
+
+def test_readme_python_runs(monkeypatch, capsys):
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert blocks
+    monkeypatch.chdir(ROOT)  # the snippets read the shipped example by its path in the repository
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})
+    assert "N-hat" in capsys.readouterr().out
 
 
 def test_the_installed_command_runs(tmp_path):
