@@ -376,13 +376,18 @@ STEPS: tuple[Callable[[Context], list[Path]], ...] = (
 # the build
 
 
-def typeset(paper: Path, root: Path) -> Path:
-    """Compile ``paper.typ`` to ``paper.pdf`` (Typst, offline; no timestamp, so rebuilds are identical)."""
+def typeset(paper: Path, root: Path | None = None) -> Path:
+    """Compile ``paper.typ`` to ``paper.pdf`` (Typst, offline; no timestamp, so rebuilds are identical).
+
+    The manuscript reads only files under ``paper/`` (``generated/``), so the paper folder is Typst's root by
+    default: a copy of it builds anywhere."""
     import typst
 
     pdf = paper / "paper.pdf"
     with atomic_path(pdf) as tmp:
-        typst.compile(str(paper / "paper.typ"), output=str(tmp), root=str(root))
+        typst.compile(
+            str(paper / "paper.typ"), output=str(tmp), root=str(root if root is not None else paper)
+        )
     return pdf
 
 
@@ -416,6 +421,6 @@ def build(
     result: dict[str, Any] = {"mode": mode, "manifest": manifest}
     if pdf:
         ctx.say("typesetting paper.pdf …")
-        result["pdf"] = typeset(ctx.paper, ctx.root)
+        result["pdf"] = typeset(ctx.paper)
     result["seconds"] = time.perf_counter() - start
     return result

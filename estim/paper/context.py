@@ -37,16 +37,20 @@ class Context:
         """Enter an output in the manifest with the step (function) that made it and its inputs' hashes."""
         self.manifest[output.relative_to(self.paper).as_posix()] = {
             "made_by": f"{step.__module__}.{step.__qualname__}",
-            "inputs": {_shown(p, self.root): _digest(p) for p in inputs},
+            "inputs": {_shown(p, self.root, self.paper): _digest(p) for p in inputs},
         }
         return output
 
 
-def _shown(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return str(path)
+def _shown(path: Path, root: Path, paper: Path) -> str:
+    """An input as the manifest names it: under the paper folder as ``paper/…`` (wherever the folder is, so a
+    copy built elsewhere writes the same manifest), else relative to the repository."""
+    for base, prefix in ((paper, "paper/"), (root, "")):
+        try:
+            return prefix + path.resolve().relative_to(base.resolve()).as_posix()
+        except ValueError:
+            continue
+    return str(path)
 
 
 def _digest(path: Path) -> str:
