@@ -134,3 +134,9 @@ def study_rows_so_far(out: str | os.PathLike[str] | None, resume: bool) -> Any:
     if out.exists():
         out.unlink()
     return None
+
+
+def without_error(error: Any) -> Any:
+    """A study's rows that ran without error, as a boolean pandas Series, from its ``error`` column: empty
+    strings, which a CSV read back gives as NaN (so the column may be float)."""
+    return error.isna() | (error.astype(str) == "")

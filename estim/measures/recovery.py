@@ -39,7 +39,7 @@ import xarray as xr
 
 from estim.families import border as B
 from estim.intervals import equal_tailed_array
-from estim.io import atomic_path, study_rows_so_far
+from estim.io import atomic_path, study_rows_so_far, without_error
 from estim.measures.backtest import fit_border, months_before
 from estim.measures.forecast import BASELINE, forecast
 from estim.measures.spec import MeasureSpec, read_measures
@@ -283,7 +283,7 @@ def summarise(rows: pd.DataFrame) -> pd.DataFrame:
     against 0.90 (P(X ≤ covered)), the median interval width and the median |true change| (% of the
     baseline), and the share of datasets with |true change| > 10 % whose median had the right sign."""
     out = []
-    ok = rows[rows["error"].fillna("") == ""]
+    ok = rows[without_error(rows["error"])]
     for (measure, mechanism), g in ok.groupby(["measure", "mechanism"], sort=False):
         n, k = len(g), int(g["covered"].sum())
         big = g[g["true_percent"].abs() > 10]

@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from estim.errors import EstimInputError
+from estim.io import without_error
 from estim.paper.context import Context, write_csv
 from estim.paper.numbers import Number, write_numbers
 
@@ -143,7 +144,7 @@ def recovery(ctx: Context) -> list[Path]:
     inputs.append(border_csv)
     border_rows = pd.read_csv(border_csv)
     b = border_summary(border_rows)
-    ok = border_rows[border_rows["error"].fillna("").astype(str) == ""]
+    ok = border_rows[without_error(border_rows["error"])]
     years = ok.drop_duplicates(["sim_seed", "year"])
     on_end = {
         "section-year": int(((ok["truth"] == ok["q05"]) | (ok["truth"] == ok["q95"])).sum()),

@@ -48,7 +48,7 @@ import xarray as xr
 
 from estim.families import border as B
 from estim.intervals import equal_tailed
-from estim.io import study_rows_so_far
+from estim.io import study_rows_so_far, without_error
 from estim.records import DEFAULT_KEY
 from estim.records.load import load_records
 from estim.records.schemas import CATEGORIES
@@ -301,7 +301,7 @@ def coverage_summary(df: pd.DataFrame, level: float = 0.95) -> dict[str, Any]:
     — the interval lies below the truth, under-estimation — and ``truth_below``), and of the whole border's
     years; gate failures, errors and timings per dataset."""
     per_dataset = df.drop_duplicates("sim_seed")
-    ok = df[df["error"].fillna("").astype(str) == ""]
+    ok = df[without_error(df["error"])]
     passed = ok[ok["gate_passed"].astype(bool)]
     by_section = {}
     for s, g in ok.groupby("section", sort=False):
@@ -344,7 +344,7 @@ def coverage_summary(df: pd.DataFrame, level: float = 0.95) -> dict[str, Any]:
         ]
         .value_counts()
         .to_dict(),
-        "errors": int((per_dataset["error"].fillna("").astype(str) != "").sum()),
+        "errors": int((~without_error(per_dataset["error"])).sum()),
         "divergences_total": int(per_dataset["divergences"].clip(lower=0).sum()),
         "median_seconds": {c: float(per_dataset[c].median()) for c in timing_cols},
     }
