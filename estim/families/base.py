@@ -154,6 +154,9 @@ class MLEResult:
 
     ``boundary`` is True when the maximum lies on the boundary of the parameter space (e.g. a negative
     binomial whose dispersion runs to its limit); then ``n_hat`` is not an estimate and must not be reported.
+    ``ci95`` is the Wald interval N̂ ± 1.96 SE. ``profile``, where the family has a likelihood in N, is the
+    profile-likelihood estimate and interval: ``{"n_hat": …, "ci95": (lower, upper), "method": "…"}`` (an
+    end the likelihood does not bound is ``inf``).
     """
 
     n_hat: float
@@ -165,6 +168,7 @@ class MLEResult:
     boundary: bool = False
     message: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
+    profile: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)

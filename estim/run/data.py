@@ -133,7 +133,9 @@ def load_data(spec: ModelSpec, table: pd.DataFrame | None = None) -> xr.Dataset:
         from estim.benchmarks import load_benchmark
 
         assert d.benchmark is not None
-        return kind.from_benchmark(load_benchmark(d.benchmark), d.fields)
+        # a benchmark read as an f_k table is its shipped frequency table
+        frequencies = d.fields.get("layout") == "frequencies"
+        return kind.from_benchmark(load_benchmark(d.benchmark, frequencies=frequencies), d.fields)
     except DataFieldError as e:
         raise EstimInputError(f"{where}: {e}") from e
 

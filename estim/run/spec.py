@@ -330,13 +330,16 @@ def _parse_data(table: Any, fail: Any, kind: DataKind, *, allow_table: bool = Fa
 
 
 def _field_value(table: Mapping[str, Any], f: Any, fail: Any, where: str) -> Any:
-    """One family field: a string, or for a ``many`` field a list of strings (columns) or an integer (a
-    number, e.g. of occasions, where the family takes one: its ``check`` decides); its default when absent."""
+    """One family field: a string, or for a ``many`` field a list of strings (columns) or a number (e.g. of
+    occasions, an integer or ``inf``, where the family takes one: its ``check`` decides); its default when
+    absent."""
     if f.name not in table:
         return tuple(f.default) if f.many and f.default is not None else f.default
     value = table[f.name]
     if f.many and isinstance(value, int) and not isinstance(value, bool):
         return value
+    if f.many and (value == float("inf") or str(value).strip().lower() == "inf"):
+        return "inf"
     if f.many:
         if isinstance(value, str):
             raise fail(where, f"expected a list of strings, got {value!r}")

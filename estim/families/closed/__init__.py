@@ -72,6 +72,7 @@ from estim.families.closed.data import (
     from_records,
     history_data,
     history_data_from_statistics,
+    require_histories,
     table_rows,
 )
 from estim.families.closed.huggins import (
@@ -82,6 +83,7 @@ from estim.families.closed.huggins import (
     mle_huggins,
 )
 from estim.families.closed.mle import (
+    LOGLINEAR,
     all_histories,
     loglinear_design,
     mle_conditional,
@@ -89,6 +91,10 @@ from estim.families.closed.mle import (
 )
 from estim.families.closed.model import _PRIORS, build_closed
 from estim.families.closed.recovery import recovery_design
+from estim.families.loglinear import DEFAULT_PRIORS as LOGLINEAR_PRIORS
+from estim.families.loglinear import Design, Terms, build_loglinear, model_design
+from estim.families.loglinear import mle as loglinear_mle
+from estim.families.loglinear import population as loglinear_population
 from estim.priors import Prior
 
 __all__ = [
@@ -181,11 +187,18 @@ _DESCRIPTIONS = {
     "Mth": "Otis Mth: occasion effects + logit-normal heterogeneity",
     "Mtbh": "Otis Mtbh: occasion effects + trap response + logit-normal heterogeneity",
 }
-_ML_ONLY = {
-    "Mh_chao": "Mh, Chao's lower bound as Rcapture's log-linear model (ML only)",
-    "Mh_poisson2": "Mh, Rcapture's Poisson2 log-linear heterogeneity (ML only)",
-    "Mth_poisson2": "Mth, Rcapture's Poisson2 log-linear heterogeneity (ML only)",
-    "Mth_chao": "Mth, Chao's lower bound as Rcapture's log-linear model (ML only)",
+# The named log-linear models (Rcapture's closedp): Bayesian and ML on the log-linear engine
+_LOGLINEAR = {
+    "Mh_chao": "Mh, Chao's lower bound as a log-linear model (Rcapture's Mh Chao (LB))",
+    "Mh_poisson2": "Mh, Poisson2 log-linear heterogeneity h(k) = 2^k − 1 (Rcapture)",
+    "Mh_darroch": "Mh, Darroch log-linear heterogeneity h(k) = k²/2 (Rcapture)",
+    "Mh_gamma35": "Mh, Gamma3.5 log-linear heterogeneity h(k) = −log(1 + k/3.5) (Rcapture)",
+    "Mth_chao": "Mth, Chao's lower bound with occasion effects (Rcapture's Mth Chao (LB))",
+    "Mth_poisson2": "Mth, occasion effects + Poisson2 heterogeneity (Rcapture)",
+    "Mth_darroch": "Mth, occasion effects + Darroch heterogeneity (Rcapture)",
+    "Mth_gamma35": "Mth, occasion effects + Gamma3.5 heterogeneity (Rcapture)",
+    "loglinear": "a log-linear model whose terms [options] give: capture effects (M0, Mt), list "
+    "interactions (Rcapture's mX) and heterogeneity (chao, poisson, darroch, gamma)",
 }
 
 
@@ -230,23 +243,39 @@ def _bayes_family(name: str) -> Family:
     )
 
 
-def _ml_only_family(name: str) -> Family:
-    def build(*_: Any, **__: Any) -> pm.Model:
-        raise EstimInputError(f"{name} has only a maximum-likelihood mode")
+def _loglinear_family(name: str) -> Family:
+    def design(data: xr.Dataset, opts: Mapping[str, Any]) -> Design:
+        _no_covariates(name, data)
+        if name == "loglinear":
+            terms = Terms.from_options(opts)
+        else:
+            if opts:
+                raise EstimInputError(
+                    f"{name} takes no [options] ({', '.join(sorted(opts))}); for other terms use the "
+                    "loglinear family"
+                )
+            require_histories(name, data)
+            terms = LOGLINEAR[name]
+        return model_design(terms, data)
+
+    def build(data: xr.Dataset, priors: Mapping[str, Prior] | None = None, **opts: Any) -> pm.Model:
+        return build_loglinear(design(data, opts), priors)
+
+    def draws(data: xr.Dataset, posterior: Any, rng: Any = None, **opts: Any) -> xr.DataArray:
+        return loglinear_population(design(data, opts), posterior, rng)
 
     def mle(data: xr.Dataset, **opts: Any) -> MLEResult:
-        _no_covariates(name, data)
-        return mle_loglinear(name, data, **opts)
+        d = design(data, opts)
+        return loglinear_mle(d.model, d)
 
     return Family(
         name=name,
-        description=_ML_ONLY[name],
+        description=_LOGLINEAR[name],
         data=HISTORIES,
         build=build,
-        population=build,
+        population=draws,
         mle=mle,
-        default_priors={},
-        bayesian=False,
+        default_priors=LOGLINEAR_PRIORS,
         observed_name=OBSERVED,
     )
 
@@ -254,5 +283,5 @@ def _ml_only_family(name: str) -> Family:
 FAMILY_NAMES = tuple(_DESCRIPTIONS)
 for _name in FAMILY_NAMES:
     register(_bayes_family(_name))
-for _name in _ML_ONLY:
-    register(_ml_only_family(_name))
+for _name in _LOGLINEAR:
+    register(_loglinear_family(_name))

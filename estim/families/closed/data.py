@@ -12,7 +12,7 @@ whenever P(h) depends on h only through k. Covariates give Huggins data (`estim.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from math import comb
+from math import comb, factorial
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,7 @@ from estim.families.base import (
     check_choice,
     select_records,
 )
+from estim.families.loglinear.design import OCCASIONS_ATTR, UNBOUNDED
 
 OBSERVED = "history_count"
 LAYOUTS = ("individuals", "patterns", "frequencies")
@@ -96,29 +97,45 @@ def history_codes(x: np.ndarray) -> np.ndarray:
     return x.astype(np.int64) @ (np.int64(1) << np.arange(t - 1, -1, -1, dtype=np.int64))
 
 
-def frequency_history_data(f_k: Mapping[int, int] | Sequence[int], occasions: int) -> xr.Dataset:
+def frequency_history_data(
+    f_k: Mapping[int, int] | Sequence[int], occasions: int | float | str
+) -> xr.Dataset:
     """An f_k table over `occasions` = t occasions as capture histories: one representative history per k =
     1…t (k ones then zeros, labelled "k=…", zero counts included) and ``multiplicity`` C(t, k).
 
     `f_k`: {k: number seen k times} or the sequence f_1, f_2, …. Exact for the models whose P(h) depends on h
     only through k (M0 and the Mh models): log P(seen k times) = log C(t, k) + log P(h_k).
+
+    ``occasions = "inf"`` (or ``math.inf``): counts with no upper bound (Rcapture's ``t = Inf``), carried over
+    k = 1…max k with multiplicity 1/k!, the limit of C(t, k)/t^k (attrs ``occasions = "unbounded"``); only the
+    log-linear models take it.
     """
-    t = int(occasions)
+    items = list(f_k.items() if isinstance(f_k, Mapping) else enumerate(f_k, start=1))
+    unbounded = _occasion_count(occasions) == float("inf")
+    if unbounded:
+        seen = [int(k) for k, f in items if int(f) > 0]
+        t = max(seen) if seen else 0
+        if t < 2:
+            raise EstimInputError(
+                "counts with no upper bound (occasions = inf) need someone seen at least twice"
+            )
+    else:
+        t = int(occasions)
     if not 2 <= t <= MAX_OCCASIONS:
         raise EstimInputError(f"{t} occasions: capture–recapture needs 2 to {MAX_OCCASIONS}")
-    items = f_k.items() if isinstance(f_k, Mapping) else enumerate(f_k, start=1)
     counts = np.zeros(t, dtype=np.int64)
     for k, f in items:
         if not 1 <= int(k) <= t:
             raise EstimInputError(f"k = {k}: the number of captures lies in 1…{t}")
         counts[int(k) - 1] += int(f)
     ks = np.arange(1, t + 1)
+    multiplicity = [1 / factorial(int(k)) if unbounded else comb(t, int(k)) for k in ks]
     capture = (np.arange(t)[None, :] < ks[:, None]).astype(np.int8)
     ds = xr.Dataset(
         {
             OBSERVED: (("stratum", "history"), counts[None, :]),
             "capture": (("history", "occasion"), capture),
-            MULTIPLICITY: ("history", np.array([comb(t, int(k)) for k in ks], dtype=np.float64)),
+            MULTIPLICITY: ("history", np.array(multiplicity, dtype=np.float64)),
         },
         coords={
             "stratum": ["all"],
@@ -127,6 +144,8 @@ def frequency_history_data(f_k: Mapping[int, int] | Sequence[int], occasions: in
         },
     )
     ds.attrs["layout"] = "frequencies"
+    if unbounded:
+        ds.attrs[OCCASIONS_ATTR] = UNBOUNDED
     return ds
 
 
@@ -189,6 +208,11 @@ def _check(data: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
     x = data["capture"].transpose("history", "occasion").values.astype(np.int8)
     if (x.sum(axis=1) == 0).any():
         raise EstimInputError("the all-zero history cannot be observed")
+    if data.attrs.get(OCCASIONS_ATTR) == UNBOUNDED:
+        raise EstimInputError(
+            "counts with no upper bound on k (occasions = inf) are fitted by the log-linear models only: "
+            'loglinear (capture = "M0"), Mh_chao, Mh_poisson2, Mh_darroch, Mh_gamma35'
+        )
     return counts, x
 
 
@@ -201,7 +225,15 @@ def log_multiplicity(data: xr.Dataset) -> np.ndarray:
 
 # The models whose P(h) depends on h only through its number of captures k: they alone can be fitted to an
 # f_k table (the others need to know which occasions).
-BY_CAPTURES = ("M0", "Mh_logitnormal", "Mh_mixture", "Mh_chao", "Mh_poisson2")
+BY_CAPTURES = (
+    "M0",
+    "Mh_logitnormal",
+    "Mh_mixture",
+    "Mh_chao",
+    "Mh_poisson2",
+    "Mh_darroch",
+    "Mh_gamma35",
+)
 
 
 def require_histories(name: str, data: xr.Dataset) -> None:
@@ -293,10 +325,15 @@ def _field_columns(table: pd.DataFrame, field: str, columns: Sequence[str]) -> N
         )
 
 
-def _occasion_count(value: Any) -> int | None:
-    """`occasions` as the number of occasions t (frequencies layout), or None when it is a list of columns."""
+def _occasion_count(value: Any) -> int | float | None:
+    """`occasions` as the number of occasions t (frequencies layout; inf for counts with no upper bound), or
+    None when it is a list of columns."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return int(value)
+    if isinstance(value, float) and value == float("inf"):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("inf", "infinite"):
+        return float("inf")
     return int(value) if isinstance(value, str) and value.strip().isdigit() else None
 
 
@@ -328,7 +365,7 @@ def check_layout_fields(fields: Mapping[str, Any]) -> None:
             freq and (t is None or t < 2),
             "occasions",
             f"layout {layout!r} needs the number of capture occasions, an integer ≥ 2 (e.g. occasions = "
-            f"6); got {occasions!r}",
+            f'6), or "inf" for counts with no upper bound; got {occasions!r}',
         ),
         (
             freq and bool(covariates or formula or categorical),

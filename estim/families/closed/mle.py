@@ -13,188 +13,62 @@ from scipy import optimize, stats
 
 from estim.errors import EstimInputError
 from estim.families.base import MLEResult
-from estim.families.closed.data import (
-    MULTIPLICITY,
-    OBSERVED,
-    _check,
-    log_multiplicity,
-    require_histories,
-)
+from estim.families.closed.data import OBSERVED, _check, require_histories
 from estim.families.closed.model import DEFAULT_NODES, build_closed
+from estim.families.loglinear.design import (
+    Terms,
+    all_histories,
+    heterogeneity_columns,
+    model_design,
+)
+from estim.families.loglinear.fit import mle as loglinear_mle
 
 # --------------------------------------------------------------------------------------------------------------
-# Maximum likelihood: Rcapture's log-linear models (closedp.t)
+# Maximum likelihood: Rcapture's log-linear models (closedp.t), on the log-linear engine
 # --------------------------------------------------------------------------------------------------------------
 
-
-def all_histories(t: int) -> np.ndarray:
-    """The 2^T − 1 possible non-empty histories in Rcapture's order (decreasing binary value, 11…1 first)."""
-    codes = np.arange(2**t - 1, 0, -1)
-    return ((codes[:, None] >> np.arange(t - 1, -1, -1)[None, :]) & 1).astype(np.int8)
-
-
-LOGLINEAR = ("M0", "Mt", "Mb", "Mh_chao", "Mh_poisson2", "Mth_poisson2", "Mth_chao")
+# The closed families whose ML is a Poisson log-linear model, and its terms (estim.families.loglinear)
+LOGLINEAR: dict[str, Terms] = {
+    "M0": Terms("M0"),
+    "Mt": Terms("Mt"),
+    "Mb": Terms("Mb"),
+    **{
+        f"{base}_{suffix}": Terms(capture, heterogeneity)
+        for base, capture in (("Mh", "M0"), ("Mth", "Mt"))
+        for suffix, heterogeneity in (
+            ("chao", "chao"),
+            ("poisson2", "poisson"),
+            ("darroch", "darroch"),
+            ("gamma35", "gamma"),
+        )
+    },
+}
 
 
 def loglinear_design(model: str, t: int) -> np.ndarray:
-    """Rcapture's design matrix (without the intercept) over `all_histories(t)` (Rivest & Baillargeon 2007)."""
-    return _design_rows(model, all_histories(t))
-
-
-def _design_rows(model: str, h: np.ndarray) -> np.ndarray:
-    """The log-linear model's design rows (without the intercept) for the 0/1 histories `h`."""
-    h = np.asarray(h, dtype=float)
-    t, k = h.shape[1], h.sum(axis=1)
-    if model == "M0":
-        return k[:, None]
-    if model == "Mt":
-        return h
-    if model == "Mb":
-        first = h.argmax(axis=1)  # occasions before the first capture
-        return np.column_stack([first, k - 1])
-    # Chao's lower-bound terms (k − j + 1)⁺, j = 3…T, and the Poisson2 term 2^k − 1 (Rivest & Baillargeon 2007)
-    chao = np.maximum(k[:, None] - np.arange(3, t + 1)[None, :] + 1, 0)
-    poisson2 = (2.0**k - 1)[:, None]
-    designs = {
-        "Mh_chao": lambda: np.column_stack([k, chao]),
-        "Mh_poisson2": lambda: np.column_stack([k, poisson2]),
-        "Mth_poisson2": lambda: np.column_stack([h, poisson2]),
-        "Mth_chao": lambda: np.column_stack([h, chao]),
-    }
-    if model not in designs:
+    """Rcapture's design matrix (without the intercept) of a named model over `all_histories(t)`."""
+    if model not in LOGLINEAR:
         raise EstimInputError(f"no log-linear model {model!r}")
-    return designs[model]()
-
-
-def _poisson_glm(
-    y: np.ndarray, x: np.ndarray, offset: np.ndarray | None = None, maxit: int = 200
-) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Poisson log-link GLM by iteratively reweighted least squares (as R's glm.fit): β and (X'WX)⁻¹.
-
-    Converged when the deviance changes by less than 1e-10 of itself (R's relative criterion, tighter)."""
-    off = np.zeros(len(y)) if offset is None else offset
-    beta = np.linalg.lstsq(x, np.log(y + 0.5) - off, rcond=None)[0]
-    dev_old = np.inf
-    converged = False
-    for _ in range(maxit):
-        eta = x @ beta
-        mu = np.exp(eta + off)
-        z = eta + (y - mu) / mu
-        xw = x * mu[:, None]
-        beta = np.linalg.solve(x.T @ xw, xw.T @ z)
-        mu = np.exp(x @ beta + off)
-        dev = 2 * np.sum(np.where(y > 0, y * np.log(np.where(y > 0, y, 1) / mu), 0) - (y - mu))
-        if abs(dev - dev_old) / (abs(dev) + 0.1) < 1e-10:
-            converged = True
-            break
-        dev_old = dev
-    mu = np.exp(x @ beta + off)
-    cov = np.linalg.inv(x.T @ (x * mu[:, None]))
-    return beta, cov, converged
-
-
-def _loglinear_fit(model: str, y: np.ndarray, h: np.ndarray, offset: np.ndarray) -> dict[str, Any]:
-    """One stratum: counts `y` over the histories `h` (all 2^T − 1, or one per k with log C(T, k) in
-    `offset`), the zero-count cells included."""
-    t = h.shape[1]
-    xd = np.column_stack([np.ones(len(h)), _design_rows(model, h)])
-    cols = list(range(xd.shape[1]))
-    beta, cov, conv = _poisson_glm(y, xd[:, cols], offset)
-    if model in ("Mh_chao", "Mth_chao"):
-        # Rcapture (Chao.neg): a negative η would make the lower bound meaningless; drop the first negative
-        # η column and refit until none is negative.
-        start = 2 if model == "Mh_chao" else 1 + t
-        while (beta[start:] < 0).any():
-            cols.pop(start + int(np.argmax(beta[start:] < 0)))
-            beta, cov, conv = _poisson_glm(y, xd[:, cols], offset)
-    n = y.sum()
-    failed = ""
-    if model == "Mb":
-        # Rcapture's parameterisation: β1 = log[(1 − p)/(1 − c)], β2 = logit c, intercept log[N p (1−c)^(T−1)].
-        e0, e1, e2 = np.exp(beta)
-        den = 1 + e2 - e1
-        n_hat = e0 * (1 + e2) ** t / den
-        v = n_hat * np.array([1.0, e1 / den, t * e2 / (1 + e2) - e2 / den])
-        se = float(np.sqrt(max(v @ cov @ v - n_hat, 0.0)))
-        params = {"p": 1 - e1 / (1 + e2), "c": e2 / (1 + e2)}
-        if den <= 0:
-            # p = 1 − e1/(1 + e2) ≤ 0: the fitted counts imply no capture probability before the first capture
-            failed = f"Mb: the fitted log-linear model implies p ≤ 0 (Rcapture's N-hat would be {n_hat:,.1f})"
-    else:
-        f0 = np.exp(beta[0])
-        n_hat = n + f0
-        se = float(np.sqrt(f0 + f0**2 * cov[0, 0]))
-        params = {}
-    if not failed and not (np.isfinite(n_hat) and n_hat >= n and np.isfinite(se)):
-        failed = f"{model}: N-hat {n_hat:,.1f} is not a finite number at least n = {n:,.0f}"
-    mu = np.exp(xd[:, cols] @ beta + offset)
-    loglik = float(np.sum(y * np.log(mu) - mu - _lgamma1(y)))
-    return {
-        "n_hat": float(n_hat),
-        "se": se,
-        "beta": beta,
-        "loglik": loglik,
-        "converged": conv,
-        "params": params,
-        "failed": failed,
-    }
-
-
-def _lgamma1(y: np.ndarray) -> np.ndarray:
-    from scipy.special import gammaln
-
-    return gammaln(y + 1)
-
-
-def _full_counts(counts: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """One stratum's counts on all 2^T − 1 histories in Rcapture's order (zeros for the unobserved)."""
-    t = x.shape[1]
-    code = (x.astype(np.int64) << np.arange(t - 1, -1, -1)).sum(axis=1)
-    y = np.zeros(2**t - 1)
-    np.add.at(y, 2**t - 1 - code, counts)
-    return y
+    h = all_histories(t)
+    data = xr.Dataset(
+        {
+            OBSERVED: (("stratum", "history"), np.ones((1, len(h)), dtype=np.int64)),
+            "capture": (("history", "occasion"), h),
+        },
+        coords={"stratum": ["all"], "occasion": [str(j + 1) for j in range(t)]},
+    )
+    terms = LOGLINEAR[model]
+    if terms.by_captures:
+        k = h.sum(axis=1)
+        return np.column_stack([k[:, None].astype(float), heterogeneity_columns(terms, k, t)[0]])
+    return model_design(terms, data).matrix
 
 
 def mle_loglinear(model: str, data: xr.Dataset, **_: Any) -> MLEResult:
-    """Rcapture closedp.t's estimate for one log-linear model; strata are fitted separately and summed.
-
-    N̂ = n + exp(intercept) (the fitted count of the unseen history), SE² = exp(β₀) + exp(2β₀) Var(β₀);
-    Mb uses Rcapture's own parameterisation and delta-method formula, and a fit where it gives p ≤ 0
-    (Rcapture's negative N̂) is reported as a failure on the boundary, not as a number. An f_k table is fitted
-    over k = 1…T with offset log C(T, k): the same likelihood, up to a constant, as over all histories.
-    """
-    t0 = time.perf_counter()
+    """Rcapture closedp.t's estimate for one named log-linear model (`estim.families.loglinear.fit.mle`)."""
     require_histories(model, data)
-    counts, x = _check(data)
-    if MULTIPLICITY in data:
-        h, offset = x, log_multiplicity(data)
-        fits = [_loglinear_fit(model, c.astype(float), h, offset) for c in counts]
-    else:
-        h = all_histories(x.shape[1])
-        offset = np.zeros(len(h))
-        fits = [_loglinear_fit(model, _full_counts(c, x), h, offset) for c in counts]
-    failed = "; ".join(f["failed"] for f in fits if f["failed"])
-    n_hat = sum(f["n_hat"] for f in fits)
-    se = float(np.sqrt(sum(f["se"] ** 2 for f in fits)))
-    z = stats.norm.ppf(0.975)
-    params: dict[str, float] = {}
-    for s, f in zip(data["stratum"].values, fits, strict=True):
-        params[f"N[{s}]"] = f["n_hat"]
-        params.update({f"{k}[{s}]": float(v) for k, v in f["params"].items()})
-        params.update({f"beta{i}[{s}]": float(b) for i, b in enumerate(f["beta"])})
-    if failed:
-        n_hat, se = float("nan"), float("nan")
-    return MLEResult(
-        n_hat=float(n_hat),
-        se=se,
-        ci95=(float(n_hat - z * se), float(n_hat + z * se)),
-        parameters=params,
-        loglik=float(sum(f["loglik"] for f in fits)),
-        converged=all(f["converged"] for f in fits),
-        boundary=bool(failed),
-        message=failed or f"Rcapture-style Poisson log-linear {model}",
-        extra={"seconds": time.perf_counter() - t0, "ci_kind": "Wald"},
-    )
+    terms = LOGLINEAR[model]
+    return loglinear_mle(terms, model_design(terms, data))
 
 
 # --------------------------------------------------------------------------------------------------------------
