@@ -192,8 +192,16 @@ def format_summary(summary: Mapping[str, Any], *, parameters: bool = False) -> s
         )
     elif mle.get("n_hat") is not None:
         lo, hi = mle["ci95"]
+        profile = mle.get("profile")
+        prof = (
+            f"; 95% profile likelihood {float(profile['ci95'][0]):,.1f} – "
+            f"{float(profile['ci95'][1]):,.1f}"
+            if profile
+            else ""
+        )
         lines.append(
-            f"maximum likelihood: N = {mle['n_hat']:,.1f} (se {mle['se']:,.1f}; 95% Wald {lo:,.1f} – {hi:,.1f})"
+            f"maximum likelihood: N = {mle['n_hat']:,.1f} (se {mle['se']:,.1f}; 95% Wald {lo:,.1f} – {hi:,.1f}"
+            f"{prof})"
         )
     if parameters:
         lines.append(
@@ -263,7 +271,8 @@ def mle_report(spec: Any, *, json_output: bool = False) -> tuple[str, str]:
         f"data: {payload['data']}",
         f"N-hat          {payload['n_hat']!r}",
         f"SE             {payload['se']!r}",
-        f"95% interval   {lo!r} – {hi!r}",
+        f"95% interval   {lo!r} – {hi!r} (Wald)",
+        *_profile_lines(payload.get("profile")),
         f"log-likelihood {payload['loglik']!r}",
         "parameters:",
         *(f"  {name} {value!r}" for name, value in payload["parameters"].items()),
@@ -271,6 +280,16 @@ def mle_report(spec: Any, *, json_output: bool = False) -> tuple[str, str]:
     if result.message:
         lines.append(f"optimiser: {result.message}")
     return "\n".join(lines), problem
+
+
+def _profile_lines(profile: dict[str, Any] | None) -> list[str]:
+    if not profile:
+        return []
+    lo, hi = profile["ci95"]
+    return [
+        f"95% profile    {lo!r} – {hi!r} (N-hat at the profile maximum {profile['n_hat']!r}; "
+        f"{profile['method']})"
+    ]
 
 
 def individual_log_likelihood(

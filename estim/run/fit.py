@@ -403,8 +403,8 @@ def _plain(value: Any) -> Any:
 
 
 def mle_dict(result: MLEResult) -> dict[str, Any]:
-    """A maximum-likelihood fit as JSON-able data at full precision. ``n_hat``, ``se`` and ``ci95`` are None
-    when the fit is no estimate (on the boundary, or not converged: ``status`` says which); the value where
+    """A maximum-likelihood fit as JSON-able data at full precision. ``n_hat``, ``se``, ``ci95`` (Wald) and
+    ``profile`` (profile likelihood: ``n_hat``, ``ci95``, ``method``) are None when the fit is no estimate (on the boundary, or not converged: ``status`` says which); the value where
     the optimiser stopped is kept as ``n_hat_at_stop`` for diagnosis."""
     estimate = result.converged and not result.boundary
     status = "boundary" if result.boundary else ("ok" if result.converged else "not converged")
@@ -413,6 +413,8 @@ def mle_dict(result: MLEResult) -> dict[str, Any]:
         "n_hat": _plain(result.n_hat) if estimate else None,
         "se": _plain(result.se) if estimate else None,
         "ci95": _plain(result.ci95) if estimate else None,
+        # the profile-likelihood estimate and interval, where the family has a likelihood in N
+        "profile": _plain(dict(result.profile)) if estimate and result.profile else None,
         "n_hat_at_stop": None if estimate else _plain(result.n_hat),
         "parameters": _plain(result.parameters),
         "loglik": _plain(result.loglik),

@@ -10,11 +10,17 @@ n₀ ~ Poisson(exp(log_unseen)), so summing it out leaves the likelihood of the 
 `population` draws N = n + n₀ at each posterior draw. With a flat prior on log_unseen this is the
 Poisson form of the multinomial model under p(N) ∝ 1/N.
 
+Scale. Each term enters divided by its largest absolute value over the cells (k by t, 2^k − 1 by 2^t − 1, an
+occasion's 0/1 by 1), so that ``effect`` is the change in the log expected count from a term's zero to its
+largest value: coefficients of one scale, which NUTS needs (Poisson2's raw coefficient is a hundred times
+smaller than an occasion's). ``coefficient`` = effect / scale is the deterministic on Rcapture's scale,
+comparable with the ML estimates.
+
 Priors (defaults in `DEFAULT_PRIORS`, each overridable by a spec): ``log_unseen`` Normal(0, 10), flat over any
 plausible count (e^−10 to e^10 people within one sd); ``effect`` Normal(0, 10) for every capture, interaction
-and Poisson/Darroch/Gamma heterogeneity coefficient; ``eta`` HalfNormal(10) for Chao's terms, which must be
-≥ 0 (Rcapture drops a negative one; here the prior's support enforces it). The likelihood dominates them on
-any data set that identifies the model: the Bayesian median lies within a fraction of an SE of the MLE.
+and Poisson/Darroch/Gamma heterogeneity term; ``eta`` HalfNormal(10) for Chao's terms, which must be ≥ 0
+(Rcapture drops a negative one; here the prior's support enforces it). The likelihood dominates them on any
+data set that identifies the model: the Bayesian median lies within a fraction of an SE of the MLE.
 """
 
 from __future__ import annotations
@@ -58,15 +64,20 @@ def build_loglinear(design: Design, priors: Mapping[str, Prior] | None = None) -
         coords["term"] = free
     if chao:
         coords["chao_term"] = chao
+    scale = term_scale(design.matrix)
+    scaled = design.matrix / scale
+    nn = design.nonnegative
     with pm.Model(coords=coords) as model:
         log_unseen = pri["log_unseen"].create("log_unseen", dims="stratum")
         log_mu = design.offset[None, :] + log_unseen[:, None]
         if free:
             effect = pri["effect"].create("effect", dims=("stratum", "term"))
-            log_mu = log_mu + pt.dot(effect, design.matrix[:, ~design.nonnegative].T)
+            log_mu = log_mu + pt.dot(effect, scaled[:, ~nn].T)
+            pm.Deterministic("coefficient", effect / scale[~nn], dims=("stratum", "term"))
         if chao:
             eta = pri["eta"].create("eta", dims=("stratum", "chao_term"))
-            log_mu = log_mu + pt.dot(eta, design.matrix[:, design.nonnegative].T)
+            log_mu = log_mu + pt.dot(eta, scaled[:, nn].T)
+            pm.Deterministic("chao_coefficient", eta / scale[nn], dims=("stratum", "chao_term"))
         pm.Deterministic("expected_unseen", pt.exp(log_unseen), dims="stratum")
         pm.Poisson(
             OBSERVED,
@@ -75,6 +86,12 @@ def build_loglinear(design: Design, priors: Mapping[str, Prior] | None = None) -
             dims=("stratum", "history"),
         )
     return model
+
+
+def term_scale(matrix: np.ndarray) -> np.ndarray:
+    """Each design column's largest absolute value over the cells (1 for a column of zeros)."""
+    peak = np.abs(matrix).max(axis=0) if matrix.size else np.zeros(matrix.shape[1])
+    return np.where(peak > 0, peak, 1.0)
 
 
 def population(design: Design, posterior: xr.Dataset | Any, rng: Any = None) -> xr.DataArray:

@@ -27,7 +27,18 @@ Families (registered in `estim.families.FAMILIES`):
   i.e. logistic regression with logit X β and λ = 2 exp(X β) (the local Poisson rate that f2/f1 = λ/2
   estimates), and N̂ = Σ over all observed people 1/(1 − exp(−λ_i)) (as singleRcapture). Robust to
   heterogeneity that only shows at k ≥ 3.
+* ``chao``: generalised Chao (Böhning et al. 2013; singleRcapture's ``chao``): the same logistic model of
+  P(K = 2 | K ∈ {1, 2}) as Zelterman's, but N̂ = n + Σ over people seen once or twice of 1/(λ_i + λ_i²/2),
+  λ_i = 2 exp(X_i β): Chao's lower bound for a mixture of Poissons, with covariates. Intercept only it is the
+  closed form n + f1²/(2 f2).
+* ``ztbinomial``: zero-truncated binomial: unit i had t_i occasions (``[data] trials`` or ``trials_column``)
+  and was seen on k_i of them, K_i ~ Binomial(t_i, p_i) given K_i ≥ 1, logit p_i = X_i β; N̂ by
+  Horvitz–Thompson with p0 = (1 − p)^t. Without covariates it is the conditional (Huggins) M0 of a
+  capture–recapture study with t occasions, fitted to the times each unit was caught.
 * Closed forms `chao` (lower bound n + f1²/(2 f2), Chao 1987) and `zelterman` (n / (1 − exp(−2 f2/f1))).
+* Without covariates, ``MLEResult.profile`` holds the profile-likelihood estimate and interval of N from the
+  full likelihood (`estim.families.single_register.profile`), except for Zelterman's and Chao's models,
+  which have no likelihood in N.
 
 Bayesian models (``build``) observe the frequency array itself (variable ``frequency``, dims (pattern, k)),
 with log-likelihood f_{x,k} · log P(K = k | K ≥ 1, x) per cell, so ``pm.compute_log_likelihood`` gives one
@@ -43,13 +54,27 @@ N_x − n_x | θ ~ NegativeBinomial(n_x, 1 − p0_x) (failures before n_x succes
 
 from __future__ import annotations
 
+from typing import Any
+
 from estim.families.base import Family, register
+from estim.families.single_register.binomial import BINOMIAL, binomial_data
 from estim.families.single_register.data import FREQUENCY, OBSERVED, design, frequency_data
 from estim.families.single_register.mle import _mle, chao, zelterman
 from estim.families.single_register.model import _build, _default_priors, _population, _Spec
-from estim.families.single_register.recovery import recovery_design
+from estim.families.single_register.profile import FullLikelihood
+from estim.families.single_register.recovery import TRUTH, recovery_design
 
-__all__ = ["FREQUENCY", "OBSERVED", "chao", "design", "frequency_data", "zelterman"]
+__all__ = [
+    "BINOMIAL",
+    "FREQUENCY",
+    "OBSERVED",
+    "binomial_data",
+    "chao",
+    "design",
+    "frequency_data",
+    "full_likelihood",
+    "zelterman",
+]
 
 # --------------------------------------------------------------------------------------------------------------
 # registration
@@ -73,19 +98,35 @@ _SPECS = {
         _Spec("zelterman", "zelterman"),
         "Zelterman regression: logistic model of P(seen twice | seen once or twice), HT over all observed",
     ),
+    "chao": (
+        _Spec("chao", "zelterman", estimator="chao"),
+        "generalised Chao: logistic model of P(seen twice | seen once or twice), Chao's lower bound",
+    ),
+    "ztbinomial": (
+        _Spec("ztbinomial", "binomial"),
+        "zero-truncated binomial regression: seen on k of t occasions (conditional M0 with covariates)",
+    ),
 }
+
+
+def full_likelihood(family: str, f: Any, trials: int | None = None) -> FullLikelihood:
+    """The full likelihood in N and the parameters of an intercept-only family on frequencies f_1..f_K
+    (`estim.families.single_register.profile.FullLikelihood`; not for ``zelterman`` and ``chao``)."""
+    return FullLikelihood(_SPECS[family][0], f, trials)
+
 
 for _name, (_spec, _description) in _SPECS.items():
     register(
         Family(
             name=_name,
             description=_description,
-            data=FREQUENCY,
+            data=BINOMIAL if _spec.binomial else FREQUENCY,
             build=_build(_spec),
             population=_population(_spec),
             mle=_mle(_spec),
             default_priors=_default_priors(_spec),
             observed_name=OBSERVED,
-            recovery=recovery_design(_name),
+            # chao and ztbinomial have no recovery study yet (their simulators are not measured)
+            recovery=recovery_design(_name) if _name in TRUTH else None,
         )
     )

@@ -75,6 +75,7 @@ def frequency_data(
     categorical: Sequence[str] = (),
     formula: str | None = None,
     max_levels: int = MAX_LEVELS,
+    strata: Sequence[str] = (),
 ) -> xr.Dataset:
     """Frequencies f_{x,k}: people in covariate pattern x seen exactly k times, k = 1..K.
 
@@ -82,7 +83,9 @@ def frequency_data(
     number of people in column ``count`` (a frequency table; a pattern and k given twice is an error).
     ``times_seen`` is the column of k ≥ 1. The covariates are ``covariates`` (main effects) or those named by
     ``formula`` (kept in the attributes, for `design`); ``categorical`` forces numeric ones categorical.
-    Continuous covariates keep their numeric values; categorical ones become text.
+    Continuous covariates keep their numeric values; categorical ones become text. ``strata`` are columns that
+    split the patterns without entering the design (the zero-truncated binomial's number of occasions): they
+    are kept as coordinates over ``pattern``, not as covariates.
 
     Returns an ``xr.Dataset`` with ``frequency`` (pattern, k) int64, the covariate columns over ``pattern``,
     coords ``k`` = 1..K and ``pattern`` (labels such as ``"gender=male, age=<40yrs"``; ``"all"`` without
@@ -98,7 +101,8 @@ def frequency_data(
     unknown = [c for c in categorical if c not in covariates]
     if unknown:
         raise EstimInputError(f"categorical {unknown} are not among the covariates {covariates}")
-    needed = [times_seen, *covariates, *([count] if count else [])]
+    strata = [c for c in strata if c not in covariates]
+    needed = [times_seen, *covariates, *strata, *([count] if count else [])]
     missing = [c for c in dict.fromkeys(needed) if c not in table.columns]
     if missing:
         raise EstimInputError(
@@ -112,13 +116,15 @@ def frequency_data(
     )
     # checks the covariates' values (missing, levels) on the rows themselves, so errors name a row
     kinds = covariate_kinds(table, covariates, categorical, max_levels=max_levels, where="")
+    # the strata split patterns exactly as covariates do; only the design leaves them out
+    keys = [*covariates, *strata]
     frame = pd.DataFrame(
-        {**{c: _values(table[c]) for c in covariates}, "_k": k, "_w": w}, index=range(len(table))
+        {**{c: _values(table[c]) for c in keys}, "_k": k, "_w": w}, index=range(len(table))
     )
     if count:
-        _refuse_duplicated_cells(frame, covariates, times_seen)
-    if covariates:
-        cells = frame.groupby([*covariates, "_k"], sort=True)["_w"].sum()
+        _refuse_duplicated_cells(frame, keys, times_seen)
+    if keys:
+        cells = frame.groupby([*keys, "_k"], sort=True)["_w"].sum()
         wide = cells.unstack("_k", fill_value=0)
     else:
         wide = frame.groupby("_k")["_w"].sum().to_frame().T
@@ -129,11 +135,11 @@ def frequency_data(
         )
     n_k = int(k[w > 0].max())  # a row with nobody on it does not lengthen the k axis
     wide = wide.reindex(columns=range(1, n_k + 1), fill_value=0)
-    if covariates:
+    if keys:
         index = wide.index
-        columns = [index.get_level_values(c).to_numpy() for c in covariates]
+        columns = [index.get_level_values(c).to_numpy() for c in keys]
         labels = [
-            ", ".join(f"{c}={_label(v)}" for c, v in zip(covariates, row, strict=True))
+            ", ".join(f"{c}={_label(v)}" for c, v in zip(keys, row, strict=True))
             for row in zip(*columns, strict=True)
         ]
     else:
@@ -142,8 +148,12 @@ def frequency_data(
         {OBSERVED: (("pattern", "k"), wide.to_numpy(dtype=np.int64))},
         coords={"pattern": labels, "k": np.arange(1, n_k + 1, dtype=np.int64)},
     )
-    for c, values in zip(covariates, columns, strict=True):
-        ds[c] = ("pattern", values.astype(str) if values.dtype.kind in "OU" else values)
+    for c, values in zip(keys, columns, strict=True):
+        values = values.astype(str) if values.dtype.kind in "OU" else values
+        if c in covariates:
+            ds[c] = ("pattern", values)
+        else:
+            ds = ds.assign_coords({c: ("pattern", values)})
     ds.attrs.update(
         times_seen=times_seen,
         covariates=covariates,

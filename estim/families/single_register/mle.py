@@ -34,7 +34,8 @@ from pytensor.compile.mode import Mode
 from estim.errors import EstimInputError
 from estim.families.base import MLEResult
 from estim.families.single_register.data import OBSERVED, design
-from estim.families.single_register.model import _Spec
+from estim.families.single_register.model import _Spec, pattern_trials
+from estim.families.single_register.profile import profile_likelihood
 
 Z95 = scipy.stats.norm.ppf(0.975)
 # Above this, N̂/n (an average P(unseen) above 1 − 10⁻⁶) says the model put the maximum at infinity rather
@@ -55,14 +56,15 @@ POLISH_STEPS = 50
 
 @functools.cache
 def _pattern_derivatives(spec: _Spec, n_k: int) -> Any:
-    """Compiled ℓ and, per pattern, ∂ℓ_x/∂η_x, ∂²ℓ_x/∂η_x² (and the ψ derivatives), N̂ = Σ n_x/(1 − p0_x) and
-    its derivatives, p0_x; inputs (f, η[, ψ per pattern]). Each ℓ_x depends only on its own (η_x, ψ_x), so the
-    gradient of Σ_x ∂ℓ_x/∂η_x with respect to η is the vector of second derivatives. Cached per family and K:
-    a recovery study compiles once."""
+    """Compiled ℓ and, per pattern, ∂ℓ_x/∂η_x, ∂²ℓ_x/∂η_x² (and the ψ derivatives), N̂ (Σ n_x/(1 − p0_x), or
+    Chao's) and its derivatives, p0_x; inputs (f, η[, ψ per pattern][, trials per pattern]). Each ℓ_x depends
+    only on its own (η_x, ψ_x), so the gradient of Σ_x ∂ℓ_x/∂η_x with respect to η is the vector of second
+    derivatives. Cached per family and K: a recovery study compiles once."""
     k = np.arange(1, n_k + 1, dtype=float)
     f = pt.dmatrix("f")
     eta = pt.dvector("eta")
     inputs = [f, eta]
+    trials = trials_x = None
     alpha = omega = alpha_x = omega_x = psi = None
     if spec.alpha or spec.omega:
         psi = pt.dvector("psi")  # the shared ψ, repeated per pattern
@@ -73,12 +75,19 @@ def _pattern_derivatives(spec: _Spec, n_k: int) -> Any:
         else:
             omega_x = pt.sigmoid(psi)
             omega = omega_x[:, None]
-    support = spec.support(n_k)
-    cells = f * support[None, :] * spec.log_prob(k[None, :], eta[:, None], pt, alpha, omega)
+    if spec.binomial:
+        trials_x = pt.dvector("trials")
+        inputs.append(trials_x)
+        trials = trials_x[:, None]
+        support = 1.0  # f is 0 where k > t, and the log-probability there finite
+    else:
+        support = spec.support(n_k)[None, :]
+    cells = f * support * spec.log_prob(k[None, :], eta[:, None], pt, alpha, omega, trials)
     ll = pt.sum(cells)
-    lp0 = spec.log_p0(eta, pt, alpha_x, omega_x)
-    n_hat_x = pt.sum(f, axis=1) / -pt.expm1(lp0)
-    n_hat = pt.sum(n_hat_x)
+    lp0 = spec.log_p0(eta, pt, alpha_x, omega_x, trials_x)
+    base = f[:, :2].sum(axis=1) if spec.estimator == "chao" else pt.sum(f, axis=1)
+    odds = pt.exp(spec.log_unseen_odds(eta, pt, alpha_x, omega_x, trials_x))
+    n_hat = pt.sum(f) + pt.sum(base * odds)
     g_eta = pt.grad(ll, eta)
     outputs = [ll, g_eta, pt.grad(pt.sum(g_eta), eta), n_hat, pt.grad(n_hat, eta), pt.exp(lp0)]
     if psi is not None:
@@ -97,9 +106,12 @@ def _pattern_derivatives(spec: _Spec, n_k: int) -> Any:
 class _Likelihood:
     """−ℓ(θ), its gradient and Hessian in θ = (β0, β, [ψ]) on the standardised design, and N̂(θ)."""
 
-    def __init__(self, spec: _Spec, f: np.ndarray, z: np.ndarray) -> None:
+    def __init__(
+        self, spec: _Spec, f: np.ndarray, z: np.ndarray, trials: np.ndarray | None = None
+    ) -> None:
         self.fn = _pattern_derivatives(spec, f.shape[1])
         self.f, self.z, self.q = f, z, z.shape[1]
+        self.trials = None if trials is None else np.asarray(trials, dtype=float)
         self.extra = spec.alpha or spec.omega
         self._memo: tuple[bytes, dict[str, Any]] | None = None
 
@@ -113,6 +125,8 @@ class _Likelihood:
         args = [self.f, eta]
         if self.extra:
             args.append(np.full(len(eta), theta[q]))
+        if self.trials is not None:
+            args.append(self.trials)
         out = [np.asarray(v) for v in self.fn(*args)]
         ll, g_eta, h_ee, n_hat, dn_eta, p0 = out[:6]
         grad = z.T @ g_eta
@@ -201,24 +215,35 @@ def _polish(lik: _Likelihood, theta: np.ndarray, upper: float | None) -> tuple[n
 
 def _mle(spec: _Spec):
     def mle(data: xr.Dataset, *, covariates: Sequence[str] | None = None) -> MLEResult:
-        """Maximum conditional likelihood, N̂ by Horvitz–Thompson, SE by the delta method plus the HT
-        sampling variance Σ n_x p0_x/(1 − p0_x)² (van der Heijden et al. 2003; singleRcapture), Wald CI.
+        """Maximum conditional likelihood, N̂ by Horvitz–Thompson (Chao: n + Σ over people seen once or twice
+        of 1/(λ̂ + λ̂²/2)), SE by the delta method plus the sampling variance with the parameters known
+        (HT: Σ n_x p0_x/(1 − p0_x)², van der Heijden et al. 2003; both as singleRcapture), Wald CI.
         Coefficients are reported on the covariates' own scale (``beta_intercept``, ``beta[term]``), with their
         standard errors in ``extra["standard_errors"]`` and the fitting (standardised) scale in
-        ``extra["standardised"]``."""
+        ``extra["standardised"]``.
+
+        Without covariates, ``profile`` holds the profile-likelihood estimate and 95 % interval of N from the
+        full (unconditional) likelihood (`estim.families.single_register.profile`). Zelterman's and Chao's
+        models have no likelihood in N (they model only P(K = 2 | K ∈ {1, 2})): their ``profile`` is None."""
         f = data[OBSERVED].values.astype(float)
         k = data["k"].values.astype(float)
         d = design(data, covariates)
         terms = list(d.terms)
         z = np.column_stack([np.ones(len(f)), d.matrix])
-        lik = _Likelihood(spec, f, z)
+        trials = pattern_trials(spec, data)
+        lik = _Likelihood(spec, f, z, trials)
         mean_k = (f * k).sum() / f.sum()
         if spec.base == "zelterman":
             if f.shape[1] < 2 or f[:, 0].sum() == 0 or f[:, 1].sum() == 0:
+                who = "Chao's estimator" if spec.estimator == "chao" else "Zelterman's regression"
                 raise EstimInputError(
-                    "Zelterman's regression needs people seen once and people seen twice (f1, f2 > 0)"
+                    f"{who} needs people seen once and people seen twice (f1, f2 > 0)"
                 )
             start0 = np.log(max(f[:, 1].sum(), 0.5) / max(f[:, 0].sum(), 0.5))
+        elif spec.binomial:
+            # the share of occasions on which the seen were seen (ignores the truncation: a start only)
+            share = np.clip((f * k).sum() / (f.sum(axis=1) * trials).sum(), 0.02, 0.98)
+            start0 = scipy.special.logit(share)
         else:
             start0 = np.log(max(2.0 * (mean_k - 1.0), 0.05))
         start = np.r_[start0, np.zeros(len(terms))]
@@ -279,8 +304,7 @@ def _mle(spec: _Spec):
                 )
                 + f" ({res.message})"
             )
-        n_x = f.sum(axis=1)
-        var = float(dn @ cov @ dn + np.sum(n_x * p0 / (1.0 - p0) ** 2))
+        var = float(dn @ cov @ dn + spec.sampling_variance(f, z @ theta[: z.shape[1]], p0))
         se = float(np.sqrt(var)) if var >= 0 else float("nan")
         # back to the covariates' own units: a linear map of (β0, β); ψ is unchanged
         a = np.eye(len(theta))
@@ -292,6 +316,11 @@ def _mle(spec: _Spec):
             params["alpha"] = float(np.exp(theta[-1]))
         if spec.omega:
             params["omega"] = float(scipy.special.expit(theta[-1]))
+        profile = None
+        if not terms and len(f) == 1 and spec.base != "zelterman":
+            profile = profile_likelihood(
+                spec, f[0], None if trials is None else int(trials[0]), theta
+            )
         return MLEResult(
             n_hat=n_hat,
             se=se,
@@ -301,6 +330,7 @@ def _mle(spec: _Spec):
             converged=converged and not boundary,
             boundary=boundary,
             message="; ".join(notes),
+            profile=profile,
             extra={
                 "terms": terms,
                 "covariance": cov_original,

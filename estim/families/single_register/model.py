@@ -1,4 +1,11 @@
-"""The single-register families' Bayesian models (zero-truncated likelihood; N marginalised, drawn after)."""
+"""The single-register families' Bayesian models (zero-truncated likelihood; N marginalised, drawn after).
+
+A family is a `_Spec`: the count model (``base``) and the estimator of the unseen (``estimator``). Every family
+but Chao's is Horvitz–Thompson: each observed person stands for 1/(1 − p0) people, so the unseen of pattern x
+number n_x · p0/(1 − p0) in expectation. Chao's estimator (``estimator = "chao"``, on Zelterman's logistic
+likelihood) extrapolates from the people seen once or twice only: under the Poisson that explains them, a
+person with K ∈ {1, 2} stands for P(0)/P(K ∈ {1, 2}) = 1/(λ + λ²/2) unseen ones.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +16,10 @@ from typing import Any
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
+import scipy.special
 import xarray as xr
 
+from estim.errors import EstimInputError
 from estim.families import kernels
 from estim.families.base import rng_from
 from estim.families.single_register.data import OBSERVED, design
@@ -23,32 +32,96 @@ from estim.priors import Prior, merge_priors
 @dataclass(frozen=True)
 class _Spec:
     name: str
-    base: str  # "poisson" | "geometric" | "negbin" | "zelterman"
+    base: str  # "poisson" | "geometric" | "negbin" | "zelterman" | "binomial"
     alpha: bool = False
     omega: bool = False
+    estimator: str = "ht"  # "ht" (Horvitz–Thompson over all observed) | "chao" (from k ∈ {1, 2})
+
+    @property
+    def binomial(self) -> bool:
+        return self.base == "binomial"
 
     def log_prob(
-        self, k: np.ndarray, eta: Any, xp: Any, alpha: Any = None, omega: Any = None
+        self,
+        k: np.ndarray,
+        eta: Any,
+        xp: Any,
+        alpha: Any = None,
+        omega: Any = None,
+        trials: Any = None,
     ) -> Any:
         if self.base == "zelterman":
             return kernels.zelterman_log_prob(k, eta, xp)
+        if self.binomial:
+            return binomial_log_prob(k, eta, trials, xp)
         return kernels.log_truncated_pmf(self.base, k, eta, xp, alpha, omega)
 
-    def log_p0(self, eta: Any, xp: Any, alpha: Any = None, omega: Any = None) -> Any:
+    def log_p0(
+        self, eta: Any, xp: Any, alpha: Any = None, omega: Any = None, trials: Any = None
+    ) -> Any:
         if self.base == "zelterman":
             return kernels.zelterman_log_p0(eta, xp)
+        if self.binomial:
+            return -trials * kernels.softplus(eta, xp)
         return kernels.log_p0(self.base, eta, xp, alpha, omega)
 
-    def support(self, n_k: int) -> np.ndarray:
-        """Which k-cells enter the likelihood (Zelterman's uses k ∈ {1, 2} only)."""
+    def support(self, n_k: int, trials: np.ndarray | None = None) -> np.ndarray:
+        """Which k-cells enter the likelihood: (k,), or (pattern, k) for the binomial (k ≤ its trials t_x);
+        Zelterman's and Chao's use k ∈ {1, 2} only."""
         k = np.arange(1, n_k + 1)
+        if self.binomial:
+            return (k[None, :] <= np.asarray(trials)[:, None]).astype(float)
         return (k <= 2).astype(float) if self.base == "zelterman" else np.ones(n_k)
+
+    def base_count(self, f: np.ndarray) -> np.ndarray:
+        """Per pattern, the observed people the unseen are extrapolated from: all of them (Horvitz–Thompson),
+        or those seen once or twice (Chao)."""
+        return f[:, :2].sum(axis=1) if self.estimator == "chao" else f.sum(axis=1)
+
+    def log_unseen_odds(
+        self, eta: Any, xp: Any, alpha: Any = None, omega: Any = None, trials: Any = None
+    ) -> Any:
+        """log of the unseen people per person of `base_count`: log p0/(1 − p0) (Horvitz–Thompson), or
+        −log(λ + λ²/2) with λ = 2e^η (Chao: P(0)/P(K ∈ {1, 2}) under the Poisson)."""
+        if self.estimator == "chao":
+            # λ + λ²/2 = λ(1 + λ/2) = 2e^η(1 + e^η)
+            return -(np.log(2.0) + eta + kernels.softplus(eta, xp))
+        lp0 = self.log_p0(eta, xp, alpha, omega, trials)
+        return lp0 - kernels.log1mexp(lp0, xp)
+
+    def sampling_variance(self, f: np.ndarray, eta: np.ndarray, p0: np.ndarray) -> float:
+        """The part of Var N̂ that remains with the parameters known (singleRcapture's second term of popVar):
+        Horvitz–Thompson Σ n_x p0_x/(1 − p0_x)²; Chao Σ n12_x (1 − P12)(1 + e^{−λ}/P12)², P12 = P(K ∈ {1, 2})
+        under the Poisson (chao.R, as written there)."""
+        if self.estimator == "chao":
+            lam = 2.0 * np.exp(eta)
+            p12 = lam * np.exp(-lam) * (1.0 + lam / 2.0)
+            return float(np.sum(self.base_count(f) * (1 - p12) * (1 + np.exp(-lam) / p12) ** 2))
+        return float(np.sum(f.sum(axis=1) * p0 / (1.0 - p0) ** 2))
+
+
+def binomial_log_prob(k: np.ndarray, eta: Any, trials: Any, xp: Any) -> Any:
+    """log P(K = k | K ≥ 1) of a Binomial(t, p), logit p = eta, truncated at zero; cells with k > t get 0 (they
+    hold nobody, and `support` leaves them out). With log p = η − softplus(η) and log(1 − p) = −softplus(η),
+    k log p + (t − k) log(1 − p) = kη − t·softplus(η)."""
+    k = np.asarray(k, dtype=float)
+    inside = k <= trials
+    # log C(t, k), 0 outside the support (the gammaln of a negative integer there is not used)
+    log_choose = xp.where(
+        inside,
+        kernels.gammaln(trials + 1.0, xp)
+        - scipy.special.gammaln(k + 1.0)
+        - kernels.gammaln(xp.maximum(trials - k, 0.0) + 1.0, xp),
+        0.0,
+    )
+    lp0 = -trials * kernels.softplus(eta, xp)
+    return log_choose + k * eta + lp0 - kernels.log1mexp(lp0, xp)
 
 
 def _default_priors(spec: _Spec) -> dict[str, Prior]:
     priors = {
-        # log λ of the reference pattern (Zelterman: log(λ/2), the logit of P(K = 2 | K ∈ {1, 2})):
-        # ±5 covers rates from ~0.01 to ~150 times per person.
+        # log λ of the reference pattern (Zelterman, Chao: log(λ/2), the logit of P(K = 2 | K ∈ {1, 2});
+        # the binomial: logit p): ±5 covers rates from ~0.01 to ~150 times per person.
         "beta_intercept": Prior("Normal", mu=0.0, sigma=2.5),
         # a covariate multiplies the rate by e^β: Normal(0, 1) keeps ratios mostly within ×1/7 … ×7.
         "beta": Prior("Normal", mu=0.0, sigma=1.0),
@@ -95,8 +168,10 @@ def _build(spec: _Spec):
         p = merge_priors(defaults, priors)
         f = data[OBSERVED].values.astype(np.int64)
         k = data["k"].values
-        support = spec.support(len(k))
+        trials = pattern_trials(spec, data)
+        support = spec.support(len(k), trials)
         n_x = (f * support).sum(axis=1, keepdims=True)
+        trials = None if trials is None else trials[:, None].astype(float)
         coords = {"pattern": data["pattern"].values.tolist(), "k": k.tolist()}
         if terms:
             coords["term"] = terms
@@ -115,12 +190,12 @@ def _build(spec: _Spec):
                 eta = pt.ones(len(f)) * eta
             alpha = p["alpha"].create("alpha") if spec.alpha else None
             omega = p["omega"].create("omega") if spec.omega else None
-            log_prob = spec.log_prob(k[None, :], eta[:, None], pt, alpha, omega)
+            log_prob = spec.log_prob(k[None, :], eta[:, None], pt, alpha, omega, trials)
             pm.CustomDist(
                 OBSERVED,
                 log_prob,
                 pt.as_tensor(n_x.astype(np.int64)),
-                pt.as_tensor(support[None, :]),
+                pt.as_tensor(support if support.ndim == 2 else support[None, :]),
                 logp=_cell_logp,
                 random=replicate_cells,
                 observed=f,
@@ -129,6 +204,18 @@ def _build(spec: _Spec):
         return model
 
     return build
+
+
+def pattern_trials(spec: _Spec, data: xr.Dataset) -> np.ndarray | None:
+    """The binomial's number of occasions t_x per pattern (coordinate ``trials``); None for other families."""
+    if not spec.binomial:
+        return None
+    if "trials" not in data.coords:
+        raise EstimInputError(
+            f"family {spec.name!r} needs the number of occasions per pattern (coordinate 'trials'; "
+            "[data] trials or trials_column)"
+        )
+    return data["trials"].values.astype(np.int64)
 
 
 def _posterior_dataset(posterior: Any) -> xr.Dataset:
@@ -170,7 +257,11 @@ def _population(spec: _Spec):
         Drawn as the gamma–Poisson mixture it is: N_x − n_x = Poisson(G_x) with G_x ~ Gamma(n_x, scale
         p0_x/(1 − p0_x)), so the unseen total of a draw is one Poisson(Σ_x G_x). Exact, and a gamma draw per
         pattern (an exponential where n_x = 1, the usual case with continuous covariates) is several times
-        cheaper than a negative-binomial one."""
+        cheaper than a negative-binomial one.
+
+        Chao: the same argument among the people with K ∈ {0, 1, 2}, of whom the n12_x seen once or twice are
+        the successes with probability P(K ∈ {1, 2})/P(K ≤ 2): the unseen are NegativeBinomial(n12_x,
+        that probability), mean n12_x/(λ + λ²/2) (Chao's N̂ at the draw's λ), plus every observed person."""
         rng = rng_from(rng)
         post = _posterior_dataset(posterior)
         x = design(data, covariates).matrix
@@ -182,8 +273,11 @@ def _population(spec: _Spec):
         )
         alpha = post["alpha"].values if spec.alpha else None
         omega = post["omega"].values if spec.omega else None
-        # Zelterman's N̂ counts every observed person, not only those seen once or twice.
-        n_x = data[OBSERVED].values.sum(axis=1)
+        # Zelterman's N̂ counts every observed person, not only those seen once or twice; Chao's extrapolates
+        # from those seen once or twice and adds everyone observed.
+        f = data[OBSERVED].values
+        n_x, base = f.sum(axis=1), spec.base_count(f)
+        trials = pattern_trials(spec, data)
         total = np.empty(intercept.shape, dtype=np.int64)
         # a block of draws at a time: draws × patterns stays small with thousands of patterns
         rows = max(1, 1_000_000 // max(len(n_x), 1))
@@ -193,9 +287,8 @@ def _population(spec: _Spec):
                 eta = intercept[c, block, None] + beta[c, block] @ x.T
                 a = alpha[c, block, None] if spec.alpha else None
                 o = omega[c, block, None] if spec.omega else None
-                log_p0 = spec.log_p0(eta, np, a, o)
-                odds = np.exp(log_p0 - kernels.log1mexp(log_p0, np))
-                rate = (rng.standard_gamma(np.broadcast_to(n_x, eta.shape)) * odds).sum(axis=-1)
+                odds = np.exp(spec.log_unseen_odds(eta, np, a, o, trials))
+                rate = (rng.standard_gamma(np.broadcast_to(base, eta.shape)) * odds).sum(axis=-1)
                 total[c, block] = _poisson(rng, rate) + n_x.sum()
         return xr.DataArray(
             total.astype(np.int64),
