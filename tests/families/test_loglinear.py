@@ -152,37 +152,42 @@ def _h(kind: str, k: np.ndarray, t: int) -> np.ndarray:
     return np.column_stack([np.clip(k - j + 1, 0, None) for j in range(3, t + 1)])
 
 
-@pytest.mark.parametrize("het", ["chao", "poisson", "darroch", "gamma"])
-def test_model_logp_is_the_poisson_likelihood_of_every_history(het):
-    """The Bayesian model's log-likelihood at a point equals Σ log Poisson(y_h; μ_h) over every history,
-    enumerated with itertools and with μ_h written out from the model's definition (Mth)."""
+@pytest.mark.parametrize(
+    ("capture", "het"),
+    [("Mt", "chao"), ("Mt", "poisson"), ("Mt", "darroch"), ("Mt", "gamma"), ("M0", "poisson")],
+)
+def test_model_logp_is_the_conditional_likelihood_of_every_history(capture, het):
+    """The Bayesian model's log-likelihood at a point equals Σ_h y_h log[P(h) / (1 − P(0))] over the hare
+    histories, with every one of the 2^6 histories enumerated by itertools and μ_h written out from the model's
+    definition (Mh is fitted on the f_k cells and must still score each history)."""
     hare, _ = DATA[("hare", "closedp.t")]
-    terms = Terms("Mt", het)
-    design = model_design(terms, hare)
-    model = build_loglinear(design)
+    design = model_design(Terms(capture, het), hare)
+    model = build_loglinear(design, hare)
     rng = np.random.default_rng(1)
     point = model.initial_point()
-    point["log_unseen"] = np.array([2.3])
-    free = [t for t in design.terms if not t.startswith("eta")]
-    point["effect"] = rng.normal(0, 0.3, (1, len(free)))
+    n_free = 6 if capture == "Mt" else 1
+    n_free += 0 if het == "chao" else 1
+    point["effect"] = rng.normal(0, 0.5, (1, n_free))
     eta = rng.uniform(0.1, 0.5, (1, 4)) if het == "chao" else None
     if eta is not None:
         point["eta_log__"] = np.log(eta)
     logp = model.compile_fn(model.logp(vars=[model["history_count"]], sum=True))
     got = float(logp(point))
-    table = load_benchmark("hare")
-    seen = {tuple(r): c for r, c in table.value_counts().items()}
-    # the model's terms enter divided by their largest value over the histories (that of k = 6)
-    scale = np.concatenate([np.ones(6), np.abs(_h(het, np.array([6.0]), 6)[0])])
-    expected = 0.0
+    seen = {tuple(r): c for r, c in load_benchmark("hare").value_counts().items()}
+    # terms divided by their largest value over the histories (k = 6 captures)
+    base_scale = np.ones(6) if capture == "Mt" else np.array([6.0])
+    scale = np.concatenate([base_scale, np.abs(_h(het, np.array([6.0]), 6)[0])])
+    coef = point["effect"][0] if eta is None else np.concatenate([point["effect"][0], eta[0]])
+    log_mu = {}
     for h in itertools.product([0, 1], repeat=6):
         if sum(h) == 0:
             continue
         k = np.array([sum(h)], dtype=float)
-        x = np.concatenate([np.array(h, float), _h(het, k, 6)[0]])
-        coef = point["effect"][0] if eta is None else np.concatenate([point["effect"][0], eta[0]])
-        mu = math.exp(2.3 + (x / scale) @ coef)
-        expected += stats.poisson.logpmf(seen.get(h, 0), mu)
+        first = np.array(h, float) if capture == "Mt" else k
+        x = np.concatenate([first, _h(het, k, 6)[0]])
+        log_mu[h] = (x / scale) @ coef
+    log_seen = np.logaddexp.reduce(list(log_mu.values()))  # the never-seen history has μ = 1
+    expected = sum(seen.get(h, 0) * (v - log_seen) for h, v in log_mu.items())
     assert got == pytest.approx(expected, rel=1e-10)
 
 
@@ -240,18 +245,21 @@ def test_profile_likelihood_is_the_multinomial_likelihood_maximised_directly():
     np.testing.assert_allclose(ours - ours[0], direct - direct[0], atol=1e-6)
 
 
-def test_population_draws_the_unseen_as_poisson():
+def test_population_draws_the_unseen_as_a_negative_binomial():
+    # N − n | P(0) ~ NegativeBinomial(n, 1 − P(0)): mean n P(0)/(1 − P(0)), variance n P(0)/(1 − P(0))²
     hare, _ = DATA[("hare", "closedp.t")]
     design = model_design(Terms("M0", "poisson"), hare)
     import xarray as xr
 
+    p0 = 0.2
     post = xr.Dataset(
-        {"expected_unseen": (("chain", "draw", "stratum"), np.full((2, 5000, 1), 13.5))},
-        coords={"chain": [0, 1], "draw": np.arange(5000), "stratum": ["all"]},
+        {"p_unseen": (("chain", "draw", "stratum"), np.full((2, 20000, 1), p0))},
+        coords={"chain": [0, 1], "draw": np.arange(20000), "stratum": ["all"]},
     )
-    n = population(design, post, rng=3).values.ravel() - 68
-    assert abs(n.mean() - 13.5) < 4 * math.sqrt(13.5 / n.size)
-    assert abs(n.var() - 13.5) < 1.0
+    unseen = population(design, post, rng=3).values.ravel() - 68
+    mean, var = 68 * p0 / (1 - p0), 68 * p0 / (1 - p0) ** 2
+    assert abs(unseen.mean() - mean) < 4 * math.sqrt(var / unseen.size)
+    assert unseen.var() == pytest.approx(var, rel=0.05)
 
 
 def test_refusals():
@@ -277,10 +285,11 @@ def test_refusals():
 def test_gradient_is_finite_and_coords_carry_labels():
     kosovo, lists = DATA[("kosovo", "closedp.t")]
     terms = Terms("Mt", "chao", interactions=(("EXH", "ABA"),))
-    model = build_loglinear(model_design(terms, kosovo))
+    model = build_loglinear(model_design(terms, kosovo), kosovo)
     ip = model.initial_point()
     grads = model.compile_dlogp()(ip)
     assert np.all(np.isfinite(grads))
     assert list(model.coords["term"]) == [f"occasion[{o}]" for o in lists] + ["EXH:ABA"]
     assert list(model.coords["chao_term"]) == ["eta3", "eta4"]
-    assert len(model.coords["history"]) == 15 and model.coords["history"][0] == "1111"
+    # the data's own cells: the 15 observed list patterns of the Kosovo table
+    assert list(model.coords["history"]) == [str(h) for h in kosovo["history"].values]

@@ -259,7 +259,7 @@ def _loglinear_family(name: str) -> Family:
         return model_design(terms, data)
 
     def build(data: xr.Dataset, priors: Mapping[str, Prior] | None = None, **opts: Any) -> pm.Model:
-        return build_loglinear(design(data, opts), priors)
+        return build_loglinear(design(data, opts), data, priors)
 
     def draws(data: xr.Dataset, posterior: Any, rng: Any = None, **opts: Any) -> xr.DataArray:
         return loglinear_population(design(data, opts), posterior, rng)

@@ -1,14 +1,18 @@
 """The Bayesian log-linear capture–recapture model, N marginalised.
 
-Each stratum s has its own coefficients. For every observable cell c (a history, or k captures),
+Each stratum s has its own coefficients. A cell c (a capture history, or k captures of an f_k table) has the
+expected count μ_sc = N_s-scale × exp(offset_c + x_c · β_s) and the never-seen history 0…0 has x = 0, so the
+probability of being seen in cell c, and of never being seen, are
 
-    count_sc ~ Poisson(μ_sc),   log μ_sc = offset_c + log_unseen_s + x_c · β_s,
+    P(c) = exp(offset_c + x_c · β_s) / (1 + Σ_c' exp(offset_c' + x_c' · β_s)),   P(0) = 1 / (1 + Σ_c' …).
 
-where exp(log_unseen_s) is the expected number never seen (the cell 0…0, whose design row is 0). The
-never-seen count n₀ is not a parameter: given the coefficients it is independent of the observed cells,
-n₀ ~ Poisson(exp(log_unseen)), so summing it out leaves the likelihood of the observed cells alone, and
-`population` draws N = n + n₀ at each posterior draw. With a flat prior on log_unseen this is the
-Poisson form of the multinomial model under p(N) ∝ 1/N.
+As for the Otis models (`estim.families.closed`): under the prior p(N) ∝ 1/N, summing the full multinomial
+likelihood over N leaves exactly the conditional likelihood Π_c [P(c)/(1 − P(0))]^y_c of the observed counts,
+which the model samples; N − n | β ~ NegativeBinomial(n, 1 − P(0)) is drawn afterwards (`population`). The
+intercept of the Poisson form (the log expected never-seen count) is not a parameter here: it is what N
+marginalises. One log-likelihood term per observed cell of the data (a history, or k for an f_k table): the
+same observations as the Otis models' on the same table, so LOO compares them, and a model fitted on the f_k
+cells (M0, Mh) still scores every history of the data (P(h) = P(k)/C(t, k)).
 
 Scale. Each term enters divided by its largest absolute value over the cells (k by t, 2^k − 1 by 2^t − 1, an
 occasion's 0/1 by 1), so that ``effect`` is the change in the log expected count from a term's zero to its
@@ -16,16 +20,17 @@ largest value: coefficients of one scale, which NUTS needs (Poisson2's raw coeff
 smaller than an occasion's). ``coefficient`` = effect / scale is the deterministic on Rcapture's scale,
 comparable with the ML estimates.
 
-Priors (defaults in `DEFAULT_PRIORS`, each overridable by a spec): ``log_unseen`` Normal(0, 10), flat over any
-plausible count (e^−10 to e^10 people within one sd); ``effect`` Normal(0, 10) for every capture, interaction
-and Poisson/Darroch/Gamma heterogeneity term; ``eta`` HalfNormal(10) for Chao's terms, which must be ≥ 0
-(Rcapture drops a negative one; here the prior's support enforces it). The likelihood dominates them on any
-data set that identifies the model: the Bayesian median lies within a fraction of an SE of the MLE.
+Priors (defaults in `DEFAULT_PRIORS`, each overridable by a spec): ``effect`` Normal(0, 10) for every capture,
+interaction and Poisson/Darroch/Gamma heterogeneity term; ``eta`` HalfNormal(10) for Chao's terms, which must
+be ≥ 0 (Rcapture drops a negative one; here the prior's support enforces it). Both are flat over any effect
+the data can show (a factor e^10 between cells within one sd), so the likelihood decides: the Bayesian median
+lies within a fraction of an SE of the MLE on every shipped benchmark.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from math import comb
 from typing import Any
 
 import numpy as np
@@ -33,12 +38,13 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
+from estim.errors import EstimInputError
 from estim.families.base import rng_from
-from estim.families.loglinear.design import OBSERVED, Design
+from estim.families.kernels import replicate_counts
+from estim.families.loglinear.design import MULTIPLICITY, OBSERVED, Design, _codes
 from estim.priors import Prior, merge_priors
 
 DEFAULT_PRIORS: dict[str, Prior] = {
-    "log_unseen": Prior("Normal", mu=0, sigma=10),
     "effect": Prior("Normal", mu=0, sigma=10),
     "eta": Prior("HalfNormal", sigma=10),
 }
@@ -46,46 +52,12 @@ DEFAULT_PRIORS: dict[str, Prior] = {
 
 def priors_for(design: Design) -> dict[str, Prior]:
     """The default priors of the parameters this design has (no ``eta`` without Chao's terms)."""
-    out = {"log_unseen": DEFAULT_PRIORS["log_unseen"]}
+    out = {}
     if (~design.nonnegative).any():
         out["effect"] = DEFAULT_PRIORS["effect"]
     if design.nonnegative.any():
         out["eta"] = DEFAULT_PRIORS["eta"]
     return out
-
-
-def build_loglinear(design: Design, priors: Mapping[str, Prior] | None = None) -> pm.Model:
-    """The model of the module docstring, with dims stratum, history (the cells) and term."""
-    pri = merge_priors(priors_for(design), priors)
-    free = [t for t, nn in zip(design.terms, design.nonnegative, strict=True) if not nn]
-    chao = [t for t, nn in zip(design.terms, design.nonnegative, strict=True) if nn]
-    coords = {"stratum": list(design.strata), "history": list(design.cells)}
-    if free:
-        coords["term"] = free
-    if chao:
-        coords["chao_term"] = chao
-    scale = term_scale(design.matrix)
-    scaled = design.matrix / scale
-    nn = design.nonnegative
-    with pm.Model(coords=coords) as model:
-        log_unseen = pri["log_unseen"].create("log_unseen", dims="stratum")
-        log_mu = design.offset[None, :] + log_unseen[:, None]
-        if free:
-            effect = pri["effect"].create("effect", dims=("stratum", "term"))
-            log_mu = log_mu + pt.dot(effect, scaled[:, ~nn].T)
-            pm.Deterministic("coefficient", effect / scale[~nn], dims=("stratum", "term"))
-        if chao:
-            eta = pri["eta"].create("eta", dims=("stratum", "chao_term"))
-            log_mu = log_mu + pt.dot(eta, scaled[:, nn].T)
-            pm.Deterministic("chao_coefficient", eta / scale[nn], dims=("stratum", "chao_term"))
-        pm.Deterministic("expected_unseen", pt.exp(log_unseen), dims="stratum")
-        pm.Poisson(
-            OBSERVED,
-            mu=pt.exp(log_mu),
-            observed=design.counts.astype(np.int64),
-            dims=("stratum", "history"),
-        )
-    return model
 
 
 def term_scale(matrix: np.ndarray) -> np.ndarray:
@@ -94,13 +66,79 @@ def term_scale(matrix: np.ndarray) -> np.ndarray:
     return np.where(peak > 0, peak, 1.0)
 
 
+def data_cells(design: Design, data: xr.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The data's own cells (its ``history`` coordinate): their counts (stratum, history), the design cell
+    each falls in, and the log of its share of that cell (−log C(t, k) for a history in a k cell)."""
+    counts = data[OBSERVED].transpose("stratum", "history").values.astype(np.int64)
+    x = data["capture"].transpose("history", "occasion").values.astype(np.int8)
+    labels = list(design.cells)
+    if MULTIPLICITY in data or labels == [str(h) for h in data["history"].values]:
+        return counts, np.arange(len(labels)), np.zeros(len(labels))
+    if labels[0].startswith("k="):
+        k = x.sum(axis=1)
+        t = x.shape[1]
+        share = -np.log([comb(t, int(j)) for j in k])
+        return counts, k - 1, share
+    t = x.shape[1]
+    return counts, 2**t - 1 - _codes(x), np.zeros(len(x))
+
+
+def build_loglinear(
+    design: Design, data: xr.Dataset, priors: Mapping[str, Prior] | None = None
+) -> pm.Model:
+    """The model of the module docstring, with dims stratum, history (the data's cells) and term."""
+    pri = merge_priors(priors_for(design), priors)
+    counts, cell, share = data_cells(design, data)
+    if (counts.sum(axis=1) == 0).any():
+        raise EstimInputError("a stratum with nobody seen has no posterior for N")
+    nn = design.nonnegative
+    free = [t for t, c in zip(design.terms, nn, strict=True) if not c]
+    chao = [t for t, c in zip(design.terms, nn, strict=True) if c]
+    coords = {"stratum": list(design.strata), "history": [str(h) for h in data["history"].values]}
+    if free:
+        coords["term"] = free
+    if chao:
+        coords["chao_term"] = chao
+    scale = term_scale(design.matrix)
+    scaled = design.matrix / scale
+    with pm.Model(coords=coords) as model:
+        log_mu = pt.zeros((len(design.strata), 1)) + design.offset[None, :]
+        if free:
+            effect = pri["effect"].create("effect", dims=("stratum", "term"))
+            log_mu = log_mu + pt.dot(effect, scaled[:, ~nn].T)
+            pm.Deterministic("coefficient", effect / scale[~nn], dims=("stratum", "term"))
+        if chao:
+            eta = pri["eta"].create("eta", dims=("stratum", "chao_term"))
+            log_mu = log_mu + pt.dot(eta, scaled[:, nn].T)
+            pm.Deterministic("chao_coefficient", eta / scale[nn], dims=("stratum", "chao_term"))
+        log_seen = pt.logsumexp(log_mu, axis=1)  # log Σ_c μ_c, the never-seen cell's μ being 1
+        log_p0 = -pt.log1pexp(log_seen)
+        pm.Deterministic("p_unseen", pt.exp(log_p0), dims="stratum")
+        log_cond = log_mu[:, cell] + share[None, :] - log_seen[:, None]
+        n_seen = counts.sum(axis=1, keepdims=True).astype(np.int64)
+        pm.CustomDist(
+            OBSERVED,
+            log_cond,
+            pt.as_tensor(n_seen),
+            logp=lambda value, log_cond, n: value * log_cond,
+            random=lambda log_cond, n, rng=None, size=None: replicate_counts(
+                log_cond, n, rng, size
+            ),
+            observed=counts,
+            dims=("stratum", "history"),
+        )
+    return model
+
+
 def population(design: Design, posterior: xr.Dataset | Any, rng: Any = None) -> xr.DataArray:
-    """Draws of N per stratum: N = n + Poisson(expected_unseen) at each posterior draw."""
+    """Draws of N per stratum: N = n + NegativeBinomial(n, 1 − P(0)) at each posterior draw of P(0)."""
     post = posterior.dataset if hasattr(posterior, "dataset") else posterior
-    mu0 = post["expected_unseen"].transpose("chain", "draw", "stratum").values
-    unseen = rng_from(rng).poisson(mu0)
+    p0 = post["p_unseen"].transpose("chain", "draw", "stratum").values
+    n = design.n.astype(np.int64)
+    # numpy's negative_binomial(n, p) counts failures before the n-th success (success probability p)
+    unseen = rng_from(rng).negative_binomial(np.maximum(n, 1), np.clip(1.0 - p0, 1e-300, 1.0))
     return xr.DataArray(
-        design.n[None, None, :] + unseen,
+        n[None, None, :] + unseen,
         dims=("chain", "draw", "stratum"),
         coords={
             "chain": post["chain"].values,
