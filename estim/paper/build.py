@@ -113,6 +113,20 @@ def record_types() -> pd.DataFrame:
     )
 
 
+def _profile_end(mle: Any, end: int) -> float:
+    if not mle.converged or mle.boundary or not mle.profile:
+        return float("nan")
+    return float(mle.profile["ci95"][end])
+
+
+def _reference_profile(reference: dict[str, Any], end: int) -> float:
+    if reference.get("ci95_kind") == "profile likelihood":
+        return float(reference["ci95"][end])
+    if "profile_ci95" in reference:
+        return float(reference["profile_ci95"][end])
+    return float("nan")
+
+
 def validation(ctx: Context) -> list[Path]:
     """estim against the established tools on public data: every benchmark spec in models/ that names its
     reference (the Dutch police records, the snowshoe hares, the Kosovo and UK lists), its maximum-likelihood
@@ -122,7 +136,7 @@ def validation(ctx: Context) -> list[Path]:
     import tomllib
 
     from estim.errors import GateFailed
-    from estim.paper.numbers import Number, write_numbers
+    from estim.paper.numbers import Number, mc_quantile, write_numbers
     from estim.run.data import family_of
     from estim.run.fit import fit_mle
     from estim.run.spec import read_spec
@@ -144,6 +158,7 @@ def validation(ctx: Context) -> list[Path]:
         mle = fit_mle(spec)
         note = []
         n = np.full(1, np.nan)
+        median_mcse = np.nan
         if reference.get("boundary"):
             note.append("the reference fails here too")
         if mle.boundary or not mle.converged:
@@ -158,7 +173,10 @@ def validation(ctx: Context) -> list[Path]:
             note.append("ML only")
         else:
             try:
-                n = _fit(ctx, path).tree["posterior"]["N"].values.ravel()
+                draws = _fit(ctx, path).tree["posterior"]["N"]
+                n = draws.values.ravel()
+                if draws.ndim == 3:  # one stratum: the median's Monte Carlo error from its chains
+                    median_mcse = mc_quantile(draws.isel({draws.dims[2]: 0}), 0.5).mcse
             except GateFailed as e:  # reported in the table, never as a number
                 note.append(f"Bayesian fit failed the gate ({', '.join(e.verdict.failed)})")
         rows.append(
@@ -173,19 +191,45 @@ def validation(ctx: Context) -> list[Path]:
                 "reference_from": str(reference.get("from", reference.get("note", ""))),
                 "ml": float(mle.n_hat) if mle.converged and not mle.boundary else np.nan,
                 "ml_se": float(mle.se) if mle.converged and not mle.boundary else np.nan,
+                # the profile-likelihood interval, where the family has a likelihood in N
+                "ml_profile_lower": _profile_end(mle, 0),
+                "ml_profile_upper": _profile_end(mle, 1),
+                "reference_profile_lower": _reference_profile(reference, 0),
+                "reference_profile_upper": _reference_profile(reference, 1),
                 "bayes_median": float(np.median(n)),
+                "bayes_median_mcse": float(median_mcse) if median_mcse is not None else np.nan,
                 "bayes_lower": float(np.quantile(n, 0.05)),
                 "bayes_upper": float(np.quantile(n, 0.95)),
                 "note": "; ".join(note),
             }
         )
     table = pd.DataFrame(rows)
+    # how far the prior moves the Bayesian median from the MLE, in the MLE's standard errors
+    table["bayes_minus_ml_se"] = (table["bayes_median"] - table["ml"]) / table["ml_se"]
     same = table[table["same_estimator"]]
     ml_error = (same["ml"] / same["reference"] - 1).abs().dropna()
+    profile_error = pd.concat(
+        [
+            (same[f"ml_profile_{end}"] / same[f"reference_profile_{end}"] - 1).abs()
+            for end in ("lower", "upper")
+        ]
+    ).dropna()
+    pull = table["bayes_minus_ml_se"].abs().dropna()
+    worst = pull.idxmax()
     numbers = {
         "models": Number(len(table), "deterministic"),
         "same_estimator": Number(int(len(ml_error)), "deterministic"),
         "max_ml_relative_error": Number(float(ml_error.max()), "deterministic"),
+        "profile_compared": Number(int(len(profile_error) // 2), "deterministic"),
+        "max_profile_relative_error": Number(float(profile_error.max()), "deterministic"),
+        "bayes_compared": Number(int(len(pull)), "deterministic"),
+        # the largest |Bayesian median − MLE| in SEs, with its median's Monte Carlo error
+        "max_bayes_minus_ml_se": Number(
+            float(pull.max()),
+            "monte_carlo",
+            float(table.at[worst, "bayes_median_mcse"] / table.at[worst, "ml_se"]),
+        ),
+        "max_bayes_minus_ml_model": Number(str(table.at[worst, "model"]), "deterministic"),
         # the specs whose ML is on the boundary, named in the text
         "boundary": Number(
             ", ".join(table.loc[table["note"].str.contains("boundary"), "model"]), "deterministic"

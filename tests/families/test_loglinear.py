@@ -153,20 +153,28 @@ def _h(kind: str, k: np.ndarray, t: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize(
-    ("capture", "het"),
-    [("Mt", "chao"), ("Mt", "poisson"), ("Mt", "darroch"), ("Mt", "gamma"), ("M0", "poisson")],
+    ("capture", "het", "pairs"),
+    [
+        ("Mt", "chao", ()),
+        ("Mt", "poisson", ()),
+        ("Mt", "darroch", ()),
+        ("Mt", "gamma", ()),
+        ("M0", "poisson", ()),
+        ("Mt", None, ((0, 1), (2, 5))),
+    ],
 )
-def test_model_logp_is_the_conditional_likelihood_of_every_history(capture, het):
+def test_model_logp_is_the_conditional_likelihood_of_every_history(capture, het, pairs):
     """The Bayesian model's log-likelihood at a point equals Σ_h y_h log[P(h) / (1 − P(0))] over the hare
     histories, with every one of the 2^6 histories enumerated by itertools and μ_h written out from the model's
     definition (Mh is fitted on the f_k cells and must still score each history)."""
-    hare, _ = DATA[("hare", "closedp.t")]
-    design = model_design(Terms(capture, het), hare)
+    hare, occ = DATA[("hare", "closedp.t")]
+    inter = tuple((occ[a], occ[b]) for a, b in pairs)
+    design = model_design(Terms(capture, het, interactions=inter), hare)
     model = build_loglinear(design, hare)
     rng = np.random.default_rng(1)
     point = model.initial_point()
-    n_free = 6 if capture == "Mt" else 1
-    n_free += 0 if het == "chao" else 1
+    n_free = (6 if capture == "Mt" else 1) + len(pairs)
+    n_free += 0 if het in ("chao", None) else 1
     point["effect"] = rng.normal(0, 0.5, (1, n_free))
     eta = rng.uniform(0.1, 0.5, (1, 4)) if het == "chao" else None
     if eta is not None:
@@ -176,7 +184,8 @@ def test_model_logp_is_the_conditional_likelihood_of_every_history(capture, het)
     seen = {tuple(r): c for r, c in load_benchmark("hare").value_counts().items()}
     # terms divided by their largest value over the histories (k = 6 captures)
     base_scale = np.ones(6) if capture == "Mt" else np.array([6.0])
-    scale = np.concatenate([base_scale, np.abs(_h(het, np.array([6.0]), 6)[0])])
+    het_scale = np.abs(_h(het, np.array([6.0]), 6)[0]) if het else np.zeros(0)
+    scale = np.concatenate([base_scale, np.ones(len(pairs)), het_scale])
     coef = point["effect"][0] if eta is None else np.concatenate([point["effect"][0], eta[0]])
     log_mu = {}
     for h in itertools.product([0, 1], repeat=6):
@@ -184,7 +193,8 @@ def test_model_logp_is_the_conditional_likelihood_of_every_history(capture, het)
             continue
         k = np.array([sum(h)], dtype=float)
         first = np.array(h, float) if capture == "Mt" else k
-        x = np.concatenate([first, _h(het, k, 6)[0]])
+        products = [h[a] * h[b] for a, b in pairs]
+        x = np.concatenate([first, products, _h(het, k, 6)[0] if het else []])
         log_mu[h] = (x / scale) @ coef
     log_seen = np.logaddexp.reduce(list(log_mu.values()))  # the never-seen history has μ = 1
     expected = sum(seen.get(h, 0) * (v - log_seen) for h, v in log_mu.items())
@@ -293,3 +303,26 @@ def test_gradient_is_finite_and_coords_carry_labels():
     assert list(model.coords["chao_term"]) == ["eta3", "eta4"]
     # the data's own cells: the 15 observed list patterns of the Kosovo table
     assert list(model.coords["history"]) == [str(h) for h in kosovo["history"].values]
+
+
+@pytest.mark.parametrize("occasions", ['"inf"', "inf"])
+def test_a_spec_reads_counts_with_no_upper_bound(tmp_path, occasions):
+    """`occasions = "inf"` (or TOML's inf) in a spec: Rcapture's closedp.0(t = Inf) Mh Poisson2 on the
+    Dutch f_k table, from a file; an Otis model refuses the same table."""
+    from estim.errors import EstimInputError as InputError
+    from estim.run.fit import fit_mle
+    from estim.run.spec import read_spec
+
+    (tmp_path / "fk.csv").write_text("k,people\n1,1645\n2,183\n3,37\n4,13\n5,1\n6,1\n")
+    body = (
+        '[data]\nfile = "fk.csv"\nlayout = "frequencies"\ntimes_seen = "k"\ncount = "people"\n'
+        f"occasions = {occasions}\n"
+    )
+    (tmp_path / "mh.toml").write_text('family = "Mh_poisson2"\nseed = 1\n' + body)
+    ref = R["netherlands_immigrants"]["closedp.0"]["Mh Poisson2"]
+    assert fit_mle(read_spec(tmp_path / "mh.toml")).n_hat == pytest.approx(
+        ref["abundance"], rel=1e-8
+    )
+    (tmp_path / "otis.toml").write_text('family = "Mh_logitnormal"\nseed = 1\n' + body)
+    with pytest.raises(InputError, match="no upper bound"):
+        fit_mle(read_spec(tmp_path / "otis.toml"))

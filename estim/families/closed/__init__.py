@@ -14,14 +14,18 @@ capture history h. The models differ in how the capture probability varies (Otis
 
 Maximum likelihood. ``M0``, ``Mt`` and ``Mb`` reproduce Rcapture's ``closedp.t``: Poisson log-linear models
 for the 2^T − 1 history counts (zeros included), N̂ = n + exp(intercept) (equal to the Otis et al. estimate
-for M0 and Mt; Mb from Rcapture's own parameterisation, reported as a failure where it implies p ≤ 0).
-ML-only families give Rcapture's log-linear heterogeneity models (Rivest & Baillargeon 2007): ``Mh_chao``
-(Chao's lower bound), ``Mh_poisson2``, ``Mth_poisson2`` and ``Mth_chao``. The other families' ML mode
-maximises the same conditional likelihood as the Bayesian model (Huggins 1989), N̂ = n / (1 − P̂(0)).
+for M0 and Mt; Mb from Rcapture's own parameterisation, reported as a failure where it implies p ≤ 0), with
+Cormack's profile-likelihood interval (not for Mb). The log-linear families (`estim.families.loglinear`,
+Rivest & Baillargeon 2007) are registered here too, Bayesian and ML: ``Mh_chao``, ``Mh_poisson2``,
+``Mh_darroch``, ``Mh_gamma35``, their ``Mth_`` versions with occasion effects, and ``loglinear``, whose terms
+(list interactions among them) a spec gives in ``[options]``. The other families' ML mode maximises the same
+conditional likelihood as the Bayesian model (Huggins 1989), N̂ = n / (1 − P̂(0)), with a Wald interval only:
+N is not a parameter of that likelihood.
 
 Data layouts (`table_histories`): one row per animal, one row per distinct history with a count, or an f_k
-table over t occasions, carried as one history per k with multiplicity C(t, k) (exact for M0, the Mh models
-and the ML-only Mh_chao, Mh_poisson2; the others need the histories and refuse it). Individual covariates
+table over t occasions, carried as one history per k with multiplicity C(t, k) (exact for M0 and the Mh
+models; the others need the histories and refuse it); or, for the log-linear models only, an f_k table of
+counts with no upper bound (``occasions = "inf"``, multiplicity 1/k!). Individual covariates
 (sex, weight, …) give the Huggins conditional likelihood of M0, Mt and Mb (`estim.families.closed.huggins`).
 
 Likelihood. The integral over logit-normal heterogeneity is a fixed quadrature (deterministic and
