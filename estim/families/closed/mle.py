@@ -138,7 +138,9 @@ def names_of(free: list[Any]) -> list[str]:
     return [v.name for v in free]
 
 
-def _starts(names: list[str], shapes: list[tuple[int, ...]], theta0: np.ndarray) -> list[np.ndarray]:
+def _starts(
+    names: list[str], shapes: list[tuple[int, ...]], theta0: np.ndarray
+) -> list[np.ndarray]:
     """The priors' initial point, and for models with a log-scale (σ_h, the class gap) or a class weight
     also starts with those scales small and large: distinct basins of the heterogeneity likelihood."""
     starts = [theta0]
