@@ -117,3 +117,29 @@ def replicate_counts(
     shape = tuple(size) if size is not None else np.broadcast_shapes(p.shape, n.shape)
     n_b = np.broadcast_to(n, shape)[..., 0]
     return rng.multinomial(n_b, np.broadcast_to(p, shape)).astype(np.int64)
+
+
+def population_given_p_unseen(n: np.ndarray, posterior: Any, rng: np.random.Generator) -> Any:
+    """Draws of N per stratum from the posterior's ``p_unseen`` (chain, draw, stratum): N = n +
+    NegativeBinomial(n, 1 − P(0)), the law of N given P(0) under the prior p(N) ∝ 1/N.
+
+    numpy's negative_binomial(n, p) counts failures before the n-th success (success probability p). An empty
+    stratum (n = 0) has an improper posterior for N under the 1/N prior: its N is 0, not a number drawn from
+    nothing."""
+    import xarray as xr
+
+    post = posterior.dataset if hasattr(posterior, "dataset") else posterior
+    p0 = post["p_unseen"].transpose("chain", "draw", "stratum").values
+    n = np.asarray(n, dtype=np.int64)
+    unseen = rng.negative_binomial(np.maximum(n, 1), np.clip(1.0 - p0, 1e-300, 1.0))
+    unseen = np.where(n > 0, unseen, 0)
+    return xr.DataArray(
+        n[None, None, :] + unseen,
+        dims=("chain", "draw", "stratum"),
+        coords={
+            "chain": post["chain"].values,
+            "draw": post["draw"].values,
+            "stratum": post["stratum"].values,
+        },
+        name="N",
+    )

@@ -203,9 +203,11 @@ def test_model_logp_equals_scipy(dutch, family, covariates):
     assert cells(point).shape == f.shape
 
 
-def test_zelterman_model_logp_equals_binomial(dutch):
+@pytest.mark.parametrize("family", ["zelterman", "chao"])
+def test_zelterman_and_chao_model_logp_equals_binomial(dutch, family):
+    # the two share one likelihood (twos among ones and twos); they differ only in N
     data = frequency_data(dutch, times_seen="capture", covariates=["gender"])
-    model = FAMILIES["zelterman"].build(data)
+    model = FAMILIES[family].build(data)
     x = design(data).matrix
     eta = -2.0 + 0.3 * x[:, 0]
     f = data["frequency"].values

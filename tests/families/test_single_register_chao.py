@@ -7,8 +7,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.special
-import scipy.stats as st
 import statsmodels.api as sm
 import xarray as xr
 from pytensor.compile.mode import Mode
@@ -84,22 +82,6 @@ def test_needs_people_seen_twice():
     data = frequency_data(pd.DataFrame({"k": [1, 1, 1, 3]}), times_seen="k")
     with pytest.raises(EstimInputError, match="Chao's estimator needs"):
         FAMILIES["chao"].mle(data)
-
-
-def test_bayesian_likelihood_is_the_binomial_of_twos_among_ones_and_twos(dutch):
-    data = frequency_data(dutch, times_seen="capture", covariates=["gender"])
-    model = FAMILIES["chao"].build(data)
-    x = design(data).matrix
-    eta = -2.0 + 0.3 * x[:, 0]
-    f = data["frequency"].values
-    expected = (
-        st.binom.logpmf(f[:, 1], f[:, 0] + f[:, 1], scipy.special.expit(eta))
-        - np.log(scipy.special.comb(f[:, 0] + f[:, 1], f[:, 1]))
-    ).sum()
-    got = model.compile_logp(vars=[model["frequency"]], mode=FAST)(
-        {"beta_intercept": np.array(-2.0), "beta": np.array([0.3])}
-    )
-    assert got == pytest.approx(expected, rel=1e-10)
 
 
 def test_population_draws_have_chaos_mean_and_the_negative_binomial_spread(dutch):

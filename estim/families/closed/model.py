@@ -19,7 +19,7 @@ from estim.families.closed.data import (
     log_multiplicity,
     require_histories,
 )
-from estim.families.kernels import replicate_counts
+from estim.families.kernels import population_given_p_unseen, replicate_counts
 from estim.priors import Prior, merge_priors
 
 DEFAULT_NODES = 101  # quadrature nodes over the logit-normal heterogeneity (see _quadrature)
@@ -262,21 +262,4 @@ def population(
     post = posterior.dataset if hasattr(posterior, "dataset") else posterior
     if "p_unseen" not in post:
         raise EstimInputError("the posterior lacks `p_unseen`; fit the model built by this family")
-    p0 = post["p_unseen"].transpose("chain", "draw", "stratum").values
-    n = counts.sum(axis=1)
-    gen = rng_from(rng)
-    # numpy's negative_binomial(n, p) counts failures before the n-th success (success probability p).
-    # An empty stratum (n = 0) has an improper posterior for N under the 1/N prior; history_data never makes
-    # one, and if a caller does we return N = 0 rather than a number drawn from nothing.
-    unseen = gen.negative_binomial(np.maximum(n, 1), np.clip(1.0 - p0, 1e-300, 1.0))
-    unseen = np.where(n > 0, unseen, 0)
-    return xr.DataArray(
-        n[None, None, :] + unseen,
-        dims=("chain", "draw", "stratum"),
-        coords={
-            "chain": post["chain"].values,
-            "draw": post["draw"].values,
-            "stratum": post["stratum"].values,
-        },
-        name="N",
-    )
+    return population_given_p_unseen(counts.sum(axis=1), post, rng_from(rng))

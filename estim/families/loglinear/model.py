@@ -45,7 +45,7 @@ import xarray as xr
 
 from estim.errors import EstimInputError
 from estim.families.base import rng_from
-from estim.families.kernels import replicate_counts
+from estim.families.kernels import population_given_p_unseen, replicate_counts
 from estim.families.loglinear.design import MULTIPLICITY, OBSERVED, Design, _codes
 from estim.priors import Prior, merge_priors
 
@@ -137,18 +137,4 @@ def build_loglinear(
 
 def population(design: Design, posterior: xr.Dataset | Any, rng: Any = None) -> xr.DataArray:
     """Draws of N per stratum: N = n + NegativeBinomial(n, 1 − P(0)) at each posterior draw of P(0)."""
-    post = posterior.dataset if hasattr(posterior, "dataset") else posterior
-    p0 = post["p_unseen"].transpose("chain", "draw", "stratum").values
-    n = design.n.astype(np.int64)
-    # numpy's negative_binomial(n, p) counts failures before the n-th success (success probability p)
-    unseen = rng_from(rng).negative_binomial(np.maximum(n, 1), np.clip(1.0 - p0, 1e-300, 1.0))
-    return xr.DataArray(
-        n[None, None, :] + unseen,
-        dims=("chain", "draw", "stratum"),
-        coords={
-            "chain": post["chain"].values,
-            "draw": post["draw"].values,
-            "stratum": post["stratum"].values,
-        },
-        name="N",
-    )
+    return population_given_p_unseen(design.n, posterior, rng_from(rng))
