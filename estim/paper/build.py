@@ -113,6 +113,18 @@ def record_types() -> pd.DataFrame:
     )
 
 
+def _median_mcse(draws: Any) -> float:
+    """The Monte Carlo error of the posterior median of N; N is a count, and where its draws tie at the
+    median the error is that of its resolution, half a person."""
+    from estim.errors import EstimInputError
+    from estim.paper.numbers import mc_quantile
+
+    try:
+        return max(float(mc_quantile(draws, 0.5).mcse), 0.5)
+    except EstimInputError:
+        return 0.5
+
+
 def _profile_end(mle: Any, end: int) -> float:
     if not mle.converged or mle.boundary or not mle.profile:
         return float("nan")
@@ -136,7 +148,7 @@ def validation(ctx: Context) -> list[Path]:
     import tomllib
 
     from estim.errors import GateFailed
-    from estim.paper.numbers import Number, mc_quantile, write_numbers
+    from estim.paper.numbers import Number, write_numbers
     from estim.run.data import family_of
     from estim.run.fit import fit_mle
     from estim.run.spec import read_spec
@@ -176,7 +188,7 @@ def validation(ctx: Context) -> list[Path]:
                 draws = _fit(ctx, path).tree["posterior"]["N"]
                 n = draws.values.ravel()
                 if draws.ndim == 3:  # one stratum: the median's Monte Carlo error from its chains
-                    median_mcse = mc_quantile(draws.isel({draws.dims[2]: 0}), 0.5).mcse
+                    median_mcse = _median_mcse(draws.isel({draws.dims[2]: 0}))
             except GateFailed as e:  # reported in the table, never as a number
                 note.append(f"Bayesian fit failed the gate ({', '.join(e.verdict.failed)})")
         rows.append(
