@@ -187,8 +187,9 @@ def validation(ctx: Context) -> list[Path]:
             try:
                 draws = _fit(ctx, path).tree["posterior"]["N"]
                 n = draws.values.ravel()
-                if draws.ndim == 3:  # one stratum: the median's Monte Carlo error from its chains
-                    median_mcse = _median_mcse(draws.isel({draws.dims[2]: 0}))
+                extra = [d for d in draws.dims if d not in ("chain", "draw")]
+                if all(draws.sizes[d] == 1 for d in extra):  # the median's Monte Carlo error
+                    median_mcse = _median_mcse(draws.isel({d: 0 for d in extra}))
             except GateFailed as e:  # reported in the table, never as a number
                 note.append(f"Bayesian fit failed the gate ({', '.join(e.verdict.failed)})")
         rows.append(
