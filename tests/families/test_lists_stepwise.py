@@ -168,3 +168,25 @@ def test_bad_input_is_refused():
     )
     with pytest.raises(EstimInputError, match="one stratum"):
         stepwise(strata)
+
+
+@pytest.mark.parametrize(
+    ("spec", "n_hat", "pairs"),
+    [
+        ("uk_lists_stepwise", 11312.990289, 6),
+        ("kosovo_lists_stepwise", 14341.66380, 5),
+    ],
+)
+def test_the_registered_family_fits_the_shipped_specs(spec, n_hat, pairs):
+    """`estim fit models/…_lists_stepwise.toml --mle`: SparseMSE 2.0.1's N̂ (run here), the interactions named
+    in the message; the family has no Bayesian mode and says so."""
+    from estim.families.base import FAMILIES
+    from estim.paths import REPO_ROOT
+    from estim.run.fit import fit_mle
+    from estim.run.spec import read_spec
+
+    res = fit_mle(read_spec(REPO_ROOT / "models" / f"{spec}.toml"))
+    assert res.n_hat == pytest.approx(n_hat, rel=1e-6)
+    assert len(res.extra["interactions"]) == pairs and "SparseMSE stepwise" in res.message
+    assert res.profile is not None and res.profile["ci95"][0] < n_hat < res.profile["ci95"][1]
+    assert not FAMILIES["lists_stepwise"].bayesian

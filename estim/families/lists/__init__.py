@@ -7,9 +7,11 @@ the counts of the 2^K − 1 list patterns, on the Poisson log-linear engine (`es
 * `graphs` and `bma`: Bayesian model averaging over the decomposable graphs of 3–5 lists with dga's
   hyper-Dirichlet prior (Madigan & York 1997), the posterior of N and of the graphs on a grid;
 * `latent_class`: LCMCR's latent-class model (Manrique-Vallier 2016) for NUTS, the class, N and the
-  stick-breaking concentration integrated out.
+  stick-breaking concentration integrated out;
+* `families`: the registered family ``lists_stepwise`` (ML).
 """
 
+from estim.families.lists import families as _families  # noqa: F401  (registers lists_stepwise)
 from estim.families.lists.bma import BMAResult, dga_posterior, pattern_counts
 from estim.families.lists.existence import (
     Existence,
