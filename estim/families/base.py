@@ -198,6 +198,9 @@ class Family:
         Optional. The priors its prior-sensitivity report varies, and the estimate it watches.
     bayesian: bool
         False for a family with only a maximum-likelihood mode (its `build` raises).
+    gate_variables: tuple[str, ...] | None
+        The posterior variables (besides N) the diagnostics gate reads; None: all of them. A family whose
+        parameters are identified only up to relabelling (latent classes) names its label-invariant ones.
     """
 
     name: str
@@ -213,6 +216,7 @@ class Family:
     recovery: RecoveryDesign | None = None
     sensitivity: SensitivityDesign | None = None
     bayesian: bool = True
+    gate_variables: tuple[str, ...] | None = None
 
     @property
     def data_kind(self) -> str:

@@ -289,7 +289,7 @@ def fit(
         began = time.perf_counter()
         idata = sample(dataclasses.replace(spec, sampler=settings), family, data, progress=progress)
         _say(progress, "diagnostics gate …")
-        verdict = gate_check(idata)
+        verdict = gate_check(idata, var_names=gate_names(family, idata))
         attempts.append(Attempt(number, settings, verdict, time.perf_counter() - began))
         if verdict.passed:
             break
@@ -423,6 +423,14 @@ def mle_dict(result: MLEResult) -> dict[str, Any]:
         "message": result.message,
         "extra": _plain(result.extra),
     }
+
+
+def gate_names(family: Family, idata: xr.DataTree) -> list[str] | None:
+    """The posterior variables the gate reads: all (None), or the family's `gate_variables` and N."""
+    if family.gate_variables is None:
+        return None
+    posterior = idata["posterior"]
+    return [v for v in (*family.gate_variables, "N") if v in posterior.data_vars]
 
 
 def _mle_attrs(family: Family, data: xr.Dataset, spec: ModelSpec) -> dict[str, str]:

@@ -298,3 +298,30 @@ def test_kosovo_reproduces_lcmcr():
     assert max(float(v.max()) for v in az.rhat(invariant).data_vars.values()) <= 1.01
     assert min(float(v.min()) for v in az.ess(invariant).data_vars.values()) >= 400
     assert elapsed < 60
+
+
+def test_the_registered_family_gates_on_label_invariant_quantities():
+    """`lists_latent_class` from its shipped spec: the gate reads N and the label-invariant quantities only
+    (class labels swap between chains); there is no ML mode, and --mle says so."""
+    import xarray as xr
+
+    from estim.errors import EstimInputError as InputError
+    from estim.families.base import FAMILIES
+    from estim.paths import REPO_ROOT
+    from estim.run.data import load_data
+    from estim.run.fit import fit_mle, gate_names
+    from estim.run.spec import read_spec
+
+    spec = read_spec(REPO_ROOT / "models" / "kosovo_lists_latent_class.toml")
+    family = FAMILIES["lists_latent_class"]
+    model = family.build(load_data(spec), dict(spec.priors), **spec.options)
+    assert list(model.coords["list"]) == ["EXH", "ABA", "OSCE", "HRW"]
+    assert len(model.coords["class"]) == 10
+    draws = {
+        v: (("chain", "draw"), np.zeros((1, 2))) for v in ("p_unseen", "list_capture", "N", "stick")
+    }
+    tree = xr.DataTree.from_dict({"posterior": xr.Dataset(draws)})
+    assert gate_names(family, tree) == ["p_unseen", "list_capture", "N"]
+    assert gate_names(FAMILIES["M0"], tree) is None
+    with pytest.raises(InputError, match="no maximum-likelihood mode"):
+        fit_mle(spec)

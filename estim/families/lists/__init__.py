@@ -8,10 +8,10 @@ the counts of the 2^K − 1 list patterns, on the Poisson log-linear engine (`es
   hyper-Dirichlet prior (Madigan & York 1997), the posterior of N and of the graphs on a grid;
 * `latent_class`: LCMCR's latent-class model (Manrique-Vallier 2016) for NUTS, the class, N and the
   stick-breaking concentration integrated out;
-* `families`: the registered family ``lists_stepwise`` (ML).
+* `families`: the registered families ``lists_stepwise`` (ML) and ``lists_latent_class`` (Bayesian).
 """
 
-from estim.families.lists import families as _families  # noqa: F401  (registers lists_stepwise)
+from estim.families.lists import families as _families  # noqa: F401  (registers the families)
 from estim.families.lists.bma import BMAResult, dga_posterior, pattern_counts
 from estim.families.lists.existence import (
     Existence,
