@@ -143,3 +143,22 @@ def population_given_p_unseen(n: np.ndarray, posterior: Any, rng: np.random.Gene
         },
         name="N",
     )
+
+
+def observed_histories(name: str, log_cond: Any, counts: np.ndarray) -> Any:
+    """The observed cell counts (stratum, history) of a model in context, with one log-likelihood term per
+    cell, count · log P(cell | seen) (the multinomial coefficient is a constant), and replicates that spread
+    each stratum's n people over its cells (`replicate_counts`)."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    n_seen = np.asarray(counts).sum(axis=1, keepdims=True).astype(np.int64)
+    return pm.CustomDist(
+        name,
+        log_cond,
+        pt.as_tensor(n_seen),
+        logp=lambda value, log_cond, n: value * log_cond,
+        random=lambda log_cond, n, rng=None, size=None: replicate_counts(log_cond, n, rng, size),
+        observed=counts,
+        dims=("stratum", "history"),
+    )

@@ -53,7 +53,7 @@ import xarray as xr
 
 from estim.errors import EstimInputError
 from estim.families.base import rng_from
-from estim.families.kernels import population_given_p_unseen, replicate_counts
+from estim.families.kernels import observed_histories, population_given_p_unseen
 from estim.priors import Prior, merge_priors
 
 OBSERVED = "history_count"
@@ -198,18 +198,7 @@ def build_latent_class(
             "list_capture", (weight[:, :, None] * lam).sum(axis=1), dims=("stratum", "list")
         )
         log_cond = log_p - pt.log1mexp(log_p0)[:, None]
-        n_seen = counts.sum(axis=1, keepdims=True)
-        pm.CustomDist(
-            OBSERVED,
-            log_cond,
-            pt.as_tensor(n_seen),
-            logp=lambda value, log_cond, n: value * log_cond,
-            random=lambda log_cond, n, rng=None, size=None: replicate_counts(
-                log_cond, n, rng, size
-            ),
-            observed=counts,
-            dims=("stratum", "history"),
-        )
+        observed_histories(OBSERVED, log_cond, counts)
     return model
 
 

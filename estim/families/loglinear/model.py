@@ -45,7 +45,7 @@ import xarray as xr
 
 from estim.errors import EstimInputError
 from estim.families.base import rng_from
-from estim.families.kernels import population_given_p_unseen, replicate_counts
+from estim.families.kernels import observed_histories, population_given_p_unseen
 from estim.families.loglinear.design import MULTIPLICITY, OBSERVED, Design, _codes
 from estim.priors import Prior, merge_priors
 
@@ -120,18 +120,7 @@ def build_loglinear(
         log_p0 = -pt.log1pexp(log_seen)
         pm.Deterministic("p_unseen", pt.exp(log_p0), dims="stratum")
         log_cond = log_mu[:, cell] + share[None, :] - log_seen[:, None]
-        n_seen = counts.sum(axis=1, keepdims=True).astype(np.int64)
-        pm.CustomDist(
-            OBSERVED,
-            log_cond,
-            pt.as_tensor(n_seen),
-            logp=lambda value, log_cond, n: value * log_cond,
-            random=lambda log_cond, n, rng=None, size=None: replicate_counts(
-                log_cond, n, rng, size
-            ),
-            observed=counts,
-            dims=("stratum", "history"),
-        )
+        observed_histories(OBSERVED, log_cond, counts)
     return model
 
 
