@@ -289,7 +289,8 @@ def fit(
         began = time.perf_counter()
         idata = sample(dataclasses.replace(spec, sampler=settings), family, data, progress=progress)
         _say(progress, "diagnostics gate …")
-        verdict = gate_check(idata, var_names=gate_names(family, idata))
+        names = gate_names(family, idata)
+        verdict = gate_check(idata) if names is None else gate_check(idata, var_names=names)
         attempts.append(Attempt(number, settings, verdict, time.perf_counter() - began))
         if verdict.passed:
             break
