@@ -86,17 +86,11 @@ from estim.families.closed.huggins import (
     huggins_population,
     mle_huggins,
 )
-from estim.families.closed.mle import (
-    LOGLINEAR,
-    all_histories,
-    loglinear_design,
-    mle_conditional,
-    mle_loglinear,
-)
+from estim.families.closed.mle import LOGLINEAR, mle_conditional, mle_loglinear
 from estim.families.closed.model import _PRIORS, build_closed
 from estim.families.closed.recovery import recovery_design
 from estim.families.loglinear import DEFAULT_PRIORS as LOGLINEAR_PRIORS
-from estim.families.loglinear import Design, Terms, build_loglinear, model_design
+from estim.families.loglinear import Design, Terms, all_histories, build_loglinear, model_design
 from estim.families.loglinear import mle as loglinear_mle
 from estim.families.loglinear import population as loglinear_population
 from estim.priors import Prior
@@ -110,7 +104,6 @@ __all__ = [
     "history_data",
     "history_data_from_statistics",
     "huggins_data",
-    "loglinear_design",
     "population",
     "table_histories",
 ]

@@ -17,8 +17,6 @@ from estim.families.closed.data import OBSERVED, _check, require_histories
 from estim.families.closed.model import DEFAULT_NODES, build_closed
 from estim.families.loglinear.design import (
     Terms,
-    all_histories,
-    heterogeneity_columns,
     model_design,
 )
 from estim.families.loglinear.fit import mle as loglinear_mle
@@ -43,25 +41,6 @@ LOGLINEAR: dict[str, Terms] = {
         )
     },
 }
-
-
-def loglinear_design(model: str, t: int) -> np.ndarray:
-    """Rcapture's design matrix (without the intercept) of a named model over `all_histories(t)`."""
-    if model not in LOGLINEAR:
-        raise EstimInputError(f"no log-linear model {model!r}")
-    h = all_histories(t)
-    data = xr.Dataset(
-        {
-            OBSERVED: (("stratum", "history"), np.ones((1, len(h)), dtype=np.int64)),
-            "capture": (("history", "occasion"), h),
-        },
-        coords={"stratum": ["all"], "occasion": [str(j + 1) for j in range(t)]},
-    )
-    terms = LOGLINEAR[model]
-    if terms.by_captures:
-        k = h.sum(axis=1)
-        return np.column_stack([k[:, None].astype(float), heterogeneity_columns(terms, k, t)[0]])
-    return model_design(terms, data).matrix
 
 
 def mle_loglinear(model: str, data: xr.Dataset, **_: Any) -> MLEResult:
@@ -132,10 +111,6 @@ def newton_polish(
         else:
             break
     return theta, hess, decrement
-
-
-def names_of(free: list[Any]) -> list[str]:
-    return [v.name for v in free]
 
 
 def _starts(
@@ -212,7 +187,7 @@ def mle_conditional(
     # mixture: classes merged, or a class of about one person, 0.48 log-likelihood higher), and which one
     # a single start reaches depends on where it starts (the priors' initial point). The best one is kept.
     best = None
-    for start in _starts(names_of(free), shapes, theta0):
+    for start in _starts([v.name for v in free], shapes, theta0):
         res = optimize.minimize(negll, start, jac=True, method="L-BFGS-B", options=OPTIMISER)
         if best is None or (np.isfinite(res.fun) and res.fun < best.fun - 1e-9):
             best = res

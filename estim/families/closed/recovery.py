@@ -38,7 +38,7 @@ import xarray as xr
 
 from estim.families.base import RecoveryDesign
 from estim.families.closed.data import history_data
-from estim.families.closed.mle import all_histories
+from estim.families.loglinear.design import all_histories
 
 POPULATION_SIZE = 150
 OCCASIONS = 6  # capture occasions T
