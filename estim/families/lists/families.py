@@ -17,6 +17,7 @@ is computed on a grid, not sampled from a PyMC model.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -46,17 +47,9 @@ def _stepwise_mle(data: xr.Dataset, threshold: float = DEFAULT_THRESHOLD, **opts
     pairs = ", ".join(":".join(t) for t in result.terms.interactions) or "none"
     fit = result.mle
     message = f"SparseMSE stepwise (p < {threshold:g}): interactions {pairs}; {fit.message}"
-    return MLEResult(
-        n_hat=fit.n_hat,
-        se=fit.se,
-        ci95=fit.ci95,
-        parameters=fit.parameters,
-        loglik=fit.loglik,
-        converged=fit.converged,
-        boundary=fit.boundary,
-        message=message,
-        extra={**fit.extra, "interactions": [list(t) for t in result.terms.interactions]},
-        profile=fit.profile,
+    interactions = [list(t) for t in result.terms.interactions]
+    return dataclasses.replace(
+        fit, message=message, extra={**fit.extra, "interactions": interactions}
     )
 
 
