@@ -326,3 +326,21 @@ def test_a_spec_reads_counts_with_no_upper_bound(tmp_path, occasions):
     (tmp_path / "otis.toml").write_text('family = "Mh_logitnormal"\nseed = 1\n' + body)
     with pytest.raises(InputError, match="no upper bound"):
         fit_mle(read_spec(tmp_path / "otis.toml"))
+
+
+def test_a_model_whose_mle_does_not_exist_is_no_estimate():
+    # No one in the UK table is on both LA and GP: with LA:GP the likelihood grows without bound as that
+    # term runs to −∞, so IRLS would stop at an arbitrary N̂. The LP test refuses the model before fitting.
+    uk, _names = _lists("uk_modern_slavery_5lists", "count")
+    family = FAMILIES["loglinear"]
+    refused = family.mle(uk, capture="Mt", interactions=[["LA", "GP"]])
+    assert refused.boundary and not math.isfinite(refused.n_hat)
+    assert "does not exist" in refused.message and "LA:GP" in refused.message
+    assert refused.extra["exists"] is False
+    # a model that does exist on the same table is fitted as before
+    fitted = family.mle(uk, capture="Mt", interactions=[["LA", "NG"]])
+    assert (
+        not fitted.boundary
+        and math.isfinite(fitted.n_hat)
+        and fitted.n_hat > int(uk["history_count"].sum())
+    )

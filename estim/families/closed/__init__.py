@@ -263,7 +263,8 @@ def _loglinear_family(name: str) -> Family:
 
     def mle(data: xr.Dataset, **opts: Any) -> MLEResult:
         d = design(data, opts)
-        return loglinear_mle(d.model, d)
+        refused = _no_mle(d)
+        return refused if refused is not None else loglinear_mle(d.model, d)
 
     return Family(
         name=name,
@@ -274,6 +275,38 @@ def _loglinear_family(name: str) -> Family:
         mle=mle,
         default_priors=LOGLINEAR_PRIORS,
         observed_name=OBSERVED,
+    )
+
+
+def _no_mle(design: Design) -> MLEResult | None:
+    """Before fitting: a model whose MLE does not exist or is not identifiable (the LP test of
+    `estim.families.lists.existence`) is reported as no estimate, never as the number where IRLS stopped
+    (which would be a coefficient running to infinity and an arbitrary N̂). Chao's models are not judged:
+    their η ≥ 0 constraint can keep a maximum finite where the unconstrained one is not, and their fit drops
+    a negative η as Rcapture does."""
+    if design.nonnegative.any():
+        return None
+    # imported here: the lists package reads the closed families' data kind (a cycle at import time)
+    from estim.families.lists.existence import mle_exists
+
+    verdict = mle_exists(design.model, design)
+    if verdict.ok:
+        return None
+    return MLEResult(
+        n_hat=float("nan"),
+        se=float("nan"),
+        ci95=(float("nan"), float("nan")),
+        parameters={},
+        loglik=float("nan"),
+        converged=True,
+        boundary=True,
+        message=verdict.reason,
+        extra={
+            "exists": verdict.exists,
+            "identifiable": verdict.identifiable,
+            "zero_cells_implicated": list(verdict.zero_cells_implicated),
+            "empty_overlaps": list(verdict.empty_overlaps),
+        },
     )
 
 
