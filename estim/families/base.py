@@ -201,6 +201,11 @@ class Family:
     gate_variables: tuple[str, ...] | None
         The posterior variables (besides N) the diagnostics gate reads; None: all of them. A family whose
         parameters are identified only up to relabelling (latent classes) names its label-invariant ones.
+    exact(data, priors, rng, draws, chains, **options) -> dict[str, xr.Dataset] | None
+        Optional. For a family whose posterior is computed exactly (by enumeration or on a grid) rather than
+        sampled: independent draws from it, as DataTree groups: "posterior" (N and anything else, dims
+        chain × draw), "observed_data", optionally "posterior_predictive" and further groups of the family's
+        own. The fit runner then builds no PyMC model and runs no sampler (`build` is never called).
     """
 
     name: str
@@ -217,6 +222,7 @@ class Family:
     sensitivity: SensitivityDesign | None = None
     bayesian: bool = True
     gate_variables: tuple[str, ...] | None = None
+    exact: Callable[..., dict[str, xr.Dataset]] | None = None
 
     @property
     def data_kind(self) -> str:

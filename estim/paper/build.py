@@ -125,8 +125,13 @@ def _median_mcse(draws: Any) -> float:
         return 0.5
 
 
+def _estimate(mle: Any) -> bool:
+    """Whether a maximum-likelihood fit (None: the family has none) gives an estimate of N."""
+    return mle is not None and mle.converged and not mle.boundary
+
+
 def _profile_end(mle: Any, end: int) -> float:
-    if not mle.converged or mle.boundary or not mle.profile:
+    if not _estimate(mle) or not mle.profile:
         return float("nan")
     return float(mle.profile["ci95"][end])
 
@@ -167,13 +172,15 @@ def validation(ctx: Context) -> list[Path]:
         dataset, _, key = found.group(1).split(".", 2)
         reference = references[dataset]["estimates"][key]
         inputs.append(path)
-        mle = fit_mle(spec)
-        note = []
+        family = family_of(spec)
+        # a family with an exact posterior (model averaging) has no ML: its Bayesian estimate stands alone
+        mle = None if family.exact is not None else fit_mle(spec)
+        note = [] if mle is not None else ["no ML (model averaging)"]
         n = np.full(1, np.nan)
         median_mcse = np.nan
         if reference.get("boundary"):
             note.append("the reference fails here too")
-        if mle.boundary or not mle.converged:
+        if mle is not None and (mle.boundary or not mle.converged):
             # no estimate from these data: a Bayesian posterior there is the prior's, so none is reported
             note.insert(
                 0,
@@ -181,7 +188,7 @@ def validation(ctx: Context) -> list[Path]:
                 if mle.boundary
                 else "ML did not converge",
             )
-        elif not family_of(spec).bayesian:
+        elif not family.bayesian:
             note.append("ML only")
         else:
             try:
@@ -202,8 +209,8 @@ def validation(ctx: Context) -> list[Path]:
                 "reference_model": key,
                 "reference": float(reference.get("n_hat", np.nan)),
                 "reference_from": str(reference.get("from", reference.get("note", ""))),
-                "ml": float(mle.n_hat) if mle.converged and not mle.boundary else np.nan,
-                "ml_se": float(mle.se) if mle.converged and not mle.boundary else np.nan,
+                "ml": float(mle.n_hat) if _estimate(mle) else np.nan,
+                "ml_se": float(mle.se) if _estimate(mle) else np.nan,
                 # the profile-likelihood interval, where the family has a likelihood in N
                 "ml_profile_lower": _profile_end(mle, 0),
                 "ml_profile_upper": _profile_end(mle, 1),

@@ -88,6 +88,9 @@ def summarise(
         "source": attrs.get("data_source", "(not recorded in this fit)"),
         "synthetic": attrs.get("data_synthetic") == "true",
     }
+    # "exact": independent draws from a posterior computed exactly, no sampler
+    if "sampler" in attrs:
+        out["sampler"] = attrs["sampler"]
     if "mle_json" in attrs:
         out["mle"] = json.loads(attrs["mle_json"])
     # every run of the sampler (more than one when the gate failed and the fit was retried)
@@ -107,6 +110,8 @@ def summarise(
         raise EstimInputError(
             f"--truth applies to fits of families with their own report, not {attrs.get('family')!r}"
         )
+    if MODEL_AVERAGING in tree.children:
+        out[MODEL_AVERAGING] = _model_averaging(tree[MODEL_AVERAGING].to_dataset())
     for name in DERIVED:
         if name in post:
             da = post[name]
@@ -119,11 +124,52 @@ def summarise(
         for name, da in post.data_vars.items()
         if name not in DERIVED
         and not str(name).startswith("unobserved")
+        and np.issubdtype(da.dtype, np.number)  # not a label (the graph of a model-averaging fit)
         and 0
         < int(np.prod([da.sizes[d] for d in da.dims if d not in ("chain", "draw")]))
         <= MAX_PARAMETER_ELEMENTS
     }
     return out
+
+
+# a fit's group of the models averaged over, with their exact posterior probabilities
+MODEL_AVERAGING = "model_averaging"
+
+
+def _model_averaging(ds: xr.Dataset) -> dict[str, Any]:
+    """The models averaged over (most probable first) with their posterior probabilities and N given each,
+    and the model-averaged posterior of N as computed exactly (a fit's ``model_averaging`` group)."""
+    rows = ds.to_dataframe().reset_index(drop=True)
+    return {
+        "models": json.loads(rows.to_json(orient="records")),
+        **{k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in ds.attrs.items()},
+    }
+
+
+def _format_model_averaging(table: Mapping[str, Any], shown: int = 10) -> list[str]:
+    models = table["models"]
+    lines = textwrap.wrap(
+        f"model averaging over {table.get('graphs', len(models)):,} models; exact posterior of N: mean "
+        f"{table['mean']:,.0f}, median {table['median']:,.0f}, 95% interval {table['lower']:,.0f} – "
+        f"{table['upper']:,.0f} (delta {table.get('delta', '')}, prior on N {table.get('prior_n', '')}; "
+        f"grid of the unseen {table.get('grid', '')})",
+        width=100,
+    )
+    lines.append(
+        "most probable models: posterior probability, then N's posterior mean, median and 95% interval "
+        "given the model:"
+    )
+    for row in models[:shown]:
+        lines.append(
+            f"  {row['probability']:.4f}  {row['name']}  {row['mean']:,.0f}  {row['median']:,.0f}  "
+            f"[{row['lower']:,.0f}, {row['upper']:,.0f}]"
+        )
+    if len(models) > shown or table.get("graphs", 0) > len(models):
+        rest = 1 - sum(r["probability"] for r in models[:shown])
+        lines.append(
+            f"  {f'{rest:.4f}' if rest >= 1e-4 else '< 0.0001'}  the other models together"
+        )
+    return lines
 
 
 def format_summary(summary: Mapping[str, Any], *, parameters: bool = False) -> str:
@@ -166,6 +212,8 @@ def format_summary(summary: Mapping[str, Any], *, parameters: bool = False) -> s
     lines.append("")
     if family is not None and family.report is not None and family.name in summary:
         lines.append(family.report.format(summary[family.name]))
+    if MODEL_AVERAGING in summary:
+        lines += _format_model_averaging(summary[MODEL_AVERAGING])
     if any(name in summary for name in DERIVED):
         for name in DERIVED:
             for row in summary.get(name, []):
@@ -213,6 +261,10 @@ def format_summary(summary: Mapping[str, Any], *, parameters: bool = False) -> s
     else:
         n = len(summary["parameters"])
         lines.append(f"({n} model parameter{'s' if n != 1 else ''}: add --parameters to list them)")
+    if summary.get("sampler") == "exact":
+        lines.append(
+            "independent draws from the exact posterior (no sampler: the gate checks R-hat and ESS)"
+        )
     lines.append("diagnostics gate passed: " + "; ".join(
         f"{c['name']} {c['value']:.4g}" for c in gate["checks"]
     ))  # fmt: skip
@@ -342,6 +394,12 @@ def compare(paths: list[Path]) -> pd.DataFrame:
         v = store.verdict(tree, str(path))
         if not v.passed:
             raise GateFailed(v, str(path))
+        if tree.attrs.get("sampler") == "exact":
+            raise EstimInputError(
+                f"{path}: a fit of {tree.attrs.get('family')!r}, whose posterior is computed exactly (model "
+                "averaging), has no pointwise log-likelihood: LOO cannot compare it (its summary gives the "
+                "models' posterior probabilities)"
+            )
         name = str(tree.attrs.get("model_name", Path(path).stem))
         if name in trees:
             name = str(path)

@@ -5,7 +5,9 @@ draws of N -> diagnostics gate (retried with safer settings when it fails) -> sa
 N is marginalised inside every family's model; its draws are made afterwards from its exact conditional law
 given the data and each posterior draw (``Family.population``), and stored in the posterior group with
 ``unobserved = N − n``, n the number of distinct people (or animals) observed. What grows with the number of
-patterns or individuals is stored compactly (`estim.run.compact`).
+patterns or individuals is stored compactly (`estim.run.compact`). A family whose posterior is computed
+exactly (``Family.exact``: model averaging on a grid) skips the model and the sampler: its independent draws
+go through the same gate (R-hat and ESS) and the same store, marked ``sampler = "exact"``.
 
 From Python: `fit` takes a spec (`estim.run.spec.read_spec`); `fit_table` a pandas DataFrame or a file.
 """
@@ -172,6 +174,8 @@ def sample(
     `progress` receives a line of text at each stage and every ten seconds or so while sampling. Predictive
     draws and the log-likelihood are kept compact (`estim.run.compact`), what was done noted in the
     attributes."""
+    if family.exact is not None:
+        return _sample_exact(spec, family, data, progress)
     s = spec.sampler
     seed_prior, seed_nuts, seed_ppc, seed_n = seeds(spec.seed, 4)
     # The family merges the spec's overrides into its own defaults (priors explicit, overridable).
@@ -244,6 +248,52 @@ def _sample_custom(
     return idata
 
 
+EXACT = "exact"  # the ``sampler`` attribute of a fit whose posterior the family computed exactly
+SAMPLER_CHECKS = ("divergences", "e_bfmi")  # the gate's checks of NUTS itself, not of the draws
+
+
+def _sample_exact(
+    spec: ModelSpec, family: Family, data: xr.Dataset, progress: Progress | None
+) -> xr.DataTree:
+    """Independent draws from a posterior the family computes exactly (``Family.exact``, e.g. model averaging
+    on a grid): no PyMC model and no sampler. The spec's chains × draws are drawn with the spec's seed, and
+    ``unobserved = N − n`` is added as for the sampled families."""
+    s = spec.sampler
+    *_, seed_exact = seeds(spec.seed, 4)
+    _say(progress, f"exact posterior: {s.chains} × {s.draws:,} independent draws …")
+    assert family.exact is not None
+    groups = family.exact(
+        data,
+        dict(spec.priors),
+        np.random.default_rng(seed_exact),
+        draws=s.draws,
+        chains=s.chains,
+        **spec.options,
+    )
+    idata = xr.DataTree.from_dict(dict(groups))
+    posterior = groups["posterior"]
+    n_draws = posterior["N"]
+    n = n_observed(data, idata, family.observed_name, n_draws)
+    posterior = posterior.assign(unobserved=(n_draws - n).rename("unobserved"))
+    posterior["N"].attrs["description"] = "population size, drawn from its exact posterior"
+    posterior["unobserved"].attrs["description"] = "N minus the individuals observed"
+    idata["posterior"] = xr.DataTree(posterior)
+    idata.attrs["sampler"] = EXACT
+    idata.attrs["prior_predictive_error"] = (
+        "not drawn: the posterior is computed exactly, with no PyMC model to draw from"
+    )
+    return idata
+
+
+def _exact_verdict(verdict: GateVerdict) -> GateVerdict:
+    """The gate on independent draws: R-hat and ESS only (divergences and E-BFMI are properties of NUTS's
+    trajectories, and there are none). Independent draws pass R-hat and ESS but for chance; the checks are
+    kept because they are cheap and would catch draws that are not what they claim (a chain's draws
+    repeated, chains drawn from different laws)."""
+    checks = tuple(c for c in verdict.checks if c.name not in SAMPLER_CHECKS)
+    return GateVerdict(passed=all(c.passed for c in checks), checks=checks)
+
+
 def fit(
     spec: ModelSpec,
     *,
@@ -291,6 +341,8 @@ def fit(
         _say(progress, "diagnostics gate …")
         names = gate_names(family, idata)
         verdict = gate_check(idata) if names is None else gate_check(idata, var_names=names)
+        if family.exact is not None:
+            verdict = _exact_verdict(verdict)
         attempts.append(Attempt(number, settings, verdict, time.perf_counter() - began))
         if verdict.passed:
             break

@@ -1,4 +1,5 @@
-"""Who was seen how often: f_k and capture histories per section × period stratum; list histories (MSE)."""
+"""Who was seen how often: f_k and capture histories per section × period stratum; list histories (MSE) over
+the whole record span, per period and per section × period."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import xarray as xr
 from estim.errors import EstimInputError
 from estim.records.recordset import PERSON_ID, RecordSet
 from estim.records.schemas import CATEGORIES, REGISTERS
-from estim.statistics.coding import _Apprehensions, _codes, _flat_index
+from estim.statistics.coding import _Apprehensions, _codes, _flat_index, _month_ints
 from estim.statistics.periods import _occasion_index, _period_unit
 
 APPREHENSIONS_LIST = "apprehensions"
@@ -160,38 +161,62 @@ def _sorted_unique(values: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------------------
 
 
+REGISTER_SECTION = "section_id"
+"""Optional column of the registers: the section where the entry was made (places register people in sections)."""
+
+
+class _Registers:
+    """Register entries coded against the apprehensions: list position, person code (shared with the
+    apprehension records), month, and the number of people on the union of the lists."""
+
+    def __init__(self, records: RecordSet, appr: _Apprehensions) -> None:
+        reg = records.registers
+        reg_codes = _codes(reg["register"], REGISTERS, "registers", "register")
+        present = sorted(set(reg_codes.tolist()))
+        self.lists = [REGISTERS[i] for i in present] + [APPREHENSIONS_LIST]
+        position = np.full(len(REGISTERS), -1, dtype=np.int64)
+        position[present] = np.arange(len(present))
+        self.position = position[reg_codes] if reg_codes.size else np.zeros(0, np.int64)
+        # Person codes over the union of lists: the apprehended people keep their codes 0..n_people-1 (the
+        # factorisation of apprehensions is reused); register people not apprehended get the next codes.
+        if len(reg):
+            reg_ids = reg[PERSON_ID]
+            if reg_ids.isna().any():
+                raise EstimInputError(f"registers: {PERSON_ID} has missing values")
+            combined, _ = pd.factorize(
+                pd.concat([pd.Series(appr.people, dtype=reg_ids.dtype), reg_ids], ignore_index=True)
+            )
+            self.person = combined[appr.n_people :].astype(np.int64)
+            self.n_people = int(combined.max()) + 1 if combined.size else 0
+            self.month = _month_ints(reg["date"], "registers", "date")
+        else:
+            self.person = np.zeros(0, dtype=np.int64)
+            self.n_people = appr.n_people
+            self.month = np.zeros(0, dtype=np.int32)
+
+    @property
+    def n_lists(self) -> int:
+        return len(self.lists)
+
+
+def unplaced_register_entries(registers: pd.DataFrame) -> int:
+    """Register entries that cannot be placed in a section: all of them without a ``section_id`` column,
+    else those with an empty one."""
+    if REGISTER_SECTION not in registers.columns:
+        return len(registers)
+    return int(registers[REGISTER_SECTION].isna().sum())
+
+
 def _list_histories(
-    records: RecordSet, appr: _Apprehensions
+    appr: _Apprehensions, regs: _Registers
 ) -> tuple[list[str], list[str], xr.DataArray, xr.DataArray]:
-    reg = records.registers
-    reg_codes = _codes(reg["register"], REGISTERS, "registers", "register")
-    present = sorted(set(reg_codes.tolist()))
-    lists = [REGISTERS[i] for i in present] + [APPREHENSIONS_LIST]
-    n_lists = len(lists)
-    position = np.full(len(REGISTERS), -1, dtype=np.int64)
-    position[present] = np.arange(len(present))
-
-    # Person codes over the union of lists: the apprehended people keep their codes 0..n_people-1 (the
-    # factorisation of apprehensions is reused); register people not apprehended get the next codes.
-    if len(reg):
-        reg_ids = reg[PERSON_ID]
-        if reg_ids.isna().any():
-            raise EstimInputError(f"registers: {PERSON_ID} has missing values")
-        combined, _ = pd.factorize(
-            pd.concat([pd.Series(appr.people, dtype=reg_ids.dtype), reg_ids], ignore_index=True)
-        )
-        reg_person = combined[appr.n_people :].astype(np.int64)
-        n_people = int(combined.max()) + 1 if combined.size else 0
-    else:
-        reg_person = np.zeros(0, dtype=np.int64)
-        n_people = appr.n_people
-
+    n_lists = regs.n_lists
     # List 1 is the most significant bit, so numeric order is the order of the pattern strings.
-    mask = np.zeros(n_people, dtype=np.int64)
+    mask = np.zeros(regs.n_people, dtype=np.int64)
     mask[: appr.n_people] = 1  # everyone apprehended is on the last list
-    if reg_person.size:
+    if regs.person.size:
         np.bitwise_or.at(
-            mask, reg_person, np.left_shift(np.int64(1), (n_lists - 1) - position[reg_codes])
+            mask, regs.person, np.left_shift(np.int64(1), (n_lists - 1) - regs.position)
         )
     distinct = _sorted_unique(mask)
     counts = np.bincount(np.searchsorted(distinct, mask), minlength=distinct.size).astype(np.int64)
@@ -212,4 +237,102 @@ def _list_histories(
         dims=("list_history", "list"),
         attrs={"long_name": "present on the list", "units": "1"},
     )
-    return lists, patterns, count_da, capture_da
+    return regs.lists, patterns, count_da, capture_da
+
+
+# --------------------------------------------------------------------------------------------------------------
+# List histories per period (whole border) and per section × period
+
+
+class _PeriodLists:
+    def __init__(
+        self,
+        patterns: list[str],
+        capture: xr.DataArray,
+        period_count: xr.DataArray,
+        section_count: xr.DataArray | None,
+    ) -> None:
+        self.patterns = patterns
+        self.capture = capture
+        self.period_count = period_count
+        self.section_count = section_count
+
+
+def _period_list_histories(
+    records: RecordSet,
+    appr: _Apprehensions,
+    regs: _Registers,
+    sections: tuple[str, ...],
+    month0: int,
+    n_periods: int,
+    period: str,
+) -> _PeriodLists:
+    """Each person's presence on each list within each period: on a list when they have an entry (an
+    apprehension record) dated in the period. The pattern axis holds all 2^K − 1 patterns, zeros included, so
+    that every period and section shares it."""
+    k = regs.n_lists
+    n_patterns = 2**k
+    period0 = int(_period_unit(month0, period))
+    # every entry as (person, period, list); the apprehensions are the last list
+    person = np.concatenate([appr.person.astype(np.int64), regs.person])
+    unit = _period_unit(np.concatenate([appr.month, regs.month]).astype(np.int64), period)
+    in_period = unit - period0
+    on_list = np.concatenate([np.full(appr.person.size, k - 1, np.int64), regs.position])
+    # entries dated outside the statistics' periods (a register entry after the last record) are in none
+    keep = (in_period >= 0) & (in_period < n_periods)
+    n_people = max(regs.n_people, 1)
+
+    def table(section: np.ndarray | None, n_sections: int) -> np.ndarray:
+        parts = [(in_period[keep], n_periods), (person[keep], n_people), (on_list[keep], k)]
+        if section is not None:
+            parts.insert(0, (section[keep], n_sections))
+        key = _flat_index(*parts)
+        key.sort()
+        # one run per person-in-stratum (stratum = [section ×] period); OR of their lists' bits
+        stratum_person = key // k
+        starts = _run_starts(stratum_person)
+        bits = np.left_shift(np.int64(1), (k - 1) - (key % k))
+        mask = np.bitwise_or.reduceat(bits, starts) if starts.size else np.zeros(0, np.int64)
+        stratum = stratum_person[starts] // n_people
+        n_strata = n_sections * n_periods if section is not None else n_periods
+        counts = np.bincount(stratum * n_patterns + mask, minlength=n_strata * n_patterns)
+        return counts.reshape(n_strata, n_patterns)[:, 1:].astype(np.int64)
+
+    patterns = [format(h, f"0{k}b") for h in range(1, n_patterns)]
+    capture = np.array([[int(ch) for ch in p] for p in patterns], dtype=np.int8).reshape(
+        len(patterns), k
+    )
+    period_count = xr.DataArray(
+        table(None, 1),
+        dims=("period", "list_pattern"),
+        attrs={
+            "long_name": "people with this pattern of presence on the lists in the period (entries dated in "
+            "it), whole border; the apprehension list covers only sections with individual records",
+            "units": "persons",
+        },
+    )
+    section_count = None
+    if unplaced_register_entries(records.registers) == 0:
+        reg = records.registers
+        reg_section = (
+            _codes(reg[REGISTER_SECTION], sections, "registers", REGISTER_SECTION)
+            if len(reg)
+            else np.zeros(0, np.int8)
+        )
+        section = np.concatenate([appr.section.astype(np.int64), reg_section.astype(np.int64)])
+        counts = table(section, len(sections)).reshape(len(sections), n_periods, n_patterns - 1)
+        section_count = xr.DataArray(
+            counts,
+            dims=("section", "period", "list_pattern"),
+            attrs={
+                "long_name": "people with this pattern of presence on the lists in the section-period "
+                "(entries of the section dated in the period)",
+                "units": "persons",
+            },
+        )
+    capture_da = xr.DataArray(
+        capture,
+        dims=("list_pattern", "list"),
+        attrs={"long_name": "present on the list", "units": "1"},
+    )
+    return _PeriodLists(patterns, capture_da, period_count, section_count)

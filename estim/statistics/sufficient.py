@@ -21,7 +21,13 @@ from estim.statistics.coding import (
     _Totals,
 )
 from estim.statistics.flows import _checkpoint_flows
-from estim.statistics.histories import _list_histories, _strata
+from estim.statistics.histories import (
+    _list_histories,
+    _period_list_histories,
+    _Registers,
+    _strata,
+    unplaced_register_entries,
+)
 from estim.statistics.periods import (
     _check_period_occasion,
     _month_coord,
@@ -74,6 +80,16 @@ def sufficient_statistics(
     * multiple-systems input: ``list_history_count`` [list_history] and ``list_capture`` [list_history, list]:
       people by their pattern of presence on each register present and on the apprehension records, over the
       whole record span, each person once.
+    * the same per period: ``list_period_count`` [period, list_pattern] (whole border) and, when every register
+      entry carries a ``section_id``, ``list_section_count`` [section, period, list_pattern], with
+      ``list_pattern_capture`` [list_pattern, list]. A person is on a list in a period when they have an entry
+      (an apprehension record) dated in it; in a section-period, an entry of that section dated in it (a person
+      recorded in two sections is in both tables). ``list_pattern`` holds all 2^K − 1 patterns of the K lists,
+      zeros included, in numeric order. The apprehension list holds only the sections with individual records
+      (the surveyed ones): the whole-border table is the people individually recorded anywhere. Registers
+      carry no section unless their optional ``section_id`` says so: without it, a section's table cannot be
+      made (register-only people cannot be placed); the ``registers_unplaced`` attribute counts the entries
+      without a section. Entries dated outside the periods below are in no period's table.
 
     Time axes: ``month`` is the contiguous span from the first to the last month in the apprehension dates,
     ``apprehension_totals`` and ``checkpoint_records``; ``period`` holds every period overlapping it (labels
@@ -132,11 +148,18 @@ def sufficient_statistics(
     )
     coords["checkpoint_type"] = ("checkpoint", records.checkpoints["type"].astype(str).tolist())
 
-    lists, list_histories, list_count, list_capture = _list_histories(records, appr)
+    regs = _Registers(records, appr)
+    lists, list_histories, list_count, list_capture = _list_histories(appr, regs)
     data_vars["list_history_count"] = list_count
     data_vars["list_capture"] = list_capture
     coords["list"] = ("list", lists)
     coords["list_history"] = ("list_history", list_histories)
+    by_period = _period_list_histories(records, appr, regs, sections, month0, n_periods, period)
+    data_vars["list_period_count"] = by_period.period_count
+    data_vars["list_pattern_capture"] = by_period.capture
+    if by_period.section_count is not None:
+        data_vars["list_section_count"] = by_period.section_count
+    coords["list_pattern"] = ("list_pattern", by_period.patterns)
 
     ds = xr.Dataset(data_vars, coords=coords)
     _coord_attrs(ds, period, occasion)
@@ -144,10 +167,13 @@ def sufficient_statistics(
         "period": period,
         # netCDF attributes cannot be None: "none" means no capture-history variables.
         "occasion": occasion if occasion is not None else "none",
+        # register entries without a section: while any exist there is no list_section_count
+        "registers_unplaced": unplaced_register_entries(records.registers),
         "description": (
             "Sufficient statistics of border records for capture-recapture models: apprehensions per "
             "section-month, frequencies f_k and capture histories per section-period stratum, checkpoint "
-            "flows, and list histories for multiple-systems estimation. Counts only; no person ids."
+            "flows, and list histories (whole span, per period, per section-period) for multiple-systems "
+            "estimation. Counts only; no person ids."
         ),
     }
     return ds
@@ -244,6 +270,7 @@ def _coord_attrs(ds: xr.Dataset, period: str, occasion: str | None) -> None:
         "checkpoint_type": ("checkpoint type", ""),
         "list": ("list (register or apprehension records)", ""),
         "list_history": ("pattern of presence on the lists, in list order", ""),
+        "list_pattern": ("pattern of presence on the lists within a period, in list order", ""),
     }
     for name, (long_name, units) in names.items():
         if name in ds.coords:

@@ -332,7 +332,8 @@ def test_bad_input(kwargs, message):
         dga_posterior(**(args | kwargs))
 
 
-def test_six_lists_refused():
-    table = pd.DataFrame(list(itertools.product([0, 1], repeat=6))[1:], columns=list("abcdef"))
-    with pytest.raises(EstimInputError, match="6 lists"):
-        dga_posterior(table, list("abcdef"), None, None, np.arange(10))
+def test_seven_lists_refused():
+    # six lists are averaged over (tests/families/test_lists_bma_family.py); seven would be too many graphs
+    table = pd.DataFrame(list(itertools.product([0, 1], repeat=7))[1:], columns=list("abcdefg"))
+    with pytest.raises(EstimInputError, match="7 lists"):
+        dga_posterior(table, list("abcdefg"), None, None, np.arange(10))

@@ -38,8 +38,14 @@ from estim.families.base import rng_from
 from estim.families.closed import history_data
 from estim.families.lists.graphs import DecomposableGraph, decomposable_graphs
 
-# dga ships the graphs of 3 to 5 lists; 6 lists have 18,154 graphs, 22 times as many as 5
-MIN_LISTS, MAX_LISTS = 2, 5
+# dga ships the graphs of 3 to 5 lists; 6 lists have 18,154 graphs, 22 times as many as 5 (measured: 6.5 s on a
+# table of 5,000 people with a grid of 5n)
+MIN_LISTS, MAX_LISTS = 2, 6
+PRIORS_N = ("inverse", "rissanen")
+EDGE_TOLERANCE = (
+    1e-6  # `whole_grid`: the posterior at the grid's end below this fraction of its peak
+)
+_MAX_GRID_CELLS = 32_000_000  # margins × grid values of `_margin_terms` (256 MB of float64)
 _CHUNK_CELLS = 2_000_000  # graphs × grid values held at once (16 MB of float64)
 
 
@@ -56,6 +62,7 @@ class BMAResult:
     graphs: tuple[DecomposableGraph, ...]
     observed: int
     delta: float
+    counts: np.ndarray  # (2^K,): the people seen with each pattern (`pattern_counts`; entry 0 is 0)
     n_missing: np.ndarray
     pmf: np.ndarray
     graph_probability: np.ndarray
@@ -174,8 +181,13 @@ def pattern_counts(
     """The 2^K counts of list membership from a table of 0/1 list columns (one row per person, or per
     pattern with a `count` column): entry Σ_j x_j·2^j for membership x of lists j = 0…K−1 (the first list is
     the lowest bit, as dga's first array dimension); entry 0, the people on no list, is 0."""
-    data = history_data(table, occasions=list(lists), count=count)
-    k = len(lists)
+    return history_counts(history_data(table, occasions=list(lists), count=count))
+
+
+def history_counts(data: xr.Dataset) -> np.ndarray:
+    """The 2^K counts of list membership (as `pattern_counts`) from capture histories with the lists as
+    occasions (`estim.families.closed.history_data`), summed over strata."""
+    k = data.sizes["occasion"]
     counts = data["history_count"].sum("stratum").values.astype(np.int64)
     capture = data["capture"].transpose("history", "occasion").values.astype(np.int64)
     code = capture @ (np.int64(1) << np.arange(k, dtype=np.int64))
@@ -234,7 +246,7 @@ def dga_posterior(
     probabilities, averaged by posterior probability (Madigan & York 1997; R dga 2.0.2 ``bma.cr``).
 
     table, lists, count
-        The people seen, as 0/1 membership columns `lists` (2 to 5 lists), one row per person, or per pattern
+        The people seen, as 0/1 membership columns `lists` (2 to 6 lists), one row per person, or per pattern
         with the number of people in column `count`.
     delta
         The hyper-Dirichlet parameter; None gives dga's suggested 2^−K.
@@ -247,14 +259,26 @@ def dga_posterior(
         log prior weight of each graph of `estim.families.lists.graphs.decomposable_graphs(K)`, in that order
         (dga's ``log.prior.model.weights``); None gives every graph the same.
     """
+    _check_lists(len(lists))
+    y = pattern_counts(table, [str(x) for x in lists], count)
+    return counts_posterior(y, lists, delta, n_missing_grid, log_prior_n, log_prior_graph)
+
+
+def counts_posterior(
+    y: np.ndarray,
+    lists: Sequence[str],
+    delta: float | None,
+    n_missing_grid: Sequence[int] | np.ndarray,
+    log_prior_n: Sequence[float] | np.ndarray | None = None,
+    log_prior_graph: Sequence[float] | np.ndarray | None = None,
+) -> BMAResult:
+    """`dga_posterior` from the 2^K counts of list membership `y` (`pattern_counts`; entry 0 ignored)."""
     lists = tuple(str(x) for x in lists)
-    k = len(lists)
-    if not MIN_LISTS <= k <= MAX_LISTS:
-        raise EstimInputError(
-            f"{k} lists {list(lists)}: model averaging over decomposable graphs takes {MIN_LISTS} to "
-            f"{MAX_LISTS} lists (dga: 3 to 5; beyond, the graphs are too many to average over here)"
-        )
-    y = pattern_counts(table, lists, count).astype(np.float64)
+    k = _check_lists(len(lists), lists)
+    y = np.asarray(y, dtype=np.float64).copy()
+    if y.shape != (1 << k,) or not np.all(np.isfinite(y)) or np.any(y < 0):
+        raise EstimInputError(f"counts of list membership: {1 << k} counts ≥ 0 for {k} lists")
+    y[0] = 0.0
     observed = int(y.sum())
     if observed == 0:
         raise EstimInputError("nobody is on any list: the posterior of N is improper")
@@ -315,6 +339,7 @@ def dga_posterior(
         graphs=graphs,
         observed=observed,
         delta=float(delta),
+        counts=y.astype(np.int64),
         n_missing=n_missing,
         pmf=averaged / averaged.sum(),
         graph_probability=graph_probability,
@@ -326,6 +351,90 @@ def dga_posterior(
         _common=common,
         _denominator=denominator,
     )
+
+
+def log_prior_population(population: np.ndarray, kind: str = "inverse") -> np.ndarray:
+    """log p(N) up to a constant at each N of `population`: ``"inverse"``, dga's default p(N) ∝ 1/N; or
+    ``"rissanen"``, Rissanen's (1983) universal prior for whole numbers, p(N) ∝ 2^(−log*(N)) with log*(N) =
+    log₂N + log₂log₂N + … (the positive terms), one of Madigan & York's (1997) two choices (dga 2.0.2 takes
+    a log prior as a vector and ships neither by name)."""
+    n = np.asarray(population, dtype=np.float64)
+    if np.any(n < 1):
+        raise EstimInputError("log_prior_population: population sizes ≥ 1")
+    if kind == "inverse":
+        return -np.log(n)
+    if kind == "rissanen":
+        total, term = np.zeros_like(n), np.log2(n)
+        while np.any(term > 0):
+            total += np.where(term > 0, term, 0.0)
+            term = np.log2(np.where(term > 0, term, 1.0))
+        return -np.log(2.0) * total
+    raise EstimInputError(f"prior on N {kind!r}: one of {', '.join(PRIORS_N)}")
+
+
+def whole_grid(
+    y: np.ndarray, k: int, delta: float, prior_n: str = "inverse", tolerance: float = EDGE_TOLERANCE
+) -> np.ndarray:
+    """The grid m = 0…M of people on no list that holds the whole model-averaged posterior of N: M is where
+    the posterior has fallen below `tolerance` times its peak for good, found on a coarse geometric scan of
+    m up to 1,000 n and then checked on the full grid (doubled while the check fails). `EstimInputError`
+    when the tail is still above `tolerance` at 1,000 n, or the grid would not fit in memory: give the grid
+    (``grid_multiple``) or a prior on N with a lighter tail."""
+    y = np.asarray(y, dtype=np.float64).copy()
+    y[0] = 0.0
+    observed = y.sum()
+    graphs = decomposable_graphs(k)
+
+    def log_prior(m: np.ndarray) -> np.ndarray:
+        return log_prior_population(observed + m, prior_n)
+
+    scan = np.unique(np.r_[0, np.round(np.geomspace(1, 1000 * observed, 400))])
+    log_post = logsumexp(_joint(y, k, delta, scan, log_prior(scan), graphs), axis=0)
+    above = np.flatnonzero(log_post >= log_post.max() + np.log(tolerance))
+    if above[-1] == scan.size - 1:
+        raise EstimInputError(
+            f"the posterior of N is still above {tolerance:g} of its peak at N = 1,000 × the {observed:,.0f} "
+            "people seen: set [options] grid_multiple (dga's grid 1…multiple·n) or a prior on N with a "
+            "lighter tail"
+        )
+    end = int(scan[above[-1] + 1])
+    limit = _MAX_GRID_CELLS // ((1 << k) - 1)
+    peak = log_post.max()  # the scan's peak is at most the grid's: the check is conservative
+    while end < limit:
+        at_end = logsumexp(_joint(y, k, delta, np.array([end]), log_prior(np.array([end])), graphs))
+        if at_end < peak + np.log(tolerance):
+            return np.arange(end + 1)
+        end *= 2
+    raise EstimInputError(
+        f"the grid of N that holds the posterior would exceed {limit:,} values for {k} lists: set "
+        "[options] grid_multiple"
+    )
+
+
+def _joint(
+    y: np.ndarray,
+    k: int,
+    delta: float,
+    m: np.ndarray,
+    log_prior: np.ndarray,
+    graphs: Sequence[DecomposableGraph],
+) -> np.ndarray:
+    """log p(g, m | y) up to a constant: (graph, value of m), for a few values of m at a time."""
+    m = np.asarray(m, dtype=np.float64)
+    population = y.sum() + m
+    alpha = (1 << k) * delta
+    common = gammaln(population + 1.0) - gammaln(y[1:] + 1.0).sum() - gammaln(m + 1.0) + log_prior
+    denominator = gammaln(alpha) - gammaln(population + alpha)
+    return _log_likelihood(_incidence(graphs), _margin_terms(y, k, delta, m), denominator, common)
+
+
+def _check_lists(k: int, lists: Sequence[str] = ()) -> int:
+    if not MIN_LISTS <= k <= MAX_LISTS:
+        raise EstimInputError(
+            f"{k} lists {list(lists)}: model averaging over decomposable graphs takes {MIN_LISTS} to "
+            f"{MAX_LISTS} lists (dga: 3 to 5; beyond 6, the graphs are too many to average over here)"
+        )
+    return k
 
 
 def _grid(values: Sequence[int] | np.ndarray) -> np.ndarray:

@@ -3,7 +3,8 @@
 * ``lists_stepwise``: SparseMSE's stepwise log-linear model (`estim.families.lists.stepwise`), maximum
   likelihood only: the two-list interactions selected at p-value ``threshold`` (``[options]``, default 0.02),
   and N̂ with its SE and Cormack's profile-likelihood interval under them. The data are list patterns with a
-  count column, read as capture histories with the lists as occasions (``layout = "patterns"``).
+  count column, read as capture histories with the lists as occasions (``layout = "patterns"``), or the
+  border records' registers and apprehension records for one period (`estim.families.lists.data`, ``LISTS``).
 
 * ``lists_latent_class``: LCMCR's latent-class model (`estim.families.lists.latent_class`), Bayesian only,
   ``[options] classes`` (default 10). Classes can swap labels between chains, so the diagnostics gate reads
@@ -11,8 +12,8 @@
   samples with nutpie's numba backend at target_accept 0.99 (measured: JAX is ~15× slower on this graph, and
   at 0.9 a Kosovo fit diverges now and then).
 
-The model averaging over decomposable graphs (`estim.families.lists.bma`) is not a family yet: its posterior
-is computed on a grid, not sampled from a PyMC model.
+The model averaging over decomposable graphs is the family ``lists_bma`` (`estim.families.lists.bma_family`),
+and the horseshoe model of every two-list interaction ``lists_shrinkage`` (`estim.families.lists.shrinkage`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ import xarray as xr
 
 from estim.errors import EstimInputError
 from estim.families.base import Family, MLEResult, register
-from estim.families.closed import HISTORIES, OBSERVED
+from estim.families.closed import OBSERVED
+from estim.families.lists.data import LISTS
 from estim.families.lists.latent_class import DEFAULT_PRIORS as LATENT_CLASS_PRIORS
 from estim.families.lists.latent_class import LABEL_INVARIANT, build_latent_class
 from estim.families.lists.latent_class import population as latent_class_population
@@ -58,7 +60,7 @@ register(
         name="lists_stepwise",
         description="multiple lists: SparseMSE's stepwise log-linear model (two-list interactions at "
         "p < 0.02), maximum likelihood",
-        data=HISTORIES,
+        data=LISTS,
         build=_ml_only,
         population=_ml_only,
         mle=_stepwise_mle,
@@ -96,7 +98,7 @@ register(
     Family(
         name="lists_latent_class",
         description="multiple lists: LCMCR's latent-class model (Dirichlet-process classes), Bayesian",
-        data=HISTORIES,
+        data=LISTS,
         build=_latent_class_build,
         population=_latent_class_population,
         mle=_no_ml,

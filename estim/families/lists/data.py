@@ -1,0 +1,238 @@
+"""The data of the multiple-list families (`LISTS`): the counts of people by their pattern of presence on K
+lists, from a table or from the border records' registers and apprehension records.
+
+A table is read exactly as the closed family reads capture histories (`estim.families.closed.table_histories`),
+the lists standing for the occasions: layout ``"patterns"`` (one row per pattern, with a ``count`` column) or
+``"individuals"`` (one row per person). The list columns are the ``lists`` field (``occasions``, the closed
+family's name, is accepted too, for the same thing). The result is the closed family's dataset:
+``history_count`` (stratum, history) and ``capture`` (history, occasion), the list names on ``occasion``.
+
+From records (`list_table`), the lists are the registers present in the records and the apprehension records,
+for one period: a person is on a list in the period when they have an entry on it dated in the period. Without
+a section, the people are the whole border's recorded people (individual apprehension records exist only for
+the surveyed sections, so the apprehension list covers those sections only); a section's table needs every
+register entry placed in a section (the registers' optional ``section_id``), and is refused otherwise.
+
+A list nobody is on (in the table, or in the period and section) is refused, naming the list: its main effect
+would be −∞, and the population estimate would silently describe the other lists only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from estim.errors import EstimInputError
+from estim.families.base import (
+    PERIOD,
+    PERIOD_KIND,
+    PERIOD_KINDS,
+    SECTION,
+    DataField,
+    DataFieldError,
+    DataKind,
+    check_choice,
+    select_records,
+)
+from estim.families.closed import OBSERVED, history_data, table_histories
+from estim.families.closed.data import check_layout_fields
+
+LAYOUTS = ("patterns", "individuals")
+_TABLE_ONLY = ("layout", "count", "lists", "occasions")
+_RECORDS_ONLY = ("section", "period")
+WHOLE_BORDER = "all"
+"""The stratum label of a table without strata, and of the whole border's table from records."""
+
+# --------------------------------------------------------------------------------------------------------------
+# [data] fields
+
+
+def _list_columns(fields: Mapping[str, Any]) -> Any:
+    """The list columns, from ``lists`` or its alias ``occasions``."""
+    lists, occasions = fields.get("lists"), fields.get("occasions")
+    return lists if lists is not None else occasions
+
+
+def check_fields(fields: Mapping[str, Any], source: str) -> None:
+    """The rules across the `[data]` fields of list data (`DataFieldError` naming the field)."""
+    check_choice(fields, "period_kind", PERIOD_KINDS)
+    if fields.get("lists") is not None and fields.get("occasions") is not None:
+        raise DataFieldError(
+            "occasions", "the list columns are given twice: use lists (or occasions), not both"
+        )
+    if source == "records":
+        for name in _TABLE_ONLY:
+            if fields.get(name) is not None:
+                raise DataFieldError(
+                    name,
+                    "is for a table (file or benchmark); from records the lists are the registers "
+                    "present and the apprehension records",
+                )
+        if fields.get("period") is None:
+            raise DataFieldError("period", "missing (records are fitted one period at a time)")
+        return
+    for name in _RECORDS_ONLY:
+        if fields.get(name) is not None:
+            raise DataFieldError(name, "is for records, not for a table")
+    layout = fields.get("layout")
+    if layout is None:
+        raise DataFieldError(
+            "layout",
+            'missing: say how the table is laid out: "patterns" (one row per pattern of presence on the '
+            'lists, with count = its column of people) or "individuals" (one row per person)',
+        )
+    if layout == "frequencies":
+        raise DataFieldError(
+            "layout",
+            'list data say which lists each person is on: "patterns" (one row per pattern, with count) '
+            'or "individuals" (one row per person); an f_k table ("frequencies") does not',
+        )
+    if layout not in LAYOUTS:
+        raise DataFieldError("layout", f"one of {', '.join(LAYOUTS)}; got {layout!r}")
+    check_layout_fields(_table_fields(fields))
+
+
+def _table_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The closed family's table fields of a lists table (no covariates, no f_k)."""
+    columns = _list_columns(fields)
+    if columns is not None and (isinstance(columns, (int, float, str))):
+        name = "lists" if fields.get("lists") is not None else "occasions"
+        raise DataFieldError(name, f"a list of the 0/1 list columns; got {columns!r}")
+    return {"layout": fields.get("layout"), "occasions": columns, "count": fields.get("count")}
+
+
+LIST_FIELDS = (
+    DataField(
+        "layout",
+        'table: "patterns" (one row per pattern of presence on the lists, with count) or "individuals" '
+        "(one row per person)",
+    ),
+    DataField("lists", "table: the 0/1 list columns (default: all other columns)", many=True),
+    DataField("occasions", "table: the same as lists (the closed family's name)", many=True),
+    DataField("count", "table: the column holding the number of people on each row"),
+    SECTION,
+    PERIOD,
+    PERIOD_KIND,
+)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# From a table
+
+
+def _from_table(table: pd.DataFrame, fields: Mapping[str, Any]) -> xr.Dataset:
+    f = _table_fields(fields)
+    columns = f["occasions"]
+    data = table_histories(
+        table,
+        layout=f["layout"],
+        occasions=list(columns) if columns is not None else None,
+        count=f["count"],
+    )
+    refuse_empty_lists(data, "the table")
+    return data
+
+
+def refuse_empty_lists(data: xr.Dataset, where: str, hint: str = "") -> None:
+    """`EstimInputError` naming the first list nobody is on in `data` (`where` says which table)."""
+    counts = data[OBSERVED].transpose("stratum", "history").values.astype(np.int64).sum(axis=0)
+    capture = data["capture"].transpose("history", "occasion").values.astype(np.int64)
+    on_list = counts @ capture
+    lists = [str(o) for o in data["occasion"].values]
+    empty = [name for name, n in zip(lists, on_list.tolist(), strict=True) if n == 0]
+    if empty:
+        raise EstimInputError(
+            f"{where}: nobody is on the list {empty[0]!r}"
+            + (f" (nor on {', '.join(map(repr, empty[1:]))})" if len(empty) > 1 else "")
+            + ": a list with no one on it says nothing about the population (its log-linear main "
+            "effect is −∞); leave it out of the lists" + hint
+        )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# From records
+
+
+def list_table(
+    records: Any, *, period: str, period_kind: str = "year", section: str | None = None
+) -> xr.Dataset:
+    """The counts of people by their pattern of presence on the registers and the apprehension records in
+    one `period` (of length `period_kind`), for the whole border or one `section`: the data for estimating
+    the population of people who could appear on any of the lists in that period.
+
+    Lists: the registers present in the records (in their fixed order), then ``apprehensions``. Whole border:
+    everyone with an entry dated in the period (the apprehension list covers only the sections with individual
+    records). A section: the people with an entry of that section dated in the period, which needs the
+    registers' ``section_id``; refused without it. Returns the closed family's dataset (`history_data`: one
+    stratum, the section or ``"all"``, and the observed patterns), with attrs ``period``, ``period_kind`` and
+    ``section`` (``"all"`` for the whole border).
+    """
+    from estim.statistics import sufficient_statistics
+    from estim.statistics.histories import unplaced_register_entries
+
+    if section is not None:
+        unplaced = unplaced_register_entries(records.registers)
+        if unplaced:
+            raise DataFieldError(
+                "section",
+                f"{section!r}: {unplaced:,} of the {len(records.registers):,} register entries carry no "
+                "section_id, so the people found only on a register cannot be placed in a section; a "
+                "section's table would add them from the whole border to the section's apprehended "
+                "people, and N would mix the two populations. Fit the whole border (leave out section), "
+                "or give the registers a section_id column",
+            )
+    stats = sufficient_statistics(records, period=period_kind, occasion=None)
+    select_records(stats, {"section": section, "period": period})
+    lists = [str(x) for x in stats["list"].values]
+    if len(lists) < 2:
+        raise EstimInputError(
+            "the records hold no register entries: multiple-systems estimation needs at least two lists "
+            "(the registers and the apprehension records)"
+        )
+    if section is None:
+        counts = stats["list_period_count"].sel(period=period)
+    else:
+        counts = stats["list_section_count"].sel(section=section, period=period)
+    capture = stats["list_pattern_capture"].transpose("list_pattern", "list").values
+    n = counts.transpose("list_pattern").values.astype(np.int64)
+    where = f"period {period}" + (f", section {section}" if section else ", whole border")
+    if n.sum() == 0:
+        raise EstimInputError(f"records, {where}: nobody is on any list")
+    rows = pd.DataFrame(capture[n > 0], columns=lists).assign(_n=n[n > 0])
+    data = history_data(rows, occasions=lists, count="_n")
+    if section is not None:
+        data = data.assign_coords(stratum=[section])
+    hint = ""
+    if section is not None and not bool(stats["individual_records"].sel(section=section)):
+        hint = (
+            f" (section {section} has no individual apprehension records: they exist only for the "
+            "surveyed sections)"
+        )
+    refuse_empty_lists(data, f"records, {where}", hint)
+    data.attrs.update(
+        {"period": period, "period_kind": period_kind, "section": section or WHOLE_BORDER}
+    )
+    return data
+
+
+def _from_records(records: Any, fields: Mapping[str, Any]) -> xr.Dataset:
+    return list_table(
+        records,
+        period=fields["period"],
+        period_kind=fields["period_kind"],
+        section=fields.get("section"),
+    )
+
+
+LISTS = DataKind(
+    name="lists",
+    fields=LIST_FIELDS,
+    check=check_fields,
+    from_benchmark=_from_table,
+    from_records=_from_records,
+)
+"""Counts by pattern of presence on K lists, from a table or from the border records' registers."""

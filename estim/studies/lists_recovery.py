@@ -1,0 +1,372 @@
+"""Recovery study of the multiple-list models: how often the 90 % posterior interval of the population size N
+covers the truth, over datasets simulated from a law that neither model contains exactly.
+
+Designs (`STUDY_DESIGNS`): 4 and 6 lists (`estim.families.lists.simulate.FOUR_LISTS`, ``SIX_LISTS``: lists 1
+and 2 dependent with within-class odds ratio 3, and 30 % of people 2.5 times as visible as the rest) × N ∈
+{500, 5,000}. Models:
+
+* ``bma``: dga's model averaging over decomposable graphs (`estim.families.lists.bma.dga_posterior`) with
+  dga's defaults, δ = 2^−K and p(N) ∝ 1/N, on a grid of m = N − n that holds the posterior (it starts at
+  m = 0…10n and doubles until the posterior at its end is below 10^−6 of its peak, `BMA_EDGE`). The posterior
+  is exact on the grid, so its gate always passes; quantiles are dga's (smallest N whose CDF reaches p).
+* ``latent_class``: LCMCR's model (`estim.families.lists.latent_class.build_latent_class`, 10 classes, its
+  default priors) by NUTS (nutpie), compiled once per number of lists: every dataset is padded to all 2^K − 1
+  patterns (a zero cell adds nothing to the likelihood) and swapped in as data. The gate reads N and the
+  label-invariant quantities only (`LABEL_INVARIANT`), as the family's does; no retry.
+
+Dataset i of every design uses seed ``seed + i`` (so both models see the same tables). Rows are appended to a
+CSV as they arrive, one line each, flushed: a study stopped half-way resumes without redoing a finished row.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.stats
+import xarray as xr
+
+from estim.errors import EstimInputError
+from estim.families.closed import history_data
+from estim.families.lists import bma
+from estim.families.lists.latent_class import (
+    BACKEND,
+    LABEL_INVARIANT,
+    OBSERVED,
+    TARGET_ACCEPT,
+    build_latent_class,
+)
+from estim.families.lists.latent_class import population as latent_class_population
+from estim.families.lists.simulate import (
+    COUNT,
+    FOUR_LISTS,
+    FOUR_LISTS_DEPENDENCE,
+    FOUR_LISTS_HETEROGENEITY,
+    SIX_LISTS,
+    SIX_LISTS_DEPENDENCE,
+    SIX_LISTS_HETEROGENEITY,
+    ListsDesign,
+    patterns,
+    simulate_lists,
+)
+from estim.intervals import equal_tailed_array
+from estim.run.diagnostics import check as gate_check
+from estim.run.sampler import compile_model, draw
+from estim.run.spec import SamplerSpec
+from estim.studies.recovery import SHARED_NAME, with_shared_observed
+
+INTERVAL = 0.9  # the central posterior interval of N whose coverage is measured
+NOMINAL = 0.9
+SEED = 20260316
+BMA_EDGE = 1e-6  # the grid must end where the posterior is below this share of its peak
+BMA_GRID_START, BMA_GRID_MAX = 10, 320  # grid ends, in multiples of n (dga's example uses 10n)
+MODELS = ("bma", "latent_class")
+
+STUDY_DESIGNS: dict[str, tuple[ListsDesign, int]] = {
+    "4 lists, N=500": (FOUR_LISTS, 500),
+    "4 lists, N=5000": (FOUR_LISTS, 5000),
+    "6 lists, N=500": (SIX_LISTS, 500),
+    "6 lists, N=5000": (SIX_LISTS, 5000),
+    # each departure alone (controls: which model contains the truth, `estim.families.lists.simulate`)
+    "4 lists, dependence only, N=5000": (FOUR_LISTS_DEPENDENCE, 5000),
+    "4 lists, heterogeneity only, N=5000": (FOUR_LISTS_HETEROGENEITY, 5000),
+    "6 lists, dependence only, N=500": (SIX_LISTS_DEPENDENCE, 500),
+    "6 lists, heterogeneity only, N=500": (SIX_LISTS_HETEROGENEITY, 500),
+}
+# the issue's designs: both departures at once
+COMBINED_DESIGNS = ("4 lists, N=500", "4 lists, N=5000", "6 lists, N=500", "6 lists, N=5000")
+
+COLUMNS = [
+    "design",
+    "model",
+    "dataset",
+    "seed",
+    "n_true",
+    "n_observed",
+    "median",
+    "q05",
+    "q95",
+    "covered",
+    "gate_passed",
+    "divergences",
+    "seconds",
+    "error",
+]
+
+
+@dataclass(frozen=True)
+class LatentClassSettings:
+    """How the latent-class model is sampled: the shipped spec's (models/kosovo_lists_latent_class.toml)
+    unless said otherwise. ``cores`` threads run the chains (1: one after another)."""
+
+    classes: int = 10
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 4
+    target_accept: float = TARGET_ACCEPT
+    backend: str = BACKEND
+    cores: int = 1
+
+
+# --------------------------------------------------------------------------------------------------------------
+# one fit
+
+
+def bma_fit(table: pd.DataFrame, lists: Sequence[str]) -> dict[str, Any]:
+    """dga's model-averaged posterior of N (δ = 2^−K, p(N) ∝ 1/N): median and 90 % interval, on a grid of
+    m grown (doubling from 0…10n) until it holds the posterior (`BMA_EDGE`)."""
+    n = int(table[COUNT].sum())
+    multiple = BMA_GRID_START
+    while True:
+        result = bma.dga_posterior(table, lists, COUNT, None, np.arange(0, multiple * n + 1))
+        if result.edge_ratio < BMA_EDGE:
+            break
+        if multiple >= BMA_GRID_MAX:
+            raise EstimInputError(
+                f"the posterior of N is still {result.edge_ratio:.2g} of its peak at N = "
+                f"{n + multiple * n:,} ({multiple} × n): the grid cannot hold it"
+            )
+        multiple *= 2
+    lo, hi = (1 - INTERVAL) / 2, (1 + INTERVAL) / 2
+    return {
+        "median": float(result.median),
+        "q05": float(result.quantile(lo)),
+        "q95": float(result.quantile(hi)),
+        "gate_passed": True,  # exact on the grid: no sampler to check
+        "divergences": 0,
+    }
+
+
+def padded_history_data(table: pd.DataFrame, lists: Sequence[str]) -> xr.Dataset:
+    """The pattern table as capture histories over all 2^K − 1 seen patterns (zero counts included), so that
+    every dataset of K lists has the same shape and order."""
+    k = len(lists)
+    full = pd.DataFrame(patterns(k)[1:].astype(np.int64), columns=list(lists))
+    code = full.to_numpy() @ (np.int64(1) << np.arange(k, dtype=np.int64))
+    given = table[list(lists)].to_numpy(dtype=np.int64) @ (
+        np.int64(1) << np.arange(k, dtype=np.int64)
+    )
+    counts = np.zeros(1 << k, dtype=np.int64)
+    np.add.at(counts, given, table[COUNT].to_numpy(dtype=np.int64))
+    full[COUNT] = counts[code]
+    return history_data(full, occasions=list(lists), count=COUNT)
+
+
+class LatentClassFitter:
+    """LCMCR's model compiled once per number of lists (nutpie), fitted to many datasets by swapping data."""
+
+    def __init__(self, settings: LatentClassSettings = LatentClassSettings()) -> None:
+        self.settings = settings
+        self._compiled: dict[int, Any] = {}
+        self.compile_seconds: dict[int, float] = {}
+
+    def _model(self, data: xr.Dataset) -> Any:
+        k = data.sizes["occasion"]
+        if k not in self._compiled:
+            start = time.perf_counter()
+            model = build_latent_class(data, classes=self.settings.classes)
+            shared = with_shared_observed(model, data[OBSERVED].values)
+            self._compiled[k] = compile_model(shared, self.settings.backend, freeze=False)
+            self.compile_seconds[k] = time.perf_counter() - start
+        return self._compiled[k]
+
+    def fit(self, table: pd.DataFrame, lists: Sequence[str], seed: int) -> dict[str, Any]:
+        """The latent-class posterior of N for one dataset: median and 90 % interval of its draws, and the
+        gate's verdict on N and the label-invariant quantities."""
+        s = self.settings
+        data = padded_history_data(table, lists)
+        compiled = self._model(data)
+        nuts_seed, n_seed = np.random.SeedSequence(seed).generate_state(2)
+        sampler = SamplerSpec(
+            draws=s.draws,
+            tune=s.tune,
+            chains=s.chains,
+            target_accept=s.target_accept,
+            backend=s.backend,
+        )
+        idata = draw(
+            compiled.with_data(**{SHARED_NAME: data[OBSERVED].values}),
+            sampler,
+            int(nuts_seed),
+            cores=s.cores,
+        )
+        posterior = idata["posterior"].to_dataset()
+        n_draws = latent_class_population(data, posterior, np.random.default_rng(int(n_seed)))
+        idata["posterior"] = xr.DataTree(posterior.assign(N=n_draws))
+        q05, med, q95 = equal_tailed_array(n_draws.values.ravel(), INTERVAL)
+        verdict = gate_check(idata, var_names=[*LABEL_INVARIANT, "N"])
+        return {
+            "median": float(med),
+            "q05": float(q05),
+            "q95": float(q95),
+            "gate_passed": verdict.passed,
+            "divergences": int(idata["sample_stats"]["diverging"].sum()),
+        }
+
+
+def fit_row(
+    design: str, model: str, dataset: int, seed: int, fitter: LatentClassFitter | None
+) -> dict[str, Any]:
+    """Simulate dataset `dataset` of `design` with `seed` and fit `model` to it: one row of the study (a fit
+    that raises is a row with its error, not the end of the study)."""
+    structure, size = STUDY_DESIGNS[design]
+    table = simulate_lists(np.random.default_rng(seed), size, structure)
+    row: dict[str, Any] = {
+        "design": design,
+        "model": model,
+        "dataset": dataset,
+        "seed": seed,
+        "n_true": size,
+        "n_observed": int(table[COUNT].sum()),
+    }
+    start = time.perf_counter()
+    try:
+        if model == "bma":
+            result = bma_fit(table, structure.lists)
+        else:
+            assert fitter is not None
+            compiled_before = sum(fitter.compile_seconds.values())
+            result = fitter.fit(table, structure.lists, seed)
+            # the one-off compilation is not part of the fit's time
+            start += sum(fitter.compile_seconds.values()) - compiled_before
+        row.update(result, error="")
+        row["covered"] = bool(row["q05"] <= size <= row["q95"])
+    except Exception as e:  # noqa: BLE001 - one failed fit is a result of the study, not its end
+        row.update(
+            median=np.nan,
+            q05=np.nan,
+            q95=np.nan,
+            covered=False,
+            gate_passed=False,
+            divergences=-1,
+            error=f"{type(e).__name__}: {e}".splitlines()[0],
+        )
+    row["seconds"] = round(time.perf_counter() - start, 3)
+    return row
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the study, resumable
+
+
+def finished(path: str | os.PathLike[str]) -> set[tuple[str, str, int]]:
+    """The (design, model, dataset) rows already in the study's CSV. A last line cut off by an interruption
+    (no newline) is removed from the file, so that it is redone."""
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return set()
+    raw = path.read_bytes()
+    if not raw.endswith(b"\n"):
+        # atomic_path cannot serve an append-only log: truncate in place to the last whole line
+        with path.open("r+b") as f:
+            f.truncate(raw.rfind(b"\n") + 1)
+    rows = read_rows(path)
+    return {
+        (str(d), str(m), int(i))
+        for d, m, i in rows[["design", "model", "dataset"]].itertuples(index=False)
+    }
+
+
+def read_rows(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """The study's rows as a table (``error`` empty when the fit ran)."""
+    df = pd.read_csv(path, dtype={"design": str, "model": str, "error": str})
+    df["error"] = df["error"].fillna("")
+    return df
+
+
+def _append(path: Path, row: dict[str, Any]) -> None:
+    new = not path.exists() or path.stat().st_size == 0
+    with path.open("a", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        if new:
+            writer.writeheader()
+        writer.writerow({c: row[c] for c in COLUMNS})
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def run_study(
+    out: str | os.PathLike[str],
+    *,
+    designs: Iterable[str] = tuple(STUDY_DESIGNS),
+    models: Iterable[str] = MODELS,
+    n_datasets: int = 100,
+    seed: int = SEED,
+    settings: LatentClassSettings = LatentClassSettings(),
+    progress: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """Fit every model to datasets 0…`n_datasets` − 1 of every design (models in the order given, then
+    designs, then datasets), appending each row to the CSV `out` as it is measured and skipping the rows it
+    already holds. BMA runs only on designs of at most `bma.MAX_LISTS` lists (the others are reported through
+    `progress` and left to a later run). Returns every row in the file."""
+    designs, models = list(designs), list(models)
+    unknown = [d for d in designs if d not in STUDY_DESIGNS] + [
+        m for m in models if m not in MODELS
+    ]
+    if unknown:
+        raise EstimInputError(
+            f"unknown designs or models {unknown}: designs {list(STUDY_DESIGNS)}, models {list(MODELS)}"
+        )
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    done = finished(path)
+    say = progress or (lambda _: None)
+    fitter = LatentClassFitter(settings) if "latent_class" in models else None
+    for model in models:
+        for design in designs:
+            structure, _ = STUDY_DESIGNS[design]
+            if model == "bma" and len(structure.lists) > bma.MAX_LISTS:
+                say(f"{design}, bma: skipped (dga_posterior takes at most {bma.MAX_LISTS} lists)")
+                continue
+            for i in range(n_datasets):
+                if (design, model, i) in done:
+                    continue
+                row = fit_row(design, model, i, seed + i, fitter)
+                _append(path, row)
+                say(
+                    f"{design}, {model}, {i}: n={row['n_observed']} median={row['median']:.0f} "
+                    f"[{row['q05']:.0f}, {row['q95']:.0f}] covered={row['covered']} "
+                    f"gate={row['gate_passed']} {row['seconds']:.1f}s {row['error']}".rstrip()
+                )
+    return read_rows(path) if path.exists() else pd.DataFrame(columns=COLUMNS)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# summary
+
+
+def summary(rows: pd.DataFrame, nominal: float = NOMINAL) -> pd.DataFrame:
+    """Per design × model: the share of datasets whose 90 % interval covered the true N, with the one-sided
+    exact binomial p-value of coverage below `nominal` (small: significantly below), the median of
+    |median − N| / N, the median of (median − N) / N, gate failures and errors. Rows whose fit raised count as
+    not covered."""
+    out = []
+    for (design, model), g in rows.groupby(["design", "model"], sort=False):
+        n = len(g)
+        k = int(g["covered"].astype(bool).sum())
+        rel = (g["median"] - g["n_true"]) / g["n_true"]
+        out.append(
+            {
+                "design": design,
+                "model": model,
+                "datasets": n,
+                "covered": k,
+                "coverage": k / n,
+                "p_value": float(scipy.stats.binomtest(k, n, nominal, alternative="less").pvalue),
+                "median_abs_rel_error": float(rel.abs().median()),
+                "median_rel_error": float(rel.median()),
+                "below": int((g["n_true"] < g["q05"]).sum()),
+                "above": int((g["n_true"] > g["q95"]).sum()),
+                "gate_failures": int((~g["gate_passed"].astype(bool)).sum()),
+                "errors": int((g["error"].astype(str) != "").sum()),
+                "seconds_median": float(g["seconds"].median()),
+            }
+        )
+    return pd.DataFrame(out)
