@@ -198,6 +198,8 @@ class Family:
         Optional. The priors its prior-sensitivity report varies, and the estimate it watches.
     bayesian: bool
         False for a family with only a maximum-likelihood mode (its `build` raises).
+    ml: bool
+        False for a family with only a Bayesian mode (its `mle` raises: latent classes, model averaging).
     gate_variables: tuple[str, ...] | None
         The posterior variables (besides N) the diagnostics gate reads; None: all of them. A family whose
         parameters are identified only up to relabelling (latent classes) names its label-invariant ones.
@@ -221,6 +223,7 @@ class Family:
     recovery: RecoveryDesign | None = None
     sensitivity: SensitivityDesign | None = None
     bayesian: bool = True
+    ml: bool = True
     gate_variables: tuple[str, ...] | None = None
     exact: Callable[..., dict[str, xr.Dataset]] | None = None
 

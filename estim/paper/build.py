@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,40 +26,11 @@ import numpy as np
 import pandas as pd
 
 from estim.io import atomic_path
-from estim.paper import studies
-from estim.paper.context import Context, write_csv
+from estim.paper import lists, studies
+from estim.paper.context import Context, fit_spec, write_csv
 from estim.paths import REPO_ROOT
 
 PAPER_DIR = REPO_ROOT / "paper"
-
-
-def _fit(ctx: Context, spec_path: Path) -> Any:
-    """The spec's fit, reused from the fit store when spec, data and code match (else fitted now)."""
-    from estim.run.fit import fit
-    from estim.run.spec import read_spec
-
-    key = str(spec_path)
-    if key not in ctx.fits:
-        ctx.say(f"fit {spec_path.name} (cached when unchanged) …")
-        result = fit(read_spec(spec_path), progress=ctx.progress)
-        if not result.passed:
-            from estim.errors import GateFailed
-
-            raise GateFailed(result.verdict, str(result.path))
-        from estim.run.store import load_result
-
-        ctx.fits[key] = Fitted(
-            result.path, load_result(result.path)
-        )  # as saved, with its provenance
-    return ctx.fits[key]
-
-
-@dataclass(frozen=True)
-class Fitted:
-    """A fit the paper reads: its file and its tree as saved."""
-
-    path: Path
-    tree: Any
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -173,9 +143,9 @@ def validation(ctx: Context) -> list[Path]:
         reference = references[dataset]["estimates"][key]
         inputs.append(path)
         family = family_of(spec)
-        # a family with an exact posterior (model averaging) has no ML: its Bayesian estimate stands alone
-        mle = None if family.exact is not None else fit_mle(spec)
-        note = [] if mle is not None else ["no ML (model averaging)"]
+        # a Bayesian-only family (model averaging, latent classes): its Bayesian estimate stands alone
+        mle = fit_mle(spec) if family.ml else None
+        note = [] if mle is not None else ["no ML for this model"]
         n = np.full(1, np.nan)
         median_mcse = np.nan
         if reference.get("boundary"):
@@ -192,7 +162,7 @@ def validation(ctx: Context) -> list[Path]:
             note.append("ML only")
         else:
             try:
-                draws = _fit(ctx, path).tree["posterior"]["N"]
+                draws = fit_spec(ctx, path).tree["posterior"]["N"]
                 n = draws.values.ravel()
                 extra = [d for d in draws.dims if d not in ("chain", "draw")]
                 if all(draws.sizes[d] == 1 for d in extra):  # the median's Monte Carlo error
@@ -272,7 +242,7 @@ def border(ctx: Context) -> list[Path]:
 
     spec = ctx.root / "models" / "border.toml"
     truth = ctx.root / "data" / "synthetic" / "truth.nc"
-    tree = _fit(ctx, spec).tree
+    tree = fit_spec(ctx, spec).tree
     tables = summarise(tree, prob=0.9, truth=truth)["border"]
     inputs = [spec, ctx.root / "data" / "synthetic"]
     out = ctx.generated
@@ -318,7 +288,7 @@ def questions(ctx: Context) -> list[Path]:
     from estim.report.figures import save_figure
 
     spec = ctx.root / "models" / "border.toml"
-    tree = _fit(ctx, spec).tree
+    tree = fit_spec(ctx, spec).tree
     tables = study_questions(tree, prob=0.9)
     out = ctx.generated
     paths = [
@@ -375,7 +345,7 @@ def measures(ctx: Context) -> list[Path]:
     from estim.run.data import fit_data
 
     spec = ctx.root / "models" / "border.toml"
-    result = _fit(ctx, spec)
+    result = fit_spec(ctx, spec)
     tree = result.tree
     fitted_data = fit_data(tree, result.path)
     specs = read_measures("all")
@@ -433,6 +403,8 @@ STEPS: tuple[Callable[[Context], list[Path]], ...] = (
     studies.forecasts,
     studies.recovery,
     studies.sensitivity,
+    lists.multiple_lists,
+    lists.lists_recovery,
 )
 
 

@@ -67,3 +67,31 @@ def write_csv(table: pd.DataFrame, path: Path) -> Path:
     with atomic_path(path) as tmp:
         table.to_csv(tmp, index=False, float_format="%.6g", lineterminator="\n")
     return path
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A fit the paper reads: its file and its tree as saved."""
+
+    path: Path
+    tree: Any
+
+
+def fit_spec(ctx: Context, spec_path: Path) -> Fitted:
+    """The spec's fit, reused from the fit store when spec, data and code match (else fitted now); a fit that
+    fails the diagnostics gate raises `GateFailed`."""
+    from estim.errors import GateFailed
+    from estim.run.fit import fit
+    from estim.run.spec import read_spec
+    from estim.run.store import load_result
+
+    key = str(spec_path)
+    if key not in ctx.fits:
+        ctx.say(f"fit {spec_path.name} (cached when unchanged) …")
+        result = fit(read_spec(spec_path), progress=ctx.progress)
+        if not result.passed:
+            raise GateFailed(result.verdict, str(result.path))
+        ctx.fits[key] = Fitted(
+            result.path, load_result(result.path)
+        )  # as saved, with its provenance
+    return ctx.fits[key]

@@ -492,6 +492,8 @@ def _mle_attrs(family: Family, data: xr.Dataset, spec: ModelSpec) -> dict[str, s
     A reader should see both; and where the likelihood peaks on the boundary of the parameter space the
     posterior of N is decided by the prior, which the summary must say.
     """
+    if not family.ml:
+        return {}
     try:
         m = family.mle(data, **spec.options)
     except Exception as e:  # noqa: BLE001 - the Bayesian fit stands on its own; record why ML is missing

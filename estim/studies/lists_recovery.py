@@ -365,7 +365,8 @@ def summary(rows: pd.DataFrame, nominal: float = NOMINAL) -> pd.DataFrame:
                 "below": int((g["n_true"] < g["q05"]).sum()),
                 "above": int((g["n_true"] > g["q95"]).sum()),
                 "gate_failures": int((~g["gate_passed"].astype(bool)).sum()),
-                "errors": int((g["error"].astype(str) != "").sum()),
+                # (a CSV read back gives NaN for the empty error strings)
+                "errors": int((g["error"].notna() & (g["error"].astype(str) != "")).sum()),
                 "seconds_median": float(g["seconds"].median()),
             }
         )

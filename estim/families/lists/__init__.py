@@ -14,6 +14,7 @@ the counts of the 2^K − 1 list patterns, on the Poisson log-linear engine (`es
 
 from estim.families.lists import bma_family as _bma_family  # noqa: F401  (registers lists_bma)
 from estim.families.lists import families as _families  # noqa: F401  (registers the families)
+from estim.families.lists import shrinkage as _shrinkage  # noqa: F401  (registers lists_shrinkage)
 from estim.families.lists.bma import BMAResult, dga_posterior, pattern_counts
 from estim.families.lists.existence import (
     Existence,

@@ -296,5 +296,6 @@ register(
         observed_name=OBSERVED,
         gate_variables=(),  # N only: the graph is a label, its draws are not a real-valued chain
         exact=_exact,
+        ml=False,
     )
 )

@@ -105,5 +105,6 @@ register(
         default_priors=LATENT_CLASS_PRIORS,
         observed_name=OBSERVED,
         gate_variables=LABEL_INVARIANT,
+        ml=False,
     )
 )
