@@ -3,6 +3,9 @@
 Usage: `.venv/bin/python scripts/lists_recovery.py --out /work/lists_recovery/rows.csv` runs (or resumes: rows
 already in the CSV are not redone) every design × model, BMA first, then prints the summary per design ×
 model (`estim.studies.lists_recovery`). `--summary-only` prints the summary of the rows so far.
+`--tables DIR` writes the simulated tables of datasets 0…--datasets − 1 of every design as CSV files
+(DESIGN__DATASET.csv) and fits nothing: `Rscript scripts/lists_recovery_lcmcr.R DIR` fits LCMCR to them, so
+that the latent-class rows can be compared with the R package on the same tables.
 """
 
 import argparse
@@ -19,6 +22,7 @@ from estim.studies.lists_recovery import (
     read_rows,
     run_study,
     summary,
+    write_tables,
 )
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -36,9 +40,19 @@ parser.add_argument("--cores", type=int, default=1, help="latent class: threads 
 parser.add_argument(
     "--summary-only", action="store_true", help="summarise the rows so far, fit nothing"
 )
+parser.add_argument("--tables", help="write the simulated tables as CSV files here, fit nothing")
 args = parser.parse_args()
 
 start = time.perf_counter()
+if args.tables:
+    written = write_tables(
+        args.tables,
+        designs=args.design or list(STUDY_DESIGNS),
+        n_datasets=args.datasets,
+        seed=args.seed,
+    )
+    print(f"{len(written)} tables in {args.tables}", file=sys.stderr)
+    sys.exit(0)
 if args.summary_only:
     rows = read_rows(args.out)
 else:

@@ -55,6 +55,11 @@ RECOVERY_INPUT = "lists_recovery.csv"
 RECOVERY_COMMAND = (
     "./run python scripts/lists_recovery.py --out paper/inputs/lists_recovery.csv --datasets 100"
 )
+LCMCR_INPUT = "lists_recovery_lcmcr.csv"
+LCMCR_COMMAND = (
+    "./run python scripts/lists_recovery.py --out unused.csv --tables TABLES --datasets 10 && "
+    "Rscript scripts/lists_recovery_lcmcr.R TABLES > paper/inputs/lists_recovery_lcmcr.csv"
+)
 
 
 def _reference(root: Path, spec_path: Path) -> dict[str, Any] | None:
@@ -106,6 +111,8 @@ def _bayes_row(tree: Any) -> dict[str, Any]:
             "seconds": seconds,
         }
     draws = tree["posterior"]["N"]
+    # one table, one stratum: N as (chain, draw)
+    draws = draws.isel({d: 0 for d in draws.dims if d not in ("chain", "draw")})
     quantiles = {what: mc_quantile(draws, q) for what, q in QUANTILES.items()}
     return {
         "estim": quantiles["estimate"].value,
@@ -143,7 +150,8 @@ def multiple_lists(ctx: Context) -> list[Path]:
         ends = reference.get("profile", reference.get("ci95"))
         if ends is not None and reference.get("ci95_kind", "posterior") == "posterior":
             row["peer_lower"], row["peer_upper"] = (float(x) for x in ends[:2])
-        estimate = _bayes_row(fit_spec(ctx, path).tree) if family.bayesian else _ml_row(spec)
+        # where the family has maximum likelihood, that is what the peers report (Rcapture, SparseMSE)
+        estimate = _ml_row(spec) if family.ml else _bayes_row(fit_spec(ctx, path).tree)
         row.update(
             {"estim_mean": np.nan, "mcse_estimate": 0.0, "mcse_lower": 0.0, "mcse_upper": 0.0}
         )
@@ -227,11 +235,37 @@ def lists_recovery(ctx: Context) -> list[Path]:
     """Coverage of N's 90 % interval for model averaging and latent classes, per simulated design (the rows of
     ``paper/inputs/lists_recovery.csv``; `estim.studies.lists_recovery`)."""
     from estim.paper.studies import _require
-    from estim.studies.lists_recovery import COMBINED_DESIGNS, read_rows, summary
+    from estim.studies.lists_recovery import (
+        COMBINED_DESIGNS,
+        design_of_table,
+        read_rows,
+        summary,
+    )
 
     source = _require(ctx.paper / "inputs" / RECOVERY_INPUT, RECOVERY_COMMAND)
-    table = summary(read_rows(source))
+    peer_source = _require(ctx.paper / "inputs" / LCMCR_INPUT, LCMCR_COMMAND)
+    rows = read_rows(source)
+    table = summary(rows)
     table.insert(2, "combined", table["design"].isin(COMBINED_DESIGNS))
+    # LCMCR on the first datasets of each design: is a latent-class miss the model's or estim's?
+    peer = pd.read_csv(peer_source)
+    peer[["design", "dataset"]] = [design_of_table(name) for name in peer["table"]]
+    ours = rows[rows["model"] == "latent_class"]
+    both = peer.merge(ours, on=["design", "dataset"], validate="one_to_one")
+    both["lcmcr_covered"] = (both["lcmcr_q05"] <= both["n_true"]) & (
+        both["n_true"] <= both["lcmcr_q95"]
+    )
+    both["difference"] = both["median"] / both["lcmcr_median"] - 1
+    both["lcmcr_error"] = both["lcmcr_median"] / both["n_true"] - 1
+    by_design = both.groupby("design", sort=False).agg(
+        lcmcr_datasets=("dataset", "size"),
+        lcmcr_coverage=("lcmcr_covered", "mean"),
+        lcmcr_median_rel_error=("lcmcr_error", "median"),
+        estim_minus_lcmcr=("difference", "median"),
+    )
+    table = table.merge(
+        by_design.reset_index().assign(model="latent_class"), on=["design", "model"], how="left"
+    )
     passed = table["p_value"] > 0.01
     numbers = {
         "datasets_min": Number(int(table["datasets"].min()), "deterministic"),
@@ -242,10 +276,16 @@ def lists_recovery(ctx: Context) -> list[Path]:
         "combined_worst_error": Number(
             float(table.loc[table["combined"], "median_rel_error"].min()), "deterministic"
         ),
+        # estim's latent-class median against LCMCR's on the same tables
+        "lcmcr_tables": Number(int(len(both)), "deterministic"),
+        "lcmcr_max_difference": Number(float(both["difference"].abs().max()), "deterministic"),
+        "lcmcr_median_difference": Number(
+            float(both["difference"].abs().median()), "deterministic"
+        ),
     }
     out = ctx.generated
     paths = [
         write_csv(table, out / "tables" / "lists_recovery.csv"),
         write_numbers(out / "numbers" / "lists_recovery.json", numbers),
     ]
-    return [ctx.record(p, lists_recovery, [source]) for p in paths]
+    return [ctx.record(p, lists_recovery, [source, peer_source]) for p in paths]

@@ -252,6 +252,39 @@ def fit_row(
     return row
 
 
+def write_tables(
+    folder: str | os.PathLike[str],
+    *,
+    designs: Iterable[str] = tuple(STUDY_DESIGNS),
+    n_datasets: int = 10,
+    seed: int = SEED,
+) -> list[Path]:
+    """The simulated tables of datasets 0…`n_datasets` − 1 of each design, exactly as the study fits them
+    (dataset i of every design with seed ``seed + i``), as CSV files ``DESIGN__i.csv`` (the design's name with
+    spaces, commas and = replaced), for fitting by another program (LCMCR, dga) on the same data."""
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for design in designs:
+        structure, size = STUDY_DESIGNS[design]
+        stem = design.replace(", ", "__").replace(" ", "_").replace("=", "")
+        for i in range(n_datasets):
+            table = simulate_lists(np.random.default_rng(seed + i), size, structure)
+            path = out / f"{stem}__{i}.csv"
+            table.to_csv(path, index=False, lineterminator="\n")
+            written.append(path)
+    return written
+
+
+def design_of_table(name: str) -> tuple[str, int]:
+    """The design and dataset number of a file name `write_tables` wrote (its inverse)."""
+    stem, _, dataset = Path(name).stem.rpartition("__")
+    for design in STUDY_DESIGNS:
+        if design.replace(", ", "__").replace(" ", "_").replace("=", "") == stem:
+            return design, int(dataset)
+    raise EstimInputError(f"{name}: not a table of a design of this study")
+
+
 # --------------------------------------------------------------------------------------------------------------
 # the study, resumable
 
