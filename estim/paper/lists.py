@@ -276,6 +276,12 @@ def lists_recovery(ctx: Context) -> list[Path]:
         "combined_worst_error": Number(
             float(table.loc[table["combined"], "median_rel_error"].min()), "deterministic"
         ),
+        # latent-class fits whose diagnostics gate failed (the study does not retry): counted, not dropped
+        "latent_class_fits": Number(int((rows["model"] == "latent_class").sum()), "deterministic"),
+        "latent_class_gate_failures": Number(
+            int(table.loc[table["model"] == "latent_class", "gate_failures"].sum()),
+            "deterministic",
+        ),
         # estim's latent-class median against LCMCR's on the same tables
         "lcmcr_tables": Number(int(len(both)), "deterministic"),
         "lcmcr_max_difference": Number(float(both["difference"].abs().max()), "deterministic"),
