@@ -6,10 +6,10 @@ import itertools
 import time
 
 import numpy as np
-import pandas as pd
 import pymc as pm
 import pytest
 import xarray as xr
+from lists_fixtures import SMALL
 from scipy import integrate, stats
 from scipy.special import gammaln
 
@@ -35,20 +35,6 @@ from estim.priors import Prior
 LCMCR_KOSOVO = {"q025": 9054.0, "median": 10446.0, "q975": 13885.0}
 KOSOVO_LISTS = ["EXH", "ABA", "OSCE", "HRW"]
 FAST = "FAST_COMPILE"  # these graphs run a few times: compiling them for speed costs more than it saves
-
-# A 3-list table: counts of the 7 observed patterns (list A first).
-SMALL = pd.DataFrame(
-    [
-        (1, 0, 0, 40),
-        (0, 1, 0, 35),
-        (0, 0, 1, 30),
-        (1, 1, 0, 12),
-        (1, 0, 1, 9),
-        (0, 1, 1, 7),
-        (1, 1, 1, 5),
-    ],
-    columns=["A", "B", "C", "n"],
-)
 
 
 def small_data() -> xr.Dataset:

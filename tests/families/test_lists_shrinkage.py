@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 import pytest
+from lists_fixtures import SMALL
 
 from estim.errors import EstimInputError
 from estim.families.closed import history_data
@@ -22,18 +23,6 @@ from estim.families.lists.shrinkage import (
 from estim.priors import Prior
 
 FAST = "FAST_COMPILE"
-SMALL = pd.DataFrame(
-    [
-        (1, 0, 0, 40),
-        (0, 1, 0, 35),
-        (0, 0, 1, 30),
-        (1, 1, 0, 12),
-        (1, 0, 1, 9),
-        (0, 1, 1, 7),
-        (1, 1, 1, 5),
-    ],
-    columns=["A", "B", "C", "n"],
-)
 
 
 def small_data():
