@@ -1,5 +1,7 @@
 """Recovery study of the multiple-list models: how often the 90 % posterior interval of the population size N
-covers the truth, over datasets simulated from a law that neither model contains exactly.
+covers the truth, over datasets simulated with heterogeneous capture and a list dependence at once (which no
+decomposable graph but the complete one, with N unidentified, contains, and latent classes only with more classes than 4 lists identify), and over
+controls with one departure at a time.
 
 Designs (`STUDY_DESIGNS`): 4 and 6 lists (`estim.families.lists.simulate.FOUR_LISTS`, ``SIX_LISTS``: lists 1
 and 2 dependent with within-class odds ratio 3, and 30 % of people 2.5 times as visible as the rest) × N ∈

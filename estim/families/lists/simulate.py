@@ -11,9 +11,13 @@ probabilities are
 
     P(x) = Σ_c share_c · P_c(x_1, x_2) · Π_{j ≥ 3} capture_cj^x_j (1 − capture_cj)^(1 − x_j),
 
-and a dataset is the table of the 2^K − 1 seen patterns' counts among N independent people. Neither
-decomposable log-linear models (a list dependence, no heterogeneity) nor latent classes with independent lists
-within a class (heterogeneity, no within-class dependence) contain this law exactly.
+and a dataset is the table of the 2^K − 1 seen patterns' counts among N independent people. No decomposable
+log-linear model contains this law but the complete graph, which leaves N unidentified (the classes make
+every pair of lists dependent, and in higher orders).
+Latent classes with lists independent within a class contain it only with four classes (any 2 × 2 law is a
+mixture of two independent ones, so each class splits in two on lists 1 and 2), a model that is not
+identifiable from 4 lists and weakly identified from 6. The controls (`FOUR_LISTS_DEPENDENCE`, …) keep one
+departure at a time.
 """
 
 from __future__ import annotations
