@@ -192,3 +192,24 @@ def test_bma_covers_n_when_its_model_holds_and_runs_the_study_designs(tmp_path):
     assert len(rows) == 40 and (rows["error"] == "").all()
     s = study.summary(rows)
     assert set(s["design"]) == {"4 lists, N=500", "4 lists, N=5000"}
+
+
+def test_summary_counts_errors_in_rows_read_back_from_the_csv(tmp_path):
+    # an empty error string comes back from a CSV as NaN: it is not an error (it once counted every row)
+    rows = pd.DataFrame(
+        {
+            "design": "d",
+            "model": "m",
+            "n_true": 100,
+            "median": 100.0,
+            "q05": 90.0,
+            "q95": 110.0,
+            "covered": True,
+            "gate_passed": True,
+            "error": ["", "", "ValueError: boom"],
+            "seconds": 1.0,
+        }
+    )
+    path = tmp_path / "rows.csv"
+    rows.to_csv(path, index=False)
+    assert study.summary(pd.read_csv(path)).iloc[0]["errors"] == 1
