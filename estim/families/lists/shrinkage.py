@@ -51,7 +51,7 @@ Variables: ``list_effect`` (stratum, list), ``pair_effect`` (stratum, pair) and 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from itertools import combinations
 from typing import Any
 
@@ -140,31 +140,29 @@ def _scale(prior: Prior, name: str, dims: Any) -> Any:
     return pm.Deterministic(name, sigma * a / pt.sqrt(b), dims=dims)
 
 
-class _HorseshoeEffects:
-    """The coefficients' prior handed to the engine's model under its ``effect`` name: the engine creates
-    the likelihood around whatever this returns (list effects, then pair effects, in its term order)."""
+def _horseshoe_effects(
+    priors: Mapping[str, Prior], lists: list[str], pairs: list[str], tau0: np.ndarray
+) -> Callable[[], Any]:
+    """The builder of the coefficients (stratum, term) the engine calls inside its model
+    (`build_loglinear`'s ``effects``): list effects, then the pairs' horseshoe, in the engine's term order."""
 
-    def __init__(
-        self, priors: Mapping[str, Prior], lists: list[str], pairs: list[str], tau0: np.ndarray
-    ) -> None:
-        self.priors, self.lists, self.pairs, self.tau0 = priors, lists, pairs, tau0
-
-    def create(self, name: str, dims: tuple[str, str], **_: Any) -> Any:
+    def build() -> Any:
         model = pm.modelcontext(None)
-        model.add_coord("list", self.lists)
-        model.add_coord("pair", self.pairs)
-        p = self.priors
-        main = p["effect"].create("list_effect", dims=("stratum", "list"))
+        model.add_coord("list", lists)
+        model.add_coord("pair", pairs)
+        main = priors["effect"].create("list_effect", dims=("stratum", "list"))
         z = pm.Normal("pair_z", 0.0, 1.0, dims=("stratum", "pair"))
-        local = _scale(p["local"], "local_scale", ("stratum", "pair"))
-        raw = _scale(p["global"], "global_raw", "stratum")
-        tau = pm.Deterministic("global_scale", raw * self.tau0, dims="stratum")
-        precision = p["slab_precision"].create("slab_precision", dims="stratum")
+        local = _scale(priors["local"], "local_scale", ("stratum", "pair"))
+        raw = _scale(priors["global"], "global_raw", "stratum")
+        tau = pm.Deterministic("global_scale", raw * tau0, dims="stratum")
+        precision = priors["slab_precision"].create("slab_precision", dims="stratum")
         pm.Deterministic("slab_scale", 1.0 / pt.sqrt(precision), dims="stratum")
         # τ λ̃ = (1 / (τ λ)² + 1 / c²)^(−1/2): Piironen & Vehtari's λ̃ without 0/0 as λ → 0
         scale = 1.0 / pt.sqrt(1.0 / pt.sqr(tau[:, None] * local) + precision[:, None])
         pair = pm.Deterministic("pair_effect", z * scale, dims=("stratum", "pair"))
-        return pm.Deterministic(name, pt.concatenate([main, pair], axis=1), dims=dims)
+        return pt.concatenate([main, pair], axis=1)
+
+    return build
 
 
 def build_shrinkage(
@@ -182,8 +180,7 @@ def build_shrinkage(
     pairs = [":".join(t) for t in design.model.interactions]
     p0 = default_expected_pairs(len(lists)) if expected_pairs is None else float(expected_pairs)
     tau0 = global_scale_scale(len(pairs), p0, median_overlap(design))
-    effects = _HorseshoeEffects(pri, lists, pairs, tau0)
-    return build_loglinear(design, data, {"effect": effects})  # type: ignore[dict-item]
+    return build_loglinear(design, data, effects=_horseshoe_effects(pri, lists, pairs, tau0))
 
 
 def population(data: xr.Dataset, posterior: xr.Dataset | Any, rng: Any = None) -> xr.DataArray:

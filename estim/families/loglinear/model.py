@@ -34,7 +34,7 @@ implausible (it puts nearly everyone in one cell): the price of letting the data
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from math import comb
 from typing import Any
 
@@ -89,9 +89,17 @@ def data_cells(design: Design, data: xr.Dataset) -> tuple[np.ndarray, np.ndarray
 
 
 def build_loglinear(
-    design: Design, data: xr.Dataset, priors: Mapping[str, Prior] | None = None
+    design: Design,
+    data: xr.Dataset,
+    priors: Mapping[str, Prior] | None = None,
+    *,
+    effects: Callable[[], Any] | None = None,
 ) -> pm.Model:
-    """The model of the module docstring, with dims stratum, history (the data's cells) and term."""
+    """The model of the module docstring, with dims stratum, history (the data's cells) and term.
+
+    `effects`, if given, builds the free terms' scaled effects (stratum, term) inside the model in place of
+    the independent ``effect`` prior: a structured prior over the terms (the horseshoe of
+    `estim.families.lists.shrinkage`). The likelihood, P(0) and N are the engine's either way."""
     pri = merge_priors(priors_for(design), priors)
     counts, cell, share = data_cells(design, data)
     if (counts.sum(axis=1) == 0).any():
@@ -109,7 +117,10 @@ def build_loglinear(
     with pm.Model(coords=coords) as model:
         log_mu = pt.zeros((len(design.strata), 1)) + design.offset[None, :]
         if free:
-            effect = pri["effect"].create("effect", dims=("stratum", "term"))
+            if effects is None:
+                effect = pri["effect"].create("effect", dims=("stratum", "term"))
+            else:
+                effect = pm.Deterministic("effect", effects(), dims=("stratum", "term"))
             log_mu = log_mu + pt.dot(effect, scaled[:, ~nn].T)
             pm.Deterministic("coefficient", effect / scale[~nn], dims=("stratum", "term"))
         if chao:
