@@ -44,10 +44,18 @@ def policy_in_force(events: pd.DataFrame, months: np.ndarray) -> xr.DataArray:
     )
 
 
-def border_data(stats: xr.Dataset, sections: pd.DataFrame, events: pd.DataFrame) -> xr.Dataset:
+def border_data(
+    stats: xr.Dataset,
+    sections: pd.DataFrame,
+    events: pd.DataFrame,
+    linkage: xr.Dataset | None = None,
+) -> xr.Dataset:
     """The border model's data from the sufficient statistics (``sufficient_statistics(period="month")``),
     the section table and the policy events: totals, repeat-apprehension frequencies of the surveyed
-    sections, land flows and waits, section covariates and policy indicators."""
+    sections, land flows and waits, section covariates and policy indicators; with ``linkage``
+    (`estim.statistics.linkage.linkage_statistics` on the same sections, months and categories) the surveyed
+    sections' apprehended journeys linked to the in-country registers, which identify the retry probability.
+    Without it the data say nothing about r (``linked_journeys`` has the one pattern "none", no lists)."""
     if stats.attrs.get("period") != "month":
         raise EstimInputError(
             "the border model needs monthly repeat-apprehension frequencies: "
@@ -116,8 +124,32 @@ def border_data(stats: xr.Dataset, sections: pd.DataFrame, events: pd.DataFrame)
             "year": ("month", pd.DatetimeIndex(months).year.values.astype(np.int64)),
         },
     )
+    if linkage is None:
+        shape = data["apprehensions"].shape
+        linkage = xr.Dataset(
+            {
+                "linked_journeys": (
+                    ("section", "month", "category", "link_pattern"),
+                    np.zeros((*shape, 1), np.int64),
+                ),
+                "seen_before": (
+                    ("section", "month", "category", "in_country_list"),
+                    np.zeros((*shape, 0), np.int64),
+                ),
+            },
+            coords={"link_pattern": ["none"], "in_country_list": np.array([], dtype=str)},
+        )
+    else:
+        linkage = linkage.assign_coords(
+            section=data["section"].values, month=data["month"].values
+        ).transpose("section", "month", "category", ...)
+        if list(linkage["category"].values) != list(CATEGORIES):
+            raise EstimInputError("linkage statistics: categories differ from the border model's")
+    data["linked_journeys"] = linkage["linked_journeys"].astype(np.int64)
+    data["seen_before"] = linkage["seen_before"].astype(np.int64)
+    data.attrs["link_window_days"] = int(linkage.attrs.get("link_window_days", 0))
     data.attrs["description"] = (
-        "border model data: monthly apprehensions, repeat frequencies, flows"
+        "border model data: monthly apprehensions, repeat frequencies, flows, register linkage"
     )
     return data
 

@@ -18,12 +18,20 @@ def _check_fields(fields: Mapping[str, Any], source: str) -> None:
 
 
 def _from_records(records: Any, fields: Mapping[str, Any]) -> xr.Dataset:
-    """Monthly sufficient statistics of all sections, with the section table and the policy events."""
-    from estim.families.border.data import border_data
+    """Monthly sufficient statistics of all sections, with the section table, the policy events and the
+    linkage of the surveyed sections' apprehended journeys to the in-country registers."""
+    from estim.families.border.data import CATEGORIES, border_data
     from estim.statistics import sufficient_statistics
+    from estim.statistics.linkage import linkage_statistics
 
     stats = sufficient_statistics(records, period="month", occasion=None)
-    return border_data(stats, records.sections, records.policy_events)
+    linkage = linkage_statistics(
+        records,
+        stats["month"].values,
+        [str(s) for s in stats["section"].values],
+        CATEGORIES,
+    )
+    return border_data(stats, records.sections, records.policy_events, linkage)
 
 
 BORDER_RECORDS = DataKind(name="border", fields=(), check=_check_fields, from_records=_from_records)

@@ -13,33 +13,70 @@ import xarray as xr
 from estim.families.base import rng_from
 from estim.families.border.data import no_bypass_flow
 from estim.families.border.kernels import sample_apprehended
-from estim.families.border.rates import Rates, posterior_parameters, rates
+from estim.families.border.rates import (
+    Rates,
+    got_through,
+    posterior_parameters,
+    rates,
+    retry_draws,
+)
 
 QUANTILES = (0.05, 0.5, 0.95)
 
 
 class Counts(NamedTuple):
-    """Counts per (draw, section, month, category) cell: journeys J (each ends in an unobserved crossing),
-    apprehended journeys A, apprehensions K."""
+    """Counts per (draw, section, month, category) cell: journeys J, apprehended journeys A, apprehensions K,
+    and the journeys that ended in an unobserved crossing (J − A never apprehended, and the apprehended ones
+    that got through in the end; all of J when r = 1)."""
 
     journeys: np.ndarray
     apprehended_journeys: np.ndarray
     apprehensions: np.ndarray
+    unobserved: np.ndarray
 
 
-def simulate_counts(cell_rates: Rates, rng: Any = None) -> Counts:
-    """The model's predictive law of the counts given the rates (`rates`) at each draw: journeys
-    J ~ NegBin(μ, φ) (a gamma–Poisson mixture), apprehended journeys A | J ~ Binomial(J, p), apprehensions
-    K = A + the further apprehensions of the A journeys, NegBin(A, 1 − p) in all (each journey's geometric)."""
+def simulate_counts(cell_rates: Rates, rng: Any = None, retry: np.ndarray | None = None) -> Counts:
+    """The model's predictive law of the counts given the rates (`rates`) and the retry probability r at each
+    draw (``retry``, one per draw; None: r = 1): journeys J ~ NegBin(μ, φ) (a gamma–Poisson mixture),
+    apprehended journeys A | J ~ Binomial(J, p), apprehensions K = A + the further apprehensions of the A
+    journeys, NegBin(A, 1 − pr) in all (each journey's geometric with continuation pr), and of the A journeys
+    Binomial(A, s) got through, s = r(1 − p)/(1 − pr)."""
     rng = rng_from(rng)
     mu = np.exp(cell_rates.log_mu)
     p = np.exp(cell_rates.log_p)
+    r = np.ones(mu.shape[0]) if retry is None else np.asarray(retry, float)
     phi = np.broadcast_to(cell_rates.phi[:, None, None, :], mu.shape)
     journeys = rng.poisson(rng.gamma(phi, mu / phi))
     apprehended = rng.binomial(journeys, p)
-    p_miss = np.clip(1.0 - p, 1e-12, 1.0)  # p rounds to 1 only at absurd parameter values
+    pr = p * r.reshape(-1, 1, 1, 1)
+    p_miss = np.clip(1.0 - pr, 1e-12, 1.0)  # pr rounds to 1 only at absurd parameter values
     further = rng.negative_binomial(np.maximum(apprehended, 1), p_miss) * (apprehended > 0)
-    return Counts(journeys, apprehended, apprehended + further)
+    s = np.clip(got_through(cell_rates.log_p, cell_rates.log_1mp, r), 0.0, 1.0)
+    unobserved = journeys - apprehended + rng.binomial(apprehended, s)
+    return Counts(journeys, apprehended, apprehended + further, unobserved)
+
+
+def _link_posterior(
+    data: xr.Dataset, posterior: xr.Dataset, pick: slice, s: np.ndarray
+) -> np.ndarray | None:
+    """P(got through | after pattern) per (draw, section, month, category, link_pattern), from s and the
+    posterior coverage π and background ε of the in-country lists (`estim.families.border.model.link_terms`);
+    None without linkage in the fit."""
+    if "register_coverage" not in posterior:
+        return None
+    n_lists = data.sizes["in_country_list"]
+    shape = (posterior.sizes["chain"] * posterior.sizes["draw"], n_lists, data.sizes["category"])
+    cov = posterior["register_coverage"].values.reshape(shape)[pick][:, :, None, None, :]
+    bg = posterior["register_background"].values.reshape(shape)[pick][:, :, None, None, :]
+    g1, e1 = 1.0 - (1.0 - cov) * (1.0 - bg), bg
+    got, not_got = [], []
+    for b in range(2**n_lists):
+        on = np.array([b >> i & 1 for i in range(n_lists)], bool)[None, :, None, None, None]
+        got.append(np.where(on, g1, 1.0 - g1).prod(axis=1))
+        not_got.append(np.where(on, e1, 1.0 - e1).prod(axis=1))
+    g, e = np.stack(got, -1), np.stack(not_got, -1)  # (draw, 1, 1, category, pattern)
+    num = s[..., None] * g
+    return num / np.maximum(num + (1.0 - s[..., None]) * e, 1e-300)
 
 
 def crossings(
@@ -49,26 +86,34 @@ def crossings(
     *,
     chunk: int = 25,
 ) -> xr.Dataset:
-    """Posterior draws of the unobserved crossings U (= journeys J, retry probability 1) per section ×
-    month × category, from their conditional law given the data at each parameter draw: with G the gamma
-    rate of the cell, G | A ~ Gamma(φ + A, φ/μ + p) and J − A | G ~ Poisson(G(1 − p)); in unsurveyed cells
-    A | K is drawn first (`sample_apprehended`).
+    """Posterior draws of the unobserved crossings U per section × month × category, from their conditional
+    law given the data at each parameter draw. With G the gamma rate of the cell, G | A ~ Gamma(φ + A, φ/μ + p)
+    and the journeys never apprehended J − A | G ~ Poisson(G(1 − p)); in unsurveyed cells A | K is drawn
+    first (`sample_apprehended`, repeats continuing with pr). Of the A apprehended journeys, each got through
+    with s = r(1 − p)/(1 − pr) (whatever its number of apprehensions), and a linked journey with its
+    probability given its sightings on the in-country lists. U = (J − A) + those that got through.
 
-    Returns ``unobserved`` (chain, draw, section, month, category) as int32 and the expected journeys μ
-    (same dims) for reference."""
+    Returns ``unobserved`` and ``abandoned`` (apprehended journeys that gave up) (chain, draw, section, month,
+    category) as int32, and the expected journeys μ (same dims) for reference."""
     rng = rng_from(rng)
     parameters, (n_chain, n_draw) = posterior_parameters(posterior)
+    retry = retry_draws(posterior)
     n = n_chain * n_draw
     surveyed = data["surveyed"].values
     apprehensions = data["apprehensions"].values  # K, (section, month, category)
     apprehended_observed = data["apprehended_journeys"].values  # A of the surveyed sections
+    linked = data["linked_journeys"].values * surveyed[:, None, None, None]  # (…, link_pattern)
+    unlinked = np.where(surveyed[:, None, None], apprehended_observed - linked.sum(-1), 0)
     unobserved = np.zeros((n, *apprehensions.shape), dtype=np.int32)
+    abandoned = np.zeros((n, *apprehensions.shape), dtype=np.int32)
     expected = np.zeros((n, *apprehensions.shape), dtype=np.float32)
     no_flow = no_bypass_flow(data)
     for lo in range(0, n, chunk):
         sl = slice(lo, min(n, lo + chunk))
         log_mu, log_p, log_1mp, phi = rates(data, {k: x[sl] for k, x in parameters.items()})
         d = log_mu.shape[0]
+        log_pr = log_p + np.log(retry[sl]).reshape(-1, 1, 1, 1)
+        log_1mpr = np.log1p(-np.exp(log_pr))
         phi_c = np.broadcast_to(phi[:, None, None, :], log_mu.shape)
         apprehended = np.broadcast_to(
             np.where(surveyed[:, None, None], apprehended_observed, 0), log_mu.shape
@@ -79,14 +124,24 @@ def crossings(
             a_u = sample_apprehended(
                 rng,
                 apprehensions[u].reshape(-1),
-                *(x[:, u].reshape(d, -1) for x in (log_mu + log_p, phi_c, log_p, log_1mp)),
+                *(x[:, u].reshape(d, -1) for x in (log_mu + log_p, phi_c, log_pr, log_1mpr)),
             )
             apprehended[:, u] = a_u.reshape(shape_u)
         mu = np.exp(log_mu)
         p = np.exp(log_p)
         g = rng.gamma(phi_c + apprehended, 1.0 / (phi_c / mu + p))
         missed = rng.poisson(g * np.exp(log_1mp))  # journeys never apprehended
-        unobserved[sl] = np.where(no_flow[None], 0, apprehended + missed)
+        s = np.clip(got_through(log_p, log_1mp, retry[sl]), 0.0, 1.0)
+        given_link = _link_posterior(data, posterior, sl, s)
+        if given_link is None:
+            through = rng.binomial(apprehended, s)
+        else:
+            rest = np.where(surveyed[None, :, None, None], unlinked[None], apprehended)
+            through = rng.binomial(rest, s) + rng.binomial(
+                np.broadcast_to(linked, given_link.shape), np.clip(given_link, 0.0, 1.0)
+            ).sum(-1)
+        unobserved[sl] = np.where(no_flow[None], 0, missed + through)
+        abandoned[sl] = np.where(no_flow[None], 0, apprehended - through)
         expected[sl] = np.where(no_flow[None], 0, mu)
     dims = ("chain", "draw", "section", "month", "category")
     coords = {
@@ -98,6 +153,7 @@ def crossings(
     return xr.Dataset(
         {
             "unobserved": (dims, unobserved.reshape(shape)),
+            "abandoned": (dims, abandoned.reshape(shape)),
             "expected_journeys": (dims, expected.reshape(shape)),
         },
         coords=coords,
@@ -115,9 +171,10 @@ def replicate(
     n = n_chain * n_draw
     pick = np.unique(np.linspace(0, n - 1, min(draws, n)).astype(int))
     cell_rates = rates(data, {k: x[pick] for k, x in parameters.items()})
-    counts = simulate_counts(cell_rates, rng)
+    retry = retry_draws(posterior)[pick]
+    counts = simulate_counts(cell_rates, rng, retry)
     monthly = counts.apprehensions.sum(axis=3)  # (draw, section, month)
-    p_miss = np.clip(1.0 - np.exp(cell_rates.log_p), 1e-12, 1.0)
+    p_miss = np.clip(1.0 - np.exp(cell_rates.log_p) * retry[:, None, None, None], 1e-12, 1.0)
     surveyed = data["surveyed"].values
     k_max = int(data["k"].values.max())
     s_idx = np.flatnonzero(surveyed)
@@ -183,7 +240,16 @@ def after_sampling(
             "unobserved_section_year": u.sum("category").astype(np.int64),
             "unobserved_border_year": u.sum(["section", "category"]).astype(np.int64),
             "unobserved_category_year": u.sum("section").astype(np.int64),
+            "abandoned_border_year": cr["abandoned"]
+            .assign_coords(year=years)
+            .groupby("year")
+            .sum()
+            .sum(["section", "category"])
+            .astype(np.int64),
         }
+    )
+    post["abandoned_border_year"].attrs["description"] = (
+        "apprehended journeys given up (the person did not try again), whole border per year: draws"
     )
     post["unobserved_section_year"].attrs["description"] = (
         "unobserved (undetected, successful) illegal crossings per section and year: draws of the count "

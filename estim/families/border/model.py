@@ -124,6 +124,14 @@ DEFAULT_PRIORS: dict[str, Prior] = {
     # technical, informant relative to patrol
     "hazard_detector": Prior("Normal", mu=0.0, sigma=1.5),
     "technical_trend": Prior("Normal", mu=0.0, sigma=0.2),
+    # r: the probability of trying again after an apprehension. Uniform: the data (the linkage of apprehended
+    # journeys to the in-country registers) are to say how many give up; without linkage this prior is all
+    # there is, and the fit says so
+    "retry_probability": Prior("Beta", alpha=1.0, beta=1.0),
+    # π_{L,c}: the share of journeys that got into Russia which in-country list L records within the link
+    # window; ε_{L,c}: the chance that the person is on L in the window for another reason (another journey)
+    "register_coverage": Prior("Beta", alpha=1.0, beta=1.0),
+    "register_background": Prior("Beta", alpha=1.0, beta=1.0),
 }
 
 # The entries a prior's string parameter may name (scalars, each in the model once named).
@@ -175,15 +183,71 @@ def _counts(value: Any) -> np.ndarray:
     raise TypeError(f"the border likelihood needs observed counts (constants), got {value!r}")
 
 
+def link_terms(
+    linked: np.ndarray,
+    seen_before: np.ndarray,
+    category: np.ndarray,
+    log_got: Any,
+    log_not: Any | None,
+    coverage: Any,
+    background: Any,
+) -> None:
+    """The likelihood of the register linkage, in the model's context: per linked cell (surveyed section ×
+    month × category) the journeys by *after* pattern over the in-country lists (``linked``, cells × 2^L,
+    pattern b has list l when bit l is set) are multinomial with
+
+        P(a) = s Π_l g_l^{a_l} (1 − g_l)^{1 − a_l} + (1 − s) Π_l ε_l^{a_l} (1 − ε_l)^{1 − a_l},
+        g_l = 1 − (1 − π_l)(1 − ε_l),
+
+    s the probability that an apprehended journey got into Russia (log s = ``log_got``, log(1 − s) =
+    ``log_not``, None when r = 1 and every journey gets through), π_l = ``coverage`` and ε_l = ``background``
+    (in_country_list, category); and the *before* sightings (``seen_before``, cells × L) are binomial with ε_l.
+    The lists are independent given where the person is: their overlap among the journeys that got through
+    is what separates s from π (two-list capture–recapture inside the linked cohort)."""
+    n_lists = seen_before.shape[1]
+    patterns = np.array([[b >> i & 1 for i in range(n_lists)] for b in range(2**n_lists)], bool)
+    cov = coverage[:, category].T  # (cell, list)
+    bg = background[:, category].T
+    log_g1 = pt.log1p(-(1.0 - cov) * (1.0 - bg))
+    log_g0 = pt.log1p(-cov) + pt.log1p(-bg)
+    log_e1, log_e0 = pt.log(bg), pt.log1p(-bg)
+
+    def pattern_terms(on: Any, off: Any) -> Any:  # (cell, pattern)
+        return pt.stack([pt.sum(pt.where(a[None, :], on, off), axis=1) for a in patterns], axis=1)
+
+    got = log_got[:, None] + pattern_terms(log_g1, log_g0)
+    log_pattern = (
+        got
+        if log_not is None
+        else pt.logaddexp(got, log_not[:, None] + pattern_terms(log_e1, log_e0))
+    )
+    pm.CustomDist(
+        "linked_journeys",
+        log_pattern,
+        logp=lambda value, log_pattern: value * log_pattern,
+        observed=linked,
+    )
+    n = linked.sum(axis=1, keepdims=True)
+    pm.CustomDist(
+        "seen_before",
+        log_e1,
+        log_e0,
+        logp=lambda value, log_e1, log_e0: value * log_e1 + (n - value) * log_e0,
+        observed=seen_before,
+    )
+
+
 def build_border(
     data: xr.Dataset,
     priors: Mapping[str, Prior] | None = None,
     *,
     centered_hazard: bool = True,
     terrain_hazard: bool = True,
+    retry_probability: float | None = None,
 ) -> pm.Model:
     """The border model (module docstring) on `border_data`'s output; ``priors`` replace entries of
-    `DEFAULT_PRIORS`."""
+    `DEFAULT_PRIORS`. ``retry_probability`` a number in (0, 1] fixes r (1: Espenshade's repeated trials, the
+    model before 2026-12); None estimates it."""
     overrides = dict(priors or {})
     priors = merge_priors(DEFAULT_PRIORS, overrides)
     # ---- data
@@ -214,6 +278,15 @@ def build_border(
             f"prior of hazard_section: a location-scale law ({', '.join(LOCATION_SCALE)}), got "
             f"{priors['hazard_section']}"
         )
+
+    if retry_probability is not None and not 0.0 < float(retry_probability) <= 1.0:
+        raise EstimInputError(
+            f"[options] retry_probability: a probability in (0, 1], got {retry_probability!r}"
+        )
+    lists = [str(x) for x in data["in_country_list"].values]
+    linked = data["linked_journeys"].values  # (section, month, category, link_pattern)
+    linkage = bool(lists) and linked[surveyed_idx].sum() > 0
+    coords["in_country_list"] = lists
 
     with pm.Model(coords=coords) as model:
         # ---- parameters (creation order fixes the sampler's parameter vector: keep it)
@@ -268,7 +341,16 @@ def build_border(
             },
             pt,
         )
-        log_q = log_p - log_1mp  # q = p/(1 − p)
+        # r, after the other parameters (the sampler's parameter vector keeps its older order)
+        if retry_probability is None:
+            retry = table.create("retry_probability")
+        else:
+            retry = pm.Deterministic("retry_probability", pt.constant(float(retry_probability)))
+        log_retry = pt.log(retry)
+        # an apprehended journey goes on with probability pr per further attempt: pr and 1 − pr
+        log_pr = log_p + log_retry
+        log_1mpr = shared_kernels.log1mexp(log_pr, pt)
+        log_q = log_pr - log_1mpr  # the repeats' odds pr/(1 − pr)
 
         # ---- likelihood
         # surveyed sections: apprehended journeys A ~ NegBin(μp, φ) (dense; no-flow bypasser cells weigh 0)
@@ -302,13 +384,36 @@ def build_border(
             pm.CustomDist(
                 OBSERVED,
                 log_mu[unsurveyed_idx] + log_p[unsurveyed_idx],
-                log_p[unsurveyed_idx],
-                log_1mp[unsurveyed_idx],
+                log_pr[unsurveyed_idx],
+                log_1mpr[unsurveyed_idx],
                 phi,
-                logp=lambda value, log_mp, log_p, log_1mp, phi: totals_logp(
-                    _counts(value), keep, log_mp, log_p, log_1mp, phi
+                logp=lambda value, log_mp, log_pr, log_1mpr, phi: totals_logp(
+                    _counts(value), keep, log_mp, log_pr, log_1mpr, phi
                 ),
                 observed=data["apprehensions"].values[unsurveyed_idx],
+            )
+        # linkage of the surveyed sections' apprehended journeys towards Russia to the in-country lists:
+        # a journey got through with probability s = r(1 − p)/(1 − pr) (1 − s = (1 − r)/(1 − pr)); list L
+        # then sees it with π_L, and any journey's person is on L for another reason with ε_L (which the
+        # window before the journey measures)
+        if linkage:
+            coverage = table.create("register_coverage", dims=("in_country_list", "category"))
+            background = table.create("register_background", dims=("in_country_list", "category"))
+            cells = np.nonzero(linked[surveyed_idx].sum(axis=-1))
+            log_got = (log_retry + log_1mp - log_1mpr)[surveyed_idx][cells]
+            log_not = (
+                None
+                if retry_probability == 1.0
+                else pt.log1p(-retry) - log_1mpr[surveyed_idx][cells]
+            )
+            link_terms(
+                linked[surveyed_idx][cells],
+                data["seen_before"].values[surveyed_idx][cells],
+                cells[2],
+                log_got,
+                log_not,
+                coverage,
+                background,
             )
         # detector split of each month's apprehensions: multinomial (the coefficient is a constant) with
         # shares ∝ exp(e_d + δ y [d = technical])

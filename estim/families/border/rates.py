@@ -126,6 +126,25 @@ def posterior_parameters(posterior: xr.Dataset) -> tuple[dict[str, np.ndarray], 
     return parameters, shape
 
 
+def retry_draws(posterior: xr.Dataset) -> np.ndarray:
+    """The retry probability r at each posterior draw (chains and draws on one axis); 1 for a fit made before r
+    was a parameter (Espenshade's repeated trials)."""
+    n = posterior.sizes["chain"] * posterior.sizes["draw"]
+    if "retry_probability" not in posterior:
+        return np.ones(n)
+    return np.broadcast_to(
+        posterior["retry_probability"].values, (posterior.sizes["chain"], posterior.sizes["draw"])
+    ).reshape(n)
+
+
+def got_through(log_p: np.ndarray, log_1mp: np.ndarray, retry: np.ndarray) -> np.ndarray:
+    """s = r(1 − p)/(1 − pr): the probability that a journey apprehended at least once got into the country in
+    the end (its attempts go on with probability pr after each apprehension and succeed with 1 − p), at
+    each draw (``retry`` has the draws' axis first, the cells' axes follow)."""
+    r = retry.reshape(-1, *([1] * (log_p.ndim - 1)))
+    return np.exp(np.log(r) + log_1mp - np.log1p(-np.exp(log_p) * r))
+
+
 def rates(data: xr.Dataset, parameters: Mapping[str, np.ndarray]) -> Rates:
     """μ, p and φ of every cell at each draw of the parameters (`PARAMETERS`, each with a leading draw axis,
     as `posterior_parameters` gives them): log μ, log p, log(1 − p) with dims (draw, section, month,

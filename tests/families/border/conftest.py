@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from estim.families.border import border_data, build_border
+from estim.families.border import build_border
+from estim.families.border.data_kind import BORDER_RECORDS
 from estim.paths import SYNTHETIC_DIR
 from estim.records import DEFAULT_KEY, load_records
-from estim.statistics import sufficient_statistics
 
 
 @pytest.fixture(scope="session")
 def data():
-    records = load_records(SYNTHETIC_DIR, key=DEFAULT_KEY)
-    stats = sufficient_statistics(records, period="month", occasion=None)
-    return border_data(stats, records.sections, records.policy_events)
+    """The border model's data as a spec reads them: with the linkage to the in-country registers."""
+    return BORDER_RECORDS.from_records(load_records(SYNTHETIC_DIR, key=DEFAULT_KEY), {})
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ unobserved crossings, the predictive law of the counts, and the outputs a fit sa
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.stats
 import xarray as xr
 
@@ -39,9 +40,13 @@ def _fake_posterior(model, draws=8, seed=2, scale=0.05):
 
 
 def test_unobserved_draws_are_the_conditional_law_of_journeys(model, data):
-    """At fixed parameters, the mean of the drawn journeys in a surveyed cell equals the exact posterior mean
-    E[J | A] by enumeration."""
+    """At fixed parameters, the mean of the drawn unobserved crossings in a surveyed cell equals the exact
+    posterior mean by enumeration: E[J − A | A] journeys never apprehended, plus the apprehended journeys that
+    got through (s = r(1 − p)/(1 − pr) each; a linked journey by its sightings, so a cell without linked
+    journeys is checked)."""
     post = _fake_posterior(model, draws=1)
+    retry = float(post["retry_probability"].values.ravel()[0])
+    assert 0 < retry < 1
     post = post.isel(draw=[0] * 400)
     post = post.assign_coords(draw=np.arange(400))
     cr = crossings(data, post, np.random.default_rng(5))
@@ -49,19 +54,24 @@ def test_unobserved_draws_are_the_conditional_law_of_journeys(model, data):
     assert shape == (1, 1)
     log_mu, log_p, _, phi = rates(data, parameters)
     s = int(np.flatnonzero(data["surveyed"].values)[0])
-    t, c = 40, 1
+    c = 1
+    unlinked = data["linked_journeys"].values[s, :, c].sum(-1) == 0
+    t = int(np.flatnonzero(unlinked & (data["apprehended_journeys"].values[s, :, c] > 0))[0])
     mu, p, ph = np.exp(log_mu[0, s, t, c]), np.exp(log_p[0, s, t, c]), phi[0, c]
     a = int(data["apprehended_journeys"].values[s, t, c])
     j = np.arange(a, a + 4000)
     w = scipy.stats.nbinom.pmf(j, ph, ph / (ph + mu)) * scipy.stats.binom.pmf(a, j, p)
-    exact_mean = (j * w).sum() / w.sum()
+    got_through = retry * (1 - p) / (1 - p * retry)
+    exact_mean = (j * w).sum() / w.sum() - a + a * got_through
     drawn = cr["unobserved"].values[0, :, s, t, c]
     se = drawn.std() / np.sqrt(len(drawn))
     assert abs(drawn.mean() - exact_mean) < 4 * se + 1e-9
 
 
-def test_simulated_counts_have_the_model_moments():
-    # one cell, two categories, 200,000 draws at fixed rates
+@pytest.mark.parametrize("retry", [1.0, 0.6])
+def test_simulated_counts_have_the_model_moments(retry):
+    # one cell, two categories, 200,000 draws at fixed rates; repeats go on with pr, apprehended journeys
+    # get through with s = r(1 − p)/(1 − pr)
     n = 200_000
     mu, p, phi = np.array([4.0, 30.0]), np.array([0.3, 0.6]), np.array([2.0, 8.0])
     cells = lambda x: np.broadcast_to(x, (n, 1, 1, 2))  # noqa: E731
@@ -70,14 +80,21 @@ def test_simulated_counts_have_the_model_moments():
             cells(np.log(mu)), cells(np.log(p)), cells(np.log1p(-p)), np.broadcast_to(phi, (n, 2))
         ),
         np.random.default_rng(7),
+        np.full(n, retry),
     )
-    j, a, k = (x.reshape(n, 2) for x in counts)
-    q = p / (1 - p)
+    j, a, k, u = (x.reshape(n, 2) for x in counts)
+    s = retry * (1 - p) / (1 - p * retry)
+    np.testing.assert_allclose(u.mean(0), mu * (1 - p) + mu * p * s, rtol=0.01)
+    assert (u <= j).all() and (retry < 1 or (u == j).all())
+    q = p * retry / (1 - p * retry)
+    np.testing.assert_allclose(k.mean(0), mu * p / (1 - p * retry), rtol=0.01)
     np.testing.assert_allclose(j.mean(0), mu, rtol=0.01)
     np.testing.assert_allclose(j.var(0), mu + mu**2 / phi, rtol=0.03)
     np.testing.assert_allclose(a.mean(0), mu * p, rtol=0.01)
-    np.testing.assert_allclose(k.mean(0), mu * q, rtol=0.01)
-    np.testing.assert_allclose(k.var(0), mu * q * (1 + 2 * q) + (mu * q) ** 2 / phi, rtol=0.03)
+    # K = A + NegBin(A, 1 − pr): E K = μp(1 + q), Var K = μp(1+q)² + μp q(1+q) ... by the laws of total
+    # expectation and variance, with A ~ NegBin(μp, φ) (thinning keeps the gamma mixture)
+    ma, va = mu * p, mu * p + (mu * p) ** 2 / phi
+    np.testing.assert_allclose(k.var(0), va * (1 + q) ** 2 + ma * q * (1 + q), rtol=0.03)
     assert ((a <= j) & (a <= k) & ((a == 0) == (k == 0))).all()
 
 

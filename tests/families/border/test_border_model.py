@@ -91,7 +91,8 @@ def _values(model, point):
     # (model.compile_fn on the random variables would draw from the prior: evaluate the value variables)
     fn = model.compile_fn(model.unobserved_value_vars, inputs=model.value_vars)
     values = dict(zip([v.name for v in model.unobserved_value_vars], fn(point), strict=True))
-    return {n: values[n] for n in PARAMETERS}
+    extra = ("retry_probability", "register_coverage", "register_background")
+    return {n: values[n] for n in (*PARAMETERS, *extra) if n in values}
 
 
 def _by_hand(data, p):
@@ -145,15 +146,19 @@ def test_likelihood_equals_the_model_equations_evaluated_independently(model, da
     m = mu[s] * p[s]
     nb = scipy.stats.nbinom.logpmf(a, phi, phi / (phi + m))
     assert terms["apprehended_journeys"] == pytest.approx(nb.sum(), rel=1e-9)
-    # repeats: Σ f_k log[p^{k−1}(1 − p)]
+    # repeats: Σ f_k log[(pr)^{k−1}(1 − pr)]
+    values = _values(model, point)
+    r = float(values["retry_probability"])
+    assert 0 < r < 1
+    pr = p * r
     f = data["frequency"].values[s]
     k = data["k"].values
-    rep = (f * ((k - 1) * np.log(p[s])[..., None] + np.log1p(-p[s])[..., None])).sum()
+    rep = (f * ((k - 1) * np.log(pr[s])[..., None] + np.log1p(-pr[s])[..., None])).sum()
     assert terms["repeat_apprehensions"] == pytest.approx(rep, rel=1e-9)
-    # unsurveyed totals: Σ_a NegBin(a; μp, φ) · NB₀(k − a; a, 1 − p), summed cell by cell with scipy
+    # unsurveyed totals: Σ_a NegBin(a; μp, φ) · NB₀(k − a; a, 1 − pr), summed cell by cell with scipy
     ku = data["apprehensions"].values[~s]
     flow = data["land_foreign_crossings"].values[~s]
-    mu_u, p_u = mu[~s], p[~s]
+    mu_u, p_u, pr_u = mu[~s], p[~s], pr[~s]
     phi_u = np.broadcast_to(phi, ku.shape)
     tot = 0.0
     for i in zip(*np.nonzero(np.ones(ku.shape, bool)), strict=True):
@@ -162,9 +167,40 @@ def test_likelihood_equals_the_model_equations_evaluated_independently(model, da
         k, f, m = int(ku[i]), phi_u[i], mu_u[i] * p_u[i]
         a = np.arange(0, k + 1) if k == 0 else np.arange(1, k + 1)
         log_a = scipy.stats.nbinom.logpmf(a, f, f / (f + m))
-        log_rest = scipy.stats.nbinom.logpmf(k - a, np.maximum(a, 1), 1 - p_u[i]) if k else 0.0
+        log_rest = scipy.stats.nbinom.logpmf(k - a, np.maximum(a, 1), 1 - pr_u[i]) if k else 0.0
         tot += scipy.special.logsumexp(log_a + log_rest)
     assert terms["apprehensions"] == pytest.approx(tot, rel=1e-9)
+    # linkage, by enumerating each journey's fate: got through (s = r(1 − p)/(1 − pr)) or not; list l sees
+    # it by coverage π_l or background ε_l (got through), by background only (not); before: ε_l
+    lists = list(data["in_country_list"].values)
+    cov, bg = values["register_coverage"], values["register_background"]
+    linked = data["linked_journeys"].values[s]
+    before = data["seen_before"].values[s]
+    link = 0.0
+    before_total = 0.0
+    for i in zip(*np.nonzero(linked.sum(-1)), strict=True):
+        c = i[2]
+        got = r * (1 - p[s][i]) / (1 - pr[s][i])
+        for b in range(2 ** len(lists)):
+            on = [b >> j & 1 for j in range(len(lists))]
+            if_got = np.prod(
+                [
+                    (1 - (1 - cov[j, c]) * (1 - bg[j, c]))
+                    if o
+                    else (1 - cov[j, c]) * (1 - bg[j, c])
+                    for j, o in enumerate(on)
+                ]
+            )
+            if_not = np.prod([bg[j, c] if o else 1 - bg[j, c] for j, o in enumerate(on)])
+            link += linked[i][b] * np.log(got * if_got + (1 - got) * if_not)
+        n = linked[i].sum()
+        for j in range(len(lists)):
+            before_total += before[i][j] * np.log(bg[j, c]) + (n - before[i][j]) * np.log1p(
+                -bg[j, c]
+            )
+    assert linked.sum() > 0
+    assert terms["linked_journeys"] == pytest.approx(link, rel=1e-9)
+    assert terms["seen_before"] == pytest.approx(before_total, rel=1e-9)
     # detector split: multinomial kernel Σ K_td log π_td
     kd = data["apprehensions_by_detector"].sum(["section", "category"]).values
     assert terms["apprehensions_by_detector"] == pytest.approx(
