@@ -12,13 +12,12 @@ import time
 
 import xarray as xr
 
-from estim.families.border import border_data
+from estim.families.border.data_kind import records_data
 from estim.io import atomic_path
 from estim.measures.backtest import backtest, format_backtest
 from estim.paths import REPO_ROOT, SYNTHETIC_DIR
 from estim.records import DEFAULT_KEY, load_records
 from estim.run.spec import read_spec
-from estim.statistics import sufficient_statistics
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--out", help="CSV file for the per-series results")
@@ -41,8 +40,7 @@ args = parser.parse_args()
 start = time.perf_counter()
 seed = args.seed if args.seed is not None else read_spec(REPO_ROOT / "models" / "border.toml").seed
 records = load_records(SYNTHETIC_DIR, key=DEFAULT_KEY)
-stats = sufficient_statistics(records, period="month", occasion=None)
-data = border_data(stats, records.sections, records.policy_events)
+data = records_data(records)
 truth = xr.load_dataset(SYNTHETIC_DIR / "truth.nc")
 table = backtest(
     data,

@@ -16,9 +16,12 @@ At each of ``draws`` posterior draws of the parameters (evenly spaced over the c
    the same in every scenario that contains the measure;
 3. **each scenario's rates** — the baseline's changed by its measures' mechanisms (`estim.simulate.measures`):
    journeys × m(t) (and displacement), guard and informant hazards × m(t), waits × m(t) → bypass share;
-4. **the counts**, from the model's predictive law (retry probability 1, as in the model): journeys
-   J ~ NegBin(μ, φ), every one ending in an unobserved crossing (unobserved = J); apprehensions
-   K | J ~ NegBin(J, 1 − p) (each journey's geometric number of apprehensions, summed); attempts = K + J.
+4. **the counts**, from the model's predictive law with the draw's retry probability r: journeys
+   J ~ NegBin(μ, φ), each never apprehended (1 − p), apprehended and through in the end (p·s, with
+   s = r(1 − p)/(1 − pr)) or apprehended and given up (p(1 − s)): given the gamma rate G, three independent
+   Poisson counts; unobserved = never apprehended + through; apprehensions K = A + NegBin(A, 1 − pr) for the
+   A apprehended journeys (their further attempts go on with pr); attempts = K + unobserved. With r = 1 (a
+   fit with r fixed) no journey is given up, unobserved = J and K | J ~ NegBin(J, 1 − p), drawn so.
 
 Common random numbers: a scenario differs from the baseline only through its rates. The gamma mixing
 variable of each cell is shared (φ does not change), and the Poisson counts of the scenarios are coupled by
@@ -43,7 +46,7 @@ import xarray as xr
 from estim.errors import EstimInputError
 from estim.families.border import crossings
 from estim.families.border.data import CATEGORIES, DETECTORS, JOURNEY_CATEGORIES, policy_in_force
-from estim.families.border.rates import posterior_parameters, rates
+from estim.families.border.rates import posterior_parameters, rates, retry_draws
 from estim.measures.covariates import WAIT_FLOOR_MINUTES, damped_years, project_covariates
 from estim.measures.spec import MeasureSpec, measures_digest
 from estim.simulate.measures import section_mask, strength
@@ -296,7 +299,7 @@ def forecast(
             sections,
         )
 
-    counts = _draw_counts(mu_all, hazard_all, phi, seed)
+    counts = _draw_counts(mu_all, hazard_all, phi, seed, retry_draws(posterior)[pick])
     keep = slice(gap, gap + horizon)
     dims = ("draw", "scenario", "section", "month", "category")
     out = xr.Dataset(
@@ -336,8 +339,8 @@ def forecast(
             "seed": seed,
             "measures_hash": measures_digest(measures),
             "settings_json": pd.Series(asdict(settings)).to_json(),
-            "retry_probability": "1 (the border model's repeated trials: every journey ends in an "
-            "unobserved crossing)",
+            "retry_probability": "the fit's posterior draws of r (the probability of trying again after "
+            "an apprehension), one per forecast draw",
         }
     )
     for name, desc in _DESCRIPTIONS.items():
@@ -426,9 +429,12 @@ def _scenario_rates(
     return mu, hazard
 
 
-def _draw_counts(mu: np.ndarray, hazard: np.ndarray, phi: np.ndarray, seed: int) -> dict[str, Any]:
-    """Journeys, apprehensions and attempts (draw, scenario, section, month, category) under common random
-    numbers across the scenario axis (module docstring), in chunks of `CHUNK` draws."""
+def _draw_counts(
+    mu: np.ndarray, hazard: np.ndarray, phi: np.ndarray, seed: int, retry: np.ndarray
+) -> dict[str, Any]:
+    """Unobserved crossings, apprehensions and attempts (draw, scenario, section, month, category) under
+    common random numbers across the scenario axis (module docstring), in chunks of `CHUNK` draws; ``retry``
+    the retry probability r of each draw."""
     n_draw = mu.shape[0]
     unobserved = np.empty(mu.shape, dtype=np.int32)
     apprehensions = np.empty(mu.shape, dtype=np.int32)
@@ -439,11 +445,28 @@ def _draw_counts(mu: np.ndarray, hazard: np.ndarray, phi: np.ndarray, seed: int)
         # gamma mixing variable per cell, shared by the scenarios (φ is the same in all)
         cell_shape = (mu[sl].shape[0], 1, *mu.shape[2:])
         gamma = rng.gamma(np.broadcast_to(phi_c, cell_shape)) / phi_c
-        journeys = nested_poisson(mu[sl] * gamma, rng, axis=1)
-        q = np.expm1(hazard[sl])  # p/(1 − p) = e^H − 1
-        apprehended_rate = nested_gamma(journeys, rng, axis=1) * q
-        unobserved[sl] = journeys
-        apprehensions[sl] = nested_poisson(apprehended_rate, rng, axis=1)
+        rate = mu[sl] * gamma
+        if np.all(retry[sl] == 1.0):
+            # repeated trials: every journey gets through, so unobserved = J exactly (a scenario that changes
+            # only the hazards keeps the baseline's unobserved crossings, draw for draw); K | J ~ NegBin(J, 1 − p)
+            journeys = nested_poisson(rate, rng, axis=1)
+            q = np.expm1(hazard[sl])  # p/(1 − p) = e^H − 1
+            unobserved[sl] = journeys
+            apprehensions[sl] = nested_poisson(nested_gamma(journeys, rng, axis=1) * q, rng, axis=1)
+            continue
+        miss = np.exp(-hazard[sl])  # 1 − p
+        p = -np.expm1(-hazard[sl])
+        r = retry[sl].reshape(-1, 1, 1, 1, 1)
+        through = np.clip(r * miss / (1.0 - p * r), 0.0, 1.0)  # s
+        never = nested_poisson(rate * miss, rng, axis=1)
+        got_through = nested_poisson(rate * p * through, rng, axis=1)
+        given_up = nested_poisson(rate * p * (1.0 - through), rng, axis=1)
+        apprehended = got_through + given_up
+        # further apprehensions of the apprehended journeys: NegBin(A, 1 − pr) as a gamma–Poisson count
+        further_odds = p * r / np.clip(1.0 - p * r, 1e-12, None)
+        further = nested_poisson(nested_gamma(apprehended, rng, axis=1) * further_odds, rng, axis=1)
+        unobserved[sl] = never + got_through
+        apprehensions[sl] = apprehended + further
     return {
         "unobserved": unobserved,
         "apprehensions": apprehensions,

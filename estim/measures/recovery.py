@@ -37,7 +37,7 @@ import pandas as pd
 import scipy.stats
 import xarray as xr
 
-from estim.families import border as B
+from estim.families.border.data_kind import records_data
 from estim.intervals import equal_tailed_array
 from estim.io import atomic_path, study_rows_so_far, without_error
 from estim.measures.backtest import fit_border, months_before
@@ -78,7 +78,6 @@ def fit_data(seed: int, scratch: str | Path | None = None) -> xr.Dataset:
     from estim.records import DEFAULT_KEY
     from estim.records.load import load_records
     from estim.simulate import simulate, write_simulation
-    from estim.statistics import sufficient_statistics
 
     sim = simulate(seed=seed, config=_config(seed))
     # only the records before the measures' start are handed over (the fitted data); this also keeps out the
@@ -88,8 +87,7 @@ def fit_data(seed: int, scratch: str | Path | None = None) -> xr.Dataset:
     with tempfile.TemporaryDirectory(prefix="effectrec_", dir=scratch) as folder:
         write_simulation(sim, folder)
         records = load_records(folder, key=DEFAULT_KEY)
-    stats = sufficient_statistics(records, period="month", occasion=None)
-    data = B.border_data(stats, records.sections, records.policy_events)
+    data = records_data(records)
     return months_before(data, START)
 
 

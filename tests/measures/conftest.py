@@ -7,18 +7,16 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from estim.families.border import border_data
 from estim.families.border.data import JOURNEY_CATEGORIES
+from estim.families.border.data_kind import BORDER_RECORDS
 from estim.paths import SYNTHETIC_DIR
 from estim.records import DEFAULT_KEY, load_records
-from estim.statistics import sufficient_statistics
 
 
 @pytest.fixture(scope="session")
 def shipped_data():
-    records = load_records(SYNTHETIC_DIR, key=DEFAULT_KEY)
-    stats = sufficient_statistics(records, period="month", occasion=None)
-    return border_data(stats, records.sections, records.policy_events)
+    """The border model's data as a spec reads them (with the register linkage)."""
+    return BORDER_RECORDS.from_records(load_records(SYNTHETIC_DIR, key=DEFAULT_KEY), {})
 
 
 def true_parameters(truth: xr.Dataset, data: xr.Dataset) -> dict[str, np.ndarray]:

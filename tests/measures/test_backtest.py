@@ -11,18 +11,15 @@ import pytest
 import xarray as xr
 
 from estim.errors import EstimInputError
-from estim.families.border import border_data
+from estim.families.border.data_kind import records_data
 from estim.measures import backtest as B
 from estim.paths import SYNTHETIC_DIR
 from estim.records import DEFAULT_KEY, load_records
-from estim.statistics import sufficient_statistics
 
 
 @pytest.fixture(scope="module")
 def data() -> xr.Dataset:
-    records = load_records(SYNTHETIC_DIR, key=DEFAULT_KEY)
-    stats = sufficient_statistics(records, period="month", occasion=None)
-    return border_data(stats, records.sections, records.policy_events)
+    return records_data(load_records(SYNTHETIC_DIR, key=DEFAULT_KEY))
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -71,6 +71,32 @@ def test_apprehensions_given_journeys_follow_the_negative_binomial():
     assert chi2 < scipy.stats.chi2(14).ppf(0.999)
 
 
+@pytest.mark.parametrize("retry", [1.0, 0.6])
+def test_forecast_counts_have_the_models_moments_when_people_give_up(retry):
+    # one cell, two scenarios (hazards 0.5 and 1.0), 100,000 draws: E U = μ(1 − p + p s) with
+    # s = r(1 − p)/(1 − pr) and E K = μ p/(1 − pr) (each journey: K = 0 w.p. 1 − p, else 1 + Geometric(pr))
+    from estim.measures.forecast import _draw_counts
+
+    n, mu, phi = 100_000, 20.0, 3.0
+    hazard = np.array([0.5, 1.0])
+    counts = _draw_counts(
+        np.full((n, 2, 1, 1, 1), mu),
+        np.broadcast_to(hazard[None, :, None, None, None], (n, 2, 1, 1, 1)),
+        np.full((n, 1), phi),
+        seed=4,
+        retry=np.full(n, retry),
+    )
+    p = 1 - np.exp(-hazard)
+    s = retry * (1 - p) / (1 - p * retry)
+    u = counts["unobserved"].reshape(n, 2)
+    k = counts["apprehensions"].reshape(n, 2)
+    np.testing.assert_allclose(u.mean(0), mu * (1 - p + p * s), rtol=0.01)
+    np.testing.assert_allclose(k.mean(0), mu * p / (1 - p * retry), rtol=0.01)
+    # common random numbers: the scenario with the larger hazard never has more never-apprehended journeys,
+    # so its unobserved crossings are close to the other's (strongly correlated)
+    assert np.corrcoef(u[:, 0], u[:, 1])[0, 1] > 0.8
+
+
 # ------------------------------------------------------------------------------------------------------
 # the world without measures
 

@@ -48,14 +48,16 @@ def border_data(
     stats: xr.Dataset,
     sections: pd.DataFrame,
     events: pd.DataFrame,
-    linkage: xr.Dataset | None = None,
+    *,
+    linkage: xr.Dataset | None,
 ) -> xr.Dataset:
     """The border model's data from the sufficient statistics (``sufficient_statistics(period="month")``),
     the section table and the policy events: totals, repeat-apprehension frequencies of the surveyed
     sections, land flows and waits, section covariates and policy indicators; with ``linkage``
     (`estim.statistics.linkage.linkage_statistics` on the same sections, months and categories) the surveyed
     sections' apprehended journeys linked to the in-country registers, which identify the retry probability.
-    Without it the data say nothing about r (``linked_journeys`` has the one pattern "none", no lists)."""
+    With ``linkage=None`` the data say nothing about r (``linked_journeys`` has the one pattern "none", no
+    lists): a deliberate choice, hence a required argument. `records_data` makes all of it from records."""
     if stats.attrs.get("period") != "month":
         raise EstimInputError(
             "the border model needs monthly repeat-apprehension frequencies: "

@@ -17,6 +17,12 @@ def _check_fields(fields: Mapping[str, Any], source: str) -> None:
         )
 
 
+def records_data(records: Any) -> xr.Dataset:
+    """The border model's data from a validated, pseudonymised record set: monthly sufficient statistics of
+    all sections, the section table, the policy events and the register linkage (as a spec reads them)."""
+    return _from_records(records, {})
+
+
 def _from_records(records: Any, fields: Mapping[str, Any]) -> xr.Dataset:
     """Monthly sufficient statistics of all sections, with the section table, the policy events and the
     linkage of the surveyed sections' apprehended journeys to the in-country registers."""
@@ -31,7 +37,7 @@ def _from_records(records: Any, fields: Mapping[str, Any]) -> xr.Dataset:
         [str(s) for s in stats["section"].values],
         CATEGORIES,
     )
-    return border_data(stats, records.sections, records.policy_events, linkage)
+    return border_data(stats, records.sections, records.policy_events, linkage=linkage)
 
 
 BORDER_RECORDS = DataKind(name="border", fields=(), check=_check_fields, from_records=_from_records)

@@ -1,7 +1,8 @@
 """The border model: illegal crossing attempts, apprehensions and unobserved crossings per section × month ×
 category, for the whole border (docs/design.md §4).
 
-It is the generative process of ``docs/simulator.md`` (the contract), with the retry probability fixed at 1.
+It is the generative process of ``docs/simulator.md`` (the contract), without the person-level frailty of the
+apprehension hazard (an option, below) and with the in-country registers read only through their linkage.
 Indices: section s (12), month t, category c (border_resident, labour_migrant, transit_migrant, smuggler,
 bypasser), detector d; y(t) = years since the first month, m(t) month of the year, I_e(t) the share of month t
 with policy event e in force. Model variables are named after the symbols' meaning (in brackets below).
@@ -29,21 +30,37 @@ to zero over terrains; ``terrain_hazard = false`` in [options] pools all section
 default: every section's a_s is well informed — by repeats or by the bypass block — and the non-centred form had
 18 divergences and ESS 165 for σ_a on the shipped data; ``centered_hazard = false`` in a spec's [options] for
 the other); b_c [hazard_category] sums to zero; e_d [hazard_detector], e_patrol = 0; δ [technical_trend].
-Within the month each journey makes attempts until one succeeds (Espenshade's repeated trials, retry
-probability 1): its apprehensions K_j ~ Geometric, P(K_j = k) = p^k (1 − p). Every journey ends in an
-unobserved crossing, so **unobserved** = J and attempts = apprehensions + unobserved.
+Within the month a journey makes attempts; each is apprehended with probability p, and after an apprehension
+the person tries again with probability r [retry_probability] or gives up (Espenshade's repeated trials are
+r = 1, ``retry_probability = 1.0`` in a spec's [options]). Its apprehensions K_j: P(K_j = 0) = 1 − p and
+P(K_j = k) = p (pr)^{k−1} (1 − pr) for k ≥ 1, whether it ends in a crossing or not; an apprehended journey gets
+through in the end with probability s = r(1 − p)/(1 − pr), whatever its k. So **unobserved** = the journeys
+never apprehended + the apprehended ones that got through, and attempts = apprehensions + unobserved.
 
 **Likelihood** (sufficient statistics of ``estim.statistics`` with ``period="month"``):
 
 * surveyed sections (individual records): the apprehended journeys A = Σ_k f_k (a person makes at most one
   journey a month) follow NegBin(μp, φ) (binomial thinning of a gamma–Poisson count), and the repeat counts f_k
-  follow the zero-truncated geometric P(k | k ≥ 1) = p^{k−1}(1 − p): the single-register family's kernel,
-  reused (``estim.families.kernels.log_truncated_pmf("geometric", …)`` with log-mean log(p/(1 − p))). This
-  identifies p section by section, month by month;
+  follow the zero-truncated geometric P(k | k ≥ 1) = (pr)^{k−1}(1 − pr): the single-register family's kernel,
+  reused (``estim.families.kernels.log_truncated_pmf("geometric", …)`` with log-mean log(pr/(1 − pr))). This
+  identifies pr section by section, month by month — not p and r apart;
+* surveyed sections, linkage (``estim.statistics.linkage``): the apprehended journeys towards Russia, each
+  looked up on the in-country registers L (police checks, overstays) in the W days after its first
+  apprehension (*after*) and the W days before it (*before*). A journey got through with probability s; a
+  list sees one that got through with π_{L,c} [register_coverage] and any journey's person, for another reason
+  (another journey), with ε_{L,c} [register_background]; lists independent given where the person is. The
+  journeys by *after* pattern are multinomial with P(a) = s Π_L g_L^{a_L}(1 − g_L)^{1 − a_L} + (1 − s) Π_L
+  ε_L^{a_L}(1 − ε_L)^{1 − a_L}, g_L = 1 − (1 − π_L)(1 − ε_L), and the *before* sightings Binomial(·, ε_L)
+  (`link_terms`). With two lists their overlap among the journeys that got through separates s from π (a
+  two-list capture–recapture inside a cohort of known size), the window before the journey measures ε, and s
+  with pr gives r = pr + s(1 − pr). r is one number for the border, so the unsurveyed sections take it from
+  the surveyed ones. Without registers (or with one in-country list) r rests on its prior, and the fit's
+  summary says so;
 * unsurveyed sections (monthly totals only): the apprehensions K = Σ_j K_j have mean μq, q = p/(1 − p), and
   their exact compound law: A ~ NegBin(μp, φ) journeys are apprehended at least once and K − A | A is the
   sum of A geometric counts of further apprehensions, so
-  P(K = k) = Σ_{a=1..k} NegBin(a; μp, φ) C(k−1, a−1) p^{k−a}(1 − p)^a (`kernels.totals_logp`; Σ K terms).
+  P(K = k) = Σ_{a=1..k} NegBin(a; μp, φ) C(k−1, a−1) (pr)^{k−a}(1 − pr)^a (`kernels.totals_logp`; Σ K
+  terms).
   Until 2026-11 this was a negative binomial matched to K's mean and variance; K alone must separate μ from
   p, and the matched law's wrong shape biased the unsurveyed sections' unobserved crossings ~4 % low (28 of
   30 recovery datasets; 16 % in one cell's large-sample limit). With the exact law, over the same 30
@@ -57,9 +74,10 @@ bypassers, whose flow is tied to the observed F and w through η0 and η1 learnt
 the hierarchy. That is an assumption (the bypass law is the same on every section) the summary states.
 
 **Unobserved crossings** are drawn from their conditional law given the data at each posterior draw (not the
-expectation μ(1 − p)): with G the gamma rate of the cell, G | A ~ Gamma(φ + A, φ/μ + p) and J − A | G ~
-Poisson(G(1 − p)); in unsurveyed cells A | K is drawn first, P(A = a | K) ∝ NegBin(a; μp, φ) · C(K−1, a−1)
-p^{K−a}(1 − p)^a (`estim.families.border.generated`).
+expectation): with G the gamma rate of the cell, G | A ~ Gamma(φ + A, φ/μ + p) and the never-apprehended
+journeys J − A | G ~ Poisson(G(1 − p)); in unsurveyed cells A | K is drawn first, P(A = a | K) ∝
+NegBin(a; μp, φ) · C(K−1, a−1) (pr)^{K−a}(1 − pr)^a; of the A apprehended journeys Binomial(A, s) got through,
+a linked one with its probability given its sightings (`estim.families.border.generated`).
 
 **Priors** are the entries of `DEFAULT_PRIORS`, one per parameter; a spec's [priors] replaces any of them. The
 two hierarchies are entries too: ``section_effect`` (α_s, default ZeroSumNormal(sigma="section_sd")) and

@@ -49,6 +49,26 @@ def truth_by_year(truth_path: str | Path) -> xr.DataArray:
     return u.assign_coords(year=("month", years)).groupby("year").sum().sum("category")
 
 
+def retry_summary(post: xr.Dataset, prob: float = 0.9) -> dict[str, Any]:
+    """The retry probability r of a fit: its posterior median and central `prob` interval, and where it comes
+    from: ``fixed`` (a spec's option), ``linkage`` (apprehended journeys linked to the in-country registers)
+    or ``prior`` (no linkage: the prior alone, which the estimate then rests on); with the apprehended journeys
+    given up per year (whole border, median) when the fit has them."""
+    if "retry_probability" not in post:
+        return {"source": "fixed", "median": 1.0, "lower": 1.0, "upper": 1.0}
+    r = post["retry_probability"]
+    q = equal_tailed(r, prob)
+    out: dict[str, Any] = {k: float(q.sel(quantile=k)) for k in ("median", "lower", "upper")}
+    if float(r.max() - r.min()) == 0.0:
+        out["source"] = "fixed"
+    else:
+        out["source"] = "linkage" if "register_coverage" in post else "prior"
+    if "abandoned_border_year" in post:
+        given_up = post["abandoned_border_year"]
+        out["abandoned_per_year"] = float((given_up.sum("year") / given_up.sizes["year"]).median())
+    return out
+
+
 def border_tables(
     tree: xr.DataTree, prob: float = 0.9, truth: str | Path | None = None
 ) -> dict[str, Any]:
@@ -107,6 +127,7 @@ def border_tables(
     whole = {k: float(total.sel(quantile=k)) for k in ("median", "lower", "upper")}
     whole["apprehensions_per_year"] = float(app_sy.sum() / n_years)
     out: dict[str, Any] = {
+        "retry": retry_summary(post, prob),
         "what": f"unobserved illegal crossings per year, mean over {years[0]}–{years[-1]}",
         "years": [int(years[0]), int(years[-1])],
         "interval": {"prob": prob, "kind": "equal-tailed"},
@@ -191,9 +212,30 @@ def format_border(tables: dict[str, Any]) -> str:
         "records      surveyed: individual apprehension records, whose repeat apprehensions identify the",
         "             apprehension probability there; inferred: monthly totals only, estimated through the",
         "             sections' hierarchy and the bypass block",
-        "assumption   every journey retries until it gets through (repeated trials, retry probability 1):",
-        "             each one ends in an unobserved crossing; `estim sensitivity` does not vary this",
     ]
+    retry = tables.get("retry") or {"source": "fixed", "median": 1.0}
+    if retry["source"] == "fixed":
+        lines += [
+            f"assumption   after an apprehension a person tries again with probability {retry['median']:g} "
+            "(fixed by the spec;",
+            "             1 is Espenshade's repeated trials: every journey ends in an unobserved crossing)",
+        ]
+    else:
+        lines += [
+            f"retry        probability of trying again after an apprehension: {retry['median']:.2f} "
+            f"({retry['lower']:.2f} – {retry['upper']:.2f}), "
+            + (
+                "learnt from apprehended journeys seen later on the in-country registers"
+                if retry["source"] == "linkage"
+                else "from its PRIOR alone: no apprehended journey could be linked to in-country registers, "
+                "so the estimates rest on that prior"
+            ),
+        ]
+        if "abandoned_per_year" in retry:
+            lines.append(
+                f"             journeys given up after an apprehension: {retry['abandoned_per_year']:,.0f} "
+                "a year (whole border, median)"
+            )
     if has_truth:
         lines.append(
             f"truth        the simulator's true value; 'outside': not inside the {pct} interval"

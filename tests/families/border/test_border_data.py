@@ -10,6 +10,7 @@ import xarray as xr
 from estim.errors import EstimInputError
 from estim.families.border import border_data
 from estim.families.border.data import BYPASSER, CATEGORIES, no_bypass_flow
+from estim.families.border.data_kind import records_data
 from estim.paths import SYNTHETIC_DIR
 from estim.records import DEFAULT_KEY, load_records
 from estim.run.spec import parse_spec
@@ -23,8 +24,7 @@ def records():
 
 @pytest.fixture(scope="module")
 def data(records):
-    stats = sufficient_statistics(records, period="month", occasion=None)
-    return border_data(stats, records.sections, records.policy_events)
+    return records_data(records)
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def test_cells_without_foreign_flow_are_the_bypassers_of_those_months(data):
 def test_border_data_rejects_yearly_statistics(records):
     stats = sufficient_statistics(records, period="year", occasion=None)
     with pytest.raises(EstimInputError, match="period='month'"):
-        border_data(stats, records.sections, records.policy_events)
+        border_data(stats, records.sections, records.policy_events, linkage=None)
 
 
 def test_border_spec_reads_and_rejects_a_period():
