@@ -1,8 +1,10 @@
 """Recovery study of the border model (issue 4): coverage of section-year unobserved crossings.
 
-Usage: `.venv/bin/python scripts/border_recovery.py --seeds 30 --out /tmp/borderrec_30.csv` (prints the coverage
+Usage: `./run python scripts/border_recovery.py --seeds 30 --out /tmp/borderrec_30.csv` (prints the coverage
 summary as JSON; the CSV has one row per dataset × section × year, written after every dataset, see
-`estim.studies.border_recovery.recovery_study`). ``--resume`` skips the datasets already in ``--out``.
+`estim.studies.border_recovery.recovery_study`). ``--resume`` skips the datasets already in ``--out``. Each
+dataset is fitted as ``estim fit`` fits models/border.toml (gate, retries, predictive checks); the sampler
+options override the spec's first attempt.
 """
 
 import argparse
@@ -21,7 +23,6 @@ parser.add_argument(
 parser.add_argument("--tune", type=int, default=None)
 parser.add_argument("--chains", type=int, default=None)
 parser.add_argument("--target-accept", type=float, default=None)
-parser.add_argument("--cores", type=int, default=2)
 parser.add_argument("--out", help="CSV file for the per-section-year results (written as it goes)")
 parser.add_argument("--resume", action="store_true", help="skip the datasets already in --out")
 parser.add_argument("--quiet", action="store_true", help="no line per dataset")
@@ -35,7 +36,6 @@ df = recovery_study(
     tune=args.tune,
     chains=args.chains,
     target_accept=args.target_accept,
-    cores=args.cores,
     out=args.out,
     resume=args.resume,
     progress=not args.quiet,

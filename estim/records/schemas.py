@@ -52,6 +52,8 @@ DIRECTIONS = ("to_russia", "to_kazakhstan")
 CHECKPOINT_TYPES = ("road", "rail", "air", "river")
 TERRAINS = ("steppe", "semi_desert", "forest_steppe", "mountain", "river_delta")
 REGISTERS = ("police_check", "overstay", "deportation")
+IN_COUNTRY_REGISTERS = ("police_check", "overstay")
+"""The registers that can only see a person who is in Russia (deportation also sees the apprehended)."""
 POLICY_KINDS = (
     "border_residents_agreement",
     "customs_union",
@@ -298,6 +300,15 @@ REGISTERS_SCHEMA = Schema(
             "identifier of the person (personal data: pseudonymised at ingestion)",
         ),
         Column("date", "date", "date of the entry", not_after_today=True),
+        Column(
+            "section_id",
+            "choice",
+            "border section of the person the entry is about (where they crossed or entered); without it "
+            "register entries cannot be placed in a section",
+            required=False,
+            choices=SECTIONS,
+            references="sections.section_id",
+        ),
     ),
     unique=(("entry_id",),),
     optional=True,

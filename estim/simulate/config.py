@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -301,6 +302,12 @@ class SimulationConfig:
         "design",
         "r: probability of retrying after an apprehension (1 = Espenshade's repeated-trials assumption holds)",
     )
+    apprehension_frailty_sd: float = _p(
+        0.0,
+        "design",
+        "σ: person-level frailty: each person's hazards are × Z, log Z ~ N(−σ²/2, σ²) on 9 Gauss–Hermite nodes "
+        "(E Z = 1); 0 = every person of a cell has the same p (the border model's assumption)",
+    )
 
     # --- individuals (surveyed sections only) --------------------------------------------------------
     return_probability: dict[str, float] = _p(
@@ -390,8 +397,9 @@ class SimulationConfig:
             ),
         },
         "assumed",
-        "π[list][c] = [never apprehended, apprehended]: probability a crosser qualifies for the list "
-        "(before undercount); labour migrants most on overstay, deportations mostly for the apprehended",
+        "π[list][c] = [never apprehended, apprehended]: probability of qualifying for the list (before "
+        "undercount): per journey into Russia for police checks and overstays (apprehended: that journey), "
+        "per person for deportations; labour migrants most on overstay, deportations mostly for the apprehended",
     )  # fmt: skip
     legal_entrants_per_year: float = _p(
         1500.0,
@@ -406,7 +414,8 @@ class SimulationConfig:
     register_delay_days: dict[str, int] = _p(
         {"police_check": 365, "overstay": 365, "deportation": 60},
         "assumed",
-        "an entry is dated uniformly 0..this many days after the person's journey (apprehension for deportations)",
+        "an entry is dated uniformly 0..this many days after the crossing into Russia (deportations: the last "
+        "apprehension, or the first entry of a person never apprehended)",
     )
 
     # --- policy dates -----------------------------------------------------------------------------------
@@ -530,6 +539,10 @@ def _check_config(c: SimulationConfig) -> None:
     if len(set(names)) != len(names):
         raise ValueError(f"SimulationConfig.measures: names must be unique, got {names}")
     prob("retry_probability", c.retry_probability)
+    if not (math.isfinite(c.apprehension_frailty_sd) and c.apprehension_frailty_sd >= 0.0):
+        raise ValueError(
+            f"SimulationConfig.apprehension_frailty_sd: {c.apprehension_frailty_sd} must be a finite number ≥ 0"
+        )
     prob("residents_take_up", c.residents_take_up)
     for reg in REGISTERS:
         prob(f"register_completeness[{reg}]", c.register_completeness[reg])

@@ -21,6 +21,7 @@ from estim.records.schemas import (
 )
 from estim.simulate import process as P
 from estim.simulate.config import DEFAULT_SEED, POLICY_EVENTS, SimulationConfig
+from estim.simulate.frailty import check_journeys_end
 from estim.simulate.measured import simulate_measured, with_measure_truth
 
 
@@ -55,6 +56,7 @@ def simulate(
 
     flows = P.simulate_flows(seed, cfg, tl, checkpoints, in_force)
     jr = P.simulate_journeys(seed, cfg, tl, sections, flows, in_force)
+    check_journeys_end(jr.p, cfg.apprehension_frailty_sd, cfg.retry_probability, "SimulationConfig")
     agg = P.simulate_outcomes_aggregate(seed, cfg, jr)
     people = P.simulate_people(seed, cfg, tl, jr, surveyed, progress)
     ind = P.people_outcomes(people, jr.journeys.shape, surveyed)
@@ -179,6 +181,7 @@ def _register_records(r: P.Registers, keys: np.ndarray) -> pd.DataFrame:
             "register": np.array(REGISTERS, dtype=object)[r.register[order]],
             "person_key": keys[r.person[order]],
             "date": r.date[order].astype(str),
+            "section_id": np.array(SECTIONS, dtype=object)[r.section[order]],
         }
     )
 
@@ -344,6 +347,11 @@ def _truth(
         "hazard_detector": (("detector",), nan_if_none(cfg.hazard_detector, DETECTORS), "e_d"),
         "technical_trend": ((), cfg.technical_trend, "δ per year"),
         "retry_probability": ((), cfg.retry_probability, "r"),
+        "apprehension_frailty_sd": (
+            (),
+            cfg.apprehension_frailty_sd,
+            "σ: person frailty, hazards × Z, log Z ~ N(−σ²/2, σ²) on 9 Gauss–Hermite nodes (0: none)",
+        ),
         # individuals
         "return_probability": (
             ("category",),

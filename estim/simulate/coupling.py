@@ -17,7 +17,10 @@ simulator's law under the changed parameters while measure − baseline differen
   their exact conditional law given the totals (which journeys gave up, a uniform composition of the retried
   apprehensions, a uniform permutation of the detectors), then coupled journey by journey;
 * the people of the surveyed sections repeat the baseline's draws until a section and category's journeys
-  first differ, then draw on their own; the same person keeps the same key.
+  first differ, then draw on their own; the same person keeps the same key;
+* with a frailty (`estim.simulate.frailty`) every journey has a node: a surveyed journey its person's (the
+  baseline outcome read under the baseline person's p, the new one under the new person's), an aggregate
+  journey the node it was rebuilt in (the totals are kept per node), an added journey a fresh draw.
 
 Cells whose parameters are unchanged (every cell before a measure starts) are copied from the baseline.
 """
@@ -46,20 +49,23 @@ class Attempts:
     first_day: np.ndarray | None = None
     app_day: np.ndarray | None = None
     app_recorded: np.ndarray | None = None
+    node: np.ndarray | None = None  # frailty node of each journey (None: all 0, no frailty)
 
 
 @dataclass
 class Cells:
-    """Per flat cell: the baseline's and the measure's p and detector shares, thinning and top-up."""
+    """Per flat cell: the baseline's and the measure's p (per frailty node) and detector shares, thinning and
+    top-up."""
 
-    p_b: np.ndarray
-    p_m: np.ndarray
+    p_b: np.ndarray  # (cell, node)
+    p_m: np.ndarray  # (cell, node)
     share_b: np.ndarray  # (cell, detector)
     share_m: np.ndarray
     keep: np.ndarray  # probability that a baseline journey is kept
     extra: np.ndarray  # journeys added
     month: np.ndarray
     category: np.ndarray
+    frailty_w: np.ndarray  # probabilities of the frailty nodes (one node, 1.0, without frailty)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -216,15 +222,27 @@ def couple_journeys(
     cell_ids: np.ndarray,
     cfg: SimulationConfig,
     tl: Timeline,
+    keep: np.ndarray | None = None,
+    kept_node: np.ndarray | None = None,
+    extra_node: np.ndarray | None = None,
 ) -> tuple[Attempts, np.ndarray]:
     """The measure's journeys in `cell_ids` from the baseline's there: kept ones (coupled outcomes) then the
     added ones (fresh). Returns them with each one's baseline journey index (−1: added). Record fields are
-    made when the baseline has them (surveyed sections)."""
+    made when the baseline has them (surveyed sections).
+
+    Frailty: a baseline journey's outcome is read under the p of its baseline node (``base.node``) and the
+    kept journey's under the p of `kept_node` (per baseline journey; default: the same node); the added
+    journeys have `extra_node` (default: drawn from the frailty law). `keep` (which baseline journeys are
+    kept) is drawn here unless given, drawn by the caller from the same stream.
+    """
     r = cfg.retry_probability
     records = base.app_day is not None
-    keep = rng.random(base.cell.size) < cells.keep[base.cell]
+    if keep is None:
+        keep = rng.random(base.cell.size) < cells.keep[base.cell]
+    node_b = base.node if base.node is not None else np.zeros(base.cell.size, np.int64)
+    node_k = node_b if kept_node is None else kept_node
     K, success = couple_attempts(
-        rng, base.K, base.success, cells.p_b[base.cell], cells.p_m[base.cell], r
+        rng, base.K, base.success, cells.p_b[base.cell, node_b], cells.p_m[base.cell, node_k], r
     )
     # rows kept: min(K, K_b) of a kept journey's baseline rows, a random subset (their fields are i.i.d.)
     rank = _rank_within(base.app_journey, rng.random(base.app_journey.size))
@@ -236,7 +254,14 @@ def couple_journeys(
         rng, detector[moved], cells.share_b[row_cell[moved]], cells.share_m[row_cell[moved]]
     )
     extra_cell = np.repeat(cell_ids, cells.extra[cell_ids])
-    K_x, success_x = fresh_attempts(rng, cells.p_m[extra_cell], r)
+    if extra_node is None:
+        w = cells.frailty_w
+        extra_node = (
+            _categorical(rng, np.broadcast_to(w, (extra_cell.size, w.size)))
+            if w.size > 1
+            else np.zeros(extra_cell.size, np.int64)
+        )
+    K_x, success_x = fresh_attempts(rng, cells.p_m[extra_cell, extra_node], r)
 
     kept = np.flatnonzero(keep)
     index = np.full(base.cell.size, -1)
@@ -252,6 +277,7 @@ def couple_journeys(
         success=np.r_[success[kept], success_x],
         app_journey=np.r_[index[base.app_journey[row_keep]], new_journey],
         app_detector=np.r_[detector, new_detector],
+        node=np.r_[node_k[kept], extra_node].astype(np.int64),
     )
     origin = np.r_[kept, np.full(extra_cell.size, -1)]
     if records:
@@ -328,6 +354,7 @@ def subset(a: Attempts, sel: np.ndarray) -> Attempts:
         first_day=take(a.first_day, sel),
         app_day=take(a.app_day, rows),
         app_recorded=take(a.app_recorded, rows),
+        node=take(a.node, sel),
     )
 
 
@@ -345,6 +372,7 @@ def concat(a: Attempts, b: Attempts) -> Attempts:
         first_day=cat(a.first_day, b.first_day),
         app_day=cat(a.app_day, b.app_day),
         app_recorded=cat(a.app_recorded, b.app_recorded),
+        node=cat(a.node, b.node),
     )
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 
 from estim.records.schemas import CATEGORIES, DETECTORS, SECTIONS
 from estim.simulate.config import LAND_TYPES, POLICY_EVENTS, SimulationConfig
+from estim.simulate.frailty import frailty_law, frailty_p
 from estim.simulate.setting import Timeline, expit, negbin, policy_multiplier, rng_for
 
 # ----------------------------------------------------------------------------------------------------------
@@ -293,11 +294,23 @@ def detection_hazards(cfg: SimulationConfig, tl: Timeline) -> np.ndarray:
 
 
 @dataclass
+class NodeOutcomes:
+    """A cell's journeys and outcomes split by the frailty node of the journey (last axis before detector)."""
+
+    journeys: np.ndarray  # (s, t, c, node)
+    unobserved: np.ndarray  # (s, t, c, node)
+    apprehensions: np.ndarray  # (s, t, c, node)
+    by_detector: np.ndarray  # (s, t, c, node, d)
+
+
+@dataclass
 class Outcomes:
     apprehensions: np.ndarray  # (s, t, c)
     unobserved: np.ndarray  # successful undetected crossings
     abandoned: np.ndarray  # journeys given up after an apprehension (only when r < 1)
     by_detector: np.ndarray  # (s, t, c, d)
+    # the aggregate draws by frailty node (a world with measures rebuilds journeys from them)
+    by_node: NodeOutcomes | None = None
 
 
 def simulate_outcomes_aggregate(seed: int, cfg: SimulationConfig, jr: Journeys) -> Outcomes:
@@ -308,13 +321,28 @@ def simulate_outcomes_aggregate(seed: int, cfg: SimulationConfig, jr: Journeys) 
     followed by a retry are geometric with continuation probability pr, independently of how it ends. So
     given J: S ~ Binomial(J, (1−p)/(1−pr)), K = (J − S) + NegBin(J, 1 − pr), and K splits over detectors
     multinomially with probabilities h_d / Σh.
+
+    With a frailty (`apprehension_frailty_sd` σ > 0) the J journeys first split multinomially over the frailty
+    nodes (probabilities w_q, `frailty_law`), and each node's journeys follow the law above with
+    p_q = 1 − exp(−H z_q), H = −log(1 − p); with σ = 0 there is one node and nothing extra is drawn.
     """
     rng = rng_for(seed, "apprehensions")
-    J, p, r = jr.journeys, jr.p, cfg.retry_probability
+    z, w = frailty_law(cfg.apprehension_frailty_sd)
+    J, r = jr.journeys, cfg.retry_probability
+    Jq = J[..., None] if w.size == 1 else rng.multinomial(J, w).astype(np.int64)
+    p = frailty_p(jr.p, z)  # (s, t, c, node)
     q = p * r
-    success = rng.binomial(J, np.clip((1.0 - p) / (1.0 - q), 0.0, 1.0)).astype(np.int64)
-    retried = np.where(J > 0, rng.negative_binomial(np.maximum(J, 1), 1.0 - q), 0).astype(np.int64)
-    K = (J - success) + retried
+    success = rng.binomial(Jq, np.clip((1.0 - p) / (1.0 - q), 0.0, 1.0)).astype(np.int64)
+    retried = np.where(Jq > 0, rng.negative_binomial(np.maximum(Jq, 1), 1.0 - q), 0).astype(
+        np.int64
+    )
+    K = (Jq - success) + retried
     share = jr.hazard / jr.hazard.sum(axis=-1, keepdims=True)
-    by_d = rng.multinomial(K, share).astype(np.int64)
-    return Outcomes(apprehensions=K, unobserved=success, abandoned=J - success, by_detector=by_d)
+    by_d = rng.multinomial(K, share[..., None, :]).astype(np.int64)
+    return Outcomes(
+        apprehensions=K.sum(axis=-1),
+        unobserved=success.sum(axis=-1),
+        abandoned=(Jq - success).sum(axis=-1),
+        by_detector=by_d.sum(axis=-2),
+        by_node=NodeOutcomes(journeys=Jq, unobserved=success, apprehensions=K, by_detector=by_d),
+    )

@@ -10,9 +10,16 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from estim.records.schemas import CATEGORIES, DETECTORS, RECORDED, REGISTERS
+from estim.records.schemas import (
+    CATEGORIES,
+    DETECTORS,
+    IN_COUNTRY_REGISTERS,
+    RECORDED,
+    REGISTERS,
+)
 from estim.simulate.config import SimulationConfig
 from estim.simulate.crossings import Journeys, Outcomes
+from estim.simulate.frailty import frailty_law, frailty_p
 from estim.simulate.setting import Timeline, rng_for
 
 # ----------------------------------------------------------------------------------------------------------
@@ -27,6 +34,8 @@ class People:
     person_category: np.ndarray  # category index
     person_citizenship: np.ndarray  # str
     person_border_zone: np.ndarray  # bool
+    # frailty node: an index into `frailty_law`'s values (0 without frailty)
+    person_frailty: np.ndarray
     journey_person: np.ndarray
     journey_month: np.ndarray  # month index
     journey_day: np.ndarray  # day of the first attempt
@@ -51,6 +60,7 @@ class Persons:
     category: np.ndarray
     citizenship: np.ndarray
     border_zone: np.ndarray
+    frailty: np.ndarray  # frailty node
     journey_person: np.ndarray
     journey_month: np.ndarray
     base_person: np.ndarray
@@ -89,7 +99,8 @@ def simulate_people(
 
     A journey is made by a returning person with probability ρ_c — drawn uniformly, without replacement, from
     the people of the same section and category whose last journey was in the previous `return_window_months`
-    months — else by a new person; so a person has at most one journey a month.
+    months — else by a new person; so a person has at most one journey a month. A new person draws their
+    frailty node once (`frailty_law`), and each of their journeys is drawn with its p.
     """
     persons = assign_people(rng_for(seed, "individuals"), cfg, tl, jr.journeys, surveyed, progress)
     return _attempts(rng_for(seed, "records"), cfg, tl, jr, persons)
@@ -106,7 +117,8 @@ def assign_people(
 ) -> Persons:
     """Who makes each journey of the surveyed sections (`simulate_people`); with `replay`, a world with
     measures that repeats the baseline's draws until its journeys differ, then draws on its own."""
-    per_sec, per_cat, citz, bzr, base = [], [], [], [], []
+    per_sec, per_cat, citz, bzr, frail, base = [], [], [], [], [], []
+    _, frailty_w = frailty_law(cfg.apprehension_frailty_sd)
     j_person, j_month = [], []
     marks = {}
     n_people = 0
@@ -148,6 +160,12 @@ def assign_people(
             per_cat.append(np.full(new, c))
             citz.append(codes[_categorical(g, np.broadcast_to(cprobs, (new, cprobs.size)))])
             bzr.append(g.random(new) < cfg.border_zone_share[cat])
+            # drawn only with a frailty, so that a simulation without one keeps its draws
+            frail.append(
+                _categorical(g, np.broadcast_to(frailty_w, (new, frailty_w.size)))
+                if frailty_w.size > 1
+                else np.zeros(new, dtype=np.int64)
+            )
             if t < change:
                 base.append(base_start + made + np.arange(new))
                 made += new
@@ -164,6 +182,7 @@ def assign_people(
         category=_cat(per_cat, np.int64),
         citizenship=_cat(citz, object),
         border_zone=_cat(bzr, bool),
+        frailty=_cat(frail, np.int64),
         journey_person=_cat(j_person, np.int64),
         journey_month=_cat(j_month, np.int64),
         base_person=_cat(base, np.int64),
@@ -182,8 +201,10 @@ def _attempts(
     journey_person, journey_month = persons.journey_person, persons.journey_month
     js, jc = persons.section[journey_person], persons.category[journey_person]
 
-    # Attempts within the journey's month (see simulate_outcomes_aggregate for the same law in aggregate).
-    p = jr.p[js, journey_month, jc]
+    # Attempts within the journey's month (see simulate_outcomes_aggregate for the same law in aggregate), with
+    # the p of the person's frailty node: p_i = 1 − exp(−H Z_i), H = −log(1 − p) the cell's hazard.
+    z, _ = frailty_law(cfg.apprehension_frailty_sd)
+    p = frailty_p(jr.p, z)[js, journey_month, jc, persons.frailty[journey_person]]
     q = p * cfg.retry_probability
     retried = rec.geometric(1.0 - q) - 1
     success = rec.random(p.size) < np.clip((1.0 - p) / (1.0 - q), 0.0, 1.0)
@@ -214,6 +235,7 @@ def _attempts(
         person_category=persons.category,
         person_citizenship=persons.citizenship,
         person_border_zone=persons.border_zone,
+        person_frailty=persons.frailty,
         journey_person=journey_person,
         journey_month=journey_month,
         journey_day=first_day,
@@ -262,58 +284,84 @@ class Registers:
     person: np.ndarray  # person index (crossers first, then legal entrants)
     register: np.ndarray  # register index
     date: np.ndarray  # datetime64[D]
+    section: np.ndarray  # section index of the entry: the crosser's section, or the legal entrant's
     n_crossers: int
     legal_entrant_section: np.ndarray  # section index of each kept legal entrant
+
+
+def crossing_days(tl: Timeline, people: People) -> np.ndarray:
+    """Day number (days since 1970-01-01) of each journey's crossing or end: its last apprehension's day if it
+    was apprehended (retries are on non-decreasing days, so the crossing is on or after it), else its own day."""
+    month_start = tl.months[people.journey_month].astype("datetime64[D]").astype(np.int64)
+    day = month_start + people.journey_day - 1
+    last = np.full(day.size, np.iinfo(np.int64).min)
+    np.maximum.at(last, people.app_journey, month_start[people.app_journey] + people.app_day - 1)
+    return np.where(people.journey_apprehensions > 0, last, day)
 
 
 def simulate_registers(
     seed: int, cfg: SimulationConfig, tl: Timeline, people: People, surveyed: list[int]
 ) -> Registers:
-    """Each crosser is on each list with probability λ_list·π[list][c][apprehended]; legal entrants too.
+    """Register entries of the surveyed sections' people and of legal entrants (docs/simulator.md, step 6).
 
-    Entries dated after the last simulated day are not observed (dropped). Legal entrants who end up on no list
-    are never seen and get no key.
+    The in-country lists (`IN_COUNTRY_REGISTERS`: police checks, overstays) can see a person only in Russia:
+    each journey that crossed undetected into Russia puts its person on list L with probability
+    λ_L·π_L[c][a], a = 1 if that journey was apprehended at least once, independently over lists and
+    journeys, dated at the crossing + U{0, …, Δ_L}; so a person may be on a list several times. Deportation is
+    per person: an apprehended person with probability λ·π[c][1], dated at their last apprehension + U{0..Δ};
+    a never-apprehended person only if they entered Russia, with λ·π[c][0], dated at their first entry + U.
+    Legal entrants are on each list with probability λ_L·π^legal_L. Entries dated after the last simulated
+    day are not observed (dropped); legal entrants on no list are never seen and get no key.
     """
     rng = rng_for(seed, "registers")
     n_p = people.person_section.size
+    never = np.iinfo(np.int64).max
+    apprehended_journey = people.journey_apprehensions > 0
     apprehended = np.bincount(people.journey_person, people.journey_apprehensions, n_p) > 0
-    first = np.full(n_p, np.iinfo(np.int64).max)
-    jdate = (
-        tl.months[people.journey_month].astype("datetime64[D]").astype(np.int64)
-        + people.journey_day
-        - 1
-    )
-    np.minimum.at(first, people.journey_person, jdate)
-    app_date = (
-        tl.months[people.journey_month[people.app_journey]].astype("datetime64[D]").astype(np.int64)
-        + people.app_day
-        - 1
-    )
+    crossing = crossing_days(tl, people)
+    # journeys into Russia: crossed undetected (not given up) toward Russia
+    entry = np.flatnonzero(people.journey_success & people.journey_to_russia)
+    entry_person = people.journey_person[entry]
+    first_entry = np.full(n_p, never)
+    np.minimum.at(first_entry, entry_person, crossing[entry])
+    # an apprehended journey's crossing day is its last apprehension's, so this is the person's last one
     last_app = np.full(n_p, np.iinfo(np.int64).min)
-    np.maximum.at(last_app, people.journey_person[people.app_journey], app_date)
+    np.maximum.at(
+        last_app,
+        people.journey_person[apprehended_journey],
+        crossing[apprehended_journey],
+    )
     end = tl.end.astype(np.int64)
 
     persons, regs, dates = [], [], []
     for r_i, reg in enumerate(REGISTERS):
         pi = np.array([cfg.register_probability[reg][c] for c in CATEGORIES])  # (c, 2)
-        prob = cfg.register_completeness[reg] * pi[people.person_category, apprehended.astype(int)]
-        on = rng.random(n_p) < prob
-        base = np.where((reg == "deportation") & apprehended, last_app, first)
-        delay = rng.integers(0, cfg.register_delay_days[reg] + 1, n_p)
-        d = base + delay
+        lam = cfg.register_completeness[reg]
+        if reg in IN_COUNTRY_REGISTERS:
+            who = entry_person
+            prob = lam * pi[people.person_category[who], apprehended_journey[entry].astype(int)]
+            base = crossing[entry]
+        else:
+            who = np.arange(n_p)
+            seen = apprehended | (first_entry < never)
+            prob = np.where(seen, lam * pi[people.person_category, apprehended.astype(int)], 0.0)
+            base = np.where(apprehended, last_app, np.where(seen, first_entry, 0))
+        on = rng.random(who.size) < prob
+        d = base + rng.integers(0, cfg.register_delay_days[reg] + 1, who.size)
         keep = on & (d <= end)
-        persons.append(np.flatnonzero(keep))
+        persons.append(who[keep])
         regs.append(np.full(int(keep.sum()), r_i))
         dates.append(d[keep])
+    sections = [people.person_section[who] for who in persons]
 
     # Legal entrants: people who entered at a checkpoint and never crossed illegally.
     start = tl.months[0].astype("datetime64[D]").astype(np.int64)
     n_days = end - start + 1
-    le_sec, le_p, le_r, le_d = [], [], [], []
+    le_sec, le_p, le_r, le_d, le_s = [], [], [], [], []
     offset = n_p
     for s in surveyed:
         n = int(rng.poisson(cfg.legal_entrants_per_year * tl.months.size / 12.0))
-        entry = start + rng.integers(0, n_days, n)
+        entered = start + rng.integers(0, n_days, n)
         on_any = np.zeros(n, dtype=bool)
         cand = []
         for r_i, reg in enumerate(REGISTERS):
@@ -321,7 +369,7 @@ def simulate_registers(
                 rng.random(n)
                 < cfg.register_completeness[reg] * cfg.legal_entrant_register_probability[reg]
             )
-            d = entry + rng.integers(0, cfg.register_delay_days[reg] + 1, n)
+            d = entered + rng.integers(0, cfg.register_delay_days[reg] + 1, n)
             on &= d <= end
             on_any |= on
             cand.append((r_i, on, d))
@@ -334,10 +382,12 @@ def simulate_registers(
             le_p.append(new_index[on])
             le_r.append(np.full(int(on.sum()), r_i))
             le_d.append(d[on])
+            le_s.append(np.full(int(on.sum()), s))
     return Registers(
         person=np.concatenate(persons + le_p).astype(np.int64),
         register=np.concatenate(regs + le_r).astype(np.int64),
         date=np.concatenate(dates + le_d).astype("datetime64[D]"),
+        section=np.concatenate(sections + le_s).astype(np.int64),
         n_crossers=n_p,
         legal_entrant_section=np.concatenate(le_sec).astype(np.int64)
         if le_sec

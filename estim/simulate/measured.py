@@ -9,6 +9,7 @@ counts and the measures to the truth.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 
@@ -16,7 +17,6 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from estim.errors import EstimInputError
 from estim.records.schemas import DETECTORS
 from estim.simulate.config import SimulationConfig
 from estim.simulate.coupling import (
@@ -39,8 +39,10 @@ from estim.simulate.crossings import (
     flows_with_waits,
     p_of,
 )
+from estim.simulate.frailty import check_journeys_end, frailty_law, frailty_p
 from estim.simulate.individuals import (
     People,
+    Persons,
     Registers,
     Replay,
     assign_people,
@@ -101,11 +103,13 @@ def simulate_measured(
     mu_m = displaced_journeys(mu0, mult)
     h_m = measured_hazards(jr.hazard, mult)
     p_m = p_of(h_m)
-    if cfg.retry_probability == 1.0 and (p_m >= 1.0).any():
-        raise EstimInputError(
-            f"measures {', '.join(m.name for m in cfg.measures)}: the detection hazards become so high "
-            "that an apprehension is certain (p = 1) and a journey would never end; lower the multiplier"
-        )
+    z, w = frailty_law(cfg.apprehension_frailty_sd)
+    check_journeys_end(
+        p_m,
+        cfg.apprehension_frailty_sd,
+        cfg.retry_probability,
+        f"measures {', '.join(m.name for m in cfg.measures)} (lower the multiplier)",
+    )
     shape = jr.journeys.shape
     n_s, n_t, n_c = shape
     flat_cell = np.arange(n_s * n_t * n_c)
@@ -120,17 +124,20 @@ def simulate_measured(
         dispersion(cfg),
     ).ravel()
     cells = Cells(
-        p_b=jr.p.ravel(),
-        p_m=p_m.ravel(),
+        p_b=frailty_p(jr.p, z).reshape(-1, z.size),
+        p_m=frailty_p(p_m, z).reshape(-1, z.size),
         share_b=share_b,
         share_m=share_m,
         keep=keep_probability(jr.expected, mu_m).ravel(),
         extra=np.where(changed, extra, 0),
         month=(flat_cell // n_c) % n_t,
         category=flat_cell % n_c,
+        frailty_w=w,
     )
     section = flat_cell // (n_t * n_c)
     in_surveyed = np.isin(section, surveyed)
+    size = flat_cell.size
+    J_flat = jr.journeys.ravel()
     rng = rng_for(seed, "measure_attempts")
 
     # surveyed sections: the journeys of changed cells, coupled; the others copied
@@ -147,34 +154,69 @@ def simulate_measured(
         first_day=people.journey_day,
         app_day=people.app_day,
         app_recorded=people.app_recorded,
+        node=people.person_frailty[people.journey_person],
     )
-    sel = changed[jcell]
+    coupled_cell = changed
+    if z.size > 1:
+        # A frailty belongs to a person. From the first month a section and category's parameters change, its
+        # people may differ from the baseline's, and a journey's frailty with them: those months' journeys
+        # are coupled under their new person's node rather than copied (unchanged ones come out the same
+        # where the person is the same).
+        started = np.logical_or.accumulate(changed.reshape(shape), axis=1).ravel()
+        coupled_cell = changed | (started & in_surveyed)
+    sel = coupled_cell[jcell]
     base_sv = subset(base_all, sel)
-    sv_ids = np.flatnonzero(changed & in_surveyed)
-    coupled_sv, origin_sv = couple_journeys(rng, base_sv, cells, sv_ids, cfg, tl)
+    sv_ids = np.flatnonzero(coupled_cell & in_surveyed)
+    # which journeys are kept, then the people who make the world's journeys, then their outcomes (under
+    # each person's frailty node)
+    keep_sv = rng.random(base_sv.cell.size) < cells.keep[base_sv.cell]
+    extra_sv = np.repeat(sv_ids, cells.extra[sv_ids])
+    J_sv = np.where(
+        coupled_cell,
+        np.bincount(base_sv.cell[keep_sv], minlength=size) + np.bincount(extra_sv, minlength=size),
+        J_flat,
+    ).reshape(shape)
+    persons = _measured_persons(seed, cfg, tl, people, J_sv, jr, surveyed, progress)
+    order = _journey_order(base_all.cell, sel, np.flatnonzero(keep_sv), extra_sv, shape)
+    node = np.empty(order.size, np.int64)
+    node[order] = persons.frailty[persons.journey_person]
+    n_copied, n_kept = int((~sel).sum()), int(keep_sv.sum())
+    kept_node = np.zeros(base_sv.cell.size, np.int64)
+    kept_node[keep_sv] = node[n_copied : n_copied + n_kept]
+    coupled_sv, _ = couple_journeys(
+        rng,
+        base_sv,
+        cells,
+        sv_ids,
+        cfg,
+        tl,
+        keep=keep_sv,
+        kept_node=kept_node,
+        extra_node=node[n_copied + n_kept :],
+    )
 
-    # the other sections: rebuild the changed cells' journeys from their totals, couple, sum up
+    # the other sections: rebuild the changed cells' journeys from their totals per frailty node, couple,
+    # sum up
     ag_ids = np.flatnonzero(changed & ~in_surveyed)
-    J_flat = jr.journeys.ravel()
+    assert agg.by_node is not None
+    units = (ag_ids[:, None] * z.size + np.arange(z.size)).ravel()
     rebuilt = rebuild(
         rng,
-        ag_ids,
-        J_flat,
-        agg.unobserved.ravel(),
-        agg.apprehensions.ravel(),
-        agg.by_detector.reshape(-1, len(DETECTORS)),
+        units,
+        agg.by_node.journeys.ravel(),
+        agg.by_node.unobserved.ravel(),
+        agg.by_node.apprehensions.ravel(),
+        agg.by_node.by_detector.reshape(-1, len(DETECTORS)),
     )
+    rebuilt = dataclasses.replace(rebuilt, cell=rebuilt.cell // z.size, node=rebuilt.cell % z.size)
     coupled_ag, _ = couple_journeys(rng, rebuilt, cells, ag_ids, cfg, tl)
 
-    size = flat_cell.size
     J_m = np.where(
         changed,
         np.bincount(coupled_sv.cell, minlength=size) + np.bincount(coupled_ag.cell, minlength=size),
         J_flat,
     ).reshape(shape)
-    people_m = _measured_people(
-        seed, cfg, tl, people, base_all, sel, coupled_sv, origin_sv, J_m, jr, surveyed, progress
-    )
+    people_m = _measured_people(persons, base_all, sel, coupled_sv, order, shape)
     ind = people_outcomes(people_m, shape, surveyed)
     ag = sum_cells(coupled_ag, size)
     K_m = np.where(changed, ag[0], agg.apprehensions.ravel()).reshape(shape)
@@ -199,40 +241,62 @@ def simulate_measured(
     return Measured(flows_m, jr_m, out_m, people_m, regs_m, keys_m, jr, out)
 
 
-def _measured_people(
+def _measured_persons(
     seed: int,
     cfg: SimulationConfig,
     tl: Timeline,
     people: People,
-    base_all: Attempts,
-    sel: np.ndarray,
-    coupled: Attempts,
-    origin: np.ndarray,
     J_m: np.ndarray,
     jr: Journeys,
     surveyed: list[int],
     progress: bool,
-) -> People:
-    """The surveyed sections' people under the measures: persons replayed from the baseline until their
-    section and category's journeys first differ; each journey paired with its (copied or coupled) outcome."""
-    n_s, n_t, n_c = J_m.shape
+) -> Persons:
+    """The surveyed sections' people under the measures: replayed from the baseline until their section and
+    category's journeys `J_m` first differ from the baseline's, then drawn on their own."""
+    n_t, n_c = J_m.shape[1:]
     first_change = {}
     for s in surveyed:
         for c in range(n_c):
             diff = np.flatnonzero(J_m[s, :, c] != jr.journeys[s, :, c])
             first_change[(s, c)] = int(diff[0]) if diff.size else n_t
     replay = Replay(people.marks, first_change, rng_for(seed, "measure_individuals"))
-    persons = assign_people(
+    return assign_people(
         rng_for(seed, "individuals"), cfg, tl, J_m, surveyed, progress, replay=replay
     )
-    # outcomes: the unchanged cells' baseline journeys and the coupled ones, in the people's order (section,
-    # category, month), within a cell the kept ones in baseline order and then the added ones
+
+
+def _journey_order(
+    cell: np.ndarray,
+    sel: np.ndarray,
+    kept: np.ndarray,
+    extra_cell: np.ndarray,
+    shape: tuple[int, ...],
+) -> np.ndarray:
+    """The world's surveyed journeys — the copied ones (``~sel``), the kept coupled ones (`kept` of ``sel``)
+    and the added ones, in that order — sorted into the people's order: (section, category, month), within a
+    cell the baseline's journeys in their order and then the added ones."""
+    n_t, n_c = shape[1:]
+    world = np.r_[cell[~sel], cell[sel][kept], extra_cell]
+    position = np.r_[
+        np.flatnonzero(~sel), np.flatnonzero(sel)[kept], sel.size + np.arange(extra_cell.size)
+    ]
+    s_, t_, c_ = world // (n_t * n_c), (world // n_c) % n_t, world % n_c
+    return np.lexsort((position, t_, c_, s_))
+
+
+def _measured_people(
+    persons: Persons,
+    base_all: Attempts,
+    sel: np.ndarray,
+    coupled: Attempts,
+    order: np.ndarray,
+    shape: tuple[int, ...],
+) -> People:
+    """The surveyed sections' people under the measures, each journey paired with its (copied or coupled)
+    outcome; `order` (`_journey_order`) puts the outcomes in the people's order."""
+    n_t, n_c = shape[1:]
     copied = subset(base_all, ~sel)
     both = concat(copied, coupled)
-    position = np.r_[np.flatnonzero(~sel), np.flatnonzero(sel)[origin[origin >= 0]]]
-    position = np.r_[position, sel.size + np.arange(int((origin < 0).sum()))]
-    s_, t_, c_ = both.cell // (n_t * n_c), (both.cell // n_c) % n_t, both.cell % n_c
-    order = np.lexsort((position, t_, c_, s_))
     rank = np.empty(order.size, dtype=np.int64)
     rank[order] = np.arange(order.size)
     row_order = np.argsort(rank[both.app_journey], kind="stable")
@@ -243,11 +307,16 @@ def _measured_people(
         persons.journey_person
     ]
     assert np.array_equal(cell, both.cell[order]), "people and outcomes out of step"
+    assert both.node is not None
+    assert np.array_equal(persons.frailty[persons.journey_person], both.node[order]), (
+        "journeys and their people's frailty out of step"
+    )
     return People(
         person_section=persons.section,
         person_category=persons.category,
         person_citizenship=persons.citizenship,
         person_border_zone=persons.border_zone,
+        person_frailty=persons.frailty,
         journey_person=persons.journey_person,
         journey_month=month,
         journey_day=both.first_day[order],

@@ -10,7 +10,8 @@ Ranges (``U(a, b)`` uniform; "± x": default + U(−x, x), independently per ele
 * ``residents_take_up`` ~ U(0.2, 0.6) (θ of the residents' agreement on residents = 1 − take-up);
 * ``customs_union_smuggler_effect`` ~ U(0.6, 0.9).
 
-``retry_probability`` stays 1: the border model assumes Espenshade's repeated trials.
+``retry_probability`` stays 1 and ``apprehension_frailty_sd`` 0: the border model assumes Espenshade's repeated
+trials with one p for every journey of a cell.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ SCALAR_PARAMS = tuple(name for name, (_, _, _, keys) in RANGES.items() if keys i
 def perturbed_config(seed: int) -> SimulationConfig:
     """The default `SimulationConfig` with the parameters of `RANGES` drawn from their ranges; deterministic
     in ``seed`` (its own random stream, independent of the simulator's streams for the same seed).
-    ``retry_probability`` is kept at 1 (the border model's assumption)."""
+    ``retry_probability`` is kept at 1 and ``apprehension_frailty_sd`` at 0 (the border model's assumptions)."""
     default = SimulationConfig()
     rng = np.random.default_rng([int(seed), 0xB0DE5])
     changes: dict[str, Any] = {}
@@ -61,6 +62,7 @@ def perturbed_config(seed: int) -> SimulationConfig:
                 new[k] = _apply(kind, base[k], float(rng.uniform(a, b)))
             changes[name] = new
     changes["retry_probability"] = 1.0
+    changes["apprehension_frailty_sd"] = 0.0
     return dataclasses.replace(default, **changes)
 
 

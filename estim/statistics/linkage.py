@@ -27,8 +27,9 @@ import pandas as pd
 import xarray as xr
 
 from estim.records.recordset import PERSON_ID, RecordSet
+from estim.records.schemas import IN_COUNTRY_REGISTERS
 
-IN_COUNTRY_LISTS = ("police_check", "overstay")  # lists that see only people in Russia
+IN_COUNTRY_LISTS = IN_COUNTRY_REGISTERS  # lists that see only people in Russia
 LINK_WINDOW_DAYS = 400
 TOWARDS_RUSSIA = "to_russia"
 

@@ -1,21 +1,29 @@
-"""Recovery study of the border model (issue 4): coverage of section-year unobserved crossings over simulated
-borders whose parameters are drawn around the simulator's defaults.
+"""Recovery study of the border model (issue 4) and the machinery its misspecification study shares (issue 17,
+`estim.studies.border_misspecification`): coverage of the unobserved crossings over simulated borders whose
+parameters are drawn around the simulator's defaults.
 
 For dataset i of a study (simulator seed ``seed + i``):
 
 1. `perturbed_config(seed + i)` draws the parameters the border model estimates from the ranges of `RANGES`
    around the defaults of `SimulationConfig` (deterministic in the seed; every other field stays at its
-   default);
+   default), and the misspecification study then changes the simulator's retry probability r and frailty
+   spread σ (``changes``);
 2. the simulator (``estim.simulate.simulate`` with that seed and config, written by ``write_simulation``)
    produces the records and ``truth.nc``; the records are loaded and reduced to the border model's data exactly
-   as for the shipped data (``load_records`` → ``sufficient_statistics(period="month")`` → ``border_data``);
-3. the border model is built and compiled (nutpie, JAX) for that dataset — its observed arrays are closed-over
-   constants whose shapes (cells with a nonzero repeat count, sections × months with land flow) change from
-   dataset to dataset, so the graph is not reused — sampled, put through the diagnostics gate
-   (``estim.run.diagnostics.check``), and the unobserved crossings are drawn (``border.crossings``);
-4. per section and calendar year the 90 % equal-tailed interval of the unobserved crossings (summed over the
-   months and categories of the year) is compared with the truth (``truth.nc``'s ``unobserved``), and so is the
-   whole border's per year.
+   as for the shipped data (``load_records`` → ``BORDER_RECORDS.from_records``: the monthly sufficient
+   statistics and the linkage of the surveyed sections' apprehended journeys to the in-country registers,
+   from which r is estimated);
+3. the border model is fitted as ``estim fit`` fits ``models/border.toml`` (`fit_dataset`): the spec's priors,
+   options and sampler (nutpie, JAX; the model is rebuilt and compiled per dataset because its observed arrays
+   are closed-over constants whose shapes change from dataset to dataset), the diagnostics gate
+   (``estim.run.diagnostics.check``) and, when it fails, up to ``[sampler] retries`` retries with safer settings
+   (``estim.run.fit.retry_settings``); the family's ``after_sampling`` draws the unobserved crossings
+   (``border.crossings``) and the posterior predictive replicates from every draw;
+4. the fit is **refused** when its last attempt fails the gate or any of the fit report's named posterior
+   predictive checks (``border.report.predictive_check``) fails;
+5. per section and calendar year the 90 % equal-tailed interval of the unobserved crossings (summed over the
+   months and categories of the year) is compared with the truth (``truth.nc``'s ``unobserved``), and so are the
+   whole border's per year and over the whole period.
 
 Ranges (``U(a, b)`` uniform; "± x": default + U(−x, x), independently per element; "× U(a, b)": default times):
 
@@ -26,10 +34,12 @@ Ranges (``U(a, b)`` uniform; "± x": default + U(−x, x), independently per ele
 * ``residents_take_up`` ~ U(0.2, 0.6) (θ of the residents' agreement on residents = 1 − take-up);
 * ``customs_union_smuggler_effect`` ~ U(0.6, 0.9).
 
-``retry_probability`` stays 1: the border model assumes Espenshade's repeated trials (every journey ends in an
-unobserved crossing, unobserved = journeys); with r < 1 it would be misspecified, which is not what this study
-tests. Nothing the model needs is shortened: 12 years, all sections, all record types. One simulation takes
-about a second (plus about a second to write and load the records); the fit dominates.
+In the recovery design the simulator's retry probability is r = 1 and every person of a cell has the same
+apprehension probability (no frailty): the model, which estimates r, contains the truth. The
+misspecification study varies the simulator's r (which the model estimates) and gives people a frailty on the
+apprehension hazard (which the model does not have). Nothing the model needs is shortened: 12 years, all
+sections, all record types. One simulation takes about a second (plus about a second to write and load the
+records); the fit dominates.
 """
 
 from __future__ import annotations
@@ -39,6 +49,8 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,43 +58,54 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from estim.families import border as B
+from estim.families.border.data_kind import BORDER_RECORDS
 from estim.intervals import equal_tailed
 from estim.io import study_rows_so_far, without_error
 from estim.records import DEFAULT_KEY
 from estim.records.load import load_records
 from estim.records.schemas import CATEGORIES
-from estim.run.diagnostics import check as gate_check
+from estim.run.diagnostics import GateVerdict
 from estim.simulate import simulate, write_simulation
 from estim.simulate.perturb import SCALAR_PARAMS, perturbed_config
-from estim.statistics import sufficient_statistics
-from estim.studies.rows import coverage, write_rows
+from estim.studies.rows import below_nominal, bootstrap_coverage, coverage, flag, write_rows
 
 DEFAULT_STUDY_SEED = 4000
 """First simulator seed of the study (dataset i uses seed + i; far from the shipped data's 20061)."""
 INTERVAL = 0.9  # probability of the central intervals whose coverage is measured
 JOURNEY_CATEGORIES = tuple(c for c in CATEGORIES if c != "bypasser")
+CELL = ("sim_retry", "sim_frailty")
+"""The columns of the simulator's design a dataset was drawn from (its true r and frailty spread σ)."""
+DATASET = (*CELL, "sim_seed")
+"""The columns that identify one dataset of a study (a study's CSV has many rows per dataset)."""
+BOOTSTRAP_SEED = (
+    17  # the dataset bootstrap's resamples are fixed: the same rows give the same interval
+)
+BOOTSTRAP_DRAWS = 4000
 
 
 # --------------------------------------------------------------------------------------------------------------
 # simulation
 
 
-def simulate_dataset(seed: int, folder: str | Path) -> tuple[xr.Dataset, xr.Dataset]:
-    """Simulate a border with `perturbed_config(seed)` and simulator seed ``seed`` into ``folder`` and
-    return (the border model's data from the written records, the truth read back from ``truth.nc``)."""
+def simulate_dataset(
+    seed: int, folder: str | Path, changes: Mapping[str, Any] | None = None
+) -> tuple[xr.Dataset, xr.Dataset]:
+    """Simulate a border with `perturbed_config(seed)`, its fields in ``changes`` replaced (e.g.
+    ``{"retry_probability": 0.6, "apprehension_frailty_sd": 0.5}``), and simulator seed ``seed`` into
+    ``folder``; return (the border model's data from the written records, with the register linkage, and the
+    truth read back from ``truth.nc``)."""
     folder = Path(folder)
-    sim = simulate(seed=seed, config=perturbed_config(seed))
+    config = dataclasses.replace(perturbed_config(seed), **dict(changes or {}))
+    sim = simulate(seed=seed, config=config)
     write_simulation(sim, folder)
-    r = load_records(folder, key=DEFAULT_KEY)
-    st = sufficient_statistics(r, period="month", occasion=None)
-    data = B.border_data(st, r.sections, r.policy_events)
+    records = load_records(folder, key=DEFAULT_KEY)
+    data = BORDER_RECORDS.from_records(records, {})
     truth = xr.load_dataset(folder / "truth.nc")
     return data, truth
 
 
 # --------------------------------------------------------------------------------------------------------------
-# one dataset
+# one fit, as `estim fit` makes it
 
 
 def shipped_sampler() -> dict[str, Any]:
@@ -97,6 +120,22 @@ def _shipped_spec() -> Any:
     return read_spec(REPO_ROOT / "models" / "border.toml")
 
 
+@dataclass(frozen=True)
+class FitOutcome:
+    """The last attempt of a fit and what the attempts cost. ``tree`` holds the posterior (with the draws of
+    the unobserved crossings per section × year), ``posterior_predictive`` and ``observed_data``; ``verdict``
+    is the gate's verdict on the last attempt; ``attempts`` counts the runs of the sampler (1 + retries);
+    the seconds are summed over the attempts (``fit_seconds``: their wall time, with the crossings, the
+    predictive draws and the gate)."""
+
+    tree: xr.DataTree
+    verdict: GateVerdict
+    attempts: int
+    compile_seconds: float
+    sample_seconds: float
+    fit_seconds: float
+
+
 def fit_dataset(
     data: xr.Dataset,
     *,
@@ -104,48 +143,92 @@ def fit_dataset(
     draws: int | None = None,
     tune: int | None = None,
     chains: int | None = None,
-    cores: int = 2,
     target_accept: float | None = None,
-) -> tuple[Any, dict[str, float]]:
-    """Build the border model on ``data`` with the shipped spec's priors and options and sample it as
-    ``estim fit`` does (`estim.run.sampler.nuts`), with the shipped sampler settings unless overridden;
-    returns (trace, timings in seconds)."""
-    from estim.run.sampler import nuts  # heavy imports, only when fitting
+    retries: int | None = None,
+) -> FitOutcome:
+    """Fit the border model to ``data`` as ``estim fit`` fits ``models/border.toml`` (`estim.run.fit.fit`),
+    with ``seed`` in place of the spec's: the spec's priors, options and sampler settings (each overridable),
+    the family's ``after_sampling`` draws from every attempt, the diagnostics gate and, while it fails, up to
+    ``retries`` (default the spec's) retries with `estim.run.fit.retry_settings`."""
+    from estim.families.border import BORDER  # heavy imports (PyMC, JAX), only when fitting
+    from estim.run.diagnostics import check as gate_check
+    from estim.run.fit import gate_names, retry_settings, sample
 
     spec = _shipped_spec()
     overrides = {"draws": draws, "tune": tune, "chains": chains, "target_accept": target_accept}
-    sampler = dataclasses.replace(
+    first = dataclasses.replace(
         spec.sampler, **{k: v for k, v in overrides.items() if v is not None}
     )
-    model = B.build_border(data, dict(spec.priors), **spec.options)
-    trace = nuts(model, sampler, seed, cores=cores)
-    attrs = trace["posterior"].attrs
-    return trace, {
-        "compile_seconds": float(attrs["compile_time"]),
-        "sample_seconds": float(attrs["sampling_time"]),
+    n_retries = first.retries if retries is None else retries
+    spec = dataclasses.replace(spec, seed=int(seed), sampler=first)
+    compile_seconds = sample_seconds = fit_seconds = 0.0
+    for number in range(1, n_retries + 2):
+        settings = first if number == 1 else retry_settings(first, number - 1)
+        began = time.perf_counter()
+        tree = sample(dataclasses.replace(spec, sampler=settings), BORDER, data)
+        names = gate_names(BORDER, tree)
+        verdict = gate_check(tree) if names is None else gate_check(tree, var_names=names)
+        attrs = tree["posterior"].attrs
+        compile_seconds += float(attrs.get("compile_time", np.nan))
+        sample_seconds += float(attrs.get("sampling_time", np.nan))
+        fit_seconds += time.perf_counter() - began
+        if verdict.passed:
+            break
+    return FitOutcome(tree, verdict, number, compile_seconds, sample_seconds, fit_seconds)
+
+
+def predictive_verdicts(tree: xr.DataTree) -> dict[str, dict[str, Any]]:
+    """The fit report's named posterior predictive checks (`border.report.predictive_check`) of a fit: per
+    check, whether it passed and the share of observed values inside their 90 % predictive intervals."""
+    from estim.families.border.report import predictive_check
+
+    check = predictive_check(tree)
+    return {
+        name: {"passed": bool(v["passed"]), "inside": float(check["coverage"][name]["inside"])}
+        for name, v in check["verdicts"].items()
     }
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the intervals against the truth
 
 
 def _year_coords(x: xr.DataArray, data: xr.Dataset) -> xr.DataArray:
     return x.assign_coords(year=("month", data["year"].values))
 
 
+def _per_section_year(x: xr.DataArray, data: xr.Dataset) -> xr.DataArray:
+    """Counts (or draws) summed to section × year: over the months of each year and over the categories."""
+    if "month" in x.dims:
+        x = _year_coords(x, data).groupby("year").sum()
+    return x.sum("category") if "category" in x.dims else x
+
+
 def section_year_table(
     data: xr.Dataset, truth: xr.Dataset, unobserved: xr.DataArray
 ) -> pd.DataFrame:
     """One row per section × year: the true unobserved crossings, the posterior median and 5 %/95 % quantiles
-    of the draws ``unobserved`` (chain, draw, section, month, category), ``covered``; and the whole border's
-    per year (``border_*`` columns, repeated across the sections of a year)."""
-    u = (
-        _year_coords(unobserved, data).groupby("year").sum().sum("category")
-    )  # (chain, draw, section, year)
+    of the draws ``unobserved`` — per (chain, draw, section, month, category), or already per (chain, draw,
+    section, year) as a fit's ``unobserved_section_year`` — and ``covered``; the whole border's per year
+    (``border_*`` columns, repeated across the sections of a year) and over the whole period
+    (``border_period_*``, repeated on every row)."""
+    u = _per_section_year(unobserved, data)
     t = truth["unobserved"].sel(section=data["section"].values, month=data["month"].values)
-    t = _year_coords(t, data).groupby("year").sum().sum("category")  # (section, year)
-    t = t.transpose("section", "year")
+    t = _per_section_year(t, data).transpose("section", "year")
+    u = u.sel(section=t["section"].values, year=t["year"].values)  # the truth's order
     q = equal_tailed(u, INTERVAL).transpose("quantile", "section", "year")
     ub = u.sum("section")
     tb = t.sum("section")
     qb = equal_tailed(ub, INTERVAL).transpose("quantile", "year")
+    plo, pmed, phi = (float(v) for v in equal_tailed(ub.sum("year"), INTERVAL).values)
+    ptr = int(tb.sum())
+    period = {
+        "border_period_truth": ptr,
+        "border_period_median": pmed,
+        "border_period_q05": plo,
+        "border_period_q95": phi,
+        "border_period_covered": bool(plo <= ptr <= phi),
+    }
     rows = []
     surveyed = dict(zip(data["section"].values, data["surveyed"].values, strict=True))
     for i, s in enumerate(t["section"].values):
@@ -169,13 +252,195 @@ def section_year_table(
                     "border_q05": blo,
                     "border_q95": bhi,
                     "border_covered": bool(blo <= btr <= bhi),
+                    **period,
                 }
             )
     return pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------------------------------------------
-# the study
+# one dataset of a study
+
+
+def dataset_rows(
+    seed: int,
+    changes: Mapping[str, Any] | None = None,
+    *,
+    dataset: int = 0,
+    **sampler: Any,
+) -> pd.DataFrame:
+    """Simulate dataset ``seed`` (`simulate_dataset` with ``changes``), fit it (`fit_dataset`, ``sampler``
+    overriding the shipped settings) and compare its intervals with the truth: `section_year_table`'s rows with,
+    on each, what is known of the dataset — ``dataset``, ``sim_seed``, the design (``sim_retry``,
+    ``sim_frailty``, ``retry_true`` = ``sim_retry``), r's posterior median and 90 % interval (``retry_median``,
+    ``retry_q05``, ``retry_q95``, ``retry_covered``), ``attempts``, the last attempt's gate (``gate_passed``,
+    ``gate_failed``, ``gate_detail``, ``divergences``, ``mean_tree_steps``), the predictive checks
+    (``ppc_<name>`` passed, ``ppc_<name>_inside`` share inside, ``ppc_failed`` comma-separated), the refusal
+    (``refused_gate``: the last attempt failed the gate; ``refused_ppc``: it passed the gate and a predictive
+    check failed; ``refused``: either), timings (``simulate_seconds``; ``compile_seconds``,
+    ``sample_seconds``, ``fit_seconds`` summed over the attempts; ``seconds`` in all), ``error`` (empty unless
+    the dataset raised: then one row, ``year`` −1) and the scalar perturbed parameters (``param_*``)."""
+    t0 = time.perf_counter()
+    config = dataclasses.replace(perturbed_config(seed), **dict(changes or {}))
+    r_true = float(config.retry_probability)
+    info: dict[str, Any] = {
+        "dataset": int(dataset),
+        "sim_seed": int(seed),
+        "sim_retry": r_true,
+        "sim_frailty": float(config.apprehension_frailty_sd),
+        "retry_true": r_true,
+    }
+    info.update({f"param_{n}": float(getattr(config, n)) for n in SCALAR_PARAMS})
+    try:
+        with tempfile.TemporaryDirectory(prefix="borderrec_", dir=_scratch()) as folder:
+            data, truth = simulate_dataset(seed, folder, changes)
+        t1 = time.perf_counter()
+        fitted = fit_dataset(data, seed=seed, **sampler)
+        tree = fitted.tree
+        posterior = tree["posterior"].to_dataset()
+        table = section_year_table(data, truth, posterior["unobserved_section_year"])
+        checks = predictive_verdicts(tree)
+        failed = [name for name, v in checks.items() if not v["passed"]]
+        r_lo, r_med, r_hi = (
+            float(v) for v in equal_tailed(posterior["retry_probability"], INTERVAL).values
+        )
+        stats = tree["sample_stats"]
+        gate_passed = bool(fitted.verdict.passed)
+        info.update(
+            retry_median=r_med,
+            retry_q05=r_lo,
+            retry_q95=r_hi,
+            retry_covered=bool(r_lo <= r_true <= r_hi),
+            attempts=fitted.attempts,
+            gate_passed=gate_passed,
+            gate_failed=",".join(fitted.verdict.failed),
+            gate_detail="" if gate_passed else fitted.verdict.describe(),
+            divergences=int(stats["diverging"].sum()),
+            mean_tree_steps=float(stats["n_steps"].mean()),
+            **{f"ppc_{name}": v["passed"] for name, v in checks.items()},
+            **{f"ppc_{name}_inside": v["inside"] for name, v in checks.items()},
+            ppc_failed=",".join(failed),
+            refused_gate=not gate_passed,
+            refused_ppc=gate_passed and bool(failed),
+            refused=not gate_passed or bool(failed),
+            simulate_seconds=t1 - t0,
+            compile_seconds=fitted.compile_seconds,
+            sample_seconds=fitted.sample_seconds,
+            fit_seconds=fitted.fit_seconds,
+            error="",
+        )
+    except Exception as e:  # noqa: BLE001 - one failed dataset is a result of the study, not its end
+        table = pd.DataFrame([{"section": "", "year": -1, "covered": False}])
+        info.update(
+            attempts=0,
+            gate_passed=False,
+            gate_failed="error",
+            divergences=-1,
+            refused_gate=False,
+            refused_ppc=False,
+            refused=False,
+            error=f"{type(e).__name__}: {e}".splitlines()[0],
+        )
+    info["seconds"] = time.perf_counter() - t0
+    return table.assign(**info)
+
+
+def _scratch() -> str | None:
+    """Scratch directory for the simulated records (``BORDERREC_TMP`` or the system default)."""
+    return os.environ.get("BORDERREC_TMP") or None
+
+
+@dataclass(frozen=True)
+class Design:
+    """One dataset a study will run: its index, simulator seed and changes to `perturbed_config`."""
+
+    dataset: int
+    seed: int
+    changes: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def key(self) -> tuple[float, float, int]:
+        """(r, σ, seed) as the rows record them (``DATASET``)."""
+        config = dataclasses.replace(perturbed_config(self.seed), **dict(self.changes))
+        return _key(config.retry_probability, config.apprehension_frailty_sd, self.seed)
+
+
+def _key(retry: Any, frailty: Any, seed: Any) -> tuple[float, float, int]:
+    # rounded: the design's floats come back from a CSV as their shortest repr, which may differ in the last bit
+    return (round(float(retry), 9), round(float(frailty), 9), int(seed))
+
+
+def done_datasets(rows: pd.DataFrame | None) -> set[tuple[float, float, int]]:
+    """The (r, σ, seed) of the datasets a study's rows already hold; rows written before the design columns
+    existed are of the recovery design (r = 1, no frailty)."""
+    if rows is None or len(rows) == 0:
+        return set()
+    retry = rows["sim_retry"] if "sim_retry" in rows else pd.Series(1.0, index=rows.index)
+    frailty = rows["sim_frailty"] if "sim_frailty" in rows else pd.Series(0.0, index=rows.index)
+    return {
+        _key(r, f, s)
+        for r, f, s in zip(retry.fillna(1.0), frailty.fillna(0.0), rows["sim_seed"], strict=True)
+    }
+
+
+def run_designs(
+    designs: Iterable[Design],
+    *,
+    out: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = False,
+    **sampler: Any,
+) -> pd.DataFrame:
+    """Run `dataset_rows` on each design in order, skipping (with ``resume``) those already in ``out``; with
+    ``out`` the CSV is rewritten whole and atomically with all rows so far after every dataset (so its columns
+    always line up, and a stopped study keeps what it measured). Returns all rows, those read back from
+    ``out`` first."""
+    designs = list(designs)
+    done = study_rows_so_far(out, resume)
+    frames = [done] if done is not None else []
+    skip = done_datasets(done)
+    for number, design in enumerate(designs, start=1):
+        if design.key() in skip:
+            continue
+        frame = dataset_rows(design.seed, design.changes, dataset=design.dataset, **sampler)
+        frames.append(frame)
+        if out is not None:
+            write_rows(pd.concat(frames, ignore_index=True), out)
+        if progress:
+            print(
+                f"dataset {number}/{len(designs)}: {describe_dataset(frame)}",
+                flush=True,
+                file=sys.stderr,
+            )
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def describe_dataset(frame: pd.DataFrame) -> str:
+    """One line on one dataset's rows: design, coverage, r, attempts, gate, predictive checks, time."""
+    first = frame.iloc[0]
+    head = (
+        f"r = {first['sim_retry']:g}, σ = {first['sim_frailty']:g}, seed {int(first['sim_seed'])}"
+    )
+    if not without_error(frame["error"]).iloc[0]:
+        return f"{head}: ERROR {first['error']} ({first['seconds']:.0f} s)"
+    years = frame.drop_duplicates("year")
+    failed = first["ppc_failed"]
+    ppc = failed if isinstance(failed, str) and failed else "passed"  # a CSV reads "" back as NaN
+    verdict = "REFUSED" if first["refused"] else "accepted"
+    return (
+        f"{head}: section-years covered {int(frame['covered'].sum())}/{len(frame)}, border years "
+        f"{int(years['border_covered'].sum())}/{len(years)}, period total "
+        f"{'covered' if first['border_period_covered'] else 'MISSED'} "
+        f"({first['border_period_median']:,.0f} [{first['border_period_q05']:,.0f}, "
+        f"{first['border_period_q95']:,.0f}], truth {int(first['border_period_truth']):,}), r "
+        f"{first['retry_median']:.2f} [{first['retry_q05']:.2f}, {first['retry_q95']:.2f}], "
+        f"attempts {int(first['attempts'])}, gate "
+        f"{'passed' if first['gate_passed'] else first['gate_failed']}, predictive checks {ppc}: "
+        f"{verdict}, {first['seconds']:.0f} s"
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the recovery study
 
 
 def recovery_study(
@@ -186,123 +451,44 @@ def recovery_study(
     chains: int | None = None,
     *,
     target_accept: float | None = None,
-    cores: int = 2,
     out: str | Path | None = None,
     resume: bool = False,
     progress: bool = False,
 ) -> pd.DataFrame:
-    """Run the study on ``n_seeds`` datasets (simulator seeds ``seed`` … ``seed + n_seeds − 1``).
-
-    Returns a long DataFrame, one row per dataset × section × year (`section_year_table`'s columns) plus, per
-    dataset: ``dataset``, ``sim_seed``, ``gate_passed``, ``gate_failed`` (failed checks, comma-separated),
-    ``gate_detail`` (the verdict's description: worst values and where), ``divergences``,
-    ``mean_tree_steps`` (leapfrog steps per draw), timings (``simulate_seconds``, ``compile_seconds``, ``sample_seconds``,
-    ``crossings_seconds``, ``seconds`` in all), ``error`` (empty unless the dataset raised) and the scalar
-    perturbed parameters (``param_*``). With ``out`` that CSV is rewritten with all rows so far after every dataset;
-    with ``resume`` datasets already in ``out`` are skipped (and their rows kept in the result).
-    Sampler settings default to the shipped spec's (`shipped_sampler`).
-    """
+    """Run the recovery study on ``n_seeds`` datasets (simulator seeds ``seed`` … ``seed + n_seeds − 1``,
+    r = 1, no frailty). Returns a long DataFrame, one row per dataset × section × year (`dataset_rows`'s
+    columns). With ``out`` that CSV is rewritten with all rows so far after every dataset; with ``resume``
+    datasets already in ``out`` are skipped (and their rows kept in the result). Sampler settings default to
+    the shipped spec's (`shipped_sampler`); ``progress`` prints a line per dataset on stderr."""
     shipped = shipped_sampler()
-    draws = shipped["draws"] if draws is None else draws
-    tune = shipped["tune"] if tune is None else tune
-    chains = shipped["chains"] if chains is None else chains
-    target_accept = shipped["target_accept"] if target_accept is None else target_accept
-    done = study_rows_so_far(out, resume)
-    frames = [done] if done is not None else []
-    done_seeds = set(done["sim_seed"].unique()) if done is not None else set()
-    for i in range(n_seeds):
-        s = seed + i
-        if s in done_seeds:
-            continue
-        t0 = time.perf_counter()
-        info: dict[str, Any] = {"dataset": i, "sim_seed": s}
-        cfg = perturbed_config(s)
-        info.update({f"param_{n}": float(getattr(cfg, n)) for n in SCALAR_PARAMS})
-        try:
-            with tempfile.TemporaryDirectory(prefix="borderrec_", dir=_scratch()) as folder:
-                data, truth = simulate_dataset(s, folder)
-            t1 = time.perf_counter()
-            trace, timings = fit_dataset(
-                data,
-                seed=s,
-                draws=draws,
-                tune=tune,
-                chains=chains,
-                cores=cores,
-                target_accept=target_accept,
-            )
-            verdict = gate_check(trace)
-            t2 = time.perf_counter()
-            cr = B.crossings(data, trace["posterior"].to_dataset(), np.random.default_rng(s))
-            table = section_year_table(data, truth, cr["unobserved"])
-            t3 = time.perf_counter()
-            info.update(
-                gate_passed=bool(verdict.passed),
-                gate_failed=",".join(verdict.failed),
-                gate_detail="" if verdict.passed else verdict.describe(),
-                divergences=int(trace["sample_stats"]["diverging"].sum()),
-                mean_tree_steps=float(trace["sample_stats"]["n_steps"].mean()),
-                simulate_seconds=t1 - t0,
-                compile_seconds=timings["compile_seconds"],
-                sample_seconds=timings["sample_seconds"],
-                crossings_seconds=t3 - t2,
-                error="",
-            )
-        except Exception as e:  # noqa: BLE001 - one failed dataset is a result of the study, not its end
-            table = pd.DataFrame([{"section": "", "year": -1, "covered": False}])
-            info.update(
-                gate_passed=False,
-                gate_failed="error",
-                divergences=-1,
-                error=f"{type(e).__name__}: {e}".splitlines()[0],
-            )
-        info["seconds"] = time.perf_counter() - t0
-        frame = table.assign(**info)
-        frames.append(frame)
-        if (
-            out is not None
-        ):  # rewritten whole after every dataset (small), so columns always line up
-            write_rows(pd.concat(frames, ignore_index=True), out)
-        if progress:
-            sy = frame[frame["year"] >= 0]
-            print(
-                f"dataset {i + 1}/{n_seeds} (seed {s}): section-years covered "
-                f"{int(sy['covered'].sum())}/{len(sy)}, border years "
-                f"{int(sy.drop_duplicates('year')['border_covered'].sum()) if len(sy) else 0}/"
-                f"{sy['year'].nunique()}, gate {'passed' if info['gate_passed'] else info['gate_failed']}, "
-                f"divergences {info['divergences']}, {info['seconds']:.0f} s {info.get('error', '')}",
-                flush=True,
-                file=sys.stderr,
-            )
-    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    df.attrs.update(
-        n_seeds=n_seeds,
-        seed=seed,
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        target_accept=target_accept,
-    )
+    settings = {
+        "draws": shipped["draws"] if draws is None else draws,
+        "tune": shipped["tune"] if tune is None else tune,
+        "chains": shipped["chains"] if chains is None else chains,
+        "target_accept": shipped["target_accept"] if target_accept is None else target_accept,
+    }
+    designs = [Design(i, seed + i) for i in range(n_seeds)]
+    df = run_designs(designs, out=out, resume=resume, progress=progress, **settings)
+    df.attrs.update(n_seeds=n_seeds, seed=seed, **settings)
     return df
 
 
-def _scratch() -> str | None:
-    """Scratch directory for the simulated records (``BORDERREC_TMP`` or the system default)."""
-    return os.environ.get("BORDERREC_TMP") or None
-
-
 # --------------------------------------------------------------------------------------------------------------
-# summary
+# summaries
 
 
 def coverage_summary(df: pd.DataFrame, level: float = 0.95) -> dict[str, Any]:
     """Coverage of the 90 % intervals with exact (Clopper–Pearson) ``level`` intervals: of all section-years
-    (and of those of datasets that passed the gate), by section (with the misses split into ``truth_above``
-    — the interval lies below the truth, under-estimation — and ``truth_below``), and of the whole border's
-    years; gate failures, errors and timings per dataset."""
-    per_dataset = df.drop_duplicates("sim_seed")
+    (also with the dataset bootstrap's ``level`` interval, ``ci_datasets``, which is the one to read: a
+    dataset's section-years are not independent; and of those of datasets that passed the gate, or that were
+    not refused when the rows say), by section (with the misses split into ``truth_above`` — the interval lies
+    below the truth, under-estimation — and ``truth_below``, and the median relative error of the posterior
+    median), of the whole border's years (with the one-sided binomial p-value of a coverage below 90 %) and
+    of its period totals; gate failures, refusals, retries, errors and timings per dataset."""
+    keys = [c for c in DATASET if c in df]
+    per_dataset = df.drop_duplicates(keys)
     ok = df[without_error(df["error"])]
-    passed = ok[ok["gate_passed"].astype(bool)]
+    passed = ok[flag(ok["gate_passed"])]
     by_section = {}
     for s, g in ok.groupby("section", sort=False):
         c = coverage(g["covered"], level)
@@ -311,15 +497,18 @@ def coverage_summary(df: pd.DataFrame, level: float = 0.95) -> dict[str, Any]:
         c["surveyed"] = bool(g["surveyed"].iloc[0])
         c["median_rel_error"] = float(((g["median"] - g["truth"]) / g["truth"]).median())
         by_section[str(s)] = c
-    border = ok.drop_duplicates(["sim_seed", "year"])
+    border = ok.drop_duplicates([*keys, "year"])
     border_cov = coverage(border["border_covered"], level)
     border_cov["truth_above"] = int((border["border_truth"] > border["border_q95"]).sum())
     border_cov["truth_below"] = int((border["border_truth"] < border["border_q05"]).sum())
+    border_cov["p_below_90"] = below_nominal(border["border_covered"])
+    border_cov["ci_datasets"] = bootstrap_coverage(border, "border_covered", level, by=keys)
     overall = coverage(ok["covered"], level)
     overall["truth_above"] = int((ok["truth"] > ok["q95"]).sum())
     overall["truth_below"] = int((ok["truth"] < ok["q05"]).sum())
+    overall["ci_datasets"] = bootstrap_coverage(ok, "covered", level, by=keys)
     n_sets = int(len(per_dataset))
-    fails = int((~per_dataset["gate_passed"].astype(bool)).sum())
+    fails = int((~flag(per_dataset["gate_passed"])).sum())
     timing_cols = [
         c
         for c in (
@@ -327,24 +516,46 @@ def coverage_summary(df: pd.DataFrame, level: float = 0.95) -> dict[str, Any]:
             "simulate_seconds",
             "compile_seconds",
             "sample_seconds",
+            "fit_seconds",
             "crossings_seconds",
         )
         if c in per_dataset
     ]
-    return {
+    out = {
         "datasets": n_sets,
         "section_years": overall,
         "section_years_gate_passed": coverage(passed["covered"], level),
         "by_section": by_section,
+        "sections_beyond_5_percent": [
+            s for s, c in by_section.items() if abs(c["median_rel_error"]) > 0.05
+        ],
         "border_years": border_cov,
         "gate_failures": fails,
         "gate_failure_share": fails / n_sets if n_sets else float("nan"),
-        "gate_failed_checks": per_dataset.loc[
-            ~per_dataset["gate_passed"].astype(bool), "gate_failed"
-        ]
+        "gate_failed_checks": per_dataset.loc[~flag(per_dataset["gate_passed"]), "gate_failed"]
         .value_counts()
         .to_dict(),
         "errors": int((~without_error(per_dataset["error"])).sum()),
         "divergences_total": int(per_dataset["divergences"].clip(lower=0).sum()),
         "median_seconds": {c: float(per_dataset[c].median()) for c in timing_cols},
     }
+    if "border_period_covered" in ok:
+        period = ok.drop_duplicates(keys)
+        out["border_period"] = {
+            **coverage(period["border_period_covered"], level),
+            "p_below_90": below_nominal(period["border_period_covered"]),
+        }
+    if "refused" in df:
+        ran = per_dataset[without_error(per_dataset["error"])]
+        accepted = ok[~flag(ok["refused"])]
+        out.update(
+            refused=int(flag(ran["refused"]).sum()),
+            refused_gate=int(flag(ran["refused_gate"]).sum()),
+            refused_ppc=int(flag(ran["refused_ppc"]).sum()),
+            retried=int((ran["attempts"] > 1).sum()),
+            section_years_accepted={
+                **coverage(accepted["covered"], level),
+                "ci_datasets": bootstrap_coverage(accepted, "covered", level, by=keys),
+            },
+        )
+    return out

@@ -1,4 +1,5 @@
-"""What every study shares: its rows written atomically as it goes, and the coverage of its intervals."""
+"""What every study shares: its rows written atomically as it goes, and the coverage of its intervals (with a
+bootstrap over datasets where one dataset gives many intervals)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import scipy.stats
 
@@ -34,3 +36,52 @@ def coverage(covered: pd.Series, level: float = 0.95) -> dict[str, Any]:
         return {"n": 0, "covered": 0, "coverage": float("nan"), "ci": [float("nan"), float("nan")]}
     ci = scipy.stats.binomtest(k, n).proportion_ci(level, method="exact")
     return {"n": n, "covered": k, "coverage": k / n, "ci": [float(ci.low), float(ci.high)]}
+
+
+BOOTSTRAP_SEED = (
+    17  # the dataset bootstrap's resamples are fixed: the same rows give the same interval
+)
+BOOTSTRAP_DRAWS = 4000
+
+
+def flag(values: pd.Series) -> pd.Series:
+    """A boolean column as a study wrote it, read back from a CSV: True only for True (or "True"); missing
+    values — an errored dataset's — are False, where ``astype(bool)`` would make NaN True."""
+    return values.map(lambda v: str(v) in ("True", "1", "1.0")).astype(bool)
+
+
+def below_nominal(covered: pd.Series, nominal: float = 0.9) -> float:
+    """One-sided exact binomial p-value of a coverage below ``nominal`` (NaN without intervals): small when
+    fewer intervals covered the truth than ``nominal`` of them would by chance."""
+    n = int(len(covered))
+    if n == 0:
+        return float("nan")
+    k = int(flag(covered).sum())
+    return float(scipy.stats.binomtest(k, n, nominal, alternative="less").pvalue)
+
+
+def bootstrap_coverage(
+    rows: pd.DataFrame,
+    column: str = "covered",
+    level: float = 0.95,
+    *,
+    by: Sequence[str],
+    draws: int = BOOTSTRAP_DRAWS,
+    seed: int = BOOTSTRAP_SEED,
+) -> list[float]:
+    """A ``level`` percentile interval for the coverage of ``rows[column]``, resampling datasets (the groups
+    of the columns ``by``) with replacement rather than rows: the intervals of one dataset (its section-years,
+    say) share its parameters and its posterior, so they miss together, and an interval that counts them as
+    independent trials is too narrow. Each resample's coverage is its covered intervals over its intervals."""
+    if len(rows) == 0:
+        return [float("nan"), float("nan")]
+    keys = [c for c in by if c in rows]
+    per = (
+        rows.assign(_hit=flag(rows[column])).groupby(keys, sort=False)["_hit"].agg(["sum", "count"])
+    )
+    k, n = per["sum"].to_numpy(float), per["count"].to_numpy(float)
+    rng = np.random.default_rng(seed)
+    weights = rng.multinomial(len(per), np.full(len(per), 1.0 / len(per)), size=draws)
+    shares = (weights @ k) / (weights @ n)
+    lo, hi = np.quantile(shares, [(1 - level) / 2, (1 + level) / 2])
+    return [float(lo), float(hi)]

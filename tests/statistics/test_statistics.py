@@ -43,11 +43,16 @@ _DEFAULTS = {
 
 
 def frame(table: str, rows: list[dict]) -> pd.DataFrame:
-    """A loaded table with the RecordSet dtypes; columns a test does not care about get a filler value."""
+    """A loaded table with the RecordSet dtypes; columns a test does not care about get a filler value, except
+    optional columns, which are missing (empty) as when the file lacks them."""
     dtypes = typed_columns(SCHEMAS[table])
     if not rows:
         return empty_frame(SCHEMAS[table])
-    data = {c: [r.get(c, _DEFAULTS[t]) for r in rows] for c, t in dtypes.items()}
+    optional = {c.name for c in SCHEMAS[table].columns if not c.required}
+    data = {
+        c: [r.get(c, None if c in optional else _DEFAULTS[t]) for r in rows]
+        for c, t in dtypes.items()
+    }
     out = pd.DataFrame(data)
     for c, t in dtypes.items():
         out[c] = pd.to_datetime(out[c]).astype(t) if t.startswith("datetime") else out[c].astype(t)

@@ -1,6 +1,7 @@
 """Recovery study of the border model (issue 4): the perturbed configurations (fast) and the coverage of the
 90 % intervals of section-year unobserved crossings over 30 simulated borders (slow: `pytest -m slow
-tests/studies/test_border_recovery.py`; about 9 minutes a dataset on a loaded 2-core machine, so 4–5 hours)."""
+tests/studies/test_border_recovery.py`; 2–9 minutes a dataset on the shared 2-core machine, so 1–5 hours).
+The misspecification study's machinery, shared with this one, is tested in test_border_misspecification.py."""
 
 from __future__ import annotations
 
@@ -105,6 +106,12 @@ def test_section_year_table_and_summary():
     t = R.section_year_table(data, truth, u)
     assert len(t) == 4 and set(t["year"]) == {2006, 2007}
     assert (t["truth"] == 12).all()
+    # draws already summed to section × year (a fit's unobserved_section_year) give the same table
+    per_year = u.assign_coords(year=("month", years)).groupby("year").sum().sum("category")
+    pd.testing.assert_frame_equal(R.section_year_table(data, truth, per_year), t)
+    # the whole border over the period: truth 48; the draws' sum is Poisson(48) + 120 for section b
+    assert (t["border_period_truth"] == 48).all()
+    assert t["border_period_q05"].iloc[0] > 48 and not t["border_period_covered"].any()
     assert t.set_index("section").loc["a", "covered"].all()
     assert not t.set_index("section").loc["b", "covered"].any()
     df = t.assign(
@@ -123,6 +130,8 @@ def test_section_year_table_and_summary():
     assert s["by_section"]["b"]["truth_below"] == 2
     assert s["border_years"]["n"] == 2
     assert s["gate_failures"] == 0
+    assert s["sections_beyond_5_percent"] == ["b"]
+    assert s["border_period"]["n"] == 1 and s["border_period"]["covered"] == 0
 
 
 @pytest.mark.slow
@@ -131,6 +140,8 @@ def test_section_year_intervals_cover_the_truth_85_to_95_percent():
     s = R.coverage_summary(df)
     assert s["errors"] == 0, df.loc[df["error"].fillna("") != "", "error"].unique().tolist()
     assert 0.85 <= s["section_years"]["coverage"] <= 0.95, s
+    assert s["border_years"]["p_below_90"] > 0.01, s["border_years"]
+    assert s["sections_beyond_5_percent"] == [], s["by_section"]
     assert s["gate_failures"] <= 0.05 * s["datasets"], s
     # no systematic bias: the unsurveyed sections' total unobserved crossings is estimated low about as often
     # as high (sign test; the former moment-matched likelihood was low in 28 of 30 datasets, p < 1e-6)

@@ -113,7 +113,7 @@ from estim.families.border.data import (
     no_bypass_flow,
 )
 from estim.families.border.kernels import negbin_logp, totals_logp
-from estim.families.border.rates import log_rates
+from estim.families.border.rates import detection, log_rates
 from estim.priors import Prior, merge_priors
 
 OBSERVED = "apprehensions"  # the unsurveyed sections' monthly totals
@@ -150,6 +150,9 @@ DEFAULT_PRIORS: dict[str, Prior] = {
     # window; ε_{L,c}: the chance that the person is on L in the window for another reason (another journey)
     "register_coverage": Prior("Beta", alpha=1.0, beta=1.0),
     "register_background": Prior("Beta", alpha=1.0, beta=1.0),
+    # σ, the spread of the person-level frailty of the apprehension hazard (``frailty_sd = "estimated"``):
+    # 0.5 makes the hazard of a person one sd apart 1.6 times another's
+    "frailty_sd": Prior("HalfNormal", sigma=0.5),
 }
 
 # The entries a prior's string parameter may name (scalars, each in the model once named).
@@ -262,10 +265,13 @@ def build_border(
     centered_hazard: bool = True,
     terrain_hazard: bool = True,
     retry_probability: float | None = None,
+    frailty_sd: float | str | None = None,
 ) -> pm.Model:
     """The border model (module docstring) on `border_data`'s output; ``priors`` replace entries of
     `DEFAULT_PRIORS`. ``retry_probability`` a number in (0, 1] fixes r (1: Espenshade's repeated trials, the
-    model before 2026-12); None estimates it."""
+    model before 2026-12); None estimates it. ``frailty_sd``: None or 0 for no person-level frailty, a
+    number σ > 0 for a frailty of that spread, ``"estimated"`` for σ with the prior entry ``frailty_sd``
+    (`estim.families.border.rates.detection`)."""
     overrides = dict(priors or {})
     priors = merge_priors(DEFAULT_PRIORS, overrides)
     # ---- data
@@ -300,6 +306,14 @@ def build_border(
     if retry_probability is not None and not 0.0 < float(retry_probability) <= 1.0:
         raise EstimInputError(
             f"[options] retry_probability: a probability in (0, 1], got {retry_probability!r}"
+        )
+    if not (
+        frailty_sd is None
+        or frailty_sd == "estimated"
+        or (isinstance(frailty_sd, (int, float)) and frailty_sd >= 0)
+    ):
+        raise EstimInputError(
+            f'[options] frailty_sd: a spread ≥ 0 or "estimated", got {frailty_sd!r}'
         )
     lists = [str(x) for x in data["in_country_list"].values]
     linked = data["linked_journeys"].values  # (section, month, category, link_pattern)
@@ -365,17 +379,22 @@ def build_border(
         else:
             retry = pm.Deterministic("retry_probability", pt.constant(float(retry_probability)))
         log_retry = pt.log(retry)
-        # an apprehended journey goes on with probability pr per further attempt: pr and 1 − pr
-        log_pr = log_p + log_retry
-        log_1mpr = shared_kernels.log1mexp(log_pr, pt)
-        log_q = log_pr - log_1mpr  # the repeats' odds pr/(1 − pr)
+        if frailty_sd == "estimated":
+            sigma = table.create("frailty_sd")
+        elif frailty_sd:
+            sigma = pm.Deterministic("frailty_sd", pt.constant(float(frailty_sd)))
+        else:
+            sigma = None
+        # p̄, pr (the continuation of an apprehended journey's further attempts), s (got through in the end)
+        det = detection(log_p, log_1mp, log_retry, sigma, pt)
+        log_pr, log_1mpr = det.log_pr, det.log_1mpr
 
         # ---- likelihood
         # surveyed sections: apprehended journeys A ~ NegBin(μp, φ) (dense; no-flow bypasser cells weigh 0)
         keep_surveyed = (~no_flow[surveyed_idx]).astype(float)
         pm.CustomDist(
             "apprehended_journeys",
-            log_mu[surveyed_idx] + log_p[surveyed_idx],
+            log_mu[surveyed_idx] + det.log_p[surveyed_idx],
             phi[None, None, :],
             logp=lambda value, log_mp, phi: (
                 keep_surveyed * negbin_logp(_counts(value), log_mp, phi, pt)
@@ -386,14 +405,34 @@ def build_border(
         frequency = data["frequency"].values[surveyed_idx]  # (section, month, category, k)
         nonzero = np.nonzero(frequency)
         k = data["k"].values[nonzero[3]]
-        pm.CustomDist(
-            "repeat_apprehensions",
-            log_q[surveyed_idx][nonzero[:3]],
-            logp=lambda value, log_q: (
-                value * shared_kernels.log_truncated_pmf("geometric", k, log_q, pt)
-            ),
-            observed=frequency[nonzero],
-        )
+        if det.nodes is None:
+            log_q = log_pr - log_1mpr  # the repeats' odds pr/(1 − pr)
+            pm.CustomDist(
+                "repeat_apprehensions",
+                log_q[surveyed_idx][nonzero[:3]],
+                logp=lambda value, log_q: (
+                    value * shared_kernels.log_truncated_pmf("geometric", k, log_q, pt)
+                ),
+                observed=frequency[nonzero],
+            )
+        else:
+            # with frailty: P(k | k ≥ 1) = Σ_q w_q p_q (p_q r)^{k−1} (1 − p_q r) / p̄, the exact mixture
+            log_w = det.nodes[0]
+            log_p_q, log_pr_q, log_1mpr_q = (x[surveyed_idx][nonzero[:3]] for x in det.nodes[1:])
+            log_mix = (
+                pm.math.logsumexp(
+                    log_w + log_p_q + (k[:, None] - 1.0) * log_pr_q + log_1mpr_q,
+                    axis=1,
+                    keepdims=False,
+                )
+                - det.log_p[surveyed_idx][nonzero[:3]]
+            )
+            pm.CustomDist(
+                "repeat_apprehensions",
+                log_mix,
+                logp=lambda value, log_mix: value * log_mix,
+                observed=frequency[nonzero],
+            )
         # unsurveyed sections: monthly totals K under their exact compound law (A journeys, K − A repeats),
         # dense over (section, month, category) with the no-flow bypasser cells weighted 0: cheaper to
         # differentiate than gathering the other cells
@@ -401,7 +440,7 @@ def build_border(
             keep = (~no_flow[unsurveyed_idx]).astype(float)
             pm.CustomDist(
                 OBSERVED,
-                log_mu[unsurveyed_idx] + log_p[unsurveyed_idx],
+                log_mu[unsurveyed_idx] + det.log_p[unsurveyed_idx],
                 log_pr[unsurveyed_idx],
                 log_1mpr[unsurveyed_idx],
                 phi,
@@ -418,12 +457,8 @@ def build_border(
             coverage = table.create("register_coverage", dims=("in_country_list", "category"))
             background = table.create("register_background", dims=("in_country_list", "category"))
             cells = np.nonzero(linked[surveyed_idx].sum(axis=-1))
-            log_got = (log_retry + log_1mp - log_1mpr)[surveyed_idx][cells]
-            log_not = (
-                None
-                if retry_probability == 1.0
-                else pt.log1p(-retry) - log_1mpr[surveyed_idx][cells]
-            )
+            log_got = det.log_s[surveyed_idx][cells]
+            log_not = None if retry_probability == 1.0 else det.log_1ms[surveyed_idx][cells]
             link_terms(
                 linked[surveyed_idx][cells],
                 data["seen_before"].values[surveyed_idx][cells],

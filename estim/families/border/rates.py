@@ -126,6 +126,77 @@ def posterior_parameters(posterior: xr.Dataset) -> tuple[dict[str, np.ndarray], 
     return parameters, shape
 
 
+FRAILTY_NODES = 5  # Gauss–Hermite nodes of the discretised log-normal frailty (the simulator's law)
+
+
+def frailty_nodes(n: int = FRAILTY_NODES) -> tuple[np.ndarray, np.ndarray]:
+    """Standard nodes x_q and log weights of E f(X), X ~ N(0, 1): Σ_q w_q f(√2 x_q), Σ w_q = 1."""
+    x, w = np.polynomial.hermite.hermgauss(n)
+    return np.sqrt(2.0) * x, np.log(w / np.sqrt(np.pi))
+
+
+class Detection(NamedTuple):
+    """What the apprehensions of a cell's journeys follow, per cell (log scale): p̄ the probability that a
+    journey is apprehended at least once, pr the continuation of its further apprehensions (with frailty the
+    value that matches their mean), s the probability that an apprehended journey gets through; and, with
+    frailty, the nodes' terms for the repeat counts' exact mixture (node axis last): log w_q, log p_q,
+    log p_q r, log(1 − p_q r)."""
+
+    log_p: Any
+    log_1mp: Any
+    log_pr: Any
+    log_1mpr: Any
+    log_s: Any
+    log_1ms: Any
+    nodes: tuple[Any, Any, Any, Any] | None = None
+
+
+def detection(log_p: Any, log_1mp: Any, log_retry: Any, frailty_sd: Any, xp: Any) -> Detection:
+    """The apprehension law of every cell (`Detection`) given p = 1 − exp(−H), the retry probability r
+    (``log_retry``, broadcastable to the cells) and the frailty spread σ (None: no frailty).
+
+    Without frailty: pr, s = r(1 − p)/(1 − pr), 1 − s = (1 − r)/(1 − pr). With frailty a journey's hazard is
+    H·Z, log Z ~ N(−σ²/2, σ²) on `FRAILTY_NODES` Gauss–Hermite nodes (E Z = 1), p_q = 1 − exp(−H z_q):
+    p̄ = Σ w_q p_q; an apprehended journey is at node q with v_q = w_q p_q/p̄, so s = Σ v_q s_q, and its
+    further apprehensions have mean m = Σ v_q p_q r/(1 − p_q r), matched by the geometric of continuation
+    m/(1 + m) (the unsurveyed totals' law uses it: an approximation; the repeat counts use the exact
+    mixture)."""
+    if frailty_sd is None:
+        log_pr = log_p + log_retry
+        log_1mpr = kernels.log1mexp(log_pr, xp)
+        log_1mr = kernels.log1mexp(log_retry, xp)  # −inf at r = 1: no journey is given up
+        return Detection(
+            log_p, log_1mp, log_pr, log_1mpr, log_retry + log_1mp - log_1mpr, log_1mr - log_1mpr
+        )
+    x, log_w = frailty_nodes()
+    sigma = xp.expand_dims(frailty_sd, -1) if _has_axes(frailty_sd) else frailty_sd
+    lr = xp.expand_dims(log_retry, -1) if _has_axes(log_retry) else log_retry
+    log_z = -0.5 * sigma**2 + sigma * x  # (…, node)
+    log_1mp_q = xp.expand_dims(log_1mp, -1) * xp.exp(log_z)  # −H z_q
+    log_p_q = kernels.log1mexp(log_1mp_q, xp)
+    log_p_bar = _logsumexp(log_w + log_p_q, -1, xp)
+    log_1mp_bar = _logsumexp(log_w + log_1mp_q, -1, xp)
+    log_v = log_w + log_p_q - xp.expand_dims(log_p_bar, -1)
+    log_pr_q = log_p_q + lr
+    log_1mpr_q = kernels.log1mexp(log_pr_q, xp)
+    log_m = _logsumexp(log_v + log_pr_q - log_1mpr_q, -1, xp)
+    log_s = _logsumexp(log_v + lr + log_1mp_q - log_1mpr_q, -1, xp)
+    log_1ms = _logsumexp(log_v + kernels.log1mexp(lr, xp) - log_1mpr_q, -1, xp)
+    return Detection(
+        log_p_bar,
+        log_1mp_bar,
+        log_m - kernels.softplus(log_m, xp),
+        -kernels.softplus(log_m, xp),
+        log_s,
+        log_1ms,
+        (log_w, log_p_q, log_pr_q, log_1mpr_q),
+    )
+
+
+def _has_axes(x: Any) -> bool:
+    return getattr(x, "ndim", 0) > 0
+
+
 def retry_draws(posterior: xr.Dataset) -> np.ndarray:
     """The retry probability r at each posterior draw (chains and draws on one axis); 1 for a fit made before r
     was a parameter (Espenshade's repeated trials)."""

@@ -1,0 +1,249 @@
+"""Misspecification study of the border model (issue 17): is the whole border's count of unobserved crossings
+still covered at its nominal 90 % when the simulated world breaks the model's assumptions — and, where it is
+not, does the fit refuse to give a number?
+
+The simulator's world varies over a grid of cells: its retry probability r (a person apprehended tries again
+with probability r; the model estimates r from the linkage of apprehended journeys to the in-country registers)
+and the spread σ of a person-level frailty on the apprehension hazard (``apprehension_frailty_sd``: people of
+one cell differ in how easily they are caught; the model assumes they do not). In each cell, dataset i is the
+recovery study's dataset i (`estim.studies.border_recovery`: `perturbed_config(seed + i)` and simulator seed
+``seed + i``) with r and σ replaced, so the cells share their random numbers and differ only by the design; the
+cell r = 1, σ = 0 is the recovery design itself. Every dataset is fitted as ``estim fit`` fits
+``models/border.toml`` (gate, automatic retries, named posterior predictive checks) and **refused** when its
+last attempt fails the gate or a predictive check.
+
+A cell **passes** when, among its accepted fits, the coverage of the whole border's 90 % intervals — of the
+period total and of the years — is not significantly below 0.90 (one-sided exact binomial p > 0.01) and the
+section-years' coverage is at least 0.80. A cell that does not pass must be **refused**: refused in at least
+90 % of its datasets. Otherwise it **FAILS**: the fit gives a confident wrong number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from estim.io import without_error
+from estim.studies.border_recovery import CELL, DATASET, DEFAULT_STUDY_SEED, Design, run_designs
+from estim.studies.rows import below_nominal, bootstrap_coverage, flag
+
+RETRIES = (0.6, 0.8, 1.0)
+"""The simulator's retry probabilities r of the grid."""
+FRAILTIES = (0.0, 0.5)
+"""The simulator's frailty spreads σ (sd of the log frailty) of the grid."""
+N_SEEDS = 20
+P_MIN = (
+    0.01  # a coverage is "significantly below 0.90" when its one-sided binomial p is at most this
+)
+SECTION_YEAR_FLOOR = 0.80  # the least section-year coverage of a passing cell
+REFUSED_SHARE = 0.9  # the least share of refused datasets of a cell that cannot pass
+BASELINE_REFUSALS = 0.1  # the most share of refused datasets at r = 1 with no frailty
+FIT_COLUMNS = (
+    "covered",
+    "border_covered",
+    "border_period_truth",
+    "border_period_median",
+    "border_period_covered",
+    "retry_median",
+    "retry_covered",
+)
+
+
+def designs(
+    retries: Sequence[float] = RETRIES,
+    frailties: Sequence[float] = FRAILTIES,
+    n_seeds: int = N_SEEDS,
+    seed: int = DEFAULT_STUDY_SEED,
+) -> list[Design]:
+    """The datasets of the study, seed-major: dataset 0 of every cell, then dataset 1 of every cell, …, so that
+    a study stopped part-way has the same number of datasets (±1) in every cell. Dataset i of every cell has
+    simulator seed ``seed + i``."""
+    return [
+        Design(i, seed + i, {"retry_probability": float(r), "apprehension_frailty_sd": float(f)})
+        for i in range(n_seeds)
+        for r in retries
+        for f in frailties
+    ]
+
+
+def misspecification_study(
+    retries: Sequence[float] = RETRIES,
+    frailties: Sequence[float] = FRAILTIES,
+    n_seeds: int = N_SEEDS,
+    seed: int = DEFAULT_STUDY_SEED,
+    *,
+    out: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = False,
+    **sampler: Any,
+) -> pd.DataFrame:
+    """Run the grid ``retries`` × ``frailties`` with ``n_seeds`` datasets a cell (`designs`), each fitted with
+    the shipped spec (``sampler`` may override its draws, tune, chains, target_accept or retries, for tests).
+    Returns one row per dataset × section × year (`border_recovery.dataset_rows`'s columns). With ``out`` the
+    CSV is rewritten after every dataset; with ``resume`` the (cell, seed) already in it are skipped."""
+    df = run_designs(
+        designs(retries, frailties, n_seeds, seed),
+        out=out,
+        resume=resume,
+        progress=progress,
+        **sampler,
+    )
+    df.attrs.update(
+        retries=list(retries), frailties=list(frailties), n_seeds=n_seeds, seed=seed, **sampler
+    )
+    return df
+
+
+# --------------------------------------------------------------------------------------------------------------
+# summary
+
+
+def _share(k: int, n: int) -> float:
+    return k / n if n else float("nan")
+
+
+def cell_summary(rows: pd.DataFrame, level: float = 0.95) -> dict[str, Any]:
+    """The verdict on one cell from its rows (`dataset_rows`'s, every dataset of one r and σ): datasets run,
+    errors, retried, refused (by the gate, by a predictive check after passing the gate, either), accepted;
+    among the accepted fits the coverage of the whole border's period totals and years (with their one-sided
+    binomial p-values of a coverage below 0.90) and of the section-years (with a dataset-bootstrap ``level``
+    interval), the median relative error of the period total's posterior median, r's posterior median (median
+    over datasets) and the coverage of its 90 % interval; and the verdict (`verdict`)."""
+    # a cell whose every dataset raised has none of the columns of a fit
+    rows = rows.reindex(columns=rows.columns.union(FIT_COLUMNS, sort=False))
+    per = rows.drop_duplicates(list(DATASET))
+    ran = per[without_error(per["error"])]
+    ok = rows[without_error(rows["error"])]
+    accepted_sets = ran[~flag(ran["refused"])]
+    accepted = ok[~flag(ok["refused"])]
+    years = accepted.drop_duplicates([*DATASET, "year"])
+    refused = int(flag(ran["refused"]).sum())
+    period_rel = (
+        accepted_sets["border_period_median"] - accepted_sets["border_period_truth"]
+    ) / accepted_sets["border_period_truth"]
+    sy_lo, sy_hi = bootstrap_coverage(accepted, "covered", level, by=DATASET)
+    out = {
+        "retry": float(per["sim_retry"].iloc[0]),
+        "frailty": float(per["sim_frailty"].iloc[0]),
+        "seeds": int(len(per)),
+        "errors": int(len(per) - len(ran)),
+        "retried": int((ran["attempts"] > 1).sum()),
+        "refused_gate": int(flag(ran["refused_gate"]).sum()),
+        "refused_ppc": int(flag(ran["refused_ppc"]).sum()),
+        "refused": refused,
+        "refused_share": _share(refused, len(ran)),
+        "accepted": int(len(accepted_sets)),
+        "period_covered": int(flag(accepted_sets["border_period_covered"]).sum()),
+        "period_n": int(len(accepted_sets)),
+        "period_coverage": _share(
+            int(flag(accepted_sets["border_period_covered"]).sum()), len(accepted_sets)
+        ),
+        "period_p": below_nominal(accepted_sets["border_period_covered"]),
+        "years_covered": int(flag(years["border_covered"]).sum()),
+        "years_n": int(len(years)),
+        "years_coverage": _share(int(flag(years["border_covered"]).sum()), len(years)),
+        "years_p": below_nominal(years["border_covered"]),
+        "section_years_covered": int(flag(accepted["covered"]).sum()),
+        "section_years_n": int(len(accepted)),
+        "section_years_coverage": _share(int(flag(accepted["covered"]).sum()), len(accepted)),
+        "section_years_lo": sy_lo,
+        "section_years_hi": sy_hi,
+        "period_median_rel_error": float(period_rel.median()) if len(period_rel) else float("nan"),
+        "retry_median": float(accepted_sets["retry_median"].median())
+        if len(accepted_sets)
+        else float("nan"),
+        "retry_coverage": _share(
+            int(flag(accepted_sets["retry_covered"]).sum()), len(accepted_sets)
+        ),
+    }
+    out["verdict"] = verdict(out)
+    return out
+
+
+def verdict(cell: dict[str, Any]) -> str:
+    """ "passes" when the accepted fits' whole-border coverage — years and period totals — is not significantly
+    below 0.90 (both p > `P_MIN`) and their section-year coverage is at least `SECTION_YEAR_FLOOR`;
+    otherwise "refused" when at least `REFUSED_SHARE` of the datasets that ran were refused; otherwise
+    "FAILS" (accepted fits whose intervals miss: a confident wrong number); "no data" when none ran."""
+    if cell["seeds"] - cell["errors"] == 0:
+        return "no data"
+    passes = (
+        cell["accepted"] > 0
+        and cell["years_p"] > P_MIN
+        and cell["period_p"] > P_MIN
+        and cell["section_years_coverage"] >= SECTION_YEAR_FLOOR
+    )
+    if passes:
+        return "passes"
+    if cell["refused_share"] >= REFUSED_SHARE:
+        return "refused"
+    return "FAILS"
+
+
+def misspecification_summary(df: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """One row per cell (r, σ) of a study's rows: `cell_summary`'s columns, ordered by r then σ."""
+    cells = [cell_summary(g, level) for _, g in df.groupby(list(CELL), sort=True)]
+    return pd.DataFrame(cells)
+
+
+def requirements(summary: pd.DataFrame) -> dict[str, bool | None]:
+    """The issue's done-when on a summary: every cell passes or is refused (none FAILS), and at r = 1 with no
+    frailty (the model's own world) at most `BASELINE_REFUSALS` of the datasets are refused (None when that
+    cell was not run)."""
+    base = summary[np.isclose(summary["retry"], 1.0) & np.isclose(summary["frailty"], 0.0)]
+    return {
+        "no cell fails": bool(summary["verdict"].isin(["passes", "refused"]).all()),
+        "r = 1, no frailty: refusals at most 10 %": (
+            bool(base["refused_share"].iloc[0] <= BASELINE_REFUSALS) if len(base) else None
+        ),
+    }
+
+
+def format_summary(summary: pd.DataFrame) -> str:
+    """The cell table as markdown: coverage as covered/intervals (share), p-values, the section-year
+    coverage's dataset-bootstrap interval."""
+    head = [
+        "r",
+        "σ",
+        "seeds",
+        "errors",
+        "retried",
+        "refused gate",
+        "refused ppc",
+        "accepted",
+        "period total",
+        "p",
+        "border years",
+        "p",
+        "section-years [95 % by dataset]",
+        "period rel. error",
+        "r̂ (median)",
+        "verdict",
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for c in summary.to_dict("records"):
+        cells = [
+            f"{c['retry']:g}",
+            f"{c['frailty']:g}",
+            str(c["seeds"]),
+            str(c["errors"]),
+            str(c["retried"]),
+            str(c["refused_gate"]),
+            str(c["refused_ppc"]),
+            str(c["accepted"]),
+            f"{c['period_covered']}/{c['period_n']} ({c['period_coverage']:.2f})",
+            f"{c['period_p']:.3g}",
+            f"{c['years_covered']}/{c['years_n']} ({c['years_coverage']:.2f})",
+            f"{c['years_p']:.3g}",
+            f"{c['section_years_coverage']:.3f} [{c['section_years_lo']:.3f}, "
+            f"{c['section_years_hi']:.3f}]",
+            f"{c['period_median_rel_error']:+.1%}",
+            f"{c['retry_median']:.2f}",
+            c["verdict"],
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
