@@ -126,6 +126,9 @@ class SensitivityDesign:
 
     variants
         Variant name -> prior overrides on top of the spec's own priors; the first is the spec itself ({}).
+    variant_options
+        Variant name -> overrides of the spec's ``[options]`` (e.g. an assumption fixed at another value),
+        for the variants that change an option; a variant may change priors, options or both.
     headline(tree, data, prob) -> dict
         The estimate from one fit: ``median``, ``lower`` and ``upper`` of its central `prob` interval, and
         any further named numbers to show beside it.
@@ -146,6 +149,7 @@ class SensitivityDesign:
     does_not_vary: str
     extra_names: Mapping[str, str] = field(default_factory=dict)
     target_accept: float = 0.9
+    variant_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

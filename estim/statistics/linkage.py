@@ -44,8 +44,8 @@ def linkage_statistics(
 ) -> xr.Dataset:
     """Per section × month × category: ``linked_journeys`` [link_pattern], the linkable apprehended journeys
     towards Russia by their pattern of *after* sightings on the in-country lists present (pattern index
-    Σ_l 2^l a_l, list order of ``in_country_list``), and ``seen_before`` [in_country_list], how many of them
-    have a *before* sighting on each list. With no in-country list in the registers, the ``in_country_list``
+    Σ_l 2^l a_l, list order of ``in_country_list``), and ``before_journeys`` [link_pattern], the same journeys
+    by their pattern of *before* sightings. With no in-country list in the registers, the ``in_country_list``
     dim is empty and every journey has the one pattern "none" (nothing to learn from)."""
     months = np.asarray(months).astype("datetime64[M]")
     registers = records.registers
@@ -54,7 +54,7 @@ def linkage_statistics(
     n_patterns = 2 ** len(lists)
     shape = (len(sections), len(months), len(categories))
     linked = np.zeros((*shape, n_patterns), dtype=np.int64)
-    before = np.zeros((*shape, len(lists)), dtype=np.int64)
+    before = np.zeros((*shape, n_patterns), dtype=np.int64)
     app = records.apprehensions
     if len(app) and len(months):
         start = months[0].astype("datetime64[D]").astype(np.int64)
@@ -84,6 +84,7 @@ def linkage_statistics(
         j_person, j_day = j_person[linkable], j_day[linkable]
         cell = (j_section[linkable], j_month[linkable], j_category[linkable])
         pattern = np.zeros(j_person.size, dtype=np.int64)
+        pattern_before = np.zeros(j_person.size, dtype=np.int64)
         span = np.int64(1 << 24)  # > any day number's range: person-major packed keys
         for index, name in enumerate(lists):
             entries = registers[registers["register"].astype(str) == name]
@@ -99,15 +100,16 @@ def linkage_statistics(
                 packed, base + j_day - window_days, "left"
             )
             pattern += (after > 0).astype(np.int64) << index
-            np.add.at(before[..., index], cell, (seen_before > 0).astype(np.int64))
+            pattern_before += (seen_before > 0).astype(np.int64) << index
         np.add.at(linked, (*cell, pattern), 1)
+        np.add.at(before, (*cell, pattern_before), 1)
     names = [
         "+".join(n for i, n in enumerate(lists) if b >> i & 1) or "none" for b in range(n_patterns)
     ]
     ds = xr.Dataset(
         {
             "linked_journeys": (("section", "month", "category", "link_pattern"), linked),
-            "seen_before": (("section", "month", "category", "in_country_list"), before),
+            "before_journeys": (("section", "month", "category", "link_pattern"), before),
         },
         coords={
             "section": list(sections),
@@ -123,7 +125,7 @@ def linkage_statistics(
         f"the {window_days} days after the journey's first apprehension (journeys within {window_days} days "
         "of either end of the records left out)"
     )
-    ds["seen_before"].attrs["description"] = (
-        f"of those journeys, the ones whose person is on the list in the {window_days} days before it"
+    ds["before_journeys"].attrs["description"] = (
+        f"the same journeys by the pattern of lists their person is on in the {window_days} days before it"
     )
     return ds

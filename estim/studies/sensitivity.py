@@ -34,11 +34,15 @@ def design_of(spec: ModelSpec) -> SensitivityDesign:
 
 
 def variant_spec(
-    spec: ModelSpec, name: str, overrides: Mapping[str, Prior], target_accept: float = 0.9
+    spec: ModelSpec,
+    name: str,
+    overrides: Mapping[str, Prior],
+    target_accept: float = 0.9,
+    options: Mapping[str, Any] | None = None,
 ) -> ModelSpec:
-    """The spec with `overrides` applied to its priors, named NAME__variant (its own fit file), sampled at
-    target_accept ≥ `target_accept`."""
-    if not overrides:
+    """The spec with `overrides` applied to its priors and `options` to its ``[options]``, named
+    NAME__variant (its own fit file), sampled at target_accept ≥ `target_accept`."""
+    if not overrides and not options:
         return spec
     sampler = dataclasses.replace(
         spec.sampler, target_accept=max(spec.sampler.target_accept, target_accept)
@@ -47,6 +51,7 @@ def variant_spec(
         spec,
         name=f"{spec.name}__{name}",
         priors={**dict(spec.priors), **dict(overrides)},
+        options={**dict(spec.options), **dict(options or {})},
         sampler=sampler,
     )
 
@@ -72,7 +77,8 @@ def prior_sensitivity(
     rows: list[dict[str, Any]] = []
     data = load_data(spec)
     for i, (name, overrides) in enumerate(variants.items()):
-        vspec = variant_spec(spec, name, overrides, design.target_accept)
+        options = design.variant_options.get(name, {})
+        vspec = variant_spec(spec, name, overrides, design.target_accept, options)
         if progress is not None:
             progress(f"variant {i + 1} of {len(variants)}: {name}")
         result = fit(vspec, out=folder / f"{vspec.name}.nc", force=force, progress=progress)
@@ -80,6 +86,7 @@ def prior_sensitivity(
             {
                 "variant": name,
                 "priors": {k: str(v) for k, v in overrides.items()},
+                "options": {k: v for k, v in options.items()},
                 "file": str(result.path),
                 "gate_passed": result.passed,
                 "fit_seconds": round(result.seconds, 1),
@@ -101,7 +108,7 @@ def format_sensitivity(rows: list[dict[str, Any]], design: SensitivityDesign) ->
         "",
         f"{'variant':24s} {'gate':6s} {design.headline_name:>13s} {'90% interval':>21s} "
         + "".join(f"{title:>8s}" for title in extra.values())
-        + f" {'shift':>7s}  prior changed",
+        + f" {'shift':>7s}  prior or assumption changed",
     ]
     for r in rows:
         lines.append(
@@ -109,6 +116,12 @@ def format_sensitivity(rows: list[dict[str, Any]], design: SensitivityDesign) ->
             f"{r['median']:13,.0f} {r['lower']:10,.0f} – {r['upper']:8,.0f} "
             + "".join(f"{r[k]:8.3f}" for k in extra)
             + f" {r['shift_from_first']:+7.1%}  "
-            + (", ".join(f"{k} ~ {v}" for k, v in r["priors"].items()) or "(the spec's priors)")
+            + (
+                ", ".join(
+                    [f"{k} ~ {v}" for k, v in r["priors"].items()]
+                    + [f"{k} = {v}" for k, v in r.get("options", {}).items()]
+                )
+                or "(the spec's priors)"
+            )
         )
     return "\n".join(lines)

@@ -134,9 +134,9 @@ def border_data(
                     ("section", "month", "category", "link_pattern"),
                     np.zeros((*shape, 1), np.int64),
                 ),
-                "seen_before": (
-                    ("section", "month", "category", "in_country_list"),
-                    np.zeros((*shape, 0), np.int64),
+                "before_journeys": (
+                    ("section", "month", "category", "link_pattern"),
+                    np.zeros((*shape, 1), np.int64),
                 ),
             },
             coords={"link_pattern": ["none"], "in_country_list": np.array([], dtype=str)},
@@ -148,7 +148,8 @@ def border_data(
         if list(linkage["category"].values) != list(CATEGORIES):
             raise EstimInputError("linkage statistics: categories differ from the border model's")
     data["linked_journeys"] = linkage["linked_journeys"].astype(np.int64)
-    data["seen_before"] = linkage["seen_before"].astype(np.int64)
+    data["before_journeys"] = linkage["before_journeys"].astype(np.int64)
+    data = data.assign_coords(in_country_list=linkage["in_country_list"].values.astype(str))
     data.attrs["link_window_days"] = int(linkage.attrs.get("link_window_days", 0))
     data.attrs["description"] = (
         "border model data: monthly apprehensions, repeat frequencies, flows, register linkage"

@@ -14,8 +14,9 @@ from estim.families.base import rng_from
 from estim.families.border.data import no_bypass_flow
 from estim.families.border.kernels import sample_apprehended
 from estim.families.border.rates import (
+    Detection,
     Rates,
-    got_through,
+    detection,
     posterior_parameters,
     rates,
     retry_draws,
@@ -35,46 +36,109 @@ class Counts(NamedTuple):
     unobserved: np.ndarray
 
 
-def simulate_counts(cell_rates: Rates, rng: Any = None, retry: np.ndarray | None = None) -> Counts:
-    """The model's predictive law of the counts given the rates (`rates`) and the retry probability r at each
-    draw (``retry``, one per draw; None: r = 1): journeys J ~ NegBin(μ, φ) (a gamma–Poisson mixture),
-    apprehended journeys A | J ~ Binomial(J, p), apprehensions K = A + the further apprehensions of the A
-    journeys, NegBin(A, 1 − pr) in all (each journey's geometric with continuation pr), and of the A journeys
-    Binomial(A, s) got through, s = r(1 − p)/(1 − pr)."""
+def draw_detection(cell_rates: Rates, retry: np.ndarray, frailty: np.ndarray | None) -> Detection:
+    """`estim.families.border.rates.detection` at each draw: ``retry`` r and ``frailty`` σ (None: no
+    frailty) one per draw."""
+    shape = (-1, *([1] * (cell_rates.log_p.ndim - 1)))
+    with np.errstate(divide="ignore"):  # log(1 − r) = −inf at r = 1
+        return detection(
+            cell_rates.log_p,
+            cell_rates.log_1mp,
+            np.log(np.asarray(retry, float)).reshape(shape),
+            None if frailty is None else np.asarray(frailty, float).reshape(shape),
+            np,
+        )
+
+
+def _node_shares(det: Detection) -> np.ndarray | None:
+    """With frailty, the share v_q = w_q p_q/p̄ of each node among a cell's apprehended journeys (…, node)."""
+    if det.nodes is None:
+        return None
+    log_w, log_p_q, _, _ = det.nodes
+    v = np.exp(log_w + log_p_q - det.log_p[..., None])
+    return v / v.sum(-1, keepdims=True)
+
+
+def simulate_counts(
+    cell_rates: Rates,
+    rng: Any = None,
+    retry: np.ndarray | None = None,
+    frailty: np.ndarray | None = None,
+) -> Counts:
+    """The model's predictive law of the counts given the rates (`rates`), the retry probability r and the
+    frailty spread σ at each draw (``retry``, ``frailty``: one per draw; None: r = 1, no frailty): journeys
+    J ~ NegBin(μ, φ) (a gamma–Poisson mixture), apprehended journeys A | J ~ Binomial(J, p̄), apprehensions
+    K = A + the further apprehensions of the A journeys (each journey's geometric with continuation pr; with
+    frailty, the journeys split over the frailty nodes by v_q, each node's with p_q r), and of the A journeys
+    Binomial(A, s) got through, s = r(1 − p)/(1 − pr) (with frailty Σ_q v_q s_q)."""
     rng = rng_from(rng)
     mu = np.exp(cell_rates.log_mu)
-    p = np.exp(cell_rates.log_p)
     r = np.ones(mu.shape[0]) if retry is None else np.asarray(retry, float)
+    det = draw_detection(cell_rates, r, frailty)
     phi = np.broadcast_to(cell_rates.phi[:, None, None, :], mu.shape)
     journeys = rng.poisson(rng.gamma(phi, mu / phi))
-    apprehended = rng.binomial(journeys, p)
-    pr = p * r.reshape(-1, 1, 1, 1)
-    p_miss = np.clip(1.0 - pr, 1e-12, 1.0)  # pr rounds to 1 only at absurd parameter values
-    further = rng.negative_binomial(np.maximum(apprehended, 1), p_miss) * (apprehended > 0)
-    s = np.clip(got_through(cell_rates.log_p, cell_rates.log_1mp, r), 0.0, 1.0)
+    apprehended = rng.binomial(journeys, np.exp(det.log_p))
+    shares = _node_shares(det)
+    if shares is None:
+        p_miss = np.clip(np.exp(det.log_1mpr), 1e-12, 1.0)  # 1 − pr
+        further = rng.negative_binomial(np.maximum(apprehended, 1), p_miss) * (apprehended > 0)
+    else:
+        by_node = rng.multinomial(apprehended, shares)
+        p_miss = np.clip(np.exp(det.nodes[3]), 1e-12, 1.0)
+        further = (rng.negative_binomial(np.maximum(by_node, 1), p_miss) * (by_node > 0)).sum(-1)
+    s = np.clip(np.exp(det.log_s), 0.0, 1.0)
     unobserved = journeys - apprehended + rng.binomial(apprehended, s)
     return Counts(journeys, apprehended, apprehended + further, unobserved)
+
+
+def frailty_draws(posterior: xr.Dataset) -> np.ndarray | None:
+    """The frailty spread σ at each posterior draw (chains and draws on one axis); None for a fit without
+    frailty."""
+    if "frailty_sd" not in posterior:
+        return None
+    shape = (posterior.sizes["chain"], posterior.sizes["draw"])
+    return np.broadcast_to(posterior["frailty_sd"].values, shape).reshape(-1)
 
 
 def _link_posterior(
     data: xr.Dataset, posterior: xr.Dataset, pick: slice, s: np.ndarray
 ) -> np.ndarray | None:
     """P(got through | after pattern) per (draw, section, month, category, link_pattern), from s and the
-    posterior coverage π and background ε of the in-country lists (`estim.families.border.model.link_terms`);
-    None without linkage in the fit."""
+    posterior coverage π and the other crossings' sightings μ_S (`estim.families.border.model.link_terms`):
+    s P(pattern | got) / P(pattern). None without linkage in the fit."""
     if "register_coverage" not in posterior:
         return None
     n_lists = data.sizes["in_country_list"]
-    shape = (posterior.sizes["chain"] * posterior.sizes["draw"], n_lists, data.sizes["category"])
-    cov = posterior["register_coverage"].values.reshape(shape)[pick][:, :, None, None, :]
-    bg = posterior["register_background"].values.reshape(shape)[pick][:, :, None, None, :]
-    g1, e1 = 1.0 - (1.0 - cov) * (1.0 - bg), bg
-    got, not_got = [], []
-    for b in range(2**n_lists):
-        on = np.array([b >> i & 1 for i in range(n_lists)], bool)[None, :, None, None, None]
-        got.append(np.where(on, g1, 1.0 - g1).prod(axis=1))
-        not_got.append(np.where(on, e1, 1.0 - e1).prod(axis=1))
-    g, e = np.stack(got, -1), np.stack(not_got, -1)  # (draw, 1, 1, category, pattern)
+    n = posterior.sizes["chain"] * posterior.sizes["draw"]
+    n_cat = data.sizes["category"]
+    cov = posterior["register_coverage"].values.reshape(n, n_lists, n_cat)[pick]
+    rate = posterior["other_sightings"].values.reshape(n, 2**n_lists - 1, n_cat)[pick]
+
+    def background(mask: np.ndarray) -> np.ndarray:  # (draw, category)
+        hits = np.array(
+            [any(b >> i & 1 and mask[i] for i in range(n_lists)) for b in range(1, 2**n_lists)]
+        )
+        return np.exp(-rate[:, hits].sum(axis=1))
+
+    def this_crossing(mask: np.ndarray) -> np.ndarray:
+        return np.where(mask[None, :, None], 1.0 - cov, 1.0).prod(axis=1)
+
+    def patterns(no_sighting: Any) -> np.ndarray:  # (draw, category, pattern): inclusion–exclusion
+        out = []
+        for b in range(2**n_lists):
+            seen = np.array([b >> i & 1 for i in range(n_lists)], bool)
+            total = 0.0
+            for sub in range(2**n_lists):
+                extra = np.array([sub >> i & 1 for i in range(n_lists)], bool)
+                if not (extra & ~seen).any():
+                    total = total + (-1.0) ** int(extra.sum()) * no_sighting(~seen | extra)
+            out.append(np.maximum(total, 1e-300))
+        return np.stack(out, -1)
+
+    g = patterns(lambda m: this_crossing(m) * background(m))[
+        :, None, None
+    ]  # (draw, 1, 1, cat, pattern)
+    e = patterns(background)[:, None, None]
     num = s[..., None] * g
     return num / np.maximum(num + (1.0 - s[..., None]) * e, 1e-300)
 
@@ -98,6 +162,7 @@ def crossings(
     rng = rng_from(rng)
     parameters, (n_chain, n_draw) = posterior_parameters(posterior)
     retry = retry_draws(posterior)
+    frailty = frailty_draws(posterior)
     n = n_chain * n_draw
     surveyed = data["surveyed"].values
     apprehensions = data["apprehensions"].values  # K, (section, month, category)
@@ -112,8 +177,13 @@ def crossings(
         sl = slice(lo, min(n, lo + chunk))
         log_mu, log_p, log_1mp, phi = rates(data, {k: x[sl] for k, x in parameters.items()})
         d = log_mu.shape[0]
-        log_pr = log_p + np.log(retry[sl]).reshape(-1, 1, 1, 1)
-        log_1mpr = np.log1p(-np.exp(log_pr))
+        det = draw_detection(
+            Rates(log_mu, log_p, log_1mp, phi),
+            retry[sl],
+            None if frailty is None else frailty[sl],
+        )
+        log_p, log_1mp = det.log_p, det.log_1mp  # p̄: a journey apprehended at least once
+        log_pr, log_1mpr = det.log_pr, det.log_1mpr
         phi_c = np.broadcast_to(phi[:, None, None, :], log_mu.shape)
         apprehended = np.broadcast_to(
             np.where(surveyed[:, None, None], apprehended_observed, 0), log_mu.shape
@@ -131,7 +201,7 @@ def crossings(
         p = np.exp(log_p)
         g = rng.gamma(phi_c + apprehended, 1.0 / (phi_c / mu + p))
         missed = rng.poisson(g * np.exp(log_1mp))  # journeys never apprehended
-        s = np.clip(got_through(log_p, log_1mp, retry[sl]), 0.0, 1.0)
+        s = np.clip(np.exp(det.log_s), 0.0, 1.0)
         given_link = _link_posterior(data, posterior, sl, s)
         if given_link is None:
             through = rng.binomial(apprehended, s)
@@ -172,9 +242,14 @@ def replicate(
     pick = np.unique(np.linspace(0, n - 1, min(draws, n)).astype(int))
     cell_rates = rates(data, {k: x[pick] for k, x in parameters.items()})
     retry = retry_draws(posterior)[pick]
-    counts = simulate_counts(cell_rates, rng, retry)
+    frailty = frailty_draws(posterior)
+    frailty = None if frailty is None else frailty[pick]
+    counts = simulate_counts(cell_rates, rng, retry, frailty)
     monthly = counts.apprehensions.sum(axis=3)  # (draw, section, month)
-    p_miss = np.clip(1.0 - np.exp(cell_rates.log_p) * retry[:, None, None, None], 1e-12, 1.0)
+    det = draw_detection(cell_rates, retry, frailty)
+    shares = _node_shares(det)
+    # 1 − pr of each apprehended journey's further attempts: per cell, or per cell and frailty node
+    p_miss = np.clip(np.exp(det.log_1mpr if shares is None else det.nodes[3]), 1e-12, 1.0)
     surveyed = data["surveyed"].values
     k_max = int(data["k"].values.max())
     s_idx = np.flatnonzero(surveyed)
@@ -182,8 +257,16 @@ def replicate(
     for i in range(len(pick)):
         for si, s in enumerate(s_idx):
             a = counts.apprehended_journeys[i, s].ravel()
+            if shares is None:
+                miss = np.repeat(p_miss[i, s].ravel(), a)
+            else:  # each journey's frailty node, drawn by its share among the apprehended
+                cells = np.repeat(np.arange(a.size), a)
+                v = shares[i, s].reshape(a.size, -1)[cells]
+                node = (rng.random(cells.size)[:, None] > np.cumsum(v, axis=1)).sum(axis=1)
+                node = np.minimum(node, v.shape[1] - 1)
+                miss = p_miss[i, s].reshape(a.size, -1)[cells, node]
             # apprehensions of one apprehended journey: 1 + failures before the first miss
-            k = rng.geometric(np.repeat(p_miss[i, s].ravel(), a))
+            k = rng.geometric(miss)
             freq[i, si] = np.bincount(np.minimum(k, k_max), minlength=k_max + 1)[1:]
     return xr.Dataset(
         {

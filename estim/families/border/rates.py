@@ -208,14 +208,6 @@ def retry_draws(posterior: xr.Dataset) -> np.ndarray:
     ).reshape(n)
 
 
-def got_through(log_p: np.ndarray, log_1mp: np.ndarray, retry: np.ndarray) -> np.ndarray:
-    """s = r(1 − p)/(1 − pr): the probability that a journey apprehended at least once got into the country in
-    the end (its attempts go on with probability pr after each apprehension and succeed with 1 − p), at
-    each draw (``retry`` has the draws' axis first, the cells' axes follow)."""
-    r = retry.reshape(-1, *([1] * (log_p.ndim - 1)))
-    return np.exp(np.log(r) + log_1mp - np.log1p(-np.exp(log_p) * r))
-
-
 def rates(data: xr.Dataset, parameters: Mapping[str, np.ndarray]) -> Rates:
     """μ, p and φ of every cell at each draw of the parameters (`PARAMETERS`, each with a leading draw axis,
     as `posterior_parameters` gives them): log μ, log p, log(1 − p) with dims (draw, section, month,

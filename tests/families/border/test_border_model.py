@@ -4,6 +4,8 @@ likelihood terms' use of their values."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
@@ -60,15 +62,18 @@ def test_section_hazards_are_pooled_around_their_terrains_mean(model, data):
         "hazard_section": rng.normal(-0.6, 0.2, data.sizes["section"]),
         "hazard_terrain": terrain,
     }
+    # a_s is sampled relative to r (a_s + log r/κ, its location moved by as much): its prior is unchanged
+    retry = 0.7
     fn = model.compile_fn(
-        model.logp(vars=[model["hazard_section"]], sum=True),
+        model.logp(vars=[model["hazard_section_given_retry"]], sum=True),
         inputs=model.value_vars,
         on_unused_input="ignore",
     )
     point = model.initial_point()
+    point["retry_probability_logodds__"] = np.log(retry / (1 - retry))
     point["hazard_mean"] = values["hazard_mean"]
     point["hazard_section_sd_log__"] = np.log(values["hazard_section_sd"])
-    point["hazard_section"] = values["hazard_section"]
+    point["hazard_section_given_retry"] = values["hazard_section"] + np.log(retry) / 0.73
     transform = model.rvs_to_transforms[model["hazard_terrain"]]
     point["hazard_terrain_zerosum__"] = transform.forward(pt.as_tensor(terrain)).eval()
     of = [terrains.index(t) for t in data["terrain"].values]
@@ -91,7 +96,12 @@ def _values(model, point):
     # (model.compile_fn on the random variables would draw from the prior: evaluate the value variables)
     fn = model.compile_fn(model.unobserved_value_vars, inputs=model.value_vars)
     values = dict(zip([v.name for v in model.unobserved_value_vars], fn(point), strict=True))
-    extra = ("retry_probability", "register_coverage", "register_background")
+    extra = (
+        "retry_probability",
+        "register_coverage",
+        "other_sightings",
+        "frailty_sd",
+    )
     return {n: values[n] for n in (*PARAMETERS, *extra) if n in values}
 
 
@@ -170,37 +180,46 @@ def test_likelihood_equals_the_model_equations_evaluated_independently(model, da
         log_rest = scipy.stats.nbinom.logpmf(k - a, np.maximum(a, 1), 1 - pr_u[i]) if k else 0.0
         tot += scipy.special.logsumexp(log_a + log_rest)
     assert terms["apprehensions"] == pytest.approx(tot, rel=1e-9)
-    # linkage, by enumerating each journey's fate: got through (s = r(1 − p)/(1 − pr)) or not; list l sees
-    # it by coverage π_l or background ε_l (got through), by background only (not); before: ε_l
+    # linkage, by enumerating each journey's fate: got through (s = r(1 − p)/(1 − pr)) or not, and the
+    # person's other crossings in the window recorded on exactly the lists S, M_S ~ Poisson(μ_S) (summed to
+    # 25 each): list l misses the person when it misses this crossing ((1 − π_l)^{got}) and no M_S with l in S
     lists = list(data["in_country_list"].values)
-    cov, bg = values["register_coverage"], values["register_background"]
+    assert len(lists) == 2
+    cov, rate = values["register_coverage"], values["other_sightings"]  # rate: (set, category)
     linked = data["linked_journeys"].values[s]
-    before = data["seen_before"].values[s]
-    link = 0.0
-    before_total = 0.0
+    before = data["before_journeys"].values[s]
+    m = np.arange(25)
+
+    @functools.cache
+    def pattern_probability(on, c, got):
+        total = 0.0
+        for m1 in m:  # other crossings on list 1 only, list 2 only, both
+            for m2 in m:
+                w12 = scipy.stats.poisson.pmf(m, rate[2, c])
+                w = scipy.stats.poisson.pmf(m1, rate[0, c]) * scipy.stats.poisson.pmf(
+                    m2, rate[1, c]
+                )
+                for m12, weight in zip(m, w12, strict=True):
+                    seen_other = [m1 + m12 > 0, m2 + m12 > 0]
+                    prob = 1.0
+                    for j, o in enumerate(on):
+                        miss = 0.0 if seen_other[j] else (1 - cov[j, c]) ** got
+                        prob *= (1 - miss) if o else miss
+                    total += w * weight * prob
+        return total
+
+    link = before_total = 0.0
     for i in zip(*np.nonzero(linked.sum(-1)), strict=True):
         c = i[2]
         got = r * (1 - p[s][i]) / (1 - pr[s][i])
         for b in range(2 ** len(lists)):
-            on = [b >> j & 1 for j in range(len(lists))]
-            if_got = np.prod(
-                [
-                    (1 - (1 - cov[j, c]) * (1 - bg[j, c]))
-                    if o
-                    else (1 - cov[j, c]) * (1 - bg[j, c])
-                    for j, o in enumerate(on)
-                ]
-            )
-            if_not = np.prod([bg[j, c] if o else 1 - bg[j, c] for j, o in enumerate(on)])
+            on = tuple(b >> j & 1 for j in range(len(lists)))
+            if_got, if_not = pattern_probability(on, c, 1), pattern_probability(on, c, 0)
             link += linked[i][b] * np.log(got * if_got + (1 - got) * if_not)
-        n = linked[i].sum()
-        for j in range(len(lists)):
-            before_total += before[i][j] * np.log(bg[j, c]) + (n - before[i][j]) * np.log1p(
-                -bg[j, c]
-            )
-    assert linked.sum() > 0
+            before_total += before[i][b] * np.log(if_not)
+    assert linked.sum() > 0 and before[..., 1:].sum() > 0
     assert terms["linked_journeys"] == pytest.approx(link, rel=1e-9)
-    assert terms["seen_before"] == pytest.approx(before_total, rel=1e-9)
+    assert terms["before_journeys"] == pytest.approx(before_total, rel=1e-9)
     # detector split: multinomial kernel Σ K_td log π_td
     kd = data["apprehensions_by_detector"].sum(["section", "category"]).values
     assert terms["apprehensions_by_detector"] == pytest.approx(
@@ -270,9 +289,9 @@ def test_a_spec_can_override_the_hierarchies(data):
     assert law == "ZeroSumNormal" and _value(sigma) == 0.3
     assert "section_sd" not in m.named_vars
     # section hazards: Student t around μ_a + t_terrain, of scale 0.1; no σ_a
-    law, (nu, mu, sigma) = _law(m, "hazard_section")
+    law, (nu, mu, sigma) = _law(m, "hazard_section_given_retry")
     assert law == "StudentT" and (_value(nu), _value(sigma)) == (4, 0.1)
-    assert _names(m, mu) == {"hazard_mean", "hazard_terrain"}
+    assert _names(m, mu) == {"hazard_mean", "hazard_terrain", "retry_probability"}
     assert "hazard_section_sd" not in m.named_vars
     assert np.isfinite(m.compile_logp()(m.initial_point()))
 
@@ -280,9 +299,9 @@ def test_a_spec_can_override_the_hierarchies(data):
 def test_default_hierarchies_name_their_hyperparameters(model):
     law, (sigma, *_) = _law(model, "section_effect")
     assert law == "ZeroSumNormal" and _names(model, sigma) == {"section_sd"}
-    law, (mu, sigma) = _law(model, "hazard_section")
+    law, (mu, sigma) = _law(model, "hazard_section_given_retry")
     assert law == "Normal"
-    assert _names(model, mu) == {"hazard_mean", "hazard_terrain"}
+    assert _names(model, mu) == {"hazard_mean", "hazard_terrain", "retry_probability"}
     assert _names(model, sigma) == {"hazard_section_sd"}
 
 
@@ -358,3 +377,56 @@ def test_a_term_at_other_counts_is_the_term_of_a_model_of_those_counts(model, da
     expected = other.point_logps(point, round_vals=12)[name]
     assert _term_logp(model, name, counts[sections], point) == pytest.approx(expected, rel=1e-9)
     assert expected != pytest.approx(model.point_logps(point, round_vals=12)[name], rel=1e-6)
+
+
+# ---- options: the retry probability fixed, a person-level frailty
+
+
+def test_frailty_repeat_counts_are_the_mixture_over_the_frailty_nodes(data):
+    # With frailty σ the repeat counts of a cell follow P(k | k ≥ 1) = E[p_Z (p_Z r)^{k−1} (1 − p_Z r)] / E p_Z
+    # over the discretised log-normal Z; checked against the same expectation computed node by node here, and
+    # against σ → 0 (the geometric of continuation pr). The apprehended journeys: NegBin(μ E p_Z, φ).
+    from numpy.polynomial.hermite import hermgauss
+
+    model = build_border(data, frailty_sd=0.5)
+    rng = np.random.default_rng(4)
+    point = _point(model, rng)
+    values = _values(model, point)
+    mu, p, phi, _ = _by_hand(data, values)
+    r = float(values["retry_probability"])
+    terms = model.point_logps(point, round_vals=12)
+    s = data["surveyed"].values
+    x, w = hermgauss(5)
+    z = np.exp(-(0.5**2) / 2 + 0.5 * np.sqrt(2) * x)
+    w = w / np.sqrt(np.pi)
+    hazard = -np.log1p(-p[s])[..., None] * z  # (section, month, category, node)
+    p_q = -np.expm1(-hazard)
+    p_bar = (w * p_q).sum(-1)
+    f = data["frequency"].values[s]
+    k = data["k"].values
+    total = 0.0
+    for i in zip(*np.nonzero(f), strict=True):
+        cell, kk = i[:3], k[i[3]]
+        pq = p_q[cell]
+        total += f[i] * np.log((w * pq * (pq * r) ** (kk - 1) * (1 - pq * r)).sum() / p_bar[cell])
+    assert terms["repeat_apprehensions"] == pytest.approx(total, rel=1e-9)
+    a = data["apprehended_journeys"].values[s]
+    m = mu[s] * p_bar
+    nb = scipy.stats.nbinom.logpmf(a, phi, phi / (phi + m))
+    assert terms["apprehended_journeys"] == pytest.approx(nb.sum(), rel=1e-9)
+    # a frailty of spread 0 is no frailty
+    plain = build_border(data).point_logps(point, round_vals=12)
+    tiny = build_border(data, frailty_sd=1e-6).point_logps(point, round_vals=12)
+    assert tiny["repeat_apprehensions"] == pytest.approx(plain["repeat_apprehensions"], rel=1e-8)
+
+
+def test_options_are_checked_and_a_fixed_retry_is_not_a_parameter(data):
+    with pytest.raises(EstimInputError, match="retry_probability"):
+        build_border(data, retry_probability=1.5)
+    with pytest.raises(EstimInputError, match="frailty_sd"):
+        build_border(data, frailty_sd="large")
+    fixed = build_border(data, retry_probability=1.0)
+    assert "retry_probability" not in {v.name for v in fixed.free_RVs}
+    assert "retry_probability" in fixed.named_vars  # kept as a constant in the posterior
+    estimated = build_border(data, frailty_sd="estimated")
+    assert "frailty_sd" in {v.name for v in estimated.free_RVs}
