@@ -25,7 +25,6 @@ DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "Gamma": ("alpha", "beta"),
     "LogNormal": ("mu", "sigma"),
     "Beta": ("alpha", "beta"),
-    "LogitNormal": ("mu", "sigma"),  # a probability whose logit is normal
     "Uniform": ("lower", "upper"),
     "Dirichlet": ("a",),
     "ZeroSumNormal": (
