@@ -465,11 +465,12 @@ def sensitivity_cmd(spec_path: Path, force: bool, fmt: str) -> None:
     """Prior sensitivity: refit SPEC with some priors changed and report how its headline estimate moves.
 
     The family says which priors and which estimate: for the border model, the prior of the apprehension
-    probability widened and shifted, and the whole-border unobserved crossings per year. It does not vary
-    the repeated-trials assumption (every journey retries until it gets through); the report says so.
+    probability widened and shifted, the retry probability fixed at 1 (repeated trials) or 0.7 or under a
+    strong prior, and a person-level frailty of the apprehension hazard; the estimate watched is the
+    whole-border unobserved crossings per year. What it does not vary, the report says.
 
     Each variant is saved beside the spec as NAME__VARIANT.nc (and reused when its provenance matches). The
-    border model's four fits take about 6–12 minutes on 2 cores; progress is shown on stderr.
+    border model's eight fits take about 25–40 minutes on 2 cores; progress is shown on stderr.
     """
     from estim.run.spec import read_spec
     from estim.studies.sensitivity import design_of, format_sensitivity, prior_sensitivity

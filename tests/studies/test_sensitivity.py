@@ -13,18 +13,20 @@ from estim.run.spec import read_spec
 from estim.studies.sensitivity import design_of, format_sensitivity, variant_spec
 
 
-def test_variants_change_only_the_hazard_prior_and_get_their_own_fit():
+def test_variants_change_their_priors_or_options_and_get_their_own_fit():
     spec = read_spec(REPO_ROOT / "models" / "border.toml")
     design = design_of(spec)
     assert design is BORDER_SENSITIVITY
     variants = design.variants
     assert variant_spec(spec, "spec", variants["spec"]) is spec
     for name, overrides in variants.items():
-        if not overrides:
+        options = design.variant_options.get(name, {})
+        if not overrides and not options:
             continue
-        v = variant_spec(spec, name, overrides, design.target_accept)
+        v = variant_spec(spec, name, overrides, design.target_accept, options)
         assert v.name == f"border__{name}"
         assert dict(v.priors) == {**dict(spec.priors), **overrides}
+        assert dict(v.options) == {**dict(spec.options), **options}
         assert v.spec_hash != spec.spec_hash  # never reuses the spec's cached fit
         assert v.sampler.target_accept == max(spec.sampler.target_accept, design.target_accept)
         assert (v.sampler.draws, v.sampler.chains, v.seed) == (
@@ -33,9 +35,14 @@ def test_variants_change_only_the_hazard_prior_and_get_their_own_fit():
             spec.seed,
         )
     # the shipped variants widen and shift the level of the log hazard both ways
-    mus = sorted(o["hazard_mean"].parameters["mu"] for o in variants.values() if o)
+    mus = sorted(o["hazard_mean"].parameters["mu"] for o in variants.values() if "hazard_mean" in o)
     assert mus[0] < -0.5 < mus[-1]
     assert isinstance(variants["hazard_mean_wide"]["hazard_mean"], Prior)
+    # the retry probability: fixed at 1 (repeated trials) and below, and under a strong prior; a frailty
+    fixed = [design.variant_options[n]["retry_probability"] for n in ("retry_1", "retry_0.7")]
+    assert fixed == [1.0, 0.7]
+    assert variants["retry_prior_0.9"]["retry_probability"].distribution == "Beta"
+    assert design.variant_options["frailty_0.5"] == {"frailty_sd": 0.5}
 
 
 def test_a_family_without_a_design_is_refused():
@@ -47,17 +54,22 @@ def test_a_family_without_a_design_is_refused():
 def test_the_table_shows_each_variant_and_its_shift():
     rows = [
         {"variant": "spec", "priors": {}, "gate_passed": True, "median": 1000.0, "lower": 900.0,
-         "upper": 1100.0, "mean_p": 0.45, "shift_from_first": 0.0},
+         "upper": 1100.0, "mean_p": 0.45, "retry": 0.97, "shift_from_first": 0.0},
         {"variant": "wide", "priors": {"hazard_mean": "Normal(mu=-0.5, sigma=3.0)"}, "gate_passed": False,
-         "median": 1050.0, "lower": 940.0, "upper": 1160.0, "mean_p": 0.44, "shift_from_first": 0.05},
+         "median": 1050.0, "lower": 940.0, "upper": 1160.0, "mean_p": 0.44, "retry": 0.96, "shift_from_first": 0.05},
+        {"variant": "retry_1", "priors": {}, "options": {"retry_probability": 1.0}, "gate_passed": True,
+         "median": 1200.0, "lower": 1100.0, "upper": 1300.0, "mean_p": 0.43, "retry": 1.0, "shift_from_first": 0.2},
     ]  # fmt: skip
     lines = format_sensitivity(rows, BORDER_SENSITIVITY).splitlines()
     # it says what it varies and what it does not, before the table
-    preamble = " ".join(lines[: lines.index("")])
+    preamble = " ".join(" ".join(lines[: lines.index("")]).split())
     assert preamble.startswith("varied: the prior of the log-hazard level hazard_mean")
-    assert "not varied: the repeated-trials assumption" in preamble
+    assert "the retry probability r" in preamble and "not varied: the bypass law" in preamble
     text = lines[lines.index("") + 1 :]
     assert "unobserved/yr" in text[0] and "mean p" in text[0]
     assert text[1].split()[:3] == ["spec", "ok", "1,000"] and "(the spec's priors)" in text[1]
     assert text[2].split()[:3] == ["wide", "FAIL", "1,050"] and "+5.0%" in text[2]
     assert "hazard_mean ~ Normal(mu=-0.5, sigma=3.0)" in text[2]
+    assert (
+        text[3].split()[:3] == ["retry_1", "ok", "1,200"] and "retry_probability = 1.0" in text[3]
+    )

@@ -76,8 +76,8 @@ def format_questions(questions: dict[str, pd.DataFrame]) -> str:
         f"The study's questions answered by the border model{synthetic}, {whole}",
         f"Posterior medians, with the central {pct} posterior interval in brackets; shares and ratios are "
         "computed draw by draw.",
-        "Assumption: every journey retries until it gets through, so each journey ends in one unobserved "
-        "crossing.",
+        "Unobserved crossings: the journeys never apprehended and the apprehended ones that got through in "
+        "the end (after an apprehension a person tries again with the fit's retry probability r).",
         "",
         "1. SCALE: illegal crossings of the whole border, per calendar year",
     ]

@@ -119,3 +119,54 @@ def test_after_sampling_outputs(model, data):
     # the observed f_k add up to the surveyed sections' apprehended journeys (k capped at its maximum)
     s = data["surveyed"].values
     assert int(obs["frequency"].sum()) == int(data["apprehended_journeys"].values[s].sum())
+
+
+def test_the_report_says_where_the_retry_probability_comes_from():
+    from estim.families.border.report import retry_summary
+
+    def posterior(values, linked):
+        ds = xr.Dataset(
+            {"retry_probability": (("chain", "draw"), np.asarray(values, float).reshape(1, -1))}
+        )
+        if linked:
+            ds["register_coverage"] = (("chain", "draw"), np.zeros((1, len(values))))
+        return ds
+
+    draws = np.linspace(0.8, 1.0, 101)
+    assert retry_summary(posterior(draws, True))["source"] == "linkage"
+    assert retry_summary(posterior(draws, False))["source"] == "prior"
+    fixed = retry_summary(posterior(np.ones(50), False))
+    assert fixed["source"] == "fixed" and fixed["median"] == 1.0
+    q = retry_summary(posterior(draws, True), prob=0.9)
+    assert q["lower"] == pytest.approx(0.81) and q["upper"] == pytest.approx(0.99)
+    # a fit made before r was a parameter: repeated trials
+    assert retry_summary(xr.Dataset())["source"] == "fixed"
+
+
+def test_simulated_counts_with_frailty_have_the_mixtures_moments():
+    # σ = 0.5 on 5 Gauss–Hermite nodes: E A = μ Σ w_q p_q, E K = μ Σ w_q p_q/(1 − p_q r), and of the
+    # apprehended journeys Σ w_q p_q s_q got through (s_q = r(1 − p_q)/(1 − p_q r))
+    from numpy.polynomial.hermite import hermgauss
+
+    n, retry, sigma = 200_000, 0.7, 0.5
+    mu, p, phi = np.array([4.0, 30.0]), np.array([0.3, 0.6]), np.array([2.0, 8.0])
+    cells = lambda x: np.broadcast_to(x, (n, 1, 1, 2))  # noqa: E731
+    counts = simulate_counts(
+        Rates(
+            cells(np.log(mu)), cells(np.log(p)), cells(np.log1p(-p)), np.broadcast_to(phi, (n, 2))
+        ),
+        np.random.default_rng(9),
+        np.full(n, retry),
+        np.full(n, sigma),
+    )
+    j, a, k, u = (x.reshape(n, 2) for x in counts)
+    x, w = hermgauss(5)
+    w = w / np.sqrt(np.pi)
+    z = np.exp(-(sigma**2) / 2 + sigma * np.sqrt(2) * x)
+    p_q = 1 - (1 - p[:, None]) ** z[None, :]  # (category, node)
+    s_q = retry * (1 - p_q) / (1 - p_q * retry)
+    np.testing.assert_allclose(a.mean(0), mu * (w * p_q).sum(1), rtol=0.01)
+    np.testing.assert_allclose(k.mean(0), mu * (w * p_q / (1 - p_q * retry)).sum(1), rtol=0.01)
+    np.testing.assert_allclose(
+        u.mean(0), mu * (1 - (w * p_q).sum(1)) + mu * (w * p_q * s_q).sum(1), rtol=0.01
+    )
