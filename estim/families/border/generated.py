@@ -13,6 +13,7 @@ import xarray as xr
 from estim.families.base import rng_from
 from estim.families.border.data import no_bypass_flow
 from estim.families.border.kernels import sample_apprehended
+from estim.families.border.model import pattern_probabilities
 from estim.families.border.rates import (
     Detection,
     Rates,
@@ -123,17 +124,8 @@ def _link_posterior(
     def this_crossing(mask: np.ndarray) -> np.ndarray:
         return np.where(mask[None, :, None], 1.0 - cov, 1.0).prod(axis=1)
 
-    def patterns(no_sighting: Any) -> np.ndarray:  # (draw, category, pattern): inclusion–exclusion
-        out = []
-        for b in range(2**n_lists):
-            seen = np.array([b >> i & 1 for i in range(n_lists)], bool)
-            total = 0.0
-            for sub in range(2**n_lists):
-                extra = np.array([sub >> i & 1 for i in range(n_lists)], bool)
-                if not (extra & ~seen).any():
-                    total = total + (-1.0) ** int(extra.sum()) * no_sighting(~seen | extra)
-            out.append(np.maximum(total, 1e-300))
-        return np.stack(out, -1)
+    def patterns(no_sighting: Any) -> np.ndarray:  # (draw, category, pattern)
+        return np.maximum(pattern_probabilities(no_sighting, n_lists, np), 1e-300)
 
     g = patterns(lambda m: this_crossing(m) * background(m))[
         :, None, None

@@ -266,10 +266,11 @@ def link_set_names(lists: list[str]) -> list[str]:
     ]
 
 
-def pattern_probabilities(no_sighting: Any, n_lists: int) -> Any:
+def pattern_probabilities(no_sighting: Any, n_lists: int, xp: Any = pt) -> Any:
     """P(the lists a person is seen on are exactly pattern b), b = Σ_l 2^l a_l, from Q(U) = P(seen on none of
     the lists in U) for every set U (``no_sighting(mask)``, mask a bool array over the lists): by
-    inclusion–exclusion, P(exactly A) = Σ_{B ⊆ A} (−1)^{|B|} Q(Ā ∪ B). Stacked on a last axis."""
+    inclusion–exclusion, P(exactly A) = Σ_{B ⊆ A} (−1)^{|B|} Q(Ā ∪ B). Stacked on a last axis, in the
+    array namespace ``xp`` (PyTensor in the model, NumPy for the draws of `estim.families.border.generated`)."""
     out = []
     for b in range(2**n_lists):
         seen = np.array([b >> i & 1 for i in range(n_lists)], bool)
@@ -280,7 +281,7 @@ def pattern_probabilities(no_sighting: Any, n_lists: int) -> Any:
                 continue  # B must be a subset of A
             total = total + (-1.0) ** int(extra.sum()) * no_sighting(~seen | extra)
         out.append(total)
-    return pt.stack(out, axis=-1)
+    return xp.stack(out, axis=-1)
 
 
 def link_terms(
