@@ -207,6 +207,9 @@ class Family:
     gate_variables: tuple[str, ...] | None
         The posterior variables (besides N) the diagnostics gate reads; None: all of them. A family whose
         parameters are identified only up to relabelling (latent classes) names its label-invariant ones.
+    gate_skip: tuple[str, ...]
+        Posterior variables the gate does not read when it reads all the others: a sampler's auxiliary whose
+        sign is not identified (the border model's r = exp(−|v|) samples v; the gate reads r).
     exact(data, priors, rng, draws, chains, **options) -> dict[str, xr.Dataset] | None
         Optional. For a family whose posterior is computed exactly (by enumeration or on a grid) rather than
         sampled: independent draws from it, as DataTree groups: "posterior" (N and anything else, dims
@@ -229,6 +232,7 @@ class Family:
     bayesian: bool = True
     ml: bool = True
     gate_variables: tuple[str, ...] | None = None
+    gate_skip: tuple[str, ...] = ()
     exact: Callable[..., dict[str, xr.Dataset]] | None = None
 
     @property

@@ -288,12 +288,21 @@ def _posterior(fit: xr.DataTree | xr.Dataset) -> xr.Dataset:
     return fit
 
 
-def _gate(fit: xr.DataTree | xr.Dataset) -> tuple[bool | None, str]:
-    """(passed, description) of the diagnostics gate; (None, …) for a bare posterior, which it cannot check."""
+def border_gate(fit: xr.DataTree) -> Any:
+    """The diagnostics gate's verdict on a border fit, over the variables `estim fit` reads (not the sign of
+    r's auxiliary, which is not identified)."""
+    from estim.families.border import BORDER
     from estim.run.diagnostics import check
+    from estim.run.fit import gate_names
 
+    return check(fit, var_names=gate_names(BORDER, fit))
+
+
+def _gate(fit: xr.DataTree | xr.Dataset) -> tuple[bool | None, str]:
+    """(passed, description) of the diagnostics gate on a border fit, reading what `estim fit` reads; (None, …)
+    for a bare posterior, which it cannot check."""
     if isinstance(fit, xr.DataTree) and "sample_stats" in fit.children:
-        verdict = check(fit)
+        verdict = border_gate(fit)
         return bool(verdict.passed), verdict.describe()
     return None, "not checked: a posterior without sample_stats"
 

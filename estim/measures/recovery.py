@@ -40,10 +40,9 @@ import xarray as xr
 from estim.families.border.data_kind import records_data
 from estim.intervals import equal_tailed_array
 from estim.io import atomic_path, study_rows_so_far, without_error
-from estim.measures.backtest import fit_border, months_before
+from estim.measures.backtest import border_gate, fit_border, months_before
 from estim.measures.forecast import BASELINE, forecast
 from estim.measures.spec import MeasureSpec, read_measures
-from estim.run.diagnostics import check as gate_check
 
 DEFAULT_STUDY_SEED = 6000
 START = "2018-01"
@@ -229,7 +228,7 @@ def effect_recovery(
             truth = true_changes(s, specs, effects)
             t1 = time.perf_counter()
             trace = fit_border(data, s, draws=draws, tune=tune, target_accept=target_accept)
-            verdict = gate_check(trace)
+            verdict = border_gate(trace)
             t2 = time.perf_counter()
             posterior = trace["posterior"].to_dataset()
             predicted = forecast_changes(data, posterior, specs, s, forecast_draws)

@@ -479,10 +479,13 @@ def mle_dict(result: MLEResult) -> dict[str, Any]:
 
 
 def gate_names(family: Family, idata: xr.DataTree) -> list[str] | None:
-    """The posterior variables the gate reads: all (None), or the family's `gate_variables` and N."""
-    if family.gate_variables is None:
-        return None
+    """The posterior variables the gate reads: all (None), all but the family's `gate_skip`, or its
+    `gate_variables` and N."""
     posterior = idata["posterior"]
+    if family.gate_variables is None:
+        if not family.gate_skip:
+            return None
+        return [str(v) for v in posterior.data_vars if v not in family.gate_skip]
     return [v for v in (*family.gate_variables, "N") if v in posterior.data_vars]
 
 

@@ -20,7 +20,12 @@ from estim.families.border.generated import (
     population,
     simulate_counts,
 )
-from estim.families.border.model import DEFAULT_PRIORS, OBSERVED, build_border
+from estim.families.border.model import (
+    DEFAULT_PRIORS,
+    OBSERVED,
+    RETRY_AUXILIARY,
+    build_border,
+)
 from estim.families.border.rates import Rates, posterior_parameters, rates
 from estim.families.border.report import BORDER_REPORT
 from estim.families.border.sensitivity import BORDER_SENSITIVITY
@@ -43,6 +48,7 @@ BORDER = register(
         after_sampling=after_sampling,
         report=BORDER_REPORT,
         sensitivity=BORDER_SENSITIVITY,
+        gate_skip=(RETRY_AUXILIARY,),
     )
 )
 

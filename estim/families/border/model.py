@@ -231,6 +231,34 @@ def _along_retry(
     return pm.Deterministic(name, tilde + log_retry, **kwargs)
 
 
+# The auxiliaries the sampler moves for r (a point of the plane; its angle is not identified, so the gate
+# does not read them: it reads r).
+RETRY_AUXILIARY = "give_up_hazard_root"
+RETRY_ROOT = ("first", "second")
+
+
+def _log_retry(table: _PriorTable, prior: Prior) -> Any:
+    """log r for r [retry_probability] with its stated Beta(a, b) prior. When the data say r ≈ 1 (repeated
+    trials), r's posterior presses against the bound: sampled in logit r its upper tail is long and flat, and
+    the ridge shifts, linear in log r, bend there (rare divergences in that tail on the shipped data at any
+    target_accept). For b = 1 (the default uniform, a = b = 1) the cumulative hazard of giving up after an
+    apprehension, h = −log r, is sampled as half the squared length of a point v of the plane
+    [give_up_hazard_root]: r ~ Beta(a, 1) is h ~ Exponential(a), which is |v|²/2 for v ~ Normal(0, I/a)
+    exactly (a χ² with two degrees of freedom). r = 1 is then the centre of a Gaussian, smooth (a signed
+    h = |v| in one dimension puts a kink there), and a likelihood linear in h near r = 1 is Gaussian in v.
+    For b ≠ 1 the prior density at r = 1 is 0 or infinite: r is sampled as it is (logit r)."""
+    if prior.distribution != "Beta":
+        raise EstimInputError(f"prior of retry_probability: a Beta law, got {prior}")
+    parameters = table.parameters("retry_probability")
+    a, b = parameters["alpha"], parameters["beta"]
+    if not (isinstance(b, (int, float)) and float(b) == 1.0):
+        return pt.log(table.create("retry_probability"))
+    root = pm.Normal(RETRY_AUXILIARY, mu=0.0, sigma=1.0 / np.sqrt(a), dims="retry_root")
+    log_retry = -0.5 * pt.sum(root**2)
+    pm.Deterministic("retry_probability", pt.exp(log_retry))
+    return log_retry
+
+
 def _coverage(prior: Prior, log_retry: Any) -> Any:
     """π_{L,c} [register_coverage], sampled as z = logit π + c log r: the linkage pins the share of linked
     journeys a list sees through this crossing, ≈ s π, and with pr pinned s = r(1 − p)/(1 − pr) moves as
@@ -356,7 +384,7 @@ def build_border(
 ) -> pm.Model:
     """The border model (module docstring) on `border_data`'s output; ``priors`` replace entries of
     `DEFAULT_PRIORS`. ``retry_probability`` a number in (0, 1] fixes r (1: Espenshade's repeated trials, the
-    model before 2026-12); None estimates it. ``frailty_sd``: None or 0 for no person-level frailty, a
+    model before 2026-12); None estimates it with the prior entry ``retry_probability`` (`_log_retry`). ``frailty_sd``: None or 0 for no person-level frailty, a
     number σ > 0 for a frailty of that spread, ``"estimated"`` for σ with the prior entry ``frailty_sd``
     (`estim.families.border.rates.detection`)."""
     overrides = dict(priors or {})
@@ -407,16 +435,17 @@ def build_border(
     linkage = bool(lists) and linked[surveyed_idx].sum() > 0
     coords["in_country_list"] = lists
     coords["link_set"] = link_set_names(lists)
+    coords["retry_root"] = list(RETRY_ROOT)
 
     with pm.Model(coords=coords) as model:
         # ---- parameters (creation order fixes the sampler's parameter vector)
         table = _PriorTable(priors)
         # r first: the levels it trades off against are sampled relative to it (`_along_retry`)
         if retry_probability is None:
-            retry = table.create("retry_probability")
+            log_retry = _log_retry(table, priors["retry_probability"])
         else:
             retry = pm.Deterministic("retry_probability", pt.constant(float(retry_probability)))
-        log_retry = pt.log(retry)
+            log_retry = pt.log(retry)
         # journeys
         section_effect = table.create("section_effect", dims="section")  # α_s
         # β_c, μ ∝ r along the ridge
@@ -431,14 +460,28 @@ def build_border(
         overdispersion = table.create("overdispersion", dims="category")  # 1/√φ_c
         bypass_eta0 = _along_retry(table, priors, "bypass_eta0", log_retry)  # η0
         bypass_eta1 = table.create("bypass_eta1")  # η1
-        # detection: a_s ~ law(μ_a + t_{terrain(s)}, σ_a); its mu and sigma create μ_a and σ_a when named
+        # detection: a_s ~ law(μ_a + t_{terrain(s)}, σ_a); its mu and sigma create μ_a and σ_a when named.
+        # log p + log r is what the repeats pin: a_s moves by −log r/κ along the ridge, and so does the mean
+        # μ_a it is pooled around (sampled as `hazard_mean_given_retry`), so that a_s − μ_a, which σ_a
+        # scales, does not move with r (moving a_s alone tied r to μ_a and σ_a: divergences towards large σ_a)
+        shift = -log_retry / RIDGE_HAZARD_SLOPE
+        mean_name = priors["hazard_section"].parameters.get("mu")
+        if isinstance(mean_name, str) and mean_name in HYPERPARAMETERS:
+            mean_prior = priors[mean_name]
+            if "mu" in mean_prior.parameters and not any(
+                isinstance(x, str) for x in mean_prior.parameters.values()
+            ):
+                moved_mean = Prior(
+                    mean_prior.distribution,
+                    **{**mean_prior.parameters, "mu": mean_prior.parameters["mu"] - shift},
+                )
+                tilde_mean = moved_mean.create(f"{mean_name}_given_retry")
+                table.hyperparameters[mean_name] = pm.Deterministic(mean_name, tilde_mean + shift)
         hierarchy = table.parameters("hazard_section")
         if terrain_hazard:
             terrain_effect = table.create("hazard_terrain", dims="terrain")  # t
             hierarchy["mu"] = hierarchy["mu"] + terrain_effect[terrain_of]
         law = priors["hazard_section"].distribution
-        # log p + log r is what the repeats pin: a_s moves by −log r/κ along the ridge
-        shift = -log_retry / RIDGE_HAZARD_SLOPE
         if centered_hazard:
             moved = Prior(law, **{**hierarchy, "mu": hierarchy["mu"] - shift})
             tilde = moved.create("hazard_section_given_retry", dims="section")

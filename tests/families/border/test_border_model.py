@@ -10,6 +10,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 import pytest
+import scipy.integrate
 import scipy.special
 import scipy.stats
 from pytensor.graph.traversal import ancestors
@@ -17,6 +18,7 @@ from pytensor.graph.traversal import ancestors
 from estim.errors import EstimInputError
 from estim.families.border import build_border, rates
 from estim.families.border.data import BYPASSER, CATEGORIES
+from estim.families.border.model import RETRY_AUXILIARY, _log_retry, _PriorTable
 from estim.priors import Prior
 from estim.run.spec import parse_spec
 
@@ -70,8 +72,9 @@ def test_section_hazards_are_pooled_around_their_terrains_mean(model, data):
         on_unused_input="ignore",
     )
     point = model.initial_point()
-    point["retry_probability_logodds__"] = np.log(retry / (1 - retry))
-    point["hazard_mean"] = values["hazard_mean"]
+    point["give_up_hazard_root"] = np.array([np.sqrt(-2 * np.log(retry)), 0.0])  # r = exp(−|v|²/2)
+    # μ_a moves with a_s along the ridge: sampled as μ_a + log r/κ
+    point["hazard_mean_given_retry"] = values["hazard_mean"] + np.log(retry) / 0.73
     point["hazard_section_sd_log__"] = np.log(values["hazard_section_sd"])
     point["hazard_section_given_retry"] = values["hazard_section"] + np.log(retry) / 0.73
     transform = model.rvs_to_transforms[model["hazard_terrain"]]
@@ -291,7 +294,7 @@ def test_a_spec_can_override_the_hierarchies(data):
     # section hazards: Student t around μ_a + t_terrain, of scale 0.1; no σ_a
     law, (nu, mu, sigma) = _law(m, "hazard_section_given_retry")
     assert law == "StudentT" and (_value(nu), _value(sigma)) == (4, 0.1)
-    assert _names(m, mu) == {"hazard_mean", "hazard_terrain", "retry_probability"}
+    assert _names(m, mu) == {"hazard_mean_given_retry", "hazard_terrain", "give_up_hazard_root"}
     assert "hazard_section_sd" not in m.named_vars
     assert np.isfinite(m.compile_logp()(m.initial_point()))
 
@@ -301,7 +304,7 @@ def test_default_hierarchies_name_their_hyperparameters(model):
     assert law == "ZeroSumNormal" and _names(model, sigma) == {"section_sd"}
     law, (mu, sigma) = _law(model, "hazard_section_given_retry")
     assert law == "Normal"
-    assert _names(model, mu) == {"hazard_mean", "hazard_terrain", "retry_probability"}
+    assert _names(model, mu) == {"hazard_mean_given_retry", "hazard_terrain", "give_up_hazard_root"}
     assert _names(model, sigma) == {"hazard_section_sd"}
 
 
@@ -418,6 +421,71 @@ def test_frailty_repeat_counts_are_the_mixture_over_the_frailty_nodes(data):
     plain = build_border(data).point_logps(point, round_vals=12)
     tiny = build_border(data, frailty_sd=1e-6).point_logps(point, round_vals=12)
     assert tiny["repeat_apprehensions"] == pytest.approx(plain["repeat_apprehensions"], rel=1e-8)
+
+
+@pytest.mark.parametrize("alpha", [1.0, 3.0])
+def test_r_sampled_through_its_hazard_root_keeps_the_stated_beta_prior(alpha):
+    """r = exp(−|v|²/2), v ~ Normal(0, I/a) in the plane: the law of r the model's density implies,
+    integrated numerically over the plane, is the stated Beta(a, 1) (a = 1: uniform)."""
+    prior = Prior("Beta", alpha=alpha, beta=1.0)
+    with pm.Model(coords={"retry_root": ["first", "second"]}) as m:
+        _log_retry(_PriorTable({"retry_probability": prior}), prior)
+    assert [v.name for v in m.free_RVs] == [RETRY_AUXILIARY]
+    logp = m.compile_logp()
+
+    def ring(radius):  # the density on the circle of that radius, times its length
+        return 2 * np.pi * radius * float(np.exp(logp({RETRY_AUXILIARY: np.array([radius, 0.0])})))
+
+    for r in (0.05, 0.3, 0.6, 0.95, 0.999):
+        edge = np.sqrt(-2 * np.log(r))  # P(R ≤ r) = P(|v|²/2 ≥ −log r)
+        mass = scipy.integrate.quad(ring, edge, 40)[0]
+        assert mass == pytest.approx(scipy.stats.beta(alpha, 1.0).cdf(r), abs=1e-7)
+    # r = 1 is the centre of the plane: the density there is finite and positive, and smooth
+    assert 0 < ring(1e-9) / (2 * np.pi * 1e-9) < np.inf
+
+
+def test_a_prior_on_r_whose_density_at_one_is_zero_or_infinite_samples_r_itself():
+    for b in (5.0, 0.5):
+        prior = Prior("Beta", alpha=2.0, beta=b)
+        with pm.Model(coords={"retry_root": ["first", "second"]}) as m:
+            _log_retry(_PriorTable({"retry_probability": prior}), prior)
+        assert [v.name for v in m.free_RVs] == ["retry_probability"]
+    with pytest.raises(EstimInputError, match="a Beta law"):
+        with pm.Model():
+            bad = Prior("Uniform", lower=0.0, upper=1.0)
+            _log_retry(_PriorTable({"retry_probability": bad}), bad)
+
+
+def test_the_gate_reads_r_not_the_sign_of_its_auxiliary():
+    """Chains at different angles of the plane are the same r: R-hat of v would fail a sound fit."""
+    import xarray as xr
+
+    from estim.families.border import BORDER
+    from estim.run.diagnostics import check
+    from estim.run.fit import gate_names
+
+    rng = np.random.default_rng(3)
+    h = rng.exponential(0.05, (2, 1000))
+    # chain 0 on one side of the plane, chain 1 on the other: the same r
+    angle = np.where(np.arange(2)[:, None] == 0, 0.3, 3.4) + rng.normal(0, 0.1, (2, 1000))
+    root = np.sqrt(2 * h)[..., None] * np.stack([np.cos(angle), np.sin(angle)], axis=-1)
+    posterior = xr.Dataset(
+        {
+            RETRY_AUXILIARY: (("chain", "draw", "retry_root"), root),
+            "retry_probability": (("chain", "draw"), np.exp(-h)),
+        }
+    )
+    stats = xr.Dataset(
+        {
+            "diverging": (("chain", "draw"), np.zeros((2, 1000), bool)),
+            "energy": (("chain", "draw"), rng.normal(size=(2, 1000))),
+        }
+    )
+    tree = xr.DataTree.from_dict({"posterior": posterior, "sample_stats": stats})
+    names = gate_names(BORDER, tree)
+    assert names == ["retry_probability"]
+    assert check(tree, var_names=names).passed
+    assert not check(tree).passed  # read naively, v's R-hat fails
 
 
 def test_options_are_checked_and_a_fixed_retry_is_not_a_parameter(data):
