@@ -524,7 +524,15 @@ def build_border(
         else:
             sigma = None
         # p̄, pr (the continuation of an apprehended journey's further attempts), s (got through in the end)
-        det = detection(log_p, log_1mp, log_retry, sigma, pt)
+        # at r = 1 exactly (v = 0, a point of measure zero, but the initial point) log(1 − r) = −∞, and its
+        # derivative times a zero weight is NaN: r is kept 1e-12 below 1 in the detection terms
+        det = detection(
+            log_p,
+            log_1mp,
+            log_retry if retry_probability is not None else pt.minimum(log_retry, -1e-12),
+            sigma,
+            pt,
+        )
         log_pr, log_1mpr = det.log_pr, det.log_1mpr
 
         # ---- likelihood

@@ -314,8 +314,10 @@ def test_the_non_centred_hazard_keeps_the_overridden_law(data):
     law, params = _law(m, "hazard_section_z")
     assert law == "StudentT" and [_value(x) for x in params] == [5, 0, 1]
     assert m["hazard_section"] in m.deterministics
+    # a_s = μ_a + σ_a z moves with r through μ_a (sampled along the ridge as μ_a + log r/κ)
     assert _names(m, m["hazard_section"]) >= {
-        "hazard_mean",
+        "hazard_mean_given_retry",
+        "give_up_hazard_root",
         "hazard_section_sd",
         "hazard_section_z",
     }
