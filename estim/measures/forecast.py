@@ -47,6 +47,7 @@ from estim.errors import EstimInputError
 from estim.families.border import crossings
 from estim.families.border.data import CATEGORIES, DETECTORS, JOURNEY_CATEGORIES, policy_in_force
 from estim.families.border.rates import posterior_parameters, rates, retry_draws
+from estim.families.border.repeated_trials import with_repeated_trials
 from estim.measures.covariates import WAIT_FLOOR_MINUTES, damped_years, project_covariates
 from estim.measures.spec import MeasureSpec, measures_digest
 from estim.simulate.measures import section_mask, strength
@@ -213,6 +214,8 @@ def forecast(
     effect sizes drawn (draw, effect), the data period's unobserved crossings (``history_unobserved``,
     history_draw × section × history_month) and apprehensions, and provenance in its attributes."""
     settings = settings or ForecastSettings()
+    # a fit averaged with repeated trials (r = 1) is read as averaged, before any thinning of its draws
+    posterior = with_repeated_trials(posterior)
     if horizon < 1:
         raise EstimInputError(f"horizon must be at least one month, got {horizon}")
     last = data["month"].values[-1]

@@ -45,6 +45,7 @@ records); the fit dominates.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import sys
 import tempfile
@@ -59,6 +60,8 @@ import pandas as pd
 import xarray as xr
 
 from estim.families.border.data_kind import BORDER_RECORDS
+from estim.families.border.repeated_trials import summary as repeated_trials_summary
+from estim.families.border.repeated_trials import with_repeated_trials
 from estim.intervals import equal_tailed
 from estim.io import study_rows_so_far, without_error
 from estim.records import DEFAULT_KEY
@@ -301,12 +304,17 @@ def dataset_rows(
         table = section_year_table(data, truth, posterior["unobserved_section_year"])
         checks = predictive_verdicts(tree)
         failed = [name for name, v in checks.items() if not v["passed"]]
+        averaged = with_repeated_trials(posterior)  # r as the estimates read it (r = 1 averaged in)
         r_lo, r_med, r_hi = (
-            float(v) for v in equal_tailed(posterior["retry_probability"], INTERVAL).values
+            float(v) for v in equal_tailed(averaged["retry_probability"], INTERVAL).values
         )
+        repeated = repeated_trials_summary(posterior)
         stats = tree["sample_stats"]
         gate_passed = bool(fitted.verdict.passed)
         info.update(
+            repeated_trials_probability=(
+                math.nan if repeated is None else repeated["posterior_probability"]
+            ),
             retry_median=r_med,
             retry_q05=r_lo,
             retry_q95=r_hi,

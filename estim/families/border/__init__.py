@@ -27,6 +27,7 @@ from estim.families.border.model import (
     build_border,
 )
 from estim.families.border.rates import Rates, posterior_parameters, rates
+from estim.families.border.repeated_trials import SLAB_DENSITY, SOURCE
 from estim.families.border.report import BORDER_REPORT
 from estim.families.border.sensitivity import BORDER_SENSITIVITY
 
@@ -48,7 +49,8 @@ BORDER = register(
         after_sampling=after_sampling,
         report=BORDER_REPORT,
         sensitivity=BORDER_SENSITIVITY,
-        gate_skip=(RETRY_AUXILIARY,),
+        # r's auxiliary (its angle is not identified) and the averaging's map of draws (an index)
+        gate_skip=(RETRY_AUXILIARY, SOURCE, SLAB_DENSITY),
     )
 )
 

@@ -22,6 +22,13 @@ from estim.families.border.rates import (
     rates,
     retry_draws,
 )
+from estim.families.border.repeated_trials import (
+    REPEATED_TRIALS_PRIOR,
+    SLAB_DENSITY,
+    SOURCE,
+    repeated_trials_draws,
+    with_repeated_trials,
+)
 
 QUANTILES = (0.05, 0.5, 0.95)
 
@@ -152,6 +159,7 @@ def crossings(
     Returns ``unobserved`` and ``abandoned`` (apprehended journeys that gave up) (chain, draw, section, month,
     category) as int32, and the expected journeys μ (same dims) for reference."""
     rng = rng_from(rng)
+    posterior = with_repeated_trials(posterior)
     parameters, (n_chain, n_draw) = posterior_parameters(posterior)
     retry = retry_draws(posterior)
     frailty = frailty_draws(posterior)
@@ -229,6 +237,7 @@ def replicate(
     monthly apprehension totals per section, and the repeat-apprehension frequencies f_k per surveyed section
     (summed over months and categories)."""
     rng = rng_from(rng)
+    posterior = with_repeated_trials(posterior)
     parameters, (n_chain, n_draw) = posterior_parameters(posterior)
     n = n_chain * n_draw
     pick = np.unique(np.linspace(0, n - 1, min(draws, n)).astype(int))
@@ -295,7 +304,12 @@ def observed_checks(data: xr.Dataset) -> xr.Dataset:
 
 
 def after_sampling(
-    data: xr.Dataset, posterior: xr.Dataset, rng: Any = None, **_: Any
+    data: xr.Dataset,
+    posterior: xr.Dataset,
+    rng: Any = None,
+    *,
+    repeated_trials_prior: float = REPEATED_TRIALS_PRIOR,
+    **_: Any,
 ) -> dict[str, xr.Dataset]:
     """Derived quantities and checks kept in the saved fit (the per-cell draws would take ~0.3 GB):
 
@@ -304,9 +318,16 @@ def after_sampling(
     * ``crossings``: per section × month × category, the 5 %, 50 % and 95 % posterior quantiles of the
       unobserved crossings and of the attempts (apprehensions + unobserved), with the apprehensions;
     * posterior_predictive / observed_data: monthly apprehension totals per section and the surveyed
-      sections' repeat-apprehension frequencies (`replicate`, `observed_checks`).
+      sections' repeat-apprehension frequencies (`replicate`, `observed_checks`);
+    * with r estimated and ``repeated_trials_prior`` > 0, the map of the posterior averaged with r = 1
+      (``repeated_trials_source``, `estim.families.border.repeated_trials`), which all of the above read.
     """
     rng = rng_from(rng)
+    extra = {}
+    if SLAB_DENSITY in posterior and repeated_trials_prior > 0:
+        source, _, _ = repeated_trials_draws(posterior, repeated_trials_prior, rng)
+        posterior = posterior.assign({SOURCE: source})
+        extra[SOURCE] = source
     cr = crossings(data, posterior, rng)
     years = ("month", data["year"].values)
     u = cr["unobserved"].assign_coords(year=years).groupby("year").sum()
@@ -321,6 +342,7 @@ def after_sampling(
             .sum()
             .sum(["section", "category"])
             .astype(np.int64),
+            **extra,
         }
     )
     post["abandoned_border_year"].attrs["description"] = (

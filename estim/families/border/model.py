@@ -115,6 +115,11 @@ from estim.families.border.data import (
 )
 from estim.families.border.kernels import negbin_logp, totals_logp
 from estim.families.border.rates import detection, log_rates
+from estim.families.border.repeated_trials import (
+    REPEATED_TRIALS_PRIOR,
+    SLAB_DENSITY,
+    check_prior,
+)
 from estim.priors import Prior, merge_priors
 
 OBSERVED = "apprehensions"  # the unsurveyed sections' monthly totals
@@ -237,7 +242,7 @@ RETRY_AUXILIARY = "give_up_hazard_root"
 RETRY_ROOT = ("first", "second")
 
 
-def _log_retry(table: _PriorTable, prior: Prior) -> Any:
+def _log_retry(table: _PriorTable, prior: Prior, repeated_trials: float) -> Any:
     """log r for r [retry_probability] with its stated Beta(a, b) prior. When the data say r ≈ 1 (repeated
     trials), r's posterior presses against the bound: sampled in logit r its upper tail is long and flat, and
     the ridge shifts, linear in log r, bend there (rare divergences in that tail on the shipped data at any
@@ -252,7 +257,16 @@ def _log_retry(table: _PriorTable, prior: Prior) -> Any:
     parameters = table.parameters("retry_probability")
     a, b = parameters["alpha"], parameters["beta"]
     if not (isinstance(b, (int, float)) and float(b) == 1.0):
+        if repeated_trials > 0:
+            raise EstimInputError(
+                f"[options] repeated_trials_prior = {repeated_trials}: averaging with r = 1 needs a prior "
+                f"on retry_probability with a finite density at 1, a Beta(a, 1); got {prior}. Set "
+                "repeated_trials_prior = 0"
+            )
         return pt.log(table.create("retry_probability"))
+    # the slab's prior density of h = −log r at 0, which the Savage–Dickey ratio divides by
+    # (`estim.families.border.repeated_trials`)
+    pm.Deterministic(SLAB_DENSITY, pt.constant(float(a)))
     root = pm.Normal(RETRY_AUXILIARY, mu=0.0, sigma=1.0 / np.sqrt(a), dims="retry_root")
     log_retry = -0.5 * pt.sum(root**2)
     pm.Deterministic("retry_probability", pt.exp(log_retry))
@@ -380,11 +394,14 @@ def build_border(
     centered_hazard: bool = True,
     terrain_hazard: bool = True,
     retry_probability: float | None = None,
+    repeated_trials_prior: float = REPEATED_TRIALS_PRIOR,
     frailty_sd: float | str | None = None,
 ) -> pm.Model:
     """The border model (module docstring) on `border_data`'s output; ``priors`` replace entries of
     `DEFAULT_PRIORS`. ``retry_probability`` a number in (0, 1] fixes r (1: Espenshade's repeated trials, the
-    model before 2026-12); None estimates it with the prior entry ``retry_probability`` (`_log_retry`). ``frailty_sd``: None or 0 for no person-level frailty, a
+    model before 2026-12); None estimates it with the prior entry ``retry_probability`` (`_log_retry`), and
+    the fit is then averaged with r = 1 of prior probability ``repeated_trials_prior``
+    (`estim.families.border.repeated_trials`; 0: no averaging). ``frailty_sd``: None or 0 for no person-level frailty, a
     number σ > 0 for a frailty of that spread, ``"estimated"`` for σ with the prior entry ``frailty_sd``
     (`estim.families.border.rates.detection`)."""
     overrides = dict(priors or {})
@@ -418,6 +435,7 @@ def build_border(
             f"{priors['hazard_section']}"
         )
 
+    check_prior(repeated_trials_prior)
     if retry_probability is not None and not 0.0 < float(retry_probability) <= 1.0:
         raise EstimInputError(
             f"[options] retry_probability: a probability in (0, 1], got {retry_probability!r}"
@@ -442,7 +460,9 @@ def build_border(
         table = _PriorTable(priors)
         # r first: the levels it trades off against are sampled relative to it (`_along_retry`)
         if retry_probability is None:
-            log_retry = _log_retry(table, priors["retry_probability"])
+            log_retry = _log_retry(
+                table, priors["retry_probability"], check_prior(repeated_trials_prior)
+            )
         else:
             retry = pm.Deterministic("retry_probability", pt.constant(float(retry_probability)))
             log_retry = pt.log(retry)

@@ -15,6 +15,8 @@ import xarray as xr
 
 from estim.errors import EstimInputError
 from estim.families.base import FamilyReport
+from estim.families.border.repeated_trials import summary as repeated_trials_summary
+from estim.families.border.repeated_trials import with_repeated_trials
 from estim.figure_style import events_in_fit
 from estim.intervals import equal_tailed
 
@@ -53,16 +55,21 @@ def retry_summary(post: xr.Dataset, prob: float = 0.9) -> dict[str, Any]:
     """The retry probability r of a fit: its posterior median and central `prob` interval, and where it comes
     from: ``fixed`` (a spec's option), ``linkage`` (apprehended journeys linked to the in-country registers)
     or ``prior`` (no linkage: the prior alone, which the estimate then rests on); with the apprehended journeys
-    given up per year (whole border, median) when the fit has them."""
+    given up per year (whole border, median) when the fit has them. A fit averaged with repeated trials
+    (r = 1) gives r's averaged posterior and ``repeated_trials``: P(r = 1 | data), its prior, the Bayes
+    factor."""
     if "retry_probability" not in post:
         return {"source": "fixed", "median": 1.0, "lower": 1.0, "upper": 1.0}
-    r = post["retry_probability"]
+    averaging = repeated_trials_summary(post)
+    r = with_repeated_trials(post)["retry_probability"]
     q = equal_tailed(r, prob)
     out: dict[str, Any] = {k: float(q.sel(quantile=k)) for k in ("median", "lower", "upper")}
     if float(r.max() - r.min()) == 0.0:
         out["source"] = "fixed"
     else:
         out["source"] = "linkage" if "register_coverage" in post else "prior"
+    if averaging is not None:
+        out["repeated_trials"] = averaging
     if "abandoned_border_year" in post:
         given_up = post["abandoned_border_year"]
         out["abandoned_per_year"] = float((given_up.sum("year") / given_up.sizes["year"]).median())
@@ -231,6 +238,13 @@ def format_border(tables: dict[str, Any]) -> str:
                 "so the estimates rest on that prior"
             ),
         ]
+        if "repeated_trials" in retry:
+            rt = retry["repeated_trials"]
+            lines.append(
+                f"             P(r = 1, repeated trials | data) = {rt['posterior_probability']:.2f} (prior "
+                f"{rt['prior_probability']:.2f}, Bayes factor {rt['bayes_factor']:.2g}); the estimates "
+                "average the two"
+            )
         if "abandoned_per_year" in retry:
             lines.append(
                 f"             journeys given up after an apprehension: {retry['abandoned_per_year']:,.0f} "

@@ -20,6 +20,7 @@ import xarray as xr
 
 from estim.families.base import SensitivityDesign
 from estim.families.border.rates import posterior_parameters, rates, retry_draws
+from estim.families.border.repeated_trials import with_repeated_trials
 from estim.intervals import equal_tailed_array
 from estim.priors import Prior
 
@@ -44,7 +45,7 @@ def headline(tree: xr.DataTree, data: xr.Dataset, prob: float = 0.9) -> dict[str
     """Whole-border unobserved crossings per year (median and central `prob` interval of the mean over the
     fitted years), the posterior median of the mean apprehension probability over all section × month ×
     category cells (weighted by apprehensions + 1; 200 draws suffice), and the posterior median of r."""
-    post = tree["posterior"].to_dataset()
+    post = with_repeated_trials(tree["posterior"].to_dataset())
     years = post["unobserved_border_year"]
     annual = years.sum("year").values.ravel() / years.sizes["year"]
     lower, median, upper = equal_tailed_array(annual, prob)
