@@ -42,6 +42,9 @@ def test_variants_change_their_priors_or_options_and_get_their_own_fit():
     fixed = [design.variant_options[n]["retry_probability"] for n in ("retry_1", "retry_0.7")]
     assert fixed == [1.0, 0.7]
     assert variants["retry_prior_0.9"]["retry_probability"].distribution == "Beta"
+    # a Beta(45, 5) has no density at r = 1 to average with; the variant without the atom keeps r uniform
+    for name in ("retry_prior_0.9", "retry_no_atom"):
+        assert design.variant_options[name] == {"repeated_trials_prior": 0.0}
     assert design.variant_options["frailty_0.5"] == {"frailty_sd": 0.5}
 
 

@@ -20,15 +20,11 @@ from estim.families.border.generated import (
     population,
     simulate_counts,
 )
-from estim.families.border.model import (
-    DEFAULT_PRIORS,
-    OBSERVED,
-    RETRY_AUXILIARY,
-    build_border,
-)
+from estim.families.border.model import DEFAULT_PRIORS, OBSERVED, build_border
 from estim.families.border.rates import Rates, posterior_parameters, rates
 from estim.families.border.repeated_trials import SLAB_DENSITY, SOURCE
 from estim.families.border.report import BORDER_REPORT
+from estim.families.border.retry import RETRY_AUXILIARY
 from estim.families.border.sensitivity import BORDER_SENSITIVITY
 
 

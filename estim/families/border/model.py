@@ -32,7 +32,9 @@ default: every section's a_s is well informed — by repeats or by the bypass bl
 the other); b_c [hazard_category] sums to zero; e_d [hazard_detector], e_patrol = 0; δ [technical_trend].
 Within the month a journey makes attempts; each is apprehended with probability p, and after an apprehension
 the person tries again with probability r [retry_probability] or gives up (Espenshade's repeated trials are
-r = 1, ``retry_probability = 1.0`` in a spec's [options]). Its apprehensions K_j: P(K_j = 0) = 1 − p and
+r = 1, ``retry_probability = 1.0`` in a spec's [options]; estimated, r has prior probability
+``repeated_trials_prior`` = ½ of being 1 exactly and the stated Beta otherwise, the two averaged after
+sampling: ``estim.families.border.repeated_trials``). Its apprehensions K_j: P(K_j = 0) = 1 − p and
 P(K_j = k) = p (pr)^{k−1} (1 − pr) for k ≥ 1, whether it ends in a crossing or not; an apprehended journey gets
 through in the end with probability s = r(1 − p)/(1 − pr), whatever its k. So **unobserved** = the journeys
 never apprehended + the apprehended ones that got through, and attempts = apprehensions + unobserved.
@@ -115,10 +117,13 @@ from estim.families.border.data import (
 )
 from estim.families.border.kernels import negbin_logp, totals_logp
 from estim.families.border.rates import detection, log_rates
-from estim.families.border.repeated_trials import (
-    REPEATED_TRIALS_PRIOR,
-    SLAB_DENSITY,
-    check_prior,
+from estim.families.border.repeated_trials import REPEATED_TRIALS_PRIOR, check_prior
+from estim.families.border.retry import (
+    RETRY_ROOT,
+    RIDGE_HAZARD_SLOPE,
+    along_retry,
+    register_coverage,
+    retry_log,
 )
 from estim.priors import Prior, merge_priors
 
@@ -210,95 +215,6 @@ def _counts(value: Any) -> np.ndarray:
     if isinstance(value, np.ndarray):
         return value
     raise TypeError(f"the border likelihood needs observed counts (constants), got {value!r}")
-
-
-# The data pin pr (repeats), μp (apprehended journeys) and the bypassers' μ p (flow law) far better than r,
-# so a change of r moves p ∝ 1/r, μ ∝ r and the bypass level η0 by log r with it: a ridge that, sampled in
-# the natural parameters, had r's bulk ESS at 53–235 and up to 132 divergences on the shipped data. Sampled
-# relative to r (the same model and priors: a shift of location with unit Jacobian), the ridge is nearly
-# straight. κ = d log p / d log H = H e^{−H}/(1 − e^{−H}) at p ≈ 0.45, the surveyed sections' level.
-RIDGE_HAZARD_SLOPE = 0.73
-RIDGE_COVERAGE_SLOPE = 1.8
-
-
-def _along_retry(
-    table: _PriorTable, priors: Mapping[str, Prior], name: str, log_retry: Any, **kwargs: Any
-) -> Any:
-    """Parameter `name` (a level that moves by +log r along the ridge with r), sampled as
-    ``name_given_retry`` = name − log r with its prior's location shifted by the same amount, so that `name`
-    keeps exactly its stated prior. A prior without a location (``mu``) is sampled as it is."""
-    prior = priors[name]
-    if "mu" not in prior.parameters:
-        return table.create(name, **kwargs)
-    parameters = table.parameters(name)
-    moved = Prior(prior.distribution, **{**parameters, "mu": parameters["mu"] - log_retry})
-    tilde = moved.create(f"{name}_given_retry", **kwargs)
-    return pm.Deterministic(name, tilde + log_retry, **kwargs)
-
-
-# The auxiliaries the sampler moves for r (a point of the plane; its angle is not identified, so the gate
-# does not read them: it reads r).
-RETRY_AUXILIARY = "give_up_hazard_root"
-RETRY_ROOT = ("first", "second")
-
-
-def _log_retry(table: _PriorTable, prior: Prior, repeated_trials: float) -> Any:
-    """log r for r [retry_probability] with its stated Beta(a, b) prior. When the data say r ≈ 1 (repeated
-    trials), r's posterior presses against the bound: sampled in logit r its upper tail is long and flat, and
-    the ridge shifts, linear in log r, bend there (rare divergences in that tail on the shipped data at any
-    target_accept). For b = 1 (the default uniform, a = b = 1) the cumulative hazard of giving up after an
-    apprehension, h = −log r, is sampled as half the squared length of a point v of the plane
-    [give_up_hazard_root]: r ~ Beta(a, 1) is h ~ Exponential(a), which is |v|²/2 for v ~ Normal(0, I/a)
-    exactly (a χ² with two degrees of freedom). r = 1 is then the centre of a Gaussian, smooth (a signed
-    h = |v| in one dimension puts a kink there), and a likelihood linear in h near r = 1 is Gaussian in v.
-    For b ≠ 1 the prior density at r = 1 is 0 or infinite: r is sampled as it is (logit r)."""
-    if prior.distribution != "Beta":
-        raise EstimInputError(f"prior of retry_probability: a Beta law, got {prior}")
-    parameters = table.parameters("retry_probability")
-    a, b = parameters["alpha"], parameters["beta"]
-    if not (isinstance(b, (int, float)) and float(b) == 1.0):
-        if repeated_trials > 0:
-            raise EstimInputError(
-                f"[options] repeated_trials_prior = {repeated_trials}: averaging with r = 1 needs a prior "
-                f"on retry_probability with a finite density at 1, a Beta(a, 1); got {prior}. Set "
-                "repeated_trials_prior = 0"
-            )
-        return pt.log(table.create("retry_probability"))
-    # the slab's prior density of h = −log r at 0, which the Savage–Dickey ratio divides by
-    # (`estim.families.border.repeated_trials`)
-    pm.Deterministic(SLAB_DENSITY, pt.constant(float(a)))
-    root = pm.Normal(RETRY_AUXILIARY, mu=0.0, sigma=1.0 / np.sqrt(a), dims="retry_root")
-    log_retry = -0.5 * pt.sum(root**2)
-    pm.Deterministic("retry_probability", pt.exp(log_retry))
-    return log_retry
-
-
-def _coverage(prior: Prior, log_retry: Any) -> Any:
-    """π_{L,c} [register_coverage], sampled as z = logit π + c log r: the linkage pins the share of linked
-    journeys a list sees through this crossing, ≈ s π, and with pr pinned s = r(1 − p)/(1 − pr) moves as
-    r^c, c = 1 + p/(1 − p) ≈ `RIDGE_COVERAGE_SLOPE` (p ≈ 0.45), so π and r trade off along a curve (π ∝
-    r^−c) that defeats the sampler (divergences at small r, where π is largest); in (z, r) the curve is nearly
-    straight. The prior stays the one stated on π: for Beta(1, 1) (uniform) z | r is Logistic(c log r, 1)
-    exactly; for another Beta, z is flat and the Beta density of π with the Jacobian π(1 − π) is added."""
-    dims = ("in_country_list", "category")
-    if prior.distribution != "Beta":
-        raise EstimInputError(f"prior of register_coverage: a Beta law, got {prior}")
-    a, b = float(prior.parameters["alpha"]), float(prior.parameters["beta"])
-    shift = RIDGE_COVERAGE_SLOPE * log_retry
-    if a == 1.0 and b == 1.0:
-        z = pm.Logistic("register_coverage_z", mu=shift, s=1.0, dims=dims)
-        return pm.Deterministic("register_coverage", pm.math.sigmoid(z - shift), dims=dims)
-    z = pm.Flat("register_coverage_z", dims=dims)
-    coverage = pm.Deterministic("register_coverage", pm.math.sigmoid(z - shift), dims=dims)
-    pm.Potential(
-        "register_coverage_prior",
-        (
-            pm.logp(pm.Beta.dist(alpha=a, beta=b), coverage)
-            + pt.log(coverage)
-            + pt.log1p(-coverage)
-        ).sum(),
-    )
-    return coverage
 
 
 def link_set_names(lists: list[str]) -> list[str]:
@@ -458,9 +374,9 @@ def build_border(
     with pm.Model(coords=coords) as model:
         # ---- parameters (creation order fixes the sampler's parameter vector)
         table = _PriorTable(priors)
-        # r first: the levels it trades off against are sampled relative to it (`_along_retry`)
+        # r first: the levels it trades off against are sampled relative to it (`retry.along_retry`)
         if retry_probability is None:
-            log_retry = _log_retry(
+            log_retry = retry_log(
                 table, priors["retry_probability"], check_prior(repeated_trials_prior)
             )
         else:
@@ -469,7 +385,7 @@ def build_border(
         # journeys
         section_effect = table.create("section_effect", dims="section")  # α_s
         # β_c, μ ∝ r along the ridge
-        category_level = _along_retry(
+        category_level = along_retry(
             table, priors, "category_level", log_retry, dims="journey_category"
         )
         season = table.create("season", dims=("journey_category", "harmonic"))  # S_c
@@ -478,7 +394,7 @@ def build_border(
         log_policy_effect = table.create("log_policy_effect", dims=("event", "journey_category"))
         population_elasticity = table.create("population_elasticity")  # γ
         overdispersion = table.create("overdispersion", dims="category")  # 1/√φ_c
-        bypass_eta0 = _along_retry(table, priors, "bypass_eta0", log_retry)  # η0
+        bypass_eta0 = along_retry(table, priors, "bypass_eta0", log_retry)  # η0
         bypass_eta1 = table.create("bypass_eta1")  # η1
         # detection: a_s ~ law(μ_a + t_{terrain(s)}, σ_a); its mu and sigma create μ_a and σ_a when named.
         # log p + log r is what the repeats pin: a_s moves by −log r/κ along the ridge, and so does the mean
@@ -620,7 +536,7 @@ def build_border(
         # then sees it with π_L, and any journey's person is on L for another reason with ε_L (which the
         # window before the journey measures)
         if linkage:
-            coverage = _coverage(priors["register_coverage"], log_retry)
+            coverage = register_coverage(priors["register_coverage"], log_retry)
             other_sightings = table.create("other_sightings", dims=("link_set", "category"))
             cells = np.nonzero(linked[surveyed_idx].sum(axis=-1))
             log_got = det.log_s[surveyed_idx][cells]

@@ -6,7 +6,8 @@ assumed about the per-attempt apprehension probability p and about whether peopl
 apprehension (the retry probability r, which the model estimates from the register linkage). The variants
 change the prior of the log-hazard level ``hazard_mean`` (p = 1 − exp(−H)); fix r at 1 (Espenshade's repeated
 trials, the model before r was a parameter) and at 0.7; put a strong prior on r near 0.9 (which the linkage
-must overrule if it disagrees); and add a frailty of spread 0.5 (people differ in how easily they are caught).
+must overrule if it disagrees); drop the prior probability of r = 1 exactly (r uniform, not averaged with
+repeated trials); and add a frailty of spread 0.5 (people differ in how easily they are caught).
 The headline is the whole border's unobserved crossings per year (mean over the fitted years), with the implied
 mean p and the median r beside it.
 """
@@ -32,11 +33,16 @@ VARIANTS: dict[str, dict[str, Prior]] = {
     "retry_1": {},
     "retry_0.7": {},
     "retry_prior_0.9": {"retry_probability": Prior("Beta", alpha=45.0, beta=5.0)},
+    "retry_no_atom": {},
     "frailty_0.5": {},
 }
 OPTIONS: dict[str, dict[str, Any]] = {
     "retry_1": {"retry_probability": 1.0},
     "retry_0.7": {"retry_probability": 0.7},
+    # a Beta(45, 5) has density 0 at r = 1: no averaging with repeated trials
+    "retry_prior_0.9": {"repeated_trials_prior": 0.0},
+    # r uniform on (0, 1) with no prior probability on r = 1 exactly
+    "retry_no_atom": {"repeated_trials_prior": 0.0},
     "frailty_0.5": {"frailty_sd": 0.5},
 }
 

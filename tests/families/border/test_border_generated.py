@@ -121,6 +121,29 @@ def test_after_sampling_outputs(model, data):
     assert int(obs["frequency"].sum()) == int(data["apprehended_journeys"].values[s].sum())
 
 
+def test_after_sampling_averages_with_repeated_trials_when_the_data_favour_them(model, data):
+    """Half the draws at r = 0.6, half within 0.001 of r = 1: the posterior density of −log r at 0 is ~500
+    against the uniform prior's 1, so P(r = 1 | data) ≈ 1, and the derived quantities are those of r = 1
+    (no journey given up) at the draws replaced. Without the prior's atom, the draws at 0.6 give some up."""
+    from estim.families.border.repeated_trials import SOURCE
+
+    post = _fake_posterior(model, draws=40)
+    near_one = np.exp(-np.random.default_rng(1).uniform(0, 0.001, 20))
+    post["retry_probability"] = (
+        ("chain", "draw"),
+        np.concatenate([np.full(20, 0.6), near_one])[None],
+    )
+    plain = after_sampling(data, post, np.random.default_rng(0), repeated_trials_prior=0.0)
+    assert SOURCE not in plain["posterior"]
+    assert (plain["posterior"]["abandoned_border_year"].values[0, :20].sum(-1) > 0).all()
+    averaged = after_sampling(data, post, np.random.default_rng(0), repeated_trials_prior=0.5)
+    source = averaged["posterior"][SOURCE]
+    assert source.attrs["posterior_probability"] > 0.99
+    replaced = source.values[0] >= 0
+    assert replaced.sum() >= 38 and (source.values[0][replaced] >= 20).all()
+    assert (averaged["posterior"]["abandoned_border_year"].values[0, replaced] == 0).all()
+
+
 def test_the_report_says_where_the_retry_probability_comes_from():
     from estim.families.border.report import retry_summary
 

@@ -18,7 +18,8 @@ from pytensor.graph.traversal import ancestors
 from estim.errors import EstimInputError
 from estim.families.border import build_border, rates
 from estim.families.border.data import BYPASSER, CATEGORIES
-from estim.families.border.model import RETRY_AUXILIARY, _log_retry, _PriorTable
+from estim.families.border.model import _PriorTable
+from estim.families.border.retry import RETRY_AUXILIARY, retry_log
 from estim.priors import Prior
 from estim.run.spec import parse_spec
 
@@ -431,7 +432,7 @@ def test_r_sampled_through_its_hazard_root_keeps_the_stated_beta_prior(alpha):
     integrated numerically over the plane, is the stated Beta(a, 1) (a = 1: uniform)."""
     prior = Prior("Beta", alpha=alpha, beta=1.0)
     with pm.Model(coords={"retry_root": ["first", "second"]}) as m:
-        _log_retry(_PriorTable({"retry_probability": prior}), prior)
+        retry_log(_PriorTable({"retry_probability": prior}), prior, 0.0)
     assert [v.name for v in m.free_RVs] == [RETRY_AUXILIARY]
     logp = m.compile_logp()
 
@@ -450,12 +451,12 @@ def test_a_prior_on_r_whose_density_at_one_is_zero_or_infinite_samples_r_itself(
     for b in (5.0, 0.5):
         prior = Prior("Beta", alpha=2.0, beta=b)
         with pm.Model(coords={"retry_root": ["first", "second"]}) as m:
-            _log_retry(_PriorTable({"retry_probability": prior}), prior)
+            retry_log(_PriorTable({"retry_probability": prior}), prior, 0.0)
         assert [v.name for v in m.free_RVs] == ["retry_probability"]
     with pytest.raises(EstimInputError, match="a Beta law"):
         with pm.Model():
             bad = Prior("Uniform", lower=0.0, upper=1.0)
-            _log_retry(_PriorTable({"retry_probability": bad}), bad)
+            retry_log(_PriorTable({"retry_probability": bad}), bad, 0.0)
 
 
 def test_the_gate_reads_r_not_the_sign_of_its_auxiliary():
