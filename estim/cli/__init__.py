@@ -470,7 +470,7 @@ def sensitivity_cmd(spec_path: Path, force: bool, fmt: str) -> None:
     whole-border unobserved crossings per year. What it does not vary, the report says.
 
     Each variant is saved beside the spec as NAME__VARIANT.nc (and reused when its provenance matches). The
-    border model's nine fits take about 35–50 minutes on 2 cores; progress is shown on stderr.
+    border model's ten fits take about 40–60 minutes on 2 cores; progress is shown on stderr.
     """
     from estim.run.spec import read_spec
     from estim.studies.sensitivity import design_of, format_sensitivity, prior_sensitivity

@@ -46,6 +46,7 @@ def test_variants_change_their_priors_or_options_and_get_their_own_fit():
     for name in ("retry_prior_0.9", "retry_no_atom"):
         assert design.variant_options[name] == {"repeated_trials_prior": 0.0}
     assert design.variant_options["frailty_0.5"] == {"frailty_sd": 0.5}
+    assert design.variant_options["frailty_estimated"] == {"frailty_sd": "estimated"}
 
 
 def test_a_family_without_a_design_is_refused():
