@@ -12,6 +12,7 @@ import json
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -70,6 +71,18 @@ from estim.errors import EstimInputError, GateFailed
     default=None,
     help="Share of the journeys a measure prevents that move to the neighbouring sections (default: the spec's).",
 )
+@click.option(
+    "--retry",
+    type=float,
+    default=None,
+    help="Probability that a person apprehended tries again (default 1: Espenshade's repeated trials).",
+)
+@click.option(
+    "--frailty",
+    type=float,
+    default=None,
+    help="Spread (sd of the log) of a person-level frailty of the apprehension hazard (default 0: none).",
+)
 def simulate(
     seed: int | None,
     out: Path,
@@ -79,6 +92,8 @@ def simulate(
     measure_start: str | None,
     effects: tuple[str, ...],
     displacement: float | None,
+    retry: float | None,
+    frailty: float | None,
 ) -> None:
     """Simulate every record type of the Russia–Kazakhstan border, with the ground truth.
 
@@ -89,6 +104,8 @@ def simulate(
 
     With --measure the records are those of the world with the measures, and truth.nc also holds the same
     seed's baseline without them (baseline_journeys, baseline_unobserved, …; docs/simulator.md, Measures).
+    --retry and --frailty make data the border model's default assumptions do not hold for (people who give
+    up after an apprehension; people caught more easily than others), to see what a fit makes of them.
     """
     import re
 
@@ -131,9 +148,15 @@ def simulate(
         ]
     elif effects or measure_start is not None or displacement is not None:
         _fail_input("--measure-start, --effect and --displacement need a --measure")
-    config = sim.SimulationConfig(
-        measures=tuple(applied), **({} if years is None else {"years": years})
-    )
+    changes: dict[str, Any] = {} if years is None else {"years": years}
+    if retry is not None:
+        changes["retry_probability"] = retry
+    if frailty is not None:
+        changes["apprehension_frailty_sd"] = frailty
+    try:
+        config = sim.SimulationConfig(measures=tuple(applied), **changes)
+    except ValueError as e:  # the config's own checks name the field and its range
+        _fail_input(f"--retry/--frailty/--years: {e}")
 
     def month_number(text: str) -> int:
         year, month = text.split("-")[:2]

@@ -436,3 +436,21 @@ def test_cli_simulates_a_measure_and_rejects_bad_input(tmp_path):
             bad,
             r.output,
         )
+
+
+def test_cli_simulates_people_who_give_up_or_differ_and_rejects_bad_values(tmp_path):
+    import xarray as xr
+
+    runner = CliRunner()
+    args = ["simulate", "--quiet", "--years", "1", "--out", str(tmp_path / "sim")]
+    r = runner.invoke(_cli(), [*args, "--retry", "0.7", "--frailty", "0.5"])
+    assert r.exit_code == 0, r.output
+    with xr.open_dataset(tmp_path / "sim" / "truth.nc") as truth:
+        assert float(truth["retry_probability"]) == 0.7
+        assert float(truth["apprehension_frailty_sd"]) == 0.5
+    for bad, message in (
+        (["--retry", "1.5"], "retry_probability"),
+        (["--frailty", "-1"], "frailty"),
+    ):
+        r = runner.invoke(_cli(), [*args, *bad])
+        assert r.exit_code == 2 and message in r.output and "Traceback" not in r.output, r.output
