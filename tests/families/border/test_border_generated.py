@@ -193,3 +193,45 @@ def test_simulated_counts_with_frailty_have_the_mixtures_moments():
     np.testing.assert_allclose(
         u.mean(0), mu * (1 - (w * p_q).sum(1)) + mu * (w * p_q * s_q).sum(1), rtol=0.01
     )
+
+
+def test_the_chance_a_linked_journey_got_through_given_its_sightings_is_bayes_rule():
+    """P(got through | after pattern) from `_link_posterior`, against a direct simulation of the linkage's
+    generative story: the journey got through with s; each list records that crossing with π_l; the person's
+    other crossings seen on exactly the lists S number Poisson(μ_S); the pattern is the set of lists with any
+    sighting (index Σ 2^l)."""
+    from estim.families.border.generated import _link_posterior
+
+    coverage = np.array([0.55, 0.3])  # police_check, overstay
+    other = np.array([0.2, 0.05, 0.1])  # sets {police}, {overstay}, {both}
+    s = 0.7
+    data = xr.Dataset(coords={"in_country_list": ["police_check", "overstay"], "category": ["c"]})
+    post = xr.Dataset(
+        {
+            "register_coverage": (
+                ("chain", "draw", "in_country_list", "category"),
+                coverage[None, None, :, None],
+            ),
+            "other_sightings": (
+                ("chain", "draw", "link_set", "category"),
+                other[None, None, :, None],
+            ),
+        }
+    )
+    got = _link_posterior(data, post, slice(0, 1), np.full((1, 1, 1, 1), s))[0, 0, 0, 0]
+    rng = np.random.default_rng(11)
+    n = 2_000_000
+    through = rng.random(n) < s
+    seen = (through[:, None] & (rng.random((n, 2)) < coverage)).astype(int)
+    counts = rng.poisson(other, (n, 3))
+    seen[:, 0] |= (counts[:, 0] + counts[:, 2]) > 0
+    seen[:, 1] |= (counts[:, 1] + counts[:, 2]) > 0
+    pattern = seen[:, 0] + 2 * seen[:, 1]
+    for b in range(4):
+        mask = pattern == b
+        expected = through[mask].mean()
+        assert got[b] == pytest.approx(
+            expected, abs=4 * np.sqrt(expected * (1 - expected) / mask.sum())
+        )
+    # seeing nothing makes getting through less likely, seeing both lists more likely
+    assert got[0] < s < got[3]
