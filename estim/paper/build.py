@@ -6,7 +6,8 @@ Each step is a function of the build context that writes its outputs (numbers as
 (``generated/manifest.json``) records, per output, the step (function) that made it and the inputs it read
 with their hashes. Heavy fits are cached by their provenance (the fit store: `estim.run.fit.fit` reuses a fit
 of the same spec, data and code). Expensive studies (effect recovery, backtest) are inputs made by their own
-scripts and committed under ``paper/inputs/``; a build reads them and never reruns them. ``quick`` draws fewer
+scripts and committed under ``paper/inputs/``; a build reads them and never reruns them, and `refresh`
+reruns only the steps that read them (`STUDY_STEPS`) when one changes. ``quick`` draws fewer
 forecast draws and says so on the title page.
 
 Steps that read expensive studies live in `estim.paper.studies`. Adding a section: write a step (outputs under
@@ -403,9 +404,18 @@ STEPS: tuple[Callable[[Context], list[Path]], ...] = (
     studies.forecasts,
     studies.recovery,
     studies.sensitivity,
+    studies.misspecification,
     lists.multiple_lists,
     lists.lists_recovery,
 )
+STUDY_STEPS: tuple[Callable[[Context], list[Path]], ...] = (
+    studies.forecasts,
+    studies.recovery,
+    studies.sensitivity,
+    studies.misspecification,
+    lists.lists_recovery,
+)
+"""The steps that only read the committed studies in ``paper/inputs/`` (no fit): `refresh` reruns them."""
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -425,6 +435,32 @@ def typeset(paper: Path, root: Path | None = None) -> Path:
             str(paper / "paper.typ"), output=str(tmp), root=str(root if root is not None else paper)
         )
     return pdf
+
+
+def _write_manifest(path: Path, manifest: dict[str, Any]) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return path
+
+
+def refresh(
+    paper: str | Path = PAPER_DIR,
+    *,
+    root: str | Path = REPO_ROOT,
+    steps: tuple[Callable[[Context], list[Path]], ...] = STUDY_STEPS,
+) -> list[Path]:
+    """Rerun only ``steps`` (by default `STUDY_STEPS`, which fit nothing) and put their outputs in the existing
+    manifest in place of what those steps made before; every other output and entry is left as it is. For a
+    study's new committed output in ``paper/inputs/``: ``./run python -c "from estim.paper.build import
+    refresh; refresh()"``, then typeset (`typeset`) or build."""
+    ctx = Context(root=Path(root), paper=Path(paper), quick=False)
+    path = ctx.generated / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    made_by = {f"{step.__module__}.{step.__qualname__}" for step in steps}
+    outputs = [out for step in steps for out in step(ctx)]
+    manifest = {k: v for k, v in manifest.items() if v.get("made_by") not in made_by}
+    _write_manifest(path, {**manifest, **ctx.manifest})
+    return outputs
 
 
 def build(
@@ -451,9 +487,7 @@ def build(
     # (generated/timings.json, not committed) and number files stay byte-identical between builds
     write_numbers(ctx.generated / "numbers" / "build.json", {"mode": Number(mode, "deterministic")})
     write_numbers(ctx.generated / "timings.json", {"seconds": timings})
-    manifest = ctx.generated / "manifest.json"
-    with atomic_path(manifest) as tmp:
-        tmp.write_text(json.dumps(ctx.manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    manifest = _write_manifest(ctx.generated / "manifest.json", ctx.manifest)
     result: dict[str, Any] = {"mode": mode, "manifest": manifest}
     if pdf:
         ctx.say("typesetting paper.pdf …")

@@ -7,6 +7,8 @@
   row per dataset × section × year;
 * ``sensitivity.json``: the border model's prior sensitivity (`estim sensitivity models/border.toml --format
   json`);
+* ``border_misspecification.csv``: the border model's misspecification grid (`scripts/border_misspecification.py`),
+  one row per dataset × section × year of each cell (simulated r × frailty σ);
 * ``effect_recovery.csv``, ``backtest.csv``: the forecasts' validation (`scripts/effect_recovery.py`,
   `scripts/backtest.py`).
 
@@ -203,32 +205,68 @@ def recovery(ctx: Context) -> list[Path]:
     return [ctx.record(p, recovery, inputs) for p in paths]
 
 
+# what a sensitivity variant changes, by the names of the priors and options it changes (first match wins)
+VARIED = (
+    ("frailty", ("frailty_sd",)),
+    ("retry", ("retry_probability", "repeated_trials_prior")),
+    ("hazard", ("hazard_mean", "hazard_terrain", "hazard_section", "hazard_section_sd")),
+)
+# a number that does not exist (no variant of its kind, no accepted fit), shown as a dash
+NONE = "–"
+
+
+def _varies(changed: list[str]) -> str:
+    """The kind of a sensitivity variant from the priors and options it changes: "spec" (none), "frailty",
+    "retry", "hazard" or "other"."""
+    if not changed:
+        return "spec"
+    for kind, names in VARIED:
+        if any(name in names for name in changed):
+            return kind
+    return "other"
+
+
+def _or_none(x: float) -> Number:
+    """A deterministic number, or `NONE` where it is undefined (NaN: JSON cannot hold it)."""
+    return Number(float(x) if pd.notna(x) else NONE, "deterministic")
+
+
 def sensitivity(ctx: Context) -> list[Path]:
-    """The border estimate's prior sensitivity: the whole border's unobserved crossings per year under the
-    spec's prior of the apprehension probability and under a wider, a lower and a higher one."""
+    """The border estimate's sensitivity to its priors and assumptions: the whole border's unobserved crossings
+    per year under the spec and under each variant of `estim sensitivity` (the prior of the apprehension
+    probability widened and shifted; the retry probability r fixed, given a strong prior or no prior
+    probability of r = 1; a person-level frailty), with the implied mean apprehension probability and r's
+    posterior median. Older inputs without ``options`` or ``retry`` give none and NaN."""
     source = _require(
         ctx.paper / "inputs" / "sensitivity.json",
         "./run estim sensitivity models/border.toml --format json > paper/inputs/sensitivity.json",
     )
     rows = json.loads(source.read_text(encoding="utf-8"))
-    table = pd.DataFrame(
-        [
+    records = []
+    for r in rows:
+        priors, options = r.get("priors") or {}, r.get("options") or {}
+        changed = [f"{k} ~ {v}" for k, v in priors.items()] + [
+            f"{k} = {v}" for k, v in options.items()
+        ]
+        records.append(
             {
                 "variant": r["variant"],
-                "prior": "; ".join(f"{k} ~ {v}" for k, v in r["priors"].items())
-                or "the spec's priors",
+                "varies": _varies([*priors, *options]),
+                "changed": "; ".join(changed) or "the spec's priors and options",
                 "gate_passed": bool(r["gate_passed"]),
                 "median": r["median"],
                 "lower": r["lower"],
                 "upper": r["upper"],
                 "mean_p": r["mean_p"],
+                "retry": float(r["retry"]) if r.get("retry") is not None else float("nan"),
+                "retry_fixed": "retry_probability" in options,
                 "shift": r["shift_from_first"],
             }
-            for r in rows
-        ]
-    )
+        )
+    table = pd.DataFrame(records)
     passed = table[table["gate_passed"]]
-    numbers = {
+    estimated = passed[~passed["retry_fixed"] & passed["retry"].notna()]
+    numbers: dict[str, Any] = {
         "variants": Number(len(table), "deterministic"),
         "gate_passed": Number(len(passed), "deterministic"),
         "max_abs_shift": Number(
@@ -236,10 +274,161 @@ def sensitivity(ctx: Context) -> list[Path]:
         ),
         "mean_p_min": Number(float(passed["mean_p"].min()), "deterministic"),
         "mean_p_max": Number(float(passed["mean_p"].max()), "deterministic"),
+        # r's posterior median over the variants that estimate it (NONE in inputs without r)
+        "retry_min": _or_none(estimated["retry"].min()),
+        "retry_max": _or_none(estimated["retry"].max()),
     }
+    # per kind of variant: how many, how many passed the gate, the largest shift among those and its variant
+    for kind, _ in VARIED:
+        of_kind = table[table["varies"] == kind]
+        ok = of_kind[of_kind["gate_passed"]]
+        largest = ok.loc[ok["shift"].abs().idxmax()] if len(ok) else None
+        numbers[kind] = {
+            "variants": Number(len(of_kind), "deterministic"),
+            "gate_passed": Number(len(ok), "deterministic"),
+            # signed: the shift of the variant that moved the estimate most
+            "largest_shift": Number(
+                float(100 * largest["shift"]) if largest is not None else NONE,
+                "deterministic",
+                unit="%",
+            ),
+            "largest": Number(
+                str(largest["variant"]) if largest is not None else NONE, "deterministic"
+            ),
+        }
     out = ctx.generated
     paths = [
         write_csv(table, out / "tables" / "sensitivity.csv"),
         write_numbers(out / "numbers" / "sensitivity.json", numbers),
     ]
     return [ctx.record(p, sensitivity, [source]) for p in paths]
+
+
+# the columns of the misspecification table, in its order (`cell_summary`'s names)
+MISSPECIFICATION_COLUMNS = (
+    "retry",
+    "frailty",
+    "seeds",
+    "errors",
+    "retried",
+    "refused_gate",
+    "refused_ppc",
+    "refused",
+    "accepted",
+    "period_covered",
+    "period_n",
+    "period_p",
+    "years_covered",
+    "years_n",
+    "years_p",
+    "section_years_covered",
+    "section_years_n",
+    "section_years_coverage",
+    "section_years_lo",
+    "section_years_hi",
+    "period_median_rel_error",
+    "retry_median",
+    "retry_coverage",
+    "verdict",
+)
+_COUNTS = (
+    "seeds",
+    "errors",
+    "retried",
+    "refused_gate",
+    "refused_ppc",
+    "refused",
+    "accepted",
+    "period_covered",
+    "period_n",
+    "years_covered",
+    "years_n",
+    "section_years_covered",
+    "section_years_n",
+)
+
+
+def _on_grid(
+    summary: pd.DataFrame, retries: tuple[float, ...], frailties: tuple[float, ...]
+) -> pd.DataFrame:
+    """The cell summary on the study's whole design grid (and any other cell the rows hold), ordered by r then
+    σ: a cell with no dataset yet is a row of zero counts, NaN shares and the verdict "no data"."""
+    have = {
+        (round(float(c["retry"]), 9), round(float(c["frailty"]), 9)): c
+        for c in summary.to_dict("records")
+    }
+    grid = {(round(float(r), 9), round(float(f), 9)) for r in retries for f in frailties}
+    rows = []
+    for r, f in sorted(grid | set(have)):
+        if (r, f) in have:
+            rows.append({c: have[r, f][c] for c in MISSPECIFICATION_COLUMNS})
+        else:
+            empty = {c: 0 if c in _COUNTS else float("nan") for c in MISSPECIFICATION_COLUMNS}
+            rows.append({**empty, "retry": r, "frailty": f, "verdict": "no data"})
+    return pd.DataFrame(rows, columns=list(MISSPECIFICATION_COLUMNS))
+
+
+def _share(k: int, n: int) -> Number:
+    return Number(k / n if n else NONE, "deterministic")
+
+
+def misspecification(ctx: Context) -> list[Path]:
+    """The border model under misspecification: over the simulated grid of retry probability r × frailty
+    spread σ, per cell the datasets fitted, retried and refused (by the gate, by a posterior predictive check),
+    the accepted fits' coverage of the whole border's period total and years (with the one-sided binomial p of
+    a coverage below 0.90) and of the section-years (with a by-dataset bootstrap interval), the median relative
+    error of the period total, r's posterior median, and the verdict of
+    `estim.studies.border_misspecification.verdict` ("passes", "refused", "FAILS", "no data")."""
+    from estim.studies import border_misspecification as study
+
+    source = _require(
+        ctx.paper / "inputs" / "border_misspecification.csv",
+        "./run python scripts/border_misspecification.py --seeds 20 "
+        "--out paper/inputs/border_misspecification.csv --resume",
+    )
+    table = _on_grid(
+        study.misspecification_summary(pd.read_csv(source)), study.RETRIES, study.FRAILTIES
+    )
+    verdicts = table["verdict"].value_counts()
+    base = table[(table["retry"] == 1.0) & (table["frailty"] == 0.0)]
+    b = base.iloc[0] if len(base) else pd.Series(0, index=_COUNTS)
+    ran = int(b["seeds"] - b["errors"])
+    numbers = {
+        "cells": Number(len(table), "deterministic"),
+        "cells_run": Number(int((table["seeds"] > 0).sum()), "deterministic"),
+        "seeds": Number(int(table["seeds"].sum()), "deterministic"),
+        "seeds_min": Number(int(table["seeds"].min()), "deterministic"),
+        "seeds_max": Number(int(table["seeds"].max()), "deterministic"),
+        # the simulated grid, as the text lists it
+        "grid": {
+            "retries": Number(", ".join(f"{r:g}" for r in study.RETRIES), "deterministic"),
+            "frailties": Number(", ".join(f"{f:g}" for f in study.FRAILTIES), "deterministic"),
+        },
+        # the datasets a cell needs before its verdict is the study's
+        "seeds_planned": Number(study.N_SEEDS, "deterministic"),
+        "passes": Number(int(verdicts.get("passes", 0)), "deterministic"),
+        "refused": Number(int(verdicts.get("refused", 0)), "deterministic"),
+        "fails": Number(int(verdicts.get("FAILS", 0)), "deterministic"),
+        "no_data": Number(int(verdicts.get("no data", 0)), "deterministic"),
+        # the pass rule's thresholds (`estim.studies.border_misspecification`)
+        "rule": {
+            "p_min": Number(study.P_MIN, "deterministic"),
+            "section_year_floor": Number(study.SECTION_YEAR_FLOOR, "deterministic"),
+            "refused_share": Number(study.REFUSED_SHARE, "deterministic"),
+            "baseline_refusals": Number(study.BASELINE_REFUSALS, "deterministic"),
+        },
+        # the model's own world, r = 1 and no frailty: its shares are NONE until it has an accepted fit
+        "baseline": {
+            **{c: Number(int(b[c]), "deterministic") for c in _COUNTS},
+            "refused_share": _share(int(b["refused"]), ran),
+            "border_years": _share(int(b["years_covered"]), int(b["years_n"])),
+            "section_years": _share(int(b["section_years_covered"]), int(b["section_years_n"])),
+            "period": _share(int(b["period_covered"]), int(b["period_n"])),
+        },
+    }
+    out = ctx.generated
+    paths = [
+        write_csv(table, out / "tables" / "misspecification.csv"),
+        write_numbers(out / "numbers" / "misspecification.json", numbers),
+    ]
+    return [ctx.record(p, misspecification, [source]) for p in paths]

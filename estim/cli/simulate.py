@@ -1,0 +1,164 @@
+"""`estim simulate`: the synthetic border's records and their ground truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from estim.cli.common import _fail_input, cli
+
+
+@cli.command()
+@click.option(
+    "--seed", type=int, default=None, help="Random seed (default: the seed of the shipped data)."
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder to write the records and truth.nc into (created if missing).",
+)
+@click.option(
+    "--years", type=int, default=None, help="Number of years to simulate (default: 12, 2006–2017)."
+)
+@click.option("--quiet", is_flag=True, help="No progress display.")
+@click.option(
+    "--measure",
+    "measures",
+    multiple=True,
+    metavar="NAME_OR_PATH",
+    help="Apply a measure (models/measures/NAME.toml, or a spec's path) with known effect sizes; repeatable.",
+)
+@click.option(
+    "--measure-start",
+    metavar="YYYY-MM",
+    default=None,
+    help="First month in force of every --measure (default: each spec's start).",
+)
+@click.option(
+    "--effect",
+    "effects",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="An effect size by its effect's name (MEASURE.NAME if two measures have it; default: the prior "
+    "median); repeatable.",
+)
+@click.option(
+    "--displacement",
+    type=float,
+    default=None,
+    help="Share of the journeys a measure prevents that move to the neighbouring sections (default: the spec's).",
+)
+@click.option(
+    "--retry",
+    type=float,
+    default=None,
+    help="Probability that a person apprehended tries again (default 1: Espenshade's repeated trials).",
+)
+@click.option(
+    "--frailty",
+    type=float,
+    default=None,
+    help="Spread (sd of the log) of a person-level frailty of the apprehension hazard (default 0: none).",
+)
+def simulate(
+    seed: int | None,
+    out: Path,
+    years: int | None,
+    quiet: bool,
+    measures: tuple[str, ...],
+    measure_start: str | None,
+    effects: tuple[str, ...],
+    displacement: float | None,
+    retry: float | None,
+    frailty: float | None,
+) -> None:
+    """Simulate every record type of the Russia–Kazakhstan border, with the ground truth.
+
+    Writes sections, checkpoints, checkpoint_records, apprehensions (Omsk and Orenburg only, one row per
+    apprehension), apprehension_totals (the other ten sections, monthly), registers, policy_events as CSV,
+    the true attempts / apprehensions / unobserved crossings and every parameter as truth.nc, and SHA256SUMS.
+    The same seed gives byte-identical files. The output is SYNTHETIC.
+
+    With --measure the records are those of the world with the measures, and truth.nc also holds the same
+    seed's baseline without them (baseline_journeys, baseline_unobserved, …; docs/simulator.md, Measures).
+    --retry and --frailty make data the border model's default assumptions do not hold for (people who give
+    up after an apprehension; people caught more easily than others), to see what a fit makes of them.
+    """
+    import re
+
+    from estim import simulate as sim
+
+    applied = []
+    if measures:
+        from estim.measures.spec import read_measure
+
+        if measure_start is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", measure_start):
+            _fail_input(f"--measure-start {measure_start!r}: a month YYYY-MM, e.g. 2018-01")
+        specs = [read_measure(m) for m in measures]
+        if len({s.name for s in specs}) != len(specs):
+            _fail_input(f"--measure: a measure is named twice: {', '.join(s.name for s in specs)}")
+        values: dict[str, dict[str, float]] = {s.name: {} for s in specs}
+        known = ", ".join(f"{s.name}.{e.name}" for s in specs for e in s.effects)
+        for text in effects:
+            name, eq, value = text.partition("=")
+            try:
+                number = float(value) if eq else None
+            except ValueError:
+                number = None
+            if number is None:
+                _fail_input(f"--effect {text!r}: NAME=VALUE with a number, e.g. take_up=0.4")
+            owner, _, effect = name.strip().rpartition(".")
+            owners = [
+                s for s in specs if owner in ("", s.name) and effect in [e.name for e in s.effects]
+            ]
+            if len(owners) != 1:
+                why = (
+                    "no measure given has"
+                    if not owners
+                    else "several measures have (write MEASURE.NAME)"
+                )
+                _fail_input(f"--effect {name}: {why} that effect; known: {known}")
+            values[owners[0].name][effect] = number  # type: ignore[assignment]
+        applied = [
+            s.applied(values=values[s.name] or None, start=measure_start, displacement=displacement)
+            for s in specs
+        ]
+    elif effects or measure_start is not None or displacement is not None:
+        _fail_input("--measure-start, --effect and --displacement need a --measure")
+    changes: dict[str, Any] = {} if years is None else {"years": years}
+    if retry is not None:
+        changes["retry_probability"] = retry
+    if frailty is not None:
+        changes["apprehension_frailty_sd"] = frailty
+    try:
+        config = sim.SimulationConfig(measures=tuple(applied), **changes)
+    except ValueError as e:  # the config's own checks name the field and its range
+        _fail_input(f"--retry/--frailty/--years: {e}")
+
+    def month_number(text: str) -> int:
+        year, month = text.split("-")[:2]
+        return 12 * int(year) + int(month) - 1
+
+    last = month_number(config.start_month) + 12 * config.years - 1
+    for m in applied:
+        text = "; ".join(
+            f"{e.target} × {e.multiplier:.4g}"
+            + (f" ({', '.join(e.categories)})" if e.categories else "")
+            for e in m.effects
+        )
+        click.echo(
+            f"measure {m.name} from {m.start_month} (lag {m.lag_months}, ramp {m.ramp_months} months, "
+            f"displacement {m.displacement:g}) at full strength: {text}"
+        )
+        if month_number(m.start_month) + m.lag_months > last:
+            click.echo(
+                f"estim: warning: measure {m.name} begins after the simulated period", err=True
+            )
+    result = sim.simulate(
+        seed=sim.DEFAULT_SEED if seed is None else seed, config=config, progress=not quiet
+    )
+    paths = sim.write_simulation(result, out)
+    click.echo(f"wrote {len(paths)} files to {out} (synthetic, seed {result.seed})")
