@@ -12,12 +12,12 @@ and the two are averaged afterwards:
 * the Bayes factor of r = 1 against the slab is the Savage–Dickey ratio (Dickey 1971; Wagenmakers et al. 2010)
   of the posterior to the prior density of h = −log r at h = 0, valid because the slab's prior of the other
   parameters given r does not depend on r. The posterior density at the boundary is that of a log-linear
-  density fitted by maximum likelihood to the quarter of the draws nearest h = 0 (`boundary_density`;
+  density fitted by maximum likelihood to the draws with h ≤ `WINDOW` (r > 0.98; `boundary_density`;
   exact when the likelihood is log-linear in h there). The slab's prior density of h at 0 is a for
   Beta(a, 1);
 * P(r = 1 | data) = w B/(w B + 1 − w);
 * the averaged posterior: each draw is, with that probability, replaced by a draw of the parameters given r = 1
-  (a draw of the slab fit with h < ε, r then set to 1; the posterior given r = 1 is the slab's posterior given
+  (a draw of the slab fit with h ≤ `WINDOW`, r then set to 1; the posterior given r = 1 is the slab's posterior given
   r, at r = 1), and kept otherwise. `repeated_trials_source` records which (−1: kept), and every consumer of
   the posterior's draws reads them through `with_repeated_trials`, so the saved fit keeps its raw draws (the
   gate reads those) and the estimates, forecasts and checks see the averaged posterior.
@@ -35,11 +35,8 @@ from estim.errors import EstimInputError
 
 # Prior probability of r = 1 exactly (Espenshade's repeated trials) when r is estimated.
 REPEATED_TRIALS_PRIOR = 0.5
-WINDOW = (
-    0.25  # the share of the draws, those of smallest h = −log r, that estimate the density at h = 0
-)
-EPSILON = 0.01  # draws with h below this (r > 0.990), or the MIN_POOL nearest, stand for r = 1
-MIN_POOL = 20  # at least this many draws nearest r = 1 stand for the posterior given r = 1
+# the draws of h = −log r up to this (r > 0.980) estimate the density at h = 0 and stand for r = 1
+WINDOW = 0.02
 SOURCE = "repeated_trials_source"
 SLAB_DENSITY = "retry_slab_density_at_one"
 
@@ -70,28 +67,28 @@ def _truncated_exponential_rate(mean: float, window: float) -> float:
 
 def boundary_density(h: np.ndarray, window: float = WINDOW) -> float:
     """The density of the draws `h` (≥ 0) at 0: a log-linear density f(0) e^{−λh} fitted by maximum
-    likelihood to the draws below their `window` quantile H, so f(0) = F(H) λ/(1 − e^{−λH}). Exact when the
-    density is exponential near 0 (a likelihood log-linear in h), and local: the window holds a quarter of
-    the draws (F(ε)/ε over a fixed ε is biased by the density's slope, badly when the posterior is narrow)."""
+    likelihood to the draws in [0, `window`], so f(0) = F(window) λ/(1 − e^{−λ·window}); 0 when no draw is
+    there. Exact when the density is exponential near 0 (a likelihood log-linear in h), local (a posterior far
+    from r = 1 has no draw in the window, and no tail of it is extrapolated to 0), and free of the slope bias
+    of F(window)/window."""
     h = np.asarray(h, dtype=float).ravel()
     if h.size == 0:
         raise ValueError("no draws")
-    edge = float(np.quantile(h, window))
-    if edge <= 0:
-        return np.inf  # a quarter of the draws at h = 0 exactly
-    inside = h[h <= edge]
+    inside = h[h <= window]
+    if inside.size == 0:
+        return 0.0
     share = inside.size / h.size
-    x = float(inside.mean() / edge)
-    # beyond |λH| = 700 the fit is degenerate: all the window's draws at its top (no density at 0), or
-    # piled against 0 (an exponential of that mean)
+    x = float(inside.mean() / window)
+    # beyond |λ·window| = 700 the fit is degenerate: all the window's draws at its top (no density at 0),
+    # or piled against 0 (an exponential of that mean)
     if x >= 1 - 1 / 700:
         return 0.0
     if x <= 1 / 700:
-        return share / (x * edge)
-    rate = _truncated_exponential_rate(x * edge, edge)
-    if abs(rate * edge) < 1e-9:
-        return share / edge
-    return float(share * rate / -np.expm1(-rate * edge))
+        return share / (x * window)
+    rate = _truncated_exponential_rate(x * window, window)
+    if abs(rate * window) < 1e-9:
+        return share / window
+    return float(share * rate / -np.expm1(-rate * window))
 
 
 def bayes_factor(retry: np.ndarray, slab_density: float) -> float:
@@ -123,8 +120,8 @@ def repeated_trials_draws(
     bayes = bayes_factor(retry, slab)
     probability = posterior_probability(bayes, prior)
     h = -np.log(np.clip(retry, 1e-300, 1.0))
-    pool = np.argsort(h, kind="stable")[: max(MIN_POOL, int(np.sum(h < EPSILON)))]
-    chosen = rng.random(n) < probability
+    pool = np.flatnonzero(h <= WINDOW)  # not empty when the probability is positive
+    chosen = rng.random(n) < probability if pool.size else np.zeros(n, bool)
     source = np.full(n, -1, dtype=np.int64)
     source[chosen] = rng.choice(pool, int(chosen.sum()))
     da = xr.DataArray(
