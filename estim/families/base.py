@@ -208,8 +208,12 @@ class Family:
         The posterior variables (besides N) the diagnostics gate reads; None: all of them. A family whose
         parameters are identified only up to relabelling (latent classes) names its label-invariant ones.
     gate_skip: tuple[str, ...]
-        Posterior variables the gate does not read when it reads all the others: a sampler's auxiliary whose
-        sign is not identified (the border model's r = exp(−|v|) samples v; the gate reads r).
+        Posterior variables the gate does not read when it reads all the others, nor a summary lists: a
+        sampler's auxiliary that is not identified (the border model's r = exp(−|v|²/2) samples v; the gate
+        reads r), bookkeeping of the draws.
+    estimates_posterior(posterior) -> xr.Dataset
+        Optional. The posterior as the family's estimates read it, when that is not the sampler's draws as
+        they are (the border model's fit averaged with r = 1); the summary lists its parameters from it.
     exact(data, priors, rng, draws, chains, **options) -> dict[str, xr.Dataset] | None
         Optional. For a family whose posterior is computed exactly (by enumeration or on a grid) rather than
         sampled: independent draws from it, as DataTree groups: "posterior" (N and anything else, dims
@@ -233,6 +237,7 @@ class Family:
     ml: bool = True
     gate_variables: tuple[str, ...] | None = None
     gate_skip: tuple[str, ...] = ()
+    estimates_posterior: Callable[[xr.Dataset], xr.Dataset] | None = None
     exact: Callable[..., dict[str, xr.Dataset]] | None = None
 
     @property

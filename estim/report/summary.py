@@ -119,10 +119,16 @@ def summarise(
             extra = [d for d in da.dims if d not in ("chain", "draw")]
             if extra and int(np.prod([da.sizes[d] for d in extra])) > 1:
                 out[f"{name}_total"] = _interval(da.sum(extra), prob)[0]
+    skip: tuple[str, ...] = ()
+    if family is not None:
+        skip = family.gate_skip
+        if family.estimates_posterior is not None:
+            post = family.estimates_posterior(post)
     out["parameters"] = {
         str(name): _interval(da, prob)
         for name, da in post.data_vars.items()
         if name not in DERIVED
+        and name not in skip
         and not str(name).startswith("unobserved")
         and np.issubdtype(da.dtype, np.number)  # not a label (the graph of a model-averaging fit)
         and 0
