@@ -120,3 +120,10 @@ def test_a_posterior_away_from_r_equal_one_gives_repeated_trials_no_weight():
     rng = np.random.default_rng(6)
     retry = np.clip(rng.normal(0.8, 0.05, 4000), 0.01, 0.975)
     assert bayes_factor(retry, 1.0) == 0.0
+
+
+def test_a_few_stray_draws_near_one_are_not_extrapolated_to_a_large_density():
+    """Three draws of 2,000 just below r = 1 (a posterior's thin tail): the density at h = 0 is their mean
+    density over the window, not a slope fitted to three points."""
+    retry = np.concatenate([np.full(1997, 0.8), np.exp(-np.array([0.001, 0.002, 0.004]))])
+    assert bayes_factor(retry, 1.0) == pytest.approx(3 / 2000 / 0.02)
