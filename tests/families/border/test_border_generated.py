@@ -122,8 +122,8 @@ def test_after_sampling_outputs(model, data):
 
 
 def test_after_sampling_averages_with_repeated_trials_when_the_data_favour_them(model, data):
-    """Half the draws at r = 0.6, half within 0.001 of r = 1: the posterior density of −log r at 0 is ~500
-    against the uniform prior's 1, so P(r = 1 | data) ≈ 1, and the derived quantities are those of r = 1
+    """Half the draws at r = 0.6, half within 0.001 of r = 1: the posterior density of −log r at 0 is 25
+    against the uniform prior's 1, so P(r = 1 | data) = 25/26, and the derived quantities are those of r = 1
     (no journey given up) at the draws replaced. Without the prior's atom, the draws at 0.6 give some up."""
     from estim.families.border.repeated_trials import SOURCE
 
@@ -138,9 +138,11 @@ def test_after_sampling_averages_with_repeated_trials_when_the_data_favour_them(
     assert (plain["posterior"]["abandoned_border_year"].values[0, :20].sum(-1) > 0).all()
     averaged = after_sampling(data, post, np.random.default_rng(0), repeated_trials_prior=0.5)
     source = averaged["posterior"][SOURCE]
-    assert source.attrs["posterior_probability"] > 0.99
+    # 20 of 40 draws in the window r > 0.98, too few to fit a slope: density 0.5/0.02 = 25, B = 25
+    assert source.attrs["bayes_factor"] == pytest.approx(25.0)
+    assert source.attrs["posterior_probability"] == pytest.approx(25 / 26)
     replaced = source.values[0] >= 0
-    assert replaced.sum() >= 38 and (source.values[0][replaced] >= 20).all()
+    assert replaced.sum() >= 32 and (source.values[0][replaced] >= 20).all()
     assert (averaged["posterior"]["abandoned_border_year"].values[0, replaced] == 0).all()
 
 
