@@ -23,6 +23,7 @@ from estim.families.border.rates import (
     retry_draws,
 )
 from estim.families.border.repeated_trials import (
+    AVERAGED,
     REPEATED_TRIALS_PRIOR,
     SLAB_DENSITY,
     SOURCE,
@@ -345,6 +346,12 @@ def after_sampling(
             **extra,
         }
     )
+    if (
+        extra
+    ):  # these draws were made from the averaged posterior: a reader must not average them again
+        for name in post.data_vars:
+            if name != SOURCE:
+                post[name].attrs[AVERAGED] = 1
     post["abandoned_border_year"].attrs["description"] = (
         "apprehended journeys given up (the person did not try again), whole border per year: draws"
     )

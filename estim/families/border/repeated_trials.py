@@ -39,6 +39,8 @@ REPEATED_TRIALS_PRIOR = 0.5
 WINDOW = 0.02
 MIN_FIT = 50  # fewer draws in the window than this: no slope is fitted
 SOURCE = "repeated_trials_source"
+# the attribute of a quantity already computed from the averaged posterior (not to be gathered again)
+AVERAGED = "averaged_with_repeated_trials"
 SLAB_DENSITY = "retry_slab_density_at_one"
 
 
@@ -148,8 +150,9 @@ def repeated_trials_draws(
 
 
 def with_repeated_trials(posterior: xr.Dataset) -> xr.Dataset:
-    """The averaged posterior: every (chain, draw) variable gathered through `SOURCE`, and r = 1 at the
-    draws that stand for repeated trials. A posterior without `SOURCE` is returned as it is."""
+    """The averaged posterior: every (chain, draw) variable gathered through `SOURCE` (except those marked
+    `AVERAGED`, derived from the averaged posterior already), and r = 1 at the draws that stand for repeated
+    trials. A posterior without `SOURCE` is returned as it is."""
     if SOURCE not in posterior:
         return posterior
     source = posterior[SOURCE].values
@@ -161,7 +164,7 @@ def with_repeated_trials(posterior: xr.Dataset) -> xr.Dataset:
     for name, da in posterior.data_vars.items():
         if name == SOURCE:
             continue
-        if da.dims[:2] != ("chain", "draw"):
+        if da.dims[:2] != ("chain", "draw") or da.attrs.get(AVERAGED):
             out[name] = da
             continue
         values = da.values.reshape(n, *da.shape[2:])[take].reshape(da.shape)

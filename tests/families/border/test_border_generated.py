@@ -144,6 +144,15 @@ def test_after_sampling_averages_with_repeated_trials_when_the_data_favour_them(
     replaced = source.values[0] >= 0
     assert replaced.sum() >= 32 and (source.values[0][replaced] >= 20).all()
     assert (averaged["posterior"]["abandoned_border_year"].values[0, replaced] == 0).all()
+    # the derived draws are averaged already: reading the saved posterior averaged leaves them as they are
+    from estim.families.border.repeated_trials import with_repeated_trials
+
+    saved = post.assign(averaged["posterior"].data_vars)
+    again = with_repeated_trials(saved)
+    np.testing.assert_array_equal(
+        again["unobserved_border_year"].values, saved["unobserved_border_year"].values
+    )
+    assert (again["retry_probability"].values[0, replaced] == 1.0).all()
 
 
 def test_the_report_says_where_the_retry_probability_comes_from():
