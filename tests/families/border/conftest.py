@@ -3,7 +3,9 @@ every border test (building the model is the slow part)."""
 
 from __future__ import annotations
 
+import pytensor
 import pytest
+from pytensor.compile.mode import Mode
 
 from estim.families.border import build_border
 from estim.families.border.data_kind import BORDER_RECORDS
@@ -20,3 +22,13 @@ def data():
 @pytest.fixture(scope="session")
 def model(data):
     return build_border(data)
+
+
+@pytest.fixture(autouse=True)
+def unoptimised_graphs():
+    """Compile the border tests' functions without PyTensor's graph rewrites: the rewrites of one gradient take
+    ~12 s and are the suite's slowest part, and these tests check values, which the rewrites must not change
+    (each test's data are small enough that the unoptimised Python evaluation is quick). A test that needs
+    the rewritten graph sets its own mode."""
+    with pytensor.config.change_flags(mode=Mode(linker="py", optimizer=None)):
+        yield
