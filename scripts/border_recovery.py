@@ -4,7 +4,7 @@ Usage: `./run python scripts/border_recovery.py --seeds 30 --out /tmp/borderrec_
 summary as JSON; the CSV has one row per dataset × section × year, written after every dataset, see
 `estim.studies.border_recovery.recovery_study`). ``--resume`` skips the datasets already in ``--out``. Each
 dataset is fitted as ``estim fit`` fits models/border.toml (gate, retries, predictive checks); the sampler
-options override the spec's first attempt.
+options override the spec's first attempt; ``--spec`` fits another border spec on the same datasets.
 """
 
 import argparse
@@ -26,6 +26,10 @@ parser.add_argument("--target-accept", type=float, default=None)
 parser.add_argument("--out", help="CSV file for the per-section-year results (written as it goes)")
 parser.add_argument("--resume", action="store_true", help="skip the datasets already in --out")
 parser.add_argument("--quiet", action="store_true", help="no line per dataset")
+parser.add_argument(
+    "--spec",
+    help="fit this border spec instead of models/border.toml (e.g. another terrain pooling)",
+)
 args = parser.parse_args()
 
 start = time.perf_counter()
@@ -39,11 +43,13 @@ df = recovery_study(
     out=args.out,
     resume=args.resume,
     progress=not args.quiet,
+    spec=args.spec,
 )
 if args.out:
     print(f"wrote {args.out}", file=sys.stderr)
 summary = coverage_summary(df)
 summary["settings"] = {
+    "spec": args.spec or "models/border.toml",
     "seeds": args.seeds,
     "seed": args.seed,
     **{k: df.attrs[k] for k in ("draws", "tune", "chains", "target_accept")},

@@ -59,6 +59,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from estim.errors import EstimInputError
 from estim.families.border.data_kind import BORDER_RECORDS
 from estim.families.border.repeated_trials import summary as repeated_trials_summary
 from estim.families.border.repeated_trials import with_repeated_trials
@@ -116,11 +117,17 @@ def shipped_sampler() -> dict[str, Any]:
     return _shipped_spec().sampler.to_dict()
 
 
-def _shipped_spec() -> Any:
+def _shipped_spec(path: str | Path | None = None) -> Any:
+    """``models/border.toml``, or the border spec at ``path`` (a variant a recovery study compares with it)."""
     from estim.paths import REPO_ROOT
     from estim.run.spec import read_spec
 
-    return read_spec(REPO_ROOT / "models" / "border.toml")
+    spec = read_spec(REPO_ROOT / "models" / "border.toml" if path is None else path)
+    if spec.family != "border":
+        raise EstimInputError(
+            f"{path}: a border recovery study fits a border spec, not {spec.family!r}"
+        )
+    return spec
 
 
 @dataclass(frozen=True)
@@ -148,27 +155,30 @@ def fit_dataset(
     chains: int | None = None,
     target_accept: float | None = None,
     retries: int | None = None,
+    spec: str | Path | None = None,
 ) -> FitOutcome:
     """Fit the border model to ``data`` as ``estim fit`` fits ``models/border.toml`` (`estim.run.fit.fit`),
     with ``seed`` in place of the spec's: the spec's priors, options and sampler settings (each overridable),
     the family's ``after_sampling`` draws from every attempt, the diagnostics gate and, while it fails, up to
-    ``retries`` (default the spec's) retries with `estim.run.fit.retry_settings`."""
+    ``retries`` (default the spec's) retries with `estim.run.fit.retry_settings`. ``spec``: another border spec
+    to fit in place of the shipped one (its priors, options and sampler; e.g. a variant of the terrain
+    pooling)."""
     from estim.families.border import BORDER  # heavy imports (PyMC, JAX), only when fitting
     from estim.run.diagnostics import check as gate_check
     from estim.run.fit import gate_names, retry_settings, sample
 
-    spec = _shipped_spec()
+    model_spec = _shipped_spec(spec)
     overrides = {"draws": draws, "tune": tune, "chains": chains, "target_accept": target_accept}
     first = dataclasses.replace(
-        spec.sampler, **{k: v for k, v in overrides.items() if v is not None}
+        model_spec.sampler, **{k: v for k, v in overrides.items() if v is not None}
     )
     n_retries = first.retries if retries is None else retries
-    spec = dataclasses.replace(spec, seed=int(seed), sampler=first)
+    model_spec = dataclasses.replace(model_spec, seed=int(seed), sampler=first)
     compile_seconds = sample_seconds = fit_seconds = 0.0
     for number in range(1, n_retries + 2):
         settings = first if number == 1 else retry_settings(first, number - 1)
         began = time.perf_counter()
-        tree = sample(dataclasses.replace(spec, sampler=settings), BORDER, data)
+        tree = sample(dataclasses.replace(model_spec, sampler=settings), BORDER, data)
         names = gate_names(BORDER, tree)
         verdict = gate_check(tree) if names is None else gate_check(tree, var_names=names)
         attrs = tree["posterior"].attrs
@@ -462,13 +472,16 @@ def recovery_study(
     out: str | Path | None = None,
     resume: bool = False,
     progress: bool = False,
+    spec: str | Path | None = None,
 ) -> pd.DataFrame:
     """Run the recovery study on ``n_seeds`` datasets (simulator seeds ``seed`` … ``seed + n_seeds − 1``,
     r = 1, no frailty). Returns a long DataFrame, one row per dataset × section × year (`dataset_rows`'s
     columns). With ``out`` that CSV is rewritten with all rows so far after every dataset; with ``resume``
     datasets already in ``out`` are skipped (and their rows kept in the result). Sampler settings default to
-    the shipped spec's (`shipped_sampler`); ``progress`` prints a line per dataset on stderr."""
-    shipped = shipped_sampler()
+    the fitted spec's (`shipped_sampler`); ``progress`` prints a line per dataset on stderr. ``spec``: a
+    border spec fitted in place of ``models/border.toml`` (a variant to compare with the shipped model on the
+    same datasets; the same seeds give the same datasets)."""
+    shipped = _shipped_spec(spec).sampler.to_dict()
     settings = {
         "draws": shipped["draws"] if draws is None else draws,
         "tune": shipped["tune"] if tune is None else tune,
@@ -476,8 +489,9 @@ def recovery_study(
         "target_accept": shipped["target_accept"] if target_accept is None else target_accept,
     }
     designs = [Design(i, seed + i) for i in range(n_seeds)]
-    df = run_designs(designs, out=out, resume=resume, progress=progress, **settings)
-    df.attrs.update(n_seeds=n_seeds, seed=seed, **settings)
+    extra = {} if spec is None else {"spec": spec}
+    df = run_designs(designs, out=out, resume=resume, progress=progress, **settings, **extra)
+    df.attrs.update(n_seeds=n_seeds, seed=seed, **settings, **extra)
     return df
 
 

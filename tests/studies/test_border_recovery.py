@@ -149,3 +149,43 @@ def test_section_year_intervals_cover_the_truth_85_to_95_percent():
     unsurveyed = totals[~totals["surveyed"]]
     low = int((unsurveyed["median"] < unsurveyed["truth"]).sum())
     assert scipy.stats.binomtest(low, len(unsurveyed), 0.5).pvalue > 0.01, (low, len(unsurveyed))
+
+
+class _Sampled(Exception):
+    """Raised by the stand-in sampler with the spec it was handed."""
+
+
+def test_a_recovery_study_can_fit_another_border_spec(tmp_path, monkeypatch):
+    """``spec``: a variant (here the terrain pooling off, its own draws) is what the sampler is handed, with the
+    study's seed; a spec of another family is refused."""
+    import estim.run.fit as run_fit
+    from estim.errors import EstimInputError
+    from estim.paths import REPO_ROOT
+
+    shipped = (REPO_ROOT / "models" / "border.toml").read_text()
+    variant = tmp_path / "border_no_terrain.toml"
+    variant.write_text(
+        shipped.replace('name = "border"', 'name = "border_no_terrain"')
+        .replace("draws = 1000", "draws = 700")
+        .replace('records = "data/synthetic"', f'records = "{REPO_ROOT / "data" / "synthetic"}"')
+        + "\n[options]\nterrain_hazard = false\n"
+    )
+
+    def sample(spec, family, data):
+        raise _Sampled(spec)
+
+    monkeypatch.setattr(run_fit, "sample", sample)
+    for path, name, draws, options in [
+        (None, "border", 1000, {}),
+        (variant, "border_no_terrain", 700, {"terrain_hazard": False}),
+    ]:
+        with pytest.raises(_Sampled) as raised:
+            R.fit_dataset(xr.Dataset(), seed=4001, spec=path)
+        spec = raised.value.args[0]
+        assert (spec.name, spec.seed, spec.sampler.draws) == (name, 4001, draws)
+        assert dict(spec.options) == options
+    other = REPO_ROOT / "models" / "hare_M0.toml"
+    with pytest.raises(EstimInputError, match="border spec"):
+        R.fit_dataset(xr.Dataset(), seed=4001, spec=other)
+    # the settings a study records are the variant's
+    assert R._shipped_spec(variant).sampler.to_dict()["draws"] == 700
