@@ -115,11 +115,13 @@ def check(
     names = list(var_names) if var_names is not None else list(posterior.data_vars)
     posterior = posterior[names]
     t = thresholds
-    checks = [
-        _worst("r_hat", az.rhat(posterior), t.r_hat, larger_is_worse=True),
-        _worst("ess_bulk", az.ess(posterior, method="bulk"), t.ess_bulk, larger_is_worse=False),
-        _worst("ess_tail", az.ess(posterior, method="tail"), t.ess_tail, larger_is_worse=False),
-    ]
+    # a constant (a fixed r, say) has no R-hat or ESS: NaN, skipped by `_worst`, and not worth a warning
+    with np.errstate(invalid="ignore", divide="ignore"):
+        checks = [
+            _worst("r_hat", az.rhat(posterior), t.r_hat, larger_is_worse=True),
+            _worst("ess_bulk", az.ess(posterior, method="bulk"), t.ess_bulk, larger_is_worse=False),
+            _worst("ess_tail", az.ess(posterior, method="tail"), t.ess_tail, larger_is_worse=False),
+        ]
     stats = idata["sample_stats"].to_dataset() if "sample_stats" in idata.children else None
     if stats is not None and "diverging" in stats:
         n_div = int(stats["diverging"].sum())

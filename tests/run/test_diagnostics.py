@@ -93,3 +93,16 @@ def test_verdict_round_trips_through_attributes():
     assert isinstance(back, GateVerdict)
     assert back.passed is False and back.failed == verdict.failed
     np.testing.assert_equal([c.value for c in back.checks], [c.value for c in verdict.checks])
+
+
+def test_a_constant_is_skipped_without_a_warning():
+    """A quantity fixed by the spec (r = 1, say) has no R-hat or ESS: the gate reads the others and says
+    nothing about it (it printed "invalid value encountered in scalar divide" to users)."""
+    import warnings
+
+    rng = np.random.default_rng(2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        verdict = check(_tree({"a": _iid(rng), "retry_probability": np.ones((4, 1000))}))
+    assert verdict.passed, verdict.describe()
+    assert all("retry_probability" not in c.worst for c in verdict.checks)
