@@ -191,11 +191,12 @@ def misspecification_summary(df: pd.DataFrame, level: float = 0.95) -> pd.DataFr
 
 
 def requirements(summary: pd.DataFrame) -> dict[str, bool | None]:
-    """The issue's done-when on a summary: every cell passes or is refused (none FAILS), and at r = 1 with no
+    """The issue's done-when on a summary: every cell has `N_SEEDS` seeds, passes or is refused (none FAILS), and at r = 1 with no
     frailty (the model's own world) at most `BASELINE_REFUSALS` of the datasets are refused (None when that
     cell was not run)."""
     base = summary[np.isclose(summary["retry"], 1.0) & np.isclose(summary["frailty"], 0.0)]
     return {
+        f"every cell has ≥ {N_SEEDS} seeds": bool((summary["seeds"] >= N_SEEDS).all()),
         "no cell fails": bool(summary["verdict"].isin(["passes", "refused"]).all()),
         "r = 1, no frailty: refusals at most 10 %": (
             bool(base["refused_share"].iloc[0] <= BASELINE_REFUSALS) if len(base) else None
@@ -243,7 +244,10 @@ def format_summary(summary: pd.DataFrame) -> str:
             f"{c['section_years_hi']:.3f}]",
             f"{c['period_median_rel_error']:+.1%}",
             f"{c['retry_median']:.2f}",
-            c["verdict"],
+            # a verdict on fewer seeds than the design's is provisional, and says so
+            c["verdict"]
+            if c["seeds"] >= N_SEEDS
+            else f"{c['verdict']} so far ({c['seeds']}/{N_SEEDS})",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -182,12 +182,17 @@ def test_summary_has_one_row_per_cell_and_the_requirements():
     ]
     assert list(s["verdict"]) == ["passes", "refused", "passes", "passes"]
     assert M.requirements(s) == {
+        "every cell has ≥ 20 seeds": True,
         "no cell fails": True,
         "r = 1, no frailty: refusals at most 10 %": True,
     }
     assert M.requirements(s.iloc[:2])["r = 1, no frailty: refusals at most 10 %"] is None  # not run
     table = M.format_summary(s)
-    assert table.count("\n") == 5 and "refused" in table
+    assert table.count("\n") == 5 and "refused" in table and "so far" not in table
+    # a cell short of its seeds is provisional in the table and the requirements
+    few = M.misspecification_summary(df[df["dataset"] < 5])
+    assert not M.requirements(few)["every cell has ≥ 20 seeds"]
+    assert M.format_summary(few).count("so far (5/20)") == 4
     # the baseline cell refusing 3 of 20 breaks the second requirement
     df.loc[
         (df["sim_retry"] == 1.0) & (df["sim_frailty"] == 0.0) & (df["dataset"] < 3), "refused"
