@@ -21,7 +21,7 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,19 +96,31 @@ class FitResult:
         return self.verdict.passed
 
 
-def retry_settings(sampler: SamplerSpec, retry: int) -> SamplerSpec:
-    """The sampler settings of the `retry`-th retry after a failed gate: target_accept raised to
-    max(0.95, ta + 0.05) at the first retry and to 0.99 after (smaller steps: fewer divergences), and the
-    draws and warm-up doubled at each retry (more effective draws, a longer adaptation)."""
+MIXING_CHECKS = frozenset({"r_hat", "ess_bulk", "ess_tail"})
+"""The gate's checks of mixing: chains that fail only these explored without divergences, just too slowly."""
+
+
+def retry_settings(
+    sampler: SamplerSpec,
+    retry: int,
+    failed: Iterable[str] = (),
+    last: SamplerSpec | None = None,
+) -> SamplerSpec:
+    """The sampler settings of the `retry`-th retry after a failed gate (``failed``: the checks the last
+    attempt failed; ``last``: its settings): the draws and warm-up doubled at each retry (more effective draws,
+    a longer adaptation), and target_accept raised to max(0.95, ta + 0.05) at the first retry and to 0.99 after
+    (smaller steps: fewer divergences) — unless every failed check is one of mixing (`MIXING_CHECKS`). Then the
+    last attempt's target is kept: smaller steps cost about twice the gradients per draw and do not make a
+    slowly mixing chain mix faster (Vehtari et al. 2021, Bayesian Analysis 16(2): run the chains longer)."""
+    failed = set(failed)
+    factor = 2**retry
+    longer = {"draws": sampler.draws * factor, "tune": sampler.tune * factor}
+    if failed and failed <= MIXING_CHECKS:
+        kept = (last or sampler).target_accept
+        return dataclasses.replace(sampler, target_accept=kept, **longer)
     ta = sampler.target_accept
     ta = min(0.99, max(0.95, round(ta + 0.05, 6))) if retry == 1 else max(0.99, ta)
-    factor = 2**retry
-    return dataclasses.replace(
-        sampler,
-        target_accept=max(ta, sampler.target_accept),
-        draws=sampler.draws * factor,
-        tune=sampler.tune * factor,
-    )
+    return dataclasses.replace(sampler, target_accept=max(ta, sampler.target_accept), **longer)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -330,7 +342,8 @@ def fit(
     settings = spec.sampler
     for number in range(1, spec.sampler.retries + 2):
         if number > 1:
-            settings = retry_settings(spec.sampler, number - 1)
+            last = attempts[-1]
+            settings = retry_settings(spec.sampler, number - 1, last.verdict.failed, last.sampler)
             _say(
                 progress,
                 f"{attempts[-1].describe()}; retrying with target_accept {settings.target_accept:g}, "

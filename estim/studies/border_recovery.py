@@ -175,8 +175,10 @@ def fit_dataset(
     n_retries = first.retries if retries is None else retries
     model_spec = dataclasses.replace(model_spec, seed=int(seed), sampler=first)
     compile_seconds = sample_seconds = fit_seconds = 0.0
+    failed: tuple[str, ...] = ()
+    settings = first
     for number in range(1, n_retries + 2):
-        settings = first if number == 1 else retry_settings(first, number - 1)
+        settings = first if number == 1 else retry_settings(first, number - 1, failed, settings)
         began = time.perf_counter()
         tree = sample(dataclasses.replace(model_spec, sampler=settings), BORDER, data)
         names = gate_names(BORDER, tree)
@@ -187,6 +189,7 @@ def fit_dataset(
         fit_seconds += time.perf_counter() - began
         if verdict.passed:
             break
+        failed = verdict.failed
     return FitOutcome(tree, verdict, number, compile_seconds, sample_seconds, fit_seconds)
 
 

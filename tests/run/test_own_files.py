@@ -294,8 +294,12 @@ def test_unconverged_ml_exits_3_and_summary_warns(tmp_path):
 # retries after a failed gate
 
 
-def _verdict(passed: bool) -> GateVerdict:
-    return GateVerdict(passed, (Check("ess_bulk", 100.0 if not passed else 900.0, 400.0, passed),))
+def _verdict(passed: bool, check: str = "ess_bulk") -> GateVerdict:
+    value = {"ess_bulk": 100.0 if not passed else 900.0, "divergences": 0.0 if passed else 3.0}[
+        check
+    ]
+    threshold = {"ess_bulk": 400.0, "divergences": 0.0}[check]
+    return GateVerdict(passed, (Check(check, value, threshold, passed),))
 
 
 @pytest.fixture(scope="module")
@@ -307,20 +311,25 @@ def canned(compact_fits):
 def test_a_failed_gate_is_retried_and_every_attempt_recorded(canned, tmp_path, monkeypatch):
     from fit_fixtures import write_spec
 
-    settings, verdicts = [], itertools.chain([False, False], itertools.repeat(True))
+    # divergences, then a too small ESS, then a pass
+    settings = []
+    verdicts = itertools.chain(
+        [_verdict(False, "divergences"), _verdict(False)], itertools.repeat(_verdict(True))
+    )
 
     def fake_sample(spec, family, data, **_):
         settings.append(spec.sampler)
         return canned.copy()
 
     monkeypatch.setattr(fit_module, "sample", fake_sample)
-    monkeypatch.setattr(fit_module, "gate_check", lambda idata: _verdict(next(verdicts)))
+    monkeypatch.setattr(fit_module, "gate_check", lambda idata: next(verdicts))
     with registered_test_family():
         path = write_spec(tmp_path, "retried", seed=1, draws=1000, tune=500, chains=4)
         run = CliRunner().invoke(cli, ["fit", str(path)])
     assert run.exit_code == 0, run.output
+    # the divergences shrink the steps; the small ESS only lengthens the chains (the target stays 0.95)
     assert [(s.target_accept, s.draws, s.tune) for s in settings] == [
-        (0.9, 1000, 500), (0.95, 2000, 1000), (0.99, 4000, 2000)
+        (0.9, 1000, 500), (0.95, 2000, 1000), (0.95, 4000, 2000)
     ]  # fmt: skip
     assert "(3 attempts)" in run.output
     assert (
@@ -329,8 +338,8 @@ def test_a_failed_gate_is_retried_and_every_attempt_recorded(canned, tmp_path, m
     )
     attempts = json.loads(store.load(tmp_path / "retried.nc").attrs["attempts_json"])
     assert [a["passed"] for a in attempts] == [False, False, True]
-    assert [a["target_accept"] for a in attempts] == [0.9, 0.95, 0.99]
-    assert all(a["seconds"] >= 0 for a in attempts) and attempts[0]["failed"] == ["ess_bulk"]
+    assert [a["target_accept"] for a in attempts] == [0.9, 0.95, 0.95]
+    assert all(a["seconds"] >= 0 for a in attempts) and attempts[0]["failed"] == ["divergences"]
     with registered_test_family():  # reused from the file: JSON on stdout, the attempts in it
         run = CliRunner().invoke(cli, ["fit", str(path), "--format", "json"])
     assert run.exit_code == 0
@@ -345,7 +354,7 @@ def test_retries_can_be_turned_off_and_a_last_failure_is_reported(canned, tmp_pa
     monkeypatch.setattr(
         fit_module, "sample", lambda spec, *a, **k: calls.append(1) or canned.copy()
     )
-    monkeypatch.setattr(fit_module, "gate_check", lambda idata: _verdict(False))
+    monkeypatch.setattr(fit_module, "gate_check", lambda idata: _verdict(False, "divergences"))
     with registered_test_family():
         path = write_spec(tmp_path, "off", seed=1)
         path.write_text(path.read_text() + "retries = 0\n")
@@ -365,6 +374,15 @@ def test_retry_settings():
     s = SamplerSpec(draws=500, tune=300, target_accept=0.97)
     assert retry_settings(s, 1) == dataclasses.replace(s, target_accept=0.99, draws=1000, tune=600)
     assert retry_settings(s, 2).target_accept == 0.99 and retry_settings(s, 2).draws == 2000
+    # chains that only mixed too slowly run longer at the same step size; a divergence still shrinks the steps
+    slow = retry_settings(s, 1, ("ess_bulk", "r_hat"))
+    assert slow == dataclasses.replace(s, draws=1000, tune=600)
+    assert retry_settings(s, 2, ("ess_tail",)) == dataclasses.replace(s, draws=2000, tune=1200)
+    # … at the last attempt's target (never lower than a retry for divergences made it)
+    raised = retry_settings(s, 1, ("divergences",))
+    assert retry_settings(s, 2, ("ess_bulk",), raised).target_accept == 0.99
+    assert retry_settings(s, 1, ("ess_bulk", "divergences")).target_accept == 0.99
+    assert retry_settings(s, 1, ("e_bfmi",)).target_accept == 0.99
 
 
 # --------------------------------------------------------------------------------------------------------------
