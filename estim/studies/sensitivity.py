@@ -9,6 +9,7 @@ beside the spec like any other, and checked by the diagnostics gate.
 from __future__ import annotations
 
 import dataclasses
+import math
 import textwrap
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,7 +19,7 @@ from estim.errors import EstimInputError
 from estim.families.base import SensitivityDesign
 from estim.priors import Prior
 from estim.run.data import family_of, load_data
-from estim.run.fit import fit
+from estim.run.fit import FitResult, fit
 from estim.run.sampler import Progress
 from estim.run.spec import ModelSpec
 
@@ -56,6 +57,13 @@ def variant_spec(
     )
 
 
+def _fit_seconds(result: FitResult) -> float:
+    """The wall time of a fit: of this run, or for a cached fit the time recorded when it was made."""
+    if not result.reused:
+        return result.seconds
+    return float(result.idata.attrs.get("fit_seconds", math.nan))
+
+
 def prior_sensitivity(
     spec: ModelSpec,
     variants: Mapping[str, Mapping[str, Prior]] | None = None,
@@ -89,7 +97,9 @@ def prior_sensitivity(
                 "options": {k: v for k, v in options.items()},
                 "file": str(result.path),
                 "gate_passed": result.passed,
-                "fit_seconds": round(result.seconds, 1),
+                # a reused fit took no time now: report the time it took when it was made
+                "fit_seconds": round(_fit_seconds(result), 1),
+                "attempts": len(result.attempts),
                 **design.headline(result.idata, data, prob),
             }
         )

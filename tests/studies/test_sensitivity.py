@@ -3,6 +3,8 @@ refused. The refits themselves are run by `estim sensitivity` (README), minutes 
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from estim.errors import EstimInputError
@@ -77,3 +79,37 @@ def test_the_table_shows_each_variant_and_its_shift():
     assert (
         text[3].split()[:3] == ["retry_1", "ok", "1,200"] and "retry_probability = 1.0" in text[3]
     )
+
+
+def test_a_reused_fit_reports_the_time_it_took_when_it_was_made(monkeypatch):
+    """`estim sensitivity` reuses cached fits; their row gives the time recorded in the file (it gave 0 s),
+    and the number of attempts."""
+    import xarray as xr
+
+    import estim.studies.sensitivity as S
+    from estim.run.diagnostics import GateVerdict
+    from estim.run.fit import FitResult
+
+    spec = read_spec(REPO_ROOT / "models" / "border.toml")
+    tree = xr.DataTree(dataset=xr.Dataset(attrs={"fit_seconds": 612.3}))
+
+    def fake_fit(vspec, out, force, progress):
+        reused = vspec.name.endswith("wide")
+        attempts = ({"attempt": 1}, {"attempt": 2}) if reused else ({"attempt": 1},)
+        return FitResult(
+            vspec, out, tree, GateVerdict(True), reused, 0.0 if reused else 41.0, attempts
+        )
+
+    monkeypatch.setattr(S, "fit", fake_fit)
+    monkeypatch.setattr(S, "load_data", lambda spec: None)
+    design = S.design_of(spec)
+    monkeypatch.setattr(
+        S,
+        "design_of",
+        lambda spec: dataclasses.replace(
+            design, headline=lambda tree, data, prob: {"median": 10.0, "lower": 9.0, "upper": 11.0}
+        ),
+    )
+    wide = design.variants["hazard_mean_wide"]
+    rows = S.prior_sensitivity(spec, {"spec": {}, "hazard_mean_wide": wide})
+    assert [(r["fit_seconds"], r["attempts"]) for r in rows] == [(41.0, 1), (612.3, 2)]
