@@ -5,8 +5,11 @@ The repeat counts f_k of the surveyed sections are where a frailty shows: withou
 apprehended journey is apprehended is a zero-truncated geometric in pr; with it, a mixture of geometrics over
 the frailty, whose tail is heavier. The pointwise log-likelihood of a fit is computed here from its posterior
 draws, one point per surveyed section × month (the f_k of its categories together), and compared by PSIS-LOO
-(Vehtari, Gelman and Gabry 2017) with ArviZ, whose stacking weights (Yao et al. 2018) give the averaged
-estimate. The draws are those of the averaged posterior (`estim.families.border.repeated_trials`).
+(Vehtari, Gelman and Gabry 2017) with ArviZ. The stacking weights (Yao et al. 2018) that give the averaged
+estimate are computed here in log space (`stacking_weights`): a point's log density sums the f_k of a
+section-month and falls below −745 in busy months, where its exponential is 0 in floating point; ArviZ's
+optimiser, which exponentiates it, then returns its starting weights (1/K each). The
+draws are those of the averaged posterior (`estim.families.border.repeated_trials`).
 """
 
 from __future__ import annotations
@@ -75,13 +78,44 @@ def frequency_log_likelihood(
     )
 
 
+def stacking_weights(
+    elpd_pointwise: np.ndarray, *, tol: float = 1e-12, max_iter: int = 100_000
+) -> np.ndarray:
+    """Stacking weights of K models (Yao et al. 2018, eq. 4) from their pointwise LOO log predictive densities
+    ``elpd_pointwise`` (points × models): the w on the simplex that maximises Σ_i log Σ_k w_k exp(elpd_ik).
+
+    The objective is concave in w and is the log-likelihood of mixture weights with known components, so the
+    EM fixed point w_k ← mean_i responsibility_ik climbs it monotonically to the global maximum. The
+    responsibilities are computed with a log-sum-exp, so densities of e^-1000 are as good as of 1; subtracting
+    max_k elpd_ik from point i changes the objective by a constant and not its maximiser."""
+    elpd = np.asarray(elpd_pointwise, dtype=float)
+    if elpd.ndim != 2 or elpd.shape[1] == 0 or not np.isfinite(elpd).all():
+        raise ValueError("stacking needs a finite (points × models) array of pointwise elpd")
+    elpd = elpd - elpd.max(axis=1, keepdims=True)
+    n_models = elpd.shape[1]
+    log_w = np.full(n_models, -np.log(n_models))
+    for _ in range(max_iter):
+        joint = elpd + log_w
+        top = joint.max(axis=1, keepdims=True)
+        log_mix = top + np.log(np.exp(joint - top).sum(axis=1, keepdims=True))
+        w_new = np.exp(joint - log_mix).mean(axis=0)
+        with np.errstate(divide="ignore"):
+            log_w_new = np.log(w_new)
+        done = np.max(np.abs(w_new - np.exp(log_w))) < tol
+        log_w = log_w_new
+        if done:
+            break
+    w = np.exp(log_w)
+    return w / w.sum()
+
+
 def compare_frequency_fits(
     fits: Mapping[str, xr.DataTree], data: xr.Dataset
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """PSIS-LOO of the repeat-count term of each fit (same data), best first (`az.compare`: elpd, its
-    difference and standard error, Pareto-k diagnostics, stacking weights); and per fit the whole-border
-    unobserved crossings per year (median and 90 % interval of the mean over the fitted years) with the
-    stacking-weighted mixture of the fits' draws."""
+    difference and standard error, Pareto-k diagnostics; its ``weight`` column replaced by `stacking_weights` of
+    the pointwise LOO elpd); and per fit the whole-border unobserved crossings per year (median and 90 %
+    interval of the mean over the fitted years) with the stacking-weighted mixture of the fits' draws."""
     import arviz as az
 
     trees: dict[str, xr.DataTree] = {}
@@ -94,7 +128,13 @@ def compare_frequency_fits(
         )
         years = posterior["unobserved_border_year"]
         annual[name] = years.sum("year").values.ravel() / years.sizes["year"]
-    table = az.compare(trees, round_to="none")
+    loos = {name: az.loo(tree, pointwise=True) for name, tree in trees.items()}
+    with np.errstate(
+        divide="ignore", invalid="ignore"
+    ):  # its own stacking underflows; replaced below
+        table = az.compare(loos, round_to="none")
+    pointwise = np.column_stack([loos[name].elpd_i.values.ravel() for name in table.index])
+    table["weight"] = stacking_weights(pointwise)
     estimates: dict[str, Any] = {
         name: dict(
             zip(
