@@ -117,15 +117,19 @@ def shipped_sampler() -> dict[str, Any]:
     return _shipped_spec().sampler.to_dict()
 
 
-def _shipped_spec(path: str | Path | None = None) -> Any:
-    """``models/border.toml``, or the border spec at ``path`` (a variant a recovery study compares with it)."""
+def _shipped_spec(path: Any = None) -> Any:
+    """``models/border.toml``, or the border spec at ``path`` (a variant a recovery study compares with it), or
+    ``path`` itself when it is already a spec (e.g. a sensitivity variant, `studies.sensitivity.variant_spec`)."""
     from estim.paths import REPO_ROOT
-    from estim.run.spec import read_spec
+    from estim.run.spec import ModelSpec, read_spec
 
-    spec = read_spec(REPO_ROOT / "models" / "border.toml" if path is None else path)
+    if isinstance(path, ModelSpec):
+        spec = path
+    else:
+        spec = read_spec(REPO_ROOT / "models" / "border.toml" if path is None else path)
     if spec.family != "border":
         raise EstimInputError(
-            f"{path}: a border recovery study fits a border spec, not {spec.family!r}"
+            f"{spec.path or spec.name}: a border recovery study fits a border spec, not {spec.family!r}"
         )
     return spec
 
@@ -155,14 +159,14 @@ def fit_dataset(
     chains: int | None = None,
     target_accept: float | None = None,
     retries: int | None = None,
-    spec: str | Path | None = None,
+    spec: Any = None,
 ) -> FitOutcome:
     """Fit the border model to ``data`` as ``estim fit`` fits ``models/border.toml`` (`estim.run.fit.fit`),
     with ``seed`` in place of the spec's: the spec's priors, options and sampler settings (each overridable),
     the family's ``after_sampling`` draws from every attempt, the diagnostics gate and, while it fails, up to
     ``retries`` (default the spec's) retries with `estim.run.fit.retry_settings`. ``spec``: another border spec
-    to fit in place of the shipped one (its priors, options and sampler; e.g. a variant of the terrain
-    pooling)."""
+    (a path or a read spec) to fit in place of the shipped one (its priors, options and sampler; e.g. a
+    variant of the terrain pooling or of the frailty)."""
     from estim.families.border import BORDER  # heavy imports (PyMC, JAX), only when fitting
     from estim.run.diagnostics import check as gate_check
     from estim.run.fit import gate_names, retry_settings, sample
