@@ -109,14 +109,12 @@ def frailty_draws(posterior: xr.Dataset) -> np.ndarray | None:
     return np.broadcast_to(posterior["frailty_sd"].values, shape).reshape(-1)
 
 
-def _link_posterior(
-    data: xr.Dataset, posterior: xr.Dataset, pick: slice, s: np.ndarray
-) -> np.ndarray | None:
-    """P(got through | after pattern) per (draw, section, month, category, link_pattern), from s and the
-    posterior coverage π and the other crossings' sightings μ_S (`estim.families.border.model.link_terms`):
-    s P(pattern | got) / P(pattern). None without linkage in the fit."""
-    if "register_coverage" not in posterior:
-        return None
+def _link_patterns(
+    data: xr.Dataset, posterior: xr.Dataset, pick: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """P(pattern | got through) and P(pattern | not through) per (draw, category, link_pattern) at the draws
+    ``pick``, from the coverage π and the other crossings' sightings μ_S (`model.link_terms`); the second is
+    also the law of the *before* patterns."""
     n_lists = data.sizes["in_country_list"]
     n = posterior.sizes["chain"] * posterior.sizes["draw"]
     n_cat = data.sizes["category"]
@@ -135,10 +133,19 @@ def _link_posterior(
     def patterns(no_sighting: Any) -> np.ndarray:  # (draw, category, pattern)
         return np.maximum(pattern_probabilities(no_sighting, n_lists, np), 1e-300)
 
-    g = patterns(lambda m: this_crossing(m) * background(m))[
-        :, None, None
-    ]  # (draw, 1, 1, cat, pattern)
-    e = patterns(background)[:, None, None]
+    return patterns(lambda m: this_crossing(m) * background(m)), patterns(background)
+
+
+def _link_posterior(
+    data: xr.Dataset, posterior: xr.Dataset, pick: slice, s: np.ndarray
+) -> np.ndarray | None:
+    """P(got through | after pattern) per (draw, section, month, category, link_pattern), from s and the
+    posterior coverage π and the other crossings' sightings μ_S (`estim.families.border.model.link_terms`):
+    s P(pattern | got) / P(pattern). None without linkage in the fit."""
+    if "register_coverage" not in posterior:
+        return None
+    g, e = _link_patterns(data, posterior, pick)
+    g, e = g[:, None, None], e[:, None, None]  # (draw, 1, 1, cat, pattern)
     num = s[..., None] * g
     return num / np.maximum(num + (1.0 - s[..., None]) * e, 1e-300)
 
@@ -235,8 +242,9 @@ def replicate(
     data: xr.Dataset, posterior: xr.Dataset, rng: Any = None, *, draws: int = 200
 ) -> xr.Dataset:
     """Posterior predictive replicates of the checked statistics at ``draws`` thinned posterior draws:
-    monthly apprehension totals per section, and the repeat-apprehension frequencies f_k per surveyed section
-    (summed over months and categories)."""
+    monthly apprehension totals per section, the repeat-apprehension frequencies f_k per surveyed section
+    (summed over months and categories) and, when the fit has the register linkage, the linked journeys by
+    sighting pattern (`replicate_linkage`)."""
     rng = rng_from(rng)
     posterior = with_repeated_trials(posterior)
     parameters, (n_chain, n_draw) = posterior_parameters(posterior)
@@ -270,7 +278,7 @@ def replicate(
             # apprehensions of one apprehended journey: 1 + failures before the first miss
             k = rng.geometric(miss)
             freq[i, si] = np.bincount(np.minimum(k, k_max), minlength=k_max + 1)[1:]
-    return xr.Dataset(
+    out = xr.Dataset(
         {
             "monthly_apprehensions": (("sample", "section", "month"), monthly),
             "frequency": (("sample", "surveyed_section", "k"), freq),
@@ -283,6 +291,65 @@ def replicate(
         },
         attrs={"note": f"k = {k_max} collects {k_max} or more apprehensions"},
     )
+    s_through = np.clip(np.exp(det.log_s), 0.0, 1.0)
+    linkage = replicate_linkage(data, posterior, pick, s_through, rng)
+    return out if linkage is None else out.merge(linkage)
+
+
+def _linkage_counts(data: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """The surveyed sections' linked journeys by sighting pattern, (window, section, month, category,
+    link_pattern), windows after and before the journey."""
+    surveyed = np.flatnonzero(data["surveyed"].values)
+    return surveyed, np.stack(
+        [data["linked_journeys"].values[surveyed], data["before_journeys"].values[surveyed]]
+    )
+
+
+def replicate_linkage(
+    data: xr.Dataset, posterior: xr.Dataset, pick: np.ndarray, s: np.ndarray, rng: Any
+) -> xr.Dataset | None:
+    """Posterior predictive replicates of the register linkage, the data that identify r: at each draw in
+    ``pick`` (s: the share of apprehended journeys that got through, per (draw, section, month, category)),
+    every surveyed cell's linked journeys are redrawn over the sighting patterns, after the journey from
+    s P(· | got) + (1 − s) P(· | not) and before it from P(· | not) (`model.link_terms`), with the cell's
+    observed number of linked journeys. Kept summed over months and categories, (sample, window,
+    surveyed_section, link_pattern) as ``linkage``; and the χ² discrepancy Σ (y − E)²/E over those cells of
+    the observed and of the replicated counts against the draw's expected counts E (``linkage_chi2_observed``,
+    ``linkage_chi2_replicated``), whose posterior predictive p-value P(T(y_rep, θ) ≥ T(y, θ) | y) (Gelman,
+    Meng and Stern 1996) is the check's verdict. None when the fit has no linkage."""
+    if "register_coverage" not in posterior or "linked_journeys" not in data:
+        return None
+    surveyed, observed = _linkage_counts(data)
+    if observed.sum() == 0:
+        return None
+    g, e = _link_patterns(data, posterior, pick)  # (draw, category, pattern)
+    s_cell = s[:, surveyed][..., None]  # (draw, section, month, category, 1)
+    after = s_cell * g[:, None, None] + (1.0 - s_cell) * e[:, None, None]
+    before = np.broadcast_to(e[:, None, None], after.shape)
+    prob = np.stack([after, before], axis=1)  # (draw, window, section, month, category, pattern)
+    prob = prob / prob.sum(-1, keepdims=True)
+    totals = np.broadcast_to(observed.sum(-1), prob.shape[:-1])
+    replicated = rng.multinomial(totals, prob).sum(axis=(3, 4))  # (draw, window, section, pattern)
+    expected = (totals[..., None] * prob).sum(axis=(3, 4))
+    y = observed.sum(axis=(2, 3))  # (window, section, pattern)
+    floor = 1e-9  # a pattern no draw expects (E = 0) adds nothing unless it is seen
+
+    def chi2(counts: np.ndarray) -> np.ndarray:
+        return ((counts - expected) ** 2 / np.maximum(expected, floor)).sum(axis=(1, 2, 3))
+
+    dims = ("sample", "window", "surveyed_section", "link_pattern")
+    return xr.Dataset(
+        {
+            "linkage": (dims, replicated),
+            "linkage_chi2_observed": (("sample",), chi2(y[None])),
+            "linkage_chi2_replicated": (("sample",), chi2(replicated)),
+        },
+        coords={
+            "window": ["after", "before"],
+            "surveyed_section": data["section"].values[surveyed],
+            "link_pattern": data["link_pattern"].values,
+        },
+    )
 
 
 def observed_checks(data: xr.Dataset) -> xr.Dataset:
@@ -290,7 +357,7 @@ def observed_checks(data: xr.Dataset) -> xr.Dataset:
     surveyed = data["surveyed"].values
     k_max = int(data["k"].values.max())
     freq = data["frequency"].isel(section=np.flatnonzero(surveyed)).sum(["month", "category"])
-    return xr.Dataset(
+    out = xr.Dataset(
         {
             "monthly_apprehensions": data["apprehensions"].sum("category"),
             "frequency": (("surveyed_section", "k"), freq.values[:, :k_max]),
@@ -302,6 +369,14 @@ def observed_checks(data: xr.Dataset) -> xr.Dataset:
             "k": np.arange(1, k_max + 1),
         },
     )
+    if "linked_journeys" in data and data["linked_journeys"].values[surveyed].sum() > 0:
+        _, linked = _linkage_counts(data)
+        out["linkage"] = xr.DataArray(
+            linked.sum(axis=(2, 3)),
+            dims=("window", "surveyed_section", "link_pattern"),
+            coords={"window": ["after", "before"], "link_pattern": data["link_pattern"].values},
+        )
+    return out
 
 
 def after_sampling(

@@ -172,17 +172,24 @@ def surveyed_sections(tree: xr.DataTree) -> set[str]:
 
 
 def predictive_coverage(tree: xr.DataTree, prob: float = 0.9) -> dict[str, Any]:
-    """Share of observed monthly apprehension totals (per section) and of surveyed repeat-apprehension
-    frequencies f_k inside their posterior predictive `prob` intervals."""
+    """Share of observed monthly apprehension totals (per section), of surveyed repeat-apprehension
+    frequencies f_k and (fits with the register linkage) of the linked journeys per window × surveyed
+    section × sighting pattern inside their posterior predictive `prob` intervals; for the linkage also the
+    posterior predictive p-value of its χ² discrepancy (``p_value``, `generated.replicate_linkage`)."""
     if "posterior_predictive" not in tree.children:
         return {}
     pp = tree["posterior_predictive"].to_dataset()
     obs = tree["observed_data"].to_dataset()
     out: dict[str, Any] = {}
-    for name in ("monthly_apprehensions", "frequency"):
+    for name in ("monthly_apprehensions", "frequency", "linkage"):
+        if name not in pp or name not in obs:
+            continue  # a fit without linkage, or saved before the linkage was checked
         q = equal_tailed(pp[name], prob)
         inside = (q.sel(quantile="lower") <= obs[name]) & (obs[name] <= q.sel(quantile="upper"))
         out[name] = {"cells": int(inside.size), "inside": float(inside.mean())}
+    if "linkage" in out and "linkage_chi2_observed" in pp:
+        exceeds = pp["linkage_chi2_replicated"] >= pp["linkage_chi2_observed"]
+        out["linkage"]["p_value"] = float(exceeds.mean())
     return out
 
 
@@ -499,19 +506,38 @@ def ppc_figure(tree: xr.DataTree, prob: float = 0.9, *, events: Any = None) -> A
 CHECKED = {
     "monthly_apprehensions": "monthly apprehension totals (section × month)",
     "frequency": "repeat-apprehension frequencies f_k (surveyed sections)",
+    "linkage": "linked journeys by register sighting pattern (window × surveyed section × pattern)",
 }
+LINKAGE_P_MIN = 0.01
+"""The linkage check fails when the posterior predictive p-value of its χ² discrepancy is below this: the
+linkage is what identifies r, and a wrong r (fixed by a spec, or pushed by a wrong frailty) passes the totals'
+and the repeat counts' checks (the repeats pin pr, and p moves to match)."""
 
 
 def predictive_check(tree: xr.DataTree, prob: float = 0.9) -> dict[str, Any]:
-    """The border fit's posterior predictive checks: coverage of the monthly totals and repeat frequencies
-    by their `prob` predictive intervals, the surveyed sections' f_k table, and a verdict per statistic: it
-    fails when fewer than ``prob − 0.1`` of the observed values lie inside their intervals (a calibrated model
-    puts about `prob` of them inside)."""
+    """The border fit's posterior predictive checks: coverage of the monthly totals, repeat frequencies and
+    linked journeys' sighting patterns by their `prob` predictive intervals, the surveyed sections' f_k
+    table, and a verdict per statistic: the totals and repeats fail when fewer than ``prob − 0.1`` of the
+    observed values lie inside their intervals (a calibrated model puts about `prob` of them inside); the
+    linkage, a few large cells that move together, fails when its χ² discrepancy's posterior predictive
+    p-value is below `LINKAGE_P_MIN`."""
     coverage = predictive_coverage(tree, prob)
     verdicts = {}
     for name, v in coverage.items():
-        passed = v["inside"] >= prob - 0.1
         what = CHECKED.get(name, name.replace("_", " "))
+        if "p_value" in v:
+            passed = v["p_value"] >= LINKAGE_P_MIN
+            verdicts[name] = {
+                "passed": bool(passed),
+                "text": (
+                    f"{'ok' if passed else 'MISFIT'}: {what}: posterior predictive p-value of the χ² "
+                    f"discrepancy {v['p_value']:.3f} ({'below ' if not passed else ''}{LINKAGE_P_MIN} "
+                    f"fails); {v['inside']:.0%} of {v['cells']} cells inside their {prob:.0%} "
+                    f"predictive interval"
+                ),
+            }
+            continue
+        passed = v["inside"] >= prob - 0.1
         verdicts[name] = {
             "passed": bool(passed),
             "text": (

@@ -246,3 +246,123 @@ def test_the_chance_a_linked_journey_got_through_given_its_sightings_is_bayes_ru
         )
     # seeing nothing makes getting through less likely, seeing both lists more likely
     assert got[0] < s < got[3]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the posterior predictive check of the register linkage
+
+
+def _linkage_world(n_months=6, n_draws=1, s=0.7, coverage=(0.55, 0.3), other=(0.2, 0.05, 0.1)):
+    """Data holders and a posterior (``n_draws`` identical draws) for one surveyed and one unsurveyed section,
+    one category, two in-country lists: what `replicate_linkage` reads."""
+    lists = ["police_check", "overstay"]
+    data = xr.Dataset(
+        {"surveyed": ("section", [True, False])},
+        coords={
+            "section": ["omsk", "altai"],
+            "month": np.arange(n_months),
+            "category": ["c"],
+            "in_country_list": lists,
+            "link_pattern": ["none", "police_check", "overstay", "police_check+overstay"],
+        },
+    )
+    post = xr.Dataset(
+        {
+            "register_coverage": (
+                ("chain", "draw", "in_country_list", "category"),
+                np.broadcast_to(np.array(coverage)[None, None, :, None], (1, n_draws, 2, 1)),
+            ),
+            "other_sightings": (
+                ("chain", "draw", "link_set", "category"),
+                np.broadcast_to(np.array(other)[None, None, :, None], (1, n_draws, 3, 1)),
+            ),
+        }
+    )
+    s_cells = np.full((n_draws, 2, n_months, 1), s)
+    return data, post, s_cells
+
+
+def _simulate_linkage(rng, n, s, coverage, other):
+    """The linkage's generative story, journey by journey: got through with s, each list records that
+    crossing with π_l, the person's other crossings seen on exactly the lists S number Poisson(μ_S); counts by
+    pattern (index Σ 2^l) after the journey and before it (other crossings only)."""
+    through = rng.random(n) < s
+    out = []
+    for window_through in (through, np.zeros(n, bool)):
+        seen = (window_through[:, None] & (rng.random((n, 2)) < coverage)).astype(int)
+        counts = rng.poisson(other, (n, 3))
+        seen[:, 0] |= (counts[:, 0] + counts[:, 2]) > 0
+        seen[:, 1] |= (counts[:, 1] + counts[:, 2]) > 0
+        out.append(np.bincount(seen[:, 0] + 2 * seen[:, 1], minlength=4))
+    return np.stack(out)  # (window, pattern)
+
+
+def _with_counts(data, counts_by_month):
+    """``counts_by_month``: (window, month, pattern) of the surveyed section; the unsurveyed one has none."""
+    shape = (2, data.sizes["month"], 1, 4)
+    after = np.zeros(shape, int)
+    before = np.zeros(shape, int)
+    after[0, :, 0] = counts_by_month[0]
+    before[0, :, 0] = counts_by_month[1]
+    dims = ("section", "month", "category", "link_pattern")
+    return data.assign(linked_journeys=(dims, after), before_journeys=(dims, before))
+
+
+def test_the_linkage_replicates_follow_the_generative_story():
+    from estim.families.border.generated import replicate_linkage
+
+    s, coverage, other = 0.7, np.array([0.55, 0.3]), np.array([0.2, 0.05, 0.1])
+    data, post, s_cells = _linkage_world(n_months=4, n_draws=4000, s=s)
+    rng = np.random.default_rng(3)
+    per_month = np.stack(
+        [_simulate_linkage(rng, 500, s, coverage, other) for _ in range(4)], axis=1
+    )
+    data = _with_counts(data, per_month)
+    rep = replicate_linkage(data, post, np.arange(4000), s_cells, np.random.default_rng(4))
+    assert rep["linkage"].dims == ("sample", "window", "surveyed_section", "link_pattern")
+    assert list(rep["surveyed_section"].values) == ["omsk"]
+    # the replicates' mean share per pattern, against 200,000 journeys simulated directly
+    direct = _simulate_linkage(np.random.default_rng(5), 200_000, s, coverage, other) / 200_000
+    mean = rep["linkage"].mean("sample").values[:, 0] / 2000
+    np.testing.assert_allclose(mean, direct, atol=0.004)
+    # each replicate keeps the observed number of linked journeys
+    assert (rep["linkage"].sum("link_pattern").values == 2000).all()
+
+
+def test_the_linkage_check_is_calibrated_where_the_model_is_right_and_fails_where_s_is_wrong():
+    from estim.families.border.generated import replicate_linkage
+
+    coverage, other = np.array([0.55, 0.3]), np.array([0.2, 0.05, 0.1])
+    rng = np.random.default_rng(7)
+
+    def p_value(true_s, fitted_s):
+        data, post, s_cells = _linkage_world(n_months=3, n_draws=300, s=fitted_s)
+        counts = np.stack(
+            [_simulate_linkage(rng, 300, true_s, coverage, other) for _ in range(3)], axis=1
+        )
+        rep = replicate_linkage(_with_counts(data, counts), post, np.arange(300), s_cells, rng)
+        return float((rep["linkage_chi2_replicated"] >= rep["linkage_chi2_observed"]).mean())
+
+    right = np.array([p_value(0.7, 0.7) for _ in range(200)])
+    # under the data's own parameters the p-value is uniform: about 5 % of them below 0.05
+    assert 0.01 <= (right < 0.05).mean() <= 0.10
+    assert 0.4 <= np.median(right) <= 0.6
+    # s = 0.7 fitted to journeys that all got through (r = 1): 900 linked journeys are enough to see it
+    wrong = np.array([p_value(1.0, 0.7) for _ in range(20)])
+    assert (wrong < 0.01).all()
+
+
+def test_a_fit_with_linkage_saves_and_checks_it(model, data):
+    from estim.families.border.report import predictive_check
+
+    post = _fake_posterior(model, draws=8)
+    groups = after_sampling(data, post, np.random.default_rng(0))
+    pp, obs = groups["posterior_predictive"], groups["observed_data"]
+    assert pp["linkage"].dims == ("chain", "draw", "window", "surveyed_section", "link_pattern")
+    assert obs["linkage"].shape == pp["linkage"].shape[2:]
+    s = data["surveyed"].values
+    assert int(obs["linkage"].sel(window="after").sum()) == int(data["linked_journeys"][s].sum())
+    tree = xr.DataTree.from_dict({k: v for k, v in groups.items()})
+    check = predictive_check(tree)
+    assert "linkage" in check["verdicts"]
+    assert 0.0 <= check["coverage"]["linkage"]["p_value"] <= 1.0
