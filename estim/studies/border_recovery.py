@@ -199,14 +199,18 @@ def fit_dataset(
 
 def predictive_verdicts(tree: xr.DataTree) -> dict[str, dict[str, Any]]:
     """The fit report's named posterior predictive checks (`border.report.predictive_check`) of a fit: per
-    check, whether it passed and the share of observed values inside their 90 % predictive intervals."""
+    check, whether it passed, the share of observed values inside their 90 % predictive intervals and, for a
+    check judged by a discrepancy (the linkage), its posterior predictive p-value."""
     from estim.families.border.report import predictive_check
 
     check = predictive_check(tree)
-    return {
-        name: {"passed": bool(v["passed"]), "inside": float(check["coverage"][name]["inside"])}
-        for name, v in check["verdicts"].items()
-    }
+    out: dict[str, dict[str, Any]] = {}
+    for name, v in check["verdicts"].items():
+        coverage = check["coverage"][name]
+        out[name] = {"passed": bool(v["passed"]), "inside": float(coverage["inside"])}
+        if "p_value" in coverage:
+            out[name]["p_value"] = float(coverage["p_value"])
+    return out
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -295,7 +299,8 @@ def dataset_rows(
     ``sim_frailty``, ``retry_true`` = ``sim_retry``), r's posterior median and 90 % interval (``retry_median``,
     ``retry_q05``, ``retry_q95``, ``retry_covered``), ``attempts``, the last attempt's gate (``gate_passed``,
     ``gate_failed``, ``gate_detail``, ``divergences``, ``mean_tree_steps``), the predictive checks
-    (``ppc_<name>`` passed, ``ppc_<name>_inside`` share inside, ``ppc_failed`` comma-separated), the refusal
+    (``ppc_<name>`` passed, ``ppc_<name>_inside`` share inside, ``ppc_<name>_p`` a discrepancy's posterior
+    predictive p-value where the check has one, ``ppc_failed`` comma-separated), the refusal
     (``refused_gate``: the last attempt failed the gate; ``refused_ppc``: it passed the gate and a predictive
     check failed; ``refused``: either), timings (``simulate_seconds``; ``compile_seconds``,
     ``sample_seconds``, ``fit_seconds`` summed over the attempts; ``seconds`` in all), ``error`` (empty unless
@@ -344,6 +349,7 @@ def dataset_rows(
             mean_tree_steps=float(stats["n_steps"].mean()),
             **{f"ppc_{name}": v["passed"] for name, v in checks.items()},
             **{f"ppc_{name}_inside": v["inside"] for name, v in checks.items()},
+            **{f"ppc_{name}_p": v["p_value"] for name, v in checks.items() if "p_value" in v},
             ppc_failed=",".join(failed),
             refused_gate=not gate_passed,
             refused_ppc=gate_passed and bool(failed),

@@ -300,10 +300,14 @@ def test_the_study_runs_seed_major_and_resumes_where_it_stopped(tmp_path, monkey
 # one dataset, with the simulator and a mocked fit
 
 
-def _mock_fit(truth: xr.Dataset, *, gate: bool, frequency_fits: bool):
+def _mock_fit(
+    truth: xr.Dataset, *, gate: bool, frequency_fits: bool, linkage_misfit: bool | None = None
+):
     """A fit whose draws of the section-year unobserved crossings are the truth ± 5 % noise, r about 0.8, and
     whose posterior predictive replicates equal the observed statistics (``frequency_fits`` False: the
-    frequencies replicated ten times too large)."""
+    frequencies replicated ten times too large). ``linkage_misfit`` None: no linkage replicates (a fit
+    without the linkage check); False: the replicated χ² discrepancy exceeds the observed one half the time;
+    True: never."""
 
     def fit(data, *, seed, **_):
         rng = np.random.default_rng(seed)
@@ -321,6 +325,11 @@ def _mock_fit(truth: xr.Dataset, *, gate: bool, frequency_fits: bool):
                 ).expand_dims(chain=2, draw=200),
             }
         )
+        if linkage_misfit is not None:
+            pp["linkage"] = obs["linkage"].expand_dims(chain=2, draw=200)
+            pp["linkage_chi2_observed"] = (("chain", "draw"), np.full((2, 200), 5.0))
+            replicated = rng.uniform(0.0, 2.0 if linkage_misfit else 10.0, (2, 200))
+            pp["linkage_chi2_replicated"] = (("chain", "draw"), replicated)
         posterior = xr.Dataset(
             {
                 "unobserved_section_year": (("chain", "draw", "section", "year"), draws),
@@ -386,6 +395,19 @@ def test_dataset_rows_with_a_mocked_fit(tmp_path, monkeypatch):
     monkeypatch.setattr(R, "fit_dataset", _mock_fit(truth, gate=True, frequency_fits=False))
     first = R.dataset_rows(4000, changes).iloc[0]
     assert first["ppc_failed"] == "frequency" and not first["ppc_frequency"]
+    assert (first["refused_ppc"], first["refused_gate"], first["refused"]) == (True, False, True)
+
+    # the linkage: its check's p-value is kept, and a misfit refuses the fit
+    monkeypatch.setattr(
+        R, "fit_dataset", _mock_fit(truth, gate=True, frequency_fits=True, linkage_misfit=False)
+    )
+    first = R.dataset_rows(4000, changes).iloc[0]
+    assert first["ppc_linkage"] and 0.3 < first["ppc_linkage_p"] < 0.7 and not first["refused"]
+    monkeypatch.setattr(
+        R, "fit_dataset", _mock_fit(truth, gate=True, frequency_fits=True, linkage_misfit=True)
+    )
+    first = R.dataset_rows(4000, changes).iloc[0]
+    assert first["ppc_failed"] == "linkage" and first["ppc_linkage_p"] == 0.0
     assert (first["refused_ppc"], first["refused_gate"], first["refused"]) == (True, False, True)
 
     monkeypatch.setattr(R, "fit_dataset", _mock_fit(truth, gate=False, frequency_fits=False))
