@@ -64,6 +64,19 @@ def _fit_seconds(result: FitResult) -> float:
     return float(result.idata.attrs.get("fit_seconds", math.nan))
 
 
+def failed_checks(spec: ModelSpec, result: FitResult) -> list[str] | None:
+    """The names of the family's named posterior predictive checks (its report's ``check``) that a fit fails;
+    None when the family has no named checks, the fit failed the gate (its checks are not read) or it holds
+    no posterior predictive draws."""
+    report = family_of(spec).report
+    if report is None or not result.passed:
+        return None
+    if "posterior_predictive" not in result.idata.children:
+        return None
+    verdicts = report.check(result.idata).get("verdicts", {})
+    return [name for name, v in verdicts.items() if not v["passed"]]
+
+
 def prior_sensitivity(
     spec: ModelSpec,
     variants: Mapping[str, Mapping[str, Prior]] | None = None,
@@ -75,9 +88,11 @@ def prior_sensitivity(
 ) -> list[dict[str, Any]]:
     """Fit each variant (cached fits are reused) and report its headline estimate.
 
-    One row per variant: the priors changed, the file and gate verdict, ``median``, ``lower`` and ``upper`` of
-    the headline's `prob` interval with the family's further numbers, and ``shift_from_first``, the relative
-    shift of the median from the first variant's (the spec's own fit).
+    One row per variant: the priors changed, the file and gate verdict, the predictive checks it fails
+    (``checks_failed``, `failed_checks`), ``median``, ``lower`` and ``upper`` of the headline's `prob` interval
+    with the family's further numbers, and ``shift_from_first``, the relative shift of the median from the
+    first variant's (the spec's own fit). A variant that fails a check is one the data argue against: a
+    wrong assumption that the gate alone does not see.
     """
     design = design_of(spec)
     variants = design.variants if variants is None else variants
@@ -97,6 +112,7 @@ def prior_sensitivity(
                 "options": {k: v for k, v in options.items()},
                 "file": str(result.path),
                 "gate_passed": result.passed,
+                "checks_failed": failed_checks(vspec, result),
                 # a reused fit took no time now: report the time it took when it was made
                 "fit_seconds": round(_fit_seconds(result), 1),
                 "attempts": len(result.attempts),
@@ -118,14 +134,16 @@ def format_sensitivity(rows: list[dict[str, Any]], design: SensitivityDesign) ->
         "",
         f"{'variant':24s} {'gate':6s} {design.headline_name:>13s} {'90% interval':>21s} "
         + "".join(f"{title:>8s}" for title in extra.values())
-        + f" {'shift':>7s}  prior or assumption changed",
+        + f" {'shift':>7s}  {'checks':10s} prior or assumption changed",
     ]
     for r in rows:
+        failed = r.get("checks_failed")
+        checks = "–" if failed is None else "MISFIT " + ",".join(failed) if failed else "ok"
         lines.append(
             f"{r['variant']:24s} {'ok' if r['gate_passed'] else 'FAIL':6s} "
             f"{r['median']:13,.0f} {r['lower']:10,.0f} – {r['upper']:8,.0f} "
             + "".join(f"{r[k]:8.3f}" for k in extra)
-            + f" {r['shift_from_first']:+7.1%}  "
+            + f" {r['shift_from_first']:+7.1%}  {checks:10s} "
             + (
                 ", ".join(
                     [f"{k} ~ {v}" for k, v in r["priors"].items()]

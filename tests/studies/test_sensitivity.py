@@ -4,6 +4,7 @@ refused. The refits themselves are run by `estim sensitivity` (README), minutes 
 from __future__ import annotations
 
 import dataclasses
+from types import SimpleNamespace
 
 import pytest
 
@@ -64,7 +65,11 @@ def test_the_table_shows_each_variant_and_its_shift():
         {"variant": "wide", "priors": {"hazard_mean": "Normal(mu=-0.5, sigma=3.0)"}, "gate_passed": False,
          "median": 1050.0, "lower": 940.0, "upper": 1160.0, "mean_p": 0.44, "retry": 0.96, "shift_from_first": 0.05},
         {"variant": "retry_1", "priors": {}, "options": {"retry_probability": 1.0}, "gate_passed": True,
-         "median": 1200.0, "lower": 1100.0, "upper": 1300.0, "mean_p": 0.43, "retry": 1.0, "shift_from_first": 0.2},
+         "median": 1200.0, "lower": 1100.0, "upper": 1300.0, "mean_p": 0.43, "retry": 1.0, "shift_from_first": 0.2,
+         "checks_failed": []},
+        {"variant": "retry_0.7", "priors": {}, "options": {"retry_probability": 0.7}, "gate_passed": True,
+         "median": 500.0, "lower": 480.0, "upper": 520.0, "mean_p": 0.6, "retry": 0.7, "shift_from_first": -0.5,
+         "checks_failed": ["linkage"]},
     ]  # fmt: skip
     lines = format_sensitivity(rows, BORDER_SENSITIVITY).splitlines()
     # it says what it varies and what it does not, before the table
@@ -79,6 +84,9 @@ def test_the_table_shows_each_variant_and_its_shift():
     assert (
         text[3].split()[:3] == ["retry_1", "ok", "1,200"] and "retry_probability = 1.0" in text[3]
     )
+    # the predictive checks: not read (no entry), passed, or the names of those that fail
+    assert "checks" in text[0]
+    assert "+20.0%  ok " in text[3] and "MISFIT linkage" in text[4] and "+5.0%  – " in text[2]
 
 
 def test_a_reused_fit_reports_the_time_it_took_when_it_was_made(monkeypatch):
@@ -113,3 +121,32 @@ def test_a_reused_fit_reports_the_time_it_took_when_it_was_made(monkeypatch):
     wide = design.variants["hazard_mean_wide"]
     rows = S.prior_sensitivity(spec, {"spec": {}, "hazard_mean_wide": wide})
     assert [(r["fit_seconds"], r["attempts"]) for r in rows] == [(41.0, 1), (612.3, 2)]
+
+
+def test_a_variant_row_names_the_predictive_checks_it_fails(monkeypatch):
+    """A wrong fixed r passes the gate; the row must say which predictive check sees it."""
+    import xarray as xr
+
+    import estim.studies.sensitivity as S
+    from estim.families.base import FamilyReport
+    from estim.run.diagnostics import GateVerdict
+    from estim.run.fit import FitResult
+
+    spec = read_spec(REPO_ROOT / "models" / "border.toml")
+    tree = xr.DataTree.from_dict({"posterior_predictive": xr.Dataset({"x": ("draw", [1.0])})})
+    verdicts = {"frequency": {"passed": True}, "linkage": {"passed": False}}
+    report = FamilyReport(
+        tables=None,
+        format=None,
+        figure=None,
+        check=lambda tree: {"verdicts": verdicts},
+        format_check=None,
+        check_figure=None,
+    )
+    monkeypatch.setattr(S, "family_of", lambda spec: SimpleNamespace(report=report))
+    passed = FitResult(spec, None, tree, GateVerdict(True), False, 1.0, ({"attempt": 1},))
+    assert S.failed_checks(spec, passed) == ["linkage"]
+    failed = dataclasses.replace(passed, verdict=GateVerdict(False))
+    assert S.failed_checks(spec, failed) is None
+    bare = dataclasses.replace(passed, idata=xr.DataTree())
+    assert S.failed_checks(spec, bare) is None
