@@ -236,7 +236,8 @@ def sensitivity(ctx: Context) -> list[Path]:
     per year under the spec and under each variant of `estim sensitivity` (the prior of the apprehension
     probability widened and shifted; the retry probability r fixed, given a strong prior or no prior
     probability of r = 1; a person-level frailty), with the implied mean apprehension probability and r's
-    posterior median. Older inputs without ``options`` or ``retry`` give none and NaN."""
+    posterior median, and the predictive checks each fails. Older inputs without ``options``, ``retry`` or
+    ``checks_failed`` give none, NaN and "–"."""
     source = _require(
         ctx.paper / "inputs" / "sensitivity.json",
         "./run estim sensitivity models/border.toml --format json > paper/inputs/sensitivity.json",
@@ -261,6 +262,10 @@ def sensitivity(ctx: Context) -> list[Path]:
                 "retry": float(r["retry"]) if r.get("retry") is not None else float("nan"),
                 "retry_fixed": "retry_probability" in options,
                 "shift": r["shift_from_first"],
+                # the predictive checks the variant fails: "" none, NONE not recorded (older inputs)
+                "checks_failed": NONE
+                if r.get("checks_failed") is None
+                else ", ".join(r["checks_failed"]),
             }
         )
     table = pd.DataFrame(records)
@@ -277,6 +282,13 @@ def sensitivity(ctx: Context) -> list[Path]:
         # r's posterior median over the variants that estimate it (NONE in inputs without r)
         "retry_min": _or_none(estimated["retry"].min()),
         "retry_max": _or_none(estimated["retry"].max()),
+        # variants that passed the gate but fail a predictive check (NONE when no row recorded its checks)
+        "checks_misfit": Number(
+            int((~passed["checks_failed"].isin(["", NONE])).sum())
+            if (passed["checks_failed"] != NONE).any()
+            else NONE,
+            "deterministic",
+        ),
     }
     # per kind of variant: how many, how many passed the gate, the largest shift among those and its variant
     for kind, _ in VARIED:

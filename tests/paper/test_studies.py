@@ -199,7 +199,9 @@ def test_a_missing_study_names_the_command_that_makes_it(tmp_path):
 # sensitivity
 
 
-def _variant(name, shift, *, priors=None, options=None, retry=None, passed=True) -> dict:
+def _variant(
+    name, shift, *, priors=None, options=None, retry=None, passed=True, checks_failed=None
+) -> dict:
     row = {
         "variant": name,
         "priors": priors or {},
@@ -214,16 +216,24 @@ def _variant(name, shift, *, priors=None, options=None, retry=None, passed=True)
         row["options"] = options
     if retry is not None:
         row["retry"] = retry
+    if checks_failed is not None:
+        row["checks_failed"] = checks_failed
     return row
 
 
 def test_the_sensitivity_step_shows_options_and_r_and_groups_the_variants(tmp_path):
     paper = _paper(tmp_path)
     rows = [
-        _variant("spec", 0.0, options={}, retry=0.97),
+        _variant("spec", 0.0, options={}, retry=0.97, checks_failed=[]),
         _variant("hazard_mean_wide", 0.01, priors={"hazard_mean": "Normal(mu=-0.5, sigma=3.0)"}),
         _variant("hazard_mean_lower", -0.02, priors={"hazard_mean": "Normal(mu=-1.5, sigma=0.5)"}),
-        _variant("retry_0.7", -0.3, options={"retry_probability": 0.7}, retry=0.7),
+        _variant(
+            "retry_0.7",
+            -0.3,
+            options={"retry_probability": 0.7},
+            retry=0.7,
+            checks_failed=["linkage", "frequency"],
+        ),
         _variant(
             "retry_prior_0.9",
             -0.08,
@@ -252,6 +262,8 @@ def test_the_sensitivity_step_shows_options_and_r_and_groups_the_variants(tmp_pa
     ]
     assert table["changed"][0] == "the spec's priors and options"
     assert table["retry"][1] == ""  # a variant without r shows none
+    # checks: none failed, not recorded, failed ones named
+    assert table["checks_failed"].tolist()[:4] == ["", "–", "–", "linkage, frequency"]
     n = {k: v.value for k, v in read_numbers(numbers_path).items()}
     assert (n["variants"], n["gate_passed"]) == (7, 6)
     assert (n["hazard.variants"], n["hazard.largest"], n["hazard.largest_shift"]) == (
@@ -269,6 +281,7 @@ def test_the_sensitivity_step_shows_options_and_r_and_groups_the_variants(tmp_pa
     # r's median where estimated and passed: 0.97, 0.93, 0.96 (the 0.7 is fixed, the 0.99 failed)
     assert (n["retry_min"], n["retry_max"]) == (0.93, 0.97)
     assert n["max_abs_shift"] == pytest.approx(30.0)
+    assert n["checks_misfit"] == 1
 
 
 def test_an_older_sensitivity_input_without_options_or_r_still_reads(tmp_path):
@@ -285,6 +298,7 @@ def test_an_older_sensitivity_input_without_options_or_r_still_reads(tmp_path):
     n = {k: v.value for k, v in read_numbers(numbers_path).items()}
     assert n["retry.variants"] == 0 and n["retry.largest"] == studies.NONE
     assert n["retry_min"] == studies.NONE and n["hazard.largest"] == "hazard_mean_wide"
+    assert table["checks_failed"].tolist() == ["–", "–"] and n["checks_misfit"] == studies.NONE
 
 
 # --------------------------------------------------------------------------------------------------------------
