@@ -4,7 +4,8 @@ probability r × frailty spread σ.
 Usage: `./run python scripts/border_misspecification.py --retry 0.6 0.8 1.0 --frailty 0 0.5 --seeds 20
 --out /tmp/border_misspec.csv --resume` (~120 fits of 2–3 min each: run it in the background; the CSV, one row
 per dataset × section × year, is rewritten after every dataset and ``--resume`` skips the (cell, seed) already
-in it). Prints the cell table as markdown (`estim.studies.border_misspecification.format_summary`) and the
+in it; ``--workers N`` runs the datasets on a LocalCluster of N one-thread workers, ``--scheduler ADDRESS`` on
+a running dask scheduler). Prints the cell table as markdown (`estim.studies.border_misspecification.format_summary`) and the
 issue's done-when; ``--summary CSV`` also writes the table; ``--summary-only`` only summarises ``--out``.
 """
 
@@ -24,45 +25,57 @@ from estim.studies.border_misspecification import (
     requirements,
 )
 from estim.studies.border_recovery import DEFAULT_STUDY_SEED
+from estim.studies.distributed import add_arguments, optional_client
 from estim.studies.rows import write_rows
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--retry", type=float, nargs="+", default=list(RETRIES), help="simulated r")
-parser.add_argument(
-    "--frailty", type=float, nargs="+", default=list(FRAILTIES), help="simulated frailty sd σ"
-)
-parser.add_argument("--seeds", type=int, default=N_SEEDS, help="datasets per cell")
-parser.add_argument("--seed", type=int, default=DEFAULT_STUDY_SEED, help="first simulator seed")
-parser.add_argument("--out", help="CSV of the per-section-year results (written as it goes)")
-parser.add_argument("--resume", action="store_true", help="skip the (cell, seed) already in --out")
-parser.add_argument("--summary", help="also write the cell table to this CSV")
-parser.add_argument(
-    "--summary-only", action="store_true", help="summarise --out without fitting anything"
-)
-parser.add_argument("--quiet", action="store_true", help="no line per dataset")
-args = parser.parse_args()
 
-start = time.perf_counter()
-if args.summary_only:
-    if not args.out:
-        parser.error("--summary-only reads --out")
-    df = pd.read_csv(args.out)
-else:
-    df = misspecification_study(
-        args.retry,
-        args.frailty,
-        args.seeds,
-        args.seed,
-        out=args.out,
-        resume=args.resume,
-        progress=not args.quiet,
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--retry", type=float, nargs="+", default=list(RETRIES), help="simulated r")
+    parser.add_argument(
+        "--frailty", type=float, nargs="+", default=list(FRAILTIES), help="simulated frailty sd σ"
     )
-    if args.out:
-        print(f"wrote {args.out} ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
-summary = misspecification_summary(df)
-if args.summary:
-    write_rows(summary, args.summary)
-print(format_summary(summary))
-print()
-for requirement, met in requirements(summary).items():
-    print(f"- {requirement}: {'not in this run' if met is None else 'yes' if met else 'NO'}")
+    parser.add_argument("--seeds", type=int, default=N_SEEDS, help="datasets per cell")
+    parser.add_argument("--seed", type=int, default=DEFAULT_STUDY_SEED, help="first simulator seed")
+    parser.add_argument("--out", help="CSV of the per-section-year results (written as it goes)")
+    parser.add_argument(
+        "--resume", action="store_true", help="skip the (cell, seed) already in --out"
+    )
+    parser.add_argument("--summary", help="also write the cell table to this CSV")
+    parser.add_argument(
+        "--summary-only", action="store_true", help="summarise --out without fitting anything"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no line per dataset")
+    add_arguments(parser)
+    args = parser.parse_args()
+
+    start = time.perf_counter()
+    if args.summary_only:
+        if not args.out:
+            parser.error("--summary-only reads --out")
+        df = pd.read_csv(args.out)
+    else:
+        with optional_client(args.workers, args.scheduler) as client:
+            df = misspecification_study(
+                args.retry,
+                args.frailty,
+                args.seeds,
+                args.seed,
+                out=args.out,
+                resume=args.resume,
+                progress=not args.quiet,
+                client=client,
+            )
+        if args.out:
+            print(f"wrote {args.out} ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
+    summary = misspecification_summary(df)
+    if args.summary:
+        write_rows(summary, args.summary)
+    print(format_summary(summary))
+    print()
+    for requirement, met in requirements(summary).items():
+        print(f"- {requirement}: {'not in this run' if met is None else 'yes' if met else 'NO'}")
+
+
+if __name__ == "__main__":  # a LocalCluster spawns its workers
+    main()

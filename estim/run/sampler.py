@@ -71,6 +71,22 @@ def _progress_lines(progress: Progress, sampler: SamplerSpec) -> Callable[[Any],
     return report
 
 
+THREADS_ENV = "ESTIM_THREADS"
+"""Environment variable: the threads a fit may use (nutpie's chains in parallel); unset, the CPUs this process
+may run on. A study's pinned worker sets it to 1 (`estim.studies.distributed.PINNED`)."""
+
+
+def available_threads() -> int:
+    """The threads a fit may use: ``ESTIM_THREADS`` when set, else the CPUs this process may run on."""
+    value = os.environ.get(THREADS_ENV)
+    if value:
+        return max(1, int(value))
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def draw(
     compiled: Any,
     sampler: SamplerSpec,
@@ -96,7 +112,7 @@ def draw(
         tune=max(s.tune, 1),  # nutpie's adaptation needs at least one tuning step
         chains=s.chains,
         # as pm.sample: more threads than cores only contend
-        cores=cores if cores is not None else min(s.chains, os.cpu_count() or 1),
+        cores=cores if cores is not None else min(s.chains, available_threads()),
         seed=seed,
         progress_bar=False,
         target_accept=s.target_accept,

@@ -79,17 +79,20 @@ def misspecification_study(
     out: str | Path | None = None,
     resume: bool = False,
     progress: bool = False,
+    client: Any = None,
     **sampler: Any,
 ) -> pd.DataFrame:
     """Run the grid ``retries`` × ``frailties`` with ``n_seeds`` datasets a cell (`designs`), each fitted with
     the shipped spec (``sampler`` may override its draws, tune, chains, target_accept or retries, for tests).
     Returns one row per dataset × section × year (`border_recovery.dataset_rows`'s columns). With ``out`` the
-    CSV is rewritten after every dataset; with ``resume`` the (cell, seed) already in it are skipped."""
+    CSV is rewritten after every dataset; with ``resume`` the (cell, seed) already in it are skipped; with a
+    dask ``client`` the datasets run as tasks on its workers (`border_recovery.run_designs`)."""
     df = run_designs(
         designs(retries, frailties, n_seeds, seed),
         out=out,
         resume=resume,
         progress=progress,
+        client=client,
         **sampler,
     )
     df.attrs.update(

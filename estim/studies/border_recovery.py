@@ -45,6 +45,7 @@ records); the fit dominates.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import sys
@@ -413,22 +414,42 @@ def done_datasets(rows: pd.DataFrame | None) -> set[tuple[float, float, int]]:
     }
 
 
+def design_rows(design: Design, sampler: Mapping[str, Any]) -> pd.DataFrame:
+    """`dataset_rows` of one design: a study's task (module level, so a dask worker can unpickle it)."""
+    return dataset_rows(design.seed, design.changes, dataset=design.dataset, **dict(sampler))
+
+
 def run_designs(
     designs: Iterable[Design],
     *,
     out: str | Path | None = None,
     resume: bool = False,
     progress: bool = False,
+    client: Any = None,
     **sampler: Any,
 ) -> pd.DataFrame:
     """Run `dataset_rows` on each design in order, skipping (with ``resume``) those already in ``out``; with
     ``out`` the CSV is rewritten whole and atomically with all rows so far after every dataset (so its columns
-    always line up, and a stopped study keeps what it measured). Returns all rows, those read back from
-    ``out`` first."""
+    always line up, and a stopped study keeps what it measured). With a dask ``client``
+    (`estim.studies.distributed.study_client`) the designs run as tasks on its workers and the rows are
+    written in the order they finish. Returns all rows, those read back from ``out`` first."""
     designs = list(designs)
     done = study_rows_so_far(out, resume)
-    frames = [done] if done is not None else []
     skip = done_datasets(done)
+    if client is not None:
+        from estim.studies.distributed import run_tasks
+
+        return run_tasks(
+            client,
+            designs,
+            functools.partial(design_rows, sampler=dict(sampler)),
+            key=Design.key,
+            done=skip,
+            rows_so_far=done,
+            out=out,
+            describe=describe_dataset if progress else None,
+        )
+    frames = [done] if done is not None else []
     for number, design in enumerate(designs, start=1):
         if design.key() in skip:
             continue
@@ -486,6 +507,7 @@ def recovery_study(
     resume: bool = False,
     progress: bool = False,
     spec: str | Path | None = None,
+    client: Any = None,
 ) -> pd.DataFrame:
     """Run the recovery study on ``n_seeds`` datasets (simulator seeds ``seed`` … ``seed + n_seeds − 1``,
     r = 1, no frailty). Returns a long DataFrame, one row per dataset × section × year (`dataset_rows`'s
@@ -493,7 +515,8 @@ def recovery_study(
     datasets already in ``out`` are skipped (and their rows kept in the result). Sampler settings default to
     the fitted spec's (`shipped_sampler`); ``progress`` prints a line per dataset on stderr. ``spec``: a
     border spec fitted in place of ``models/border.toml`` (a variant to compare with the shipped model on the
-    same datasets; the same seeds give the same datasets)."""
+    same datasets; the same seeds give the same datasets). ``client``: run the datasets as tasks on a dask
+    client's workers (`run_designs`)."""
     shipped = _shipped_spec(spec).sampler.to_dict()
     settings = {
         "draws": shipped["draws"] if draws is None else draws,
@@ -503,7 +526,9 @@ def recovery_study(
     }
     designs = [Design(i, seed + i) for i in range(n_seeds)]
     extra = {} if spec is None else {"spec": spec}
-    df = run_designs(designs, out=out, resume=resume, progress=progress, **settings, **extra)
+    df = run_designs(
+        designs, out=out, resume=resume, progress=progress, client=client, **settings, **extra
+    )
     df.attrs.update(n_seeds=n_seeds, seed=seed, **settings, **extra)
     return df
 
