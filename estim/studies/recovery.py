@@ -17,6 +17,7 @@ log-likelihood and its gradient, so padding does not change the posterior.
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Mapping
@@ -31,8 +32,9 @@ from estim.families import FAMILIES
 from estim.families.base import Family, RecoveryDesign
 from estim.families.registry import load_all
 from estim.intervals import equal_tailed_array
+from estim.io import study_rows_so_far
 from estim.run.diagnostics import check as gate_check
-from estim.run.sampler import compile_model, draw
+from estim.run.sampler import available_threads, compile_model, draw
 from estim.run.spec import SamplerSpec
 from estim.studies.rows import coverage, write_rows
 
@@ -175,7 +177,7 @@ def fit_dataset(
         compiled.with_data(**{SHARED_NAME: data[family.observed_name].values}),
         sampler,
         int(seeds[0]),
-        cores=chains,
+        cores=min(chains, available_threads()),  # a pinned study worker: one thread
     )
     posterior = idata["posterior"].to_dataset()
     options = {"covariates": covariates} if covariates else {}
@@ -183,6 +185,86 @@ def fit_dataset(
     # (closed families: N has a stratum dimension of length 1)
     idata["posterior"] = xr.DataTree(posterior.assign(N=n_draws))
     return idata
+
+
+def dataset_row(
+    task: tuple[int, int, xr.Dataset, int],
+    *,
+    family_name: str,
+    covariates: list[str],
+    backend: str,
+    draws: int,
+    tune: int,
+    chains: int,
+    target_accept: float,
+    compiled: Any = None,
+) -> pd.DataFrame:
+    """One dataset of a recovery study (``task``: its index, seed, data and true N) fitted and compared with
+    the truth: a one-row frame of `COLUMNS`. ``compiled``: the study's compiled model; None compiles it once
+    per process (a dask worker: `estim.studies.distributed.worker_cache`) for datasets of this shape."""
+    i, s, data, n_true = task
+    if compiled is None:
+        from estim.studies.distributed import worker_cache
+
+        shape = tuple(sorted((str(k), int(v)) for k, v in data.sizes.items()))
+        compiled = worker_cache(
+            ("recovery", family_name, tuple(covariates), backend, shape),
+            lambda: compile_study_model(family_name, data, covariates, backend),
+        )
+    observed = FAMILIES[family_name].observed_name
+    t0 = time.perf_counter()
+    row: dict[str, Any] = {
+        "dataset": i,
+        "seed": s,
+        "n_true": n_true,
+        "n_observed": int(data[observed].values.sum()),
+    }
+    try:
+        idata = fit_dataset(
+            compiled,
+            family_name,
+            data,
+            covariates,
+            seed=s,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            target_accept=target_accept,
+        )
+        n = idata["posterior"]["N"].values.ravel()
+        q05, med, q95 = equal_tailed_array(n, INTERVAL)
+        verdict = gate_check(idata)
+        row.update(
+            n_median=float(med),
+            n_q05=float(q05),
+            n_q95=float(q95),
+            covered=bool(q05 <= n_true <= q95),
+            gate_passed=verdict.passed,
+            gate_failed=",".join(verdict.failed),
+            divergences=int(idata["sample_stats"]["diverging"].sum()),
+            error="",
+        )
+    except Exception as e:  # noqa: BLE001 - one failed fit is a result of the study, not its end
+        row.update(
+            n_median=np.nan,
+            n_q05=np.nan,
+            n_q95=np.nan,
+            covered=False,
+            gate_passed=False,
+            gate_failed="error",
+            divergences=-1,
+            error=f"{type(e).__name__}: {e}".splitlines()[0],
+        )
+    row["seconds"] = time.perf_counter() - t0
+    return pd.DataFrame([row], columns=COLUMNS)
+
+
+def _describe_row(family_name: str, n_datasets: int, row: Mapping[str, Any]) -> str:
+    return (
+        f"{family_name} {int(row['dataset']) + 1}/{n_datasets}: N={row['n_true']} "
+        f"median={row['n_median']:.0f} [{row['n_q05']:.0f}, {row['n_q95']:.0f}] "
+        f"covered={row['covered']} gate={row['gate_passed']} {row['seconds']:.1f}s"
+    )
 
 
 def recovery_study(
@@ -200,6 +282,8 @@ def recovery_study(
     backend: str = "jax",
     target_accept: float | None = None,
     partial_out: str | None = None,
+    resume: bool = False,
+    client: Any = None,
 ) -> pd.DataFrame:
     """Simulate ``n_datasets`` registers at a fixed truth, fit each, and check the 90 % interval of N.
 
@@ -211,7 +295,9 @@ def recovery_study(
     ``draws`` per chain, ``tune`` and ``target_accept`` default to the family's ``RecoveryDesign`` (``tune``:
     min(draws, 1000) unless it says). ``backend`` "numba" compiles for ~30 s once and then samples these small
     models 3–4× faster than "jax". With ``partial_out`` the rows so far are written to that CSV after every
-    dataset. ``population_size`` defaults to the family's.
+    dataset, and with ``resume`` the seeds already in it are not fitted again (their rows are kept). With a
+    dask ``client`` (`estim.studies.distributed`) the datasets run as tasks on its workers, each worker
+    compiling the model once. ``population_size`` defaults to the family's.
     """
     design = _design(family_name)
     if population_size is None:
@@ -222,7 +308,6 @@ def recovery_study(
         tune = design.tune if design.tune is not None else min(draws, 1000)
     if target_accept is None:
         target_accept = design.target_accept
-    observed = FAMILIES[family_name].observed_name
     params = true_parameters(family_name, true_params)
     covariates = [COVARIATE] if covariate_effect is not None else []
     seeds = [seed + i for i in range(n_datasets)]
@@ -239,67 +324,56 @@ def recovery_study(
     datasets = design.study_data([t for t, _ in tables], covariates)
 
     start = time.perf_counter()
-    compiled = compile_study_model(family_name, datasets[0], covariates, backend)
-    compile_seconds = time.perf_counter() - start
+    settings = {
+        "family_name": family_name,
+        "covariates": covariates,
+        "backend": backend,
+        "draws": draws,
+        "tune": tune,
+        "chains": chains,
+        "target_accept": target_accept,
+    }
+    tasks = [
+        (i, s, data, n_true)
+        for i, (s, data, (_, n_true)) in enumerate(zip(seeds, datasets, tables, strict=True))
+    ]
+    done = study_rows_so_far(partial_out, resume)
+    finished = set() if done is None else {int(x) for x in done["seed"]}
+    compile_seconds = float("nan")
+    if client is not None:
+        from estim.studies.distributed import run_tasks
 
-    rows = []
-    for i, (s, data, (_, n_true)) in enumerate(zip(seeds, datasets, tables, strict=True)):
-        t0 = time.perf_counter()
-        row: dict[str, Any] = {
-            "dataset": i,
-            "seed": s,
-            "n_true": n_true,
-            "n_observed": int(data[observed].values.sum()),
-        }
-        try:
-            idata = fit_dataset(
-                compiled,
-                family_name,
-                data,
-                covariates,
-                seed=s,
-                draws=draws,
-                tune=tune,
-                chains=chains,
-                target_accept=target_accept,
-            )
-            n = idata["posterior"]["N"].values.ravel()
-            q05, med, q95 = equal_tailed_array(n, INTERVAL)
-            verdict = gate_check(idata)
-            row.update(
-                n_median=float(med),
-                n_q05=float(q05),
-                n_q95=float(q95),
-                covered=bool(q05 <= n_true <= q95),
-                gate_passed=verdict.passed,
-                gate_failed=",".join(verdict.failed),
-                divergences=int(idata["sample_stats"]["diverging"].sum()),
-                error="",
-            )
-        except Exception as e:  # noqa: BLE001 - one failed fit is a result of the study, not its end
-            row.update(
-                n_median=np.nan,
-                n_q05=np.nan,
-                n_q95=np.nan,
-                covered=False,
-                gate_passed=False,
-                gate_failed="error",
-                divergences=-1,
-                error=f"{type(e).__name__}: {e}".splitlines()[0],
-            )
-        row["seconds"] = time.perf_counter() - t0
-        rows.append(row)
-        if partial_out is not None:  # a long study keeps what it has measured if it is stopped
-            write_rows(rows, partial_out, COLUMNS)
-        if progress:
-            print(
-                f"{family_name} {i + 1}/{n_datasets}: N={n_true} median={row['n_median']:.0f} "
-                f"[{row['n_q05']:.0f}, {row['n_q95']:.0f}] covered={row['covered']} "
-                f"gate={row['gate_passed']} {row['seconds']:.1f}s",
-                flush=True,
-                file=sys.stderr,
-            )
-    df = pd.DataFrame(rows, columns=COLUMNS)
+        def describe(frame: pd.DataFrame) -> str:
+            return _describe_row(family_name, n_datasets, frame.iloc[0].to_dict())
+
+        df = run_tasks(
+            client,
+            tasks,
+            functools.partial(dataset_row, **settings),
+            key=lambda task: task[1],
+            done=finished,
+            rows_so_far=done,
+            out=partial_out,
+            describe=describe if progress else None,
+            name=family_name,
+        )
+        df = df.sort_values("dataset").reset_index(drop=True)[COLUMNS]
+    else:
+        compiled = None
+        if any(task[1] not in finished for task in tasks):
+            compiled = compile_study_model(family_name, datasets[0], covariates, backend)
+            compile_seconds = time.perf_counter() - start
+        rows = [] if done is None else done.to_dict("records")
+        for task in tasks:
+            if task[1] in finished:
+                continue
+            row = dataset_row(task, compiled=compiled, **settings).iloc[0].to_dict()
+            rows.append(row)
+            if partial_out is not None:  # a long study keeps what it has measured if it is stopped
+                write_rows(rows, partial_out, COLUMNS)
+            if progress:
+                print(_describe_row(family_name, n_datasets, row), flush=True, file=sys.stderr)
+        df = pd.DataFrame(rows, columns=COLUMNS)
     df.attrs.update(
         family=family_name,
         true_params=params,

@@ -158,3 +158,26 @@ def test_the_border_studies_run_their_designs_through_a_client(monkeypatch, tmp_
             (0.6, 1.0), (0.0,), n_seeds=4, seed=10, out=out, resume=True, client=c
         )
     assert len(more) == 8 and sorted(more["sim_seed"].unique()) == [10, 11, 12, 13]
+
+
+def test_a_recovery_study_on_workers_gives_the_serial_rows_and_resumes(client, tmp_path):
+    """Each worker compiles the family's model once and fits its datasets: the same seeds give the same
+    intervals as in this process, and a resumed study fits only what is missing."""
+    from estim.studies import recovery
+
+    settings = dict(n_datasets=3, seed=11, draws=200, tune=200, backend="jax")
+    serial = recovery.recovery_study("ztpoisson", **settings)
+    out = tmp_path / "rec.csv"
+    first = recovery.recovery_study(
+        "ztpoisson", **{**settings, "n_datasets": 2}, partial_out=str(out), client=client
+    )
+    assert first["seed"].tolist() == [11, 12]
+    df = recovery.recovery_study(
+        "ztpoisson", **settings, partial_out=str(out), resume=True, client=client
+    )
+    assert df["seed"].tolist() == [11, 12, 13] and list(df.columns) == recovery.COLUMNS
+    columns = ["n_true", "n_observed", "n_median", "n_q05", "n_q95", "covered"]
+    pd.testing.assert_frame_equal(df[columns], serial[columns], check_dtype=False)
+    # the two resumed rows are those of the first run (their fit times), not fits made again
+    np.testing.assert_array_equal(df["seconds"][:2], first["seconds"])
+    assert len(pd.read_csv(out)) == 3
