@@ -77,6 +77,38 @@ def failed_checks(spec: ModelSpec, result: FitResult) -> list[str] | None:
     return [name for name, v in verdicts.items() if not v["passed"]]
 
 
+def variant_row(
+    spec: ModelSpec,
+    name: str,
+    overrides: Mapping[str, Prior],
+    *,
+    folder: str | Path,
+    force: bool = False,
+    prob: float = 0.9,
+    data: Any = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Fit one variant of ``spec`` (its cached fit in ``folder`` reused when its provenance matches) and give
+    its row of `prior_sensitivity` (without ``shift_from_first``). ``data``: the spec's data, read here when
+    None (a study's task on a dask worker)."""
+    design = design_of(spec)
+    options = design.variant_options.get(name, {})
+    vspec = variant_spec(spec, name, overrides, design.target_accept, options)
+    result = fit(vspec, out=Path(folder) / f"{vspec.name}.nc", force=force, progress=progress)
+    return {
+        "variant": name,
+        "priors": {k: str(v) for k, v in overrides.items()},
+        "options": {k: v for k, v in options.items()},
+        "file": str(result.path),
+        "gate_passed": result.passed,
+        "checks_failed": failed_checks(vspec, result),
+        # a reused fit took no time now: report the time it took when it was made
+        "fit_seconds": round(_fit_seconds(result), 1),
+        "attempts": len(result.attempts),
+        **design.headline(result.idata, load_data(spec) if data is None else data, prob),
+    }
+
+
 def prior_sensitivity(
     spec: ModelSpec,
     variants: Mapping[str, Mapping[str, Prior]] | None = None,
@@ -85,6 +117,7 @@ def prior_sensitivity(
     force: bool = False,
     prob: float = 0.9,
     progress: Progress | None = None,
+    client: Any = None,
 ) -> list[dict[str, Any]]:
     """Fit each variant (cached fits are reused) and report its headline estimate.
 
@@ -93,32 +126,46 @@ def prior_sensitivity(
     with the family's further numbers, and ``shift_from_first``, the relative shift of the median from the
     first variant's (the spec's own fit). A variant that fails a check is one the data argue against: a
     wrong assumption that the gate alone does not see.
+
+    With a dask ``client`` (`estim.studies.distributed`) the variants are fitted as tasks on its workers (the
+    fits are written to ``out_dir``, which the workers must share); a study stopped part-way reuses the fits
+    that finished, as their cache.
     """
     design = design_of(spec)
     variants = design.variants if variants is None else variants
     folder = Path(out_dir) if out_dir is not None else spec.default_output().parent
-    rows: list[dict[str, Any]] = []
-    data = load_data(spec)
-    for i, (name, overrides) in enumerate(variants.items()):
-        options = design.variant_options.get(name, {})
-        vspec = variant_spec(spec, name, overrides, design.target_accept, options)
-        if progress is not None:
-            progress(f"variant {i + 1} of {len(variants)}: {name}")
-        result = fit(vspec, out=folder / f"{vspec.name}.nc", force=force, progress=progress)
-        rows.append(
-            {
-                "variant": name,
-                "priors": {k: str(v) for k, v in overrides.items()},
-                "options": {k: v for k, v in options.items()},
-                "file": str(result.path),
-                "gate_passed": result.passed,
-                "checks_failed": failed_checks(vspec, result),
-                # a reused fit took no time now: report the time it took when it was made
-                "fit_seconds": round(_fit_seconds(result), 1),
-                "attempts": len(result.attempts),
-                **design.headline(result.idata, data, prob),
-            }
+    names = list(variants)
+    if client is not None:
+        futures = client.map(
+            lambda name: variant_row(
+                spec, name, variants[name], folder=folder, force=force, prob=prob
+            ),
+            names,
+            pure=False,
         )
+        rows = []
+        for i, future in enumerate(futures):
+            rows.append(future.result())
+            if progress is not None:
+                progress(f"variant {i + 1} of {len(names)}: {names[i]} done")
+    else:
+        data = load_data(spec)
+        rows = []
+        for i, name in enumerate(names):
+            if progress is not None:
+                progress(f"variant {i + 1} of {len(names)}: {name}")
+            rows.append(
+                variant_row(
+                    spec,
+                    name,
+                    variants[name],
+                    folder=folder,
+                    force=force,
+                    prob=prob,
+                    data=data,
+                    progress=progress,
+                )
+            )
     base = rows[0]["median"]
     for r in rows:
         r["shift_from_first"] = r["median"] / base - 1.0

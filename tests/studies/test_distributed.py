@@ -181,3 +181,40 @@ def test_a_recovery_study_on_workers_gives_the_serial_rows_and_resumes(client, t
     # the two resumed rows are those of the first run (their fit times), not fits made again
     np.testing.assert_array_equal(df["seconds"][:2], first["seconds"])
     assert len(pd.read_csv(out)) == 3
+
+
+def test_the_sensitivity_variants_run_as_tasks(monkeypatch, tmp_path):
+    """`estim sensitivity --workers`: the variants fitted on a client's workers give the rows of the serial
+    run, in the variants' order (the fit mocked: an in-process client's threads see the mock)."""
+    import dataclasses
+
+    import xarray as xr
+    from distributed import Client
+
+    import estim.studies.sensitivity as S
+    from estim.paths import REPO_ROOT
+    from estim.run.diagnostics import GateVerdict
+    from estim.run.fit import FitResult
+    from estim.run.spec import read_spec
+
+    spec = read_spec(REPO_ROOT / "models" / "border.toml")
+    design = S.design_of(spec)
+
+    def fake_fit(vspec, out, force, progress):
+        time.sleep(0.1 * (len(vspec.name) % 3))  # finish out of order
+        tree = xr.DataTree(dataset=xr.Dataset(attrs={"median": float(len(vspec.name))}))
+        return FitResult(vspec, out, tree, GateVerdict(True), False, 1.0, ({"attempt": 1},))
+
+    def headline(tree, data, prob):
+        m = tree.attrs["median"]
+        return {"median": m, "lower": m - 1, "upper": m + 1}
+
+    monkeypatch.setattr(S, "fit", fake_fit)
+    monkeypatch.setattr(S, "load_data", lambda spec: None)
+    monkeypatch.setattr(S, "design_of", lambda spec: dataclasses.replace(design, headline=headline))
+    serial = S.prior_sensitivity(spec, out_dir=tmp_path)
+    with Client(processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None) as c:
+        parallel = S.prior_sensitivity(spec, out_dir=tmp_path, client=c)
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "fit_seconds"} for r in rows]  # noqa: E731
+    assert strip(parallel) == strip(serial)
+    assert [r["variant"] for r in parallel] == list(design.variants)
