@@ -127,7 +127,8 @@ def run_tasks(
     name: str = "dataset",
 ) -> pd.DataFrame:
     """Run ``work(task)`` for every task whose ``key(task)`` is not in ``done``, as tasks on ``client``,
-    collecting the frames in the order they finish. With ``out``, after every finished task the CSV is
+    collecting the frames in the order they finish, each with a ``worker`` column (the address of the worker
+    that ran it). With ``out``, after every finished task the CSV is
     rewritten (atomically) with ``rows_so_far`` and every frame so far; with ``describe``, a line per finished
     task on stderr. Returns all rows (``rows_so_far`` first). A task that raises stops the study with its
     error (the study's ``work`` catches what it wants recorded as a row); a lost worker's task is rerun
@@ -145,6 +146,9 @@ def run_tasks(
     )
     for number, future in enumerate(as_completed(futures), start=1):
         frame = future.result()
+        # which worker ran it (its address): provenance, and how the tasks spread
+        holders = client.who_has(future).get(future.key, ())
+        frame = frame.assign(worker=str(holders[0]) if holders else "")
         frames.append(frame)
         future.release()
         if out is not None:

@@ -357,7 +357,9 @@ def recovery_study(
             describe=describe if progress else None,
             name=family_name,
         )
-        df = df.sort_values("dataset").reset_index(drop=True)[COLUMNS]
+        # the study's columns, and which worker fitted each dataset (`run_tasks`)
+        df = df.sort_values("dataset").reset_index(drop=True)
+        df = df[[*COLUMNS, *(["worker"] if "worker" in df else [])]]
     else:
         compiled = None
         if any(task[1] not in finished for task in tasks):

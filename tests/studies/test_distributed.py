@@ -57,6 +57,7 @@ def test_the_tasks_run_on_pinned_workers_and_every_row_is_written(client, tmp_pa
     assert len(written) == 24 and set(written["sim_seed"]) == set(range(8))
     # both workers took tasks, each with one thread for the fit and for the numerical libraries
     assert df["pid"].nunique() == 2 and os.getpid() not in set(df["pid"])
+    assert df.groupby("worker")["pid"].nunique().eq(1).all() and df["worker"].nunique() == 2
     assert set(df["threads"]) == {1} and set(df["omp"]) == {"1"}
     # the same seed gives the same rows, whichever worker ran it
     again = D.run_tasks(client, [3], _task, key=lambda s: s)
@@ -149,8 +150,12 @@ def test_the_border_studies_run_their_designs_through_a_client(monkeypatch, tmp_
         df = M.misspecification_study((0.6, 1.0), (0.0,), n_seeds=3, seed=10, out=out, client=c)
         key = ["sim_retry", "sim_seed"]
         serial = M.misspecification_study((0.6, 1.0), (0.0,), n_seeds=3, seed=10)
+        # the same rows, and each says which worker ran it
+        assert (
+            df["worker"].str.startswith("inproc://").all() or df["worker"].str.contains("://").all()
+        )
         pd.testing.assert_frame_equal(
-            df.sort_values(key).reset_index(drop=True),
+            df.drop(columns="worker").sort_values(key).reset_index(drop=True),
             serial.sort_values(key).reset_index(drop=True),
         )
         assert len(pd.read_csv(out)) == 6
@@ -175,7 +180,7 @@ def test_a_recovery_study_on_workers_gives_the_serial_rows_and_resumes(client, t
     df = recovery.recovery_study(
         "ztpoisson", **settings, partial_out=str(out), resume=True, client=client
     )
-    assert df["seed"].tolist() == [11, 12, 13] and list(df.columns) == recovery.COLUMNS
+    assert df["seed"].tolist() == [11, 12, 13] and list(df.columns) == [*recovery.COLUMNS, "worker"]
     columns = ["n_true", "n_observed", "n_median", "n_q05", "n_q95", "covered"]
     pd.testing.assert_frame_equal(df[columns], serial[columns], check_dtype=False)
     # the two resumed rows are those of the first run (their fit times), not fits made again
