@@ -31,6 +31,79 @@ def negbin_logp(value: Any, log_mean: Any, phi: Any, xp: Any) -> Any:
 # gather/scatter form took 5.5 ms, blocks split by category 7.6 ms, powers of 4 5.9 ms.
 _BLOCK_WIDTHS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 1024)
 
+SADDLEPOINT_ABOVE = 64
+"""Totals above this use the saddlepoint approximation of the compound law (`saddlepoint_logp`), one term a
+cell instead of k. Measured against the exact law (tests/families/border/test_border_kernels.py) over
+φ ∈ [0.3, 100], pr ∈ [0.05, 0.8] and means from 0.3 to 3 times the total: |error of log P| ≤ 8.4·10⁻⁴ at
+k = 64, 1.8·10⁻⁴ at 128 and 8·10⁻⁶ at 512."""
+
+
+def saddlepoint_logp(
+    k: Any,
+    log_mp: Any,
+    log_p: Any,
+    log_1mp: Any,
+    phi: Any,
+    xp: Any = pt,
+    limit: Any = None,
+) -> Any:
+    """log P(K = k) of the compound law of `totals_logp` by the saddlepoint approximation with its
+    second-order correction (Daniels 1954; Butler 2007, §2.3), for k ≥ 1, in the array namespace ``xp``
+    (PyTensor, or NumPy for tests); every argument broadcasts.
+
+    With m = μp/φ and q = pr (``log_p`` is log q here, ``log_1mp`` log(1 − q)), K's cumulant generating
+    function is κ(t) = −φ log(1 + m(1 − h(t))), h(t) = (1 − q)e^t/(1 − qe^t): the probability generating
+    function of NegBin(μp, φ) journeys composed with their 1 + Geometric apprehensions. The saddlepoint
+    equation κ'(t) = k is a quadratic in u = e^t,
+
+        q(q + m) u² − (2q + m(1 + q) + (φ/k) m(1 − q)) u + (1 + m) = 0,
+
+    whose smaller root is the saddlepoint. With g = 1/(1 − qu) and c = k/φ, the derivatives of κ there are
+    κ₂ = k(P₂ + c), κ₃ = k(P₃ + 3cP₂ + 2c²), κ₄ = k(P₄ + 4cP₃ + 3cP₂² + 12c²P₂ + 6c³), with
+    P₂ = 2g − 1, P₃ = 6g² − 6g + 1, P₄ = 24g³ − 36g² + 14g − 1; and 1 + m(1 − h) = φmhg/k (no cancellation).
+
+        log P(K = k) ≈ κ(t̂) − t̂k − ½ log(2πκ₂) + log(1 + λ₄/8 − 5λ₃²/24) − ε(φ),   λ_j = κ_j/κ₂^{j/2}.
+
+    As k grows, K/k tends to a gamma law of shape φ, for which the corrected saddlepoint is off by a factor
+    that depends on φ alone (Stirling's series): ε(φ) = log Γ(φ) − (φ − ½) log φ + φ − ½ log 2π
+    + log(1 − 1/(12φ)) is that limit (`saddlepoint_limit`; ``limit`` if given), removed. What is left decays
+    like 1/k² (`SADDLEPOINT_ABOVE`)."""
+    q, one_minus_q = xp.exp(log_p), xp.exp(log_1mp)
+    log_phi = xp.log(phi)
+    log_m = log_mp - log_phi
+    m = xp.exp(log_m)
+    c = k / phi
+    a2 = q * (q + m)
+    a1 = 2.0 * q + m * (1.0 + q) + m * one_minus_q / c
+    a0 = 1.0 + m
+    u = 2.0 * a0 / (a1 + xp.sqrt(xp.maximum(a1 * a1 - 4.0 * a2 * a0, 0.0)))
+    log_u = xp.log(u)
+    g = 1.0 / (1.0 - q * u)
+    log_d = log_phi + log_m + log_1mp + log_u + 2.0 * xp.log(g) - xp.log(k)  # log(1 + m(1 − h))
+    p2 = 2.0 * g - 1.0
+    p3 = (6.0 * g - 6.0) * g + 1.0
+    p4 = ((24.0 * g - 36.0) * g + 14.0) * g - 1.0
+    k2 = k * (p2 + c)
+    k3 = k * (p3 + 3.0 * c * p2 + 2.0 * c * c)
+    k4 = k * (p4 + 4.0 * c * p3 + 3.0 * c * p2 * p2 + 12.0 * c * c * p2 + 6.0 * c**3)
+    correction = xp.log1p(k4 / (8.0 * k2 * k2) - 5.0 * k3 * k3 / (24.0 * k2**3))
+    if limit is None:
+        limit = saddlepoint_limit(phi, xp)
+    return -phi * log_d - k * log_u - 0.5 * xp.log(2.0 * np.pi * k2) + correction - limit
+
+
+def saddlepoint_limit(phi: Any, xp: Any = pt) -> Any:
+    """ε(φ) of `saddlepoint_logp`: the log ratio of the corrected saddlepoint density of a gamma law of shape φ
+    to the exact one (the remainder of Stirling's series for log Γ(φ), with the correction's −1/(12φ))."""
+    special = pt if xp is pt else scipy.special
+    return (
+        special.gammaln(phi)
+        - (phi - 0.5) * xp.log(phi)
+        + phi
+        - 0.5 * np.log(2.0 * np.pi)
+        + xp.log1p(-1.0 / (12.0 * phi))
+    )
+
 
 def totals_logp(
     k_obs: np.ndarray,
@@ -39,6 +112,7 @@ def totals_logp(
     log_p: Any,
     log_1mp: Any,
     phi: Any,
+    saddlepoint_above: int | None = SADDLEPOINT_ABOVE,
 ) -> Any:
     """log P(K = k) per (section, month, category) cell of an unsurveyed section, under the exact compound law
     of the model:
@@ -54,7 +128,10 @@ def totals_logp(
     a = 0…max k per category, not a log-gamma per term), A0 = φ log(φ/(φ + μp)) + k log p,
     B = log(μp/(φ + μp)) + log(1 − p) − log p, and the constant c = log C(k−1, a−1) − log a!. Cells are
     grouped by k into dense blocks (``_BLOCK_WIDTHS``): dense sums differentiate faster than ragged gathers
-    and scatters."""
+    and scatters.
+
+    Totals above ``saddlepoint_above`` (None: none) use `saddlepoint_logp`, one term a cell: the sum of the
+    totals grows with the volume of apprehensions, the number of cells does not."""
     shape = k_obs.shape
     n_cat = shape[-1]
     kf = np.asarray(k_obs).reshape(-1).astype(np.int64)
@@ -67,16 +144,32 @@ def totals_logp(
     lphi = pt.log(phi_cells)
     log_a0 = -pt.softplus(lmp - lphi)  # log φ/(φ + μp)
     log_a1 = -pt.softplus(lphi - lmp)  # log μp/(φ + μp)
-    pos = np.flatnonzero(keepf & (kf > 0))
+    above = np.inf if saddlepoint_above is None else saddlepoint_above
+    pos = np.flatnonzero(keepf & (kf > 0) & (kf <= above))
     zero = np.flatnonzero(keepf & (kf == 0))
+    large = np.flatnonzero(keepf & (kf > above))
     out = pt.zeros(kf.shape[0])
     if len(zero):
         out = pt.set_subtensor(out[zero], phi_cells[zero] * log_a0[zero])
+    if len(large):
+        out = pt.set_subtensor(
+            out[large],
+            saddlepoint_logp(
+                kf[large].astype(float),
+                lmp[large],
+                lp[large],
+                l1p[large],
+                phi_cells[large],
+                limit=saddlepoint_limit(phi)[cat[large]],  # a log-gamma per category, not per cell
+            ),
+        )
     if len(pos):
         k_max = int(kf[pos].max())
-        widths = tuple(w for w in _BLOCK_WIDTHS if w < k_max) + (
-            min([w for w in _BLOCK_WIDTHS if w >= k_max], default=k_max),
-        )
+        # beyond the table, widths double (the exact law everywhere on a large border)
+        table = list(_BLOCK_WIDTHS)
+        while table[-1] < k_max:
+            table.append(2 * table[-1])
+        widths = tuple(w for w in table if w < k_max) + (min(w for w in table if w >= k_max),)
         width_of = np.array(widths)[np.searchsorted(widths, kf[pos])]
         # positive cells ordered by block width: every block is a contiguous slice
         order = np.argsort(width_of, kind="stable")

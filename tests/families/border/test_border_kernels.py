@@ -5,6 +5,7 @@ and the negative binomial of the apprehended journeys."""
 from __future__ import annotations
 
 import numpy as np
+import pytensor
 import pytensor.tensor as pt
 import pytest
 import scipy.special
@@ -57,6 +58,7 @@ def test_unsurveyed_likelihood_is_the_exact_compound_law(mu, phi, p):
         pt.as_tensor(np.full(shape, np.log(p))),
         pt.as_tensor(np.full(shape, np.log1p(-p))),
         pt.as_tensor(np.array([phi, 2 * phi])),
+        saddlepoint_above=None,  # the exact law everywhere (the saddlepoint is tested below)
     ).eval()
     ref = np.log(pk[k, np.arange(2)])
     assert logp[0, 2, 1] == 0.0
@@ -142,3 +144,112 @@ def test_nb_kernel_matches_scipy():
     mean, phi = 7.5, 3.0
     got = kernels.negbin_logp(a, np.log(mean), phi, np)
     np.testing.assert_allclose(got, scipy.stats.nbinom.logpmf(a, phi, phi / (phi + mean)))
+
+
+def _compound_logp_by_scipy(k, mp, phi, q):
+    """log P(K = k) by the definition, through scipy: A ~ NegBin(mean μp, φ), K − A | A ~ NB₀(A, 1 − q)."""
+    a = np.arange(1, k + 1)
+    return scipy.special.logsumexp(
+        scipy.stats.nbinom.logpmf(a, phi, phi / (phi + mp))
+        + scipy.stats.nbinom.logpmf(k - a, a, 1 - q)
+    )
+
+
+# over φ, q = pr and the mean of K against k (the cell's data lie within a few sd of its mean)
+SADDLEPOINT_GRID = [
+    (phi, q, ratio)
+    for phi in (0.3, 1.0, 5.0, 100.0)
+    for q in (0.05, 0.4, 0.8)
+    for ratio in (0.3, 1.0, 3.0)
+]
+
+
+@pytest.mark.parametrize("k", [65, 128, 512])
+def test_saddlepoint_matches_the_exact_compound_law_above_the_threshold(k):
+    # the bound the threshold SADDLEPOINT_ABOVE = 64 rests on: ≤ 1e-3 at 65, shrinking like 1/k²
+    bound = {65: 1e-3, 128: 3e-4, 512: 2e-5}[k]
+    errors = []
+    for phi, q, ratio in SADDLEPOINT_GRID:
+        mp = ratio * k * (1 - q)  # E K = μp/(1 − q)
+        approx = kernels.saddlepoint_logp(float(k), np.log(mp), np.log(q), np.log1p(-q), phi, np)
+        errors.append(approx - _compound_logp_by_scipy(k, mp, phi, q))
+    assert np.max(np.abs(errors)) < bound
+
+
+def test_saddlepoint_is_exact_in_the_limit_of_large_totals():
+    for phi, q in [(0.5, 0.4), (5.0, 0.1), (20.0, 0.7)]:
+        k = 20_000
+        mp = 0.8 * k * (1 - q)
+        approx = kernels.saddlepoint_logp(float(k), np.log(mp), np.log(q), np.log1p(-q), phi, np)
+        assert approx == pytest.approx(_compound_logp_by_scipy(k, mp, phi, q), abs=1e-7)
+
+
+def test_saddlepoint_gradient_matches_the_exact_laws():
+    # what the sampler sees: d log P / d(log μp, log q, φ) of the approximation against central differences of
+    # the exact law, at k = 80 (just above the threshold)
+    k, phi0, q0, mp0 = 80, 4.0, 0.45, 50.0
+    lmp, lq, ph = pt.dscalar("lmp"), pt.dscalar("lq"), pt.dscalar("phi")
+    approx = kernels.saddlepoint_logp(
+        pt.as_tensor(np.float64(k)), lmp, lq, pt.log1p(-pt.exp(lq)), ph
+    )
+    grad = pytensor.function([lmp, lq, ph], pt.grad(approx, [lmp, lq, ph]))(
+        np.log(mp0), np.log(q0), phi0
+    )
+
+    def exact(x):
+        return _compound_logp_by_scipy(k, np.exp(x[0]), x[2], np.exp(x[1]))
+
+    x0, h = np.array([np.log(mp0), np.log(q0), phi0]), 1e-5
+    numeric = [(exact(x0 + h * e) - exact(x0 - h * e)) / (2 * h) for e in np.eye(3)]
+    np.testing.assert_allclose(grad, numeric, rtol=2e-3, atol=1e-4)
+
+
+def test_totals_use_the_saddlepoint_only_above_the_threshold():
+    k = np.array([[3, 40, 64, 65, 300]])[..., None]  # (1, 5, 1): one category
+    shape = k.shape
+    mp, q, phi = 20.0, 0.5, 3.0
+    args = (
+        pt.as_tensor(np.full(shape, np.log(mp))),
+        pt.as_tensor(np.full(shape, np.log(q))),
+        pt.as_tensor(np.full(shape, np.log1p(-q))),
+        pt.as_tensor(np.array([phi])),
+    )
+    keep = np.ones(shape)
+    exact = kernels.totals_logp(k, keep, *args, saddlepoint_above=None).eval()[0, :, 0]
+    mixed = kernels.totals_logp(k, keep, *args).eval()[0, :, 0]
+    reference = [_compound_logp_by_scipy(int(x), mp, phi, q) for x in k.ravel()]
+    np.testing.assert_allclose(exact, reference, rtol=1e-10)
+    np.testing.assert_array_equal(mixed[:3], exact[:3])  # k ≤ 64: the exact law, bit for bit
+    assert not np.array_equal(mixed[3:], exact[3:])  # above: the approximation ...
+    np.testing.assert_allclose(mixed[3:], exact[3:], atol=1e-3)  # ... within its bound
+
+
+def test_large_totals_cost_one_term_a_cell():
+    # the exact law's graph holds Σ k terms; with the saddlepoint the graph of cells in the millions is as
+    # small as that of cells in the tens, and its values are still right
+    from pytensor.graph.basic import Constant, ancestors
+
+    def biggest_constant(k):
+        shape = k.shape
+        logp = kernels.totals_logp(
+            k,
+            np.ones(shape),
+            pt.as_tensor(np.log(k * 0.6 + 1.0)),
+            pt.as_tensor(np.full(shape, np.log(0.4))),
+            pt.as_tensor(np.full(shape, np.log(0.6))),
+            pt.as_tensor(np.array([4.0])),
+        )
+        sizes = [np.size(v.data) for v in ancestors([logp]) if isinstance(v, Constant)]
+        return max(sizes), logp
+
+    small = np.array([[[90], [150], [300]]])
+    large = small * 10_000
+    size_small, _ = biggest_constant(small)
+    size_large, logp = biggest_constant(large)
+    assert size_large == size_small <= 3
+    got = logp.eval()[0, :, 0]
+    mp = large.ravel() * 0.6 + 1.0
+    reference = [
+        _compound_logp_by_scipy(int(k), m, 4.0, 0.4) for k, m in zip(large.ravel(), mp, strict=True)
+    ]
+    np.testing.assert_allclose(got, reference, atol=1e-8)
