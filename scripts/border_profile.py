@@ -97,6 +97,34 @@ def _plausible_totals(high: float) -> Iterator[None]:
         SCHEMAS["apprehension_totals"] = schema
 
 
+def numba_gradient_cost(model: Any, repeats: int) -> dict[str, float]:
+    """Wall and CPU milliseconds of one value-and-gradient call of the whole model compiled by PyTensor's
+    numba backend (what nutpie's ``backend="numba"`` samples with), and its compile time."""
+    import pytensor
+    from pymc.model.transform.optimization import freeze_dims_and_data
+
+    frozen = freeze_dims_and_data(model)
+    free = frozen.value_vars
+    logp = frozen.logp()
+    fn = pytensor.function(free, [logp, *pytensor.grad(logp, free)], mode="NUMBA")
+    point = frozen.initial_point()
+    values = [np.asarray(point[v.name], dtype="float64") for v in free]
+    began = time.perf_counter()
+    fn(*values)
+    compile_s = time.perf_counter() - began
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    done = 0
+    while done < repeats and (done < 3 or time.perf_counter() - wall < 5.0):
+        fn(*values)
+        done += 1
+    return {
+        "wall_ms": 1000 * (time.perf_counter() - wall) / done,
+        "cpu_ms": 1000 * (cpu_seconds() - cpu) / done,
+        "calls": done,
+        "compile_s": compile_s,
+    }
+
+
 def scaled_records(scale: float, folder: Path, seed: int) -> dict[str, Any]:
     """Simulate the border with every journey category's level (β_c) raised by log(scale) (the bypassers, tied
     to the legal foreign flow, unchanged), write its records to `folder`, and time the statistics step
@@ -180,6 +208,7 @@ def fit_stages(spec_path: str, keep: str | None = None) -> dict[str, Any]:
         ("sampling:", "sampling"),
         ("generated quantities", "generated quantities and checks"),
         ("diagnostics gate", "gate"),
+        ("retrying with", "retries (every stage of the later attempts)"),
         ("saving", "saving"),
     )
     spec = read_spec(spec_path)
@@ -216,6 +245,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spec", default="models/border.toml")
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--fit", action="store_true", help="also time a cold fit, stage by stage")
+    parser.add_argument(
+        "--numba",
+        action="store_true",
+        help="also time the whole gradient on PyTensor's numba backend",
+    )
     parser.add_argument("--keep", metavar="FIT.nc", help="save that fit here (default: discarded)")
     parser.add_argument(
         "--scale",
@@ -249,10 +283,18 @@ def main(argv: list[str] | None = None) -> int:
         "build_s": build,
         "gradient": gradient_costs(model, args.repeats),
     }
+    if args.numba:
+        report["gradient_numba"] = numba_gradient_cost(model, args.repeats)
     print(f"statistics step {statistics['wall_s']:.1f} s wall; model built in {build:.1f} s")
     print(f"{'term':<28} {'wall ms':>8} {'cpu ms':>8}")
     for name, cost in report["gradient"].items():
         print(f"{name:<28} {cost['wall_ms']:8.2f} {cost['cpu_ms']:8.2f}")
+    if args.numba:
+        cost = report["gradient_numba"]
+        print(
+            f"{'whole, numba backend':<28} {cost['wall_ms']:8.2f} {cost['cpu_ms']:8.2f}"
+            f"   (compiled in {cost['compile_s']:.0f} s; JAX: {report['gradient']['whole']['compile_s']:.0f} s)"
+        )
     if args.fit:
         report["fit"] = fit_stages(args.spec, args.keep)
         f = report["fit"]

@@ -2,7 +2,10 @@
 the fit's draws importance-weighted from the likelihood it was fitted with to the other one (exact law
 everywhere, or the saddlepoint above its threshold), and the estimates compared.
 
-Usage: `./run python scripts/border_saddlepoint_bias.py FIT.nc [--spec models/border.toml] [--out F.json]`.
+Usage: `./run python scripts/border_saddlepoint_bias.py FIT.nc [--spec models/border.toml] [--fitted-above N]
+[--out F.json]`. ``--fitted-above`` is the threshold the fit was made with (default: the spec's
+``saddlepoint_above``, else the model's default); the fit is compared with the exact law everywhere, or, if it
+was fitted with the exact law, with the default threshold.
 
 Per raw draw, log w = ℓ_target − ℓ_fitted of the unsurveyed totals' term (the only term that differs);
 the weights' effective sample size says whether the two posteriors overlap enough for the comparison. The
@@ -51,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("fit", help="a saved border fit (.nc)")
     parser.add_argument("--spec", default="models/border.toml")
+    parser.add_argument(
+        "--fitted-above", type=int, help="the saddlepoint threshold the fit was made with (0: exact law)"
+    )
     parser.add_argument("--out", help="write the figures as JSON")
     args = parser.parse_args(argv)
 
@@ -59,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     tree = load(args.fit)
     posterior = tree["posterior"].to_dataset()
     fitted_with = spec.options.get("saddlepoint_above", SADDLEPOINT_ABOVE)
+    if args.fitted_above is not None:
+        fitted_with = args.fitted_above or False
     options = {k: v for k, v in spec.options.items() if k != "saddlepoint_above"}
     target = False if fitted_with is not False else SADDLEPOINT_ABOVE
     ll = {}
