@@ -244,7 +244,7 @@ def test_large_totals_cost_one_term_a_cell():
         return max(sizes), logp
 
     small = np.array([[[290], [400], [600]]])
-    large = small * 10_000
+    large = small * 1_000
     size_small, _ = biggest_constant(small)
     size_large, logp = biggest_constant(large)
     assert size_large == size_small <= 3
@@ -254,3 +254,50 @@ def test_large_totals_cost_one_term_a_cell():
         _compound_logp_by_scipy(int(k), m, 4.0, 0.4) for k, m in zip(large.ravel(), mp, strict=True)
     ]
     np.testing.assert_allclose(got, reference, atol=1e-8)
+
+
+@pytest.mark.parametrize(
+    ("k", "mp", "phi", "q"),
+    [
+        (300, 150.0, 3.0, 0.5),
+        (1000, 900.0, 0.5, 0.3),
+        (5000, 100.0, 20.0, 0.8),
+        (260, 1.0, 1.0, 0.5),
+    ],
+)
+def test_large_totals_draw_the_exact_conditional_law_by_rejection(k, mp, phi, q):
+    # the rejection sampler (totals above REJECTION_ABOVE) against the law by scipy, and against the inverse
+    # CDF's own sampling error at the same number of draws
+    a = np.arange(1, k + 1)
+    lw = scipy.stats.nbinom.logpmf(a, phi, phi / (phi + mp)) + scipy.stats.nbinom.logpmf(
+        k - a, a, 1 - q
+    )
+    exact = np.exp(lw - lw.max())
+    exact /= exact.sum()
+    n = 40_000
+    col = lambda x: np.full((n, 1), x)  # noqa: E731
+    args = (np.array([k]), col(np.log(mp)), col(phi), col(np.log(q)), col(np.log1p(-q)))
+    assert k > kernels.REJECTION_ABOVE
+    drawn = kernels.sample_apprehended(np.random.default_rng(5), *args)[:, 0]
+    walked = kernels.sample_apprehended(np.random.default_rng(5), *args, rejection_above=None)[:, 0]
+    assert drawn.min() >= 1 and drawn.max() <= k
+
+    def tv(x):
+        return 0.5 * np.abs(np.bincount(x, minlength=k + 1)[1:] / n - exact).sum()
+
+    assert tv(drawn) < 1.5 * tv(walked) + 0.005
+    mean, sd = (a * exact).sum(), np.sqrt((a * a * exact).sum() - (a * exact).sum() ** 2)
+    assert abs(drawn.mean() - mean) < 4 * sd / np.sqrt(n)
+    assert drawn.std() == pytest.approx(sd, rel=0.03)
+
+
+def test_totals_up_to_the_threshold_are_drawn_as_before():
+    # the shipped volume's draws do not change: the same generator, the same inverse-CDF draws
+    rng_args = (np.array([5, 256, 0, 40]),)
+    ones = np.ones((50, 4))
+    params = (np.log(30.0) * ones, 3 * ones, np.log(0.4) * ones, np.log(0.6) * ones)
+    before = kernels.sample_apprehended(
+        np.random.default_rng(2), *rng_args, *params, rejection_above=None
+    )
+    now = kernels.sample_apprehended(np.random.default_rng(2), *rng_args, *params)
+    np.testing.assert_array_equal(before, now)
