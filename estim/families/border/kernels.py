@@ -227,25 +227,21 @@ def sample_apprehended(
     above = np.inf if rejection_above is None else rejection_above
     pos = np.flatnonzero((k_obs > 0) & (k_obs <= above))
     large = np.flatnonzero(k_obs > above)
+
+    def columns(cells: np.ndarray) -> tuple[np.ndarray, ...]:
+        return (
+            np.ascontiguousarray(k_obs[cells], dtype=np.int64),
+            *(
+                np.ascontiguousarray(x[:, cells], dtype=np.float64)
+                for x in (log_mp, phi, log_p, log_1mp)
+            ),
+        )
+
     if len(pos):
         u = rng.random((n_draws, len(pos)))
-        out[:, pos] = _compiled_sampler()(
-            np.ascontiguousarray(k_obs[pos], dtype=np.int64),
-            np.ascontiguousarray(log_mp[:, pos], dtype=np.float64),
-            np.ascontiguousarray(phi[:, pos], dtype=np.float64),
-            np.ascontiguousarray(log_p[:, pos], dtype=np.float64),
-            np.ascontiguousarray(log_1mp[:, pos], dtype=np.float64),
-            u,
-        )
+        out[:, pos] = _compiled_sampler()(*columns(pos), u)
     if len(large):
-        out[:, large] = _compiled_rejection_sampler()(
-            np.ascontiguousarray(k_obs[large], dtype=np.int64),
-            np.ascontiguousarray(log_mp[:, large], dtype=np.float64),
-            np.ascontiguousarray(phi[:, large], dtype=np.float64),
-            np.ascontiguousarray(log_p[:, large], dtype=np.float64),
-            np.ascontiguousarray(log_1mp[:, large], dtype=np.float64),
-            int(rng.integers(2**62)),
-        )
+        out[:, large] = _compiled_rejection_sampler()(*columns(large), int(rng.integers(2**62)))
     return out
 
 
