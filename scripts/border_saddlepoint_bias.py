@@ -55,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("fit", help="a saved border fit (.nc)")
     parser.add_argument("--spec", default="models/border.toml")
     parser.add_argument(
-        "--fitted-above", type=int, help="the saddlepoint threshold the fit was made with (0: exact law)"
+        "--fitted-above",
+        type=int,
+        help="the saddlepoint threshold the fit was made with (0: exact law)",
     )
     parser.add_argument("--out", help="write the figures as JSON")
     args = parser.parse_args(argv)
