@@ -274,6 +274,8 @@ def _compiled_rejection_sampler() -> Any:
                 f = phi[i, j]
                 lm = log_mp[i, j]
                 c = lm - math.log(f + math.exp(lm)) + log_1mp[i, j] - log_p[i, j]
+                if not (math.isfinite(c) and math.isfinite(f) and f > 0.0):
+                    raise ValueError("A | K by rejection: a draw's parameters are not finite")
                 # mode: w(a + 1)/w(a) = (a + φ)(k − a)/((a + 1)a) e^c = 1 is a quadratic in a
                 e = math.exp(c)
                 b = 1.0 - e * (k - f)
@@ -303,7 +305,11 @@ def _compiled_rejection_sampler() -> Any:
                 mass_r = edge_r * math.exp(slope_r) / -math.expm1(slope_r) if hi < k else 0.0
                 mass_l = edge_l * math.exp(slope_l) / -math.expm1(slope_l) if lo > 1 else 0.0
                 total = mass_mid + mass_r + mass_l
+                tries = 0
                 while True:
+                    tries += 1
+                    if tries > 100_000:  # the envelope accepts most proposals: never a silent hang
+                        raise RuntimeError("A | K by rejection: no draw accepted in 100,000 tries")
                     v = np.random.random() * total
                     if v < mass_mid:
                         a = lo + int(np.random.random() * (hi - lo + 1))

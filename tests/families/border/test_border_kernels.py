@@ -301,3 +301,16 @@ def test_totals_up_to_the_threshold_are_drawn_as_before():
     )
     now = kernels.sample_apprehended(np.random.default_rng(2), *rng_args, *params)
     np.testing.assert_array_equal(before, now)
+
+
+def test_rejection_refuses_parameters_that_are_not_finite():
+    ones = np.ones((2, 1))
+    with pytest.raises(ValueError, match="not finite"):
+        kernels.sample_apprehended(
+            np.random.default_rng(0),
+            np.array([1000]),
+            np.full((2, 1), np.nan),
+            3 * ones,
+            np.log(0.4) * ones,
+            np.log(0.6) * ones,
+        )
