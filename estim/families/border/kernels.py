@@ -32,13 +32,15 @@ def negbin_logp(value: Any, log_mean: Any, phi: Any, xp: Any) -> Any:
 _BLOCK_WIDTHS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 1024)
 
 SADDLEPOINT_ABOVE = 256
-REJECTION_ABOVE = 256  # totals above this: A | K drawn by rejection (exact), not by the inverse CDF
 """Totals above this use the saddlepoint approximation of the compound law (`saddlepoint_logp`), one term a
 cell instead of k. Measured against the exact law (tests/families/border/test_border_kernels.py) over
 φ ∈ [0.3, 100], pr ∈ [0.05, 0.8] and means from 0.3 to 3 times the total: |error of log P| ≤ 8.4·10⁻⁴ at
-k = 64, 1.8·10⁻⁴ at 128, 4.7·10⁻⁵ at 257 and 1.0·10⁻⁵ at 512. At 256 the exact law's sum is still cheap (it costs at most 256
-terms a cell) and every shipped or simulated border of the shipped volume (largest total ~200) is fitted
-with the exact law, as before the approximation existed."""
+k = 64, 1.8·10⁻⁴ at 128, 4.7·10⁻⁵ at 257 and 1.0·10⁻⁵ at 512. Up to 256 the exact sum is still cheap (at
+most 256 terms a cell), and every border of the shipped volume (largest total ~200) is fitted with the exact
+law, as before the approximation existed."""
+
+REJECTION_ABOVE = 256
+"""Totals above this have A | K drawn by rejection (exact, `sample_apprehended`), not by the inverse CDF."""
 
 
 def saddlepoint_logp(
