@@ -1,9 +1,11 @@
-"""The speed scripts of issue 18 (scripts/border_profile.py, scripts/border_saddlepoint_bias.py) on tiny inputs:
+"""The speed scripts of issue 18 (scripts/border_profile.py, scripts/border_saddlepoint_bias.py,
+scripts/border_start_trials.py) on tiny inputs:
 their measuring functions run and measure what they say."""
 
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,7 @@ SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 def _script(name):
     spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -56,3 +59,38 @@ def test_weighted_quantiles_are_the_quantiles_under_flat_weights_and_follow_the_
     # weights ∝ exp(x) turn N(0, 1) into N(1, 1): the median moves to 1
     tilted = np.exp(values) / np.exp(values).sum()
     assert bias.weighted_quantiles(values, tilted, [0.5])[0] == pytest.approx(1.0, abs=0.05)
+
+
+def _gaussian(dim: int = 10, seed: int = 3):
+    rng = np.random.default_rng(seed)
+    scales = np.geomspace(0.05, 2.0, dim)
+    q, _ = np.linalg.qr(rng.standard_normal((dim, dim)))
+    cov = (q * scales) @ (q * scales).T  # correlated, scales 40 times apart
+    mean = rng.normal(0.0, 2.0, dim)
+    precision = np.linalg.inv(cov)
+    log_norm = -0.5 * np.linalg.slogdet(2 * np.pi * cov)[1]
+
+    def logp_and_grad(x):
+        d = x - mean
+        return log_norm - 0.5 * d @ precision @ d, -precision @ d
+
+    return mean, cov, logp_and_grad
+
+
+def test_pathfinder_finds_a_gaussian_and_bounds_its_evidence():
+    trials = _script("border_start_trials")
+    mean, cov, logp_and_grad = _gaussian()
+    result = trials.pathfinder(logp_and_grad, np.zeros(mean.size), seed=1)
+    sd = np.sqrt(np.diag(cov))
+    assert np.all(np.abs(result.mean - mean) < 0.1 * sd)
+    # the density is normalised: the ELBO is a lower bound of log 1 = 0 (up to its Monte Carlo error), and
+    # the chosen approximation is better than the first one scored
+    assert result.elbo[0] < result.elbo[result.chosen] < 0.1
+    again = trials.pathfinder(logp_and_grad, np.zeros(mean.size), seed=1)
+    assert again.mean.tobytes() == result.mean.tobytes()
+
+
+def test_pathfinder_refuses_a_density_finite_nowhere():
+    trials = _script("border_start_trials")
+    with pytest.raises(RuntimeError, match="no finite ELBO"):
+        trials.pathfinder(lambda x: (-np.inf, np.zeros_like(x)), np.zeros(3), seed=1)
