@@ -173,6 +173,7 @@ def crossings(
     frailty = frailty_draws(posterior)
     n = n_chain * n_draw
     surveyed = data["surveyed"].values
+    surveyed_idx = np.flatnonzero(surveyed)
     apprehensions = data["apprehensions"].values  # K, (section, month, category)
     apprehended_observed = data["apprehended_journeys"].values  # A of the surveyed sections
     linked = data["linked_journeys"].values * surveyed[:, None, None, None]  # (…, link_pattern)
@@ -210,13 +211,17 @@ def crossings(
         g = rng.gamma(phi_c + apprehended, 1.0 / (phi_c / mu + p))
         missed = rng.poisson(g * np.exp(log_1mp))  # journeys never apprehended
         s = np.clip(np.exp(det.log_s), 0.0, 1.0)
-        given_link = _link_posterior(data, posterior, sl, s)
+        # linked journeys are in the surveyed sections only: their probabilities are computed there (a
+        # binomial of 0 trials draws no random number, so the draws are those over every section)
+        given_link = _link_posterior(data, posterior, sl, s[:, surveyed_idx])
         if given_link is None:
             through = rng.binomial(apprehended, s)
         else:
             rest = np.where(surveyed[None, :, None, None], unlinked[None], apprehended)
-            through = rng.binomial(rest, s) + rng.binomial(
-                np.broadcast_to(linked, given_link.shape), np.clip(given_link, 0.0, 1.0)
+            through = rng.binomial(rest, s)
+            through[:, surveyed_idx] += rng.binomial(
+                np.broadcast_to(linked[surveyed_idx], given_link.shape),
+                np.clip(given_link, 0.0, 1.0),
             ).sum(-1)
         unobserved[sl] = np.where(no_flow[None], 0, missed + through)
         abandoned[sl] = np.where(no_flow[None], 0, apprehended - through)

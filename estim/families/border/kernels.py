@@ -341,12 +341,15 @@ def _compiled_sampler() -> Any:
     machine code is cached on disk)."""
     import numba
 
-    @numba.njit(cache=True)
+    # draws in parallel threads: the uniforms are drawn beforehand, so the result does not depend on the
+    # threads (the same draws on one core or many)
+    @numba.njit(cache=True, parallel=True)
     def sampler(kk, log_mp, phi, log_p, log_1mp, u):  # noqa: ANN001, ANN202
         n_draws, n_cells = log_mp.shape
         res = np.empty((n_draws, n_cells), dtype=np.int64)
-        lw = np.empty(kk.max())
-        for i in range(n_draws):
+        k_max = kk.max()
+        for i in numba.prange(n_draws):
+            lw = np.empty(k_max)
             for j in range(n_cells):
                 k = kk[j]
                 f = phi[i, j]

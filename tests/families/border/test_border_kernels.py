@@ -314,3 +314,25 @@ def test_rejection_refuses_parameters_that_are_not_finite():
             np.log(0.4) * ones,
             np.log(0.6) * ones,
         )
+
+
+def test_draws_of_apprehended_journeys_do_not_depend_on_the_threads():
+    """The inverse-CDF sampler runs its draws in parallel threads; the uniforms are drawn beforehand, so one
+    thread and every thread give the same draws (a reviewer's rerun on another machine)."""
+    import numba
+
+    rng = np.random.default_rng(4)
+    k = rng.negative_binomial(2, 0.3, 300)
+    log_mp = np.log(np.maximum(k, 1))[None] + rng.normal(0.0, 0.2, (40, k.size)) - 0.3
+    phi = np.full(log_mp.shape, 1.5)
+    log_p = np.full(log_mp.shape, np.log(0.4))
+    log_1mp = np.log1p(-np.exp(log_p))
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = kernels.sample_apprehended(np.random.default_rng(9), k, log_mp, phi, log_p, log_1mp)
+    finally:
+        numba.set_num_threads(threads)
+    many = kernels.sample_apprehended(np.random.default_rng(9), k, log_mp, phi, log_p, log_1mp)
+    assert np.array_equal(one, many)
+    assert np.all((many >= 1) == (k > 0)[None]) and np.all(many <= k[None])
