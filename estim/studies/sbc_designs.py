@@ -1,0 +1,345 @@
+"""The designs of simulation-based calibration (`estim.studies.sbc`): per family, the proper prior on N, the
+free parameters drawn from the family's default priors, the simulator of its data at a truth, and P(unseen) in
+the model's own terms.
+
+The prior on N (`PopulationPrior`) replaces the families' improper p(N) ∝ 1/N: N | Λ ~ Poisson(Λ), Λ ~
+Gamma(a, rate b), so N ~ NegativeBinomial(a, b/(1 + b)); why it keeps N exactly marginalised, and the law of N
+given the parameters it implies, are in `estim.studies.sbc`. Data are simulated by the families' own recovery
+simulators (people one by one: `estim.families.single_register.recovery`, `estim.families.closed.recovery`) or,
+for the latent classes, by drawing each person's class and lists here; never by the model's likelihood code,
+which SBC checks. Single-register data are padded with zero cells to k = 8, 32, 128, … so that a few compiled
+shapes serve every dataset (a zero cell adds nothing to the likelihood).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+import scipy.special
+import scipy.stats
+import xarray as xr
+
+from estim.families import kernels
+from estim.families.closed.recovery import OCCASIONS, history_table, simulate_histories
+from estim.families.closed.recovery import padded_history_data as padded_histories
+from estim.families.lists import latent_class
+from estim.families.lists.simulate import patterns
+from estim.families.registry import load_all
+from estim.families.single_register.recovery import padded_frequency_data, simulate_counts
+from estim.priors import Prior
+from estim.studies.lists_recovery import padded_history_data as padded_lists
+
+MIN_SEEN = 1  # datasets with fewer people seen are redrawn (the families refuse an empty table)
+MAX_ATTEMPTS = 1000
+
+
+@dataclass(frozen=True)
+class PopulationPrior:
+    """N | Λ ~ Poisson(Λ), Λ ~ Gamma(shape, rate = shape/mean): N ~ NegativeBinomial(shape, rate/(1 + rate)),
+    a proper prior with the given mean and variance mean + mean²/shape."""
+
+    mean: float
+    shape: float = 4.0
+
+    @property
+    def rate(self) -> float:
+        return self.shape / self.mean
+
+    def logpmf(self, n: Any) -> Any:
+        """log P(N = n)."""
+        return scipy.stats.nbinom.logpmf(n, self.shape, self.rate / (1.0 + self.rate))
+
+    def draw(self, rng: np.random.Generator) -> int:
+        """One N, as the gamma–Poisson mixture it is."""
+        return int(rng.poisson(rng.gamma(self.shape, 1.0 / self.rate)))
+
+    def log_seen(self, n: Any, log_q: Any, xp: Any = np) -> Any:
+        """log P(n seen | θ) up to a constant, q = P(seen | θ): n log q − (n + a) log(b + q)."""
+        return n * log_q - (n + self.shape) * xp.log(self.rate + xp.exp(log_q))
+
+    def unseen(self, n: int, q: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Draws of N − n given θ (q = P(seen | θ) per draw) and n seen: NegBin(a + n, (b + q)/(b + 1))."""
+        return rng.negative_binomial(self.shape + n, (self.rate + q) / (self.rate + 1.0))
+
+    def describe(self) -> str:
+        sd = float(np.sqrt(self.mean + self.mean**2 / self.shape))
+        return (
+            f"N ~ NegativeBinomial (Poisson with Gamma({self.shape:g}, rate {self.rate:g}) mean): "
+            f"mean {self.mean:g}, sd {sd:.0f}"
+        )
+
+
+@dataclass(frozen=True)
+class SbcDesign:
+    """How one family is calibrated: the proper prior on N, the free parameters (name → shape) drawn from
+    the family's default priors, the data simulated at a truth, P(unseen) in the model's terms, and the
+    sampler settings. ``draw_truth`` replaces drawing ``parameters`` from the priors (latent classes);
+    ``truth_quantities`` / ``posterior_quantities`` replace ranking the free parameters themselves."""
+
+    family: str
+    population: PopulationPrior
+    parameters: Mapping[str, tuple[int, ...]]
+    simulate: Callable[[np.random.Generator, int, Mapping[str, np.ndarray]], xr.Dataset | None]
+    log_p_unseen: Callable[[pm.Model], Any]
+    options: Mapping[str, Any] = field(default_factory=dict)
+    draw_truth: Callable[[np.random.Generator], dict[str, np.ndarray]] | None = None
+    truth_quantities: Callable[[Mapping[str, np.ndarray]], dict[str, float]] | None = None
+    posterior_quantities: (
+        Callable[[xr.Dataset, np.random.Generator], dict[str, np.ndarray]] | None
+    ) = None
+    backend: str = "numba"
+    draws: int = 500
+    tune: int = 500
+    chains: int = 2
+    target_accept: float = 0.9
+
+
+# --------------------------------------------------------------------------------------------------------------
+# truths and data
+
+
+def draw_prior(prior: Prior, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """Draws of a declarative prior in NumPy (independent of PyMC's implementation, which SBC checks)."""
+    p = prior.parameters
+    d = prior.distribution
+    if d == "Normal":
+        return rng.normal(p["mu"], p["sigma"], shape)
+    if d == "HalfNormal":
+        return np.abs(rng.normal(0.0, p["sigma"], shape))
+    if d == "Beta":
+        return rng.beta(p["alpha"], p["beta"], shape)
+    if d == "Gamma":
+        return rng.gamma(p["alpha"], 1.0 / p["beta"], shape)
+    if d == "Exponential":
+        return rng.exponential(1.0 / p["lam"], shape)
+    if d == "LogNormal":
+        return np.exp(rng.normal(p["mu"], p["sigma"], shape))
+    if d == "Uniform":
+        return rng.uniform(p["lower"], p["upper"], shape)
+    raise ValueError(f"no SBC draw for prior {prior}")
+
+
+def labelled(name: str, values: np.ndarray, leading: int) -> dict[str, np.ndarray]:
+    """A parameter's elements as named quantities: ``name`` when it has one element, else ``name[1]`` …
+    (``leading`` axes are draws and stay)."""
+    flat = np.asarray(values).reshape(*np.shape(values)[:leading], -1)
+    if flat.shape[-1] == 1:
+        return {name: flat[..., 0]}
+    return {f"{name}[{j + 1}]": flat[..., j] for j in range(flat.shape[-1])}
+
+
+def _k_padding(k_max: int) -> int:
+    """Single-register data are padded to 8, 32, 128, … cells: a few compiled shapes serve every dataset."""
+    size = 8
+    while size < k_max:
+        size *= 4
+    return size
+
+
+def _register(family: str) -> Callable[..., xr.Dataset]:
+    def simulate(
+        rng: np.random.Generator, size: int, truth: Mapping[str, np.ndarray]
+    ) -> xr.Dataset | None:
+        params = {"lambda": float(np.exp(truth["beta_intercept"]))}
+        params.update({k: float(truth[k]) for k in ("alpha", "omega") if k in truth})
+        k = simulate_counts(family, rng, size, params)
+        counts = np.bincount(k[k >= 1], minlength=2)[1:]
+        if counts.sum() < MIN_SEEN:
+            return None
+        table = pd.DataFrame({"k": np.arange(1, len(counts) + 1), "n": counts})
+        return padded_frequency_data(table[table["n"] > 0], _k_padding(len(counts)), [])
+
+    return simulate
+
+
+def _closed(family: str) -> Callable[..., xr.Dataset]:
+    def simulate(
+        rng: np.random.Generator, size: int, truth: Mapping[str, np.ndarray]
+    ) -> xr.Dataset | None:
+        expit = scipy.special.expit
+        logit = np.ravel(truth["logit_p"])
+        params: dict[str, float] = {}
+        if logit.size == OCCASIONS:
+            params.update({f"p{t + 1}": float(expit(x)) for t, x in enumerate(logit)})
+        else:
+            params["p"] = params["p_low"] = float(expit(logit[0]))
+        if "sigma_h" in truth:
+            params["sigma_h"] = float(np.ravel(truth["sigma_h"])[0])
+        if "behaviour" in truth:
+            params["behaviour"] = float(np.ravel(truth["behaviour"])[0])
+            params["c"] = float(expit(logit[0] + params["behaviour"]))
+        if "class_gap" in truth:
+            params["p_high"] = float(expit(logit[0] + np.ravel(truth["class_gap"])[0]))
+            params["weight_low"] = 1.0 - float(np.ravel(truth["mixture_weight"])[0])
+        x = simulate_histories(family, rng, size, params)
+        if int(x.any(axis=1).sum()) < MIN_SEEN:
+            return None
+        return padded_histories(history_table(x))
+
+    return simulate
+
+
+def _single_log_p_unseen(base: str) -> Callable[[pm.Model], Any]:
+    def log_p_unseen(model: pm.Model) -> Any:
+        named = model.named_vars
+        return kernels.log_p0(
+            base, model["beta_intercept"], pt, named.get("alpha"), named.get("omega")
+        )
+
+    return log_p_unseen
+
+
+def _model_p_unseen(model: pm.Model) -> Any:
+    # the closed and latent-class models expose P(unseen) per stratum (one stratum here)
+    return pt.log(model["p_unseen"][0])
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the latent-class design: DP stick-breaking classes, lists independent within a class
+
+LISTS = 4
+CLASSES = 10  # the family's default truncation
+LIST_NAMES = tuple("ABCD")
+
+
+def _latent_class_truth(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """The generative form of LCMCR's prior: α ~ Gamma(a, b), w_k = −log(1 − v_k) ~ Exponential(α) (v_k ~
+    Beta(1, α), drawn as w to stay finite when α is tiny), λ_kj ~ the class_capture prior."""
+    priors = latent_class.DEFAULT_PRIORS
+    alpha = draw_prior(priors["concentration"], (), rng)
+    w = rng.exponential(1.0, CLASSES - 1) / alpha
+    capture = draw_prior(priors["class_capture"], (CLASSES, LISTS), rng)
+    log_rest = -w  # log(1 − v_k)
+    log_v = np.log(-np.expm1(-w))
+    log_weight = np.concatenate([log_v, [0.0]]) + np.concatenate([[0.0], np.cumsum(log_rest)])
+    weight = np.exp(log_weight)
+    return {
+        "log_cut": np.log(w)[None, :],
+        "class_capture": capture[None, :, :],
+        "concentration": np.asarray(alpha),
+        "class_weight": weight,
+        "p_unseen": np.asarray(np.sum(weight * np.prod(1.0 - capture, axis=1))),
+        "list_capture": weight @ capture,
+    }
+
+
+def _latent_class_simulate(
+    rng: np.random.Generator, size: int, truth: Mapping[str, np.ndarray]
+) -> xr.Dataset | None:
+    weight = np.asarray(truth["class_weight"], dtype=float)
+    klass = rng.choice(CLASSES, size=size, p=weight / weight.sum())
+    x = rng.random((size, LISTS)) < np.asarray(truth["class_capture"])[0][klass]
+    code = x.astype(np.int64) @ (np.int64(1) << np.arange(LISTS, dtype=np.int64))
+    counts = np.bincount(code, minlength=1 << LISTS)
+    seen = np.arange(1, 1 << LISTS)
+    table = pd.DataFrame(patterns(LISTS)[seen].astype(np.int64), columns=list(LIST_NAMES))
+    if counts[seen].sum() < MIN_SEEN:
+        return None
+    table["count"] = counts[seen]
+    return padded_lists(table, LIST_NAMES)
+
+
+def _latent_class_quantities(truth: Mapping[str, np.ndarray]) -> dict[str, float]:
+    return {
+        "p_unseen": float(truth["p_unseen"]),
+        **{k: float(v) for k, v in labelled("list_capture", truth["list_capture"], 0).items()},
+        "concentration": float(truth["concentration"]),
+    }
+
+
+def _latent_class_posterior(post: xr.Dataset, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    alpha = latent_class.concentration(post, rng).transpose("chain", "draw", "stratum").values
+    capture = post["list_capture"].transpose("chain", "draw", "stratum", "list").values
+    return {
+        "p_unseen": post["p_unseen"].transpose("chain", "draw", "stratum").values[..., 0],
+        **labelled("list_capture", capture, 2),
+        "concentration": alpha[..., 0],
+    }
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the designs
+
+_REGISTER = PopulationPrior(mean=1000.0)
+_CLOSED = PopulationPrior(mean=200.0)
+_TIME = (1, OCCASIONS)
+
+
+def _register_design(family: str, base: str, *extra: str) -> SbcDesign:
+    return SbcDesign(
+        family=family,
+        population=_REGISTER,
+        parameters={"beta_intercept": (), **{name: () for name in extra}},
+        simulate=_register(family),
+        log_p_unseen=_single_log_p_unseen(base),
+    )
+
+
+def _closed_design(family: str, **parameters: tuple[int, ...]) -> SbcDesign:
+    return SbcDesign(
+        family=family,
+        population=_CLOSED,
+        parameters=parameters,
+        simulate=_closed(family),
+        log_p_unseen=_model_p_unseen,
+    )
+
+
+DESIGNS: dict[str, SbcDesign] = {
+    "ztpoisson": _register_design("ztpoisson", "poisson"),
+    "ztgeometric": _register_design("ztgeometric", "geometric"),
+    "ztnegbin": _register_design("ztnegbin", "negbin", "alpha"),
+    "oiztpoisson": _register_design("oiztpoisson", "poisson", "omega"),
+    "oiztgeometric": _register_design("oiztgeometric", "geometric", "omega"),
+    "M0": _closed_design("M0", logit_p=(1,)),
+    "Mt": _closed_design("Mt", logit_p=_TIME),
+    "Mb": _closed_design("Mb", logit_p=(1,), behaviour=(1,)),
+    "Mh_logitnormal": _closed_design("Mh_logitnormal", logit_p=(1,), sigma_h=(1,)),
+    "Mh_mixture": _closed_design("Mh_mixture", logit_p=(1,), class_gap=(1,), mixture_weight=(1,)),
+    "Mth": _closed_design("Mth", logit_p=_TIME, sigma_h=(1,)),
+    "Mtbh": _closed_design("Mtbh", logit_p=_TIME, behaviour=(1,), sigma_h=(1,)),
+    "lists_latent_class": SbcDesign(
+        family="lists_latent_class",
+        population=PopulationPrior(mean=1000.0),
+        parameters={"log_cut": (1, CLASSES - 1), "class_capture": (1, CLASSES, LISTS)},
+        simulate=_latent_class_simulate,
+        log_p_unseen=_model_p_unseen,
+        options={"classes": CLASSES},
+        draw_truth=_latent_class_truth,
+        truth_quantities=_latent_class_quantities,
+        posterior_quantities=_latent_class_posterior,
+        # the family's own settings (estim.families.lists.latent_class): without them a fit diverges
+        target_accept=latent_class.TARGET_ACCEPT,
+        draws=1000,
+    ),
+}
+"""The families SBC covers, with their proper priors on N. The main run: ztpoisson, Mt, lists_latent_class."""
+
+
+def simulate_replicate(
+    design: SbcDesign, rng: np.random.Generator
+) -> tuple[dict[str, np.ndarray], int, xr.Dataset, int]:
+    """Truth, Ñ, data and the number of attempts: draws are repeated until at least `MIN_SEEN` people are
+    seen (a condition on the data alone, which leaves the posterior, and SBC, unchanged)."""
+    family = load_all()[design.family]
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        if design.draw_truth is not None:
+            truth = design.draw_truth(rng)
+        else:
+            truth = {
+                name: draw_prior(family.default_priors[name], shape, rng)
+                for name, shape in design.parameters.items()
+            }
+        size = design.population.draw(rng)
+        if size < MIN_SEEN:
+            continue
+        data = design.simulate(rng, size, truth)  # None: fewer than MIN_SEEN seen
+        if data is not None:
+            return truth, size, data, attempt
+    raise RuntimeError(f"{design.family}: no dataset with anyone seen in {MAX_ATTEMPTS} draws")
