@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from estim.io import atomic_path
-from estim.paper import lists, studies
+from estim.paper import calibration, lists, studies
 from estim.paper.context import Context, fit_spec, write_csv
 from estim.paths import REPO_ROOT
 
@@ -407,6 +407,7 @@ STEPS: tuple[Callable[[Context], list[Path]], ...] = (
     studies.misspecification,
     lists.multiple_lists,
     lists.lists_recovery,
+    calibration.sbc,
 )
 STUDY_STEPS: tuple[Callable[[Context], list[Path]], ...] = (
     studies.forecasts,
@@ -414,6 +415,7 @@ STUDY_STEPS: tuple[Callable[[Context], list[Path]], ...] = (
     studies.sensitivity,
     studies.misspecification,
     lists.lists_recovery,
+    calibration.sbc,
 )
 """The steps that only read the committed studies in ``paper/inputs/`` (no fit): `refresh` reruns them."""
 

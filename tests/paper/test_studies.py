@@ -330,7 +330,9 @@ def _typeset(paper: Path) -> None:
     # the figures come from fits, which this test does not make: blank stand-ins
     figures = paper / "generated" / "figures"
     figures.mkdir(parents=True, exist_ok=True)
-    for name in ("border", "questions", "measures_fan", "measures_heatmap"):
+    sbc = json.loads((paper / "generated" / "numbers" / "sbc.json").read_text(encoding="utf-8"))
+    shown = [f"sbc_{f}" for f in sbc["figures"]["value"].split(", ") if f != studies.NONE]
+    for name in ("border", "questions", "measures_fan", "measures_heatmap", *shown):
         Image.new("RGB", (20, 10), "white").save(figures / f"{name}.png")
     typst.compile(str(paper / "paper.typ"), output=str(paper / "paper.pdf"), root=str(paper))
 

@@ -1,0 +1,185 @@
+"""The paper's steps on the computation itself, read from committed study outputs (no fit): simulation-based
+calibration of the families (`scripts/sbc.py`) and the border model's race against Stan
+(`scripts/stan_race.py`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from estim.paper.context import Context, write_csv
+from estim.paper.numbers import Number, write_numbers
+from estim.paper.studies import NONE, _require
+
+SBC_COMMAND = (
+    "./run python scripts/sbc.py --families ztpoisson Mt lists_latent_class --replicates 200 "
+    "--out paper/inputs/sbc/sbc.csv --report paper/inputs/sbc/report.json --workers 1"
+)
+SBC_BORDER = "sbc_border.csv"
+"""The border model's SBC rows, beside the small families' ``sbc.csv`` when that study has run."""
+FIGURE_FAMILIES = ("ztpoisson", "Mt", "lists_latent_class", "border")
+"""The families whose ECDF-difference plots the manuscript shows, one of each kind, when they have run."""
+STAN_COMMAND = "./run python scripts/stan_race.py --out paper/inputs/stan_race.json"
+
+SBC_COLUMNS = (
+    "family",
+    "replicates",
+    "errors",
+    "quantities",
+    "level",
+    "p_min",
+    "p_min_quantity",
+    "seconds_per_fit",
+    "refits",
+    "divergent_fits",
+    "verdict",
+)
+
+
+def sbc_rows(folder: Path) -> tuple[pd.DataFrame, list[Path]]:
+    """The SBC rows of every family that has run: ``sbc.csv`` (required) and the border model's file, if any."""
+    main = _require(folder / "sbc.csv", SBC_COMMAND)
+    inputs = [main]
+    frames = [pd.read_csv(main)]
+    border = folder / SBC_BORDER
+    if border.is_file():
+        inputs.append(border)
+        frames.append(pd.read_csv(border))
+    return pd.concat(frames, ignore_index=True), inputs
+
+
+def sbc_table(verdicts: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """One line per family: replicates ranked, the per-quantity level α/m, the smallest band-test p-value and
+    its quantity, the cost, and the verdict ("pass" when every quantity's p is at least α/m)."""
+    rows = []
+    for family, v in verdicts.items():
+        tests = v["quantities"]
+        worst = min(tests, key=lambda q: tests[q]["p_band"]) if tests else None
+        rows.append(
+            {
+                "family": family,
+                "replicates": v["replicates"],
+                "errors": v["errors"],
+                "quantities": len(tests),
+                "level": v["level_per_quantity"],
+                "p_min": tests[worst]["p_band"] if worst else float("nan"),
+                "p_min_quantity": worst or "",
+                "seconds_per_fit": v["seconds_per_fit_median"],
+                "refits": v["refits"],
+                "divergent_fits": v["divergent_fits"],
+                "verdict": "pass" if v["passed"] else "FAIL",
+            }
+        )
+    return pd.DataFrame(rows, columns=list(SBC_COLUMNS))
+
+
+def _verdict(family: dict[str, Any] | None) -> str:
+    if family is None:
+        return NONE  # the study has not run
+    return "pass" if family["passed"] else "FAIL"
+
+
+def sbc(ctx: Context) -> list[Path]:
+    """Simulation-based calibration (Talts et al. 2018): per family, the uniformity of the ranks of the truth
+    among posterior draws, tested with the simultaneous ECDF band at α/m (`estim.studies.sbc_ranks`); a table of
+    the families, one ArviZ ECDF-difference (PIT) figure per family, and the counts the text quotes."""
+    from estim.report.figures import save_figure
+    from estim.studies.sbc_ranks import ALPHA, DRAWS_PER_RANK, family_verdicts, rank_plot
+
+    rows, inputs = sbc_rows(ctx.paper / "inputs" / "sbc")
+    verdicts = family_verdicts(rows, ALPHA)
+    table = sbc_table(verdicts)
+    out = ctx.generated
+    paths = [write_csv(table, out / "tables" / "sbc.csv")]
+    for family in verdicts:
+        figure = rank_plot(rows[rows["family"] == family], ALPHA, title=f"SBC: {family}")
+        paths.append(
+            save_figure(figure.viz["figure"].item(), out / "figures" / f"sbc_{family}.png")
+        )
+    numbers = {
+        "families": Number(len(table), "deterministic"),
+        "passed": Number(int((table["verdict"] == "pass").sum()), "deterministic"),
+        "failed": Number(int((table["verdict"] == "FAIL").sum()), "deterministic"),
+        "names": Number(", ".join(table["family"]), "deterministic"),
+        "figures": Number(
+            ", ".join(f for f in FIGURE_FAMILIES if f in verdicts) or NONE, "deterministic"
+        ),
+        "replicates_min": Number(int(table["replicates"].min()), "deterministic"),
+        "replicates_max": Number(int(table["replicates"].max()), "deterministic"),
+        "alpha": Number(ALPHA, "deterministic"),
+        "draws_per_rank": Number(DRAWS_PER_RANK, "deterministic"),
+        "border": Number(_verdict(verdicts.get("border")), "deterministic"),
+    }
+    paths.append(write_numbers(out / "numbers" / "sbc.json", numbers))
+    return [ctx.record(p, sbc, inputs) for p in paths]
+
+
+RACE_COLUMNS = (
+    "tool",
+    "compile_seconds",
+    "warmup_seconds",
+    "sampling_seconds",
+    "other_seconds",
+    "min_bulk_ess",
+    "ess_per_second",
+    "wall_to_400_ess",
+)
+
+
+def stan_race(ctx: Context) -> list[Path]:
+    """The border model fitted by estim (PyMC + nutpie) and by Stan (PyStan) on the same data, priors, chains,
+    warm-up and draws: compile, warm-up and sampling seconds, the smallest bulk ESS, ESS per second of
+    sampling, the wall time to 400 ESS, estim's ratio to Stan, and whether the two posteriors agree (z-scores
+    of the differences of means). Seconds are timings: reported, never verified."""
+    source = _require(ctx.paper / "inputs" / "stan_race.json", STAN_COMMAND)
+    race = json.loads(source.read_text(encoding="utf-8"))
+    rows = []
+    for tool, row in race["rows"].items():
+        rows.append({"tool": tool, **{c: row.get(c) for c in RACE_COLUMNS[1:]}})
+    table = pd.DataFrame(rows, columns=list(RACE_COLUMNS))
+    agree, goals, stats = race["agreement"], race["goals"], race["sampler_stats"]
+
+    def timing(x: float) -> Number:
+        return Number(float(x), "timing")
+
+    estim_row, stan_row = race["rows"]["estim (nutpie)"], race["rows"]["Stan (PyStan)"]
+    numbers = {
+        "estim": {k: timing(estim_row[k]) for k in RACE_COLUMNS[1:]},
+        "stan": {k: timing(stan_row[k]) for k in RACE_COLUMNS[1:]},
+        "ratio": {
+            "ess_per_second": timing(goals["ess_per_second_ratio"]),
+            "wall_to_400_ess": timing(goals["wall_to_400_ess_ratio"]),
+        },
+        "goal": {
+            "ess_per_second": Number(float(goals["ess_per_second_goal"]), "deterministic"),
+            "wall_to_400_ess": Number(float(goals["wall_to_400_ess_goal"]), "deterministic"),
+        },
+        "agreement": {
+            "elements": Number(int(agree["elements"]), "deterministic"),
+            "share_beyond_2": Number(float(agree["share_beyond_2"]), "deterministic"),
+            "count_beyond_4": Number(int(agree["count_beyond_4"]), "deterministic"),
+            "verdict": Number("agree" if agree["passed"] else "differ", "deterministic"),
+        },
+        "divergences": {
+            "estim": Number(int(stats["estim (nutpie)"]["divergences"]), "deterministic"),
+            "stan": Number(int(stats["Stan (PyStan)"]["divergences"]), "deterministic"),
+        },
+        "steps_per_draw": {
+            "estim": timing(stats["estim (nutpie)"]["leapfrog_steps_per_draw"]),
+            "stan": timing(stats["Stan (PyStan)"]["leapfrog_steps_per_draw"]),
+        },
+        **{
+            k: Number(int(race["estim"]["settings"][k]), "deterministic")
+            for k in ("chains", "tune", "draws")
+        },
+    }
+    out = ctx.generated
+    paths = [
+        write_csv(table, out / "tables" / "stan_race.csv"),
+        write_numbers(out / "numbers" / "stan_race.json", numbers),
+    ]
+    return [ctx.record(p, stan_race, [source]) for p in paths]
