@@ -408,6 +408,7 @@ STEPS: tuple[Callable[[Context], list[Path]], ...] = (
     lists.multiple_lists,
     lists.lists_recovery,
     calibration.sbc,
+    calibration.stan_race,
 )
 STUDY_STEPS: tuple[Callable[[Context], list[Path]], ...] = (
     studies.forecasts,
@@ -416,6 +417,7 @@ STUDY_STEPS: tuple[Callable[[Context], list[Path]], ...] = (
     studies.misspecification,
     lists.lists_recovery,
     calibration.sbc,
+    calibration.stan_race,
 )
 """The steps that only read the committed studies in ``paper/inputs/`` (no fit): `refresh` reruns them."""
 

@@ -23,6 +23,8 @@ SBC_BORDER = "sbc_border.csv"
 """The border model's SBC rows, beside the small families' ``sbc.csv`` when that study has run."""
 FIGURE_FAMILIES = ("ztpoisson", "Mt", "lists_latent_class", "border")
 """The families whose ECDF-difference plots the manuscript shows, one of each kind, when they have run."""
+MIN_REPLICATES = 20
+"""A family enters the table once this many replicates are ranked (a study still running has fewer)."""
 STAN_COMMAND = "./run python scripts/stan_race.py --out paper/inputs/stan_race.json"
 
 SBC_COLUMNS = (
@@ -91,7 +93,11 @@ def sbc(ctx: Context) -> list[Path]:
     from estim.studies.sbc_ranks import ALPHA, DRAWS_PER_RANK, family_verdicts, rank_plot
 
     rows, inputs = sbc_rows(ctx.paper / "inputs" / "sbc")
-    verdicts = family_verdicts(rows, ALPHA)
+    verdicts = {
+        family: v
+        for family, v in family_verdicts(rows, ALPHA).items()
+        if v["replicates"] >= MIN_REPLICATES
+    }
     table = sbc_table(verdicts)
     out = ctx.generated
     paths = [write_csv(table, out / "tables" / "sbc.csv")]

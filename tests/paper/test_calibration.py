@@ -83,7 +83,13 @@ def test_the_sbc_step_passes_uniform_ranks_and_fails_a_narrow_posterior(tmp_path
     figures = {p.name for p in paths if p.suffix == ".png"}
     assert figures == {"sbc_good.png", "sbc_bad.png"}
 
-    # the border model's rows, once its study has run, join the others
+    # the border model's rows join the others once its study has ranked enough replicates
+    _rows("border", calibration.MIN_REPLICATES - 1, narrow=False, seed=4).to_csv(
+        folder / calibration.SBC_BORDER, index=False
+    )
+    calibration.sbc(_context(paper))
+    n = {k: v.value for k, v in read_numbers(paper / "generated" / "numbers" / "sbc.json").items()}
+    assert n["border"] == "–" and n["families"] == 2
     _rows("border", 100, narrow=False, seed=4).to_csv(folder / calibration.SBC_BORDER, index=False)
     calibration.sbc(_context(paper))
     n = {k: v.value for k, v in read_numbers(paper / "generated" / "numbers" / "sbc.json").items()}

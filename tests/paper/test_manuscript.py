@@ -27,6 +27,7 @@ GROUPS = (
     "sensitivity",
     "misspecification",
     "sbc",
+    "stan_race",
 )
 
 
