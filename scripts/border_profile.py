@@ -240,6 +240,33 @@ def fit_stages(spec_path: str, keep: str | None = None) -> dict[str, Any]:
     }
 
 
+def threshold_costs(
+    spec: Any, thresholds: list[int], rounds: int, repeats: int
+) -> list[dict[str, Any]]:
+    """CPU and wall ms of one value-and-gradient call, whole model and the unsurveyed totals' term, with the
+    saddlepoint law above each threshold; rounds interleaved so that a busy spell hits every threshold."""
+    from estim.run.data import family_of, load_data
+
+    data = load_data(spec)
+    family = family_of(spec)
+    rows = []
+    for round_ in range(rounds):
+        for threshold in thresholds:
+            options = {**spec.options, "saddlepoint_above": threshold}
+            model = family.build(data, dict(spec.priors), **options)
+            costs = gradient_costs(model, repeats, terms=("whole", "apprehensions"))
+            rows.append({"threshold": threshold, "round": round_, **costs})
+            print(
+                f"saddlepoint above {threshold:>5}, round {round_}: "
+                + ", ".join(
+                    f"{k} {v['cpu_ms']:.2f} CPU ms ({v['wall_ms']:.2f} wall)"
+                    for k, v in costs.items()
+                ),
+                flush=True,
+            )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spec", default="models/border.toml")
@@ -258,6 +285,14 @@ def main(argv: list[str] | None = None) -> int:
         help="instead: simulate borders with journeys × each factor (167: ~10 M apprehension records) and "
         "time the statistics step and the gradient, exact law against saddlepoint",
     )
+    parser.add_argument(
+        "--thresholds",
+        type=int,
+        nargs="+",
+        help="instead: time the gradient (whole and the unsurveyed totals' term) with the saddlepoint "
+        "approximation above each of these totals, interleaved over --rounds rounds",
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of --thresholds")
     parser.add_argument("--seed", type=int, default=20061, help="simulator seed for --scale")
     parser.add_argument("--out", help="write the figures as JSON")
     args = parser.parse_args(argv)
@@ -271,6 +306,11 @@ def main(argv: list[str] | None = None) -> int:
             Path(args.out).write_text(json.dumps(rows, indent=1, default=float))
         return 0
     spec = read_spec(args.spec)
+    if args.thresholds:
+        rows = threshold_costs(spec, args.thresholds, args.rounds, args.repeats)
+        if args.out:
+            Path(args.out).write_text(json.dumps(rows, indent=1, default=float))
+        return 0
     t, c = time.perf_counter(), cpu_seconds()
     data = load_data(spec)
     statistics = {"wall_s": time.perf_counter() - t, "cpu_s": cpu_seconds() - c}

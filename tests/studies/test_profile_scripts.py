@@ -37,6 +37,32 @@ def test_gradient_costs_time_every_term_and_the_whole():
     assert set(only) == {"counts"}
 
 
+def test_threshold_costs_build_the_model_at_each_threshold_in_interleaved_rounds(monkeypatch):
+    profile = _script("border_profile")
+    import estim.run.data as run_data
+
+    built = []
+
+    class Family:
+        def build(self, data, priors, **options):
+            built.append(options["saddlepoint_above"])
+            with pm.Model() as model:
+                rate = pm.HalfNormal("rate", 5.0)
+                pm.Poisson("apprehensions", rate, observed=np.array([3, 4, 5]))
+            return model
+
+    class Spec:
+        options = {"saddlepoint_above": 256, "other": 1}
+        priors: dict = {}
+
+    monkeypatch.setattr(run_data, "load_data", lambda spec: None)
+    monkeypatch.setattr(run_data, "family_of", lambda spec: Family())
+    rows = profile.threshold_costs(Spec(), [256, 16], rounds=2, repeats=3)
+    assert built == [256, 16, 256, 16]
+    assert [(r["threshold"], r["round"]) for r in rows] == [(256, 0), (16, 0), (256, 1), (16, 1)]
+    assert all(set(r) == {"threshold", "round", "whole", "apprehensions"} for r in rows)
+
+
 def test_lifting_the_plausible_bound_is_undone():
     profile = _script("border_profile")
     from estim.records.schemas import SCHEMAS
