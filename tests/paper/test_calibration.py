@@ -60,7 +60,16 @@ def _rows(family: str, replicates: int, *, narrow: bool, seed: int) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
-def test_the_sbc_step_passes_uniform_ranks_and_fails_a_narrow_posterior(tmp_path):
+class _Figure:
+    """A stand-in for `rank_plot`'s PlotCollection once the real plot has been checked (each takes seconds)."""
+
+    def __init__(self, rows, alpha, title=None):
+        import matplotlib.pyplot as plt
+
+        self.viz = {"figure": np.array(plt.figure(figsize=(1, 1)))}
+
+
+def test_the_sbc_step_passes_uniform_ranks_and_fails_a_narrow_posterior(tmp_path, monkeypatch):
     paper = _paper(tmp_path)
     folder = paper / "inputs" / "sbc"
     folder.mkdir(parents=True, exist_ok=True)
@@ -69,6 +78,7 @@ def test_the_sbc_step_passes_uniform_ranks_and_fails_a_narrow_posterior(tmp_path
     rows = pd.concat(
         [_rows("good", 200, narrow=False, seed=1), _rows("bad", 200, narrow=True, seed=2)]
     )
+    monkeypatch.setattr(calibration, "FIGURE_FAMILIES", ("good", "bad", "border"))
     rows.to_csv(folder / "sbc.csv", index=False)
     paths = calibration.sbc(_context(paper))
     table = pd.read_csv(paper / "generated" / "tables" / "sbc.csv")
@@ -84,6 +94,9 @@ def test_the_sbc_step_passes_uniform_ranks_and_fails_a_narrow_posterior(tmp_path
     assert figures == {"sbc_good.png", "sbc_bad.png"}
 
     # the border model's rows join the others once its study has ranked enough replicates
+    import estim.studies.sbc_ranks
+
+    monkeypatch.setattr(estim.studies.sbc_ranks, "rank_plot", _Figure)
     _rows("border", calibration.MIN_REPLICATES - 1, narrow=False, seed=4).to_csv(
         folder / calibration.SBC_BORDER, index=False
     )
