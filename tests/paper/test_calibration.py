@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,21 +13,10 @@ import pytest
 
 from estim.errors import EstimInputError
 from estim.paper import calibration
-from estim.paper.build import PAPER_DIR
-from estim.paper.context import Context
 from estim.paper.numbers import read_numbers
+from tests.paper.test_studies import _context, _paper
 
 DRAWS = 99
-
-
-def _paper(tmp_path: Path) -> Path:
-    copy = tmp_path / "paper"
-    shutil.copytree(PAPER_DIR, copy, ignore=shutil.ignore_patterns("*.pdf", "figures"))
-    return copy
-
-
-def _context(paper: Path) -> Context:
-    return Context(root=PAPER_DIR.parent, paper=paper, quick=False)
 
 
 def _rows(family: str, replicates: int, *, narrow: bool, seed: int) -> pd.DataFrame:
