@@ -6,7 +6,8 @@ Usage: `nice -n 19 .venv/bin/python scripts/sbc.py --families ztpoisson Mt lists
 `estim.studies.sbc`). ``--resume`` keeps the replicates already in ``--out`` (same family, number and seed);
 with every replicate there it only rewrites the report and the plots. The report (``.json``, or Markdown for
 ``.md``) gives the pass/fail of each family and quantity under the rule of `estim.studies.sbc_ranks`; the plots
-are ArviZ's ECDF-difference (PIT) plots, one file per family.
+are ArviZ's ECDF-difference (PIT) plots, one file per family. ``--families border`` calibrates the border model
+on its reduced design (`estim.studies.sbc_border`; docs/sbc.md, "The border model").
 """
 
 import argparse

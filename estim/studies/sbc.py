@@ -40,7 +40,6 @@ from __future__ import annotations
 import functools
 import sys
 import time
-import zlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -67,11 +66,15 @@ from estim.studies.sbc_designs import (
 )
 from estim.studies.sbc_ranks import (
     ALPHA,
+    COLUMNS,
     DRAWS_PER_RANK,
+    REFIT_FACTOR,
     RULE,
+    diagnostics,
     family_verdicts,
     pit,
     rank_of,
+    replicate_seeds,
     thin,
 )
 
@@ -89,29 +92,6 @@ __all__ = [
 ]
 
 SEED = 20260418
-REFIT_FACTOR = 4  # draws × this when the bulk ESS of a ranked quantity is below L + 1
-
-COLUMNS = [
-    "family",
-    "replicate",
-    "seed",
-    "quantity",
-    "truth",
-    "rank",
-    "pit",
-    "draws",
-    "n_true",
-    "n_observed",
-    "attempts",
-    "ess_bulk_min",
-    "rhat_max",
-    "divergences",
-    "refit",
-    "seconds",
-    "error",
-]
-
-
 # --------------------------------------------------------------------------------------------------------------
 # the model with the proper prior on N, compiled once per worker and shape
 
@@ -174,12 +154,6 @@ def _loglik_function(model: pm.Model) -> Callable[..., Any]:
 # one replicate
 
 
-def replicate_seeds(family: str, replicate: int, seed: int) -> list[np.random.SeedSequence]:
-    """The replicate's independent streams: simulation, NUTS, posterior draws of N and ranks."""
-    entropy = [int(seed), zlib.crc32(family.encode()), int(replicate)]
-    return np.random.SeedSequence(entropy).spawn(3)
-
-
 def _quantities(
     design: SbcDesign, post: xr.Dataset, n_seen: int, rng: np.random.Generator
 ) -> dict[str, np.ndarray]:
@@ -195,16 +169,6 @@ def _quantities(
     return out
 
 
-def _diagnostics(draws: Mapping[str, np.ndarray]) -> tuple[float, float]:
-    """The smallest bulk ESS and the largest R-hat over the ranked quantities but N (drawn given θ)."""
-    import arviz_stats  # noqa: F401 - registers the ``.azstats`` accessor
-
-    ds = xr.Dataset({k: (("chain", "draw"), v) for k, v in draws.items() if k != "N"})
-    ess = ds.azstats.ess(method="bulk")
-    rhat = ds.azstats.rhat()
-    return float(min(ess[k] for k in ess)), float(max(rhat[k] for k in rhat))
-
-
 def replicate_rows(
     task: tuple[str, int, int], *, draws_per_rank: int = DRAWS_PER_RANK, backend: str | None = None
 ) -> pd.DataFrame:
@@ -214,6 +178,10 @@ def replicate_rows(
     from estim.studies.distributed import worker_cache
 
     family, replicate, seed = task
+    if family == BORDER:  # its own design, data and quantities (`estim.studies.sbc_border`)
+        from estim.studies import sbc_border
+
+        return sbc_border.replicate_rows(task, draws_per_rank=draws_per_rank, backend=backend)
     design = DESIGNS[family]
     sim_seq, fit_seq, post_seq = replicate_seeds(family, replicate, seed)
     base: dict[str, Any] = {
@@ -237,12 +205,12 @@ def replicate_rows(
         nuts_seed = int(fit_seq.generate_state(1)[0])
         idata = model.fit(data, nuts_seed, design.draws)
         draws = _quantities(design, idata["posterior"].to_dataset(), n_seen, rng)
-        ess, rhat = _diagnostics(draws)
+        ess, rhat = diagnostics(draws)
         refit = ess < draws_per_rank + 1
         if refit:  # too few effective draws for L roughly independent ones: a longer chain
             idata = model.fit(data, nuts_seed, design.draws * REFIT_FACTOR)
             draws = _quantities(design, idata["posterior"].to_dataset(), n_seen, rng)
-            ess, rhat = _diagnostics(draws)
+            ess, rhat = diagnostics(draws)
         chosen = thin(next(iter(draws.values())).size, draws_per_rank)
         truths = {"N": float(n_true)}
         if design.truth_quantities is not None:
@@ -286,8 +254,11 @@ def replicate_rows(
 # the study
 
 
+BORDER = "border"  # the border model's SBC: `estim.studies.sbc_border`
+
+
 def study_families() -> tuple[str, ...]:
-    return tuple(DESIGNS)
+    return (*DESIGNS, BORDER)
 
 
 def _key(row_or_task: Any) -> tuple[str, int, int]:
@@ -299,10 +270,12 @@ def _describe(frame: pd.DataFrame) -> str:
     r = frame.iloc[0]
     if str(r["error"]) not in ("", "nan"):
         return f"{r['family']} #{r['replicate']}: error {r['error']}"
-    n = frame[frame["quantity"] == "N"].iloc[0]
+    headline = "unobserved" if r["family"] == BORDER else "N"
+    n = frame[frame["quantity"] == headline].iloc[0]
     return (
-        f"{r['family']} #{r['replicate']}: N={n['truth']:.0f} seen={r['n_observed']} "
-        f"rank(N)={n['rank']:.0f} ess={r['ess_bulk_min']:.0f} {r['seconds']:.1f}s"
+        f"{r['family']} #{r['replicate']}: {headline}={n['truth']:.0f} seen={r['n_observed']} "
+        f"rank({headline})={n['rank']:.0f} ess={r['ess_bulk_min']:.0f} "
+        f"divergences={r['divergences']} {r['seconds']:.1f}s"
     )
 
 
@@ -323,9 +296,9 @@ def sbc_study(
     replicates already there (same family, number and seed) are kept, not redone. With a dask ``client``
     (`estim.studies.distributed`) the replicates are tasks on its workers, each compiling a model once per
     family and data shape. ``backend`` overrides the designs' nutpie backend (numba)."""
-    unknown = [f for f in families if f not in DESIGNS]
+    unknown = [f for f in families if f not in study_families()]
     if unknown:
-        raise ValueError(f"no SBC design for {unknown}; known: {', '.join(DESIGNS)}")
+        raise ValueError(f"no SBC design for {unknown}; known: {', '.join(study_families())}")
     tasks = [(f, i, int(seed)) for f in families for i in range(replicates)]
     done_rows = study_rows_so_far(out, resume)
     done = set()
@@ -378,6 +351,11 @@ def study_report(
     sampler settings and its plot, and the rule: JSON-ready, what `scripts/sbc.py` writes."""
     verdicts = family_verdicts(df, alpha)
     for family, v in verdicts.items():
+        if family == BORDER:
+            from estim.studies import sbc_border
+
+            v.update(sbc_border.report_info(backend), plot=(plots or {}).get(family, ""))
+            continue
         d = DESIGNS[family]
         v["population_prior"] = d.population.describe()
         v["sampler"] = {

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import warnings
+import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -52,6 +53,48 @@ RULE = (
 
 # --------------------------------------------------------------------------------------------------------------
 # ranks
+
+
+# --------------------------------------------------------------------------------------------------------------
+# a replicate's rows, streams and diagnostics (shared by every family's design, the border model's too)
+
+REFIT_FACTOR = 4  # draws × this when the bulk ESS of a ranked quantity is below L + 1
+
+COLUMNS = [
+    "family",
+    "replicate",
+    "seed",
+    "quantity",
+    "truth",
+    "rank",
+    "pit",
+    "draws",
+    "n_true",
+    "n_observed",
+    "attempts",
+    "ess_bulk_min",
+    "rhat_max",
+    "divergences",
+    "refit",
+    "seconds",
+    "error",
+]
+
+
+def replicate_seeds(family: str, replicate: int, seed: int) -> list[np.random.SeedSequence]:
+    """The replicate's independent streams: simulation, NUTS, posterior draws of N and ranks."""
+    entropy = [int(seed), zlib.crc32(family.encode()), int(replicate)]
+    return np.random.SeedSequence(entropy).spawn(3)
+
+
+def diagnostics(draws: Mapping[str, np.ndarray]) -> tuple[float, float]:
+    """The smallest bulk ESS and the largest R-hat over the ranked quantities but N (drawn given θ)."""
+    import arviz_stats  # noqa: F401 - registers the ``.azstats`` accessor
+
+    ds = xr.Dataset({k: (("chain", "draw"), v) for k, v in draws.items() if k != "N"})
+    ess = ds.azstats.ess(method="bulk")
+    rhat = ds.azstats.rhat()
+    return float(min(ess[k] for k in ess)), float(max(rhat[k] for k in rhat))
 
 
 def thin(samples: int, draws: int = DRAWS_PER_RANK) -> np.ndarray:
