@@ -112,7 +112,8 @@ def test_the_study_steps_give_the_committed_numbers_and_tables_from_the_committe
     for step in STUDY_STEPS:
         for path in step(ctx):
             committed = PAPER_DIR / path.relative_to(copy)
-            assert path.read_bytes() == committed.read_bytes(), committed
+            if "figures" not in path.parts:  # figures are made by a build, not committed
+                assert path.read_bytes() == committed.read_bytes(), committed
             made_by = f"{step.__module__}.{step.__name__}"
             entry = ctx.manifest[path.relative_to(copy).as_posix()]
             assert entry["made_by"] == made_by
