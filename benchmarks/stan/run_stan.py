@@ -31,6 +31,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,22 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 PROGRAM = HERE / "border.stan"
 DEFAULT_CACHE = HERE.parents[1] / ".venv-stan" / "httpstan-cache"
+
+
+def write_atomic(path: str | Path, write: Callable[[Path], object]) -> None:
+    """Call ``write(tmp)`` on a temporary file beside `path` and rename it there: a killed run leaves the old
+    file or none, never half of one (this venv has no estim, hence not ``estim.io.atomic_write``)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 SAMPLER_STATS = (
     "lp__",
     "accept_stat__",
@@ -152,7 +169,14 @@ def sample(args: argparse.Namespace) -> None:
         x = np.asarray(fit[name])  # (dims…, draws · chains), draws outer, chains inner
         x = x.reshape(*dims_of.get(name, ()), n_draws, args.chains)
         arrays[name] = np.moveaxis(np.moveaxis(x, -1, 0), -1, 1)  # (chain, draw, dims…)
-    np.savez_compressed(f"{args.out}.npz", **arrays)
+
+    def savez(
+        tmp: Path,
+    ) -> None:  # to a file object: given a name, savez appends .npz to the temporary's
+        with tmp.open("wb") as f:
+            np.savez_compressed(f, **arrays)
+
+    write_atomic(f"{args.out}.npz", savez)
     report = {
         "tool": "pystan",
         "pystan": stan.__version__ if hasattr(stan, "__version__") else _version("pystan"),
@@ -177,7 +201,7 @@ def sample(args: argparse.Namespace) -> None:
             "init": "given" if args.init else "Stan's default: uniform(-2, 2), unconstrained",
         },
     }
-    Path(f"{args.out}.json").write_text(json.dumps(report, indent=2))
+    write_atomic(f"{args.out}.json", lambda tmp: tmp.write_text(json.dumps(report, indent=2)))
 
 
 def logp(args: argparse.Namespace) -> None:
@@ -192,7 +216,7 @@ def logp(args: argparse.Namespace) -> None:
         "log_prob": [posterior.log_prob(list(p), adjust_transform=True) for p in points],
         "grad": [list(posterior.grad_log_prob(list(p))) for p in points],
     }
-    Path(args.out).write_text(json.dumps(out))
+    write_atomic(args.out, lambda tmp: tmp.write_text(json.dumps(out)))
 
 
 def _version(package: str) -> str:
