@@ -71,9 +71,9 @@ from estim.studies.sbc_ranks import (
     REFIT_FACTOR,
     RULE,
     diagnostics,
+    error_row,
     family_verdicts,
-    pit,
-    rank_of,
+    quantity_rows,
     replicate_seeds,
     thin,
 )
@@ -220,33 +220,20 @@ def replicate_rows(
                 truths.update({k: float(v) for k, v in labelled(name, truth[name], 0).items()})
         truths["loglik"] = model.loglik(truth, data)
         seconds = time.perf_counter() - start
-        rows = []
-        for name, value in truths.items():
-            rank = rank_of(draws[name].ravel()[chosen], value, rng)
-            rows.append(
-                {
-                    **base,
-                    "quantity": name,
-                    "truth": value,
-                    "rank": rank,
-                    "pit": float(pit(rank, draws_per_rank, rng)),
-                    "ess_bulk_min": ess,
-                    "rhat_max": rhat,
-                    "divergences": int(idata["sample_stats"]["diverging"].sum()),
-                    "refit": bool(refit),
-                    "seconds": seconds,
-                    "error": "",
-                }
-            )
+        thinned = {name: draws[name].ravel()[chosen] for name in truths}
+        rows = quantity_rows(
+            base,
+            truths,
+            thinned,
+            rng,
+            ess_bulk_min=ess,
+            rhat_max=rhat,
+            divergences=int(idata["sample_stats"]["diverging"].sum()),
+            refit=bool(refit),
+            seconds=seconds,
+        )
     except Exception as e:  # noqa: BLE001 - a failed replicate is a result of the study, not its end
-        rows = [
-            {
-                **base,
-                "quantity": "",
-                "seconds": time.perf_counter() - start,
-                "error": f"{type(e).__name__}: {e}".splitlines()[0],
-            }
-        ]
+        rows = [error_row(base, time.perf_counter() - start, e)]
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

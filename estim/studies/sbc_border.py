@@ -561,35 +561,21 @@ def replicate_rows(
         draws, probability = averaged_draws(data, posterior, chosen, model, rng)
         truths = truth_quantities(truth, totals, model.loglik(truth))
         seconds = time.perf_counter() - start
-        rows = []
-        for name, value in truths.items():
-            rank = ranks.rank_of(draws[name], value, rng)
-            rows.append(
-                {
-                    **base,
-                    "quantity": name,
-                    "truth": value,
-                    "rank": rank,
-                    "pit": float(ranks.pit(rank, draws_per_rank, rng)),
-                    "ess_bulk_min": ess,
-                    "rhat_max": rhat,
-                    "divergences": int(idata["sample_stats"]["diverging"].sum()),
-                    "refit": bool(refit),
-                    "seconds": seconds,
-                    "error": "",
-                    "compile_seconds": model.compile_seconds,
-                    "p_repeated_trials": probability,
-                }
-            )
+        rows = ranks.quantity_rows(
+            base,
+            truths,
+            draws,
+            rng,
+            ess_bulk_min=ess,
+            rhat_max=rhat,
+            divergences=int(idata["sample_stats"]["diverging"].sum()),
+            refit=bool(refit),
+            seconds=seconds,
+            compile_seconds=model.compile_seconds,
+            p_repeated_trials=probability,
+        )
     except Exception as e:  # noqa: BLE001 - a failed replicate is a result of the study, not its end
-        rows = [
-            {
-                **base,
-                "quantity": "",
-                "seconds": time.perf_counter() - start,
-                "error": f"{type(e).__name__}: {e}".splitlines()[0],
-            }
-        ]
+        rows = [ranks.error_row(base, time.perf_counter() - start, e)]
     return pd.DataFrame(rows, columns=[*ranks.COLUMNS, "compile_seconds", "p_repeated_trials"])
 
 

@@ -120,6 +120,39 @@ def pit(rank: int | np.ndarray, draws: int, rng: np.random.Generator) -> Any:
     return (np.asarray(rank, dtype=float) + rng.random(np.shape(rank))) / (draws + 1)
 
 
+def quantity_rows(
+    base: Mapping[str, Any],
+    truths: Mapping[str, float],
+    draws: Mapping[str, np.ndarray],
+    rng: np.random.Generator,
+    **fit: Any,
+) -> list[dict[str, Any]]:
+    """One row per ranked quantity (in the order of ``truths``): its truth, rank among its L ``draws``
+    (`rank_of`) and PIT (`pit`), two draws from ``rng`` a quantity in that order; ``base`` (family, replicate,
+    seed, draws, …) and ``fit`` (ess_bulk_min, rhat_max, divergences, refit, seconds, …) repeated on each."""
+    rows = []
+    for name, value in truths.items():
+        rank = rank_of(draws[name], value, rng)
+        rows.append(
+            {
+                **base,
+                "quantity": name,
+                "truth": value,
+                "rank": rank,
+                "pit": float(pit(rank, base["draws"], rng)),
+                **fit,
+                "error": "",
+            }
+        )
+    return rows
+
+
+def error_row(base: Mapping[str, Any], seconds: float, error: Exception) -> dict[str, Any]:
+    """The one row of a replicate whose simulation or fit raised: a result of the study, not its end."""
+    first_line = f"{type(error).__name__}: {error}".splitlines()[0]
+    return {**base, "quantity": "", "seconds": seconds, "error": first_line}
+
+
 # --------------------------------------------------------------------------------------------------------------
 # the simultaneous ECDF band as a test
 
