@@ -333,6 +333,7 @@ MISSPECIFICATION_COLUMNS = (
     "years_covered",
     "years_n",
     "years_p",
+    "years_p_independent",
     "section_years_covered",
     "section_years_n",
     "section_years_coverage",
@@ -388,7 +389,8 @@ def misspecification(ctx: Context) -> list[Path]:
     """The border model under misspecification: over the simulated grid of retry probability r × frailty
     spread σ, per cell the datasets fitted, retried and refused (by the gate, by a posterior predictive check),
     the accepted fits' coverage of the whole border's period total and years (with the one-sided binomial p of
-    a coverage below 0.90) and of the section-years (with a by-dataset bootstrap interval), the median relative
+    a coverage below 0.90, the years counted by dataset: `estim.studies.rows.below_nominal_by_dataset`) and of
+    the section-years (with a by-dataset bootstrap interval), the median relative
     error of the period total, r's posterior median, and the verdict of
     `estim.studies.border_misspecification.verdict` ("passes", "refused", "FAILS", "no data")."""
     from estim.studies import border_misspecification as study

@@ -13,8 +13,9 @@ cell r = 1, σ = 0 is the recovery design itself. Every dataset is fitted as ``e
 last attempt fails the gate or a predictive check.
 
 A cell **passes** when, among its accepted fits, the coverage of the whole border's 90 % intervals — of the
-period total and of the years — is not significantly below 0.90 (one-sided exact binomial p > 0.01) and the
-section-years' coverage is at least 0.80. A cell that does not pass must be **refused**: refused in at least
+period total and of the years — is not significantly below 0.90 (one-sided exact binomial p > 0.01; the
+years counted at their effective number, `estim.studies.rows.below_nominal_by_dataset`, since one dataset's
+years miss together) and the section-years' coverage is at least 0.80. A cell that does not pass must be **refused**: refused in at least
 90 % of its datasets. Otherwise it **FAILS**: the fit gives a confident wrong number.
 """
 
@@ -29,7 +30,7 @@ import pandas as pd
 
 from estim.io import without_error
 from estim.studies.border_recovery import CELL, DATASET, DEFAULT_STUDY_SEED, Design, run_designs
-from estim.studies.rows import below_nominal, bootstrap_coverage, flag
+from estim.studies.rows import below_nominal, below_nominal_by_dataset, bootstrap_coverage, flag
 
 RETRIES = (0.6, 0.8, 1.0)
 """The simulator's retry probabilities r of the grid."""
@@ -113,7 +114,8 @@ def cell_summary(rows: pd.DataFrame, level: float = 0.95) -> dict[str, Any]:
     """The verdict on one cell from its rows (`dataset_rows`'s, every dataset of one r and σ): datasets run,
     errors, retried, refused (by the gate, by a predictive check after passing the gate, either), accepted;
     among the accepted fits the coverage of the whole border's period totals and years (with their one-sided
-    binomial p-values of a coverage below 0.90) and of the section-years (with a dataset-bootstrap ``level``
+    binomial p-values of a coverage below 0.90: the period totals one a dataset, the years by dataset —
+    `below_nominal_by_dataset`, read by the verdict — and, beside it, as if independent) and of the section-years (with a dataset-bootstrap ``level``
     interval), the median relative error of the period total's posterior median, r's posterior median (median
     over datasets) and the coverage of its 90 % interval; and the verdict (`verdict`)."""
     # a cell whose every dataset raised has none of the columns of a fit
@@ -149,7 +151,8 @@ def cell_summary(rows: pd.DataFrame, level: float = 0.95) -> dict[str, Any]:
         "years_covered": int(flag(years["border_covered"]).sum()),
         "years_n": int(len(years)),
         "years_coverage": _share(int(flag(years["border_covered"]).sum()), len(years)),
-        "years_p": below_nominal(years["border_covered"]),
+        "years_p": below_nominal_by_dataset(years, "border_covered", by=DATASET),
+        "years_p_independent": below_nominal(years["border_covered"]),
         "section_years_covered": int(flag(accepted["covered"]).sum()),
         "section_years_n": int(len(accepted)),
         "section_years_coverage": _share(int(flag(accepted["covered"]).sum()), len(accepted)),

@@ -73,7 +73,14 @@ from estim.run.diagnostics import GateVerdict
 from estim.simulate import simulate, write_simulation
 from estim.simulate.perturb import SCALAR_PARAMS, perturbed_config
 from estim.studies.border_truth import INTERVAL, section_year_table
-from estim.studies.rows import below_nominal, bootstrap_coverage, coverage, flag, write_rows
+from estim.studies.rows import (
+    below_nominal,
+    below_nominal_by_dataset,
+    bootstrap_coverage,
+    coverage,
+    flag,
+    write_rows,
+)
 
 DEFAULT_STUDY_SEED = 4000
 """First simulator seed of the study (dataset i uses seed + i; far from the shipped data's 20061)."""
@@ -474,7 +481,9 @@ def coverage_summary(df: pd.DataFrame, level: float = 0.95) -> dict[str, Any]:
     dataset's section-years are not independent; and of those of datasets that passed the gate, or that were
     not refused when the rows say), by section (with the misses split into ``truth_above`` — the interval lies
     below the truth, under-estimation — and ``truth_below``, and the median relative error of the posterior
-    median), of the whole border's years (with the one-sided binomial p-value of a coverage below 90 %) and
+    median), of the whole border's years (with the one-sided binomial p-value of a coverage below 90 %,
+    ``p_below_90``, its years counted by dataset — `below_nominal_by_dataset`: one dataset's years miss
+    together — and ``p_below_90_independent`` as if they were independent) and
     of its period totals; gate failures, refusals, retries, errors and timings per dataset."""
     keys = [c for c in DATASET if c in df]
     per_dataset = df.drop_duplicates(keys)
@@ -492,7 +501,8 @@ def coverage_summary(df: pd.DataFrame, level: float = 0.95) -> dict[str, Any]:
     border_cov = coverage(border["border_covered"], level)
     border_cov["truth_above"] = int((border["border_truth"] > border["border_q95"]).sum())
     border_cov["truth_below"] = int((border["border_truth"] < border["border_q05"]).sum())
-    border_cov["p_below_90"] = below_nominal(border["border_covered"])
+    border_cov["p_below_90"] = below_nominal_by_dataset(border, "border_covered", by=keys)
+    border_cov["p_below_90_independent"] = below_nominal(border["border_covered"])
     border_cov["ci_datasets"] = bootstrap_coverage(border, "border_covered", level, by=keys)
     overall = coverage(ok["covered"], level)
     overall["truth_above"] = int((ok["truth"] > ok["q95"]).sum())

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.special
 import scipy.stats
 
 from estim.io import atomic_path
@@ -58,6 +59,36 @@ def below_nominal(covered: pd.Series, nominal: float = 0.9) -> float:
         return float("nan")
     k = int(flag(covered).sum())
     return float(scipy.stats.binomtest(k, n, nominal, alternative="less").pvalue)
+
+
+def below_nominal_by_dataset(
+    rows: pd.DataFrame, column: str, *, by: Sequence[str], nominal: float = 0.9
+) -> float:
+    """One-sided p-value of a coverage below ``nominal`` when the intervals come in datasets (the groups of the
+    columns ``by``) that miss together: the exact binomial test of `below_nominal` at Kish's effective number
+    of intervals n/deff, deff the design effect — the variance of the coverage ĉ = Σk_g/Σm_g as a ratio
+    estimator over the datasets, Σ(k_g − ĉ m_g)²/n², over the binomial variance ĉ(1 − ĉ)/n — and at least 1
+    (clustering never makes the test stricter than counting intervals as independent). The binomial's tail
+    P(X ≤ ĉ n_eff) at a non-integer n_eff is its regularised incomplete beta form. When every dataset misses
+    all its intervals or none, n_eff is the number of datasets: they are the trials; with one interval a
+    dataset, or coverage 0 or 1, this is `below_nominal`. NaN without intervals."""
+    keys = [c for c in by if c in rows]
+    hits = rows.assign(_hit=flag(rows[column])).groupby(keys, sort=False)["_hit"]
+    k, m = hits.sum().to_numpy(float), hits.count().to_numpy(float)
+    n, groups = float(m.sum()), len(m)
+    if n == 0:
+        return float("nan")
+    share = float(k.sum() / n)
+    deff = 1.0
+    if groups > 1 and 0.0 < share < 1.0:
+        var = float(np.sum((k - share * m) ** 2)) / n**2
+        deff = max(1.0, var / (share * (1.0 - share) / n))
+    if deff == 1.0:
+        return below_nominal(rows[column], nominal)
+    n_eff = n / deff
+    covered = share * n_eff
+    # P(X ≤ x) for X ~ Binomial(n, p) is I_{1−p}(n − x, x + 1), defined for real n and x
+    return float(scipy.special.betainc(n_eff - covered, covered + 1.0, 1.0 - nominal))
 
 
 def bootstrap_coverage(

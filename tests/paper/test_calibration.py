@@ -34,6 +34,7 @@ def _rows(family: str, replicates: int, *, narrow: bool, seed: int) -> pd.DataFr
                 {
                     "family": family,
                     "replicate": replicate,
+                    "seed": seed,
                     "quantity": quantity,
                     "rank": rank,
                     "pit": (rank + rng.uniform()) / (DRAWS + 1),
@@ -95,6 +96,47 @@ def test_the_sbc_step_passes_uniform_ranks_and_fails_a_narrow_posterior(tmp_path
     calibration.sbc(_context(paper))
     n = {k: v.value for k, v in read_numbers(paper / "generated" / "numbers" / "sbc.json").items()}
     assert n["border"] == "pass" and n["families"] == 3 and n["replicates_min"] == 100
+    assert n["failed_names"] == "bad" and n["reruns"] == "–"
+
+
+def test_a_failing_family_is_shown_with_its_independent_rerun(tmp_path, monkeypatch):
+    import estim.studies.sbc_ranks
+
+    monkeypatch.setattr(estim.studies.sbc_ranks, "rank_plot", _Figure)
+    paper = _paper(tmp_path)
+    folder = paper / "inputs" / "sbc"
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.csv"):
+        stale.unlink()
+    main = pd.concat(
+        [_rows("good", 200, narrow=False, seed=1), _rows("bad", 200, narrow=True, seed=2)]
+    )
+    main.to_csv(folder / "sbc.csv", index=False)
+    rerun = folder / calibration.SBC_RERUN.format(family="bad")
+    _rows("bad", 300, narrow=False, seed=7).to_csv(rerun, index=False)
+    paths = calibration.sbc(_context(paper))
+    table = pd.read_csv(paper / "generated" / "tables" / "sbc.csv")
+    bad = table.set_index("family").loc["bad"]
+    assert (bad["verdict"], bad["rerun_verdict"], bad["rerun_replicates"], bad["rerun_seed"]) == (
+        "FAIL",
+        "pass",
+        300,
+        7,
+    )
+    assert bad["rerun_p_min"] >= 0.025 and pd.isna(
+        table.set_index("family").loc["good", "rerun_seed"]
+    )
+    n = {k: v.value for k, v in read_numbers(paper / "generated" / "numbers" / "sbc.json").items()}
+    assert (n["failed"], n["failed_rerun_passed"], n["failed_names"]) == (1, 1, "bad")
+    assert n["reruns"].startswith("bad: 300 replicates, seed 7, smallest p ")
+    assert n["reruns"].endswith(", pass")
+    assert paths  # the rerun is an input of the step's outputs
+    written = (paper / "generated" / "tables" / "sbc.csv").read_text()
+    assert ",300,7," in written  # integers, not 300.0 and 7.0
+    # the main run's own seed again is no independent rerun: refused, not shown as one
+    _rows("bad", 300, narrow=False, seed=2).to_csv(rerun, index=False)
+    with pytest.raises(EstimInputError, match="another seed"):
+        calibration.sbc(_context(paper))
 
 
 def _race() -> dict:
