@@ -199,6 +199,7 @@ def sbc(ctx: Context) -> list[Path]:
         ),
         "reruns": Number("; ".join(rerun_text) or NONE, "deterministic"),
         # failing families without a passing independent rerun: their computation is not shown correct
+        "unresolved": Number(int((failed["rerun_verdict"] != "pass").sum()), "deterministic"),
         "unresolved_names": Number(
             ", ".join(failed.loc[failed["rerun_verdict"] != "pass", "family"]) or NONE,
             "deterministic",

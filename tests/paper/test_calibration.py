@@ -97,6 +97,7 @@ def test_the_sbc_step_passes_uniform_ranks_and_fails_a_narrow_posterior(tmp_path
     n = {k: v.value for k, v in read_numbers(paper / "generated" / "numbers" / "sbc.json").items()}
     assert n["border"] == "pass" and n["families"] == 3 and n["replicates_min"] == 100
     assert n["failed_names"] == "bad" and n["reruns"] == "–"
+    assert (n["unresolved"], n["unresolved_names"]) == (1, "bad")
 
 
 def test_a_failing_family_is_shown_with_its_independent_rerun(tmp_path, monkeypatch):
@@ -128,6 +129,7 @@ def test_a_failing_family_is_shown_with_its_independent_rerun(tmp_path, monkeypa
     )
     n = {k: v.value for k, v in read_numbers(paper / "generated" / "numbers" / "sbc.json").items()}
     assert (n["failed"], n["failed_rerun_passed"], n["failed_names"]) == (1, 1, "bad")
+    assert (n["unresolved"], n["unresolved_names"]) == (0, "–")
     assert n["reruns"].startswith("bad: 300 replicates, seed 7, smallest p ")
     assert n["reruns"].endswith(", pass")
     assert paths  # the rerun is an input of the step's outputs
