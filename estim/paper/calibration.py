@@ -16,7 +16,8 @@ from estim.paper.numbers import Number, write_numbers
 from estim.paper.studies import NONE, _require
 
 SBC_COMMAND = (
-    "./run python scripts/sbc.py --families ztpoisson Mt lists_latent_class --replicates 200 "
+    "./run python scripts/sbc.py --families ztpoisson Mt lists_latent_class ztgeometric ztnegbin oiztpoisson "
+    "oiztgeometric M0 Mb Mh_logitnormal Mh_mixture Mth Mtbh --replicates 200 "
     "--out paper/inputs/sbc/sbc.csv --report paper/inputs/sbc/report.json --workers 1"
 )
 SBC_BORDER = "sbc_border.csv"
