@@ -73,6 +73,7 @@ from estim.studies.sbc_ranks import (
     diagnostics,
     error_row,
     family_verdicts,
+    fit_columns,
     quantity_rows,
     replicate_seeds,
     thin,
@@ -222,15 +223,7 @@ def replicate_rows(
         seconds = time.perf_counter() - start
         thinned = {name: draws[name].ravel()[chosen] for name in truths}
         rows = quantity_rows(
-            base,
-            truths,
-            thinned,
-            rng,
-            ess_bulk_min=ess,
-            rhat_max=rhat,
-            divergences=int(idata["sample_stats"]["diverging"].sum()),
-            refit=bool(refit),
-            seconds=seconds,
+            base, truths, thinned, rng, **fit_columns(idata, ess, rhat, refit, seconds)
         )
     except Exception as e:  # noqa: BLE001 - a failed replicate is a result of the study, not its end
         rows = [error_row(base, time.perf_counter() - start, e)]

@@ -561,16 +561,13 @@ def replicate_rows(
         draws, probability = averaged_draws(data, posterior, chosen, model, rng)
         truths = truth_quantities(truth, totals, model.loglik(truth))
         seconds = time.perf_counter() - start
+        fit = ranks.fit_columns(idata, ess, rhat, refit, seconds)
         rows = ranks.quantity_rows(
             base,
             truths,
             draws,
             rng,
-            ess_bulk_min=ess,
-            rhat_max=rhat,
-            divergences=int(idata["sample_stats"]["diverging"].sum()),
-            refit=bool(refit),
-            seconds=seconds,
+            **fit,
             compile_seconds=model.compile_seconds,
             p_repeated_trials=probability,
         )

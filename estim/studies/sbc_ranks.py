@@ -147,6 +147,15 @@ def quantity_rows(
     return rows
 
 
+def fit_columns(idata: Any, ess: float, rhat: float, refit: bool, seconds: float) -> dict[str, Any]:
+    """A replicate's fit as its rows record it: the smallest bulk ESS and largest R-hat of the ranked
+    quantities, the divergent transitions of the fit ``idata``, whether it was refitted, its seconds."""
+    divergences = int(idata["sample_stats"]["diverging"].sum())
+    return dict(
+        ess_bulk_min=ess, rhat_max=rhat, divergences=divergences, refit=bool(refit), seconds=seconds
+    )
+
+
 def error_row(base: Mapping[str, Any], seconds: float, error: Exception) -> dict[str, Any]:
     """The one row of a replicate whose simulation or fit raised: a result of the study, not its end."""
     first_line = f"{type(error).__name__}: {error}".splitlines()[0]

@@ -58,7 +58,9 @@ class _Figure:
         self.viz = {"figure": np.array(plt.figure(figsize=(1, 1)))}
 
 
-def test_the_sbc_step_passes_uniform_ranks_and_fails_a_narrow_posterior(tmp_path, monkeypatch):
+def _good_and_bad(tmp_path):
+    """A paper copy with an empty SBC inputs folder, and the rows of a family with uniform ranks ("good", seed 1)
+    and one whose posterior of N is too narrow ("bad", seed 2), 200 replicates each."""
     paper = _paper(tmp_path)
     folder = paper / "inputs" / "sbc"
     folder.mkdir(parents=True, exist_ok=True)
@@ -67,6 +69,11 @@ def test_the_sbc_step_passes_uniform_ranks_and_fails_a_narrow_posterior(tmp_path
     rows = pd.concat(
         [_rows("good", 200, narrow=False, seed=1), _rows("bad", 200, narrow=True, seed=2)]
     )
+    return paper, folder, rows
+
+
+def test_the_sbc_step_passes_uniform_ranks_and_fails_a_narrow_posterior(tmp_path, monkeypatch):
+    paper, folder, rows = _good_and_bad(tmp_path)
     monkeypatch.setattr(calibration, "FIGURE_FAMILIES", ("good", "bad", "border"))
     rows.to_csv(folder / "sbc.csv", index=False)
     paths = calibration.sbc(_context(paper))
@@ -104,14 +111,7 @@ def test_a_failing_family_is_shown_with_its_independent_rerun(tmp_path, monkeypa
     import estim.studies.sbc_ranks
 
     monkeypatch.setattr(estim.studies.sbc_ranks, "rank_plot", _Figure)
-    paper = _paper(tmp_path)
-    folder = paper / "inputs" / "sbc"
-    folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.glob("*.csv"):
-        stale.unlink()
-    main = pd.concat(
-        [_rows("good", 200, narrow=False, seed=1), _rows("bad", 200, narrow=True, seed=2)]
-    )
+    paper, folder, main = _good_and_bad(tmp_path)
     main.to_csv(folder / "sbc.csv", index=False)
     rerun = folder / calibration.SBC_RERUN.format(family="bad")
     _rows("bad", 300, narrow=False, seed=7).to_csv(rerun, index=False)
