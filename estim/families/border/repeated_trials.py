@@ -17,8 +17,10 @@ and the two are averaged afterwards:
   Beta(a, 1);
 * P(r = 1 | data) = w B/(w B + 1 − w);
 * the averaged posterior: each draw is, with that probability, replaced by a draw of the parameters given r = 1
-  (a draw of the slab fit with h ≤ `WINDOW`, r then set to 1; the posterior given r = 1 is the slab's posterior given
-  r, at r = 1), and kept otherwise. `repeated_trials_source` records which (−1: kept), and every consumer of
+  (a draw of the slab fit with h ≤ `WINDOW`, r then set to 1 and the levels that move with r along the ridge
+  recomputed at r = 1 from the draw's r-relative coordinates, `estim.families.border.retry.at_repeated_trials`;
+  the posterior given r = 1 is the slab's posterior given r, at r = 1, and those coordinates barely depend on r
+  near 1, where the natural levels move by ~log r), and kept otherwise. `repeated_trials_source` records which (−1: kept), and every consumer of
   the posterior's draws reads them through `with_repeated_trials`, so the saved fit keeps its raw draws (the
   gate reads those) and the estimates, forecasts and checks see the averaged posterior.
 """
@@ -170,10 +172,19 @@ def with_repeated_trials(posterior: xr.Dataset) -> xr.Dataset:
         values = da.values.reshape(n, *da.shape[2:])[take].reshape(da.shape)
         out[name] = da.copy(data=values)
     averaged = xr.Dataset(out, coords=posterior.coords, attrs=posterior.attrs)
+    standing_in = (flat >= 0).reshape(shape)
     if "retry_probability" in averaged:
         r = np.broadcast_to(averaged["retry_probability"].values, shape).copy()
-        r[(flat >= 0).reshape(shape)] = 1.0
+        r[standing_in] = 1.0
         averaged["retry_probability"] = (("chain", "draw"), r)
+    # the stand-ins' levels moved along the ridge to r = 1 (`estim.families.border.retry.at_repeated_trials`)
+    from estim.families.border.retry import at_repeated_trials
+
+    mask = xr.DataArray(standing_in, dims=("chain", "draw"))
+    for name, value in at_repeated_trials(averaged).items():
+        if name in averaged and not averaged[name].attrs.get(AVERAGED):
+            moved = xr.where(mask, value, averaged[name], keep_attrs=True)
+            averaged[name] = moved.transpose(*averaged[name].dims).astype(averaged[name].dtype)
     return averaged
 
 

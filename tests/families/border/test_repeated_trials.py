@@ -127,3 +127,46 @@ def test_a_few_stray_draws_near_one_are_not_extrapolated_to_a_large_density():
     density over the window, not a slope fitted to three points."""
     retry = np.concatenate([np.full(1997, 0.8), np.exp(-np.array([0.001, 0.002, 0.004]))])
     assert bayes_factor(retry, 1.0) == pytest.approx(3 / 2000 / 0.02)
+
+
+RIDGE = ("category_level", "bypass_eta0", "hazard_mean", "hazard_section", "register_coverage")
+
+
+@pytest.mark.parametrize("centred", [True, False])
+def test_a_stand_in_is_moved_along_the_ridge_to_the_models_own_values_at_r_equal_one(data, centred):
+    """Reference: the model's own deterministics at the same r-relative coordinates with r = 1 (the retry
+    root at 0). A slab draw at r ≈ 0.95 standing in for r = 1 must take exactly those levels, not keep the
+    ones its r put on the ridge (which biased the unobserved crossings low)."""
+    model = build_border(data, centered_hazard=centred)
+    # every free variable on its natural scale and every deterministic, as the posterior stores them
+    stored = {v.name for v in (*model.free_RVs, *model.deterministics)}
+    outputs = [v for v in model.unobserved_value_vars if v.name in stored]
+    names = [v.name for v in outputs]
+    values = model.compile_fn(outputs, inputs=model.value_vars, point_fn=False)
+    rng = np.random.default_rng(11)
+    point = {k: v + rng.normal(0, 0.1, np.shape(v)) for k, v in model.initial_point().items()}
+    point["give_up_hazard_root"] = np.array([0.3, 0.1])  # h = 0.05: r = 0.951
+    at_r = dict(zip(names, values(**point), strict=True))
+    point["give_up_hazard_root"] = np.zeros(2)
+    at_one = dict(zip(names, values(**point), strict=True))
+    assert at_r["retry_probability"] == pytest.approx(np.exp(-0.05))
+    dims = model.named_vars_to_dims
+    post = xr.Dataset(
+        {
+            n: (("chain", "draw", *dims.get(n, ())), np.asarray(v)[None, None])
+            for n, v in at_r.items()
+        },
+        coords={"chain": [0], "draw": [0], **{k: list(v) for k, v in model.coords.items()}},
+    )
+    averaged = with_repeated_trials(post.assign({SOURCE: (("chain", "draw"), [[0]])}))
+    assert averaged["retry_probability"].item() == 1.0
+    for name in RIDGE:
+        moved = averaged[name].values[0, 0]
+        assert not np.allclose(at_r[name], at_one[name]), name  # the ridge does move it
+        np.testing.assert_allclose(moved, at_one[name], rtol=1e-9, atol=1e-12, err_msg=name)
+    for name in ("section_effect", "hazard_category", "overdispersion", "trend"):
+        np.testing.assert_array_equal(averaged[name].values[0, 0], at_r[name])
+    # a draw that is kept (source −1) keeps its own r and levels
+    kept = with_repeated_trials(post.assign({SOURCE: (("chain", "draw"), [[-1]])}))
+    for name in RIDGE:
+        np.testing.assert_array_equal(kept[name].values[0, 0], at_r[name])
