@@ -18,7 +18,7 @@ and the two are averaged afterwards:
 * P(r = 1 | data) = w B/(w B + 1 − w);
 * the averaged posterior: each draw is, with that probability, replaced by a draw of the parameters given r = 1
   (a draw of the slab fit with h ≤ `WINDOW`, r then set to 1 and the levels that move with r along the ridge
-  recomputed at r = 1 from the draw's r-relative coordinates, `estim.families.border.retry.at_repeated_trials`;
+  recomputed at r = 1 from the draw's r-relative coordinates, `at_repeated_trials`;
   the posterior given r = 1 is the slab's posterior given r, at r = 1, and those coordinates barely depend on r
   near 1, where the natural levels move by ~log r), and kept otherwise. `repeated_trials_source` records which (−1: kept), and every consumer of
   the posterior's draws reads them through `with_repeated_trials`, so the saved fit keeps its raw draws (the
@@ -177,9 +177,7 @@ def with_repeated_trials(posterior: xr.Dataset) -> xr.Dataset:
         r = np.broadcast_to(averaged["retry_probability"].values, shape).copy()
         r[standing_in] = 1.0
         averaged["retry_probability"] = (("chain", "draw"), r)
-    # the stand-ins' levels moved along the ridge to r = 1 (`estim.families.border.retry.at_repeated_trials`)
-    from estim.families.border.retry import at_repeated_trials
-
+    # the stand-ins' levels moved along the ridge to r = 1 (`at_repeated_trials`)
     mask = xr.DataArray(standing_in, dims=("chain", "draw"))
     for name, value in at_repeated_trials(averaged).items():
         if name in averaged and not averaged[name].attrs.get(AVERAGED):
@@ -198,3 +196,27 @@ def summary(posterior: xr.Dataset) -> dict[str, float] | None:
         "prior_probability": float(attrs["prior_probability"]),
         "bayes_factor": float(attrs["bayes_factor"]),
     }
+
+
+def at_repeated_trials(posterior: Any) -> dict[str, Any]:
+    """The natural parameters that move with r along the ridge, at r = 1, from a draw's r-relative coordinates
+    (``name_given_retry``, ``register_coverage_z``; `estim.families.border.retry`): the levels (`along_retry`) and the section hazards' mean
+    are their ``_given_retry`` coordinates; the section hazards move by the mean's shift (centred or not);
+    the registers' coverage is expit(z). A posterior (an xarray Dataset) with r fixed has none of these
+    coordinates and gives {}. Why: a slab draw near r = 1 that stands in for a draw given r = 1
+    (`estim.families.border.repeated_trials`) keeps these coordinates, whose posterior barely depends on r
+    there, while its natural levels sit on the ridge at its own r (an r of 0.99 puts p 1.4 % higher and the
+    journeys lower by as much: on the shipped data the whole border's unobserved crossings came out 1.1 %
+    low, with its stand-ins left at their r)."""
+    out: dict[str, Any] = {}
+    names = set(posterior.data_vars)
+    for name in names:
+        if name.endswith("_given_retry"):
+            out[name.removesuffix("_given_retry")] = posterior[name]
+    if "hazard_section" in names and "hazard_section_given_retry" not in names:
+        if "hazard_mean_given_retry" in names:  # non-centred: a_s = μ_a + t + σ_a z moves with μ_a
+            mean_shift = posterior["hazard_mean"] - posterior["hazard_mean_given_retry"]
+            out["hazard_section"] = posterior["hazard_section"] - mean_shift
+    if "register_coverage_z" in names and "register_coverage" in names:
+        out["register_coverage"] = 1.0 / (1.0 + np.exp(-posterior["register_coverage_z"]))
+    return out

@@ -107,27 +107,3 @@ def register_coverage(prior: Prior, log_retry: Any) -> Any:
         ).sum(),
     )
     return coverage
-
-
-def at_repeated_trials(posterior: Any) -> dict[str, Any]:
-    """The natural parameters that move with r along the ridge, at r = 1, from a draw's r-relative coordinates
-    (``name_given_retry``, ``register_coverage_z``): the levels (`along_retry`) and the section hazards' mean
-    are their ``_given_retry`` coordinates; the section hazards move by the mean's shift (centred or not);
-    the registers' coverage is expit(z). A posterior (an xarray Dataset) with r fixed has none of these
-    coordinates and gives {}. Why: a slab draw near r = 1 that stands in for a draw given r = 1
-    (`estim.families.border.repeated_trials`) keeps these coordinates, whose posterior barely depends on r
-    there, while its natural levels sit on the ridge at its own r (an r of 0.99 puts p 1.4 % higher and the
-    journeys lower by as much: on the shipped data the whole border's unobserved crossings came out 1.1 %
-    low, with its stand-ins left at their r)."""
-    out: dict[str, Any] = {}
-    names = set(posterior.data_vars)
-    for name in names:
-        if name.endswith("_given_retry"):
-            out[name.removesuffix("_given_retry")] = posterior[name]
-    if "hazard_section" in names and "hazard_section_given_retry" not in names:
-        if "hazard_mean_given_retry" in names:  # non-centred: a_s = μ_a + t + σ_a z moves with μ_a
-            mean_shift = posterior["hazard_mean"] - posterior["hazard_mean_given_retry"]
-            out["hazard_section"] = posterior["hazard_section"] - mean_shift
-    if "register_coverage_z" in names and "register_coverage" in names:
-        out["register_coverage"] = 1.0 / (1.0 + np.exp(-posterior["register_coverage_z"]))
-    return out
