@@ -110,17 +110,16 @@ def sbc_table(
     independent rerun (family → (seed, its verdict)), the rerun's replicates, seed, smallest p and verdict."""
     rows = []
     for family, v in verdicts.items():
-        tests = v["quantities"]
-        worst = min(tests, key=lambda q: tests[q]["p_band"]) if tests else None
+        p_min, worst = _worst(v)
         rerun: dict[str, Any] = {}
         if reruns and family in reruns:
             seed, r = reruns[family]
-            p_min, quantity = _worst(r)
+            rerun_p_min, rerun_quantity = _worst(r)
             rerun = {
                 "rerun_replicates": r["replicates"],
                 "rerun_seed": seed,
-                "rerun_p_min": p_min,
-                "rerun_p_min_quantity": quantity,
+                "rerun_p_min": rerun_p_min,
+                "rerun_p_min_quantity": rerun_quantity,
                 "rerun_verdict": "pass" if r["passed"] else "FAIL",
             }
         rows.append(
@@ -128,10 +127,10 @@ def sbc_table(
                 "family": family,
                 "replicates": v["replicates"],
                 "errors": v["errors"],
-                "quantities": len(tests),
+                "quantities": len(v["quantities"]),
                 "level": v["level_per_quantity"],
-                "p_min": tests[worst]["p_band"] if worst else float("nan"),
-                "p_min_quantity": worst or "",
+                "p_min": p_min,
+                "p_min_quantity": worst,
                 "seconds_per_fit": v["seconds_per_fit_median"],
                 "refits": v["refits"],
                 "divergent_fits": v["divergent_fits"],
