@@ -63,6 +63,18 @@ def _dataset(
                 "refused_ppc": refused_ppc and not refused_gate,
                 "refused": refused_gate or refused_ppc,
                 "error": "",
+                # the intervals behind `covered` (the recovery summary reads them)
+                "surveyed": section == "a",
+                "truth": 100,
+                "median": 100 if i < hits else 130,
+                "q05": 90 if i < hits else 120,
+                "q95": 110 if i < hits else 140,
+                "border_truth": 300,
+                "border_q05": 280 if covered else 310,
+                "border_q95": 320 if covered else 350,
+                "gate_passed": not refused_gate,
+                "gate_failed": "ess_bulk" if refused_gate else "",
+                "divergences": 0,
             }
         )
     return rows
@@ -174,6 +186,41 @@ def test_the_misspecification_step_counts_each_cell_of_the_grid(tmp_path):
     before = table_path.read_bytes(), numbers_path.read_bytes()
     studies.misspecification(ctx)
     assert (table_path.read_bytes(), numbers_path.read_bytes()) == before
+
+
+def test_the_border_recovery_is_the_grids_cell_of_the_calibrated_world(tmp_path):
+    """The recovery step's border rows are the grid's cell r = 1, σ = 0 only (the r = 0.6 cell, which misses
+    everything, must not count): 3 datasets, (36 + 36 + 27)/108 section-years, every whole-border year."""
+    paper = _paper(tmp_path)
+    rows = _grid_rows()
+    # section c 10 % high wherever it covers (30 % where not) in the cell; section a 10 % high in the other
+    # cell only, which must not count
+    rows.loc[(rows["sim_retry"] == 1.0) & (rows["section"] == "c") & rows["covered"], "median"] = (
+        110
+    )
+    rows.loc[(rows["sim_retry"] != 1.0) & (rows["section"] == "a"), "median"] = 110
+    rows.to_csv(paper / "inputs" / "border_misspecification.csv", index=False)
+    numbers = read_numbers(studies.recovery(_context(paper))[1])
+    border = {
+        k.removeprefix("border."): v.value for k, v in numbers.items() if k.startswith("border.")
+    }
+    assert border["datasets"] == 3
+    assert border["section_years"] == pytest.approx(99 / 108)
+    assert border["border_years"] == 1.0
+    assert border["refused"] == 0 and border["gate_failures"] == 0
+    assert border["sections_beyond_5_percent"] == 1
+    table = pd.read_csv(paper / "generated" / "tables" / "recovery.csv")
+    assert table.loc[table["family"] == "border", "datasets"].tolist() == [3, 3]
+
+
+def test_the_border_recovery_refuses_a_grid_without_its_cell(tmp_path):
+    paper = _paper(tmp_path)
+    rows = _grid_rows()
+    rows[rows["sim_retry"] != 1.0].to_csv(
+        paper / "inputs" / "border_misspecification.csv", index=False
+    )
+    with pytest.raises(EstimInputError, match=r"r = 1, σ = 0"):
+        studies.recovery(_context(paper))
 
 
 def test_a_baseline_cell_without_an_accepted_fit_has_no_coverage(tmp_path):
