@@ -250,22 +250,38 @@ def fit_border(
     draws: int | None = None,
     tune: int | None = None,
     target_accept: float | None = None,
+    retries: int | None = None,
 ) -> xr.DataTree:
     """Build the border model on ``data`` with ``models/border.toml``'s priors and options and sample it with
     its sampler settings (nutpie, as ``estim fit`` does; ``draws``, ``tune``, ``target_accept`` override
-    them), seeded by ``seed``."""
+    them), seeded by ``seed``. While the diagnostics gate fails, the fit is retried as ``estim fit`` retries
+    (`estim.run.fit.retry_settings`: more draws, or smaller steps after divergences), up to ``retries`` times
+    (default: the spec's); the posterior's ``attempts`` attribute counts the fits, and the last is returned
+    whatever its verdict (the caller reads the gate)."""
     import dataclasses
 
     from estim.families.border import build_border
+    from estim.run.fit import retry_settings
     from estim.run.sampler import nuts
 
     spec = _shipped_spec()
     overrides = {"draws": draws, "tune": tune, "target_accept": target_accept}
-    sampler = dataclasses.replace(
+    first = dataclasses.replace(
         spec.sampler, **{k: v for k, v in overrides.items() if v is not None}
     )
+    n_retries = first.retries if retries is None else retries
     model = build_border(data, dict(spec.priors), **spec.options)
-    return nuts(model, sampler, seed, cores=cores)
+    sampler, failed = first, ()
+    for attempt in range(1, n_retries + 2):
+        if attempt > 1:
+            sampler = retry_settings(first, attempt - 1, failed, sampler)
+        fit = nuts(model, sampler, seed, cores=cores)
+        verdict = border_gate(fit)
+        if verdict.passed:
+            break
+        failed = verdict.failed
+    fit["posterior"].attrs["attempts"] = attempt
+    return fit
 
 
 def estim_forecast(
@@ -334,7 +350,8 @@ def backtest(
     ``snaive_crps``), ``ratio_ets`` = estim/ETS and ``ratio_snaive`` = estim/SeasonalNaive, the 90 %
     interval coverage of each (``*_coverage``), the ETS model chosen (``ets_model``); estim's mean CRPS and
     coverage on the monthly unobserved crossings (``unobserved_crps``, ``unobserved_coverage``); the gate's
-    verdict (``gate_passed``: True, False, or None when not checkable, and ``gate``). Settings and timings
+    verdict (``gate_passed``: True, False, or None when not checkable, and ``gate``) and the fits it took
+    (``attempts``: a failed gate is retried as ``estim fit`` retries). Settings and timings
     are in the frame's ``attrs``."""
     _check_sizes(horizon, draws)
     cut = _month(split, "split")
@@ -366,6 +383,7 @@ def backtest(
                 f"the fit given covers {last}, not only the months before the split {start}"
             )
     gate_passed, gate = _gate(fit)
+    attempts = int(fit["posterior"].attrs.get("attempts", 1)) if isinstance(fit, xr.DataTree) else 1
 
     t0 = time.perf_counter()
     fc = estim_forecast(data_fit, posterior, start, horizon, draws, seed_forecast)
@@ -429,6 +447,7 @@ def backtest(
                 "unobserved_coverage": coverage(un_true, un_ens),
                 "gate_passed": gate_passed,
                 "gate": gate,
+                "attempts": attempts,
             }
         )
     timings["baselines_seconds"] = time.perf_counter() - t0
@@ -441,6 +460,7 @@ def backtest(
         fitted_months=f"{have[0]} – {cut - np.timedelta64(1, 'M')}",
         gate_passed=gate_passed,
         gate=gate,
+        attempts=attempts,
         **{k: round(v, 1) for k, v in timings.items()},
     )
     return table

@@ -244,6 +244,7 @@ def effect_recovery(
             info.update(
                 gate_passed=bool(verdict.passed),
                 gate_failed=",".join(verdict.failed),
+                attempts=int(trace["posterior"].attrs.get("attempts", 1)),
                 simulate_seconds=t1 - t0,
                 fit_seconds=t2 - t1,
                 forecast_seconds=time.perf_counter() - t2,

@@ -214,3 +214,49 @@ def test_backtest_on_the_shipped_data(data):
     assert table.loc[0, "unobserved_truth"] == int(t.sum())
     assert table.loc[1:, "unobserved_truth"].sum() == table.loc[0, "unobserved_truth"]
     print("\n" + B.format_backtest(table))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the fit retries a failed gate as `estim fit` does
+
+
+def test_fit_border_retries_a_failed_gate_as_estim_fit_does(monkeypatch):
+    """Two failed gates (mixing, then divergences) and a pass: three fits, the second with the draws and warm-up
+    doubled at the same target (mixing), the third also at a higher target (divergences); the last fit is
+    returned with ``attempts`` = 3. With ``retries=0`` one fit, whatever its verdict."""
+    import types
+
+    import estim.families.border as border_family
+    import estim.run.sampler as sampler_module
+    from estim.run.fit import retry_settings
+
+    calls = []
+
+    def fake_nuts(model, sampler, seed, cores=None):
+        calls.append(sampler)
+        return xr.DataTree.from_dict({"posterior": xr.Dataset()})
+
+    verdicts = iter(
+        [
+            types.SimpleNamespace(passed=False, failed=("ess_bulk",)),
+            types.SimpleNamespace(passed=False, failed=("divergences",)),
+            types.SimpleNamespace(passed=True, failed=()),
+        ]
+    )
+    monkeypatch.setattr(sampler_module, "nuts", fake_nuts)
+    monkeypatch.setattr(border_family, "build_border", lambda data, priors, **options: None)
+    monkeypatch.setattr(B, "border_gate", lambda fit: next(verdicts))
+    fit = B.fit_border(xr.Dataset(), seed=1, retries=3)
+    assert len(calls) == 3 and fit["posterior"].attrs["attempts"] == 3
+    first = calls[0]
+    assert calls[1] == retry_settings(first, 1, ("ess_bulk",), first)
+    assert calls[1].draws == 2 * first.draws and calls[1].target_accept == first.target_accept
+    assert calls[2] == retry_settings(first, 2, ("divergences",), calls[1])
+    assert calls[2].target_accept > calls[1].target_accept
+
+    calls.clear()
+    monkeypatch.setattr(
+        B, "border_gate", lambda fit: types.SimpleNamespace(passed=False, failed=("ess_bulk",))
+    )
+    fit = B.fit_border(xr.Dataset(), seed=1, retries=0)
+    assert len(calls) == 1 and fit["posterior"].attrs["attempts"] == 1
