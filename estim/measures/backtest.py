@@ -382,6 +382,8 @@ def backtest(
             raise EstimInputError(
                 f"the fit given covers {last}, not only the months before the split {start}"
             )
+    from estim.families.border.revision import MODEL_REVISION
+
     gate_passed, gate = _gate(fit)
     attempts = int(fit["posterior"].attrs.get("attempts", 1)) if isinstance(fit, xr.DataTree) else 1
 
@@ -448,6 +450,7 @@ def backtest(
                 "gate_passed": gate_passed,
                 "gate": gate,
                 "attempts": attempts,
+                "model_revision": MODEL_REVISION,
             }
         )
     timings["baselines_seconds"] = time.perf_counter() - t0

@@ -212,6 +212,8 @@ def effect_recovery(
     """Run the study (module docstring) on ``n_seeds`` datasets; one row per dataset × measure × mechanism.
     With ``out`` the rows so far are rewritten after every dataset; with ``resume`` datasets in ``out`` are
     skipped."""
+    from estim.families.border.revision import MODEL_REVISION
+
     specs = read_measures(measures)
     done = study_rows_so_far(out, resume)
     frames = [done] if done is not None else []
@@ -245,6 +247,7 @@ def effect_recovery(
                 gate_passed=bool(verdict.passed),
                 gate_failed=",".join(verdict.failed),
                 attempts=int(trace["posterior"].attrs.get("attempts", 1)),
+                model_revision=MODEL_REVISION,
                 simulate_seconds=t1 - t0,
                 fit_seconds=t2 - t1,
                 forecast_seconds=time.perf_counter() - t2,

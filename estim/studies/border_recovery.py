@@ -64,6 +64,7 @@ from estim.errors import EstimInputError
 from estim.families.border.data_kind import BORDER_RECORDS
 from estim.families.border.repeated_trials import summary as repeated_trials_summary
 from estim.families.border.repeated_trials import with_repeated_trials
+from estim.families.border.revision import MODEL_REVISION
 from estim.intervals import equal_tailed
 from estim.io import study_rows_so_far, without_error
 from estim.records import DEFAULT_KEY
@@ -253,6 +254,7 @@ def dataset_rows(
         "sim_retry": r_true,
         "sim_frailty": float(config.apprehension_frailty_sd),
         "retry_true": r_true,
+        "model_revision": MODEL_REVISION,
     }
     info.update({f"param_{n}": float(getattr(config, n)) for n in SCALAR_PARAMS})
     try:

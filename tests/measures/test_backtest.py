@@ -205,6 +205,9 @@ def test_backtest_on_the_shipped_data(data):
     np.testing.assert_allclose((table["unobserved_coverage"] * 24) % 1, 0, atol=1e-9)
     # the gate's verdict is recorded, whatever it is
     assert table["gate_passed"].map(lambda v: isinstance(v, bool)).all()
+    from estim.families.border.revision import MODEL_REVISION
+
+    assert (table["model_revision"] == MODEL_REVISION).all() and (table["attempts"] >= 1).all()
     assert table["gate"].str.startswith("diagnostics gate").all()
     # the observed totals are the 2016–2017 records and the truth's, computed here independently
     months = pd.DatetimeIndex(data["month"].values)

@@ -390,6 +390,10 @@ def test_dataset_rows_with_a_mocked_fit(tmp_path, monkeypatch):
         first["ppc_monthly_apprehensions"] and first["ppc_frequency"] and first["ppc_failed"] == ""
     )
     assert not first["refused"] and first["attempts"] == 1
+    # the model revision that made the rows, so a later model can tell them apart
+    from estim.families.border.revision import MODEL_REVISION
+
+    assert (f["model_revision"] == MODEL_REVISION).all()
     # the period total is the truth summed over sections and years, and its draws' interval holds it
     assert first["border_period_truth"] == int(truth["unobserved"].sum())
     assert first["border_period_q05"] < first["border_period_truth"] < first["border_period_q95"]

@@ -1,0 +1,13 @@
+"""The border model's revision: a number raised whenever a change moves what a fit of the border model
+estimates (its likelihood, priors, parameterisation, the averaging with r = 1 or the draws of the unobserved
+crossings), not when code is only reorganised. Study rows made by fitting the border model record it
+(``model_revision``), so an input made by an earlier model can be told from a current one.
+
+1. r fixed at 1 (Espenshade's repeated trials); to 2026-12-02.
+2. r estimated from the register linkage, averaged with r = 1 by the Savage–Dickey ratio; to 2026-12-03.
+3. the draws standing in for r = 1 moved along the ridge to r = 1 (`repeated_trials.at_repeated_trials`); their
+   levels had stayed at their own r ≈ 0.99, the unobserved crossings ~1 % low. Rows of fits in which
+   P(r = 1 | data) = 0 are the same under 2 and 3.
+"""
+
+MODEL_REVISION = 3
