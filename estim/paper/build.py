@@ -409,6 +409,7 @@ STEPS: tuple[Callable[[Context], list[Path]], ...] = (
     lists.lists_recovery,
     calibration.sbc,
     calibration.stan_race,
+    studies.provenance,
 )
 STUDY_STEPS: tuple[Callable[[Context], list[Path]], ...] = (
     studies.forecasts,
@@ -418,6 +419,7 @@ STUDY_STEPS: tuple[Callable[[Context], list[Path]], ...] = (
     lists.lists_recovery,
     calibration.sbc,
     calibration.stan_race,
+    studies.provenance,
 )
 """The steps that only read the committed studies in ``paper/inputs/`` (no fit): `refresh` reruns them."""
 

@@ -468,3 +468,52 @@ def misspecification(ctx: Context) -> list[Path]:
         write_numbers(out / "numbers" / "misspecification.json", numbers),
     ]
     return [ctx.record(p, misspecification, [source]) for p in paths]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# provenance: which inputs an earlier border model made
+
+BORDER_FITTED_INPUTS = (
+    "border_misspecification.csv",
+    "backtest.csv",
+    "effect_recovery.csv",
+    "sensitivity.json",
+)
+"""The committed inputs made by fitting the border model, whose rows record the model's revision
+(`estim.families.border.revision`)."""
+
+
+def input_revisions(path: Path) -> set[int | None]:
+    """The border-model revisions recorded in a study input (``model_revision``: a CSV column, or a key of a
+    JSON object or of each object of a JSON list); None for rows that record none (made before revisions
+    were recorded)."""
+    if path.suffix == ".json":
+        data = json.loads(path.read_text(encoding="utf-8"))
+        items = data if isinstance(data, list) else [data]
+        values = [i.get("model_revision") if isinstance(i, dict) else None for i in items]
+    else:
+        frame = pd.read_csv(path)
+        values = frame["model_revision"].tolist() if "model_revision" in frame else [None]
+    return {None if v is None or pd.isna(v) else int(v) for v in values}
+
+
+def provenance(ctx: Context) -> list[Path]:
+    """The border model's current revision and the committed study inputs made (wholly or in part) by another
+    one, or recording none: their numbers describe an earlier model, and the paper says which they are."""
+    from estim.families.border.revision import MODEL_REVISION
+
+    inputs, stale = [], []
+    for name in BORDER_FITTED_INPUTS:
+        path = ctx.paper / "inputs" / name
+        if not path.exists():
+            continue
+        inputs.append(path)
+        if input_revisions(path) != {MODEL_REVISION}:
+            stale.append(name)
+    numbers = {
+        "model_revision": Number(MODEL_REVISION, "deterministic"),
+        "stale_count": Number(len(stale), "deterministic"),
+        "stale_inputs": Number(", ".join(stale) if stale else NONE, "deterministic"),
+    }
+    path = write_numbers(ctx.generated / "numbers" / "provenance.json", numbers)
+    return [ctx.record(path, provenance, inputs)]

@@ -28,6 +28,7 @@ GROUPS = (
     "misspecification",
     "sbc",
     "stan_race",
+    "provenance",
 )
 
 

@@ -415,3 +415,38 @@ def test_the_manuscript_typesets_every_state_of_the_grid(tmp_path, grid):
     }[grid]
     _typeset(paper)
     assert (paper / "paper.pdf").stat().st_size > 10_000
+
+
+# --------------------------------------------------------------------------------------------------------------
+# provenance
+
+
+def test_the_provenance_step_names_the_inputs_an_earlier_border_model_made(tmp_path):
+    """Current rows only: not named. Rows recording no revision, an earlier one, or a mix: named. A JSON list
+    of variants is read variant by variant."""
+    from estim.families.border.revision import MODEL_REVISION
+
+    paper = _paper(tmp_path)
+    inputs = paper / "inputs"
+    grid = _grid_rows().assign(model_revision=MODEL_REVISION)
+    grid.to_csv(inputs / "border_misspecification.csv", index=False)
+    mixed = pd.DataFrame(
+        {"series": ["a", "b"], "model_revision": [MODEL_REVISION, MODEL_REVISION - 1]}
+    )
+    mixed.to_csv(inputs / "backtest.csv", index=False)
+    pd.DataFrame({"measure": ["x"]}).to_csv(inputs / "effect_recovery.csv", index=False)
+    variants = [{"variant": "a", "model_revision": MODEL_REVISION}, {"variant": "b"}]
+    (inputs / "sensitivity.json").write_text(json.dumps(variants), encoding="utf-8")
+    numbers = {k: v.value for k, v in read_numbers(studies.provenance(_context(paper))[0]).items()}
+    assert numbers["model_revision"] == MODEL_REVISION
+    assert numbers["stale_inputs"] == "backtest.csv, effect_recovery.csv, sensitivity.json"
+    assert numbers["stale_count"] == 3
+
+    pd.DataFrame({"measure": ["x"], "model_revision": [MODEL_REVISION]}).to_csv(
+        inputs / "effect_recovery.csv", index=False
+    )
+    mixed.assign(model_revision=MODEL_REVISION).to_csv(inputs / "backtest.csv", index=False)
+    variants[1]["model_revision"] = MODEL_REVISION
+    (inputs / "sensitivity.json").write_text(json.dumps(variants), encoding="utf-8")
+    numbers = {k: v.value for k, v in read_numbers(studies.provenance(_context(paper))[0]).items()}
+    assert numbers["stale_count"] == 0 and numbers["stale_inputs"] == studies.NONE
