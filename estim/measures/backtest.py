@@ -353,6 +353,8 @@ def backtest(
     verdict (``gate_passed``: True, False, or None when not checkable, and ``gate``) and the fits it took
     (``attempts``: a failed gate is retried as ``estim fit`` retries). Settings and timings
     are in the frame's ``attrs``."""
+    from estim.families.border.revision import MODEL_REVISION
+
     _check_sizes(horizon, draws)
     cut = _month(split, "split")
     start = str(cut)
@@ -382,8 +384,6 @@ def backtest(
             raise EstimInputError(
                 f"the fit given covers {last}, not only the months before the split {start}"
             )
-    from estim.families.border.revision import MODEL_REVISION
-
     gate_passed, gate = _gate(fit)
     attempts = int(fit["posterior"].attrs.get("attempts", 1)) if isinstance(fit, xr.DataTree) else 1
 

@@ -223,7 +223,8 @@ def effect_recovery(
         if s in done_seeds:
             continue
         t0 = time.perf_counter()
-        info: dict[str, Any] = {"dataset": i, "sim_seed": s}
+        # the revision on every row, an errored dataset's too (else the input would read as an earlier model's)
+        info: dict[str, Any] = {"dataset": i, "sim_seed": s, "model_revision": MODEL_REVISION}
         effects = true_effects(specs, s)
         try:
             data = fit_data(s)
@@ -247,7 +248,6 @@ def effect_recovery(
                 gate_passed=bool(verdict.passed),
                 gate_failed=",".join(verdict.failed),
                 attempts=int(trace["posterior"].attrs.get("attempts", 1)),
-                model_revision=MODEL_REVISION,
                 simulate_seconds=t1 - t0,
                 fit_seconds=t2 - t1,
                 forecast_seconds=time.perf_counter() - t2,

@@ -82,3 +82,19 @@ def test_effect_recovery_covers_the_true_changes(tmp_path):
     # the sign is right wherever the forecast knows the effect size; with the prior's uncertainty a true effect
     # in the prior's far tail (e.g. coordination bringing more journeys) cannot be foreseen
     assert (right["large_right_sign_known"] == right["large_effects"]).all(), right
+
+
+def test_an_errored_dataset_keeps_its_error_and_the_model_revision(tmp_path, monkeypatch):
+    """A dataset whose simulation fails is a row with its error (nothing lost), and records the border model's
+    revision like a fitted one, so the study does not read as an earlier model's."""
+    from estim.families.border.revision import MODEL_REVISION
+
+    def broken(seed):
+        raise RuntimeError(f"simulator failed at seed {seed}")
+
+    monkeypatch.setattr(R, "fit_data", broken)
+    rows = R.effect_recovery(1, out=tmp_path / "rows.csv")
+    assert rows["error"].str.contains("simulator failed").all()
+    assert (rows["model_revision"] == MODEL_REVISION).all()
+    again = pd.read_csv(tmp_path / "rows.csv")
+    assert (again["model_revision"] == MODEL_REVISION).all()
