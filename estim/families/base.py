@@ -140,6 +140,9 @@ class SensitivityDesign:
     target_accept
         The variants sample at least at this acceptance rate: a prior that disagrees with the data pulls the
         sampler through regions where a step size adapted at a lower rate diverges.
+    model_revision
+        The family's model revision, written on every row (``model_revision``) so that a saved report made
+        by an earlier form of the model can be told from a current one; None: the family keeps none.
     """
 
     variants: Mapping[str, Mapping[str, Prior]]
@@ -150,6 +153,7 @@ class SensitivityDesign:
     extra_names: Mapping[str, str] = field(default_factory=dict)
     target_accept: float = 0.9
     variant_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    model_revision: int | None = None
 
 
 @dataclass(frozen=True)

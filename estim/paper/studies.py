@@ -492,7 +492,8 @@ def input_revisions(path: Path) -> set[int | None]:
         items = data if isinstance(data, list) else [data]
         values = [i.get("model_revision") if isinstance(i, dict) else None for i in items]
     else:
-        frame = pd.read_csv(path)
+        # only that column: the grid's CSV has a row per section-year and ~60 columns
+        frame = pd.read_csv(path, usecols=lambda column: column == "model_revision")
         values = frame["model_revision"].tolist() if "model_revision" in frame else [None]
     return {None if v is None or pd.isna(v) else int(v) for v in values}
 

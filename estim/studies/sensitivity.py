@@ -106,6 +106,8 @@ def variant_row(
         "fit_seconds": round(_fit_seconds(result), 1),
         "attempts": len(result.attempts),
         **design.headline(result.idata, load_data(spec) if data is None else data, prob),
+        # a cached fit is reused only when the package source is unchanged, so it is of this revision
+        **({} if design.model_revision is None else {"model_revision": design.model_revision}),
     }
 
 

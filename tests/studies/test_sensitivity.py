@@ -150,3 +150,48 @@ def test_a_variant_row_names_the_predictive_checks_it_fails(monkeypatch):
     assert S.failed_checks(spec, failed) is None
     bare = dataclasses.replace(passed, idata=xr.DataTree())
     assert S.failed_checks(spec, bare) is None
+
+
+def test_every_variant_row_records_the_border_model_revision(monkeypatch, tmp_path):
+    """The paper's provenance check reads ``model_revision`` from each row of the saved report: a border
+    report must carry the current revision on every row, and a family that keeps none writes no such key."""
+    import xarray as xr
+
+    import estim.studies.sensitivity as S
+    from estim.families.border.revision import MODEL_REVISION
+    from estim.paper.studies import input_revisions
+    from estim.run.diagnostics import GateVerdict
+    from estim.run.fit import FitResult
+
+    spec = read_spec(REPO_ROOT / "models" / "border.toml")
+    tree = xr.DataTree(dataset=xr.Dataset(attrs={"fit_seconds": 1.0}))
+    monkeypatch.setattr(
+        S,
+        "fit",
+        lambda vspec, out, force, progress: FitResult(
+            vspec, out, tree, GateVerdict(True), False, 1.0, ({"attempt": 1},)
+        ),
+    )
+    monkeypatch.setattr(S, "load_data", lambda spec: None)
+    design = dataclasses.replace(
+        S.design_of(spec),
+        headline=lambda tree, data, prob: {"median": 10.0, "lower": 9.0, "upper": 11.0},
+    )
+    assert design.model_revision == MODEL_REVISION
+    monkeypatch.setattr(S, "design_of", lambda spec: design)
+    variants = {"spec": {}, "hazard_mean_wide": design.variants["hazard_mean_wide"]}
+    rows = S.prior_sensitivity(spec, variants)
+    assert [r["model_revision"] for r in rows] == [MODEL_REVISION, MODEL_REVISION]
+
+    import json
+
+    path = tmp_path / "sensitivity.json"
+    monkeypatch.setattr(
+        S, "design_of", lambda spec: dataclasses.replace(design, model_revision=None)
+    )
+    unrevised = S.prior_sensitivity(spec, variants)
+    assert all("model_revision" not in r for r in unrevised)
+    path.write_text(json.dumps(rows))
+    assert input_revisions(path) == {MODEL_REVISION}
+    path.write_text(json.dumps(unrevised))
+    assert input_revisions(path) != {MODEL_REVISION}

@@ -22,6 +22,7 @@ import xarray as xr
 from estim.families.base import SensitivityDesign
 from estim.families.border.rates import posterior_parameters, rates, retry_draws
 from estim.families.border.repeated_trials import with_repeated_trials
+from estim.families.border.revision import MODEL_REVISION
 from estim.intervals import equal_tailed_array
 from estim.priors import Prior
 
@@ -91,4 +92,5 @@ BORDER_SENSITIVITY = SensitivityDesign(
     # at 0.8 the shifted priors gave one divergence each (the shipped spec's own 0.95 is higher and wins)
     target_accept=0.9,
     variant_options=OPTIONS,
+    model_revision=MODEL_REVISION,
 )
