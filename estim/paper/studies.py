@@ -478,6 +478,7 @@ BORDER_FITTED_INPUTS = (
     "backtest.csv",
     "effect_recovery.csv",
     "sensitivity.json",
+    "sbc/sbc_border.csv",
 )
 """The committed inputs made by fitting the border model, whose rows record the model's revision
 (`estim.families.border.revision`)."""

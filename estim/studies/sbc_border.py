@@ -36,6 +36,7 @@ from estim.families.border.data import CATEGORIES, DETECTORS, JOURNEY_CATEGORIES
 from estim.families.border.model import DEFAULT_PRIORS
 from estim.families.border.repeated_trials import REPEATED_TRIALS_PRIOR
 from estim.families.border.retry import RIDGE_COVERAGE_SLOPE, RIDGE_HAZARD_SLOPE
+from estim.families.border.revision import MODEL_REVISION
 from estim.priors import Prior, merge_priors
 from estim.studies import sbc_ranks as ranks
 from estim.studies.sbc_designs import draw_prior
@@ -523,6 +524,10 @@ def simulate_replicate(
     raise RuntimeError(f"border: no dataset with a linked journey in {MAX_ATTEMPTS} draws")
 
 
+EXTRA_COLUMNS = ("compile_seconds", "p_repeated_trials", "model_revision")
+"""The border replicate's columns beyond `estim.studies.sbc_ranks.COLUMNS`."""
+
+
 def replicate_rows(
     task: tuple[str, int, int],
     *,
@@ -531,8 +536,8 @@ def replicate_rows(
 ) -> pd.DataFrame:
     """Replicate ``task`` = ("border", replicate, seed): one row per ranked quantity (`RANKED`) in the columns
     of `estim.studies.sbc_ranks.COLUMNS` (``n_true``: the true unobserved crossings, ``n_observed``: the
-    apprehensions) and ``compile_seconds``, ``p_repeated_trials`` (P(r = 1 | data)); or one row with the
-    error. The model is built and compiled for each dataset (its likelihood's layout is built from the
+    apprehensions) and `EXTRA_COLUMNS`: ``compile_seconds``, ``p_repeated_trials`` (P(r = 1 | data)) and
+    ``model_revision`` (`estim.families.border.revision`); or one row with the error. The model is built and compiled for each dataset (its likelihood's layout is built from the
     observed totals, `estim.families.border.kernels.totals_logp`); ``seconds`` is the fit's time after that."""
 
     family, replicate, seed = task
@@ -540,6 +545,7 @@ def replicate_rows(
     sim_seq, fit_seq, post_seq = ranks.replicate_seeds(family, replicate, seed)
     base: dict[str, Any] = dict(family=family, replicate=int(replicate), seed=int(seed))
     base["draws"] = draws_per_rank
+    base["model_revision"] = MODEL_REVISION  # an errored replicate's too
     start = time.perf_counter()
     try:
         truth, data, totals, attempts = simulate_replicate(np.random.default_rng(sim_seq))
@@ -573,7 +579,7 @@ def replicate_rows(
         )
     except Exception as e:  # noqa: BLE001 - a failed replicate is a result of the study, not its end
         rows = [ranks.error_row(base, time.perf_counter() - start, e)]
-    return pd.DataFrame(rows, columns=[*ranks.COLUMNS, "compile_seconds", "p_repeated_trials"])
+    return pd.DataFrame(rows, columns=[*ranks.COLUMNS, *EXTRA_COLUMNS])
 
 
 def report_info(backend: str | None = None) -> dict[str, Any]:

@@ -430,6 +430,9 @@ def test_the_provenance_step_names_the_inputs_an_earlier_border_model_made(tmp_p
     inputs = paper / "inputs"
     grid = _grid_rows().assign(model_revision=MODEL_REVISION)
     grid.to_csv(inputs / "border_misspecification.csv", index=False)
+    (inputs / "sbc").mkdir(exist_ok=True)
+    sbc_rows = pd.DataFrame({"replicate": [0, 0], "model_revision": [MODEL_REVISION] * 2})
+    sbc_rows.to_csv(inputs / "sbc" / "sbc_border.csv", index=False)
     mixed = pd.DataFrame(
         {"series": ["a", "b"], "model_revision": [MODEL_REVISION, MODEL_REVISION - 1]}
     )
@@ -450,3 +453,9 @@ def test_the_provenance_step_names_the_inputs_an_earlier_border_model_made(tmp_p
     (inputs / "sensitivity.json").write_text(json.dumps(variants), encoding="utf-8")
     numbers = {k: v.value for k, v in read_numbers(studies.provenance(_context(paper))[0]).items()}
     assert numbers["stale_count"] == 0 and numbers["stale_inputs"] == studies.NONE
+
+    sbc_rows.assign(model_revision=[MODEL_REVISION, None]).to_csv(
+        inputs / "sbc" / "sbc_border.csv", index=False
+    )
+    numbers = {k: v.value for k, v in read_numbers(studies.provenance(_context(paper))[0]).items()}
+    assert numbers["stale_inputs"] == "sbc/sbc_border.csv"

@@ -13,6 +13,7 @@ import pytest
 import xarray as xr
 
 from estim.families.border.data import CATEGORIES, DETECTORS
+from estim.families.border.revision import MODEL_REVISION
 from estim.studies import sbc_border as B
 
 
@@ -349,6 +350,19 @@ def test_the_likelihoods_score_at_the_truth_has_mean_zero_under_the_generator(
 # slow: two replicates end to end
 
 
+def test_a_replicate_that_fails_keeps_its_error_and_the_model_revision(monkeypatch):
+    """The paper's provenance check reads ``model_revision`` on every row; a failed simulation's row too."""
+
+    def fails(rng):
+        raise ValueError("no border today")
+
+    monkeypatch.setattr(B, "simulate_replicate", fails)
+    df = B.replicate_rows(("border", 3, 8))
+    assert len(df) == 1 and "no border today" in df["error"].iloc[0]
+    assert df["model_revision"].tolist() == [MODEL_REVISION]
+    assert list(df.columns[-len(B.EXTRA_COLUMNS) :]) == list(B.EXTRA_COLUMNS)
+
+
 @pytest.mark.slow
 def test_two_replicates_of_the_border_run_end_to_end_and_resume(tmp_path):
     from estim.studies import sbc
@@ -361,6 +375,7 @@ def test_two_replicates_of_the_border_run_end_to_end_and_resume(tmp_path):
     assert df["rank"].between(0, 99).all() and df["pit"].between(0, 1).all()
     assert (df["n_true"] > 0).all() and (df["compile_seconds"] > 0).all()
     assert df["p_repeated_trials"].between(0, 1).all()
+    assert (df["model_revision"] == MODEL_REVISION).all()
     report = sbc.study_report(df)["families"]["border"]
     assert report["replicates"] == 2 and set(report["quantities"]) == set(B.RANKED)
     again = sbc.sbc_study(["border"], replicates=2, seed=seed, out=str(out), resume=True)
