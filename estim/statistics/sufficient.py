@@ -63,7 +63,10 @@ def sufficient_statistics(
 
     * ``apprehended`` [section, month, category, detector]: apprehensions per cell, counted from individual
       records (by the month of the date) where they exist and from ``apprehension_totals`` elsewhere. With
-      ``individual_records`` [section]: the section has at least one individual apprehension record.
+      ``individual_records`` [section]: the section has at least one individual apprehension record. With
+      ``apprehensions_reported`` [section, month]: the section-month has individual records or a row of
+      ``apprehension_totals`` (of any count, 0 included); where it is False, ``apprehended`` is 0 because
+      nothing was reported, not because nothing happened.
     * ``frequency`` [section, period, category, k]: f_k, people apprehended exactly k times in the stratum. A
       person's category in a stratum is their most frequent recorded category there (ties: the first in
       ``CATEGORIES`` order). Zero for sections without individual records.
@@ -242,6 +245,17 @@ def _apprehended(
             "units": "apprehensions",
         },
     )
+    # whether the section-month has any apprehension data at all (a totals row, even of 0, or a record):
+    # a section reported by totals lists every month, and a month it left out is not a month without
+    # apprehensions, though it is counted as 0 in ``apprehended``
+    reported = xr.DataArray(
+        ((rec_sm > 0) | (tot_sm > 0)).reshape(n_sections, n_months),
+        dims=("section", "month"),
+        attrs={
+            "long_name": "the section-month has apprehension records or a monthly total (of any count)",
+            "units": "1",
+        },
+    )
     individual_records = xr.DataArray(
         individual,
         dims=("section",),
@@ -250,7 +264,11 @@ def _apprehended(
             "units": "1",
         },
     )
-    return {"apprehended": apprehended, "individual_records": individual_records}
+    return {
+        "apprehended": apprehended,
+        "individual_records": individual_records,
+        "apprehensions_reported": reported,
+    }
 
 
 def _coord_attrs(ds: xr.Dataset, period: str, occasion: str | None) -> None:

@@ -762,3 +762,24 @@ def test_reapprehension_rate_counts_retries_within_the_month_only():
     table = data_summary(make_records(rows))
     assert table.loc["omsk", "reapprehension_rate"] == pytest.approx(3 / 6)
     assert table.loc["omsk", "distinct_people"] == 2
+
+
+def test_a_section_month_is_reported_by_a_total_of_zero_or_a_record_not_by_nothing():
+    """``apprehensions_reported``: a totals row of 0 reports the month, a record does; a month with neither
+    is 0 in ``apprehended`` but not reported (the border model refuses it: rule month_gap)."""
+    records = make_records(
+        [appr("2006-03-05", "omsk", "p1")],
+        totals=[
+            {"section_id": "orenburg", "month": "2006-03-01", "category": "smuggler", "detected_by": "patrol", "apprehensions": 0},
+            {"section_id": "orenburg", "month": "2006-05-01", "category": "smuggler", "detected_by": "patrol", "apprehensions": 2},
+        ],
+    )  # fmt: skip
+    ds = sufficient_statistics(records)
+    reported = ds["apprehensions_reported"].sel(section=["omsk", "orenburg"])
+    months = [str(m)[:7] for m in ds["month"].values]
+    assert months == ["2006-03", "2006-04", "2006-05"]
+    assert reported.transpose("section", "month").values.tolist() == [
+        [True, False, False],
+        [True, False, True],
+    ]
+    assert int(ds["apprehended"].sel(section="orenburg").sum("month").sum()) == 2

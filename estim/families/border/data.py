@@ -44,6 +44,46 @@ def policy_in_force(events: pd.DataFrame, months: np.ndarray) -> xr.DataArray:
     )
 
 
+def _refuse_unreported_months(stats: xr.Dataset, surveyed: np.ndarray) -> None:
+    """A section without individual records is known only by its monthly totals, which list every month
+    (zeros included): a month with no totals row is a month nobody reported, and the model would read it as
+    a month without apprehensions, i.e. without crossings caught. So is a month in which no section has any
+    apprehension data (records or totals): the span also covers the checkpoint records' months. Refuse
+    both, naming the sections and months. A surveyed section's month without records, other sections
+    having data, may be a true 0 and is not refused. (Statistics saved before ``apprehensions_reported``
+    existed are not checked.)"""
+    if "apprehensions_reported" not in stats:
+        return
+    reported = stats["apprehensions_reported"].transpose("section", "month").values.astype(bool)
+    # a month with no apprehension data anywhere (the span stretched by the checkpoint records): every
+    # section's count would be 0, the surveyed ones' too
+    gaps = (~surveyed[:, None] & ~reported) | ~reported.any(axis=0)[None, :]
+    if not gaps.any():
+        return
+    months = [str(m)[:7] for m in stats["month"].values]
+    lines = []
+    for s in np.flatnonzero(gaps.any(axis=1)):
+        missing = np.flatnonzero(gaps[s])
+        runs = np.split(missing, np.flatnonzero(np.diff(missing) > 1) + 1)
+        words = [months[r[0]] + ("" if len(r) == 1 else f" … {months[r[-1]]}") for r in runs]
+        shown = ", ".join(words[:4]) + (
+            f" and {len(words) - 4} more runs" if len(words) > 4 else ""
+        )
+        lines.append(
+            f"{stats['section'].values[s]}: {shown} ({len(missing)} of {len(months)} months)"
+        )
+    raise EstimInputError(
+        "apprehension_totals: months with no monthly total in a section without individual records, or "
+        f"no apprehension data in any section, in the records' span {months[0]} … {months[-1]} "
+        "(rule month_gap): "
+        + "; ".join(lines)
+        + ". The border model would read an unreported month as one without apprehensions. If nobody "
+        "was apprehended, write that month's rows with 0; if the month was not reported, the records "
+        "cannot be fitted as they are (the span runs from the first to the last month of the "
+        "apprehensions, apprehension totals and checkpoint records)"
+    )
+
+
 def border_data(
     stats: xr.Dataset,
     sections: pd.DataFrame,
@@ -71,6 +111,7 @@ def border_data(
     by_detector = stats["apprehended"].transpose("section", "month", "category", "detector")
     apprehensions = by_detector.sum("detector")
     surveyed = stats["individual_records"].values.astype(bool)
+    _refuse_unreported_months(stats, surveyed)
     freq = stats["frequency"].transpose("section", "period", "category", "k").values
     if freq.shape[1] != len(months):
         raise EstimInputError("frequency periods do not match the months")

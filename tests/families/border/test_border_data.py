@@ -92,3 +92,37 @@ def test_border_spec_reads_and_rejects_a_period():
                 "data": {"records": "data/synthetic", "period": "2010"},
             }
         )
+
+
+def test_a_month_nobody_reported_is_refused_not_read_as_no_apprehensions(records):
+    """Monthly totals list every month, zeros included. A section-month left out of them (or a month in
+    which no section has any apprehension data, the span being stretched by the checkpoint records) would
+    be counted as 0 apprehensions: a confident wrong number. The same month written as 0 is accepted."""
+    import dataclasses
+
+    import pandas as pd
+
+    totals = records.apprehension_totals
+    month = pd.Timestamp("2010-05-01")
+    hole = (totals["section_id"] == "astrakhan") & (totals["month"] == month)
+    assert hole.sum() == 15 and totals.loc[hole, "apprehensions"].sum() > 0
+    gap = dataclasses.replace(records, apprehension_totals=totals[~hole].reset_index(drop=True))
+    with pytest.raises(EstimInputError, match=r"month_gap.*astrakhan: 2010-05 \(1 of 144 months\)"):
+        records_data(gap)
+
+    zeros = totals.copy()
+    zeros.loc[hole, "apprehensions"] = 0
+    data = records_data(dataclasses.replace(records, apprehension_totals=zeros))
+    assert int(data["apprehensions"].sel(section="astrakhan", month=month).sum()) == 0
+
+    checkpoints = records.checkpoint_records
+    later = checkpoints[checkpoints["month"] == checkpoints["month"].max()].copy()
+    later["month"] = pd.Timestamp("2018-01-01")
+    stretched = dataclasses.replace(
+        records, checkpoint_records=pd.concat([checkpoints, later], ignore_index=True)
+    )
+    with pytest.raises(EstimInputError, match="month_gap") as refused:
+        records_data(stretched)
+    # the surveyed sections too: their records end in 2017 as well
+    assert "omsk: 2018-01 (1 of 145 months)" in str(refused.value)
+    assert "astrakhan: 2018-01 (1 of 145 months)" in str(refused.value)
