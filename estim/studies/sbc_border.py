@@ -537,8 +537,9 @@ def replicate_rows(
     """Replicate ``task`` = ("border", replicate, seed): one row per ranked quantity (`RANKED`) in the columns
     of `estim.studies.sbc_ranks.COLUMNS` (``n_true``: the true unobserved crossings, ``n_observed``: the
     apprehensions) and `EXTRA_COLUMNS`: ``compile_seconds``, ``p_repeated_trials`` (P(r = 1 | data)) and
-    ``model_revision`` (`estim.families.border.revision`); or one row with the error. The model is built and compiled for each dataset (its likelihood's layout is built from the
-    observed totals, `estim.families.border.kernels.totals_logp`); ``seconds`` is the fit's time after that."""
+    ``model_revision`` (`estim.families.border.revision`); or one row with the error. The model is built
+    and compiled for each dataset (its likelihood's layout is built from the observed totals,
+    `estim.families.border.kernels.totals_logp`); ``seconds`` is the fit's time after that."""
 
     family, replicate, seed = task
     design = DESIGN if backend is None else BorderSbcDesign(backend=backend)
