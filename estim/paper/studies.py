@@ -217,6 +217,16 @@ def recovery(ctx: Context) -> list[Path]:
             "sections_beyond_5_percent": Number(
                 len(b["sections_beyond_5_percent"]), "deterministic"
             ),
+            # their names and errors, so that the text says which and by how much
+            "beyond_5_percent": Number(
+                ", ".join(
+                    f"{s.replace('_', ' ')} ({100 * b['by_section'][s]['median_rel_error']:+.1f} %)"
+                    for s in b["sections_beyond_5_percent"]
+                )
+                or "none",
+                "deterministic",
+            ),
+            **_retry_split_numbers(b),
         },
     }
     out = ctx.generated
@@ -225,6 +235,32 @@ def recovery(ctx: Context) -> list[Path]:
         write_numbers(out / "numbers" / "recovery.json", numbers),
     ]
     return [ctx.record(p, recovery, inputs) for p in paths]
+
+
+def _retry_split_numbers(summary: dict[str, Any]) -> dict[str, Any]:
+    """The whole border's coverage where the fit put r at 1 and where it did not
+    (`estim.studies.border_recovery.retry_split`): ``at_one`` and ``below_one``, each with its datasets, the
+    share of years covered, the one-sided p of a coverage below 90 % (years counted by dataset), the period
+    totals covered and the median relative width of the period total's interval."""
+    split = summary.get("border_by_retry")
+    if split is None:  # rows without r's interval (a study before r was estimated): no group
+        split = {name: {"years": 0} for name in ("at_one", "below_one")}
+    out: dict[str, Any] = {}
+    for name, g in split.items():
+        years = g["years"]
+        if not years:  # no dataset in the group: nothing to quote (the text says so)
+            out[name] = {"datasets": Number(0, "deterministic")}
+            continue
+        out[name] = {
+            "datasets": Number(g["datasets"], "deterministic"),
+            "years": Number(years, "deterministic"),
+            "years_covered": Number(g["years_covered"], "deterministic"),
+            "years_coverage": Number(g["years_covered"] / years, "deterministic"),
+            "p_below_90": Number(float(g["p_below_90"]), "deterministic"),
+            "periods_covered": Number(g["periods_covered"], "deterministic"),
+            "median_period_width": Number(float(g["median_period_width"]), "deterministic"),
+        }
+    return out
 
 
 # what a sensitivity variant changes, by the names of the priors and options it changes (first match wins)

@@ -477,6 +477,38 @@ def recovery_study(
 # summaries
 
 
+# r's 90 % interval "rests on 1" when its lower end is this close to 1: the averaged posterior is then (almost)
+# the model with r = 1 exactly
+AT_ONE = 1.0 - 1e-6
+
+
+def retry_split(border: pd.DataFrame, keys: list[str]) -> dict[str, dict[str, Any]]:
+    """The whole border's coverage split by whether the fit put r at 1 (``at_one``: r's 90 % interval rests on
+    1, ``retry_q05`` ≥ `AT_ONE`) or not (``below_one``): per group the datasets, the years covered (``years``,
+    ``years_covered``, ``p_below_90`` by dataset), the period totals covered and the median relative width
+    of the period total's 90 % interval (q95 − q05 over the posterior median). ``border`` has one row per
+    dataset × year. With r at 1 the intervals lose the width that r's uncertainty gives them: this is where
+    they are narrowest, and where the recovery study finds them too narrow (docs/design.md §4)."""
+    out: dict[str, dict[str, Any]] = {}
+    at_one = border["retry_q05"].astype(float) >= AT_ONE
+    for name, rows in (("at_one", border[at_one]), ("below_one", border[~at_one])):
+        period = rows.drop_duplicates(keys)
+        width = (period["border_period_q95"] - period["border_period_q05"]) / period[
+            "border_period_median"
+        ]
+        out[name] = {
+            "datasets": int(len(period)),
+            "years": int(len(rows)),
+            "years_covered": int(flag(rows["border_covered"]).sum()),
+            "p_below_90": below_nominal_by_dataset(rows, "border_covered", by=keys)
+            if len(rows)
+            else float("nan"),
+            "periods_covered": int(flag(period["border_period_covered"]).sum()),
+            "median_period_width": float(width.median()) if len(period) else float("nan"),
+        }
+    return out
+
+
 def coverage_summary(df: pd.DataFrame, level: float = 0.95) -> dict[str, Any]:
     """Coverage of the 90 % intervals with exact (Clopper–Pearson) ``level`` intervals: of all section-years
     (also with the dataset bootstrap's ``level`` interval, ``ci_datasets``, which is the one to read: a
@@ -548,6 +580,8 @@ def coverage_summary(df: pd.DataFrame, level: float = 0.95) -> dict[str, Any]:
             **coverage(period["border_period_covered"], level),
             "p_below_90": below_nominal(period["border_period_covered"]),
         }
+    if "retry_q05" in ok and "border_period_q05" in ok:
+        out["border_by_retry"] = retry_split(border, keys)
     if "refused" in df:
         ran = per_dataset[without_error(per_dataset["error"])]
         accepted = ok[~flag(ok["refused"])]

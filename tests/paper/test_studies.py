@@ -32,6 +32,7 @@ def _dataset(
     section_years_covered: int | None = None,
     period_error: float = 0.0,
     retry_median: float = 1.0,
+    retry_q05: float = 0.9,
     attempts: int = 1,
     refused_gate: bool = False,
     refused_ppc: bool = False,
@@ -52,11 +53,14 @@ def _dataset(
                 "border_period_truth": 1000,
                 "border_period_median": 1000 * (1 + period_error),
                 "border_period_covered": covered,
+                "border_period_q05": 950 if covered else 1100,
+                "border_period_q95": 1050 if covered else 1200,
                 "dataset": seed,
                 "sim_seed": 4000 + seed,
                 "sim_retry": retry,
                 "sim_frailty": frailty,
                 "retry_median": retry_median,
+                "retry_q05": retry_q05,
                 "retry_covered": True,
                 "attempts": attempts,
                 "refused_gate": refused_gate,
@@ -93,6 +97,7 @@ def _grid_rows() -> pd.DataFrame:
             section_years_covered=hits,
             period_error=err,
             retry_median=r_hat,
+            retry_q05=1.0 if i == 0 else 0.9,  # the first fit put r at 1
             attempts=2 if i == 1 else 1,
         )
     rows += _dataset(0, retry=0.6, frailty=0.5, covered=False, period_error=0.2, retry_median=0.9)
@@ -209,6 +214,12 @@ def test_the_border_recovery_is_the_grids_cell_of_the_calibrated_world(tmp_path)
     assert border["border_years"] == 1.0
     assert border["refused"] == 0 and border["gate_failures"] == 0
     assert border["sections_beyond_5_percent"] == 1
+    assert border["beyond_5_percent"] == "c (+10.0 %)"
+    # the whole border split by where the fit put r: dataset 0 at 1, its period interval 100/1010 wide
+    assert border["at_one.datasets"] == 1 and border["below_one.datasets"] == 2
+    assert border["at_one.years"] == 12 and border["at_one.years_covered"] == 12
+    assert border["at_one.median_period_width"] == pytest.approx(100 / 1010)
+    assert border["below_one.years"] == 24 and border["below_one.periods_covered"] == 2
     table = pd.read_csv(paper / "generated" / "tables" / "recovery.csv")
     assert table.loc[table["family"] == "border", "datasets"].tolist() == [3, 3]
 

@@ -134,6 +134,44 @@ def test_section_year_table_and_summary():
     assert s["border_period"]["n"] == 1 and s["border_period"]["covered"] == 0
 
 
+def test_the_whole_border_is_split_by_whether_the_fit_put_r_at_1():
+    """Two datasets with r's interval on 1 (one misses 6 of its 12 years and its period total) and one below
+    it (covers all): the groups count their own datasets, years and periods, and a narrow interval's width."""
+    rows = []
+    for seed, q05, misses, half in ((1, 1.0, 6, 20), (2, 1.0, 0, 20), (3, 0.93, 0, 70)):
+        for year in range(2006, 2018):
+            rows.append(
+                {
+                    "sim_seed": seed,
+                    "dataset": seed,
+                    "year": year,
+                    "retry_q05": q05,
+                    "border_covered": year - 2006 >= misses,
+                    "border_period_median": 1000.0,
+                    "border_period_q05": 1000.0 - half,
+                    "border_period_q95": 1000.0 + half,
+                    "border_period_covered": misses == 0,
+                }
+            )
+    split = R.retry_split(pd.DataFrame(rows), ["sim_seed", "dataset"])
+    assert split["at_one"] == {
+        "datasets": 2,
+        "years": 24,
+        "years_covered": 18,
+        "p_below_90": pytest.approx(split["at_one"]["p_below_90"]),
+        "periods_covered": 1,
+        "median_period_width": pytest.approx(0.04),
+    }
+    assert (
+        0 < split["at_one"]["p_below_90"] < 0.5
+    )  # 18 of 24 is below 90 %, though only two datasets
+    assert split["below_one"]["datasets"] == 1 and split["below_one"]["years_covered"] == 12
+    assert split["below_one"]["median_period_width"] == pytest.approx(0.14)
+    # an r interval that ends a hair below 1 is not "at 1"
+    rows = [dict(r, retry_q05=0.999) for r in rows]
+    assert R.retry_split(pd.DataFrame(rows), ["sim_seed", "dataset"])["at_one"]["datasets"] == 0
+
+
 @pytest.mark.slow
 def test_section_year_intervals_cover_the_truth_85_to_95_percent():
     df = R.recovery_study(n_seeds=30)
