@@ -257,7 +257,12 @@ def test_natural_parameters_map_back_to_the_models_free_variables(covariates):
     from estim.families.border.model import build_border
 
     _, data, _, _ = B.simulate_replicate(np.random.default_rng(21), covariates)
-    model = build_border(data, B.SBC_PRIORS, centered_hazard=B.DESIGN.centered_hazard)
+    model = build_border(
+        data,
+        B.SBC_PRIORS,
+        centered_hazard=B.DESIGN.centered_hazard,
+        centered_section_effect=B.DESIGN.centered_section_effect,
+    )
     rng = np.random.default_rng(4)
     inputs = [rv.type() for rv in model.free_RVs]
     natural = [n for n in B.NATURAL if n in model.named_vars]
@@ -269,7 +274,8 @@ def test_natural_parameters_map_back_to_the_models_free_variables(covariates):
         rv.name: rng.normal(0.0, 0.3, tuple(rv.shape.eval())) + (0.5 if "sd" in rv.name else 0.0)
         for rv in model.free_RVs
     }
-    for name in ("section_effect", "hazard_terrain", "hazard_category"):
+    zero_sum = ("section_effect", "section_effect_z", "hazard_terrain", "hazard_category")
+    for name in (n for n in zero_sum if n in point):
         point[name] = point[name] - point[name].mean()  # zero-sum effects
     point["register_coverage_z"] = rng.normal(0.0, 1.0, point["register_coverage_z"].shape)
     values = fn(*(point[rv.name] for rv in model.free_RVs))
@@ -323,7 +329,12 @@ def test_the_likelihoods_score_at_the_truth_has_mean_zero_under_the_generator(
     scores: dict[tuple[str, str], list[float]] = {}
     for _ in range(60):
         data, _ = B.simulate_border(covariates, truth, rng)
-        model = build_border(data, B.SBC_PRIORS, centered_hazard=B.DESIGN.centered_hazard)
+        model = build_border(
+            data,
+            B.SBC_PRIORS,
+            centered_hazard=B.DESIGN.centered_hazard,
+            centered_section_effect=B.DESIGN.centered_section_effect,
+        )
         terms = pt.stack([pm.logp(rv, model.rvs_to_values[rv]).sum() for rv in model.observed_RVs])
         inputs = [rv.type() for rv in model.free_RVs]
         replaced = graph_replace(terms, dict(zip(model.free_RVs, inputs, strict=True)))

@@ -14,7 +14,8 @@ with policy event e in force. Model variables are named after the symbols' meani
     μ_{s,t,bypasser} = F_{s,t} · expit(η0 + η1 log(max(w_{s,t}, 0.1)/60))
 
 ℓ_s section length, N_s near-border population (``data/sections.csv``); α_s [section_effect] sum-to-zero
-section effects with scale σ_α [section_sd]; β_c [category_level]; S_c [season] two seasonal harmonics; τ_c
+section effects with scale σ_α [section_sd] (centred by default; ``centered_section_effect = false`` in a
+spec's [options] samples them as σ_α times standard scores, for data that inform them weakly); β_c [category_level]; S_c [season] two seasonal harmonics; τ_c
 [trend]; θ_{e,c} = exp(log_policy_effect): every policy event on every category's journeys (the data cover all
 three events); γ [population_elasticity]; φ_c = 1/overdispersion²; F_{s,t}, w_{s,t} the land foreign flow and
 its mean wait at the section's checkpoints (observed exactly, conditioned on): bypassers are law-abiding
@@ -306,11 +307,32 @@ def link_terms(
     )
 
 
+def _section_effect(table: _PriorTable, priors: Mapping[str, Prior], centered: bool) -> Any:
+    """α_s from its prior entry, centred (sampled as it is) or non-centred: sampled as z_s
+    [section_effect_z] from the law at scale 1, α_s = σ_α z_s (exact for a law of location 0 with a scale
+    ``sigma``, e.g. the default ZeroSumNormal). Non-centred suits data that inform the section effects weakly
+    (few or small sections): there the centred form has a funnel at small σ_α."""
+    if centered:
+        return table.create("section_effect", dims="section")
+    prior = priors["section_effect"]
+    parameters = table.parameters("section_effect")
+    if "sigma" not in parameters or parameters.get("mu", 0.0) != 0.0:
+        raise EstimInputError(
+            "[options] centered_section_effect = false: the prior of section_effect must have a scale "
+            f'sigma and location 0 (e.g. ZeroSumNormal(sigma="section_sd")), got {prior}'
+        )
+    z = Prior(prior.distribution, **{**parameters, "sigma": 1.0}).create(
+        "section_effect_z", dims="section"
+    )
+    return pm.Deterministic("section_effect", parameters["sigma"] * z, dims="section")
+
+
 def build_border(
     data: xr.Dataset,
     priors: Mapping[str, Prior] | None = None,
     *,
     centered_hazard: bool = True,
+    centered_section_effect: bool = True,
     terrain_hazard: bool = True,
     retry_probability: float | None = None,
     repeated_trials_prior: float = REPEATED_TRIALS_PRIOR,
@@ -323,7 +345,8 @@ def build_border(
     the fit is then averaged with r = 1 of prior probability ``repeated_trials_prior``
     (`estim.families.border.repeated_trials`; 0: no averaging). ``frailty_sd``: None or 0 for no person-level frailty, a
     number σ > 0 for a frailty of that spread, ``"estimated"`` for σ with the prior entry ``frailty_sd``
-    (`estim.families.border.rates.detection`). ``saddlepoint_above``: unsurveyed totals above it take the
+    (`estim.families.border.rates.detection`). ``centered_hazard`` and ``centered_section_effect``: sample a_s and α_s as they
+    are (true, the default) or as standard scores (`_section_effect`). ``saddlepoint_above``: unsurveyed totals above it take the
     saddlepoint approximation of their compound law (`estim.families.border.kernels.saddlepoint_logp`; cost
     one term a cell, not k), ``false`` the exact law everywhere."""
     overrides = dict(priors or {})
@@ -399,7 +422,7 @@ def build_border(
             retry = pm.Deterministic("retry_probability", pt.constant(float(retry_probability)))
             log_retry = pt.log(retry)
         # journeys
-        section_effect = table.create("section_effect", dims="section")  # α_s
+        section_effect = _section_effect(table, priors, centered_section_effect)  # α_s
         # β_c, μ ∝ r along the ridge
         category_level = along_retry(
             table, priors, "category_level", log_retry, dims="journey_category"

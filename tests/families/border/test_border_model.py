@@ -8,6 +8,7 @@ import functools
 
 import numpy as np
 import pymc as pm
+import pytensor
 import pytensor.tensor as pt
 import pytest
 import scipy.integrate
@@ -326,6 +327,34 @@ def test_the_non_centred_hazard_keeps_the_overridden_law(data):
         "hazard_section_z",
     }
     assert np.isfinite(m.compile_dlogp()(m.initial_point())).all()
+
+
+def test_the_non_centred_section_effects_are_the_scale_times_standard_scores(data):
+    m = build_border(data, centered_section_effect=False)
+    law, (sigma, *_) = _law(m, "section_effect_z")
+    assert law == "ZeroSumNormal" and _value(sigma) == 1.0
+    assert m["section_effect"] in m.deterministics
+    assert _names(m, m["section_effect"]) == {"section_sd", "section_effect_z"}
+    point = m.initial_point()
+    assert np.isfinite(m.compile_dlogp()(point)).all()
+    # α = σ_α z exactly, at a point where σ_α ≠ 1
+    z = np.linspace(-1.0, 1.0, len(data["section"]))
+    at = {"section_sd_log__": np.log(0.3), "section_effect_z_zerosum__": z[:-1] - z.mean()}
+    outputs = m.replace_rvs_by_values([m["section_effect"], m["section_sd"], m["section_effect_z"]])
+    inputs = [m.rvs_to_values[m[n]] for n in ("section_sd", "section_effect_z")]
+    fn = pytensor.function(inputs, outputs, on_unused_input="ignore")
+    alpha, sd, zs = fn(*(at[v.name] for v in inputs))
+    np.testing.assert_allclose(alpha, sd * zs)
+    assert sd == pytest.approx(0.3) and abs(zs.sum()) < 1e-12 and np.ptp(zs) > 0
+
+
+def test_non_centred_section_effects_need_a_scale_and_no_location(data):
+    with pytest.raises(EstimInputError, match="centered_section_effect"):
+        build_border(
+            data,
+            {"section_effect": Prior("Normal", mu=0.5, sigma="section_sd")},
+            centered_section_effect=False,
+        )
 
 
 @pytest.mark.parametrize(
