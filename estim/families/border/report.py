@@ -53,8 +53,11 @@ def truth_by_year(truth_path: str | Path) -> xr.DataArray:
 
 def retry_summary(post: xr.Dataset, prob: float = 0.9) -> dict[str, Any]:
     """The retry probability r of a fit: its posterior median and central `prob` interval, and where it comes
-    from: ``fixed`` (a spec's option), ``linkage`` (apprehended journeys linked to the in-country registers)
-    or ``prior`` (no linkage: the prior alone, which the estimate then rests on); with the apprehended journeys
+    from: ``fixed`` (a spec's option), ``linkage`` (apprehended journeys linked to two or more in-country
+    registers, whose overlap separates the share that got through from the registers' coverage),
+    ``one_list`` (linked to one register: the share seen on it is that product, so r is bounded below and
+    rests above on its prior and the register's coverage prior) or ``prior`` (no linkage: the prior alone,
+    which the estimate then rests on); with the apprehended journeys
     given up per year (whole border, median) when the fit has them. A fit averaged with repeated trials
     (r = 1) gives r's averaged posterior and ``repeated_trials``: P(r = 1 | data), its prior, the Bayes
     factor."""
@@ -67,7 +70,12 @@ def retry_summary(post: xr.Dataset, prob: float = 0.9) -> dict[str, Any]:
     if float(r.max() - r.min()) == 0.0:
         out["source"] = "fixed"
     else:
-        out["source"] = "linkage" if "register_coverage" in post else "prior"
+        out["source"] = "prior"
+        if "register_coverage" in post:
+            # one list sees a crossing with its own coverage π, and the linked journeys pin only s·π: r is
+            # then bounded below (s ≥ s·π) and rests above on the priors of r and π
+            lists = post["register_coverage"].sizes.get("in_country_list")
+            out["source"] = "one_list" if lists == 1 else "linkage"
     if averaging is not None:
         out["repeated_trials"] = averaging
     if "abandoned_border_year" in post:
@@ -238,11 +246,15 @@ def format_border(tables: dict[str, Any]) -> str:
         lines += [
             f"retry        probability of trying again after an apprehension: {retry['median']:.2f} "
             f"({retry['lower']:.2f} – {retry['upper']:.2f}), "
-            + (
-                "learnt from apprehended journeys seen later on the in-country registers"
-                if retry["source"] == "linkage"
-                else "from its PRIOR alone: no apprehended journey could be linked to in-country registers, "
-                "so the estimates rest on that prior"
+            + {
+                "linkage": "learnt from apprehended journeys seen later on the in-country registers",
+                "one_list": "bounded below by apprehended journeys seen later on the ONE in-country "
+                "register, which cannot say how complete it is; above that bound r rests on its PRIOR and "
+                "on the prior of the register's coverage, and so do the estimates",
+            }.get(
+                retry["source"],
+                "from its PRIOR alone: no apprehended journey could be linked to in-country registers, "
+                "so the estimates rest on that prior",
             ),
         ]
         if "repeated_trials" in retry:

@@ -158,16 +158,21 @@ def test_after_sampling_averages_with_repeated_trials_when_the_data_favour_them(
 def test_the_report_says_where_the_retry_probability_comes_from():
     from estim.families.border.report import retry_summary
 
-    def posterior(values, linked):
+    def posterior(values, linked, lists=2):
         ds = xr.Dataset(
             {"retry_probability": (("chain", "draw"), np.asarray(values, float).reshape(1, -1))}
         )
         if linked:
-            ds["register_coverage"] = (("chain", "draw"), np.zeros((1, len(values))))
+            ds["register_coverage"] = (
+                ("chain", "draw", "in_country_list"),
+                np.zeros((1, len(values), lists)),
+            )
         return ds
 
     draws = np.linspace(0.8, 1.0, 101)
     assert retry_summary(posterior(draws, True))["source"] == "linkage"
+    # one register cannot say how complete it is: the linkage bounds r below, the priors do the rest
+    assert retry_summary(posterior(draws, True, lists=1))["source"] == "one_list"
     assert retry_summary(posterior(draws, False))["source"] == "prior"
     fixed = retry_summary(posterior(np.ones(50), False))
     assert fixed["source"] == "fixed" and fixed["median"] == 1.0
@@ -366,3 +371,20 @@ def test_a_fit_with_linkage_saves_and_checks_it(model, data):
     check = predictive_check(tree)
     assert "linkage" in check["verdicts"]
     assert 0.0 <= check["coverage"]["linkage"]["p_value"] <= 1.0
+
+
+def test_the_report_says_one_register_cannot_identify_r():
+    from estim.families.border.report import format_border
+
+    whole = {"apprehensions_per_year": 10.0, "median": 20.0, "lower": 15.0, "upper": 30.0}
+    tables = {
+        "interval": {"prob": 0.9},
+        "years": [2006, 2017],
+        "sections": [],
+        "whole_border": whole,
+        "whole_border_by_year": [],
+        "retry": {"source": "one_list", "median": 0.9, "lower": 0.6, "upper": 1.0},
+    }
+    text = format_border(tables)
+    assert "ONE in-country register" in text and "PRIOR" in text
+    assert "learnt from" not in text
