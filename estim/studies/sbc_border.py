@@ -92,9 +92,7 @@ class BorderSbcDesign:
     # the shipped spec's centred section hazards suit its volume (every a_s well informed); here three of four
     # sections are unsurveyed and the counts a twentieth: the centred form diverged (33 in 1,000 draws)
     centered_hazard: bool = False
-    # the same for the section effects α_s, which only the unsurveyed sections' totals inform here (as a
-    # product with their detection): centred, replicate 6 diverged 10–402 times in 1,000–4,000 draws, at
-    # small σ_α (0.04 against 0.20 in the other draws)
+    # the same for α_s, which only the unsurveyed totals inform here (docs/sbc.md: a funnel at small σ_α)
     centered_section_effect: bool = False
 
     def describe(self) -> str:

@@ -13,7 +13,7 @@ import xarray as xr
 from estim.families.base import rng_from
 from estim.families.border.data import no_bypass_flow
 from estim.families.border.kernels import sample_apprehended
-from estim.families.border.model import pattern_probabilities
+from estim.families.border.linkage import pattern_probabilities
 from estim.families.border.rates import (
     Detection,
     Rates,
@@ -113,7 +113,7 @@ def _link_patterns(
     data: xr.Dataset, posterior: xr.Dataset, pick: Any
 ) -> tuple[np.ndarray, np.ndarray]:
     """P(pattern | got through) and P(pattern | not through) per (draw, category, link_pattern) at the draws
-    ``pick``, from the coverage π and the other crossings' sightings μ_S (`model.link_terms`); the second is
+    ``pick``, from the coverage π and the other crossings' sightings μ_S (`linkage.link_terms`); the second is
     also the law of the *before* patterns."""
     n_lists = data.sizes["in_country_list"]
     n = posterior.sizes["chain"] * posterior.sizes["draw"]
@@ -140,7 +140,7 @@ def _link_posterior(
     data: xr.Dataset, posterior: xr.Dataset, pick: slice, s: np.ndarray
 ) -> np.ndarray | None:
     """P(got through | after pattern) per (draw, section, month, category, link_pattern), from s and the
-    posterior coverage π and the other crossings' sightings μ_S (`estim.families.border.model.link_terms`):
+    posterior coverage π and the other crossings' sightings μ_S (`estim.families.border.linkage.link_terms`):
     s P(pattern | got) / P(pattern). None without linkage in the fit."""
     if "register_coverage" not in posterior:
         return None
@@ -316,7 +316,7 @@ def replicate_linkage(
     """Posterior predictive replicates of the register linkage, the data that identify r: at each draw in
     ``pick`` (s: the share of apprehended journeys that got through, per (draw, section, month, category)),
     every surveyed cell's linked journeys are redrawn over the sighting patterns, after the journey from
-    s P(· | got) + (1 − s) P(· | not) and before it from P(· | not) (`model.link_terms`), with the cell's
+    s P(· | got) + (1 − s) P(· | not) and before it from P(· | not) (`linkage.link_terms`), with the cell's
     observed number of linked journeys. Kept summed over months and categories, (sample, window,
     surveyed_section, link_pattern) as ``linkage``; and the χ² discrepancy Σ (y − E)²/E over those cells of
     the observed and of the replicated counts against the draw's expected counts E (``linkage_chi2_observed``,
