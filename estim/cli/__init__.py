@@ -233,8 +233,8 @@ def fit_cmd(
     A saved fit whose provenance (spec hash, data hash, library versions) matches is reused. Every fit is
     checked by the diagnostics gate (R-hat, bulk and tail ESS, divergences, E-BFMI); a failed fit is saved,
     marked failed, and the command exits 3 naming the failed checks. Then prints what `estim summary` prints,
-    and the wall time of the fit, compilation included. Takes seconds for the benchmark specs and 1.5–3
-    minutes for the border model on 2 cores (the first time: compiling the model is part of it). A failed
+    and the wall time of the fit, compilation included. Takes seconds for the benchmark specs and 4–6
+    minutes for the border model on 2 cores (248 s measured idle, compiling included). A failed
     fit is retried ([sampler] retries, 2 by default) at a higher target_accept with twice the draws each
     time; every attempt is printed and recorded in the fit file.
 
