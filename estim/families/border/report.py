@@ -201,6 +201,10 @@ def predictive_coverage(tree: xr.DataTree, prob: float = 0.9) -> dict[str, Any]:
     return out
 
 
+# r's interval "rests on 1" when its lower end is this close (as `estim.studies.border_recovery.AT_ONE`)
+R_AT_ONE = 1.0 - 1e-6
+
+
 def format_border(tables: dict[str, Any]) -> str:
     """The tables as text, each column explained beneath them."""
     pct = f"{tables['interval']['prob']:.0%}"
@@ -263,6 +267,11 @@ def format_border(tables: dict[str, Any]) -> str:
                 f"             P(r = 1, repeated trials | data) = {rt['posterior_probability']:.2f} (prior "
                 f"{rt['prior_probability']:.2f}, Bayes factor {rt['bayes_factor']:.2g}); the estimates "
                 "average the two"
+            )
+        if retry.get("lower", 0.0) >= R_AT_ONE:
+            lines.append(
+                "             r rests on 1: the whole-border interval then lacks the width r's "
+                "uncertainty gives it, and in the recovery study it was too narrow (docs/design.md §4)"
             )
         if "abandoned_per_year" in retry:
             lines.append(

@@ -388,3 +388,20 @@ def test_the_report_says_one_register_cannot_identify_r():
     text = format_border(tables)
     assert "ONE in-country register" in text and "PRIOR" in text
     assert "learnt from" not in text
+
+
+def test_the_report_warns_when_r_rests_on_1():
+    from estim.families.border.report import format_border
+
+    whole = {"apprehensions_per_year": 10.0, "median": 20.0, "lower": 15.0, "upper": 30.0}
+    tables = {
+        "interval": {"prob": 0.9},
+        "years": [2006, 2017],
+        "sections": [],
+        "whole_border": whole,
+        "whole_border_by_year": [],
+    }
+    at_one = {"source": "linkage", "median": 1.0, "lower": 1.0, "upper": 1.0}
+    assert "r rests on 1" in format_border({**tables, "retry": at_one})
+    below = {**at_one, "lower": 0.97}
+    assert "r rests on 1" not in format_border({**tables, "retry": below})
