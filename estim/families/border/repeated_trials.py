@@ -34,6 +34,7 @@ import scipy.optimize
 import xarray as xr
 
 from estim.errors import EstimInputError
+from estim.intervals import equal_tailed
 
 # Prior probability of r = 1 exactly (Espenshade's repeated trials) when r is estimated.
 REPEATED_TRIALS_PRIOR = 0.5
@@ -219,4 +220,37 @@ def at_repeated_trials(posterior: Any) -> dict[str, Any]:
             out["hazard_section"] = posterior["hazard_section"] - mean_shift
     if "register_coverage_z" in names and "register_coverage" in names:
         out["register_coverage"] = 1.0 / (1.0 + np.exp(-posterior["register_coverage_z"]))
+    return out
+
+
+def retry_summary(post: xr.Dataset, prob: float = 0.9) -> dict[str, Any]:
+    """The retry probability r of a fit: its posterior median and central `prob` interval, and where it comes
+    from: ``fixed`` (a spec's option), ``linkage`` (apprehended journeys linked to two or more in-country
+    registers, whose overlap separates the share that got through from the registers' coverage),
+    ``one_list`` (linked to one register: the share seen on it is that product, so r is bounded below and
+    rests above on its prior and the register's coverage prior) or ``prior`` (no linkage: the prior alone,
+    which the estimate then rests on); with the apprehended journeys
+    given up per year (whole border, median) when the fit has them. A fit averaged with repeated trials
+    (r = 1) gives r's averaged posterior and ``repeated_trials``: P(r = 1 | data), its prior, the Bayes
+    factor."""
+    if "retry_probability" not in post:
+        return {"source": "fixed", "median": 1.0, "lower": 1.0, "upper": 1.0}
+    averaging = summary(post)
+    r = with_repeated_trials(post)["retry_probability"]
+    q = equal_tailed(r, prob)
+    out: dict[str, Any] = {k: float(q.sel(quantile=k)) for k in ("median", "lower", "upper")}
+    if float(r.max() - r.min()) == 0.0:
+        out["source"] = "fixed"
+    else:
+        out["source"] = "prior"
+        if "register_coverage" in post:
+            # one list sees a crossing with its own coverage π, and the linked journeys pin only s·π: r is
+            # then bounded below (s ≥ s·π) and rests above on the priors of r and π
+            lists = post["register_coverage"].sizes.get("in_country_list")
+            out["source"] = "one_list" if lists == 1 else "linkage"
+    if averaging is not None:
+        out["repeated_trials"] = averaging
+    if "abandoned_border_year" in post:
+        given_up = post["abandoned_border_year"]
+        out["abandoned_per_year"] = float((given_up.sum("year") / given_up.sizes["year"]).median())
     return out

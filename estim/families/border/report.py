@@ -15,8 +15,7 @@ import xarray as xr
 
 from estim.errors import EstimInputError
 from estim.families.base import FamilyReport
-from estim.families.border.repeated_trials import summary as repeated_trials_summary
-from estim.families.border.repeated_trials import with_repeated_trials
+from estim.families.border.repeated_trials import retry_summary
 from estim.figure_style import events_in_fit
 from estim.intervals import equal_tailed
 
@@ -49,39 +48,6 @@ def truth_by_year(truth_path: str | Path) -> xr.DataArray:
         )
     years = u["month"].dt.year.values
     return u.assign_coords(year=("month", years)).groupby("year").sum().sum("category")
-
-
-def retry_summary(post: xr.Dataset, prob: float = 0.9) -> dict[str, Any]:
-    """The retry probability r of a fit: its posterior median and central `prob` interval, and where it comes
-    from: ``fixed`` (a spec's option), ``linkage`` (apprehended journeys linked to two or more in-country
-    registers, whose overlap separates the share that got through from the registers' coverage),
-    ``one_list`` (linked to one register: the share seen on it is that product, so r is bounded below and
-    rests above on its prior and the register's coverage prior) or ``prior`` (no linkage: the prior alone,
-    which the estimate then rests on); with the apprehended journeys
-    given up per year (whole border, median) when the fit has them. A fit averaged with repeated trials
-    (r = 1) gives r's averaged posterior and ``repeated_trials``: P(r = 1 | data), its prior, the Bayes
-    factor."""
-    if "retry_probability" not in post:
-        return {"source": "fixed", "median": 1.0, "lower": 1.0, "upper": 1.0}
-    averaging = repeated_trials_summary(post)
-    r = with_repeated_trials(post)["retry_probability"]
-    q = equal_tailed(r, prob)
-    out: dict[str, Any] = {k: float(q.sel(quantile=k)) for k in ("median", "lower", "upper")}
-    if float(r.max() - r.min()) == 0.0:
-        out["source"] = "fixed"
-    else:
-        out["source"] = "prior"
-        if "register_coverage" in post:
-            # one list sees a crossing with its own coverage π, and the linked journeys pin only s·π: r is
-            # then bounded below (s ≥ s·π) and rests above on the priors of r and π
-            lists = post["register_coverage"].sizes.get("in_country_list")
-            out["source"] = "one_list" if lists == 1 else "linkage"
-    if averaging is not None:
-        out["repeated_trials"] = averaging
-    if "abandoned_border_year" in post:
-        given_up = post["abandoned_border_year"]
-        out["abandoned_per_year"] = float((given_up.sum("year") / given_up.sizes["year"]).median())
-    return out
 
 
 def border_tables(

@@ -156,7 +156,7 @@ def test_after_sampling_averages_with_repeated_trials_when_the_data_favour_them(
 
 
 def test_the_report_says_where_the_retry_probability_comes_from():
-    from estim.families.border.report import retry_summary
+    from estim.families.border.repeated_trials import retry_summary
 
     def posterior(values, linked, lists=2):
         ds = xr.Dataset(
