@@ -373,19 +373,23 @@ def test_a_fit_with_linkage_saves_and_checks_it(model, data):
     assert 0.0 <= check["coverage"]["linkage"]["p_value"] <= 1.0
 
 
-def test_the_report_says_one_register_cannot_identify_r():
-    from estim.families.border.report import format_border
-
+def _report_tables() -> dict:
+    """The fewest tables `format_border` prints: no section, no year; the retry summary is the test's."""
     whole = {"apprehensions_per_year": 10.0, "median": 20.0, "lower": 15.0, "upper": 30.0}
-    tables = {
+    return {
         "interval": {"prob": 0.9},
         "years": [2006, 2017],
         "sections": [],
         "whole_border": whole,
         "whole_border_by_year": [],
-        "retry": {"source": "one_list", "median": 0.9, "lower": 0.6, "upper": 1.0},
     }
-    text = format_border(tables)
+
+
+def test_the_report_says_one_register_cannot_identify_r():
+    from estim.families.border.report import format_border
+
+    one_list = {"source": "one_list", "median": 0.9, "lower": 0.6, "upper": 1.0}
+    text = format_border({**_report_tables(), "retry": one_list})
     assert "ONE in-country register" in text and "PRIOR" in text
     assert "learnt from" not in text
 
@@ -393,14 +397,7 @@ def test_the_report_says_one_register_cannot_identify_r():
 def test_the_report_warns_when_r_rests_on_1():
     from estim.families.border.report import format_border
 
-    whole = {"apprehensions_per_year": 10.0, "median": 20.0, "lower": 15.0, "upper": 30.0}
-    tables = {
-        "interval": {"prob": 0.9},
-        "years": [2006, 2017],
-        "sections": [],
-        "whole_border": whole,
-        "whole_border_by_year": [],
-    }
+    tables = _report_tables()
     at_one = {"source": "linkage", "median": 1.0, "lower": 1.0, "upper": 1.0}
     assert "r rests on 1" in format_border({**tables, "retry": at_one})
     below = {**at_one, "lower": 0.97}
