@@ -62,8 +62,8 @@ import xarray as xr
 
 from estim.errors import EstimInputError
 from estim.families.border.data_kind import BORDER_RECORDS
+from estim.families.border.repeated_trials import AT_ONE, with_repeated_trials
 from estim.families.border.repeated_trials import summary as repeated_trials_summary
-from estim.families.border.repeated_trials import with_repeated_trials
 from estim.families.border.revision import MODEL_REVISION
 from estim.intervals import equal_tailed
 from estim.io import study_rows_so_far, without_error
@@ -475,11 +475,6 @@ def recovery_study(
 
 # --------------------------------------------------------------------------------------------------------------
 # summaries
-
-
-# r's 90 % interval "rests on 1" when its lower end is this close to 1: the averaged posterior is then (almost)
-# the model with r = 1 exactly
-AT_ONE = 1.0 - 1e-6
 
 
 def retry_split(border: pd.DataFrame, keys: list[str]) -> dict[str, dict[str, Any]]:

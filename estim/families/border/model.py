@@ -15,7 +15,8 @@ with policy event e in force. Model variables are named after the symbols' meani
 
 ℓ_s section length, N_s near-border population (``data/sections.csv``); α_s [section_effect] sum-to-zero
 section effects with scale σ_α [section_sd] (centred by default; ``centered_section_effect = false`` in a
-spec's [options] samples them as σ_α times standard scores, for data that inform them weakly); β_c [category_level]; S_c [season] two seasonal harmonics; τ_c
+spec's [options] samples them as σ_α times standard scores, for data that inform them weakly); β_c
+[category_level]; S_c [season] two seasonal harmonics; τ_c
 [trend]; θ_{e,c} = exp(log_policy_effect): every policy event on every category's journeys (the data cover all
 three events); γ [population_elasticity]; φ_c = 1/overdispersion²; F_{s,t}, w_{s,t} the land foreign flow and
 its mean wait at the section's checkpoints (observed exactly, conditioned on): bypassers are law-abiding

@@ -45,6 +45,9 @@ SOURCE = "repeated_trials_source"
 # the attribute of a quantity already computed from the averaged posterior (not to be gathered again)
 AVERAGED = "averaged_with_repeated_trials"
 SLAB_DENSITY = "retry_slab_density_at_one"
+# r's 90 % interval "rests on 1" when its lower end is this close to 1: the averaged posterior is then
+# (almost) the model with r = 1 exactly (the report warns; the recovery study splits its coverage there)
+AT_ONE = 1.0 - 1e-6
 
 
 def check_prior(value: Any) -> float:

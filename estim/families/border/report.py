@@ -15,7 +15,7 @@ import xarray as xr
 
 from estim.errors import EstimInputError
 from estim.families.base import FamilyReport
-from estim.families.border.repeated_trials import retry_summary
+from estim.families.border.repeated_trials import AT_ONE, retry_summary
 from estim.figure_style import events_in_fit
 from estim.intervals import equal_tailed
 
@@ -167,10 +167,6 @@ def predictive_coverage(tree: xr.DataTree, prob: float = 0.9) -> dict[str, Any]:
     return out
 
 
-# r's interval "rests on 1" when its lower end is this close (as `estim.studies.border_recovery.AT_ONE`)
-R_AT_ONE = 1.0 - 1e-6
-
-
 def format_border(tables: dict[str, Any]) -> str:
     """The tables as text, each column explained beneath them."""
     pct = f"{tables['interval']['prob']:.0%}"
@@ -234,7 +230,7 @@ def format_border(tables: dict[str, Any]) -> str:
                 f"{rt['prior_probability']:.2f}, Bayes factor {rt['bayes_factor']:.2g}); the estimates "
                 "average the two"
             )
-        if retry.get("lower", 0.0) >= R_AT_ONE:
+        if retry.get("lower", 0.0) >= AT_ONE:
             lines.append(
                 "             r rests on 1: the whole-border interval then lacks the width r's "
                 "uncertainty gives it, and in the recovery study it was too narrow (docs/design.md §4)"
