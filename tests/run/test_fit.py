@@ -249,3 +249,27 @@ def test_the_source_hash_covers_every_module_a_fit_depends_on():
     for path in paths:
         h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
     assert store.estim_source_hash() == h.hexdigest()[:16]
+
+
+def _exactly_equal(a: xr.DataTree, b: xr.DataTree) -> None:
+    """The same groups, variables (dtype, dims, values) and attributes (type and value)."""
+    assert set(a.groups) == set(b.groups)
+    for group in a.groups:
+        x, y = a[group].to_dataset(), b[group].to_dataset()
+        assert set(x.variables) == set(y.variables), group
+        for name in x.variables:
+            assert (x[name].dtype, x[name].dims) == (y[name].dtype, y[name].dims), (group, name)
+            np.testing.assert_array_equal(x[name].values, y[name].values, err_msg=f"{group}/{name}")
+        for key in set(a[group].attrs) | set(b[group].attrs):
+            u, v = a[group].attrs.get(key), b[group].attrs.get(key)
+            assert type(u) is type(v) and str(u) == str(v), (group, key, u, v)
+
+
+def test_a_fresh_fit_is_the_tree_a_reuse_reads_back(fitted):
+    # a report or a paper built from a fit just made must read what a rebuild from the saved file reads:
+    # a fresh fit's tree held Python floats and object strings where the file gives NumPy scalars and
+    # fixed-width strings
+    with registered_test_family():
+        again = fit(fitted["a"].spec)
+    assert again.reused and not fitted["a"].reused
+    _exactly_equal(fitted["a"].idata, again.idata)
