@@ -258,19 +258,20 @@ def test_dims_priors_and_refusals():
 
 def test_kosovo_reproduces_lcmcr():
     """Kosovo, K = 10, a = b = 0.25: N's posterior median and 95 % interval ends within 3 % of LCMCR's, no
-    divergence, label-invariant quantities converged, the fit (compile + sample) within 60 s."""
+    divergence, label-invariant quantities converged, the fit (compile + sample) within 60 s of CPU time (CPU,
+    not wall time: a loaded machine stretches the wall time, 16–45 s seen, not the work; 24 s of CPU here)."""
     from estim.run.sampler import nuts
     from estim.run.spec import SamplerSpec
 
     table = load_benchmark("kosovo_4lists")
     data = history_data(table, occasions=KOSOVO_LISTS, count="Freq")
-    start = time.perf_counter()
+    start = time.process_time()  # every thread of this process: the sampler's and the compiler's
     model = build_latent_class(data, classes=10)
     spec = SamplerSpec(
         draws=1000, tune=1000, chains=4, target_accept=TARGET_ACCEPT, backend=BACKEND
     )
     idata = nuts(model, spec, seed=2)
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     post = idata["posterior"].to_dataset()
     post = post.assign(N=population(data, post, rng=2))
     n = post["N"].values.ravel()
