@@ -62,9 +62,14 @@ def designs(
 ) -> list[Design]:
     """The datasets of the study, seed-major: dataset 0 of every cell, then dataset 1 of every cell, …, so that
     a study stopped part-way has the same number of datasets (±1) in every cell. Dataset i of every cell has
-    simulator seed ``seed + i``."""
+    simulator seed ``seed + i``, and is labelled by that seed's offset from `DEFAULT_STUDY_SEED` (so runs
+    started at another ``seed`` and merged into one CSV never share a ``dataset`` label)."""
     return [
-        Design(i, seed + i, {"retry_probability": float(r), "apprehension_frailty_sd": float(f)})
+        Design(
+            seed + i - DEFAULT_STUDY_SEED,
+            seed + i,
+            {"retry_probability": float(r), "apprehension_frailty_sd": float(f)},
+        )
         for i in range(n_seeds)
         for r in retries
         for f in frailties

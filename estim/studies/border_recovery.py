@@ -464,7 +464,8 @@ def recovery_study(
         "chains": shipped["chains"] if chains is None else chains,
         "target_accept": shipped["target_accept"] if target_accept is None else target_accept,
     }
-    designs = [Design(i, seed + i) for i in range(n_seeds)]
+    # labelled by the seed's offset from the default, so runs from different seeds merge without a clash
+    designs = [Design(seed + i - DEFAULT_STUDY_SEED, seed + i) for i in range(n_seeds)]
     extra = {} if spec is None else {"spec": spec}
     df = run_designs(
         designs, out=out, resume=resume, progress=progress, client=client, **settings, **extra

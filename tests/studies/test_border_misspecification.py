@@ -248,7 +248,15 @@ def test_designs_are_seed_major_with_common_seeds_across_cells():
         (1.0, 0.0, 100),
         (1.0, 0.5, 100),
     ]
-    assert [x.dataset for x in d] == [0] * 4 + [1] * 4 + [2] * 4
+    assert [x.dataset for x in d] == [
+        100 - M.DEFAULT_STUDY_SEED + k for k in (0, 1, 2) for _ in range(4)
+    ]
+
+
+def test_datasets_are_labelled_by_their_seed_so_runs_from_another_seed_merge():
+    # a run started at seed 4029 holds the study's dataset 29, not a second dataset 0
+    assert [x.dataset for x in M.designs((1.0,), (0.0,), n_seeds=2, seed=4029)] == [29, 30]
+    assert [x.dataset for x in M.designs((1.0,), (0.0,), n_seeds=2)] == [0, 1]
 
 
 def test_the_baseline_cell_is_the_recovery_design():

@@ -227,3 +227,18 @@ def test_a_recovery_study_can_fit_another_border_spec(tmp_path, monkeypatch):
         R.fit_dataset(xr.Dataset(), seed=4001, spec=other)
     # the settings a study records are the variant's
     assert R._shipped_spec(variant).sampler.to_dict()["draws"] == 700
+
+
+def test_recovery_datasets_are_labelled_by_their_seed(monkeypatch):
+    """A run started at another seed labels its datasets by the seed's offset from the study's first seed, so
+    its rows merge into the study's CSV without two datasets sharing a label."""
+    seen = []
+
+    def run(designs, **kwargs):
+        seen.extend(designs)
+        raise _Sampled()
+
+    monkeypatch.setattr(R, "run_designs", run)
+    with pytest.raises(_Sampled):
+        R.recovery_study(n_seeds=2, seed=R.DEFAULT_STUDY_SEED + 28)
+    assert [(d.dataset, d.seed) for d in seen] == [(28, 4028), (29, 4029)]
