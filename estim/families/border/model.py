@@ -15,7 +15,10 @@ with policy event e in force. Model variables are named after the symbols' meani
 
 ℓ_s section length, N_s near-border population (``data/sections.csv``); α_s [section_effect] sum-to-zero
 section effects with scale σ_α [section_sd] (centred by default; ``centered_section_effect = false`` in a
-spec's [options] samples them as σ_α times standard scores, for data that inform them weakly); β_c
+spec's [options] samples them as σ_α times standard scores, for data that inform them weakly;
+``terrain_journeys = true`` makes α_s = u_{terrain(s)} + α'_s, the deviations α'_s [section_deviation] taking the
+section_effect prior and u [journey_terrain] summing to zero over terrains, so that a section alone in its
+terrain is not pooled toward the others' journey level); β_c
 [category_level]; S_c [season] two seasonal harmonics; τ_c
 [trend]; θ_{e,c} = exp(log_policy_effect): every policy event on every category's journeys (the data cover all
 three events); γ [population_elasticity]; φ_c = 1/overdispersion²; F_{s,t}, w_{s,t} the land foreign flow and
@@ -141,6 +144,8 @@ DEFAULT_PRIORS: dict[str, Prior] = {
     "category_level": Prior("Normal", mu=2.0, sigma=2.0),
     "section_effect": Prior("ZeroSumNormal", sigma="section_sd"),  # α_s, their scale σ_α
     "section_sd": Prior("HalfNormal", sigma=0.5),
+    # terrain shifts the sections' journey level (``terrain_journeys``; sum to zero over terrains)
+    "journey_terrain": Prior("ZeroSumNormal", sigma=0.5),
     "season": Prior("Normal", mu=0.0, sigma=0.5),
     "trend": Prior("Normal", mu=0.0, sigma=0.25),  # per year: ±0.5 = ×1.6 a year, at the extreme
     "log_policy_effect": Prior("Normal", mu=0.0, sigma=0.5),
@@ -208,8 +213,10 @@ class _PriorTable:
             for k, x in prior.parameters.items()
         }
 
-    def create(self, name: str, **kwargs: Any) -> Any:
-        return Prior(self.priors[name].distribution, **self.parameters(name)).create(name, **kwargs)
+    def create(self, name: str, as_name: str | None = None, **kwargs: Any) -> Any:
+        """The variable of prior entry ``name``, called ``as_name`` (default ``name``) in the model."""
+        law = Prior(self.priors[name].distribution, **self.parameters(name))
+        return law.create(as_name or name, **kwargs)
 
 
 def _counts(value: Any) -> np.ndarray:
@@ -223,13 +230,15 @@ def _counts(value: Any) -> np.ndarray:
     raise TypeError(f"the border likelihood needs observed counts (constants), got {value!r}")
 
 
-def _section_effect(table: _PriorTable, priors: Mapping[str, Prior], centered: bool) -> Any:
+def _section_effect(
+    table: _PriorTable, priors: Mapping[str, Prior], centered: bool, name: str = "section_effect"
+) -> Any:
     """α_s from its prior entry, centred (sampled as it is) or non-centred: sampled as z_s
     [section_effect_z] from the law at scale 1, α_s = σ_α z_s (exact for a law of location 0 with a scale
     ``sigma``, e.g. the default ZeroSumNormal). Non-centred suits data that inform the section effects weakly
     (few or small sections): there the centred form has a funnel at small σ_α."""
     if centered:
-        return table.create("section_effect", dims="section")
+        return table.create("section_effect", as_name=name, dims="section")
     prior = priors["section_effect"]
     parameters = table.parameters("section_effect")
     if "sigma" not in parameters or parameters.get("mu", 0.0) != 0.0:
@@ -238,9 +247,9 @@ def _section_effect(table: _PriorTable, priors: Mapping[str, Prior], centered: b
             f'sigma and location 0 (e.g. ZeroSumNormal(sigma="section_sd")), got {prior}'
         )
     z = Prior(prior.distribution, **{**parameters, "sigma": 1.0}).create(
-        "section_effect_z", dims="section"
+        f"{name}_z", dims="section"
     )
-    return pm.Deterministic("section_effect", parameters["sigma"] * z, dims="section")
+    return pm.Deterministic(name, parameters["sigma"] * z, dims="section")
 
 
 def build_border(
@@ -250,6 +259,7 @@ def build_border(
     centered_hazard: bool = True,
     centered_section_effect: bool = True,
     terrain_hazard: bool = True,
+    terrain_journeys: bool = False,
     retry_probability: float | None = None,
     repeated_trials_prior: float = REPEATED_TRIALS_PRIOR,
     frailty_sd: float | str | None = None,
@@ -262,7 +272,8 @@ def build_border(
     (`estim.families.border.repeated_trials`; 0: no averaging). ``frailty_sd``: None or 0 for no person-level frailty, a
     number σ > 0 for a frailty of that spread, ``"estimated"`` for σ with the prior entry ``frailty_sd``
     (`estim.families.border.rates.detection`). ``centered_hazard`` and ``centered_section_effect``: sample a_s and α_s as they
-    are (true, the default) or as standard scores (`_section_effect`). ``saddlepoint_above``: unsurveyed totals above it take the
+    are (true, the default) or as standard scores (`_section_effect`). ``terrain_hazard`` and
+    ``terrain_journeys``: shift the sections' mean hazard, and their journey level, by terrain. ``saddlepoint_above``: unsurveyed totals above it take the
     saddlepoint approximation of their compound law (`estim.families.border.kernels.saddlepoint_logp`; cost
     one term a cell, not k), ``false`` the exact law everywhere."""
     overrides = dict(priors or {})
@@ -288,7 +299,8 @@ def build_border(
     }
     terrain_names, terrain_of = np.unique(data["terrain"].values.astype(str), return_inverse=True)
     terrain_hazard = terrain_hazard and len(terrain_names) > 1
-    if terrain_hazard:
+    terrain_journeys = bool(terrain_journeys) and len(terrain_names) > 1
+    if terrain_hazard or terrain_journeys:
         coords["terrain"] = terrain_names.tolist()
     if priors["hazard_section"].distribution not in LOCATION_SCALE:
         raise EstimInputError(
@@ -338,7 +350,14 @@ def build_border(
             retry = pm.Deterministic("retry_probability", pt.constant(float(retry_probability)))
             log_retry = pt.log(retry)
         # journeys
-        section_effect = _section_effect(table, priors, centered_section_effect)  # α_s
+        if terrain_journeys:  # α_s = u_{terrain(s)} + α'_s
+            deviation = _section_effect(table, priors, centered_section_effect, "section_deviation")
+            journey_terrain = table.create("journey_terrain", dims="terrain")
+            section_effect = pm.Deterministic(
+                "section_effect", deviation + journey_terrain[terrain_of], dims="section"
+            )
+        else:
+            section_effect = _section_effect(table, priors, centered_section_effect)  # α_s
         # β_c, μ ∝ r along the ridge
         category_level = along_retry(
             table, priors, "category_level", log_retry, dims="journey_category"

@@ -348,6 +348,47 @@ def test_the_non_centred_section_effects_are_the_scale_times_standard_scores(dat
     assert sd == pytest.approx(0.3) and abs(zs.sum()) < 1e-12 and np.ptp(zs) > 0
 
 
+@pytest.mark.parametrize("centered", [True, False])
+def test_terrain_journeys_shift_each_sections_journey_level_by_its_terrain(data, centered):
+    """α_s = u_{terrain(s)} + α'_s: evaluated at chosen u and α', section_effect is their sum section by section
+    (a section alone in its terrain carries its terrain's shift), and the log density has the terrain prior's
+    term."""
+    m = build_border(data, terrain_journeys=True, centered_section_effect=centered)
+    terrains = list(m.coords["terrain"])
+    assert m.named_vars_to_dims["journey_terrain"] == ("terrain",)
+    assert m["section_effect"] in m.deterministics
+    law, (sigma, *_) = _law(m, "journey_terrain")
+    assert law == "ZeroSumNormal" and _value(sigma) == 0.5
+    inner = "section_deviation" if centered else "section_deviation_z"
+    assert _names(m, m["section_effect"]) >= {"journey_terrain", inner}
+    assert np.isfinite(m.compile_dlogp()(m.initial_point())).all()
+    rng = np.random.default_rng(5)
+    u = rng.normal(0, 0.4, len(terrains))
+    u -= u.mean()
+    dev = rng.normal(0, 0.3, len(data["section"]))
+    dev -= dev.mean()
+    names = ["journey_terrain", inner] + ([] if centered else ["section_sd"])
+    values = [m.rvs_to_values[m[n]] for n in names]
+    point = {
+        "journey_terrain": u,
+        inner: dev,
+        "section_sd": 1.0,
+    }
+    forward = {
+        v: m.rvs_to_transforms[m[n]].forward(pt.as_tensor(point[n])).eval()
+        if m.rvs_to_transforms.get(m[n]) is not None
+        else point[n]
+        for n, v in zip(names, values, strict=True)
+    }
+    (alpha,) = pytensor.function(values, m.replace_rvs_by_values([m["section_effect"]]))(
+        *forward.values()
+    )
+    of = [terrains.index(t) for t in data["terrain"].values]
+    np.testing.assert_allclose(alpha, dev + u[of], atol=1e-12)
+    # off by default: no terrain shift of the journeys
+    assert "journey_terrain" not in build_border(data).named_vars
+
+
 def test_non_centred_section_effects_need_a_scale_and_no_location(data):
     with pytest.raises(EstimInputError, match="centered_section_effect"):
         build_border(
