@@ -124,11 +124,12 @@ def main(argv: list[str] | None = None) -> None:
     for name, rows in frames.items():
         print(f"== {name}: {whole_border(rows)}")
         print(by_section(rows).round(3).to_string())
-    fit = pull_regression(base)
-    print(
-        f"== pull: an unsurveyed section's mean log error = {fit['intercept']:+.2f} "
-        f"{fit['slope']:+.2f} × (α_s − mean α) %, R² {fit['r2']:.2f}, {fit['points']} dataset-sections"
-    )
+    for name, rows in frames.items():  # with --variant, on the paired datasets only
+        fit = pull_regression(rows)
+        print(
+            f"== pull ({name}): an unsurveyed section's mean log error = {fit['intercept']:+.2f} "
+            f"{fit['slope']:+.2f} × (α_s − mean α) %, R² {fit['r2']:.2f}, {fit['points']} dataset-sections"
+        )
 
 
 if __name__ == "__main__":
