@@ -122,6 +122,12 @@ def main(argv: list[str] | None = None) -> None:
             "variant": variant[variant["sim_seed"].isin(seeds)],
         }
     for name, rows in frames.items():
+        if rows.empty:  # a clear message, not a traceback from an empty regression
+            parser.error(
+                f"{name}: no fitted dataset with r = 1 and no frailty"
+                + (" shared by --rows and --variant (paired on sim_seed)" if args.variant else "")
+            )
+    for name, rows in frames.items():
         print(f"== {name}: {whole_border(rows)}")
         print(by_section(rows).round(3).to_string())
     for name, rows in frames.items():  # with --variant, on the paired datasets only

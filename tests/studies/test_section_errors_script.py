@@ -57,3 +57,11 @@ def test_per_section_errors_are_medians_of_mean_log_errors(script):
     assert table.loc["omsk", "median_error_pct"] == pytest.approx(50.0)
     assert table["coverage"].eq(0.5).all()
     assert len(table) == 12
+
+
+def test_files_with_no_paired_dataset_are_refused_with_a_message(script, tmp_path, capsys):
+    _rows(-12.0, seeds=(4000,)).to_csv(tmp_path / "a.csv", index=False)
+    _rows(-12.0, seeds=(4001,)).to_csv(tmp_path / "b.csv", index=False)
+    with pytest.raises(SystemExit):
+        script.main(["--rows", str(tmp_path / "a.csv"), "--variant", str(tmp_path / "b.csv")])
+    assert "no fitted dataset" in capsys.readouterr().err
