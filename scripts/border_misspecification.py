@@ -15,6 +15,7 @@ import time
 
 import pandas as pd
 
+from estim.studies.border_fit import parse_known_failures
 from estim.studies.border_misspecification import (
     FRAILTIES,
     N_SEEDS,
@@ -46,6 +47,16 @@ def main():
         "--summary-only", action="store_true", help="summarise --out without fitting anything"
     )
     parser.add_argument("--quiet", action="store_true", help="no line per dataset")
+    parser.add_argument(
+        "--known-failure",
+        action="append",
+        default=[],
+        metavar="SEED:CHECKS",
+        help="an attempt on the dataset of simulator seed SEED already seen to fail the gate's CHECKS "
+        "(comma-separated; repeat the seed for its next attempt): not run again, the fit starts at the next "
+        "attempt (its draws are the same: an attempt depends only on the seed and its settings); "
+        "the seed is matched in every cell this run fits",
+    )
     add_arguments(parser)
     args = parser.parse_args()
 
@@ -55,6 +66,8 @@ def main():
             parser.error("--summary-only reads --out")
         df = pd.read_csv(args.out)
     else:
+        failures = parse_known_failures(args.known_failure)
+        known = {"known_failures": failures} if failures else {}
         with optional_client(args.workers, args.scheduler) as client:
             df = misspecification_study(
                 args.retry,
@@ -65,6 +78,7 @@ def main():
                 resume=args.resume,
                 progress=not args.quiet,
                 client=client,
+                **known,
             )
         if args.out:
             print(f"wrote {args.out} ({time.perf_counter() - start:.0f} s)", file=sys.stderr)

@@ -51,16 +51,14 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import xarray as xr
 
-from estim.errors import EstimInputError
 from estim.families.border.data_kind import BORDER_RECORDS
 from estim.families.border.repeated_trials import AT_ONE, with_repeated_trials
 from estim.families.border.repeated_trials import summary as repeated_trials_summary
@@ -70,9 +68,15 @@ from estim.io import study_rows_so_far, without_error
 from estim.records import DEFAULT_KEY
 from estim.records.load import load_records
 from estim.records.schemas import CATEGORIES
-from estim.run.diagnostics import GateVerdict
 from estim.simulate import simulate, write_simulation
 from estim.simulate.perturb import SCALAR_PARAMS, perturbed_config
+from estim.studies.border_fit import (  # noqa: F401 - re-exported: the studies' one fit
+    FitOutcome,
+    _shipped_spec,
+    fit_dataset,
+    predictive_verdicts,
+    shipped_sampler,
+)
 from estim.studies.border_truth import INTERVAL, section_year_table
 from estim.studies.rows import (
     below_nominal,
@@ -118,111 +122,6 @@ def simulate_dataset(
 
 
 # --------------------------------------------------------------------------------------------------------------
-# one fit, as `estim fit` makes it
-
-
-def shipped_sampler() -> dict[str, Any]:
-    """The sampler settings of ``models/border.toml`` (the study fits as the shipped spec does)."""
-    return _shipped_spec().sampler.to_dict()
-
-
-def _shipped_spec(path: Any = None) -> Any:
-    """``models/border.toml``, or the border spec at ``path`` (a variant a recovery study compares with it), or
-    ``path`` itself when it is already a spec (e.g. a sensitivity variant, `studies.sensitivity.variant_spec`)."""
-    from estim.paths import REPO_ROOT
-    from estim.run.spec import ModelSpec, read_spec
-
-    if isinstance(path, ModelSpec):
-        spec = path
-    else:
-        spec = read_spec(REPO_ROOT / "models" / "border.toml" if path is None else path)
-    if spec.family != "border":
-        raise EstimInputError(
-            f"{spec.path or spec.name}: a border recovery study fits a border spec, not {spec.family!r}"
-        )
-    return spec
-
-
-@dataclass(frozen=True)
-class FitOutcome:
-    """The last attempt of a fit and what the attempts cost. ``tree`` holds the posterior (with the draws of
-    the unobserved crossings per section × year), ``posterior_predictive`` and ``observed_data``; ``verdict``
-    is the gate's verdict on the last attempt; ``attempts`` counts the runs of the sampler (1 + retries);
-    the seconds are summed over the attempts (``fit_seconds``: their wall time, with the crossings, the
-    predictive draws and the gate)."""
-
-    tree: xr.DataTree
-    verdict: GateVerdict
-    attempts: int
-    compile_seconds: float
-    sample_seconds: float
-    fit_seconds: float
-
-
-def fit_dataset(
-    data: xr.Dataset,
-    *,
-    seed: int,
-    draws: int | None = None,
-    tune: int | None = None,
-    chains: int | None = None,
-    target_accept: float | None = None,
-    retries: int | None = None,
-    spec: Any = None,
-) -> FitOutcome:
-    """Fit the border model to ``data`` as ``estim fit`` fits ``models/border.toml`` (`estim.run.fit.fit`),
-    with ``seed`` in place of the spec's: the spec's priors, options and sampler settings (each overridable),
-    the family's ``after_sampling`` draws from every attempt, the diagnostics gate and, while it fails, up to
-    ``retries`` (default the spec's) retries with `estim.run.fit.retry_settings`. ``spec``: another border spec
-    (a path or a read spec) to fit in place of the shipped one (its priors, options and sampler; e.g. a
-    variant of the terrain pooling or of the frailty)."""
-    from estim.families.border import BORDER  # heavy imports (PyMC, JAX), only when fitting
-    from estim.run.diagnostics import check as gate_check
-    from estim.run.fit import gate_names, retry_settings, sample
-
-    model_spec = _shipped_spec(spec)
-    overrides = {"draws": draws, "tune": tune, "chains": chains, "target_accept": target_accept}
-    first = dataclasses.replace(
-        model_spec.sampler, **{k: v for k, v in overrides.items() if v is not None}
-    )
-    n_retries = first.retries if retries is None else retries
-    model_spec = dataclasses.replace(model_spec, seed=int(seed), sampler=first)
-    compile_seconds = sample_seconds = fit_seconds = 0.0
-    failed: tuple[str, ...] = ()
-    settings = first
-    for number in range(1, n_retries + 2):
-        settings = first if number == 1 else retry_settings(first, number - 1, failed, settings)
-        began = time.perf_counter()
-        tree = sample(dataclasses.replace(model_spec, sampler=settings), BORDER, data)
-        names = gate_names(BORDER, tree)
-        verdict = gate_check(tree) if names is None else gate_check(tree, var_names=names)
-        attrs = tree["posterior"].attrs
-        compile_seconds += float(attrs.get("compile_time", np.nan))
-        sample_seconds += float(attrs.get("sampling_time", np.nan))
-        fit_seconds += time.perf_counter() - began
-        if verdict.passed:
-            break
-        failed = verdict.failed
-    return FitOutcome(tree, verdict, number, compile_seconds, sample_seconds, fit_seconds)
-
-
-def predictive_verdicts(tree: xr.DataTree) -> dict[str, dict[str, Any]]:
-    """The fit report's named posterior predictive checks (`border.report.predictive_check`) of a fit: per
-    check, whether it passed, the share of observed values inside their 90 % predictive intervals and, for a
-    check judged by a discrepancy (the linkage), its posterior predictive p-value."""
-    from estim.families.border.report import predictive_check
-
-    check = predictive_check(tree)
-    out: dict[str, dict[str, Any]] = {}
-    for name, v in check["verdicts"].items():
-        coverage = check["coverage"][name]
-        out[name] = {"passed": bool(v["passed"]), "inside": float(coverage["inside"])}
-        if "p_value" in coverage:
-            out[name]["p_value"] = float(coverage["p_value"])
-    return out
-
-
-# --------------------------------------------------------------------------------------------------------------
 # one dataset of a study
 
 
@@ -231,13 +130,15 @@ def dataset_rows(
     changes: Mapping[str, Any] | None = None,
     *,
     dataset: int = 0,
+    known_failures: Mapping[int, Sequence[Sequence[str]]] | None = None,
     **sampler: Any,
 ) -> pd.DataFrame:
     """Simulate dataset ``seed`` (`simulate_dataset` with ``changes``), fit it (`fit_dataset`, ``sampler``
-    overriding the shipped settings) and compare its intervals with the truth: `section_year_table`'s rows with,
+    overriding the shipped settings; ``known_failures[seed]``, if there, the failed checks of the attempts an
+    earlier run made on this dataset, which are not run again: `border_fit`) and compare its intervals with the truth: `section_year_table`'s rows with,
     on each, what is known of the dataset — ``dataset``, ``sim_seed``, the design (``sim_retry``,
     ``sim_frailty``, ``retry_true`` = ``sim_retry``), r's posterior median and 90 % interval (``retry_median``,
-    ``retry_q05``, ``retry_q95``, ``retry_covered``), ``attempts``, the last attempt's gate (``gate_passed``,
+    ``retry_q05``, ``retry_q95``, ``retry_covered``), ``attempts`` (``attempts_skipped`` of them known to fail and not run again), the last attempt's gate (``gate_passed``,
     ``gate_failed``, ``gate_detail``, ``divergences``, ``mean_tree_steps``), the predictive checks
     (``ppc_<name>`` passed, ``ppc_<name>_inside`` share inside, ``ppc_<name>_p`` a discrepancy's posterior
     predictive p-value where the check has one, ``ppc_failed`` comma-separated), the refusal
@@ -261,7 +162,8 @@ def dataset_rows(
         with tempfile.TemporaryDirectory(prefix="borderrec_", dir=_scratch()) as folder:
             data, truth = simulate_dataset(seed, folder, changes)
         t1 = time.perf_counter()
-        fitted = fit_dataset(data, seed=seed, **sampler)
+        known = (known_failures or {}).get(int(seed), ())
+        fitted = fit_dataset(data, seed=seed, known_failures=known, **sampler)
         tree = fitted.tree
         posterior = tree["posterior"].to_dataset()
         table = section_year_table(data, truth, posterior["unobserved_section_year"])
@@ -283,6 +185,7 @@ def dataset_rows(
             retry_q95=r_hi,
             retry_covered=bool(r_lo <= r_true <= r_hi),
             attempts=fitted.attempts,
+            attempts_skipped=fitted.skipped,
             gate_passed=gate_passed,
             gate_failed=",".join(fitted.verdict.failed),
             gate_detail="" if gate_passed else fitted.verdict.describe(),
@@ -305,6 +208,7 @@ def dataset_rows(
         table = pd.DataFrame([{"section": "", "year": -1, "covered": False}])
         info.update(
             attempts=0,
+            attempts_skipped=0,
             gate_passed=False,
             gate_failed="error",
             divergences=-1,
@@ -448,6 +352,7 @@ def recovery_study(
     progress: bool = False,
     spec: str | Path | None = None,
     client: Any = None,
+    known_failures: Mapping[int, Sequence[Sequence[str]]] | None = None,
 ) -> pd.DataFrame:
     """Run the recovery study on ``n_seeds`` datasets (simulator seeds ``seed`` … ``seed + n_seeds − 1``,
     r = 1, no frailty). Returns a long DataFrame, one row per dataset × section × year (`dataset_rows`'s
@@ -456,7 +361,8 @@ def recovery_study(
     the fitted spec's (`shipped_sampler`); ``progress`` prints a line per dataset on stderr. ``spec``: a
     border spec fitted in place of ``models/border.toml`` (a variant to compare with the shipped model on the
     same datasets; the same seeds give the same datasets). ``client``: run the datasets as tasks on a dask
-    client's workers (`run_designs`)."""
+    client's workers (`run_designs`). ``known_failures``: attempts an earlier run saw fail, not run again
+    (`dataset_rows`)."""
     shipped = _shipped_spec(spec).sampler.to_dict()
     settings = {
         "draws": shipped["draws"] if draws is None else draws,
@@ -467,6 +373,8 @@ def recovery_study(
     # labelled by the seed's offset from the default, so runs from different seeds merge without a clash
     designs = [Design(seed + i - DEFAULT_STUDY_SEED, seed + i) for i in range(n_seeds)]
     extra = {} if spec is None else {"spec": spec}
+    if known_failures:
+        extra["known_failures"] = dict(known_failures)
     df = run_designs(
         designs, out=out, resume=resume, progress=progress, client=client, **settings, **extra
     )

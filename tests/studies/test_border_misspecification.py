@@ -397,7 +397,7 @@ def test_dataset_rows_with_a_mocked_fit(tmp_path, monkeypatch):
     assert (
         first["ppc_monthly_apprehensions"] and first["ppc_frequency"] and first["ppc_failed"] == ""
     )
-    assert not first["refused"] and first["attempts"] == 1
+    assert not first["refused"] and (first["attempts"], first["attempts_skipped"]) == (1, 0)
     # the model revision that made the rows, so a later model can tell them apart
     from estim.families.border.revision import MODEL_REVISION
 
@@ -407,6 +407,23 @@ def test_dataset_rows_with_a_mocked_fit(tmp_path, monkeypatch):
     assert first["border_period_q05"] < first["border_period_truth"] < first["border_period_q95"]
     assert f["covered"].mean() > 0.8
     assert "r = 0.8, σ = 0.5, seed 4000" in R.describe_dataset(f)
+
+    # attempts an earlier run saw fail reach the fit by the dataset's seed, and its rows count them
+    seen: list = []
+    mock = _mock_fit(truth, gate=True, frequency_fits=True)
+
+    def fit_known(data, *, seed, known_failures=(), **kw):
+        seen.append(list(known_failures))
+        outcome = mock(data, seed=seed, **kw)
+        return dataclasses.replace(outcome, attempts=2, skipped=len(known_failures))
+
+    monkeypatch.setattr(R, "fit_dataset", fit_known)
+    known = {4000: [("r_hat", "ess_bulk")], 4001: [("divergences",)]}
+    first = R.dataset_rows(4000, changes, known_failures=known).iloc[0]
+    assert seen == [[("r_hat", "ess_bulk")]]
+    assert (first["attempts"], first["attempts_skipped"]) == (2, 1)
+    R.dataset_rows(4002, changes, known_failures=known)
+    assert seen[-1] == []
 
     monkeypatch.setattr(R, "fit_dataset", _mock_fit(truth, gate=True, frequency_fits=False))
     first = R.dataset_rows(4000, changes).iloc[0]
