@@ -128,6 +128,26 @@ def test_the_truth_of_r_is_the_spike_and_slab_prior(covariates):
     assert abs(r[~spike].std() - np.sqrt(1 / 12)) < 0.03
 
 
+def test_the_truth_shifts_the_journey_levels_by_terrain_as_the_model_does(covariates):
+    """With ``terrain_journeys``, α_s = u_terrain(s) + α'_s, u and α' each summing to zero, u drawn at the
+    prior's scale; without it no terrain shift is drawn. The design has two terrains."""
+    _, terrain_of = np.unique(covariates["terrain"].values.astype(str), return_inverse=True)
+    assert len(set(terrain_of)) == 2
+    sigma = B.sbc_priors()["journey_terrain"].parameters["sigma"]
+    shifts = []
+    for seed in range(400):
+        t = B.draw_truth(covariates, np.random.default_rng(seed), terrain_journeys=True)
+        np.testing.assert_allclose(
+            t["section_effect"], t["section_deviation"] + t["journey_terrain"][terrain_of]
+        )
+        assert abs(t["journey_terrain"].sum()) < 1e-12 and abs(t["section_deviation"].sum()) < 1e-12
+        shifts.append(t["journey_terrain"][0])
+    # ZeroSumNormal(σ) over 2 levels: each level has sd σ √(1/2); 400 draws put the sample sd within ~10 %
+    assert np.std(shifts) == pytest.approx(sigma * np.sqrt(0.5), rel=0.15)
+    plain = B.draw_truth(covariates, np.random.default_rng(0), terrain_journeys=False)
+    assert "journey_terrain" not in plain and "section_deviation" not in plain
+
+
 def test_the_generators_rates_are_the_models_rates(covariates, fixed_truth):
     """μ and p of the generator (written from the docstring) against the likelihood's own `rates`."""
     from estim.families.border.rates import rates
@@ -248,9 +268,11 @@ def test_the_ranked_quantities_carry_the_right_labels():
     assert len(B.RANKED) <= 8
 
 
-def test_natural_parameters_map_back_to_the_models_free_variables(covariates):
+@pytest.mark.parametrize("terrain_journeys", [False, True], ids=["one_level", "terrain_journeys"])
+def test_natural_parameters_map_back_to_the_models_free_variables(covariates, terrain_journeys):
     """At a random point of the model's free variables, its natural parameters (the model's deterministics)
-    mapped back by `free_values` give the same free variables (r's point of the plane up to its angle)."""
+    mapped back by `free_values` give the same free variables (r's point of the plane up to its angle), also
+    with the journey levels shifted by terrain (their deviations the free variables)."""
     import pytensor
     from pytensor.graph.replace import graph_replace
 
@@ -262,7 +284,9 @@ def test_natural_parameters_map_back_to_the_models_free_variables(covariates):
         B.SBC_PRIORS,
         centered_hazard=B.DESIGN.centered_hazard,
         centered_section_effect=B.DESIGN.centered_section_effect,
+        terrain_journeys=terrain_journeys,
     )
+    assert ("journey_terrain" in model.named_vars) == terrain_journeys
     rng = np.random.default_rng(4)
     inputs = [rv.type() for rv in model.free_RVs]
     natural = [n for n in B.NATURAL if n in model.named_vars]
@@ -274,7 +298,14 @@ def test_natural_parameters_map_back_to_the_models_free_variables(covariates):
         rv.name: rng.normal(0.0, 0.3, tuple(rv.shape.eval())) + (0.5 if "sd" in rv.name else 0.0)
         for rv in model.free_RVs
     }
-    zero_sum = ("section_effect", "section_effect_z", "hazard_terrain", "hazard_category")
+    zero_sum = (
+        "section_effect",
+        "section_effect_z",
+        "section_deviation_z",
+        "journey_terrain",
+        "hazard_terrain",
+        "hazard_category",
+    )
     for name in (n for n in zero_sum if n in point):
         point[name] = point[name] - point[name].mean()  # zero-sum effects
     point["register_coverage_z"] = rng.normal(0.0, 1.0, point["register_coverage_z"].shape)
