@@ -206,7 +206,7 @@ def test_a_recovery_study_can_fit_another_border_spec(tmp_path, monkeypatch):
         shipped.replace('name = "border"', 'name = "border_no_terrain"')
         .replace("draws = 1000", "draws = 700")
         .replace('records = "data/synthetic"', f'records = "{REPO_ROOT / "data" / "synthetic"}"')
-        + "\n[options]\nterrain_hazard = false\n"
+        .replace("[options]\n", "[options]\nterrain_hazard = false\n")
     )
 
     def sample(spec, family, data):
@@ -214,8 +214,8 @@ def test_a_recovery_study_can_fit_another_border_spec(tmp_path, monkeypatch):
 
     monkeypatch.setattr(run_fit, "sample", sample)
     for path, name, draws, options in [
-        (None, "border", 1000, {}),
-        (variant, "border_no_terrain", 700, {"terrain_hazard": False}),
+        (None, "border", 1000, {"terrain_journeys": True}),
+        (variant, "border_no_terrain", 700, {"terrain_hazard": False, "terrain_journeys": True}),
     ]:
         with pytest.raises(_Sampled) as raised:
             R.fit_dataset(xr.Dataset(), seed=4001, spec=path)

@@ -8,6 +8,10 @@ crossings), not when code is only reorganised. Study rows made by fitting the bo
 3. the draws standing in for r = 1 moved along the ridge to r = 1 (`repeated_trials.at_repeated_trials`); their
    levels had stayed at their own r ≈ 0.99, the unobserved crossings ~1 % low. Rows of fits in which
    P(r = 1 | data) = 0 are the same under 2 and 3.
+4. the shipped spec's journey levels shifted by terrain (``[options] terrain_journeys``, models/border.toml);
+   from 2026-12-05. The option came in at revision 3 (off by default): rows made at revision 3 by a spec with
+   the option on, sampler and seed as the shipped spec's (models/border_terrain_journeys.toml, since renamed)
+   are the same fits, and are recorded as revision 4's.
 """
 
-MODEL_REVISION = 3
+MODEL_REVISION = 4
