@@ -15,7 +15,7 @@ import time
 
 import pandas as pd
 
-from estim.studies.border_fit import parse_known_failures
+from estim.studies.border_fit import add_known_failure_argument, parse_known_failures
 from estim.studies.border_misspecification import (
     FRAILTIES,
     N_SEEDS,
@@ -47,16 +47,7 @@ def main():
         "--summary-only", action="store_true", help="summarise --out without fitting anything"
     )
     parser.add_argument("--quiet", action="store_true", help="no line per dataset")
-    parser.add_argument(
-        "--known-failure",
-        action="append",
-        default=[],
-        metavar="SEED:CHECKS",
-        help="an attempt on the dataset of simulator seed SEED already seen to fail the gate's CHECKS "
-        "(comma-separated; repeat the seed for its next attempt): not run again, the fit starts at the next "
-        "attempt (its draws are the same: an attempt depends only on the seed and its settings); "
-        "the seed is matched in every cell this run fits",
-    )
+    add_known_failure_argument(parser, "; the seed is matched in every cell this run fits")
     add_arguments(parser)
     args = parser.parse_args()
 

@@ -14,7 +14,7 @@ import json
 import sys
 import time
 
-from estim.studies.border_fit import parse_known_failures
+from estim.studies.border_fit import add_known_failure_argument, parse_known_failures
 from estim.studies.border_recovery import DEFAULT_STUDY_SEED, coverage_summary, recovery_study
 from estim.studies.distributed import add_arguments, optional_client
 
@@ -38,15 +38,7 @@ def main():
         "--spec",
         help="fit this border spec instead of models/border.toml (e.g. another terrain pooling)",
     )
-    parser.add_argument(
-        "--known-failure",
-        action="append",
-        default=[],
-        metavar="SEED:CHECKS",
-        help="an attempt on the dataset of simulator seed SEED already seen to fail the gate's CHECKS "
-        "(comma-separated; repeat the seed for its next attempt): not run again, the fit starts at the next "
-        "attempt (its draws are the same: an attempt depends only on the seed and its settings)",
-    )
+    add_known_failure_argument(parser)
     add_arguments(parser)
     args = parser.parse_args()
 

@@ -163,3 +163,18 @@ def parse_known_failures(values: Sequence[str]) -> dict[int, list[tuple[str, ...
             )
         out.setdefault(int(seed), []).append(checks)
     return out
+
+
+def add_known_failure_argument(parser: Any, note: str = "") -> None:
+    """``--known-failure SEED:CHECKS`` (repeatable) on a study script's ``parser``: read by
+    `parse_known_failures`; ``note`` ends its help."""
+    parser.add_argument(
+        "--known-failure",
+        action="append",
+        default=[],
+        metavar="SEED:CHECKS",
+        help="an attempt on the dataset of simulator seed SEED already seen to fail the gate's CHECKS "
+        "(comma-separated; repeat the seed for its next attempt): not run again, the fit starts at the next "
+        "attempt (its draws are the same: an attempt depends only on the seed and its settings)"
+        + note,
+    )

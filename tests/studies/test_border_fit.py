@@ -93,3 +93,13 @@ def test_known_failures_from_the_command_line():
     ]:
         with pytest.raises(EstimInputError, match=message):
             F.parse_known_failures([bad])
+
+
+def test_the_study_scripts_take_known_failures():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    F.add_known_failure_argument(parser, "; a note")
+    args = parser.parse_args(["--known-failure", "4028:r_hat", "--known-failure", "4028:ess_bulk"])
+    assert F.parse_known_failures(args.known_failure) == {4028: [("r_hat",), ("ess_bulk",)]}
+    assert "a note" in parser.format_help()
