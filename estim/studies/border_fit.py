@@ -100,7 +100,12 @@ def fit_dataset(
     failed: tuple[str, ...] = ()
     settings = first
     known = [tuple(checks) for checks in known_failures]
-    if len(known) > n_retries or any(not checks for checks in known):
+    if any(not checks for checks in known):
+        raise EstimInputError(
+            "known_failures: an attempt given with no failed check did not fail the gate; name the checks it "
+            "failed"
+        )
+    if len(known) > n_retries:
         raise EstimInputError(
             f"known_failures: {len(known)} failed attempts given (each with the checks it failed) for a fit "
             f"of at most {n_retries + 1} attempts; at least one attempt must be left to run"
