@@ -25,3 +25,9 @@ class GateFailed(Exception):
         self.verdict = verdict
         prefix = f"{where}: " if where else ""
         super().__init__(f"{prefix}{verdict.describe()}")  # type: ignore[attr-defined]
+
+
+class ModelRejected(Exception):
+    """The data reject an assumption of the model, by a test made before sampling (`Family.precheck`); the
+    message names the test, its result and what to do. No fit was made. The CLI exits 3, as for a failed gate:
+    the data and spec were readable, the model cannot give a trustworthy answer for them."""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from estim.errors import EstimInputError, GateFailed, InvalidRecords
+from estim.errors import EstimInputError, GateFailed, InvalidRecords, ModelRejected
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_GATE = 0, 1, 2, 3
 
@@ -39,7 +39,7 @@ class _EstimGroup(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
             raise
-        except GateFailed as e:
+        except (GateFailed, ModelRejected) as e:
             click.echo(f"estim: {e}", err=True)
             sys.exit(EXIT_GATE)
         except InvalidRecords as e:

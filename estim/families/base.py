@@ -223,6 +223,10 @@ class Family:
         sampled: independent draws from it, as DataTree groups: "posterior" (N and anything else, dims
         chain × draw), "observed_data", optionally "posterior_predictive" and further groups of the family's
         own. The fit runner then builds no PyMC model and runs no sampler (`build` is never called).
+    precheck(data, **options) -> dict | None
+        Optional. A test of the model's assumptions on the data alone, made before sampling: None when it does
+        not apply, else a dict with ``name``, ``passed`` and ``text`` (one line). A fit whose precheck fails
+        is not made (`estim.run.fit.fit` raises `estim.errors.ModelRejected`); one that passes records it.
     """
 
     name: str
@@ -243,6 +247,7 @@ class Family:
     gate_skip: tuple[str, ...] = ()
     estimates_posterior: Callable[[xr.Dataset], xr.Dataset] | None = None
     exact: Callable[..., dict[str, xr.Dataset]] | None = None
+    precheck: Callable[..., dict[str, Any] | None] | None = None
 
     @property
     def data_kind(self) -> str:

@@ -384,6 +384,8 @@ MISSPECIFICATION_COLUMNS = (
     "refused_gate",
     "refused_ppc",
     "refused",
+    "dispersion_tested",
+    "dispersion_failed",
     "accepted",
     "period_covered",
     "period_n",
@@ -409,6 +411,8 @@ _COUNTS = (
     "refused_gate",
     "refused_ppc",
     "refused",
+    "dispersion_tested",
+    "dispersion_failed",
     "accepted",
     "period_covered",
     "period_n",
@@ -482,6 +486,17 @@ def misspecification(ctx: Context) -> list[Path]:
         "refused": Number(int(verdicts.get("refused", 0)), "deterministic"),
         "fails": Number(int(verdicts.get("FAILS", 0)), "deterministic"),
         "no_data": Number(int(verdicts.get("no data", 0)), "deterministic"),
+        # the test of the repeat counts before sampling, on the datasets with and without a frailty
+        "dispersion": {
+            f"{kind}_{what}": Number(
+                int(table.loc[rows, f"dispersion_{what}"].sum()), "deterministic"
+            )
+            for kind, rows in (
+                ("frailty", table["frailty"] > 0),
+                ("no_frailty", table["frailty"] == 0),
+            )
+            for what in ("tested", "failed")
+        },
         # the pass rule's thresholds (`estim.studies.border_misspecification`)
         "rule": {
             "p_min": Number(study.P_MIN, "deterministic"),

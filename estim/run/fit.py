@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from estim.errors import EstimInputError
+from estim.errors import EstimInputError, ModelRejected
 from estim.families.base import Family, MLEResult
 from estim.io import sha256
 from estim.priors import Prior, merge_priors
@@ -306,6 +306,26 @@ def _exact_verdict(verdict: GateVerdict) -> GateVerdict:
     return GateVerdict(passed=all(c.passed for c in checks), checks=checks)
 
 
+def check_before_sampling(
+    family: Family, spec: ModelSpec, data: xr.Dataset, progress: Progress | None = None
+) -> dict[str, Any] | None:
+    """The family's test of its assumptions on the data (`Family.precheck`), made before any sampling: its
+    result (None when the family has none or it does not apply), or `ModelRejected` when it fails, naming
+    the test and its result."""
+    if family.precheck is None:
+        return None
+    result = family.precheck(data, **spec.options)
+    if result is None:
+        return None
+    _say(progress, f"{spec.name}: before sampling: {result['text']}")
+    if not result["passed"]:
+        raise ModelRejected(
+            f"{spec.name}: the data reject the model, by a test made before sampling: {result['text']}. "
+            f"{result.get('remedy', 'Not fitted.')}"
+        )
+    return result
+
+
 def fit(
     spec: ModelSpec,
     *,
@@ -337,6 +357,7 @@ def fit(
             attempts = tuple(json.loads(str(tree.attrs.get("attempts_json", "[]"))))
             verdict = store.verdict(tree, str(path))
             return FitResult(spec, path, tree, verdict, True, 0.0, attempts)
+    precheck = check_before_sampling(family, spec, data, progress)
     start = time.perf_counter()
     attempts: list[Attempt] = []
     settings = spec.sampler
@@ -382,6 +403,7 @@ def fit(
             "data_synthetic": "true" if synthetic else "false",
             **_file_attrs(spec),
             **_mle_attrs(family, data, spec),
+            **({} if precheck is None else {"precheck_json": json.dumps(precheck, sort_keys=True)}),
         }
     )
     _say(progress, f"saving {path} …")

@@ -140,7 +140,9 @@ def predictive_verdicts(tree: xr.DataTree) -> dict[str, dict[str, Any]]:
     check = predictive_check(tree)
     out: dict[str, dict[str, Any]] = {}
     for name, v in check["verdicts"].items():
-        coverage = check["coverage"][name]
+        coverage = check["coverage"].get(
+            name, {"inside": np.nan}
+        )  # a test of the data has no coverage
         out[name] = {"passed": bool(v["passed"]), "inside": float(coverage["inside"])}
         if "p_value" in coverage:
             out[name]["p_value"] = float(coverage["p_value"])

@@ -9,8 +9,9 @@ one cell differ in how easily they are caught; the model assumes they do not). I
 recovery study's dataset i (`estim.studies.border_recovery`: `perturbed_config(seed + i)` and simulator seed
 ``seed + i``) with r and σ replaced, so the cells share their random numbers and differ only by the design; the
 cell r = 1, σ = 0 is the recovery design itself. Every dataset is fitted as ``estim fit`` fits
-``models/border.toml`` (gate, automatic retries, named posterior predictive checks) and **refused** when its
-last attempt fails the gate or a predictive check.
+``models/border.toml`` (the test of the repeat counts' geometric law before sampling, gate, automatic retries,
+named posterior predictive checks) and **refused** when the test before sampling fails (no fit is made: the
+rows carry the truth and no estimate), or its last attempt fails the gate or a predictive check.
 
 A cell **passes** when, among its accepted fits, the coverage of the whole border's 90 % intervals — of the
 period total and of the years — is not significantly below 0.90 (one-sided exact binomial p > 0.01; the
@@ -51,6 +52,7 @@ FIT_COLUMNS = (
     "border_period_covered",
     "retry_median",
     "retry_covered",
+    "ppc_repeat_dispersion",
 )
 
 
@@ -117,7 +119,8 @@ def _share(k: int, n: int) -> float:
 
 def cell_summary(rows: pd.DataFrame, level: float = 0.95) -> dict[str, Any]:
     """The verdict on one cell from its rows (`dataset_rows`'s, every dataset of one r and σ): datasets run,
-    errors, retried, refused (by the gate, by a predictive check after passing the gate, either), accepted;
+    errors, retried, refused (by the gate, by a predictive check — before sampling, or after passing the gate —
+    either), the datasets the test of the repeat counts before sampling was made on and failed, accepted;
     among the accepted fits the coverage of the whole border's period totals and years (with their one-sided
     binomial p-values of a coverage below 0.90: the period totals one a dataset, the years by dataset —
     `below_nominal_by_dataset`, read by the verdict — and, beside it, as if independent) and of the section-years (with a dataset-bootstrap ``level``
@@ -146,6 +149,11 @@ def cell_summary(rows: pd.DataFrame, level: float = 0.95) -> dict[str, Any]:
         "refused_ppc": int(flag(ran["refused_ppc"]).sum()),
         "refused": refused,
         "refused_share": _share(refused, len(ran)),
+        # the test of the repeat counts made before sampling: datasets it was made on, and failed
+        "dispersion_tested": int(ran["ppc_repeat_dispersion"].notna().sum()),
+        "dispersion_failed": int(
+            (ran["ppc_repeat_dispersion"].notna() & ~flag(ran["ppc_repeat_dispersion"])).sum()
+        ),
         "accepted": int(len(accepted_sets)),
         "period_covered": int(flag(accepted_sets["border_period_covered"]).sum()),
         "period_n": int(len(accepted_sets)),

@@ -51,11 +51,13 @@ import os
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import xarray as xr
 
@@ -162,6 +164,12 @@ def dataset_rows(
         with tempfile.TemporaryDirectory(prefix="borderrec_", dir=_scratch()) as folder:
             data, truth = simulate_dataset(seed, folder, changes)
         t1 = time.perf_counter()
+        before = dispersion_before_fit(data, sampler.get("spec"))
+        info.update(before)
+        if not before.get("ppc_repeat_dispersion", True):
+            info.update(not_fitted(), simulate_seconds=t1 - t0, error="")
+            info["seconds"] = time.perf_counter() - t0
+            return not_fitted_table(data, truth).assign(**info)
         known = (known_failures or {}).get(int(seed), ())
         fitted = fit_dataset(data, seed=seed, known_failures=known, **sampler)
         tree = fitted.tree
@@ -219,6 +227,64 @@ def dataset_rows(
         )
     info["seconds"] = time.perf_counter() - t0
     return table.assign(**info)
+
+
+def dispersion_before_fit(data: xr.Dataset, spec: Any = None) -> dict[str, Any]:
+    """The test of the repeat counts' geometric law that a fit of ``spec`` (default the shipped one) makes on
+    ``data`` before sampling (`estim.families.border.repeat_dispersion`), as row columns: ``dispersion_z``,
+    ``dispersion_p``, ``dispersion_ratio`` and ``ppc_repeat_dispersion`` (passed); empty when it does not
+    apply (a spec with a frailty, or data without surveyed repeat counts)."""
+    from estim.families.border.repeat_dispersion import check_before_sampling
+
+    test = check_before_sampling(data, **_shipped_spec(spec).options)
+    if test is None:
+        return {}
+    return {
+        "dispersion_z": test["z"],
+        "dispersion_p": test["p_value"],
+        "dispersion_ratio": test["ratio"],
+        "ppc_repeat_dispersion": test["passed"],
+    }
+
+
+def not_fitted() -> dict[str, Any]:
+    """The row columns of a dataset the fit refused before sampling (its repeat counts failed the dispersion
+    test): no attempt, no posterior, refused by a named check."""
+    nan = float("nan")
+    return {
+        "repeated_trials_probability": nan,
+        "retry_median": nan,
+        "retry_q05": nan,
+        "retry_q95": nan,
+        "retry_covered": False,
+        "attempts": 0,
+        "attempts_skipped": 0,
+        "gate_passed": False,
+        "gate_failed": "",
+        "gate_detail": "not fitted: the repeat counts failed the dispersion test before sampling",
+        "divergences": -1,
+        "ppc_failed": "repeat_dispersion",
+        "refused_gate": False,
+        "refused_ppc": True,
+        "refused": True,
+        "compile_seconds": 0.0,
+        "sample_seconds": 0.0,
+        "fit_seconds": 0.0,
+    }
+
+
+def not_fitted_table(data: xr.Dataset, truth: xr.Dataset) -> pd.DataFrame:
+    """`section_year_table` of a dataset not fitted: the truth, and no estimate (NaN, never covered)."""
+    sections = data["section"].values
+    years = np.unique(data["year"].values)
+    nothing = xr.DataArray(
+        np.full((1, 1, len(sections), len(years)), np.nan),
+        dims=("chain", "draw", "section", "year"),
+        coords={"section": sections, "year": years},
+    )
+    with warnings.catch_warnings():  # the quantiles of no draws are NaN, as meant
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return section_year_table(data, truth, nothing)
 
 
 def _scratch() -> str | None:

@@ -242,3 +242,30 @@ def test_recovery_datasets_are_labelled_by_their_seed(monkeypatch):
     with pytest.raises(_Sampled):
         R.recovery_study(n_seeds=2, seed=R.DEFAULT_STUDY_SEED + 28)
     assert [(d.dataset, d.seed) for d in seen] == [(28, 4028), (29, 4029)]
+
+
+def test_a_dataset_whose_repeat_counts_fail_the_dispersion_test_is_refused_unfitted(monkeypatch):
+    """A border simulated with a frailty (σ = 0.5) fails the test of the repeat counts' geometric law that the
+    fit makes before sampling: the study records the refusal by that named check, with the truth and no
+    estimate, and never samples; the misspecification study's cell counts it refused. Without a frailty the
+    test passes and the dataset goes on to its fit."""
+    from estim.studies.border_misspecification import cell_summary
+
+    def fit_dataset(*args, **kwargs):
+        raise _Sampled()
+
+    monkeypatch.setattr(R, "fit_dataset", fit_dataset)
+    rows = R.dataset_rows(4000, {"apprehension_frailty_sd": 0.5}, dataset=3)
+    first = rows.iloc[0]
+    assert first["error"] == "" and first["attempts"] == 0
+    assert first["refused"] and first["refused_ppc"] and not first["refused_gate"]
+    assert first["ppc_failed"] == "repeat_dispersion" and not first["ppc_repeat_dispersion"]
+    assert first["dispersion_z"] > 10 and first["dispersion_p"] < 1e-6
+    assert rows["truth"].notna().all() and rows["median"].isna().all() and not rows["covered"].any()
+    assert len(rows) == rows[["section", "year"]].drop_duplicates().shape[0] > 100
+    cell = cell_summary(rows)
+    assert (cell["refused"], cell["refused_ppc"], cell["accepted"]) == (1, 1, 0)
+    # no frailty: the test passes and the fit is attempted (here it raises, recorded as the dataset's error)
+    rows = R.dataset_rows(4000, {}, dataset=0)
+    assert rows.iloc[0]["ppc_repeat_dispersion"]
+    assert rows.iloc[0]["error"].startswith("_Sampled")

@@ -22,6 +22,7 @@ from estim.families.border.generated import (
 )
 from estim.families.border.model import DEFAULT_PRIORS, OBSERVED, build_border
 from estim.families.border.rates import Rates, posterior_parameters, rates
+from estim.families.border.repeat_dispersion import check_before_sampling
 from estim.families.border.repeated_trials import SLAB_DENSITY, SOURCE, with_repeated_trials
 from estim.families.border.report import BORDER_REPORT
 from estim.families.border.retry import RETRY_AUXILIARY
@@ -48,6 +49,7 @@ BORDER = register(
         # r's auxiliary (its angle is not identified) and the averaging's map of draws (an index)
         gate_skip=(RETRY_AUXILIARY, SOURCE, SLAB_DENSITY),
         estimates_posterior=with_repeated_trials,
+        precheck=check_before_sampling,
     )
 )
 

@@ -7,6 +7,7 @@ put beside them: a section is "covered" when the truth lies inside its interval.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -503,7 +504,8 @@ def predictive_check(tree: xr.DataTree, prob: float = 0.9) -> dict[str, Any]:
     table, and a verdict per statistic: the totals and repeats fail when fewer than ``prob − 0.1`` of the
     observed values lie inside their intervals (a calibrated model puts about `prob` of them inside); the
     linkage, a few large cells that move together, fails when its χ² discrepancy's posterior predictive
-    p-value is below `LINKAGE_P_MIN`."""
+    p-value is below `LINKAGE_P_MIN`; and, when the fit records it, the exact test of the repeat counts'
+    geometric law made on the data before sampling (`estim.families.border.repeat_dispersion`)."""
     coverage = predictive_coverage(tree, prob)
     verdicts = {}
     for name, v in coverage.items():
@@ -529,6 +531,12 @@ def predictive_check(tree: xr.DataTree, prob: float = 0.9) -> dict[str, Any]:
                 f"{'' if passed else f'; fewer than {prob - 0.1:.0%} fails'})"
             ),
         }
+    before = tree.attrs.get(
+        "precheck_json"
+    )  # the test of the data made before sampling (`estim.run.fit`)
+    if before:
+        test = json.loads(str(before))
+        verdicts[test["name"]] = {"passed": bool(test["passed"]), "text": test["text"]}
     return {
         "prob": prob,
         "coverage": coverage,
