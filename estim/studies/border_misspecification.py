@@ -224,8 +224,10 @@ def requirements(summary: pd.DataFrame) -> dict[str, bool | None]:
 
 
 def format_summary(summary: pd.DataFrame) -> str:
-    """The cell table as markdown: coverage as covered/intervals (share), p-values, the section-year
-    coverage's dataset-bootstrap interval."""
+    """The cell table as markdown: refusals by the gate and by a named check (the repeat counts' test before
+    sampling, or a posterior predictive check), the datasets that failed the repeat counts' test of those it was
+    made on, coverage as covered/intervals (share), p-values, the section-year coverage's dataset-bootstrap
+    interval."""
     head = [
         "r",
         "σ",
@@ -233,7 +235,8 @@ def format_summary(summary: pd.DataFrame) -> str:
         "errors",
         "retried",
         "refused gate",
-        "refused ppc",
+        "refused check",
+        "repeat test failed",
         "accepted",
         "period total",
         "p",
@@ -254,6 +257,7 @@ def format_summary(summary: pd.DataFrame) -> str:
             str(c["retried"]),
             str(c["refused_gate"]),
             str(c["refused_ppc"]),
+            f"{c['dispersion_failed']}/{c['dispersion_tested']}",
             str(c["accepted"]),
             f"{c['period_covered']}/{c['period_n']} ({c['period_coverage']:.2f})",
             f"{c['period_p']:.3g}",
