@@ -230,7 +230,9 @@ def fit_cmd(
 ) -> None:
     """Fit the model spec SPEC (models/NAME.toml) and save it as models/NAME.nc.
 
-    A saved fit whose provenance (spec hash, data hash, library versions) matches is reused. Every fit is
+    A saved fit whose provenance (spec hash, data hash, library versions) matches is reused. A family may test
+    its assumptions on the data before sampling (the border model: the repeat apprehensions against its
+    geometric law); data that fail are not fitted, and the command exits 3 naming the test. Every fit is
     checked by the diagnostics gate (R-hat, bulk and tail ESS, divergences, E-BFMI); a failed fit is saved,
     marked failed, and the command exits 3 naming the failed checks. Then prints what `estim summary` prints,
     and the wall time of the fit, compilation included. Takes seconds for the benchmark specs and 4–6
