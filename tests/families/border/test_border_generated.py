@@ -371,6 +371,15 @@ def test_a_fit_with_linkage_saves_and_checks_it(model, data):
     check = predictive_check(tree)
     assert "linkage" in check["verdicts"]
     assert 0.0 <= check["coverage"]["linkage"]["p_value"] <= 1.0
+    # the test of the repeat counts made before sampling, as `estim.run.fit` records it, is among the verdicts
+    import json
+
+    from estim.families.border import BORDER
+
+    assert "repeat_dispersion" not in check["verdicts"]
+    tree.attrs["precheck_json"] = json.dumps(BORDER.precheck(data))
+    verdict = predictive_check(tree)["verdicts"]["repeat_dispersion"]
+    assert verdict["passed"] and verdict["text"].startswith("ok: repeat apprehensions")
 
 
 def _report_tables() -> dict:
