@@ -4,22 +4,19 @@ simulated world has a frailty."""
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.studies.script_loader import load_script
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "border_dispersion.py"
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("border_dispersion", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["border_dispersion"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("border_dispersion")
 
 
 def test_one_dataset_with_and_without_a_frailty(script, tmp_path, monkeypatch):

@@ -4,23 +4,19 @@ their measuring functions run and measure what they say."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pymc as pm
 import pytest
 
+from tests.studies.script_loader import load_script
+
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
 
 def _script(name):
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script(name)
 
 
 def test_gradient_costs_time_every_term_and_the_whole():

@@ -3,8 +3,6 @@ with a known error give back."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,17 +10,14 @@ import pandas as pd
 import pytest
 
 from estim.simulate.perturb import perturbed_config
+from tests.studies.script_loader import load_script
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "border_section_errors.py"
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("border_section_errors", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["border_section_errors"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("border_section_errors")
 
 
 def _rows(slope: float, seeds=(4000, 4001, 4002), surveyed=("omsk", "orenburg")) -> pd.DataFrame:
