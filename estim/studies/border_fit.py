@@ -140,9 +140,8 @@ def predictive_verdicts(tree: xr.DataTree) -> dict[str, dict[str, Any]]:
     check = predictive_check(tree)
     out: dict[str, dict[str, Any]] = {}
     for name, v in check["verdicts"].items():
-        coverage = check["coverage"].get(
-            name, {"inside": np.nan}
-        )  # a test of the data has no coverage
+        # a test of the data (made before sampling) has no predictive coverage
+        coverage = check["coverage"].get(name, {"inside": np.nan})
         out[name] = {"passed": bool(v["passed"]), "inside": float(coverage["inside"])}
         if "p_value" in coverage:
             out[name]["p_value"] = float(coverage["p_value"])

@@ -38,6 +38,9 @@ import xarray as xr
 DISPERSION_P_MIN = 0.001  # the test fails below this two-sided p-value
 REPLICATES = 400  # simulated null statistics: the z-score's sd known to ~3.5 %
 NAME = "repeat_dispersion"
+DRAW_CHUNK = (
+    4_000_000  # uniform keys drawn at once (32 MB); a cell's cost is replicates × its apprehensions
+)
 
 
 @dataclass(frozen=True)
@@ -78,12 +81,19 @@ def composition_square_sums(
         raise ValueError(f"no composition of {s} into {n} positive parts")
     if n == 1 or s == n:
         return np.full(replicates, float(s * s if n == 1 else n))
-    keys = rng.random((replicates, s - 1))
-    cuts = np.sort(np.argpartition(keys, n - 2, axis=1)[:, : n - 1] + 1, axis=1)
-    edges = np.concatenate(
-        [np.zeros((replicates, 1), np.int64), cuts, np.full((replicates, 1), s, np.int64)], axis=1
-    )
-    return (np.diff(edges, axis=1).astype(float) ** 2).sum(axis=1)
+    out = np.empty(replicates)
+    # a few replicates at a time when a cell is large: memory bounded by DRAW_CHUNK keys, and the same numbers
+    # (the generator fills row after row whatever the chunk)
+    step = max(1, DRAW_CHUNK // (s - 1))
+    for start in range(0, replicates, step):
+        b = min(step, replicates - start)
+        keys = rng.random((b, s - 1))
+        cuts = np.sort(np.argpartition(keys, n - 2, axis=1)[:, : n - 1] + 1, axis=1)
+        edges = np.concatenate(
+            [np.zeros((b, 1), np.int64), cuts, np.full((b, 1), s, np.int64)], axis=1
+        )
+        out[start : start + b] = (np.diff(edges, axis=1).astype(float) ** 2).sum(axis=1)
+    return out
 
 
 def dispersion_test(

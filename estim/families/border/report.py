@@ -531,9 +531,8 @@ def predictive_check(tree: xr.DataTree, prob: float = 0.9) -> dict[str, Any]:
                 f"{'' if passed else f'; fewer than {prob - 0.1:.0%} fails'})"
             ),
         }
-    before = tree.attrs.get(
-        "precheck_json"
-    )  # the test of the data made before sampling (`estim.run.fit`)
+    # the test of the data made before sampling (`estim.run.fit`)
+    before = tree.attrs.get("precheck_json")
     if before:
         test = json.loads(str(before))
         verdicts[test["name"]] = {"passed": bool(test["passed"]), "text": test["text"]}

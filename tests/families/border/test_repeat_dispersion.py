@@ -38,6 +38,14 @@ def test_compositions_are_drawn_uniformly_as_enumeration_says():
         assert abs(seen[value] / len(draws) - share) < 4 * sd, value
 
 
+def test_a_large_cell_is_drawn_in_chunks_with_the_same_numbers(monkeypatch):
+    """Memory is bounded by drawing a few replicates at a time; the draws are those of one draw of all."""
+    whole = D.composition_square_sums(7, 500, 50, np.random.default_rng(2))
+    monkeypatch.setattr(D, "DRAW_CHUNK", 3 * 499)  # three replicates a chunk
+    chunked = D.composition_square_sums(7, 500, 50, np.random.default_rng(2))
+    assert np.array_equal(whole, chunked)
+
+
 def test_degenerate_cells_have_one_composition():
     rng = np.random.default_rng(0)
     assert D.composition_square_sums(1, 5, 3, rng).tolist() == [25.0] * 3
