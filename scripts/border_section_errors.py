@@ -1,8 +1,8 @@
 """Where the border model's recovery errors come from, section by section (docs/design.md §4).
 
 Usage:
-  ./run python scripts/border_section_errors.py --rows paper/inputs/border_misspecification.csv
-  ./run python scripts/border_section_errors.py --rows paper/inputs/border_misspecification.csv \
+  ./run python scripts/border_section_errors.py --rows paper/inputs/border_misspecification.csv.gz
+  ./run python scripts/border_section_errors.py --rows paper/inputs/border_misspecification.csv.gz \
       --variant TERRAIN_POOLED.csv
 
 Reads a recovery study's rows (one per dataset × section × year, as `scripts/border_recovery.py` and

@@ -5,7 +5,7 @@
   closed-population family (`scripts/recovery.py`), one row per simulated dataset;
 * ``sensitivity.json``: the border model's prior sensitivity (`estim sensitivity models/border.toml --format
   json`);
-* ``border_misspecification.csv``: the border model's misspecification grid (`scripts/border_misspecification.py`),
+* ``border_misspecification.csv.gz``: the border model's misspecification grid (`scripts/border_misspecification.py`),
   one row per dataset × section × year of each cell (simulated r × frailty σ);
   its cell r = 1, σ = 0 (the simulator at its calibrated world, 30 seeds) is also the border model's recovery
   study;
@@ -146,9 +146,9 @@ def recovery(ctx: Context) -> list[Path]:
     # the border's recovery is the misspecification grid's cell of the calibrated world (r = 1, no frailty):
     # the same datasets, fitted by the current model, so the two studies cannot disagree about a dataset
     border_csv = _require(
-        ctx.paper / "inputs" / "border_misspecification.csv",
+        ctx.paper / "inputs" / "border_misspecification.csv.gz",
         "./run python scripts/border_misspecification.py --retry 1.0 --frailty 0 --seeds 30 "
-        "--out paper/inputs/border_misspecification.csv --resume",
+        "--out paper/inputs/border_misspecification.csv.gz --resume",
     )
     inputs.append(border_csv)
     grid_rows = pd.read_csv(border_csv)
@@ -458,9 +458,9 @@ def misspecification(ctx: Context) -> list[Path]:
     from estim.studies import border_misspecification as study
 
     source = _require(
-        ctx.paper / "inputs" / "border_misspecification.csv",
+        ctx.paper / "inputs" / "border_misspecification.csv.gz",
         "./run python scripts/border_misspecification.py --seeds 20 "
-        "--out paper/inputs/border_misspecification.csv --resume",
+        "--out paper/inputs/border_misspecification.csv.gz --resume",
     )
     table = _on_grid(
         study.misspecification_summary(pd.read_csv(source)), study.RETRIES, study.FRAILTIES
@@ -525,7 +525,7 @@ def misspecification(ctx: Context) -> list[Path]:
 # provenance: which inputs an earlier border model made
 
 BORDER_FITTED_INPUTS = (
-    "border_misspecification.csv",
+    "border_misspecification.csv.gz",
     "backtest.csv",
     "effect_recovery.csv",
     "sensitivity.json",

@@ -3,6 +3,7 @@ bootstrap over datasets where one dataset gives many intervals)."""
 
 from __future__ import annotations
 
+import gzip
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,10 +23,18 @@ def write_rows(
     columns: Sequence[str] | None = None,
 ) -> Path:
     """Write a study's rows so far as CSV, whole and atomically: a study stopped half-way keeps every row it
-    measured, and a reader never sees a partial file."""
+    measured, and a reader never sees a partial file. A path ending in ``.gz`` is gzipped (``pd.read_csv``
+    reads it as it is), with no file name and no time in the gzip header: the same rows give the same bytes."""
     frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows), columns=columns)
     with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False)
+        if Path(path).suffix == ".gz":
+            with (
+                open(tmp, "wb") as raw,
+                gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as zipped,
+            ):
+                zipped.write(frame.to_csv(index=False).encode("utf-8"))
+        else:
+            frame.to_csv(tmp, index=False)
     return Path(path)
 
 

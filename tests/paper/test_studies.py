@@ -123,7 +123,7 @@ def _context(paper: Path) -> Context:
 
 def test_the_misspecification_step_counts_each_cell_of_the_grid(tmp_path):
     paper = _paper(tmp_path)
-    _grid_rows().to_csv(paper / "inputs" / "border_misspecification.csv", index=False)
+    _grid_rows().to_csv(paper / "inputs" / "border_misspecification.csv.gz", index=False)
     ctx = _context(paper)
     table_path, numbers_path = studies.misspecification(ctx)
     table = pd.read_csv(table_path)
@@ -204,7 +204,7 @@ def test_the_border_recovery_is_the_grids_cell_of_the_calibrated_world(tmp_path)
         110
     )
     rows.loc[(rows["sim_retry"] != 1.0) & (rows["section"] == "a"), "median"] = 110
-    rows.to_csv(paper / "inputs" / "border_misspecification.csv", index=False)
+    rows.to_csv(paper / "inputs" / "border_misspecification.csv.gz", index=False)
     numbers = read_numbers(studies.recovery(_context(paper))[1])
     border = {
         k.removeprefix("border."): v.value for k, v in numbers.items() if k.startswith("border.")
@@ -228,7 +228,7 @@ def test_the_border_recovery_refuses_a_grid_without_its_cell(tmp_path):
     paper = _paper(tmp_path)
     rows = _grid_rows()
     rows[rows["sim_retry"] != 1.0].to_csv(
-        paper / "inputs" / "border_misspecification.csv", index=False
+        paper / "inputs" / "border_misspecification.csv.gz", index=False
     )
     with pytest.raises(EstimInputError, match=r"r = 1, σ = 0"):
         studies.recovery(_context(paper))
@@ -237,7 +237,7 @@ def test_the_border_recovery_refuses_a_grid_without_its_cell(tmp_path):
 def test_a_baseline_cell_without_an_accepted_fit_has_no_coverage(tmp_path):
     paper = _paper(tmp_path)
     rows = _dataset(0, retry=1.0, frailty=0.0, refused_gate=True)
-    pd.DataFrame(rows).to_csv(paper / "inputs" / "border_misspecification.csv", index=False)
+    pd.DataFrame(rows).to_csv(paper / "inputs" / "border_misspecification.csv.gz", index=False)
     n = {k: v.value for k, v in read_numbers(studies.misspecification(_context(paper))[1]).items()}
     assert n["baseline.refused_share"] == 1.0 and n["baseline.accepted"] == 0
     assert n["baseline.border_years"] == studies.NONE == n["baseline.section_years"]
@@ -245,7 +245,7 @@ def test_a_baseline_cell_without_an_accepted_fit_has_no_coverage(tmp_path):
 
 def test_a_missing_study_names_the_command_that_makes_it(tmp_path):
     paper = _paper(tmp_path)
-    (paper / "inputs" / "border_misspecification.csv").unlink()
+    (paper / "inputs" / "border_misspecification.csv.gz").unlink()
     with pytest.raises(EstimInputError, match=r"scripts/border_misspecification\.py"):
         studies.misspecification(_context(paper))
     (paper / "inputs" / "sensitivity.json").unlink()
@@ -370,13 +370,13 @@ def test_refresh_replaces_only_its_steps_entries_in_the_manifest(tmp_path):
     stale = "generated/tables/misspecification_old.csv"
     before[stale] = {"made_by": "estim.paper.studies.misspecification", "inputs": {"x": "0"}}
     manifest_path.write_text(json.dumps(before), encoding="utf-8")
-    _grid_rows().to_csv(paper / "inputs" / "border_misspecification.csv", index=False)
+    _grid_rows().to_csv(paper / "inputs" / "border_misspecification.csv.gz", index=False)
     refresh(paper, steps=(studies.misspecification,))
     after = json.loads(manifest_path.read_text(encoding="utf-8"))
     assert stale not in after  # an output the step no longer makes leaves the manifest
     entry = after["generated/tables/misspecification.csv"]
     assert entry["made_by"] == "estim.paper.studies.misspecification"
-    assert list(entry["inputs"]) == ["paper/inputs/border_misspecification.csv"]
+    assert list(entry["inputs"]) == ["paper/inputs/border_misspecification.csv.gz"]
     others = {k: v for k, v in before.items() if "misspecification" not in k}
     assert {k: v for k, v in after.items() if "misspecification" not in k} == others
 
@@ -412,7 +412,7 @@ def test_the_manuscript_typesets_every_state_of_the_grid(tmp_path, grid):
                 for row in _dataset(i, retry=r, frailty=f, covered=(r, f) != bad)
             ]
         )
-    rows.to_csv(paper / "inputs" / "border_misspecification.csv", index=False)
+    rows.to_csv(paper / "inputs" / "border_misspecification.csv.gz", index=False)
     for step in (studies.sensitivity, studies.misspecification):  # the section reads both
         step(_context(paper))
     n = {
@@ -440,7 +440,7 @@ def test_the_provenance_step_names_the_inputs_an_earlier_border_model_made(tmp_p
     paper = _paper(tmp_path)
     inputs = paper / "inputs"
     grid = _grid_rows().assign(model_revision=MODEL_REVISION)
-    grid.to_csv(inputs / "border_misspecification.csv", index=False)
+    grid.to_csv(inputs / "border_misspecification.csv.gz", index=False)
     (inputs / "sbc").mkdir(exist_ok=True)
     sbc_rows = pd.DataFrame({"replicate": [0, 0], "model_revision": [MODEL_REVISION] * 2})
     sbc_rows.to_csv(inputs / "sbc" / "sbc_border.csv", index=False)

@@ -1,15 +1,16 @@
-"""The coverage tests every study shares (estim/studies/rows.py): the binomial test of a coverage below 0.90
-when a dataset gives many intervals that miss together."""
+"""What every study shares (estim/studies/rows.py): the binomial test of a coverage below 0.90 when a dataset
+gives many intervals that miss together, and rows written as CSV or gzipped CSV."""
 
 from __future__ import annotations
 
+import gzip
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from estim.studies.rows import below_nominal, below_nominal_by_dataset
+from estim.studies.rows import below_nominal, below_nominal_by_dataset, write_rows
 
 
 def _below(k: int, n: int, p: float = 0.9) -> float:
@@ -77,3 +78,16 @@ def test_its_false_alarm_rate_is_near_the_level_when_datasets_miss_together():
         independent += below_nominal(rows["covered"]) <= 0.05
     assert by_dataset / studies < 0.08
     assert independent / studies > 0.15
+
+
+def test_gzipped_rows_read_back_as_written_and_the_same_rows_give_the_same_bytes(tmp_path):
+    rows = pd.DataFrame(
+        {"dataset": [0, 1], "section": ["omsk", "orenburg"], "covered": [True, False]}
+    )
+    first = write_rows(rows, tmp_path / "a" / "grid.csv.gz")
+    second = write_rows(rows, tmp_path / "b" / "grid.csv.gz")  # another folder, later: same bytes
+    assert first.read_bytes() == second.read_bytes()
+    assert gzip.decompress(first.read_bytes()).decode() == rows.to_csv(index=False)
+    pd.testing.assert_frame_equal(pd.read_csv(first), rows)
+    plain = write_rows(rows, tmp_path / "grid.csv")
+    assert plain.read_text() == rows.to_csv(index=False)
