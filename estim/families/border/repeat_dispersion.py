@@ -12,15 +12,18 @@ after a fixed number of attempts gives a lighter one.
 the n counts is uniform over the C(S − 1, n − 1) compositions of S into n positive parts, whatever q is: the
 conditional law has no unknown parameter, so the test needs no estimate of p or r and no prior. The statistic is
 T = Σ_cells Σ_people K², the sum of squares (given n and S, the within-cell variance), summed over the cells.
-Its null law is simulated by drawing every cell's composition afresh (`composition_square_sums`) ``replicates``
-times; z = (T − mean) / sd of the simulated T, and the p-value is two-sided from the normal law, which a sum
-over ~1,000 independent cells follows closely. The size of the departure is given as the ratio of the observed
-within-cell variation Σ(K − S/n)² to its null expectation.
+Its null mean and variance are exact and in closed form (`square_sum_moments`): Y = K − 1 is a uniform weak
+composition of m = S − n into n parts, the Dirichlet-multinomial with every α = 1, whose factorial moments are
+E[Y_i^(a) Y_j^(b)] = a! b! m^(a+b) / n^[a+b] (falling and rising factorials), so a cell costs the same whatever
+its S. z = (T − E T) / sd(T), and the p-value is two-sided from the normal law, which a sum over ~1,000
+independent cells follows closely. The size of the departure is given as the ratio of the observed within-cell
+variation Σ(K − S/n)² to its null expectation.
 
 **Measured** (`scripts/border_dispersion.py`, docs/design.md §6) on 130 borders of the misspecification study:
-without a frailty (70 borders, r = 0.6, 0.8, 1) z had mean −0.03 and sd 0.79, none failed; with a log-normal
-frailty of spread σ = 0.5 on a person's hazard (60 borders) every one failed, z 6.9–17.5 at r = 0.6 and
-59–131 at r = 1; σ = 0.2 failed five borders of five, σ = 0.1 none. The fit refuses data whose test fails
+without a frailty (70 borders, r = 0.6, 0.8, 1) z had mean −0.05 and sd 0.80, none failed; the sd below 1 is
+chance (the same z on 60 further borders at r = 1, seeds 4030–4089: mean 0.05, sd 0.97). With a log-normal
+frailty of spread σ = 0.5 on a person's hazard (60 borders) every one failed, z 7.4–17.3 at r = 0.6 and
+58–133 at r = 1; σ = 0.2 failed five borders of five, σ = 0.1 none. The fit refuses data whose test fails
 (`DISPERSION_P_MIN`), before sampling: the model's apprehension probability is identified through the repeat
 counts, and a frailty the model does not have moves it.
 """
@@ -30,17 +33,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
 DISPERSION_P_MIN = 0.001  # the test fails below this two-sided p-value
-REPLICATES = 400  # simulated null statistics: the z-score's sd known to ~3.5 %
 NAME = "repeat_dispersion"
-DRAW_CHUNK = (
-    4_000_000  # uniform keys drawn at once (32 MB); a cell's cost is replicates × its apprehensions
-)
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,6 @@ class DispersionTest:
     cells: int  # cells with a variable composition (n ≥ 2 people and S > n apprehensions)
     people: int
     apprehensions: int
-    replicates: int
     passed: bool
 
     def to_dict(self) -> dict[str, Any]:
@@ -71,63 +70,65 @@ class DispersionTest:
         )
 
 
-def composition_square_sums(
-    people: int, apprehensions: int, replicates: int, rng: np.random.Generator
-) -> np.ndarray:
-    """Σ K² over the parts of ``replicates`` compositions of ``apprehensions`` into ``people`` positive parts,
-    each drawn uniformly: the n − 1 cut points are a uniform (n − 1)-subset of the S − 1 gaps."""
+def _falling(x: int, a: int) -> int:
+    return math.prod(x - i for i in range(a))
+
+
+def _rising(x: int, a: int) -> int:
+    return math.prod(x + i for i in range(a))
+
+
+def square_sum_moments(people: int, apprehensions: int) -> tuple[Fraction, Fraction]:
+    """The exact mean and variance of Σ K² over a composition of ``apprehensions`` (S) into ``people`` (n)
+    positive parts drawn uniformly (see the module's docstring), as fractions: exact in integers, so a cell of
+    any size loses nothing to cancellation. With Y = K − 1, m = S − n and F(a) = m^(a) / n^[a],
+    E[Y^(a)] = a! F(a), E[Y_1^(a) Y_2^(b)] = a! b! F(a + b); then Y² = Y^(2) + Y and
+    Y⁴ = Y^(4) + 6 Y^(3) + 7 Y^(2) + Y (Stirling numbers of the second kind)."""
     n, s = int(people), int(apprehensions)
     if n < 1 or s < n:
         raise ValueError(f"no composition of {s} into {n} positive parts")
-    if n == 1 or s == n:
-        return np.full(replicates, float(s * s if n == 1 else n))
-    out = np.empty(replicates)
-    # a few replicates at a time when a cell is large: memory bounded by DRAW_CHUNK keys, and the same numbers
-    # (the generator fills row after row whatever the chunk)
-    step = max(1, DRAW_CHUNK // (s - 1))
-    for start in range(0, replicates, step):
-        b = min(step, replicates - start)
-        keys = rng.random((b, s - 1))
-        cuts = np.sort(np.argpartition(keys, n - 2, axis=1)[:, : n - 1] + 1, axis=1)
-        edges = np.concatenate(
-            [np.zeros((b, 1), np.int64), cuts, np.full((b, 1), s, np.int64)], axis=1
-        )
-        out[start : start + b] = (np.diff(edges, axis=1).astype(float) ** 2).sum(axis=1)
-    return out
+    m = s - n
+
+    def f(a: int) -> Fraction:
+        return Fraction(_falling(m, a), _rising(n, a))
+
+    square = 2 * f(2) + f(1)  # E[Y²]
+    fourth = 24 * f(4) + 36 * f(3) + 14 * f(2) + f(1)  # E[Y⁴]
+    pair = 4 * f(4) + 4 * f(3) + f(2)  # E[Y_1² Y_2²]
+    mean_y = n * square  # E Σ Y²
+    var_y = n * fourth + n * (n - 1) * pair - mean_y * mean_y
+    # Σ K² = Σ Y² + 2m + n: the same variance
+    return mean_y + 2 * m + n, var_y
 
 
-def dispersion_test(
-    frequency: np.ndarray, k: np.ndarray, *, replicates: int = REPLICATES, seed: int = 0
-) -> DispersionTest | None:
+def dispersion_test(frequency: np.ndarray, k: np.ndarray) -> DispersionTest | None:
     """The test on repeat counts ``frequency`` (…, k): f_k people apprehended k times in each cell of the
     leading axes; None when no cell has a variable composition (nothing to test)."""
     f = np.asarray(frequency).reshape(-1, np.shape(frequency)[-1]).astype(np.int64)
     k = np.asarray(k, dtype=np.int64)
     n = f.sum(axis=1)
     s = (f * k).sum(axis=1)
-    squares = (f * k**2).sum(axis=1).astype(float)
+    squares = (f * k**2).sum(axis=1)
     varying = np.flatnonzero((n >= 2) & (s > n))
     if varying.size == 0:
         return None
-    rng = np.random.default_rng(seed)
-    null = np.zeros(replicates)
+    mean, variance = Fraction(0), Fraction(0)
+    centre = Fraction(0)  # Σ S²/n: Σ(K − S/n)² = T − this
     for i in varying:
-        null += composition_square_sums(int(n[i]), int(s[i]), replicates, rng)
-    observed = float(squares[varying].sum())
-    centre = float(
-        (s[varying].astype(float) ** 2 / n[varying]).sum()
-    )  # Σ S²/n: Σ(K − S/n)² = T − this
-    sd = float(null.std(ddof=1))
-    z = (observed - float(null.mean())) / sd if sd > 0 else 0.0
+        cell_mean, cell_variance = square_sum_moments(int(n[i]), int(s[i]))
+        mean += cell_mean
+        variance += cell_variance
+        centre += Fraction(int(s[i]) ** 2, int(n[i]))
+    observed = int(squares[varying].sum())
+    z = float((observed - mean) / math.sqrt(variance)) if variance > 0 else 0.0
     p = math.erfc(abs(z) / math.sqrt(2.0))
     return DispersionTest(
         z=float(z),
         p_value=float(p),
-        ratio=(observed - centre) / (float(null.mean()) - centre),
+        ratio=float((observed - centre) / (mean - centre)),
         cells=int(varying.size),
         people=int(n.sum()),
         apprehensions=int(s.sum()),
-        replicates=int(replicates),
         passed=bool(p >= DISPERSION_P_MIN),
     )
 
@@ -139,9 +140,7 @@ def applies(options: Mapping[str, Any]) -> bool:
     return frailty is None or (not isinstance(frailty, str) and float(frailty) == 0.0)
 
 
-def repeat_dispersion_test(
-    data: xr.Dataset, *, replicates: int = REPLICATES, seed: int = 0
-) -> DispersionTest | None:
+def repeat_dispersion_test(data: xr.Dataset) -> DispersionTest | None:
     """The test on the border data's surveyed sections (``frequency`` [section, month, category, k] where
     ``surveyed``); None without surveyed repeat counts."""
     if "frequency" not in data or "surveyed" not in data:
@@ -152,8 +151,6 @@ def repeat_dispersion_test(
     return dispersion_test(
         data["frequency"].values[surveyed],
         data["k"].values,
-        replicates=replicates,
-        seed=seed,
     )
 
 

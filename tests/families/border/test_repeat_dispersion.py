@@ -5,7 +5,7 @@ the shipped data, and the fit that refuses before sampling."""
 from __future__ import annotations
 
 import itertools
-from collections import Counter
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -23,35 +23,44 @@ def _compositions(total: int, parts: int):
         yield tuple(b - a for a, b in zip(edges, edges[1:], strict=False))
 
 
-def test_compositions_are_drawn_uniformly_as_enumeration_says():
-    """Σ K² of the drawn compositions of S = 8 into n = 3 parts has the law that enumerating all C(7, 2) = 21
-    compositions gives (each equally likely)."""
-    exact = Counter(sum(k * k for k in c) for c in _compositions(8, 3))
-    n_all = sum(exact.values())
-    assert n_all == 21
-    draws = D.composition_square_sums(3, 8, 42_000, np.random.default_rng(1))
-    seen = Counter(draws.astype(int).tolist())
-    assert set(seen) == set(exact)
-    for value, count in exact.items():
-        share = count / n_all
-        sd = np.sqrt(share * (1 - share) / len(draws))
-        assert abs(seen[value] / len(draws) - share) < 4 * sd, value
+def test_the_null_moments_are_those_of_enumeration():
+    """The closed-form mean and variance of Σ K² equal, as exact fractions, those of enumerating every
+    composition (each equally likely), for every n ≤ 6 people and S ≤ 14 apprehensions."""
+    for people in range(1, 7):
+        for total in range(people, 15):
+            squares = [sum(k * k for k in c) for c in _compositions(total, people)]
+            count = len(squares)
+            mean = Fraction(sum(squares), count)
+            variance = Fraction(sum(q * q for q in squares), count) - mean * mean
+            assert D.square_sum_moments(people, total) == (mean, variance), (people, total)
 
 
-def test_a_large_cell_is_drawn_in_chunks_with_the_same_numbers(monkeypatch):
-    """Memory is bounded by drawing a few replicates at a time; the draws are those of one draw of all."""
-    whole = D.composition_square_sums(7, 500, 50, np.random.default_rng(2))
-    monkeypatch.setattr(D, "DRAW_CHUNK", 3 * 499)  # three replicates a chunk
-    chunked = D.composition_square_sums(7, 500, 50, np.random.default_rng(2))
-    assert np.array_equal(whole, chunked)
+def test_the_null_moments_match_uniform_draws_in_a_large_cell():
+    """A cell of 40 people and 900 apprehensions, too large to enumerate: uniform compositions drawn as a
+    uniform (n − 1)-subset of the S − 1 gaps have the closed form's mean and variance."""
+    rng = np.random.default_rng(11)
+    people, total, draws = 40, 900, 20_000
+    keys = rng.random((draws, total - 1))
+    cuts = np.sort(np.argpartition(keys, people - 2, axis=1)[:, : people - 1] + 1, axis=1)
+    edges = np.concatenate(
+        [np.zeros((draws, 1), np.int64), cuts, np.full((draws, 1), total, np.int64)], axis=1
+    )
+    squares = (np.diff(edges, axis=1).astype(float) ** 2).sum(axis=1)
+    mean, variance = D.square_sum_moments(people, total)
+    sd = float(variance) ** 0.5
+    assert abs(squares.mean() - float(mean)) < 4 * sd / np.sqrt(draws)
+    assert squares.var(ddof=1) / float(variance) == pytest.approx(1.0, abs=0.05)
 
 
-def test_degenerate_cells_have_one_composition():
-    rng = np.random.default_rng(0)
-    assert D.composition_square_sums(1, 5, 3, rng).tolist() == [25.0] * 3
-    assert D.composition_square_sums(4, 4, 2, rng).tolist() == [4.0] * 2
+def test_a_huge_cell_costs_what_a_small_one_does():
+    """The moments are exact integers' ratios: a cell of 10⁶ apprehensions has a positive variance, and one
+    with a single composition has none."""
+    mean, variance = D.square_sum_moments(1_000, 1_000_000)
+    assert variance > 0 and mean > 1_000_000**2 / 1_000
+    assert D.square_sum_moments(1, 5) == (25, 0)
+    assert D.square_sum_moments(4, 4) == (4, 0)
     with pytest.raises(ValueError, match="no composition"):
-        D.composition_square_sums(3, 2, 1, rng)
+        D.square_sum_moments(3, 2)
 
 
 def _geometric_cells(rng, n_cells, frailty_sd=0.0):
@@ -74,9 +83,9 @@ def test_the_test_is_calibrated_on_geometric_counts_whatever_q():
     sd are those of N(0, 1) within their sampling error, and no set fails at p 0.001."""
     rng = np.random.default_rng(7)
     zs = []
-    for i in range(40):
+    for _ in range(40):
         f, k = _geometric_cells(rng, 150)
-        test = D.dispersion_test(f, k, replicates=200, seed=i)
+        test = D.dispersion_test(f, k)
         zs.append(test.z)
         assert test.passed
     zs = np.array(zs)
