@@ -55,7 +55,7 @@ def main():
     if args.summary_only:
         if not args.out:
             parser.error("--summary-only reads --out")
-        df = pd.read_csv(args.out)
+        df = pd.read_csv(args.out, low_memory=False)
     else:
         failures = parse_known_failures(args.known_failure)
         known = {"known_failures": failures} if failures else {}

@@ -151,7 +151,7 @@ def recovery(ctx: Context) -> list[Path]:
         "--out paper/inputs/border_misspecification.csv.gz --resume",
     )
     inputs.append(border_csv)
-    grid_rows = pd.read_csv(border_csv)
+    grid_rows = pd.read_csv(border_csv, low_memory=False)
     border_rows = grid_rows[
         (grid_rows[CELL[0]] == RECOVERY_CELL[0]) & (grid_rows[CELL[1]] == RECOVERY_CELL[1])
     ]
@@ -463,7 +463,9 @@ def misspecification(ctx: Context) -> list[Path]:
         "--out paper/inputs/border_misspecification.csv.gz --resume",
     )
     table = _on_grid(
-        study.misspecification_summary(pd.read_csv(source)), study.RETRIES, study.FRAILTIES
+        study.misspecification_summary(pd.read_csv(source, low_memory=False)),
+        study.RETRIES,
+        study.FRAILTIES,
     )
     verdicts = table["verdict"].value_counts()
     base = table[(table["retry"] == 1.0) & (table["frailty"] == 0.0)]
