@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pymc as pm
 
 from estim.errors import EstimInputError
@@ -26,6 +27,12 @@ DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "LogNormal": ("mu", "sigma"),
     "Beta": ("alpha", "beta"),
     "Uniform": ("lower", "upper"),
+    # log x ~ Uniform(log lower, log upper): every order of magnitude between the bounds equally likely, the
+    # scale-invariant prior for a positive level the data pin only through a product with another parameter
+    "LogUniform": ("lower", "upper"),
+    # x + offset ~ LogUniform(offset, upper + offset) on (0, upper): log-uniform where x ≫ offset, flat below,
+    # with no edge at a lower bound (density 1/((x + offset) log((upper + offset)/offset)))
+    "OffsetLogUniform": ("offset", "upper"),
     "Dirichlet": ("a",),
     "ZeroSumNormal": (
         "sigma",
@@ -53,12 +60,42 @@ class Prior:
                 + (f"; missing {', '.join(missing)}" if missing else "")
                 + (f"; unexpected {', '.join(extra)}" if extra else "")
             )
+        if distribution == "LogUniform" and not (
+            0 < float(parameters["lower"]) < float(parameters["upper"])
+        ):
+            raise EstimInputError(
+                f"prior LogUniform needs 0 < lower < upper; got lower={parameters['lower']}, "
+                f"upper={parameters['upper']}"
+            )
+        if distribution == "OffsetLogUniform" and not (
+            0 < float(parameters["offset"]) and 0 < float(parameters["upper"])
+        ):
+            raise EstimInputError(
+                f"prior OffsetLogUniform needs offset > 0 and upper > 0; got offset="
+                f"{parameters['offset']}, upper={parameters['upper']}"
+            )
         object.__setattr__(self, "distribution", distribution)
         object.__setattr__(self, "parameters", dict(parameters))
 
     def create(self, name: str, **kwargs: Any) -> Any:
-        """Add the random variable to the model in context (``dims=``, ``shape=`` pass through)."""
+        """Add the random variable to the model in context (``dims=``, ``shape=`` pass through). A LogUniform
+        is sampled as ``name_log`` ~ Uniform(log lower, log upper), with ``name`` its exponential (an
+        OffsetLogUniform: ``name_log`` is log(x + offset))."""
+        if self.distribution in ("LogUniform", "OffsetLogUniform"):
+            offset, lower, upper = self.log_uniform_bounds()
+            log_value = pm.Uniform(f"{name}_log", np.log(lower), np.log(upper), **kwargs)
+            return pm.Deterministic(name, pm.math.exp(log_value) - offset, dims=kwargs.get("dims"))
         return getattr(pm, self.distribution)(name, **self.parameters, **kwargs)
+
+    def log_uniform_bounds(self) -> tuple[float, float, float]:
+        """(offset, lower, upper) of a LogUniform or OffsetLogUniform: x + offset is log-uniform on (lower,
+        upper)."""
+        p = {k: float(v) for k, v in self.parameters.items()}
+        if self.distribution == "LogUniform":
+            return 0.0, p["lower"], p["upper"]
+        if self.distribution == "OffsetLogUniform":
+            return p["offset"], p["offset"], p["upper"] + p["offset"]
+        raise ValueError(f"{self} is not log-uniform")
 
     def to_dict(self) -> dict[str, Any]:
         return {"distribution": self.distribution, **self.parameters}

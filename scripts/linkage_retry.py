@@ -20,8 +20,13 @@ measured against the simulator's truth:
   so that s = r(1 − p)/(1 − pr) depends on r alone. ``retry_ml`` is the estimate, ``z`` the signed root of
   the likelihood ratio at the true r (≈ N(0, 1) when the law is right). ``--single`` keeps only people with one
   linked journey (no person counted twice).
+* **r's posterior from the linkage alone** (``--bayes``): the same law and data in PyMC, with the border
+  model's priors (r uniform; π by ``--coverage-prior``, the model's own by default, or ``uniform`` for the
+  Beta(1, 1) of revisions 2–4; μ_S HalfNormal(0.5)) and its sampling of π relative to r
+  (`estim.families.border.retry.register_coverage`): ``retry_median``, ``retry_lower``, ``retry_upper`` (90 %,
+  equal-tailed). Is the posterior median of r systematically off r̂? (A prior that pulls r does so here.)
 
-Nothing is fitted by MCMC: ~10–20 s a dataset.
+Without ``--bayes`` nothing is sampled: ~10–20 s a dataset; with it ~1 min.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from estim.families.border.linkage import pattern_probabilities
+from estim.priors import Prior
 from estim.records.schemas import IN_COUNTRY_REGISTERS, REGISTERS
 from estim.simulate import core
 from estim.simulate import process as P
@@ -118,12 +124,7 @@ def linkage_fit(journeys: dict[str, np.ndarray], retry: float | None = None) -> 
     pattern counts per cell, every cell's p the truth's; with ``retry`` r is fixed there."""
     n_lists = len(IN_COUNTRY_REGISTERS)
     n_patterns, n_sets, n_categories = 2**n_lists, 2**n_lists - 1, 5
-    key = np.stack([journeys["section"], journeys["month"], journeys["category"]], axis=1)
-    cells, cell = np.unique(key, axis=0, return_inverse=True)
-    cell = cell.ravel()
-    after = _patterns(cell, journeys["after"], len(cells), n_patterns)
-    before = _patterns(cell, journeys["before"], len(cells), n_patterns)
-    p = journeys["p"][cells[:, 0], cells[:, 1], cells[:, 2]]
+    cells, after, before, p = _cells(journeys)
     category = cells[:, 2]
     hits = np.array(
         [[bool(b >> i & 1) for i in range(n_lists)] for b in range(1, n_patterns)]
@@ -155,8 +156,70 @@ def linkage_fit(journeys: dict[str, np.ndarray], retry: float | None = None) -> 
     return r_hat, float(result.fun)
 
 
-def dataset_row(seed: int, retry: float, single: bool = False) -> dict[str, float]:
-    """One simulated border's background shares and its linkage-only estimate of r (module docstring)."""
+def _cells(
+    journeys: dict[str, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The linked cells (section, month, category) with their after and before pattern counts and true p."""
+    n_patterns = 2 ** len(IN_COUNTRY_REGISTERS)
+    key = np.stack([journeys["section"], journeys["month"], journeys["category"]], axis=1)
+    cells, cell = np.unique(key, axis=0, return_inverse=True)
+    cell = cell.ravel()
+    after = _patterns(cell, journeys["after"], len(cells), n_patterns)
+    before = _patterns(cell, journeys["before"], len(cells), n_patterns)
+    return cells, after, before, journeys["p"][cells[:, 0], cells[:, 1], cells[:, 2]]
+
+
+def linkage_posterior(
+    journeys: dict[str, np.ndarray],
+    coverage_prior: Prior | None = None,
+    seed: int = 0,
+    draws: int = 1000,
+) -> dict[str, float]:
+    """r's posterior median and 90 % interval from the linkage alone (module docstring, ``--bayes``), every
+    cell's p the truth's; ``coverage_prior`` defaults to the border model's."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    from estim.families.border.linkage import link_set_names, link_terms
+    from estim.families.border.model import DEFAULT_PRIORS
+    from estim.families.border.retry import register_coverage
+    from estim.intervals import equal_tailed
+
+    cells, after, before, p = _cells(journeys)
+    coords = {
+        "in_country_list": list(IN_COUNTRY_REGISTERS),
+        "category": list(range(5)),
+        "link_set": link_set_names(list(IN_COUNTRY_REGISTERS)),
+    }
+    with pm.Model(coords=coords):
+        retry = DEFAULT_PRIORS["retry_probability"].create("retry_probability")
+        coverage = register_coverage(
+            coverage_prior or DEFAULT_PRIORS["register_coverage"], pt.log(retry)
+        )
+        rates = DEFAULT_PRIORS["other_sightings"].create(
+            "other_sightings", dims=("link_set", "category")
+        )
+        s = retry * (1 - p) / (1 - p * retry)
+        link_terms(after, before, cells[:, 2], pt.log(s), pt.log1p(-s), coverage, rates)
+        idata = pm.sample(
+            draws=draws,
+            tune=draws,
+            chains=2,
+            random_seed=seed,
+            progressbar=False,
+            target_accept=0.9,
+            nuts_sampler="nutpie",
+            backend="jax",
+        )
+    q = equal_tailed(idata["posterior"]["retry_probability"], 0.9)
+    return {f"retry_{k}": float(q.sel(quantile=k)) for k in ("median", "lower", "upper")}
+
+
+def dataset_row(
+    seed: int, retry: float, single: bool = False, bayes: Prior | bool = False
+) -> dict[str, float]:
+    """One simulated border's background shares and its linkage-only estimate of r (module docstring);
+    ``bayes`` (True, or a coverage prior) adds r's posterior from the linkage alone."""
     journeys = linked_journeys(seed, retry)
     if single:
         people, count = np.unique(journeys["person"], return_counts=True)
@@ -167,7 +230,7 @@ def dataset_row(seed: int, retry: float, single: bool = False) -> dict[str, floa
     r_hat, best = linkage_fit(journeys)
     _, at_truth = linkage_fit(journeys, retry)
     deviance = max(0.0, 2.0 * (at_truth - best))
-    return {
+    row = {
         "sim_retry": retry,
         "sim_seed": seed,
         "single": single,
@@ -179,19 +242,35 @@ def dataset_row(seed: int, retry: float, single: bool = False) -> dict[str, floa
         "retry_ml": r_hat,
         "z": float(np.sign(r_hat - retry) * np.sqrt(deviance)),
     }
+    if bayes is not False:
+        row.update(linkage_posterior(journeys, None if bayes is True else bayes, seed))
+    return row
 
 
 def summary(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per r: datasets, the mean r̂, z's mean and sd, and the mean background shares and their ratio."""
-    return rows.groupby(["sim_retry", "single"]).agg(
-        datasets=("z", "size"),
-        retry_ml_mean=("retry_ml", "mean"),
-        z_mean=("z", "mean"),
-        z_sd=("z", "std"),
-        seen_after=("seen_after_not_got", "mean"),
-        seen_before=("seen_before_not_got", "mean"),
-        after_over_before=("after_over_before", "mean"),
-    )
+    """Per r: datasets, the mean r̂, z's mean and sd, and the mean background shares and their ratio; with
+    ``--bayes`` rows, the posterior medians' mean, how many lie below r̂ and how many intervals cover r."""
+    rows = rows.copy()
+    columns = {
+        "datasets": ("z", "size"),
+        "retry_ml_mean": ("retry_ml", "mean"),
+        "z_mean": ("z", "mean"),
+        "z_sd": ("z", "std"),
+        "seen_after": ("seen_after_not_got", "mean"),
+        "seen_before": ("seen_before_not_got", "mean"),
+        "after_over_before": ("after_over_before", "mean"),
+    }
+    if "retry_median" in rows:
+        rows["median_below_ml"] = rows["retry_median"] < rows["retry_ml"]
+        rows["covered"] = (rows["retry_lower"] <= rows["sim_retry"]) & (
+            rows["sim_retry"] <= rows["retry_upper"]
+        )
+        columns |= {
+            "median_mean": ("retry_median", "mean"),
+            "median_below_ml": ("median_below_ml", "sum"),
+            "covered": ("covered", "sum"),
+        }
+    return rows.groupby(["sim_retry", "single"]).agg(**columns)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -200,12 +279,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=5, help="datasets per r")
     parser.add_argument("--seed", type=int, default=DEFAULT_STUDY_SEED, help="first simulator seed")
     parser.add_argument("--single", action="store_true", help="only people with one linked journey")
+    parser.add_argument("--bayes", action="store_true", help="also r's posterior (linkage alone)")
+    parser.add_argument(
+        "--coverage-prior",
+        choices=["model", "uniform"],
+        default="model",
+        help="with --bayes: the coverage's prior (the model's, or revision 4's uniform)",
+    )
     parser.add_argument("--out", help="CSV of the rows")
     args = parser.parse_args(argv)
+    bayes: Prior | bool = args.bayes
+    if args.bayes and args.coverage_prior == "uniform":
+        bayes = Prior("Beta", alpha=1.0, beta=1.0)
     rows = []
     for retry in args.retry:
         for seed in range(args.seed, args.seed + args.seeds):
-            rows.append(dataset_row(seed, retry, args.single))
+            rows.append(dataset_row(seed, retry, args.single, bayes))
             print(rows[-1], flush=True)
     frame = pd.DataFrame(rows)
     if args.out:

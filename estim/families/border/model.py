@@ -169,8 +169,10 @@ DEFAULT_PRIORS: dict[str, Prior] = {
     # there is, and the fit says so
     "retry_probability": Prior("Beta", alpha=1.0, beta=1.0),
     # π_{L,c}: the share of journeys that got into Russia which in-country list L records within the link
-    # window
-    "register_coverage": Prior("Beta", alpha=1.0, beta=1.0),
+    # window. π + 0.001 log-uniform (any order of magnitude from 0.1 % to all equally likely, flat below): the
+    # linkage pins s·π, and a uniform π would give r a factor 1/s per coverage whatever the data
+    # (`retry.register_coverage`)
+    "register_coverage": Prior("OffsetLogUniform", offset=0.001, upper=1.0),
     # μ_{S,c}: the person's other crossings in a window recorded on exactly the lists S (0.1: one journey in
     # ten has such a sighting)
     "other_sightings": Prior("HalfNormal", sigma=0.5),

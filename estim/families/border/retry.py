@@ -86,24 +86,34 @@ def register_coverage(prior: Prior, log_retry: Any) -> Any:
     journeys a list sees through this crossing, ≈ s π, and with pr pinned s = r(1 − p)/(1 − pr) moves as
     r^c, c = 1 + p/(1 − p) ≈ `RIDGE_COVERAGE_SLOPE` (p ≈ 0.45), so π and r trade off along a curve (π ∝
     r^−c) that defeats the sampler (divergences at small r, where π is largest); in (z, r) the curve is nearly
-    straight. The prior stays the one stated on π: for Beta(1, 1) (uniform) z | r is Logistic(c log r, 1)
-    exactly; for another Beta, z is flat and the Beta density of π with the Jacobian π(1 − π) is added."""
+    straight. The prior stays the one stated on π, a shift of z by c log r having unit Jacobian: for
+    Beta(1, 1) (uniform) z | r is Logistic(c log r, 1) exactly; for another Beta or a (Offset)LogUniform, z is flat
+    and π's density with the Jacobian dπ/dz = π(1 − π) is added (−∞ outside a LogUniform's bounds).
+
+    Which prior matters for r: the data pin s π, so a density f on π gives r the factor ∫ L(s π) f(π) dπ
+    = (1/s) ∫ L(u) f(u/s) du. A uniform f leaves 1/s per coverage, a pull towards small s (small r) whatever
+    the data; a log-uniform, f(π) ∝ 1/π, leaves none while π = u/s stays inside its bounds; the model's
+    OffsetLogUniform, f(π) ∝ 1/(π + ε), leaves 1/(u + ε s), within a factor 1 + ε/u of none, and has no
+    lower edge (a coverage the data barely pin has a posterior flat in log π down to ε, then decaying: a
+    LogUniform's edge there made the sampler diverge)."""
     dims = ("in_country_list", "category")
-    if prior.distribution != "Beta":
-        raise EstimInputError(f"prior of register_coverage: a Beta law, got {prior}")
-    a, b = float(prior.parameters["alpha"]), float(prior.parameters["beta"])
+    if prior.distribution not in ("Beta", "LogUniform", "OffsetLogUniform"):
+        raise EstimInputError(
+            f"prior of register_coverage: a Beta, LogUniform or OffsetLogUniform law, got {prior}"
+        )
     shift = RIDGE_COVERAGE_SLOPE * log_retry
-    if a == 1.0 and b == 1.0:
+    parameters = {k: float(v) for k, v in prior.parameters.items()}
+    if prior.distribution == "Beta" and parameters["alpha"] == 1.0 and parameters["beta"] == 1.0:
         z = pm.Logistic("register_coverage_z", mu=shift, s=1.0, dims=dims)
         return pm.Deterministic("register_coverage", pm.math.sigmoid(z - shift), dims=dims)
     z = pm.Flat("register_coverage_z", dims=dims)
     coverage = pm.Deterministic("register_coverage", pm.math.sigmoid(z - shift), dims=dims)
-    pm.Potential(
-        "register_coverage_prior",
-        (
-            pm.logp(pm.Beta.dist(alpha=a, beta=b), coverage)
-            + pt.log(coverage)
-            + pt.log1p(-coverage)
-        ).sum(),
-    )
+    if prior.distribution == "Beta":
+        law = pm.logp(pm.Beta.dist(alpha=parameters["alpha"], beta=parameters["beta"]), coverage)
+    else:
+        offset, lower, upper = prior.log_uniform_bounds()
+        shifted = coverage + offset
+        inside = (shifted >= lower) & (shifted <= upper)
+        law = pt.switch(inside, -pt.log(shifted) - np.log(np.log(upper / lower)), -np.inf)
+    pm.Potential("register_coverage_prior", (law + pt.log(coverage) + pt.log1p(-coverage)).sum())
     return coverage

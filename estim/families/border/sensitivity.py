@@ -7,7 +7,7 @@ apprehension (the retry probability r, which the model estimates from the regist
 change the prior of the log-hazard level ``hazard_mean`` (p = 1 − exp(−H)); fix r at 1 (Espenshade's repeated
 trials, the model before r was a parameter) and at 0.7; put a strong prior on r near 0.9 (which the linkage
 must overrule if it disagrees); drop the prior probability of r = 1 exactly (r uniform, not averaged with
-repeated trials); and add a frailty of spread 0.5, or of a spread estimated (people differ in how easily
+repeated trials); put a uniform prior on the registers' coverage (the model's is log-uniform); and add a frailty of spread 0.5, or of a spread estimated (people differ in how easily
 they are caught). The headline is the whole border's unobserved crossings per year (mean over the fitted years), with the implied
 mean p and the median r beside it.
 """
@@ -35,6 +35,8 @@ VARIANTS: dict[str, dict[str, Prior]] = {
     "retry_0.7": {},
     "retry_prior_0.9": {"retry_probability": Prior("Beta", alpha=45.0, beta=5.0)},
     "retry_no_atom": {},
+    # revision 4's uniform coverage, whose factor 1/s per coverage pulls r down (`retry.register_coverage`)
+    "coverage_uniform": {"register_coverage": Prior("Beta", alpha=1.0, beta=1.0)},
     "frailty_0.5": {},
     "frailty_estimated": {},
 }
@@ -80,7 +82,9 @@ BORDER_SENSITIVITY = SensitivityDesign(
         "the prior of the log-hazard level hazard_mean, i.e. of the apprehension probability p a priori: "
         "widened (sd 3) and shifted to put p near 0.2 (lower) or 0.8 (higher); the retry probability r: "
         "fixed at 1 (repeated trials: every journey ends in an unobserved crossing) and at 0.7, or with a "
-        "Beta(45, 5) prior (0.9 ± 0.04), or uniform without the prior probability ½ of r = 1 exactly; a "
+        "Beta(45, 5) prior (0.9 ± 0.04), or uniform without the prior probability ½ of r = 1 exactly; the "
+        "registers' coverage uniform (the model's prior is log-uniform: the linkage pins s·π, and a uniform "
+        "π pulls r down); a "
         "person-level frailty of the apprehension hazard of spread 0.5, or of a spread estimated"
     ),
     does_not_vary=(
