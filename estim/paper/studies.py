@@ -266,7 +266,10 @@ def _retry_split_numbers(summary: dict[str, Any]) -> dict[str, Any]:
 # what a sensitivity variant changes, by the names of the priors and options it changes (first match wins)
 VARIED = (
     ("frailty", ("frailty_sd",)),
-    ("retry", ("retry_probability", "repeated_trials_prior", "register_coverage")),
+    (
+        "retry",
+        ("retry_probability", "repeated_trials_prior", "register_coverage", "after_background"),
+    ),
     ("hazard", ("hazard_mean", "hazard_terrain", "hazard_section", "hazard_section_sd")),
 )
 # a number that does not exist (no variant of its kind, no accepted fit), shown as a dash

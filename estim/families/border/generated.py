@@ -111,21 +111,27 @@ def frailty_draws(posterior: xr.Dataset) -> np.ndarray | None:
 
 def _link_patterns(
     data: xr.Dataset, posterior: xr.Dataset, pick: Any
-) -> tuple[np.ndarray, np.ndarray]:
-    """P(pattern | got through) and P(pattern | not through) per (draw, category, link_pattern) at the draws
-    ``pick``, from the coverage π and the other crossings' sightings μ_S (`linkage.link_terms`); the second is
-    also the law of the *before* patterns."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """P(pattern | got through) and P(pattern | not through) in the window after the journey, and P(pattern)
+    in the window before it, per (draw, category, link_pattern) at the draws ``pick``, from the coverage π,
+    the other crossings' sightings μ_S and their factor ρ after the journey (``after_background``, 1 when the
+    fit has none; `linkage.link_terms`)."""
     n_lists = data.sizes["in_country_list"]
     n = posterior.sizes["chain"] * posterior.sizes["draw"]
     n_cat = data.sizes["category"]
     cov = posterior["register_coverage"].values.reshape(n, n_lists, n_cat)[pick]
     rate = posterior["other_sightings"].values.reshape(n, 2**n_lists - 1, n_cat)[pick]
+    rho = 1.0
+    if "after_background" in posterior:
+        shape = (posterior.sizes["chain"], posterior.sizes["draw"])
+        rho = np.broadcast_to(posterior["after_background"].values, shape).reshape(-1)[pick]
+        rho = rho[:, None]  # (draw, 1): over categories
 
-    def background(mask: np.ndarray) -> np.ndarray:  # (draw, category)
+    def background(mask: np.ndarray, factor: Any = 1.0) -> np.ndarray:  # (draw, category)
         hits = np.array(
             [any(b >> i & 1 and mask[i] for i in range(n_lists)) for b in range(1, 2**n_lists)]
         )
-        return np.exp(-rate[:, hits].sum(axis=1))
+        return np.exp(-factor * rate[:, hits].sum(axis=1))
 
     def this_crossing(mask: np.ndarray) -> np.ndarray:
         return np.where(mask[None, :, None], 1.0 - cov, 1.0).prod(axis=1)
@@ -133,7 +139,11 @@ def _link_patterns(
     def patterns(no_sighting: Any) -> np.ndarray:  # (draw, category, pattern)
         return np.maximum(pattern_probabilities(no_sighting, n_lists, np), 1e-300)
 
-    return patterns(lambda m: this_crossing(m) * background(m)), patterns(background)
+    return (
+        patterns(lambda m: this_crossing(m) * background(m, rho)),
+        patterns(lambda m: background(m, rho)),
+        patterns(background),
+    )
 
 
 def _link_posterior(
@@ -144,7 +154,7 @@ def _link_posterior(
     s P(pattern | got) / P(pattern). None without linkage in the fit."""
     if "register_coverage" not in posterior:
         return None
-    g, e = _link_patterns(data, posterior, pick)
+    g, e, _ = _link_patterns(data, posterior, pick)
     g, e = g[:, None, None], e[:, None, None]  # (draw, 1, 1, cat, pattern)
     num = s[..., None] * g
     return num / np.maximum(num + (1.0 - s[..., None]) * e, 1e-300)
@@ -327,10 +337,10 @@ def replicate_linkage(
     surveyed, observed = _linkage_counts(data)
     if observed.sum() == 0:
         return None
-    g, e = _link_patterns(data, posterior, pick)  # (draw, category, pattern)
+    g, e, e_before = _link_patterns(data, posterior, pick)  # (draw, category, pattern)
     s_cell = s[:, surveyed][..., None]  # (draw, section, month, category, 1)
     after = s_cell * g[:, None, None] + (1.0 - s_cell) * e[:, None, None]
-    before = np.broadcast_to(e[:, None, None], after.shape)
+    before = np.broadcast_to(e_before[:, None, None], after.shape)
     prob = np.stack([after, before], axis=1)  # (draw, window, section, month, category, pattern)
     prob = prob / prob.sum(-1, keepdims=True)
     totals = np.broadcast_to(observed.sum(-1), prob.shape[:-1])

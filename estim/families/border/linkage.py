@@ -44,6 +44,7 @@ def link_terms(
     log_not: Any | None,
     coverage: Any,
     other_sightings: Any,
+    after_background: float = 1.0,
 ) -> None:
     """The likelihood of the register linkage, in the model's context, per linked cell (surveyed section ×
     month × category): the journeys by *after* pattern over the in-country lists (``linked``, cells × 2^L,
@@ -62,7 +63,9 @@ def link_terms(
     both lists (μ_{both}) are why the background is not a rate per list: those sightings come together, and
     read as list dependence they would bias s. (Written as M ~ Poisson(λ) crossings each recorded with π'_l,
     μ_S = λ Π_{l∈S} π'_l Π_{l∉S} (1 − π'_l); the μ_S are sampled instead because π' is free where λ → 0, a
-    funnel: 254 divergences on the shipped data.)"""
+    funnel: 254 divergences on the shipped data.) ``after_background`` ρ: the window after the journey sees
+    the other crossings at ρ times the before window's rates (1, the model's assumption: a fixed option, for
+    sensitivity; the linkage barely tells ρ from the coverage, docs/design.md §4)."""
     n_lists = int(np.log2(linked.shape[1]))  # 2^L patterns
     cov = coverage[:, category].T  # (cell, list)
     rate = other_sightings[:, category].T  # (cell, set), sets 1 … 2^L − 1
@@ -76,13 +79,18 @@ def link_terms(
     def this_crossing(mask: np.ndarray) -> Any:
         return pt.prod(pt.where(mask[None, :], 1.0 - cov, 1.0), axis=1)
 
-    if_got = pattern_probabilities(lambda m: this_crossing(m) * background(m), n_lists)
+    def after(mask: np.ndarray) -> Any:
+        return background(mask) ** after_background if after_background != 1.0 else background(mask)
+
+    if_got = pattern_probabilities(lambda m: this_crossing(m) * after(m), n_lists)
+    if_after_not = pattern_probabilities(after, n_lists)
     if_not = pattern_probabilities(background, n_lists)
     floor = 1e-300  # a pattern's probability is positive; inclusion–exclusion can round to 0
     log_if_got = pt.log(pt.maximum(if_got, floor))
     log_if_not = pt.log(pt.maximum(if_not, floor))
+    log_if_after_not = pt.log(pt.maximum(if_after_not, floor))
     got = log_got[:, None] + log_if_got
-    log_pattern = got if log_not is None else pt.logaddexp(got, log_not[:, None] + log_if_not)
+    log_pattern = got if log_not is None else pt.logaddexp(got, log_not[:, None] + log_if_after_not)
     pm.CustomDist(
         "linked_journeys",
         log_pattern,

@@ -56,7 +56,7 @@ never apprehended + the apprehended ones that got through, and attempts = appreh
   apprehension (*after*) and the W days before it (*before*). A journey got through with probability s; a
   list records that crossing with π_{L,c} [register_coverage]; the person's other crossings into Russia in a
   window recorded on exactly the lists S are Poisson with mean μ_{S,c} [other_sightings] (the same before and
-  after); lists independent given the crossings. The journeys by *after* pattern and by *before* pattern are
+  after; ``after_background`` ρ ≠ 1 puts ρ μ after, for sensitivity); lists independent given the crossings. The journeys by *after* pattern and by *before* pattern are
   multinomial (`link_terms`: P(seen on none of U) = [Π_{L∈U}(1 − π_L)]^{got} exp(−Σ_{S∩U≠∅} μ_S), patterns
   by inclusion–exclusion). The window before identifies the μ_S; after it, the two lists' overlap among the
   journeys that got through separates s from π (a two-list capture–recapture inside a cohort of known size),
@@ -266,6 +266,7 @@ def build_border(
     repeated_trials_prior: float = REPEATED_TRIALS_PRIOR,
     frailty_sd: float | str | None = None,
     saddlepoint_above: int | bool = SADDLEPOINT_ABOVE,
+    after_background: float = 1.0,
 ) -> pm.Model:
     """The border model (module docstring) on `border_data`'s output; ``priors`` replace entries of
     `DEFAULT_PRIORS`. ``retry_probability`` a number in (0, 1] fixes r (1: Espenshade's repeated trials, the
@@ -277,9 +278,16 @@ def build_border(
     are (true, the default) or as standard scores (`_section_effect`). ``terrain_hazard`` and
     ``terrain_journeys``: shift the sections' mean hazard, and their journey level, by terrain. ``saddlepoint_above``: unsurveyed totals above it take the
     saddlepoint approximation of their compound law (`estim.families.border.kernels.saddlepoint_logp`; cost
-    one term a cell, not k), ``false`` the exact law everywhere."""
+    one term a cell, not k), ``false`` the exact law everywhere. ``after_background`` ρ > 0: the register
+    linkage's window after a journey sees the person's other crossings at ρ times the rate of the window
+    before (`linkage.link_terms`; 1 is the model's assumption; other values are for sensitivity)."""
     overrides = dict(priors or {})
     priors = merge_priors(DEFAULT_PRIORS, overrides)
+    if not (isinstance(after_background, (int, float)) and float(after_background) > 0):
+        raise EstimInputError(
+            f"[options] after_background = {after_background!r}: a number > 0 (the factor of the other "
+            "crossings' sightings after a journey over before it; 1 assumes them equal)"
+        )
     # ---- data
     surveyed = data["surveyed"].values
     if not surveyed.any():
@@ -525,7 +533,10 @@ def build_border(
                 log_not,
                 coverage,
                 other_sightings,
+                float(after_background),
             )
+            if float(after_background) != 1.0:  # recorded for the draws of `generated`
+                pm.Deterministic("after_background", pt.constant(float(after_background)))
         # detector split of each month's apprehensions: multinomial (the coefficient is a constant) with
         # shares ∝ exp(e_d + δ y [d = technical])
         technical = np.array([d == "technical" for d in DETECTORS], float)

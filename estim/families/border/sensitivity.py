@@ -7,7 +7,9 @@ apprehension (the retry probability r, which the model estimates from the regist
 change the prior of the log-hazard level ``hazard_mean`` (p = 1 − exp(−H)); fix r at 1 (Espenshade's repeated
 trials, the model before r was a parameter) and at 0.7; put a strong prior on r near 0.9 (which the linkage
 must overrule if it disagrees); drop the prior probability of r = 1 exactly (r uniform, not averaged with
-repeated trials); put a uniform prior on the registers' coverage (the model's is log-uniform); and add a frailty of spread 0.5, or of a spread estimated (people differ in how easily
+repeated trials); put a uniform prior on the registers' coverage (the model's is log-uniform); let the linkage's window after a
+journey see the person's other crossings at 0.7 or 1.4 times the rate of the window before (the model assumes
+them equal); and add a frailty of spread 0.5, or of a spread estimated (people differ in how easily
 they are caught). The headline is the whole border's unobserved crossings per year (mean over the fitted years), with the implied
 mean p and the median r beside it.
 """
@@ -37,6 +39,10 @@ VARIANTS: dict[str, dict[str, Prior]] = {
     "retry_no_atom": {},
     # revision 4's uniform coverage, whose factor 1/s per coverage pulls r down (`retry.register_coverage`)
     "coverage_uniform": {"register_coverage": Prior("Beta", alpha=1.0, beta=1.0)},
+    # the linkage's window after a journey seeing the person's other crossings at 0.7 or 1.4 times the window
+    # before's rate (the model: equal; docs/design.md §4: either way is plausible, and the data barely say)
+    "after_background_0.7": {},
+    "after_background_1.4": {},
     "frailty_0.5": {},
     "frailty_estimated": {},
 }
@@ -47,6 +53,8 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "retry_prior_0.9": {"repeated_trials_prior": 0.0},
     # r uniform on (0, 1) with no prior probability on r = 1 exactly
     "retry_no_atom": {"repeated_trials_prior": 0.0},
+    "after_background_0.7": {"after_background": 0.7},
+    "after_background_1.4": {"after_background": 1.4},
     "frailty_0.5": {"frailty_sd": 0.5},
     "frailty_estimated": {"frailty_sd": "estimated"},
 }
@@ -84,7 +92,8 @@ BORDER_SENSITIVITY = SensitivityDesign(
         "fixed at 1 (repeated trials: every journey ends in an unobserved crossing) and at 0.7, or with a "
         "Beta(45, 5) prior (0.9 ± 0.04), or uniform without the prior probability ½ of r = 1 exactly; the "
         "registers' coverage uniform (the model's prior is log-uniform: the linkage pins s·π, and a uniform "
-        "π pulls r down); a "
+        "π pulls r down); the person's other crossings seen 0.7 or 1.4 times as often in the linkage's window "
+        "after a journey as before it (the model: equally often); a "
         "person-level frailty of the apprehension hazard of spread 0.5, or of a spread estimated"
     ),
     does_not_vary=(

@@ -287,15 +287,16 @@ def _linkage_world(n_months=6, n_draws=1, s=0.7, coverage=(0.55, 0.3), other=(0.
     return data, post, s_cells
 
 
-def _simulate_linkage(rng, n, s, coverage, other):
+def _simulate_linkage(rng, n, s, coverage, other, after_background=1.0):
     """The linkage's generative story, journey by journey: got through with s, each list records that
-    crossing with π_l, the person's other crossings seen on exactly the lists S number Poisson(μ_S); counts by
-    pattern (index Σ 2^l) after the journey and before it (other crossings only)."""
+    crossing with π_l, the person's other crossings seen on exactly the lists S number Poisson(μ_S) (ρ μ_S
+    after the journey, ρ = ``after_background``); counts by pattern (index Σ 2^l) after the journey and before
+    it (other crossings only)."""
     through = rng.random(n) < s
     out = []
-    for window_through in (through, np.zeros(n, bool)):
+    for window_through, factor in ((through, after_background), (np.zeros(n, bool), 1.0)):
         seen = (window_through[:, None] & (rng.random((n, 2)) < coverage)).astype(int)
-        counts = rng.poisson(other, (n, 3))
+        counts = rng.poisson(factor * np.asarray(other), (n, 3))
         seen[:, 0] |= (counts[:, 0] + counts[:, 2]) > 0
         seen[:, 1] |= (counts[:, 1] + counts[:, 2]) > 0
         out.append(np.bincount(seen[:, 0] + 2 * seen[:, 1], minlength=4))
@@ -332,6 +333,23 @@ def test_the_linkage_replicates_follow_the_generative_story():
     np.testing.assert_allclose(mean, direct, atol=0.004)
     # each replicate keeps the observed number of linked journeys
     assert (rep["linkage"].sum("link_pattern").values == 2000).all()
+
+
+def test_the_linkage_replicates_carry_the_after_windows_background_factor():
+    from estim.families.border.generated import replicate_linkage
+
+    s, coverage, other, rho = 0.7, np.array([0.55, 0.3]), np.array([0.2, 0.05, 0.1]), 2.5
+    data, post, s_cells = _linkage_world(n_months=1, n_draws=4000, s=s)
+    post["after_background"] = (("chain", "draw"), np.full((1, 4000), rho))
+    data = _with_counts(data, np.ones((2, 1, 4), int) * 500)
+    rep = replicate_linkage(data, post, np.arange(4000), s_cells, np.random.default_rng(4))
+    direct = _simulate_linkage(np.random.default_rng(5), 200_000, s, coverage, other, rho) / 200_000
+    np.testing.assert_allclose(
+        rep["linkage"].mean("sample").values[:, 0] / 2000, direct, atol=0.004
+    )
+    # and the factor shows: after the journey, "none" is rarer than with ρ = 1
+    plain = _simulate_linkage(np.random.default_rng(5), 200_000, s, coverage, other) / 200_000
+    assert direct[0, 0] < plain[0, 0] - 0.05 and abs(direct[1, 0] - plain[1, 0]) < 0.005
 
 
 def test_the_linkage_check_is_calibrated_where_the_model_is_right_and_fails_where_s_is_wrong():

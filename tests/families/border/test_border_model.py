@@ -595,3 +595,25 @@ def test_the_saddlepoint_option_changes_only_the_large_totals_within_their_bound
     difference = totals_term[1] - totals_term[0]
     assert 0 < abs(difference) < 1e-3 * large
     assert whole[1] - whole[0] == pytest.approx(difference, abs=1e-9)  # nothing else moved
+
+
+def test_the_after_windows_background_factor_scales_the_other_crossings_after_the_journey_only(
+    model, data
+):
+    # the model with ρ at a point is the model with ρ = 1 at the point whose μ_S are ρ times as large, for
+    # the window after the journey; the window before keeps μ_S
+    rho = 1.7
+    scaled = build_border(data, after_background=rho)
+    assert float(scaled["after_background"].eval()) == rho
+    point = _point(model, np.random.default_rng(12))
+    moved = {**point, "other_sightings_log__": point["other_sightings_log__"] + np.log(rho)}
+    with_rho, plain, plain_moved = (
+        m.point_logps(p, round_vals=12)
+        for m, p in ((scaled, point), (model, point), (model, moved))
+    )
+    assert with_rho["linked_journeys"] == pytest.approx(plain_moved["linked_journeys"], rel=1e-9)
+    assert with_rho["before_journeys"] == pytest.approx(plain["before_journeys"], rel=1e-9)
+    assert with_rho["linked_journeys"] != pytest.approx(plain["linked_journeys"], rel=1e-6)
+    for bad in (0.0, -1.0, "1.4"):
+        with pytest.raises(EstimInputError, match="after_background"):
+            build_border(data, after_background=bad)
