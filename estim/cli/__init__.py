@@ -351,11 +351,12 @@ def sensitivity_cmd(
 
     The family says which priors and which estimate: for the border model, the prior of the apprehension
     probability widened and shifted, the retry probability fixed at 1 (repeated trials) or 0.7 or under a
-    strong prior, and a person-level frailty of the apprehension hazard; the estimate watched is the
+    strong prior, the registers' coverage uniform, the linkage's background after a journey 0.7 or 1.4 times
+    the one before, and a person-level frailty of the apprehension hazard; the estimate watched is the
     whole-border unobserved crossings per year. What it does not vary, the report says.
 
     Each variant is saved beside the spec as NAME__VARIANT.nc (and reused when its provenance matches, so a
-    stopped run resumes). The border model's ten fits take about 1–1.5 hours on 2 cores; progress is shown on
+    stopped run resumes). The border model's 13 fits take about 1–1.5 hours on 2 cores; progress is shown on
     stderr. The table also names the predictive checks each variant fails.
     """
     from estim.run.spec import read_spec
