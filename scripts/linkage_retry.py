@@ -4,9 +4,11 @@
 Usage:
   ./run python scripts/linkage_retry.py --retry 0.6 --seeds 20 --out linkage_retry.csv
   ./run python scripts/linkage_retry.py --retry 0.6 0.8 --seeds 10 --single
+  ./run python scripts/linkage_retry.py --retry 0.6 --seeds 10 --register-dating stay
 
 Dataset i is the misspecification study's world (`perturbed_config(seed + i)`, simulator seed seed + i, r
-replaced, no frailty). For each, the apprehended journeys towards Russia that the linkage counts
+replaced, no frailty; ``--register-dating stay``: the registers date an entry within the person's stay in
+Russia, docs/simulator.md §6). For each, the apprehended journeys towards Russia that the linkage counts
 (`estim.statistics.linkage`: first apprehension at least W days from either end of the records) are looked up
 on the in-country lists in the W days after and before the journey, as the linkage does, and two things are
 measured against the simulator's truth:
@@ -53,13 +55,17 @@ _SPAN = np.int64(1 << 24)  # > any day number's range: person-major packed keys
 
 
 def linked_journeys(
-    seed: int, retry: float, window: int = LINK_WINDOW_DAYS
+    seed: int, retry: float, window: int = LINK_WINDOW_DAYS, dating: str = "delay"
 ) -> dict[str, np.ndarray]:
     """The linkable journeys of simulated border ``seed`` at r = ``retry``: their person, cell (section, month,
     category), whether they got through (the truth), their after and before patterns over the in-country lists
-    (bit l set: seen on list l), and the truth's p per cell (``p``, section × month × category)."""
+    (bit l set: seen on list l), and the truth's p per cell (``p``, section × month × category). ``dating``:
+    the simulator's ``register_dating``."""
     cfg = dataclasses.replace(
-        perturbed_config(seed), retry_probability=retry, apprehension_frailty_sd=0.0
+        perturbed_config(seed),
+        retry_probability=retry,
+        apprehension_frailty_sd=0.0,
+        register_dating=dating,
     )
     tl = P.Timeline.make(cfg.start_month, cfg.years)
     sections_raw, sections = P.read_sections(core.SECTIONS_CSV)
@@ -216,11 +222,16 @@ def linkage_posterior(
 
 
 def dataset_row(
-    seed: int, retry: float, single: bool = False, bayes: Prior | bool = False
+    seed: int,
+    retry: float,
+    single: bool = False,
+    bayes: Prior | bool = False,
+    dating: str = "delay",
 ) -> dict[str, float]:
     """One simulated border's background shares and its linkage-only estimate of r (module docstring);
-    ``bayes`` (True, or a coverage prior) adds r's posterior from the linkage alone."""
-    journeys = linked_journeys(seed, retry)
+    ``bayes`` (True, or a coverage prior) adds r's posterior from the linkage alone; ``dating`` is the
+    simulator's ``register_dating``."""
+    journeys = linked_journeys(seed, retry, dating=dating)
     if single:
         people, count = np.unique(journeys["person"], return_counts=True)
         once = np.isin(journeys["person"], people[count == 1])
@@ -234,6 +245,7 @@ def dataset_row(
         "sim_retry": retry,
         "sim_seed": seed,
         "single": single,
+        "register_dating": dating,
         "journeys": int(journeys["got"].size),
         "got_share": float(journeys["got"].mean()),
         "seen_after_not_got": float(after.mean()),
@@ -270,7 +282,8 @@ def summary(rows: pd.DataFrame) -> pd.DataFrame:
             "median_below_ml": ("median_below_ml", "sum"),
             "covered": ("covered", "sum"),
         }
-    return rows.groupby(["sim_retry", "single"]).agg(**columns)
+    keys = ["sim_retry", "single"] + (["register_dating"] if "register_dating" in rows else [])
+    return rows.groupby(keys).agg(**columns)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -279,6 +292,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=5, help="datasets per r")
     parser.add_argument("--seed", type=int, default=DEFAULT_STUDY_SEED, help="first simulator seed")
     parser.add_argument("--single", action="store_true", help="only people with one linked journey")
+    parser.add_argument(
+        "--register-dating",
+        choices=["delay", "stay"],
+        default="delay",
+        help="the simulator's register_dating: an entry a delay after its crossing, or within the stay",
+    )
     parser.add_argument("--bayes", action="store_true", help="also r's posterior (linkage alone)")
     parser.add_argument(
         "--coverage-prior",
@@ -294,7 +313,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows = []
     for retry in args.retry:
         for seed in range(args.seed, args.seed + args.seeds):
-            rows.append(dataset_row(seed, retry, args.single, bayes))
+            rows.append(dataset_row(seed, retry, args.single, bayes, args.register_dating))
             print(rows[-1], flush=True)
     frame = pd.DataFrame(rows)
     if args.out:

@@ -417,6 +417,12 @@ class SimulationConfig:
         "an entry is dated uniformly 0..this many days after the crossing into Russia (deportations: the last "
         "apprehension, or the first entry of a person never apprehended)",
     )
+    register_dating: str = _p(
+        "delay",
+        "assumed",
+        "how an in-country entry is dated: 'delay', the crossing + U{0..Δ_L} even if the person has left Russia "
+        "by then; 'stay', within the person's stay, the crossing + U{0..min(Δ_L, days to their next journey − 1)}",
+    )
 
     # --- policy dates -----------------------------------------------------------------------------------
     policy_start: dict[str, str] = _p(
@@ -446,11 +452,13 @@ class SimulationConfig:
         """The configuration as canonical JSON (sorted keys), as stored in truth.nc.
 
         Without measures the key is left out, so that a configuration without them serialises (and its
-        truth.nc is written) exactly as before measures existed.
+        truth.nc is written) exactly as before measures existed; so is ``register_dating`` at its default.
         """
         d = dataclasses.asdict(self)
         if not self.measures:
             del d["measures"]
+        if self.register_dating == "delay":  # as before the option existed
+            del d["register_dating"]
         return json.dumps(d, sort_keys=True, separators=(",", ":"))
 
     @classmethod
@@ -538,6 +546,10 @@ def _check_config(c: SimulationConfig) -> None:
     names = [m.name for m in c.measures]
     if len(set(names)) != len(names):
         raise ValueError(f"SimulationConfig.measures: names must be unique, got {names}")
+    if c.register_dating not in ("delay", "stay"):
+        raise ValueError(
+            f"SimulationConfig.register_dating: 'delay' or 'stay', got {c.register_dating!r}"
+        )
     prob("retry_probability", c.retry_probability)
     if not (math.isfinite(c.apprehension_frailty_sd) and c.apprehension_frailty_sd >= 0.0):
         raise ValueError(

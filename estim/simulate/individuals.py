@@ -299,6 +299,25 @@ def crossing_days(tl: Timeline, people: People) -> np.ndarray:
     return np.where(people.journey_apprehensions > 0, last, day)
 
 
+def _days_to_next_journey(
+    tl: Timeline, people: People, crossing: np.ndarray, journeys: np.ndarray
+) -> np.ndarray:
+    """Days from each of ``journeys``' crossing to the start of its person's next journey (its first
+    apprehension, or its day when never apprehended); a large number when there is none."""
+    month_start = tl.months[people.journey_month].astype("datetime64[D]").astype(np.int64)
+    start = month_start + people.journey_day - 1
+    first = np.full(start.size, np.iinfo(np.int64).max)
+    np.minimum.at(first, people.app_journey, month_start[people.app_journey] + people.app_day - 1)
+    start = np.where(people.journey_apprehensions > 0, first, start)
+    span = np.int64(1 << 24)  # > any day number's range: person-major packed keys
+    packed = np.sort(people.journey_person.astype(np.int64) * span + start)
+    key = people.journey_person[journeys].astype(np.int64) * span + crossing[journeys]
+    at = np.searchsorted(packed, key, "right")
+    following = packed[np.minimum(at, packed.size - 1)]
+    same = (at < packed.size) & (following // span == people.journey_person[journeys])
+    return np.where(same, following % span - crossing[journeys], np.iinfo(np.int32).max)
+
+
 def simulate_registers(
     seed: int, cfg: SimulationConfig, tl: Timeline, people: People, surveyed: list[int]
 ) -> Registers:
@@ -307,7 +326,9 @@ def simulate_registers(
     The in-country lists (`IN_COUNTRY_REGISTERS`: police checks, overstays) can see a person only in Russia:
     each journey that crossed undetected into Russia puts its person on list L with probability
     λ_L·π_L[c][a], a = 1 if that journey was apprehended at least once, independently over lists and
-    journeys, dated at the crossing + U{0, …, Δ_L}; so a person may be on a list several times. Deportation is
+    journeys, dated at the crossing + U{0, …, Δ_L} (``register_dating = "stay"``: + U{0, …, min(Δ_L, t − 1)},
+    t days from the crossing to the person's next journey, which they begin outside Russia); so a person may
+    be on a list several times. Deportation is
     per person: an apprehended person with probability λ·π[c][1], dated at their last apprehension + U{0..Δ};
     a never-apprehended person only if they entered Russia, with λ·π[c][0], dated at their first entry + U.
     Legal entrants are on each list with probability λ_L·π^legal_L. Entries dated after the last simulated
@@ -332,6 +353,11 @@ def simulate_registers(
         crossing[apprehended_journey],
     )
     end = tl.end.astype(np.int64)
+    # the longest an entry of each entry journey can follow its crossing
+    span = {reg: np.full(entry.size, cfg.register_delay_days[reg]) for reg in IN_COUNTRY_REGISTERS}
+    if cfg.register_dating == "stay":
+        left = _days_to_next_journey(tl, people, crossing, entry) - 1
+        span = {reg: np.clip(left, 0, days) for reg, days in span.items()}
 
     persons, regs, dates = [], [], []
     for r_i, reg in enumerate(REGISTERS):
@@ -347,7 +373,10 @@ def simulate_registers(
             prob = np.where(seen, lam * pi[people.person_category, apprehended.astype(int)], 0.0)
             base = np.where(apprehended, last_app, np.where(seen, first_entry, 0))
         on = rng.random(who.size) < prob
-        d = base + rng.integers(0, cfg.register_delay_days[reg] + 1, who.size)
+        if reg in IN_COUNTRY_REGISTERS and cfg.register_dating == "stay":
+            d = base + rng.integers(0, span[reg] + 1)
+        else:
+            d = base + rng.integers(0, cfg.register_delay_days[reg] + 1, who.size)
         keep = on & (d <= end)
         persons.append(who[keep])
         regs.append(np.full(int(keep.sum()), r_i))
