@@ -60,6 +60,16 @@ class Prior:
                 + (f"; missing {', '.join(missing)}" if missing else "")
                 + (f"; unexpected {', '.join(extra)}" if extra else "")
             )
+        if distribution in ("LogUniform", "OffsetLogUniform"):
+            names = DISTRIBUTIONS[distribution]
+            if not all(
+                isinstance(parameters[n], (int, float)) and not isinstance(parameters[n], bool)
+                for n in names
+            ):
+                raise EstimInputError(
+                    f"prior {distribution} takes numbers for {', '.join(names)}; got "
+                    + ", ".join(f"{n}={parameters[n]!r}" for n in names)
+                )
         if distribution == "LogUniform" and not (
             0 < float(parameters["lower"]) < float(parameters["upper"])
         ):

@@ -18,6 +18,15 @@ def test_a_log_uniform_needs_positive_ordered_bounds(lower, upper):
         Prior("LogUniform", lower=lower, upper=upper)
 
 
+@pytest.mark.parametrize(
+    "law, bounds", [("LogUniform", ("lower", "upper")), ("OffsetLogUniform", ("offset", "upper"))]
+)
+def test_a_log_uniform_with_a_name_for_a_bound_is_a_clear_error(law, bounds):
+    # a spec's "0.001" or a hyperparameter's name: an EstimInputError naming the law, not a float() traceback
+    with pytest.raises(EstimInputError, match=f"prior {law} takes numbers"):
+        Prior(law, **{bounds[0]: "0.001", bounds[1]: 1.0})
+
+
 def test_a_log_uniform_has_the_density_of_a_log_uniform_and_round_trips():
     prior = Prior("LogUniform", lower=1e-3, upper=1.0)
     assert Prior.from_dict(prior.to_dict()) == prior

@@ -56,8 +56,8 @@ never apprehended + the apprehended ones that got through, and attempts = appreh
   apprehension (*after*) and the W days before it (*before*). A journey got through with probability s; a
   list records that crossing with π_{L,c} [register_coverage]; the person's other crossings into Russia in a
   window recorded on exactly the lists S are Poisson with mean μ_{S,c} [other_sightings] (the same before and
-  after; ``after_background`` ρ ≠ 1 puts ρ μ after, for sensitivity); lists independent given the crossings. The journeys by *after* pattern and by *before* pattern are
-  multinomial (`link_terms`: P(seen on none of U) = [Π_{L∈U}(1 − π_L)]^{got} exp(−Σ_{S∩U≠∅} μ_S), patterns
+  after; ``after_background`` ρ ≠ 1 puts ρ μ after, for sensitivity); lists independent given the crossings.
+  The journeys by *after* pattern and by *before* pattern are multinomial (`link_terms`: P(seen on none of U) = [Π_{L∈U}(1 − π_L)]^{got} exp(−Σ_{S∩U≠∅} μ_S), patterns
   by inclusion–exclusion). The window before identifies the μ_S; after it, the two lists' overlap among the
   journeys that got through separates s from π (a two-list capture–recapture inside a cohort of known size),
   and s with pr gives r = pr + s(1 − pr). (A background rate per list, blind to other crossings seen on both
@@ -283,7 +283,9 @@ def build_border(
     before (`linkage.link_terms`; 1 is the model's assumption; other values are for sensitivity)."""
     overrides = dict(priors or {})
     priors = merge_priors(DEFAULT_PRIORS, overrides)
-    if not (isinstance(after_background, (int, float)) and float(after_background) > 0):
+    if isinstance(after_background, bool) or not (
+        isinstance(after_background, (int, float)) and float(after_background) > 0
+    ):
         raise EstimInputError(
             f"[options] after_background = {after_background!r}: a number > 0 (the factor of the other "
             "crossings' sightings after a journey over before it; 1 assumes them equal)"

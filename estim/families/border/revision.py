@@ -12,7 +12,7 @@ crossings), not when code is only reorganised. Study rows made by fitting the bo
    from 2026-12-05. The option came in at revision 3 (off by default): rows made at revision 3 by a spec with
    the option on, sampler and seed as the shipped spec's (models/border_terrain_journeys.toml, since renamed)
    are the same fits, and are recorded as revision 4's.
-5. the registers' coverage π log-uniform on (0.001, 1), was uniform: with the linkage pinning s·π, the uniform
+5. the registers' coverage π with π + 0.001 log-uniform on (0.001, 1.001) (OffsetLogUniform), was uniform: with the linkage pinning s·π, the uniform
    gave r a factor 1/s per coverage, a pull towards small r (docs/design.md §4); from 2026-12-05.
 """
 

@@ -614,6 +614,6 @@ def test_the_after_windows_background_factor_scales_the_other_crossings_after_th
     assert with_rho["linked_journeys"] == pytest.approx(plain_moved["linked_journeys"], rel=1e-9)
     assert with_rho["before_journeys"] == pytest.approx(plain["before_journeys"], rel=1e-9)
     assert with_rho["linked_journeys"] != pytest.approx(plain["linked_journeys"], rel=1e-6)
-    for bad in (0.0, -1.0, "1.4"):
+    for bad in (0.0, -1.0, "1.4", True):
         with pytest.raises(EstimInputError, match="after_background"):
             build_border(data, after_background=bad)
