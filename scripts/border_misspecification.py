@@ -17,8 +17,10 @@ import pandas as pd
 
 from estim.studies.border_fit import add_known_failure_argument, parse_known_failures
 from estim.studies.border_misspecification import (
+    DATINGS,
     FRAILTIES,
     N_SEEDS,
+    REGISTER_DATING,
     RETRIES,
     format_summary,
     misspecification_study,
@@ -38,6 +40,13 @@ def main():
     )
     parser.add_argument("--seeds", type=int, default=N_SEEDS, help="datasets per cell")
     parser.add_argument("--seed", type=int, default=DEFAULT_STUDY_SEED, help="first simulator seed")
+    parser.add_argument(
+        "--register-dating",
+        choices=DATINGS,
+        default=REGISTER_DATING,
+        help="how the simulator dates register entries: a delay after the crossing (the default), or "
+        "within the person's stay (a further misspecification; write it to its own --out)",
+    )
     parser.add_argument("--out", help="CSV of the per-section-year results (written as it goes)")
     parser.add_argument(
         "--resume", action="store_true", help="skip the (cell, seed) already in --out"
@@ -65,6 +74,7 @@ def main():
                 args.frailty,
                 args.seeds,
                 args.seed,
+                register_dating=args.register_dating,
                 out=args.out,
                 resume=args.resume,
                 progress=not args.quiet,
@@ -74,6 +84,8 @@ def main():
         if args.out:
             print(f"wrote {args.out} ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
     summary = misspecification_summary(df)
+    if "register_dating" in summary:
+        print(f"register entries dated: {summary['register_dating'].iloc[0]}")
     if args.summary:
         write_rows(summary, args.summary)
     print(format_summary(summary))

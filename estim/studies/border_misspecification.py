@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from estim.errors import EstimInputError
 from estim.io import without_error
 from estim.studies.border_recovery import CELL, DATASET, DEFAULT_STUDY_SEED, Design, run_designs
 from estim.studies.rows import below_nominal, below_nominal_by_dataset, bootstrap_coverage, flag
@@ -44,6 +45,9 @@ P_MIN = (
 SECTION_YEAR_FLOOR = 0.80  # the least section-year coverage of a passing cell
 REFUSED_SHARE = 0.9  # the least share of refused datasets of a cell that cannot pass
 BASELINE_REFUSALS = 0.1  # the most share of refused datasets at r = 1 with no frailty
+REGISTER_DATING = "delay"
+"""The simulator's default dating of register entries (a delay after the crossing)."""
+DATINGS = ("delay", "stay")
 FIT_COLUMNS = (
     "covered",
     "border_covered",
@@ -61,16 +65,22 @@ def designs(
     frailties: Sequence[float] = FRAILTIES,
     n_seeds: int = N_SEEDS,
     seed: int = DEFAULT_STUDY_SEED,
+    register_dating: str = REGISTER_DATING,
 ) -> list[Design]:
     """The datasets of the study, seed-major: dataset 0 of every cell, then dataset 1 of every cell, …, so that
     a study stopped part-way has the same number of datasets (±1) in every cell. Dataset i of every cell has
     simulator seed ``seed + i``, and is labelled by that seed's offset from `DEFAULT_STUDY_SEED` (so runs
-    started at another ``seed`` and merged into one CSV never share a ``dataset`` label)."""
+    started at another ``seed`` and merged into one CSV never share a ``dataset`` label). ``register_dating``:
+    how the simulator dates the in-country registers' entries (``SimulationConfig.register_dating``: "delay",
+    the default, or "stay", within the person's stay), a further misspecification of the linkage's symmetric
+    background; a study's CSV holds one dating (`check_register_dating`)."""
+    _check_dating(register_dating)
+    dating = {} if register_dating == REGISTER_DATING else {"register_dating": register_dating}
     return [
         Design(
             seed + i - DEFAULT_STUDY_SEED,
             seed + i,
-            {"retry_probability": float(r), "apprehension_frailty_sd": float(f)},
+            {"retry_probability": float(r), "apprehension_frailty_sd": float(f), **dating},
         )
         for i in range(n_seeds)
         for r in retries
@@ -84,6 +94,7 @@ def misspecification_study(
     n_seeds: int = N_SEEDS,
     seed: int = DEFAULT_STUDY_SEED,
     *,
+    register_dating: str = REGISTER_DATING,
     out: str | Path | None = None,
     resume: bool = False,
     progress: bool = False,
@@ -93,10 +104,14 @@ def misspecification_study(
     """Run the grid ``retries`` × ``frailties`` with ``n_seeds`` datasets a cell (`designs`), each fitted with
     the shipped spec (``sampler`` may override its draws, tune, chains, target_accept or retries, for tests).
     Returns one row per dataset × section × year (`border_recovery.dataset_rows`'s columns). With ``out`` the
-    CSV is rewritten after every dataset; with ``resume`` the (cell, seed) already in it are skipped; with a
-    dask ``client`` the datasets run as tasks on its workers (`border_recovery.run_designs`)."""
+    CSV is rewritten after every dataset; with ``resume`` the (cell, seed) already in it are skipped (refused
+    when its rows were simulated with another ``register_dating``); with a dask ``client`` the datasets run as
+    tasks on its workers (`border_recovery.run_designs`)."""
+    plan = designs(retries, frailties, n_seeds, seed, register_dating)
+    if resume and out is not None and Path(out).exists():
+        check_register_dating(pd.read_csv(out, low_memory=False), register_dating, str(out))
     df = run_designs(
-        designs(retries, frailties, n_seeds, seed),
+        plan,
         out=out,
         resume=resume,
         progress=progress,
@@ -104,9 +119,39 @@ def misspecification_study(
         **sampler,
     )
     df.attrs.update(
-        retries=list(retries), frailties=list(frailties), n_seeds=n_seeds, seed=seed, **sampler
+        retries=list(retries),
+        frailties=list(frailties),
+        n_seeds=n_seeds,
+        seed=seed,
+        register_dating=register_dating,
+        **sampler,
     )
     return df
+
+
+def _check_dating(register_dating: str) -> None:
+    if register_dating not in DATINGS:
+        raise EstimInputError(
+            f"register_dating: one of {', '.join(DATINGS)}, got {register_dating!r}"
+        )
+
+
+def register_datings(rows: pd.DataFrame) -> pd.Series:
+    """Each row's simulated register dating (rows made before the column existed were dated by delay)."""
+    if "sim_register_dating" not in rows:
+        return pd.Series(REGISTER_DATING, index=rows.index)
+    return rows["sim_register_dating"].fillna(REGISTER_DATING).astype(str)
+
+
+def check_register_dating(rows: pd.DataFrame, register_dating: str, where: str) -> None:
+    """Refuse rows of another register dating than ``register_dating`` (a resumed study would skip their
+    datasets as done, and its cells would mix two designs)."""
+    other = sorted(set(register_datings(rows)) - {register_dating})
+    if other:
+        raise EstimInputError(
+            f"{where}: its rows were simulated with register_dating {', '.join(other)}, not "
+            f"{register_dating!r}; write this study to another file"
+        )
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -205,8 +250,16 @@ def verdict(cell: dict[str, Any]) -> str:
 
 def misspecification_summary(df: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     """One row per cell (r, σ) of a study's rows: `cell_summary`'s columns, ordered by r then σ."""
+    datings = sorted(set(register_datings(df)))
+    if len(datings) > 1:
+        raise EstimInputError(
+            f"the rows mix register datings ({', '.join(datings)}): summarise each dating's rows apart"
+        )
     cells = [cell_summary(g, level) for _, g in df.groupby(list(CELL), sort=True)]
-    return pd.DataFrame(cells)
+    out = pd.DataFrame(cells)
+    if datings and datings != [REGISTER_DATING]:
+        out["register_dating"] = datings[0]
+    return out
 
 
 def requirements(summary: pd.DataFrame) -> dict[str, bool | None]:

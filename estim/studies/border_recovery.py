@@ -139,7 +139,7 @@ def dataset_rows(
     overriding the shipped settings; ``known_failures[seed]``, if there, the failed checks of the attempts an
     earlier run made on this dataset, which are not run again: `border_fit`) and compare its intervals with the truth: `section_year_table`'s rows with,
     on each, what is known of the dataset — ``dataset``, ``sim_seed``, the design (``sim_retry``,
-    ``sim_frailty``, ``retry_true`` = ``sim_retry``), r's posterior median and 90 % interval (``retry_median``,
+    ``sim_frailty``, ``sim_register_dating``, ``retry_true`` = ``sim_retry``), r's posterior median and 90 % interval (``retry_median``,
     ``retry_q05``, ``retry_q95``, ``retry_covered``), ``attempts`` (``attempts_skipped`` of them known to fail and not run again), the last attempt's gate (``gate_passed``,
     ``gate_failed``, ``gate_detail``, ``divergences``, ``mean_tree_steps``), the predictive checks
     (``ppc_<name>`` passed, ``ppc_<name>_inside`` share inside, ``ppc_<name>_p`` a discrepancy's posterior
@@ -156,6 +156,7 @@ def dataset_rows(
         "sim_seed": int(seed),
         "sim_retry": r_true,
         "sim_frailty": float(config.apprehension_frailty_sd),
+        "sim_register_dating": str(config.register_dating),
         "retry_true": r_true,
         "model_revision": MODEL_REVISION,
     }

@@ -269,6 +269,39 @@ def test_the_baseline_cell_is_the_recovery_design():
     assert baseline.key() == R.Design(0, 4000).key() == (1.0, 0.0, 4000)
 
 
+def test_register_dating_is_a_change_only_when_not_the_default():
+    (delay,) = M.designs((0.6,), (0.0,), n_seeds=1, seed=4000)
+    assert (
+        "register_dating" not in delay.changes
+    )  # the grid's datasets are those made before the option
+    (stay,) = M.designs((0.6,), (0.0,), n_seeds=1, seed=4000, register_dating="stay")
+    assert stay.changes["register_dating"] == "stay"
+    config = dataclasses.replace(perturbed_config(4000), **dict(stay.changes))
+    assert config.register_dating == "stay" and config.retry_probability == 0.6
+    with pytest.raises(M.EstimInputError, match="register_dating"):
+        M.designs((0.6,), (0.0,), register_dating="event")
+
+
+def test_a_study_file_holds_one_register_dating(tmp_path, monkeypatch):
+    out = tmp_path / "ms.csv"
+    calls: list = []
+    monkeypatch.setattr(R, "dataset_rows", _fake_rows(calls))
+    M.misspecification_study((1.0,), (0.0,), n_seeds=1, seed=10, out=out)
+    # rows of the default dating (the column absent, as in rows made before it existed) are not resumed as stay
+    with pytest.raises(M.EstimInputError, match="register_dating delay"):
+        M.misspecification_study(
+            (1.0,), (0.0,), n_seeds=2, seed=10, out=out, resume=True, register_dating="stay"
+        )
+    assert calls == [(10, 1.0, 0.0)]
+    rows = pd.read_csv(out)
+    mixed = pd.concat([rows, rows.assign(sim_register_dating="stay", sim_seed=11)])
+    with pytest.raises(M.EstimInputError, match="mix register datings"):
+        M.misspecification_summary(mixed)
+    stay = M.misspecification_summary(rows.assign(sim_register_dating="stay"))
+    assert list(stay["register_dating"]) == ["stay"]
+    assert "register_dating" not in M.misspecification_summary(rows)
+
+
 def _fake_rows(calls: list, stop_at: int | None = None):
     def run(seed, changes, *, dataset, **sampler):
         if stop_at is not None and len(calls) == stop_at:
@@ -395,6 +428,7 @@ def test_dataset_rows_with_a_mocked_fit(tmp_path, monkeypatch):
         0.8,
         3,
     )
+    assert first["sim_register_dating"] == "delay"
     assert 0.75 < first["retry_q05"] < first["retry_median"] < first["retry_q95"] < 0.85
     assert bool(first["retry_covered"])
     assert (
