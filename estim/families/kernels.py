@@ -77,14 +77,41 @@ def log_p0(base: str, eta: Any, xp: Any, alpha: Any = None, omega: Any = None) -
     return lp0
 
 
+SMALL_MEAN_ETA = -30.0
+"""Below this log-mean, log(1 − p0) is taken from its expansion in λ = e^η (relative error < λ ≈ 1e-13)."""
+
+
+def log_seen(base: str, eta: Any, xp: Any, alpha: Any = None) -> Any:
+    """log(1 − p0) = log P(K ≥ 1) of the untruncated count, finite however small its mean λ = e^η.
+
+    log1mexp(log p0) is exact in principle, but once λ is below ~1e-308 p0 rounds to 1 and it returns −∞,
+    so that a truncated law log P(k) − log(1 − p0) came out +∞ (a sampler that reaches such a point accepts it:
+    a border fit's chain, sent to r ≈ 0 in its early warm-up, never recovered). Geometric: log(λ/(1 + λ)),
+    exactly. Poisson and negative binomial: their expansion η − (1 + α)λ/2 (α = 0 for the Poisson) below
+    η = `SMALL_MEAN_ETA`, log1mexp above (its input clamped there, so the branch not taken has a finite
+    gradient)."""
+    if base == "geometric":
+        return eta - softplus(eta, xp)
+    if base not in ("poisson", "negbin"):
+        raise ValueError(f"unknown count distribution {base!r}")
+    safe = xp.maximum(eta, SMALL_MEAN_ETA)
+    curvature = 1.0 if base == "poisson" else 1.0 + alpha
+    return xp.where(
+        eta < SMALL_MEAN_ETA,
+        eta - 0.5 * curvature * xp.exp(eta),
+        log1mexp(log_p0(base, safe, xp, alpha), xp),
+    )
+
+
 def log_truncated_pmf(
     base: str, k: np.ndarray, eta: Any, xp: Any, alpha: Any = None, omega: Any = None
 ) -> Any:
-    """log P(K = k | K ≥ 1) for k ≥ 1, optionally one-inflated (ω)."""
+    """log P(K = k | K ≥ 1) for k ≥ 1, optionally one-inflated (ω); finite for any finite η (`log_seen`)."""
     lp = log_pmf(base, k, eta, xp, alpha)
-    if omega is not None:
-        inflated_one = xp.logaddexp(xp.log(omega), xp.log1p(-omega) + lp)
-        lp = xp.where(np.asarray(k) == 1, inflated_one, xp.log1p(-omega) + lp)
+    if omega is None:
+        return lp - log_seen(base, eta, xp, alpha)
+    inflated_one = xp.logaddexp(xp.log(omega), xp.log1p(-omega) + lp)
+    lp = xp.where(np.asarray(k) == 1, inflated_one, xp.log1p(-omega) + lp)
     return lp - log1mexp(log_p0(base, eta, xp, alpha, omega), xp)
 
 
