@@ -26,6 +26,9 @@ DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "Gamma": ("alpha", "beta"),
     "LogNormal": ("mu", "sigma"),
     "Beta": ("alpha", "beta"),
+    # logit x ~ Normal(mu, sigma) on (0, 1): for small x and a wide sigma nearly log-uniform (flat in logit x
+    # is ∝ 1/(x(1 − x))), with Gaussian tails in logit x
+    "LogitNormal": ("mu", "sigma"),
     "Uniform": ("lower", "upper"),
     # log x ~ Uniform(log lower, log upper): every order of magnitude between the bounds equally likely, the
     # scale-invariant prior for a positive level the data pin only through a product with another parameter

@@ -122,6 +122,8 @@ def draw_prior(prior: Prior, shape: tuple[int, ...], rng: np.random.Generator) -
         return np.exp(rng.normal(p["mu"], p["sigma"], shape))
     if d == "Uniform":
         return rng.uniform(p["lower"], p["upper"], shape)
+    if d == "LogitNormal":
+        return 1.0 / (1.0 + np.exp(-rng.normal(p["mu"], p["sigma"], shape)))
     if d in ("LogUniform", "OffsetLogUniform"):
         offset, lower, upper = prior.log_uniform_bounds()
         return np.exp(rng.uniform(np.log(lower), np.log(upper), shape)) - offset

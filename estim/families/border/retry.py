@@ -87,24 +87,33 @@ def register_coverage(prior: Prior, log_retry: Any) -> Any:
     r^c, c = 1 + p/(1 − p) ≈ `RIDGE_COVERAGE_SLOPE` (p ≈ 0.45), so π and r trade off along a curve (π ∝
     r^−c) that defeats the sampler (divergences at small r, where π is largest); in (z, r) the curve is nearly
     straight. The prior stays the one stated on π, a shift of z by c log r having unit Jacobian: for
-    Beta(1, 1) (uniform) z | r is Logistic(c log r, 1) exactly; for another Beta or a (Offset)LogUniform, z is flat
-    and π's density with the Jacobian dπ/dz = π(1 − π) is added (−∞ outside a LogUniform's bounds).
+    Beta(1, 1) (uniform) z | r is Logistic(c log r, 1) exactly, for a LogitNormal(μ, σ) Normal(c log r + μ, σ);
+    for another Beta or a (Offset)LogUniform, z is flat and π's density with the Jacobian dπ/dz = π(1 − π) is
+    added (−∞ outside a LogUniform's bounds).
 
     Which prior matters for r: the data pin s π, so a density f on π gives r the factor ∫ L(s π) f(π) dπ
     = (1/s) ∫ L(u) f(u/s) du. A uniform f leaves 1/s per coverage, a pull towards small s (small r) whatever
-    the data; a log-uniform, f(π) ∝ 1/π, leaves none while π = u/s stays inside its bounds; the model's
-    OffsetLogUniform, f(π) ∝ 1/(π + ε), leaves 1/(u + ε s), within a factor 1 + ε/u of none, and has no
-    lower edge (a coverage the data barely pin has a posterior flat in log π down to ε, then decaying: a
-    LogUniform's edge there made the sampler diverge)."""
+    the data; a log-uniform, f(π) ∝ 1/π, leaves none while π = u/s stays inside its bounds; so does a prior
+    flat in logit π where π is small, and the model's LogitNormal(−3, 2.5) leaves a factor within a few per
+    cent of none over a halving of s (its curvature 1/σ²). It has that curvature everywhere: the
+    OffsetLogUniform (π + ε log-uniform, revision 5) was exactly linear in z below logit ε, so a chain the
+    early warm-up sent there saw a constant gradient, and nutpie's metric, which scales each coordinate by
+    its draws' spread over its gradients' spread, gave that coordinate a scale of 10⁶: the chain stalled
+    (step size 10⁻¹²) for hours."""
     dims = ("in_country_list", "category")
-    if prior.distribution not in ("Beta", "LogUniform", "OffsetLogUniform"):
+    if prior.distribution not in ("Beta", "LogitNormal", "LogUniform", "OffsetLogUniform"):
         raise EstimInputError(
-            f"prior of register_coverage: a Beta, LogUniform or OffsetLogUniform law, got {prior}"
+            "prior of register_coverage: a Beta, LogitNormal, LogUniform or OffsetLogUniform law, got "
+            f"{prior}"
         )
     shift = RIDGE_COVERAGE_SLOPE * log_retry
     parameters = {k: float(v) for k, v in prior.parameters.items()}
     if prior.distribution == "Beta" and parameters["alpha"] == 1.0 and parameters["beta"] == 1.0:
         z = pm.Logistic("register_coverage_z", mu=shift, s=1.0, dims=dims)
+        return pm.Deterministic("register_coverage", pm.math.sigmoid(z - shift), dims=dims)
+    if prior.distribution == "LogitNormal":
+        mu, sigma = parameters["mu"], parameters["sigma"]
+        z = pm.Normal("register_coverage_z", mu=shift + mu, sigma=sigma, dims=dims)
         return pm.Deterministic("register_coverage", pm.math.sigmoid(z - shift), dims=dims)
     z = pm.Flat("register_coverage_z", dims=dims)
     coverage = pm.Deterministic("register_coverage", pm.math.sigmoid(z - shift), dims=dims)

@@ -14,6 +14,9 @@ crossings), not when code is only reorganised. Study rows made by fitting the bo
    are the same fits, and are recorded as revision 4's.
 5. the registers' coverage π with π + 0.001 log-uniform on (0.001, 1.001) (OffsetLogUniform), was uniform: with the linkage pinning s·π, the uniform
    gave r a factor 1/s per coverage, a pull towards small r (docs/design.md §4); from 2026-12-05.
+6. the registers' coverage with logit π ~ Normal(−3, 2.5) (LogitNormal), was revision 5's OffsetLogUniform:
+   as free of pull on r, with curvature everywhere; the offset law's tail, exactly linear in logit π, broke
+   the sampler's metric when a chain strayed there (fits stalled for hours); from 2026-12-05 (evening).
 """
 
-MODEL_REVISION = 5
+MODEL_REVISION = 6

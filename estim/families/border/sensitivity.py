@@ -7,7 +7,7 @@ apprehension (the retry probability r, which the model estimates from the regist
 change the prior of the log-hazard level ``hazard_mean`` (p = 1 − exp(−H)); fix r at 1 (Espenshade's repeated
 trials, the model before r was a parameter) and at 0.7; put a strong prior on r near 0.9 (which the linkage
 must overrule if it disagrees); drop the prior probability of r = 1 exactly (r uniform, not averaged with
-repeated trials); put a uniform prior on the registers' coverage (the model's is log-uniform); let the linkage's window after a
+repeated trials); put a uniform prior on the registers' coverage (the model's is logit-normal, nearly log-uniform); let the linkage's window after a
 journey see the person's other crossings at 0.7 or 1.4 times the rate of the window before (the model assumes
 them equal); and add a frailty of spread 0.5, or of a spread estimated (people differ in how easily
 they are caught). The headline is the whole border's unobserved crossings per year (mean over the fitted years), with the implied
@@ -91,7 +91,7 @@ BORDER_SENSITIVITY = SensitivityDesign(
         "widened (sd 3) and shifted to put p near 0.2 (lower) or 0.8 (higher); the retry probability r: "
         "fixed at 1 (repeated trials: every journey ends in an unobserved crossing) and at 0.7, or with a "
         "Beta(45, 5) prior (0.9 ± 0.04), or uniform without the prior probability ½ of r = 1 exactly; the "
-        "registers' coverage uniform (the model's prior is log-uniform: the linkage pins s·π, and a uniform "
+        "registers' coverage uniform (the model's prior is logit-normal, nearly log-uniform: the linkage pins s·π, and a uniform "
         "π pulls r down); the person's other crossings seen 0.7 or 1.4 times as often in the linkage's window "
         "after a journey as before it (the model: equally often); a "
         "person-level frailty of the apprehension hazard of spread 0.5, or of a spread estimated"
