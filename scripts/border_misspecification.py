@@ -7,6 +7,9 @@ per dataset × section × year, is rewritten after every dataset and ``--resume`
 in it; ``--workers N`` runs the datasets on a LocalCluster of N one-thread workers, ``--scheduler ADDRESS`` on
 a running dask scheduler). Prints the cell table as markdown (`estim.studies.border_misspecification.format_summary`) and the
 issue's done-when; ``--summary CSV`` also writes the table; ``--summary-only`` only summarises ``--out``.
+``--register-dating stay`` simulates registers that date an entry within the person's stay in Russia (the
+default dates it a delay after the crossing): a further misspecification of the linkage's background, written
+to its own ``--out`` (a file holds one dating).
 """
 
 import argparse
