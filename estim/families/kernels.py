@@ -85,8 +85,8 @@ def log_seen(base: str, eta: Any, xp: Any, alpha: Any = None) -> Any:
     """log(1 − p0) = log P(K ≥ 1) of the untruncated count, finite however small its mean λ = e^η.
 
     log1mexp(log p0) is exact in principle, but once λ is below ~1e-308 p0 rounds to 1 and it returns −∞,
-    so that a truncated law log P(k) − log(1 − p0) came out +∞ (a sampler that reaches such a point accepts it:
-    a border fit's chain, sent to r ≈ 0 in its early warm-up, never recovered). Geometric: log(λ/(1 + λ)),
+    so that a truncated law log P(k) − log(1 − p0) came out +∞, a point a sampler accepts (the border model's
+    repeat counts reach it when r·p underflows, r → 0). Geometric: log(λ/(1 + λ)),
     exactly. Poisson and negative binomial: their expansion η − (1 + α)λ/2 (α = 0 for the Poisson) below
     η = `SMALL_MEAN_ETA`, log1mexp above (its input clamped there, so the branch not taken has a finite
     gradient)."""

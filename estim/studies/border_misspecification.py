@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from estim.errors import EstimInputError
-from estim.io import without_error
+from estim.io import study_rows_so_far, without_error
 from estim.studies.border_recovery import CELL, DATASET, DEFAULT_STUDY_SEED, Design, run_designs
 from estim.studies.rows import below_nominal, below_nominal_by_dataset, bootstrap_coverage, flag
 
@@ -108,8 +108,9 @@ def misspecification_study(
     when its rows were simulated with another ``register_dating``); with a dask ``client`` the datasets run as
     tasks on its workers (`border_recovery.run_designs`)."""
     plan = designs(retries, frailties, n_seeds, seed, register_dating)
-    if resume and out is not None and Path(out).exists():
-        check_register_dating(pd.read_csv(out, low_memory=False), register_dating, str(out))
+    done = study_rows_so_far(out, resume) if resume else None  # resuming only reads
+    if done is not None:
+        check_register_dating(done, register_dating, str(out))
     df = run_designs(
         plan,
         out=out,

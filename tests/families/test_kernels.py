@@ -58,9 +58,8 @@ def _scipy_truncated(
     lam = np.exp(eta)
     if base == "poisson":
         law = scipy.stats.poisson(lam)
-    elif (
-        base == "geometric"
-    ):  # P(k) = λ^k / (1 + λ)^{k+1}: scipy's nbinom with n = 1, p = 1/(1 + λ)
+    elif base == "geometric":
+        # P(k) = λ^k / (1 + λ)^{k+1}: scipy's nbinom with n = 1, p = 1/(1 + λ)
         law = scipy.stats.nbinom(1, 1.0 / (1.0 + lam))
     else:
         size = 1.0 / alpha

@@ -271,9 +271,8 @@ def test_the_baseline_cell_is_the_recovery_design():
 
 def test_register_dating_is_a_change_only_when_not_the_default():
     (delay,) = M.designs((0.6,), (0.0,), n_seeds=1, seed=4000)
-    assert (
-        "register_dating" not in delay.changes
-    )  # the grid's datasets are those made before the option
+    # the grid's datasets are those made before the option
+    assert "register_dating" not in delay.changes
     (stay,) = M.designs((0.6,), (0.0,), n_seeds=1, seed=4000, register_dating="stay")
     assert stay.changes["register_dating"] == "stay"
     config = dataclasses.replace(perturbed_config(4000), **dict(stay.changes))
