@@ -336,7 +336,7 @@ def mle_report(spec: Any, *, json_output: bool = False) -> tuple[str, str]:
         *(f"  {name} {value!r}" for name, value in payload["parameters"].items()),
     ]
     if result.message:
-        lines.append(f"optimiser: {result.message}")
+        lines.append(f"note: {result.message}")
     return "\n".join(lines), problem
 
 

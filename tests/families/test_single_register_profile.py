@@ -17,7 +17,7 @@ from estim.benchmarks import load_benchmark
 from estim.families import FAMILIES
 from estim.families.registry import load_all
 from estim.families.single_register import binomial_data, frequency_data, full_likelihood
-from estim.families.single_register.profile import CHI2_95, METHOD
+from estim.families.single_register.profile import CHI2_95, LOG_ALPHA_BOUNDS, METHOD
 
 load_all()
 PROFILED = ["ztpoisson", "ztgeometric", "ztnegbin", "oiztpoisson", "oiztgeometric"]
@@ -170,3 +170,128 @@ def test_each_fit_is_fast(dutch, family):
     r = FAMILIES[family].mle(dutch)
     assert time.perf_counter() - start < 2.0
     assert r.profile is not None
+
+
+# ---------------------------------------------------------------------- sparse repeats: a ridge in (λ, ω)
+
+SPARSE = np.array([500, 1])  # 500 people seen once, one seen twice
+
+
+def _direct_inflated_profile(f: np.ndarray, n_total: float, geometric: bool) -> float:
+    """ℓ_p(N) of a one-inflated model by brute force: Nelder–Mead over (log λ, logit ω) from a 5 × 3 grid of
+    starts, the base pmf written out (Poisson e^{−λ}λ^k/k!, geometric λ^k/(1 + λ)^{k+1})."""
+    k = np.r_[0, np.arange(1, len(f) + 1)]
+    n = f.sum()
+    coefficient = (
+        scipy.special.gammaln(n_total + 1)
+        - scipy.special.gammaln(n_total - n + 1)
+        - scipy.special.gammaln(f + 1).sum()
+    )
+
+    def negative(theta):
+        lam, omega = np.exp(theta[0]), scipy.special.expit(theta[1])
+        if geometric:
+            base = np.exp(k * np.log(lam) - (k + 1) * np.log1p(lam))
+        else:
+            base = np.exp(k * np.log(lam) - lam - scipy.special.gammaln(k + 1))
+        pmf = (1 - omega) * base + omega * (k == 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = coefficient + (n_total - n) * np.log(pmf[0]) + np.sum(f * np.log(pmf[1:]))
+        return -value if np.isfinite(value) else 1e300
+
+    return -min(
+        scipy.optimize.minimize(negative, [a, b], method="Nelder-Mead",
+                                options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20000}).fun
+        for a in np.linspace(-6, 6, 5) for b in np.linspace(-8, 8, 3)
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("family", ["oiztpoisson", "oiztgeometric"])
+def test_inflation_in_closed_form_is_the_maximum_over_omega(family):
+    full = full_likelihood(family, SPARSE)
+    for n_total, eta in [(501, -2.0), (600, 0.5), (5_000, -4.0), (1e6, 1.0)]:
+        omega = full.omega_at(n_total, eta)
+        res = scipy.optimize.minimize_scalar(
+            lambda psi, n_total=n_total, eta=eta: -full.loglik(n_total, [eta, psi]),
+            bounds=(-30, 30),
+            method="bounded",
+            options={"xatol": 1e-10},
+        )
+        assert full.loglik(n_total, full._omega_theta(n_total, eta)) >= -res.fun - 1e-9
+        assert 0.0 <= omega < 1.0
+
+
+@pytest.mark.parametrize("family", ["oiztpoisson", "oiztgeometric"])
+def test_sparse_repeats_profile_equals_a_brute_force_maximisation(family):
+    # Before ω was maximised in closed form, a two-parameter Nelder–Mead started at the nearest N stopped on
+    # the (λ, ω) ridge: ℓ_p came out 4.8 too low at N − n = 31,344, and the interval search then had no sign
+    # change (ValueError), or on other data put the upper end at 2.2 million instead of 549.
+    r = FAMILIES[family].mle(frequency_data(pd.DataFrame({"k": np.repeat([1, 2], SPARSE)}),
+                                            times_seen="k"))  # fmt: skip
+    lo, hi = r.profile["ci95"]
+    top = _direct_inflated_profile(SPARSE, r.profile["n_hat"], family == "oiztgeometric")
+    assert lo == 501 and np.isfinite(hi)
+    assert r.profile["n_hat"] == 501
+    assert 2 * (
+        top - _direct_inflated_profile(SPARSE, hi, family == "oiztgeometric")
+    ) == pytest.approx(CHI2_95, abs=1e-4)
+    # no N in between lies higher than the profile's maximum (a stuck search would miss one)
+    for n_total in (501.5, 520, (501 + hi) / 2, 2 * hi, 1e5):
+        assert _direct_inflated_profile(SPARSE, n_total, family == "oiztgeometric") <= top + 1e-8
+    # the conditional N̂ (~10⁵, the plain model's: ω̂ = 0) lies far outside: said, not hidden
+    assert r.n_hat > hi
+    assert "outside the 95 % profile-likelihood interval" in r.message
+
+
+def test_negative_binomial_profile_equals_a_brute_force_maximisation():
+    # 500 seen once, one twice: ℓ_p flattens towards large N (−5.029 at N = 5·10⁶ against −5.026 at its
+    # maximum), so the upper end is unbounded; the two-parameter search from the nearest N ended it at 2.2
+    # million. λ̂ = S/N in closed form and a search over log α alone now give the brute force's values.
+    from estim.families.single_register import _SPECS
+    from estim.families.single_register.profile import profile_likelihood
+
+    k = np.arange(1, 3)
+    profile = profile_likelihood(_SPECS["ztnegbin"][0], SPARSE, None, np.array([-5.0, -2.0]))
+    assert profile["ci95"][1] == np.inf
+    assert 28_000 < profile["ci95"][0] < 29_000
+
+    def direct(n_total: float) -> float:
+        n = SPARSE.sum()
+        coefficient = (scipy.special.gammaln(n_total + 1) - scipy.special.gammaln(n_total - n + 1)
+                       - scipy.special.gammaln(SPARSE + 1).sum())  # fmt: skip
+
+        def negative(theta):
+            lam, alpha = np.exp(theta[0]), np.exp(theta[1])
+            law = st.nbinom(1 / alpha, 1 / (1 + alpha * lam))
+            value = coefficient + (n_total - n) * law.logpmf(0) + np.sum(SPARSE * law.logpmf(k))
+            return -value if np.isfinite(value) else 1e300
+
+        # log α within the model's bounds: towards α → 0 (the Poisson) scipy's log pmf loses digits
+        return -min(
+            scipy.optimize.minimize(negative, [a, b], method="Nelder-Mead",
+                                    bounds=[(None, None), LOG_ALPHA_BOUNDS],
+                                    options={"xatol": 1e-10, "fatol": 1e-12}).fun
+            for a in (-6.0, -2.0) for b in (-8.0, -2.0, 2.0)
+        )  # fmt: skip
+
+    full = full_likelihood("ztnegbin", SPARSE)
+    full.profile(501, start=[0.0, 0.0])
+    for n_total in (600, profile["ci95"][0], 1.26e5, 5.01e6):
+        assert full.profile(n_total) == pytest.approx(direct(n_total), abs=1e-4)
+
+
+def test_an_interval_end_without_a_sign_change_is_named_not_a_scipy_error(monkeypatch):
+    import estim.families.single_register.profile as profile_module
+
+    with pytest.raises(profile_module.ProfileError, match="no end of the profile interval"):
+        profile_module._end(lambda m: -1.0, 1.0, 2.0, 10.0)
+
+    # the conditional fit still stands, and says why it has no profile interval
+    def no_end(excess, a, b, n):
+        raise profile_module.ProfileError("no end of the profile interval (test)")
+
+    monkeypatch.setattr(profile_module, "_end", no_end)
+    r = FAMILIES["ztpoisson"].mle(frequency_data(pd.DataFrame({"k": np.repeat([1, 2, 3, 4], TINY)}),
+                                                 times_seen="k"))  # fmt: skip
+    assert r.profile is None and r.converged and np.isfinite(r.n_hat)
+    assert "no profile-likelihood interval: no end of the profile interval (test)" in r.message

@@ -35,7 +35,7 @@ from estim.errors import EstimInputError
 from estim.families.base import MLEResult
 from estim.families.single_register.data import OBSERVED, design
 from estim.families.single_register.model import _Spec, pattern_trials
-from estim.families.single_register.profile import profile_likelihood
+from estim.families.single_register.profile import ProfileError, profile_likelihood
 
 Z95 = scipy.stats.norm.ppf(0.975)
 # Above this, N̂/n (an average P(unseen) above 1 − 10⁻⁶) says the model put the maximum at infinity rather
@@ -318,9 +318,23 @@ def _mle(spec: _Spec):
             params["omega"] = float(scipy.special.expit(theta[-1]))
         profile = None
         if not terms and len(f) == 1 and spec.base != "zelterman":
-            profile = profile_likelihood(
-                spec, f[0], None if trials is None else int(trials[0]), theta
-            )
+            try:
+                profile = profile_likelihood(
+                    spec, f[0], None if trials is None else int(trials[0]), theta
+                )
+            except ProfileError as e:
+                # the conditional fit stands without it; say why the interval is missing
+                notes.append(f"no profile-likelihood interval: {e}")
+            if profile is not None and not boundary:
+                lo, hi = profile["ci95"]
+                if not lo <= n_hat <= hi:
+                    # the two likelihoods differ by the factor p(N) ∝ 1/N integrated out (see the package
+                    # docstring); far apart, neither is to be read as the estimate
+                    notes.append(
+                        f"the conditional N̂ {n_hat:,.1f} lies outside the 95 % profile-likelihood interval "
+                        f"{lo:,.1f} – {hi:,.1f}: the conditional and full likelihoods disagree, so the data "
+                        "barely determine N"
+                    )
         return MLEResult(
             n_hat=n_hat,
             se=se,

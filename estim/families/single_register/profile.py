@@ -16,8 +16,12 @@ does where the conditional fit runs to a boundary) is reported as inf.
 N̂_profile is close to, but not the same as, the conditional Horvitz–Thompson N̂ that `mle` reports: the
 conditional likelihood is the full one with N integrated out under p(N) ∝ 1/N (see the package docstring).
 
-The inner maximisation over θ (one or two parameters) is done in NumPy with the families' own kernels, started
-from the θ of the nearest N already profiled; no compiled graph is needed.
+The inner maximisation over θ is done in NumPy with the families' own kernels; no compiled graph is needed.
+For the one-inflated models the inflation ω is maximised in closed form at each (N, λ) (`FullLikelihood.
+omega_at`), so that the search is over λ alone: a two-parameter Nelder–Mead from the nearest N's θ could stop
+short of the maximum on their ridge, which made ℓ_p depend on the order in which N was visited and put the
+interval's ends in the wrong place (or none: a bracket without a sign change). For the negative binomial λ
+has a closed form at each (N, α) (`FullLikelihood._negbin_theta`), and log α is searched over its whole range.
 """
 
 from __future__ import annotations
@@ -88,6 +92,31 @@ class FullLikelihood:
         )
         return float(value) if np.isfinite(value) else -np.inf
 
+    def omega_at(self, n_total: float, eta: float) -> float:
+        """The one-inflation ω that maximises L(N, λ, ω) at fixed N and λ = e^η.
+
+        With a = 1 − ω, P(0) = a·P₀, P(1) = 1 − a(1 − P₁) and P(k) = a·P_k for k ≥ 2 (P the base law), so
+        log L = (N − f₁) log a + f₁ log(1 − a(1 − P₁)) + terms free of a: concave in a, stationary at
+        a = (N − f₁)/(N(1 − P₁)), and a ≤ 1 (ω ≥ 0) holds it at 1 beyond."""
+        base = self.spec.base
+        miss_one = -float(np.expm1(kernels.log_pmf(base, np.array([1.0]), eta, np)[0]))  # 1 − P₁
+        f1 = float(self.f[0])
+        a = min(1.0, (n_total - f1) / (n_total * miss_one)) if miss_one > 0 else 1.0
+        return 1.0 - a
+
+    def _omega_theta(self, n_total: float, eta: float) -> np.ndarray:
+        """θ = (η, logit ω) with ω maximised out; logit ω is clipped to ±40 (ω = 0 or 1 to double precision)."""
+        omega = self.omega_at(n_total, eta)
+        psi = float(np.clip(scipy.special.logit(omega), -40.0, 40.0))
+        return np.array([eta, psi])
+
+    def _negbin_theta(self, n_total: float, log_alpha: float) -> np.ndarray:
+        """θ = (η, log α) with λ = e^η maximised out. At fixed N and α the negative binomial's log L is, in η,
+        Sη − (N/α + S) log(1 + αe^η) + const (S = Σ k f_k): concave, with its maximum at λ = S/N, the mean
+        count over all N people, whatever α."""
+        total = float(np.sum(self.k * self.f))
+        return np.array([np.log(total / n_total), log_alpha])
+
     def profile(self, n_total: float, start: Any | None = None) -> float:
         """ℓ_p(N) = max_θ log L(N, θ), started at ``start`` or at the θ of the nearest N profiled so far."""
         n_total = float(n_total)
@@ -99,25 +128,38 @@ class FullLikelihood:
             value = self.loglik(n_total, theta)
             return -value if np.isfinite(value) else 1e300
 
-        if self.size == 1:
+        if self.spec.omega:
+            # ω in closed form, then a one-dimensional search over η
+            e0 = float(start[0])
+            res = scipy.optimize.minimize_scalar(
+                lambda e: negative(self._omega_theta(n_total, float(e))),
+                bracket=(e0 - 0.05, e0 + 0.05),
+                tol=1e-10,
+            )
+            theta = self._omega_theta(n_total, float(res.x))
+            value = -negative(theta)
+        elif self.size == 1:
             e0 = float(start[0])
             res = scipy.optimize.minimize_scalar(
                 lambda e: negative(np.array([e])), bracket=(e0 - 0.05, e0 + 0.05), tol=1e-10
             )
             theta, value = np.array([res.x]), -float(res.fun)
         else:
-            res = scipy.optimize.minimize(
-                negative,
-                start,
-                method="Nelder-Mead",
-                options={
-                    "xatol": 1e-9,
-                    "fatol": 1e-11,
-                    "maxiter": 4000,
-                    "initial_simplex": start + np.array([[0.0, 0.0], [0.1, 0.0], [0.0, 0.1]]),
-                },
+            # negative binomial: λ in closed form (`_negbin_theta`), then log α over its range: a grid a
+            # half-unit apart, refined around the best point by a bounded Brent search
+            grid = np.linspace(*LOG_ALPHA_BOUNDS, 61)
+            values = [negative(self._negbin_theta(n_total, psi)) for psi in grid]
+            best = int(np.argmin(values))
+            low, high = grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]
+            res = scipy.optimize.minimize_scalar(
+                lambda psi: negative(self._negbin_theta(n_total, float(psi))),
+                bounds=(low, high),
+                method="bounded",
+                options={"xatol": 1e-9},
             )
-            theta, value = np.asarray(res.x, dtype=float), -float(res.fun)
+            psi = float(res.x) if res.fun <= values[best] else float(grid[best])
+            theta = self._negbin_theta(n_total, psi)
+            value = -negative(theta)
         self._solved[n_total] = theta
         return value
 
@@ -215,7 +257,7 @@ def profile_likelihood(
             break
         inside = m
     if outside is not None:
-        lower = n + scipy.optimize.brentq(excess, outside, inside, xtol=1e-8 * n, rtol=1e-12)
+        lower = n + _end(excess, outside, inside, n)
     upper = np.inf
     if np.isfinite(n_hat):
         inside = m = max(m_hat, 1e-6 * n)
@@ -224,7 +266,22 @@ def profile_likelihood(
             if m > m_top:
                 break
             if excess(m) > 0:
-                upper = n + scipy.optimize.brentq(excess, inside, m, xtol=1e-8 * n, rtol=1e-12)
+                upper = n + _end(excess, inside, m, n)
                 break
             inside = m
     return {"n_hat": float(n_hat), "ci95": (float(lower), float(upper)), "method": METHOD}
+
+
+class ProfileError(ValueError):
+    """The profile likelihood's interval could not be read off: ℓ_p was found higher than its maximum."""
+
+
+def _end(excess: Any, a: float, b: float, n: float) -> float:
+    """The root of the deviance excess between a and b (N − n), which must bracket it."""
+    at_a, at_b = excess(a), excess(b)
+    if np.sign(at_a) == np.sign(at_b):
+        raise ProfileError(
+            f"no end of the profile interval between N − n = {a:.6g} and {b:.6g} (deviance excess "
+            f"{at_a:.3g} and {at_b:.3g}): the profile's maximum was not found"
+        )
+    return float(scipy.optimize.brentq(excess, a, b, xtol=1e-8 * n, rtol=1e-12))
