@@ -395,3 +395,60 @@ def test_bayesian_fits_on_the_hare(hare, name):
     import arviz as az
 
     assert float(az.rhat(idata)["logit_p"].max()) < 1.05
+
+
+# ------------------------------------------------------------------ data no closed model can estimate N from
+
+
+def _table(rows: list[tuple[str, int]], stratum: str | None = None) -> pd.DataFrame:
+    """One row per animal from (history, animals) pairs."""
+    histories = [h for h, count in rows for _ in range(count)]
+    table = pd.DataFrame([list(map(int, h)) for h in histories],
+                         columns=[f"o{j + 1}" for j in range(len(rows[0][0]))])  # fmt: skip
+    if stratum is not None:
+        table["stratum"] = stratum
+    return table
+
+
+NO_RECAPTURES = [("1000", 20), ("0100", 15), ("0010", 10), ("0001", 12)]
+
+
+@pytest.mark.parametrize(
+    "family",
+    ["M0", "Mt", "Mb", "Mh_chao", "Mth_chao", "Mh_poisson2", "Mh_logitnormal", "loglinear"],
+)
+def test_no_recaptures_is_refused_by_every_model(family):
+    # Before: Mh_chao reported N-hat = 3.2e15 as a converged estimate (its η ≥ 0 constraint keeps it out of
+    # the existence test), Mth_chao 1.0e15; the others said "does not exist" only in their own words.
+    data = history_data(_table(NO_RECAPTURES))
+    with pytest.raises(EstimInputError, match="nobody was caught more than once"):
+        FAMILIES[family].mle(data)
+    with pytest.raises(EstimInputError, match="nobody was caught more than once"):
+        FAMILIES[family].build(data)
+
+
+def test_a_stratum_without_recaptures_is_named():
+    table = pd.concat(
+        [_table([("1100", 3), ("1000", 9), ("0110", 2), ("0001", 7)], "east"),
+         _table(NO_RECAPTURES, "west")]
+    )  # fmt: skip
+    data = history_data(table, stratum="stratum")
+    # the log-linear fit takes each stratum on its own: west alone has no estimate
+    with pytest.raises(EstimInputError, match="in stratum 'west'"):
+        FAMILIES["M0"].mle(data)
+    with pytest.raises(EstimInputError, match="in stratum 'west'"):
+        FAMILIES["Mth"].build(data, stratified=True)
+    # pooled, the strata share their capture probabilities, and east's recaptures inform them
+    assert isinstance(FAMILIES["Mth"].build(data), pm.Model)
+
+
+@pytest.mark.parametrize("family", ["Mh_logitnormal", "Mh_mixture", "Mth", "Mtbh"])
+def test_heterogeneity_from_two_occasions_is_refused(family):
+    # Before: Mh_logitnormal gave N-hat 232 (SE 3.9e5) as converged on these data, Mh_mixture 212.
+    data = history_data(_table([("10", 30), ("01", 25), ("11", 5)]))
+    with pytest.raises(EstimInputError, match="not identifiable from 2 occasions"):
+        FAMILIES[family].mle(data)
+    with pytest.raises(EstimInputError, match="not identifiable from 2 occasions"):
+        FAMILIES[family].build(data)
+    # the models without heterogeneity still fit them: Mt's MLE is Lincoln–Petersen, n₁n₂/m = 35 · 30 / 5
+    assert FAMILIES["Mt"].mle(data).n_hat == pytest.approx(35 * 30 / 5, rel=1e-6)

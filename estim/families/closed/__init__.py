@@ -207,8 +207,57 @@ def _no_covariates(name: str, data: xr.Dataset) -> None:
         )
 
 
+# the models whose capture probability varies between animals: with 2 occasions the 3 observable histories
+# cannot tell heterogeneity from a lower capture probability, so N is not identified
+HETEROGENEOUS = ("Mh_logitnormal", "Mh_mixture", "Mth", "Mtbh")
+
+
+def require_recaptures(name: str, data: xr.Dataset, *, per_stratum: bool) -> None:
+    """Refuse data in which nobody was caught twice (in some stratum, when strata are fitted separately).
+
+    Without a recapture the likelihood of every closed-population model rises without bound in N (as f₁²/f₂
+    with f₂ = 0): a fit would report wherever its optimiser or its prior stopped."""
+    times = data["capture"].sum("occasion").values
+    if "design" in data:  # Huggins cells: one count per (pattern, history)
+        recaptured = {
+            "all": int(data[OBSERVED].values[times[data["cell_history"].values] >= 2].sum())
+        }
+    else:
+        counts = data[OBSERVED].values
+        labels = [str(s) for s in data["stratum"].values]
+        by_stratum = counts[:, times >= 2].sum(axis=1)
+        recaptured = (
+            dict(zip(labels, map(int, by_stratum), strict=True))
+            if per_stratum
+            else {"all": int(by_stratum.sum())}
+        )
+    empty = [label for label, count in recaptured.items() if count == 0]
+    if empty:
+        where = "" if empty == ["all"] else f" in stratum {', '.join(map(repr, empty))}"
+        raise EstimInputError(
+            f"{name}: nobody was caught more than once{where}, so no closed-population model can estimate N "
+            "(its likelihood rises without bound in N)"
+        )
+
+
+def require_occasions(name: str, data: xr.Dataset) -> None:
+    """Refuse a model with heterogeneity (`HETEROGENEOUS`) on fewer than 3 occasions."""
+    t = data.sizes["occasion"]
+    if name in HETEROGENEOUS and t < 3:
+        raise EstimInputError(
+            f"{name}: heterogeneity in capture probability is not identifiable from {t} occasions (the "
+            "histories cannot tell it from a lower capture probability); fit M0, Mt or Mb, or use data with "
+            "at least 3 occasions"
+        )
+
+
 def _bayes_family(name: str) -> Family:
+    def usable(data: xr.Dataset, per_stratum: bool) -> None:
+        require_occasions(name, data)
+        require_recaptures(name, data, per_stratum=per_stratum)
+
     def build(data: xr.Dataset, priors: Mapping[str, Prior] | None = None, **opts: Any) -> pm.Model:
+        usable(data, per_stratum=bool(opts.get("stratified")))
         if "design" in data:
             if opts.get("stratified"):
                 raise EstimInputError("individual covariates and strata together are not supported")
@@ -218,6 +267,7 @@ def _bayes_family(name: str) -> Family:
     if name in HUGGINS:
 
         def mle(data: xr.Dataset, **opts: Any) -> MLEResult:
+            usable(data, per_stratum=True)  # the ML fits take each stratum on its own
             if "design" in data:
                 return mle_huggins(name, data, **opts)
             return mle_loglinear(name, data, **opts)
@@ -225,6 +275,7 @@ def _bayes_family(name: str) -> Family:
 
         def mle(data: xr.Dataset, **opts: Any) -> MLEResult:
             _no_covariates(name, data)
+            usable(data, per_stratum=True)  # the ML fits take each stratum on its own
             return mle_conditional(name, data, **opts)
 
     return Family(
@@ -243,6 +294,8 @@ def _bayes_family(name: str) -> Family:
 def _loglinear_family(name: str) -> Family:
     def design(data: xr.Dataset, opts: Mapping[str, Any]) -> Design:
         _no_covariates(name, data)
+        # the log-linear fit takes each stratum on its own
+        require_recaptures(name, data, per_stratum=True)
         if name == "loglinear":
             terms = Terms.from_options(opts)
         else:
