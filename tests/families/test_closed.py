@@ -423,8 +423,11 @@ def test_no_recaptures_is_refused_by_every_model(family):
     data = history_data(_table(NO_RECAPTURES))
     with pytest.raises(EstimInputError, match="nobody was caught more than once"):
         FAMILIES[family].mle(data)
-    with pytest.raises(EstimInputError, match="nobody was caught more than once"):
-        FAMILIES[family].build(data)
+    # a Bayesian fit is refused before sampling (p(N) ∝ 1/N: the posterior of N is improper); the model
+    # itself still builds, for studies that put a proper prior on N (SBC)
+    verdict = FAMILIES[family].precheck(data)
+    assert not verdict["passed"] and "nobody was caught more than once" in verdict["text"]
+    assert isinstance(FAMILIES[family].build(data), pm.Model)
 
 
 def test_a_stratum_without_recaptures_is_named():
@@ -436,10 +439,9 @@ def test_a_stratum_without_recaptures_is_named():
     # the log-linear fit takes each stratum on its own: west alone has no estimate
     with pytest.raises(EstimInputError, match="in stratum 'west'"):
         FAMILIES["M0"].mle(data)
-    with pytest.raises(EstimInputError, match="in stratum 'west'"):
-        FAMILIES["Mth"].build(data, stratified=True)
+    assert "in stratum 'west'" in FAMILIES["Mth"].precheck(data, stratified=True)["text"]
     # pooled, the strata share their capture probabilities, and east's recaptures inform them
-    assert isinstance(FAMILIES["Mth"].build(data), pm.Model)
+    assert FAMILIES["Mth"].precheck(data) is None
 
 
 @pytest.mark.parametrize("family", ["Mh_logitnormal", "Mh_mixture", "Mth", "Mtbh"])
@@ -448,7 +450,18 @@ def test_heterogeneity_from_two_occasions_is_refused(family):
     data = history_data(_table([("10", 30), ("01", 25), ("11", 5)]))
     with pytest.raises(EstimInputError, match="not identifiable from 2 occasions"):
         FAMILIES[family].mle(data)
-    with pytest.raises(EstimInputError, match="not identifiable from 2 occasions"):
-        FAMILIES[family].build(data)
+    assert "not identifiable from 2 occasions" in FAMILIES[family].precheck(data)["text"]
     # the models without heterogeneity still fit them: Mt's MLE is Lincoln–Petersen, n₁n₂/m = 35 · 30 / 5
     assert FAMILIES["Mt"].mle(data).n_hat == pytest.approx(35 * 30 / 5, rel=1e-6)
+
+
+def test_a_bayesian_fit_of_data_without_recaptures_is_not_made():
+    from types import SimpleNamespace
+
+    from estim.errors import ModelRejected
+    from estim.run.fit import check_before_sampling
+
+    data = history_data(_table(NO_RECAPTURES))
+    spec = SimpleNamespace(name="no_recaptures", options={})  # what the check reads of a spec
+    with pytest.raises(ModelRejected, match="nobody was caught more than once"):
+        check_before_sampling(FAMILIES["M0"], spec, data)

@@ -251,13 +251,28 @@ def require_occasions(name: str, data: xr.Dataset) -> None:
         )
 
 
+def _estimable(name: str) -> Any:
+    """The family's `precheck`: the refusals above, made before a Bayesian fit samples. Under the default
+    p(N) ∝ 1/N the posterior of N is improper on such data; a study that puts a proper prior on N (SBC)
+    builds the model without this check."""
+
+    def precheck(data: xr.Dataset, **opts: Any) -> dict[str, Any] | None:
+        try:
+            require_occasions(name, data)
+            require_recaptures(name, data, per_stratum=bool(opts.get("stratified")))
+        except EstimInputError as e:
+            return {"name": "estimability of N", "passed": False, "text": str(e)}
+        return None
+
+    return precheck
+
+
 def _bayes_family(name: str) -> Family:
     def usable(data: xr.Dataset, per_stratum: bool) -> None:
         require_occasions(name, data)
         require_recaptures(name, data, per_stratum=per_stratum)
 
     def build(data: xr.Dataset, priors: Mapping[str, Prior] | None = None, **opts: Any) -> pm.Model:
-        usable(data, per_stratum=bool(opts.get("stratified")))
         if "design" in data:
             if opts.get("stratified"):
                 raise EstimInputError("individual covariates and strata together are not supported")
@@ -288,14 +303,13 @@ def _bayes_family(name: str) -> Family:
         default_priors=_PRIORS[name],
         observed_name=OBSERVED,
         recovery=recovery_design(name),
+        precheck=_estimable(name),
     )
 
 
 def _loglinear_family(name: str) -> Family:
     def design(data: xr.Dataset, opts: Mapping[str, Any]) -> Design:
         _no_covariates(name, data)
-        # the log-linear fit takes each stratum on its own
-        require_recaptures(name, data, per_stratum=True)
         if name == "loglinear":
             terms = Terms.from_options(opts)
         else:
@@ -315,6 +329,8 @@ def _loglinear_family(name: str) -> Family:
         return loglinear_population(design(data, opts), posterior, rng)
 
     def mle(data: xr.Dataset, **opts: Any) -> MLEResult:
+        # the log-linear fit takes each stratum on its own
+        require_recaptures(name, data, per_stratum=True)
         d = design(data, opts)
         refused = _no_mle(d)
         return refused if refused is not None else loglinear_mle(d.model, d)
@@ -328,6 +344,7 @@ def _loglinear_family(name: str) -> Family:
         mle=mle,
         default_priors=LOGLINEAR_PRIORS,
         observed_name=OBSERVED,
+        precheck=_estimable(name),
     )
 
 
