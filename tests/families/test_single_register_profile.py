@@ -29,15 +29,21 @@ def dutch():
     return frequency_data(load_benchmark("netherlands_immigrants"), times_seen="capture")
 
 
-def _direct_profile(family: str, f: np.ndarray, n_total: int, trials: int = 4) -> float:
-    """max over θ of log N!/((N − n)! Π f_k!) + (N − n) log P(0) + Σ f_k log P(k), with P from scipy.stats."""
-    k = np.arange(1, len(f) + 1)
+def _log_coefficient(f: np.ndarray, n_total: float) -> float:
+    """log N!/((N − n)! Π f_k!), the multinomial coefficient of the full likelihood."""
     n = f.sum()
-    coefficient = (
+    return float(
         scipy.special.gammaln(n_total + 1)
         - scipy.special.gammaln(n_total - n + 1)
         - scipy.special.gammaln(f + 1).sum()
     )
+
+
+def _direct_profile(family: str, f: np.ndarray, n_total: int, trials: int = 4) -> float:
+    """max over θ of log N!/((N − n)! Π f_k!) + (N − n) log P(0) + Σ f_k log P(k), with P from scipy.stats."""
+    k = np.arange(1, len(f) + 1)
+    n = f.sum()
+    coefficient = _log_coefficient(f, n_total)
 
     def dist(theta):
         if family == "ztpoisson":
@@ -182,11 +188,7 @@ def _direct_inflated_profile(f: np.ndarray, n_total: float, geometric: bool) -> 
     starts, the base pmf written out (Poisson e^{−λ}λ^k/k!, geometric λ^k/(1 + λ)^{k+1})."""
     k = np.r_[0, np.arange(1, len(f) + 1)]
     n = f.sum()
-    coefficient = (
-        scipy.special.gammaln(n_total + 1)
-        - scipy.special.gammaln(n_total - n + 1)
-        - scipy.special.gammaln(f + 1).sum()
-    )
+    coefficient = _log_coefficient(f, n_total)
 
     def negative(theta):
         lam, omega = np.exp(theta[0]), scipy.special.expit(theta[1])
@@ -257,8 +259,7 @@ def test_negative_binomial_profile_equals_a_brute_force_maximisation():
 
     def direct(n_total: float) -> float:
         n = SPARSE.sum()
-        coefficient = (scipy.special.gammaln(n_total + 1) - scipy.special.gammaln(n_total - n + 1)
-                       - scipy.special.gammaln(SPARSE + 1).sum())  # fmt: skip
+        coefficient = _log_coefficient(SPARSE, n_total)
 
         def negative(theta):
             lam, alpha = np.exp(theta[0]), np.exp(theta[1])
