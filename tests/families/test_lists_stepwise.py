@@ -190,3 +190,26 @@ def test_the_registered_family_fits_the_shipped_specs(spec, n_hat, pairs):
     assert len(res.extra["interactions"]) == pairs and "SparseMSE stepwise" in res.message
     assert res.profile is not None and res.profile["ci95"][0] < n_hat < res.profile["ci95"][1]
     assert not FAMILIES["lists_stepwise"].bayesian
+
+
+def test_lists_with_no_one_in_common_give_no_estimate():
+    # Three lists, nobody on two: the main-effects model the procedure starts (and stops) at has no MLE
+    # (N → ∞). Before, IRLS stopped at N-hat 2.4e15 and the result called itself converged.
+    from estim.families import FAMILIES
+
+    table = pd.DataFrame(
+        [[1, 0, 0, 40], [0, 1, 0, 30], [0, 0, 1, 25]], columns=["police", "overstay", "deport", "n"]
+    )
+    data = history_data(table, occasions=["police", "overstay", "deport"], count="n")
+    result = stepwise(data)
+    assert result.terms.interactions == ()
+    assert result.mle.boundary and np.isnan(result.mle.n_hat)
+    assert "the MLE of Mt does not exist" in result.mle.message
+    fit = FAMILIES["lists_stepwise"].mle(data)
+    assert fit.boundary and np.isnan(fit.n_hat)
+    # one person on two lists is enough for a (very uncertain) estimate: Σ(k − 1)·x = 1 leaves room inside
+    # the cone
+    table.loc[len(table)] = [1, 1, 0, 1]
+    fit = FAMILIES["lists_stepwise"].mle(history_data(table, occasions=["police", "overstay", "deport"],
+                                                      count="n"))  # fmt: skip
+    assert not fit.boundary and fit.n_hat > 1000

@@ -360,24 +360,7 @@ def _no_mle(design: Design) -> MLEResult | None:
     from estim.families.lists.existence import mle_exists
 
     verdict = mle_exists(design.model, design)
-    if verdict.ok:
-        return None
-    return MLEResult(
-        n_hat=float("nan"),
-        se=float("nan"),
-        ci95=(float("nan"), float("nan")),
-        parameters={},
-        loglik=float("nan"),
-        converged=True,
-        boundary=True,
-        message=verdict.reason,
-        extra={
-            "exists": verdict.exists,
-            "identifiable": verdict.identifiable,
-            "zero_cells_implicated": list(verdict.zero_cells_implicated),
-            "empty_overlaps": list(verdict.empty_overlaps),
-        },
-    )
+    return None if verdict.ok else verdict.as_mle()
 
 
 FAMILY_NAMES = tuple(_DESCRIPTIONS)

@@ -38,6 +38,7 @@ import numpy as np
 from scipy import optimize, sparse
 
 from estim.errors import EstimInputError
+from estim.families.base import MLEResult
 from estim.families.loglinear.design import Design, Terms
 
 FACIAL_TOLERANCE = 0.5  # u_i is 0 or 1 at the optimum; any value between is solver noise
@@ -71,6 +72,26 @@ class Existence:
     def ok(self) -> bool:
         """Both tests passed (SparseMSE's ``checkident`` error code 0)."""
         return self.exists and self.identifiable
+
+    def as_mle(self) -> MLEResult:
+        """The fit a model that failed a test reports: no estimate (NaN, on the boundary), the reason as its
+        message, the verdict in ``extra``; never the number where IRLS stopped."""
+        return MLEResult(
+            n_hat=float("nan"),
+            se=float("nan"),
+            ci95=(float("nan"), float("nan")),
+            parameters={},
+            loglik=float("nan"),
+            converged=True,
+            boundary=True,
+            message=self.reason,
+            extra={
+                "exists": self.exists,
+                "identifiable": self.identifiable,
+                "zero_cells_implicated": list(self.zero_cells_implicated),
+                "empty_overlaps": list(self.empty_overlaps),
+            },
+        )
 
 
 def empty_overlaps(terms: Terms, design: Design) -> list[tuple[str, ...]]:

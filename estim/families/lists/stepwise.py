@@ -18,6 +18,9 @@ zeros in every fit (their cells removed, their parameter −∞), as SparseMSE's
 exp(β̂₀) of the last model, with the engine's SE and Cormack's profile-likelihood interval
 (`estim.families.loglinear.fit.mle`); SparseMSE's own interval is the log-normal one of exp(β̂₀).
 
+The model the procedure stops at is tested the same way before it is fitted: a model that fails (the
+main-effects start when no one is on two lists) is reported as no estimate, with the reason.
+
 Only the candidates whose p-value is below the threshold are tested for existence, in increasing order until
 one passes: the pair chosen is the same as when every candidate is tested first, and the linear programmes
 are the costly part for many lists.
@@ -147,7 +150,10 @@ def stepwise(data: xr.Dataset, threshold: float = DEFAULT_THRESHOLD) -> Stepwise
 
     terms = Terms(capture="Mt", interactions=tuple(chosen))
     reduced, empty = extended_design(terms, model_design(terms, data))
-    fit = mle(terms, reduced)
+    # the model the procedure stops at is tested too: the main-effects start is never a candidate, and with
+    # no one on two lists its MLE does not exist (IRLS stopped at N-hat 2.4e15 and called it converged)
+    verdict = mle_exists(terms, model_design(terms, data), extended=True)
+    fit = mle(terms, reduced) if verdict.ok else verdict.as_mle()
     return StepwiseResult(
         terms=terms,
         mle=fit,
