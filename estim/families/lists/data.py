@@ -134,6 +134,7 @@ def _from_table(table: pd.DataFrame, fields: Mapping[str, Any]) -> xr.Dataset:
         count=f["count"],
     )
     refuse_empty_lists(data, "the table")
+    refuse_no_overlap(data, "the table")
     return data
 
 
@@ -150,6 +151,18 @@ def refuse_empty_lists(data: xr.Dataset, where: str, hint: str = "") -> None:
             + (f" (nor on {', '.join(map(repr, empty[1:]))})" if len(empty) > 1 else "")
             + ": a list with no one on it says nothing about the population (its log-linear main "
             "effect is −∞); leave it out of the lists" + hint
+        )
+
+
+def refuse_no_overlap(data: xr.Dataset, where: str) -> None:
+    """`EstimInputError` when nobody in `data` is on two lists or more (`where` says which table)."""
+    counts = data[OBSERVED].transpose("stratum", "history").values.astype(np.int64).sum(axis=0)
+    lists_on = data["capture"].transpose("history", "occasion").values.astype(np.int64).sum(axis=1)
+    if int(counts[lists_on >= 2].sum()) == 0:
+        raise EstimInputError(
+            f"{where}: nobody is on more than one list. The overlaps between lists carry all the "
+            "information about the people on none, so no multiple-list model can estimate N from this "
+            "table (a maximum-likelihood fit runs to infinity, a Bayesian one returns its prior)"
         )
 
 
@@ -213,6 +226,7 @@ def list_table(
             "surveyed sections)"
         )
     refuse_empty_lists(data, f"records, {where}", hint)
+    refuse_no_overlap(data, f"records, {where}")
     data.attrs.update(
         {"period": period, "period_kind": period_kind, "section": section or WHOLE_BORDER}
     )
