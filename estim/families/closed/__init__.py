@@ -251,6 +251,12 @@ def require_occasions(name: str, data: xr.Dataset) -> None:
         )
 
 
+def require_estimable(name: str, data: xr.Dataset, *, per_stratum: bool) -> None:
+    """Both refusals above: enough occasions for the model's heterogeneity, and a recapture (per stratum)."""
+    require_occasions(name, data)
+    require_recaptures(name, data, per_stratum=per_stratum)
+
+
 def _estimable(name: str) -> Any:
     """The family's `precheck`: the refusals above, made before a Bayesian fit samples. Under the default
     p(N) ∝ 1/N the posterior of N is improper on such data; a study that puts a proper prior on N (SBC)
@@ -258,8 +264,7 @@ def _estimable(name: str) -> Any:
 
     def precheck(data: xr.Dataset, **opts: Any) -> dict[str, Any] | None:
         try:
-            require_occasions(name, data)
-            require_recaptures(name, data, per_stratum=bool(opts.get("stratified")))
+            require_estimable(name, data, per_stratum=bool(opts.get("stratified")))
         except EstimInputError as e:
             return {"name": "estimability of N", "passed": False, "text": str(e)}
         return None
@@ -268,10 +273,6 @@ def _estimable(name: str) -> Any:
 
 
 def _bayes_family(name: str) -> Family:
-    def usable(data: xr.Dataset, per_stratum: bool) -> None:
-        require_occasions(name, data)
-        require_recaptures(name, data, per_stratum=per_stratum)
-
     def build(data: xr.Dataset, priors: Mapping[str, Prior] | None = None, **opts: Any) -> pm.Model:
         if "design" in data:
             if opts.get("stratified"):
@@ -282,7 +283,7 @@ def _bayes_family(name: str) -> Family:
     if name in HUGGINS:
 
         def mle(data: xr.Dataset, **opts: Any) -> MLEResult:
-            usable(data, per_stratum=True)  # the ML fits take each stratum on its own
+            require_estimable(name, data, per_stratum=True)  # ML fits each stratum on its own
             if "design" in data:
                 return mle_huggins(name, data, **opts)
             return mle_loglinear(name, data, **opts)
@@ -290,7 +291,7 @@ def _bayes_family(name: str) -> Family:
 
         def mle(data: xr.Dataset, **opts: Any) -> MLEResult:
             _no_covariates(name, data)
-            usable(data, per_stratum=True)  # the ML fits take each stratum on its own
+            require_estimable(name, data, per_stratum=True)  # ML fits each stratum on its own
             return mle_conditional(name, data, **opts)
 
     return Family(
@@ -329,8 +330,7 @@ def _loglinear_family(name: str) -> Family:
         return loglinear_population(design(data, opts), posterior, rng)
 
     def mle(data: xr.Dataset, **opts: Any) -> MLEResult:
-        # the log-linear fit takes each stratum on its own
-        require_recaptures(name, data, per_stratum=True)
+        require_estimable(name, data, per_stratum=True)  # ML fits each stratum on its own
         d = design(data, opts)
         refused = _no_mle(d)
         return refused if refused is not None else loglinear_mle(d.model, d)
