@@ -82,6 +82,85 @@ def test_individuals_with_repeated_histories_and_an_integer_covariate_are_fine()
     assert int(data["history_count"].sum()) == 68
 
 
+def _kosovo_split_row() -> pd.DataFrame:
+    """Kosovo's pattern table with its first row's 1,131 people on two rows (1,000 and 131)."""
+    table = load_benchmark("kosovo_4lists")
+    first = table.iloc[[0]].copy()
+    table.loc[table.index[0], "Freq"] = 1000
+    first["Freq"] = 131
+    return pd.concat([table, first], ignore_index=True)
+
+
+@pytest.mark.parametrize("occasions", [KOSOVO_LISTS, None])
+def test_a_pattern_on_two_rows_read_as_individuals_is_still_an_error(occasions):
+    # one repeated history switched the check off: lists_stepwise gave N̂ = 17.3 (14,341.7 as patterns)
+    table = _kosovo_split_row()
+    with pytest.raises(EstimInputError) as e:
+        table_histories(table, layout="individuals", occasions=occasions)
+    # declared lists: the rows per history; undeclared: Freq taken for a list, not 0/1
+    assert "column 'Freq', row 1: 1000" in str(e.value)
+    assert (
+        'looks like a count column (people per capture pattern): declare layout = "patterns"'
+        in str(e.value)
+    )
+    data = table_histories(
+        table.groupby(KOSOVO_LISTS, as_index=False)["Freq"].sum(), layout="patterns", count="Freq"
+    )
+    assert int(data["history_count"].sum()) == 4400
+
+
+def test_a_stratified_pattern_table_read_as_individuals_is_an_error():
+    # the same 7 histories for two regions: each history on two rows (N̂ = 16 for 2,003 as individuals)
+    histories = [h for h in itertools.product([0, 1], repeat=3) if any(h)]
+    rows = [
+        (region, *h, 50 + 10 * i) for region in ("north", "south") for i, h in enumerate(histories)
+    ]
+    table = pd.DataFrame(rows, columns=["region", "A", "B", "C", "n"])
+    with pytest.raises(
+        EstimInputError, match=r"column 'n', row 1: 50, .* \(0/1 history, 'region'\)"
+    ):
+        table_histories(table, layout="individuals", occasions=["A", "B", "C"])
+    summed = table.groupby(["A", "B", "C"], as_index=False)["n"].sum()
+    data = table_histories(summed, layout="patterns", count="n")
+    assert int(data["history_count"].sum()) == int(table["n"].sum())
+
+
+def test_individuals_with_an_id_an_age_and_a_region_are_fine():
+    # an id (unique per row) is not a stratum, and people share histories within regions
+    rng = np.random.default_rng(7)
+    n = 300
+    x = (rng.random((n, 3)) < 0.4).astype(int)
+    x = x[x.sum(axis=1) > 0]
+    table = pd.DataFrame(x, columns=["A", "B", "C"]).assign(
+        id=[f"p{i}" for i in range(len(x))],
+        age=rng.integers(18, 70, len(x)),
+        region=rng.choice(["north", "south", "east"], len(x)),
+    )
+    data = table_histories(table, layout="individuals", occasions=["A", "B", "C"])
+    plain = table_histories(table[["A", "B", "C"]], layout="individuals")
+    xr.testing.assert_equal(data, plain)
+
+
+def test_a_two_in_a_declared_occasion_does_not_suggest_it_is_the_count_column():
+    table = pd.DataFrame({"c1": [1, 0, 1, 1, 0], "c2": [0, 1, 1, 2, 1], "c3": [1, 1, 0, 0, 1]})
+    with pytest.raises(EstimInputError) as e:
+        table_histories(table, layout="individuals", occasions=["c1", "c2", "c3"])
+    assert "column 'c2', row 4: 2 is not 0 or 1" in str(e.value)
+    assert "count column" not in str(e.value)
+    # with the occasions not declared every column was taken for one: then the hint is right
+    with pytest.raises(EstimInputError, match="looks like a count column"):
+        table_histories(table.assign(c2=[0, 1, 3, 2, 1]), layout="individuals")
+
+
+def test_a_count_too_large_for_an_integer_is_named_not_wrapped():
+    # 1e20 people wrapped to a negative int64 and was reported as -9223372036854775808
+    table = pd.DataFrame({"A": [1, 0, 1], "B": [0, 1, 1], "n": ["100000000000000000000", "5", "3"]})
+    with pytest.raises(
+        EstimInputError, match=r"column 'n', row 1: '100000000000000000000' is too large"
+    ):
+        table_histories(table, layout="patterns", count="n")
+
+
 def test_kosovo_patterns_total_the_freq_column(kosovo):
     assert int(kosovo["history_count"].sum()) == REFS["kosovo_4lists"]["observed"] == 4400
     # the same people one row each give the same data
@@ -224,7 +303,7 @@ def _patterns(**change):
         (_patterns(n=[5, 3, -1]), {}, r"column 'n', row 3: -1 is not a non-negative integer"),
         (_patterns(b=[0, 2, 1]), {}, r"column 'b', row 2: 2 is not 0 or 1"),
         (_patterns(a=[1, 1, 1], b=[0, 0, 1]), {}, r"rows 1 and 2 have the same history"),
-        (_patterns(a=[0, 0, 1], b=[0, 1, 1]), {}, r"row 1: never captured"),
+        (_patterns(a=[0, 0, 1], b=[0, 1, 1]), {}, r"row 1: never seen"),
         (_patterns(), {"count": "m"}, r"\[data\] count: no column\(s\) 'm'"),
     ],
 )

@@ -30,6 +30,14 @@ from estim.families.base import (
     check_choice,
     select_records,
 )
+from estim.families.closed.table_checks import (
+    binary_columns,
+    counts_column,
+    people_per_row,
+    refuse_hidden_counts,
+    refuse_repeats,
+    where,
+)
 from estim.families.loglinear.design import OCCASIONS_ATTR, UNBOUNDED
 
 OBSERVED = "history_count"
@@ -66,8 +74,8 @@ def history_data(
         )
     if len(occasions) < 2:
         raise EstimInputError("capture–recapture needs at least 2 occasions")
-    x = _binary(table, occasions)
-    n = _people(table, count)
+    x = binary_columns(table, occasions)
+    n = people_per_row(table, count)
     seen = x.sum(axis=1) > 0
     x, n = x[seen], n[seen]
     strata = (
@@ -250,71 +258,6 @@ def require_histories(name: str, data: xr.Dataset) -> None:
 # A table in one of three layouts
 
 
-def _show(value: Any) -> str:
-    # numpy scalars as plain numbers
-    return repr(value.item() if isinstance(value, np.generic) else value)
-
-
-def _where(column: str, row: int) -> str:
-    # the 1-based data row: the CSV line minus the header
-    return f"column {column!r}, row {row + 1}"
-
-
-def _counts(table: pd.DataFrame, column: str, what: str) -> np.ndarray:
-    """A column of non-negative integers (people per row), naming the first bad value's row."""
-    raw = table[column]
-    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
-    bad = ~np.isfinite(values) | (values < 0) | (values != np.round(values))
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise EstimInputError(
-            f"{_where(column, row)}: {_show(raw.iloc[row])} is not a non-negative integer (the {what})"
-        )
-    return values.astype(np.int64)
-
-
-def _people(table: pd.DataFrame, count: str | None) -> np.ndarray:
-    """People per row: the count column, or one each."""
-    if count is None:
-        return np.ones(len(table), dtype=np.int64)
-    return _counts(table, count, "number of people on the row")
-
-
-def _looks_like_count(raw: pd.Series) -> bool:
-    """Non-negative integers with some > 1 and not an index 1, 2, 3, …: what a count column looks like."""
-    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
-    if len(values) == 0 or not np.isfinite(values).all():
-        return False
-    if (values < 0).any() or (values != np.round(values)).any() or values.max() <= 1:
-        return False
-    ordered = np.sort(values)
-    return not (len(values) > 1 and np.all(np.diff(ordered) == 1))
-
-
-def _count_hint(column: str) -> str:
-    return (
-        f"it holds integers > 1 and looks like a count column (people per capture pattern): declare "
-        f'layout = "patterns", count = "{column}"'
-    )
-
-
-def _binary(table: pd.DataFrame, occasions: Sequence[str], hint: bool = False) -> np.ndarray:
-    """The 0/1 occasion columns as an int8 matrix, naming the column and row of the first other value."""
-    out = np.zeros((len(table), len(occasions)), dtype=np.int8)
-    for j, c in enumerate(occasions):
-        raw = table[c]
-        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
-        bad = ~np.isin(values, (0.0, 1.0))
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            message = f"{_where(c, row)}: {_show(raw.iloc[row])} is not 0 or 1 (an occasion column holds captures)"
-            if hint and _looks_like_count(raw):
-                message += f"; {_count_hint(c)}"
-            raise EstimInputError(message)
-        out[:, j] = values.astype(np.int8)
-    return out
-
-
 def _field_columns(table: pd.DataFrame, field: str, columns: Sequence[str]) -> None:
     missing = [c for c in columns if c not in table.columns]
     if missing:
@@ -407,15 +350,18 @@ def table_rows(
     columns and covariate columns (`fields` already passed by `check_layout_fields`).
 
     A table the layout contradicts is an error naming the column and the 1-based row, never a silent
-    misreading: an individuals table with a column of integers > 1 beside histories that are all distinct
-    looks like a patterns table with its count column; a count must be a non-negative integer; a patterns
+    misreading: an individuals table with a column of integers > 1 and few rows per distinct history
+    looks like a patterns table with its count column (`table_checks.refuse_hidden_counts`); a count must be a non-negative integer; a patterns
     table has one row per distinct history (and covariate pattern); nobody can be seen on no occasion.
     """
     layout, count, formula = fields["layout"], fields.get("count"), fields.get("formula")
     names = covariate_names(tuple(fields.get("covariates") or ()), formula)
     declared = {count, *names}
     occasions = fields.get("occasions")
-    if occasions is None:
+    inferred = (
+        occasions is None
+    )  # every other column taken for an occasion: a count column may be among them
+    if inferred:
         occasions = [c for c in table.columns if c not in declared]
     occasions = [str(c) for c in occasions]
     for field, columns in (("occasions", occasions), ("count", [count] * bool(count))):
@@ -425,18 +371,18 @@ def table_rows(
         raise DataFieldError("count", f"{count!r} is also listed among the occasions")
     if len(occasions) < 2:
         raise DataFieldError("occasions", "capture–recapture needs at least 2 occasion columns")
-    x = _binary(table, occasions, hint=layout == "individuals")
-    n = _people(table, count)
+    x = binary_columns(table, occasions, hint=inferred and layout == "individuals")
+    n = people_per_row(table, count)
     never = np.flatnonzero((x.sum(axis=1) == 0) & (n > 0))
     if len(never):
         raise EstimInputError(
-            f"row {never[0] + 1}: never captured (every occasion column is 0): an animal nobody saw cannot "
-            "be in the data; drop the row"
+            f"row {never[0] + 1}: never seen (every occasion or list column is 0): someone nobody saw "
+            "cannot be in the data; drop the row"
         )
     if layout == "individuals":
-        _refuse_hidden_counts(table, x, set(occasions) | declared)
+        refuse_hidden_counts(table, history_codes(x), set(occasions) | declared)
     else:
-        _refuse_repeats(table, x, names)
+        refuse_repeats(table, history_codes(x), names)
     return x, n, occasions, names
 
 
@@ -449,40 +395,6 @@ def covariate_names(covariates: Sequence[str], formula: str | None) -> list[str]
     return list(dict.fromkeys(c for term in parse_formula(formula)[0] for c in term))
 
 
-def _refuse_hidden_counts(table: pd.DataFrame, x: np.ndarray, declared: set[Any]) -> None:
-    """An individuals table whose histories are all distinct, beside a column of integers > 1: a pattern
-    table read as one person per row (estim once gave N̂ = 16 for 4,400 Kosovo deaths this way)."""
-    codes = history_codes(x)
-    if len(np.unique(codes)) < len(codes):
-        return  # histories repeat: one row per person is plausible
-    for c in table.columns:
-        if c in declared or not _looks_like_count(table[c]):
-            continue
-        values = pd.to_numeric(table[c], errors="coerce").to_numpy(dtype=float)
-        row = int(np.flatnonzero(values > 1)[0])
-        raise EstimInputError(
-            f"{_where(str(c), row)}: {_show(table[c].iloc[row])}, beside 0/1 histories that are all distinct: "
-            f"{_count_hint(str(c))} (if it is something else, leave it out of the file)"
-        )
-
-
-def _refuse_repeats(table: pd.DataFrame, x: np.ndarray, covariates: Sequence[str]) -> None:
-    """A patterns table has one row per distinct history (per covariate pattern): name a repeated one."""
-    keys = pd.DataFrame({"_h": history_codes(x)})
-    for c in covariates:
-        keys[c] = table[c].to_numpy()
-    group = keys.groupby(list(keys.columns), dropna=False, sort=False).ngroup().to_numpy()
-    repeat = pd.Series(group).duplicated().to_numpy()
-    if repeat.any():
-        row = int(np.flatnonzero(repeat)[0])
-        other = int(np.flatnonzero(group == group[row])[0])
-        what = "history and covariates" if len(covariates) else "history"
-        raise EstimInputError(
-            f"rows {other + 1} and {row + 1} have the same {what}: a patterns table has one row per "
-            "distinct one (sum their counts first)"
-        )
-
-
 def frequency_table(table: pd.DataFrame, fields: Mapping[str, Any]) -> xr.Dataset:
     """An f_k table (`times_seen` = k, `count` = f_k) over t = `occasions`, checked row by row."""
     t, times_seen, count = (
@@ -493,22 +405,22 @@ def frequency_table(table: pd.DataFrame, fields: Mapping[str, Any]) -> xr.Datase
     assert t is not None  # check_layout_fields saw to it
     for field, column in (("times_seen", times_seen), ("count", count)):
         _field_columns(table, field, [column])
-    k = _counts(table, times_seen, "number of captures k")
-    f = _counts(table, count, "number of people on the row")
+    k = counts_column(table, times_seen, "number of captures k")
+    f = counts_column(table, count, "number of people on the row")
     first: dict[int, int] = {}
     for row, (kk, ff) in enumerate(zip(k.tolist(), f.tolist(), strict=True)):
         if kk > t:
             raise EstimInputError(
-                f"{_where(times_seen, row)}: k = {kk} captures, more than the {t} occasions declared"
+                f"{where(times_seen, row)}: k = {kk} captures, more than the {t} occasions declared"
             )
         if kk == 0 and ff > 0:
             raise EstimInputError(
-                f"{_where(count, row)}: {ff} people seen 0 times: the unseen cannot be counted (drop "
+                f"{where(count, row)}: {ff} people seen 0 times: the unseen cannot be counted (drop "
                 "the row; estimating them is the point)"
             )
         if kk in first:
             raise EstimInputError(
-                f"{_where(times_seen, row)}: k = {kk} again (also row {first[kk] + 1}): a frequency "
+                f"{where(times_seen, row)}: k = {kk} again (also row {first[kk] + 1}): a frequency "
                 "table has one row per number of captures"
             )
         first[kk] = row
