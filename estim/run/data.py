@@ -13,7 +13,8 @@ import hashlib
 import io
 import json
 import re
-from collections.abc import Mapping
+import warnings
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +105,13 @@ def load_data(spec: ModelSpec, table: pd.DataFrame | None = None) -> xr.Dataset:
     d = spec.data
     if d.file is not None:
         path = data_file(spec)
-        return from_table(kind, read_table(path), d.fields, where=_shown(path), family=family.name)
+        return from_table(
+            kind,
+            read_table(path, field_columns(d.fields)),
+            d.fields,
+            where=_shown(path),
+            family=family.name,
+        )
     if d.table is not None:
         if table is None:
             raise EstimInputError(
@@ -166,7 +173,18 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 _LEADING_ZERO = re.compile(r"^\s*[+-]?0\d")
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
+def field_columns(fields: Mapping[str, Any]) -> set[str]:
+    """Every name a spec's `[data]` fields give (a column's or otherwise): what the header may hold."""
+    names: set[str] = set()
+    for value in fields.values():
+        values = value if isinstance(value, (list, tuple)) else [value]
+        names.update(
+            str(v) for v in values if isinstance(v, (str, int)) and not isinstance(v, bool)
+        )
+    return names
+
+
+def read_table(path: str | Path, declared: Collection[str] = ()) -> pd.DataFrame:
     """A user's data file as a DataFrame: one row per data row, columns named by the header.
 
     CSV (``.csv``, ``.tsv``, ``.txt``) must be UTF-8 (a byte-order mark is allowed) with a header line naming
@@ -177,7 +195,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
     messages count them. Parquet (``.parquet``, ``.pq``) is read with pyarrow.
 
     `EstimInputError` naming the file for: no such file, an empty file, no data rows, bytes that are not
-    UTF-8 (with the line), a first line that looks like data rather than a header, repeated column names,
+    UTF-8 (with the line), a first line that looks like data rather than a header (numbers only, unless the
+    spec declares them as column names: ``declared``, e.g. occasions named 2019 … 2024), repeated column names,
     a malformed CSV or an unreadable Parquet file, and any other suffix.
     """
     path = Path(path)
@@ -185,9 +204,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise EstimInputError(f"{path}: no such file")
     suffix = path.suffix.lower()
     if suffix in PARQUET_SUFFIXES:
-        table = _read_parquet(path)
+        table = _read_parquet(path, declared)
     elif suffix in CSV_SUFFIXES:
-        table = _read_csv(path)
+        table = _read_csv(path, declared)
     else:
         hint = (
             " (save it from the spreadsheet as 'CSV UTF-8')"
@@ -205,7 +224,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return table
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def _read_parquet(path: Path, declared: Collection[str] = ()) -> pd.DataFrame:
     try:
         import pyarrow  # noqa: F401 - pandas reads Parquet through it
     except ImportError as e:  # pragma: no cover - pyarrow is a dependency of estim
@@ -219,11 +238,11 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise EstimInputError(f"{path}: not a readable Parquet file ({message})") from e
     table.columns = [str(c) for c in table.columns]
-    _check_header(path, list(table.columns))
+    _check_header(path, list(table.columns), declared)
     return table.reset_index(drop=True)
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _read_csv(path: Path, declared: Collection[str] = ()) -> pd.DataFrame:
     data = path.read_bytes()
     if not data.strip():
         raise EstimInputError(
@@ -247,12 +266,22 @@ def _read_csv(path: Path) -> pd.DataFrame:
     first = text.splitlines()[0] if text.splitlines() else ""
     sep = "\t" if path.suffix.lower() == ".tsv" else _separator(first)
     header = next(csv.reader([first], delimiter=sep), [])
-    _check_header(path, header)
+    _check_header(path, header, declared)
     try:
-        table = pd.read_csv(
-            io.StringIO(text), sep=sep, dtype=str, skip_blank_lines=False, skipinitialspace=True
-        )
-    except (pd.errors.ParserError, ValueError) as e:
+        # index_col=False: a row with one field more than the header must not make its first field an index
+        # (every column then shifts one to the left); a trailing separator on each row is dropped, and a
+        # row with a real extra value is refused (pandas warns that it would drop it)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            table = pd.read_csv(
+                io.StringIO(text),
+                sep=sep,
+                dtype=str,
+                skip_blank_lines=False,
+                skipinitialspace=True,
+                index_col=False,
+            )
+    except (pd.errors.ParserError, pd.errors.ParserWarning, ValueError) as e:
         message = str(e).strip().splitlines()[0]
         raise EstimInputError(f"{path}: not a well-formed CSV file ({message})") from e
     # blank lines at the end of a file are not rows; blank lines within it are (rows of missing values)
@@ -284,9 +313,15 @@ def _separator(header: str) -> str:
     return ","
 
 
-def _check_header(path: Path, header: list[str]) -> None:
+def _check_header(path: Path, header: list[str], declared: Collection[str] = ()) -> None:
     names = [h.strip() for h in header]
-    if names and all(_is_number(h) for h in names if h) and any(names):
+    numbers = [h for h in names if h and _is_number(h)]
+    if (
+        names
+        and any(names)
+        and len(numbers) == len([h for h in names if h])
+        and not set(numbers) <= set(declared)
+    ):
         raise EstimInputError(
             f"{path}: the first line ({', '.join(names[:6])}{', …' if len(names) > 6 else ''}) looks like "
             "data, not a header: the first line must name the columns"
@@ -352,7 +387,13 @@ def table_data(table: pd.DataFrame | str | Path, family: str, **fields: Any) -> 
 
     spec = _parse_data(raw, fail, kind, allow_table=True)
     if path is not None:
-        return from_table(kind, read_table(path), spec.fields, where=path, family=family)
+        return from_table(
+            kind,
+            read_table(path, field_columns(spec.fields)),
+            spec.fields,
+            where=path,
+            family=family,
+        )
     assert isinstance(table, pd.DataFrame)
     return from_table(kind, table, spec.fields, where="table", family=family)
 

@@ -131,6 +131,56 @@ def test_unreadable_csv_names_the_file(tmp_path, content, says):
     assert str(err.value).startswith(f"{path}: ") and says in str(err.value)
 
 
+def test_a_trailing_separator_on_every_row_does_not_shift_the_columns(tmp_path):
+    # pandas took the first field for an index: times got the region's values, chao N-hat 11.1 for 22.25
+    path = tmp_path / "people.csv"
+    path.write_text(
+        "times,region\n" + "".join(f"{t},{r},\n" for t, r in [(1, 2)] * 7 + [(2, 1)] * 2 + [(3, 1)])
+    )
+    table = read_table(path)
+    assert list(table.columns) == ["times", "region"]
+    assert (
+        table["times"].tolist() == [1] * 7 + [2, 2, 3]
+        and table["region"].tolist() == [2] * 7 + [1] * 3
+    )
+    out = fit_data_mle(tmp_path, path.name, "chao")
+    assert abs(out - (10 + 7**2 / (2 * 2))) < 1e-9  # Chao: n + f1²/(2 f2) = 22.25
+
+
+def test_a_row_with_an_extra_value_is_refused(tmp_path):
+    path = tmp_path / "people.csv"
+    path.write_text("times,region\n1,2,3\n1,3\n")
+    with pytest.raises(EstimInputError, match="not a well-formed CSV file"):
+        read_table(path)
+
+
+def test_numeric_column_names_the_spec_declares_are_a_header(tmp_path):
+    path = tmp_path / "years.csv"
+    path.write_text("2019,2020,2021\n1,0,1\n0,1,1\n1,1,0\n1,1,1\n")
+    with pytest.raises(EstimInputError, match="looks like data, not a header"):
+        read_table(path)
+    table = read_table(path, {"2019", "2020", "2021"})
+    assert list(table.columns) == ["2019", "2020", "2021"] and len(table) == 4
+    spec = tmp_path / "s.toml"
+    spec.write_text(
+        f'family = "M0"\nseed = 1\n[data]\nfile = "{path.name}"\nlayout = "individuals"\n'
+        'occasions = ["2019", "2020", "2021"]\n'
+    )
+    assert load_data(read_spec(spec))["history_count"].sum() == 4
+
+
+def fit_data_mle(folder, name: str, family: str) -> float:
+    spec = folder / "s.toml"
+    spec.write_text(
+        f'family = "{family}"\nseed = 1\n[data]\nfile = "{name}"\nlayout = "individuals"\n'
+        'times_seen = "times"\n'
+    )
+    out = json.loads(
+        CliRunner().invoke(cli, ["fit", str(spec), "--mle", "--format", "json"]).output
+    )
+    return out["n_hat"]
+
+
 def test_csv_reading_keeps_codes_rows_and_separators(tmp_path):
     path = tmp_path / "x.csv"
     path.write_bytes(
