@@ -341,6 +341,18 @@ def _field_value(table: Mapping[str, Any], f: Any, fail: Any, where: str) -> Any
     if f.many and (value == float("inf") or str(value).strip().lower() == "inf"):
         return "inf"
     if f.many:
+        # a field of columns that may also be a count (occasions = 6, trials = 6): say how to write the number
+        if isinstance(value, float) and value.is_integer():
+            raise fail(
+                where,
+                f"expected a whole number written without a decimal point "
+                f"({int(value)}), got {value!r}",
+            )
+        if isinstance(value, str) and value.strip().isdigit():
+            raise fail(
+                where,
+                f"expected a number written without quotes ({value.strip()}), got {value!r}",
+            )
         if isinstance(value, str):
             raise fail(where, f"expected a list of strings, got {value!r}")
         return _str_list(list(value) if isinstance(value, tuple) else value, fail, where)
