@@ -424,3 +424,15 @@ def test_optimiser_runs_to_the_maximum_not_to_its_own_stop(uk):
     weight = 1 / (1 + np.exp(-res.parameters["mixture_weight_logodds__[0]"]))
     assert 0.5 < min(weight, 1 - weight) * res.n_hat < 3
     assert res.loglik > FAMILIES["Mh_logitnormal"].mle(uk).loglik + 0.4
+
+
+def test_a_capture_column_cannot_also_be_a_covariate():
+    # M0 with c1 as its own Huggins covariate gave N-hat 76.79 (75.43 without), exit 0
+    table = load_benchmark("hare")
+    occasions = [f"c{i}" for i in range(1, 7)]
+    with pytest.raises(DataFieldError) as e:
+        table_histories(table, layout="individuals", occasions=occasions, covariates=["c1"])
+    assert (
+        e.value.field == "covariates"
+        and "'c1' is also listed among the occasions" in e.value.message
+    )

@@ -369,6 +369,12 @@ def table_rows(
     _field_columns(table, "formula" if formula else "covariates", names)
     if count in occasions:
         raise DataFieldError("count", f"{count!r} is also listed among the occasions")
+    both = [c for c in names if c in occasions]
+    if both:  # a capture would explain itself: P(seen on occasion j) modelled by whether seen on j
+        raise DataFieldError(
+            "formula" if formula else "covariates",
+            f"{both[0]!r} is also listed among the occasions (a covariate cannot be a capture column)",
+        )
     if len(occasions) < 2:
         raise DataFieldError("occasions", "capture–recapture needs at least 2 occasion columns")
     x = binary_columns(table, occasions, hint=inferred and layout == "individuals")
