@@ -405,6 +405,12 @@ def whole_grid(
         if at_end < peak + np.log(tolerance):
             return np.arange(end + 1)
         end *= 2
+    if observed > limit:  # dga's grid 1…multiple·n is larger still
+        raise EstimInputError(
+            f"the grid of N that holds the posterior would exceed {limit:,} values for {k} lists: the "
+            f"{observed:,.0f} people seen are too many for model averaging's exact posterior (check the "
+            "table's counts)"
+        )
     raise EstimInputError(
         f"the grid of N that holds the posterior would exceed {limit:,} values for {k} lists: set "
         "[options] grid_multiple"

@@ -34,6 +34,7 @@ from estim.errors import EstimInputError
 from estim.families.base import Family, MLEResult, register, rng_from
 from estim.families.closed import OBSERVED
 from estim.families.lists.bma import (
+    _MAX_GRID_CELLS,
     PRIORS_N,
     BMAResult,
     counts_posterior,
@@ -41,7 +42,7 @@ from estim.families.lists.bma import (
     log_prior_population,
     whole_grid,
 )
-from estim.families.lists.data import LISTS
+from estim.families.lists.data import LISTS, number_option, whole_option
 from estim.families.lists.graphs import DecomposableGraph
 
 NAME = "lists_bma"
@@ -69,29 +70,54 @@ def bma_posterior(
         raise EstimInputError(f"{NAME} takes no individual covariates")
     lists = [str(o) for o in data["occasion"].values]
     k = len(lists)
-    if delta is not None and not (
-        isinstance(delta, int | float) and np.isfinite(delta) and delta > 0
-    ):
-        raise EstimInputError(
-            f"[options] delta = {delta!r}: the hyper-Dirichlet parameter, a number > 0"
-        )
-    delta = 2.0**-k if delta is None else float(delta)
-    if prior_n not in PRIORS_N:
-        raise EstimInputError(f"[options] prior_n = {prior_n!r}: one of {', '.join(PRIORS_N)}")
+    options = check_options(delta=delta, prior_n=prior_n, grid_multiple=grid_multiple)
+    delta = options.get("delta", 2.0**-k)
+    prior_n = options.get("prior_n", "inverse")
+    grid_multiple = options.get("grid_multiple")
     y = history_counts(data)
     observed = int(y[1:].sum())
     if grid_multiple is None:
         grid = whole_grid(y, k, delta, prior_n) if observed else np.arange(1)
-    elif (
-        isinstance(grid_multiple, int) and not isinstance(grid_multiple, bool) and grid_multiple > 0
-    ):
-        grid = np.arange(1, grid_multiple * observed + 1)
     else:
-        raise EstimInputError(
-            f"[options] grid_multiple = {grid_multiple!r}: a whole number ≥ 1 (dga's grid 1…multiple·n)"
-        )
+        limit = _MAX_GRID_CELLS // ((1 << k) - 1)
+        if grid_multiple * observed > limit:
+            raise EstimInputError(
+                f"[options] grid_multiple: {grid_multiple} × the {observed:,} people seen is a grid of "
+                f"{grid_multiple * observed:,} values of N, more than the {limit:,} that fit in memory for "
+                f"{k} lists: "
+                + ("a smaller multiple, or " if observed <= limit else "")
+                + "leave it out (the default grid holds the whole posterior)"
+            )
+        grid = np.arange(1, grid_multiple * observed + 1)
     log_prior = log_prior_population(np.maximum(observed + grid, 1), prior_n)
     return counts_posterior(y, lists, delta, grid, log_prior)
+
+
+def check_options(**options: Any) -> dict[str, Any]:
+    """The ``[options]`` given (None: not given) checked and normalised: ``delta`` a number > 0 (a float),
+    ``prior_n`` one of `PRIORS_N`, ``grid_multiple`` a whole number ≥ 1 (an int); an `EstimInputError`
+    naming the option otherwise. A boolean is not a number (``delta = true`` was once read as δ = 1)."""
+    out: dict[str, Any] = {}
+    if options.get("delta") is not None:
+        out["delta"] = number_option(
+            "delta", options["delta"], "the hyper-Dirichlet parameter δ", low=0.0, low_open=True
+        )
+    prior_n = options.get("prior_n")
+    if prior_n is not None:
+        if not isinstance(prior_n, str) or prior_n not in PRIORS_N:
+            raise EstimInputError(
+                f"[options] prior_n: the prior on N, one of {', '.join(map(repr, PRIORS_N))}, got "
+                f"{prior_n!r}"
+            )
+        out["prior_n"] = prior_n
+    if options.get("grid_multiple") is not None:
+        out["grid_multiple"] = whole_option(
+            "grid_multiple",
+            options["grid_multiple"],
+            "dga's grid 1…multiple·n of the people on no list",
+            low=1,
+        )
+    return out
 
 
 def hyper_dirichlet(
@@ -192,6 +218,7 @@ def _exact(
     unknown = sorted(set(options) - set(_OPTIONS))
     if unknown:
         raise EstimInputError(f"{NAME} takes [options] {', '.join(_OPTIONS)}; got {unknown}")
+    options = check_options(**options)
     result = bma_posterior(data, **options)
     sample = result.draw(draws * chains, rng)
     index = {name: i for i, name in enumerate(result.names)}

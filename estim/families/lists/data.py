@@ -14,12 +14,22 @@ the surveyed sections, so the apprehension list covers those sections only); a s
 register entry placed in a section (the registers' optional ``section_id``), and is refused otherwise.
 
 A list nobody is on (in the table, or in the period and section) is refused, naming the list: its main effect
-would be −∞, and the population estimate would silently describe the other lists only.
+would be −∞, and the population estimate would silently describe the other lists only. So is a table in which
+nobody is on two lists (`refuse_no_overlap`), and one in which a list shares nobody with any other list, or
+the lists fall into groups with nobody in common (`refuse_unlinked_lists`): only the overlaps tell how many
+people the lists miss, and such a list's are all empty. From records this is what person keys that do not
+match across the files look like, and the message says so. `list_table` itself returns such a table (it
+describes the records); the spec's data (`LISTS`) refuse it.
+
+The families' numeric ``[options]`` are checked here too (`number_option`, `whole_option`): a number in its
+range, never a boolean or a string, or an `EstimInputError` naming the option, the range and the value.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
@@ -121,6 +131,72 @@ LIST_FIELDS = (
 
 
 # --------------------------------------------------------------------------------------------------------------
+# [options]: the families' numeric options
+#
+# TOML has types, and Python's would let the wrong ones through: ``true`` is the integer 1 (``threshold = true``
+# added every pair at p < 1, ``delta = true`` fitted δ = 1), and ``float("0.05")`` reads a quoted string. So a
+# boolean is never a number here, nor is a string, NaN or ±∞.
+
+
+def _interval(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
+    """The range in words: "> 0", "≥ 1", "in [0, 1]", "in (0, 6)"."""
+    if high is None:
+        return f"{'>' if low_open else '≥'} {low:g}"
+    if low is None:
+        return f"{'<' if high_open else '≤'} {high:g}"
+    return f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+
+
+def _refuse(name: str, value: Any, what: str, kind: str, interval: str) -> EstimInputError:
+    note = ""
+    if isinstance(value, bool):
+        note = " (true/false is not a number)"
+    elif isinstance(value, str):
+        note = " (a string: write the number without quotes)"
+    shown = ("true" if value else "false") if isinstance(value, bool) else repr(value)
+    return EstimInputError(f"[options] {name}: {what}, {kind} {interval}, got {shown}{note}")
+
+
+def number_option(
+    name: str,
+    value: Any,
+    what: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """`value` as a float when it is a finite number (not a boolean, not a string) in the range given by
+    `low` and `high` (open at either end with `low_open`, `high_open`); else `EstimInputError` naming the
+    option `name` (`what` says what it is)."""
+    interval = _interval(low, high, low_open, high_open)
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(float(value)):
+        raise _refuse(name, value, what, "a number", interval)
+    x = float(value)
+    below = low is not None and (x <= low if low_open else x < low)
+    above = high is not None and (x >= high if high_open else x > high)
+    if below or above:
+        raise _refuse(name, value, what, "a number", interval)
+    return x
+
+
+def whole_option(name: str, value: Any, what: str, *, low: int, high: int | None = None) -> int:
+    """`value` as an int when it is a whole number (not a boolean, not a string, not 2.5; 3.0 is 3) in
+    [`low`, `high`]; else `EstimInputError` naming the option `name` (`what` says what it is)."""
+    interval = _interval(low, high, False, False)
+    whole = isinstance(value, Integral) or (
+        isinstance(value, Real) and math.isfinite(float(value)) and float(value).is_integer()
+    )
+    if isinstance(value, bool) or not whole:
+        raise _refuse(name, value, what, "a whole number", interval)
+    n = int(value)
+    if n < low or (high is not None and n > high):
+        raise _refuse(name, value, what, "a whole number", interval)
+    return n
+
+
+# --------------------------------------------------------------------------------------------------------------
 # From a table
 
 
@@ -135,6 +211,7 @@ def _from_table(table: pd.DataFrame, fields: Mapping[str, Any]) -> xr.Dataset:
     )
     refuse_empty_lists(data, "the table")
     refuse_no_overlap(data, "the table")
+    refuse_unlinked_lists(data, "the table")
     return data
 
 
@@ -166,6 +243,74 @@ def refuse_no_overlap(data: xr.Dataset, where: str) -> None:
         )
 
 
+def _overlap_groups(data: xr.Dataset) -> list[list[str]]:
+    """The lists of `data` grouped by who they share: two lists are linked when someone is on both, and a
+    group is a connected set of linked lists (every list alone when nobody is on two lists)."""
+    counts = data[OBSERVED].transpose("stratum", "history").values.astype(np.float64).sum(axis=0)
+    capture = data["capture"].transpose("history", "occasion").values.astype(np.float64)
+    linked = (capture.T * counts) @ capture > 0  # (list, list): someone on both
+    lists = [str(o) for o in data["occasion"].values]
+    group = list(range(len(lists)))  # union–find over the linked pairs
+
+    def root(i: int) -> int:
+        while group[i] != i:
+            i = group[i]
+        return i
+
+    for i in range(len(lists)):
+        for j in range(i + 1, len(lists)):
+            if linked[i, j]:
+                group[root(j)] = root(i)
+    out: dict[int, list[str]] = {}
+    for i, name in enumerate(lists):
+        out.setdefault(root(i), []).append(name)
+    return list(out.values())
+
+
+RECORDS_KEY_HINT = (
+    ". In records this usually means the person keys do not match across the files (a person must carry "
+    "the same person_key in registers.csv as in apprehensions.csv: check case, spaces and the pseudonym "
+    "key used for each file)"
+)
+
+
+def refuse_unlinked_lists(data: xr.Dataset, where: str, hint: str = "") -> None:
+    """`EstimInputError` when some list shares nobody with any other list, or the lists fall into groups with
+    nobody in common between them (`where` says which table; `hint` is added to the message).
+
+    Only the overlaps tell how many people the lists miss. A list that shares nobody with the others says
+    nothing about how many of its own people they miss, nor they about its: no model can estimate it. A
+    log-linear fit takes its empty overlaps for structural zeros and adds its people to the others' N̂ as if
+    it had seen all of its population (estim gave 1,960 for Lincoln–Petersen's 1,560 on two lists plus the
+    400 of a third overlapping neither); model averaging returns a posterior its prior sets.
+    """
+    groups = _overlap_groups(data)
+    if len(groups) < 2:
+        return
+    alone = [g[0] for g in groups if len(g) == 1]
+    if len(alone) == 1:
+        what = f"nobody on the list {alone[0]!r} is on any other list"
+        subject = f"the list {alone[0]!r} misses"
+    elif alone:
+        names = ", ".join(map(repr, alone))
+        what = f"nobody on the lists {names} is on any other list"
+        subject = f"each of the lists {names} misses"
+    else:
+        subject = "each group misses"
+        what = "the lists fall into groups with nobody in common"
+    linked = [g for g in groups if len(g) > 1]
+    if len(linked) > 1:
+        what += (", and the others fall into groups with nobody in common" if alone else "") + ": "
+        what += " and ".join("{" + ", ".join(g) + "}" for g in linked)
+    raise EstimInputError(
+        f"{where}: {what}. Only the overlaps between lists tell how many people the lists miss, so no "
+        f"multiple-list model can estimate how many people {subject} (a log-linear fit would take "
+        "the empty overlaps for structural zeros and count those people as if they had all been seen; "
+        "a Bayesian fit's answer would be its prior's). Fit the lists that share people without the others, or "
+        "find the people they share" + hint
+    )
+
+
 # --------------------------------------------------------------------------------------------------------------
 # From records
 
@@ -183,6 +328,9 @@ def list_table(
     registers' ``section_id``; refused without it. Returns the closed family's dataset (`history_data`: one
     stratum, the section or ``"all"``, and the observed patterns), with attrs ``period``, ``period_kind`` and
     ``section`` (``"all"`` for the whole border).
+
+    A list nobody is on, and a table in which nobody is on two lists, are refused here; a list that shares
+    nobody with the others is refused by the spec's data (`LISTS`, `refuse_unlinked_lists`), not here.
     """
     from estim.statistics import sufficient_statistics
     from estim.statistics.histories import unplaced_register_entries
@@ -234,12 +382,17 @@ def list_table(
 
 
 def _from_records(records: Any, fields: Mapping[str, Any]) -> xr.Dataset:
-    return list_table(
+    data = list_table(
         records,
         period=fields["period"],
         period_kind=fields["period_kind"],
         section=fields.get("section"),
     )
+    where = f"records, period {data.attrs['period']}, " + (
+        f"section {fields['section']}" if fields.get("section") else "whole border"
+    )
+    refuse_unlinked_lists(data, where, RECORDS_KEY_HINT)
+    return data
 
 
 LISTS = DataKind(

@@ -28,11 +28,11 @@ import xarray as xr
 from estim.errors import EstimInputError
 from estim.families.base import Family, MLEResult, register
 from estim.families.closed import OBSERVED
-from estim.families.lists.data import LISTS
+from estim.families.lists.data import LISTS, number_option
 from estim.families.lists.latent_class import DEFAULT_PRIORS as LATENT_CLASS_PRIORS
 from estim.families.lists.latent_class import LABEL_INVARIANT, build_latent_class
 from estim.families.lists.latent_class import population as latent_class_population
-from estim.families.lists.stepwise import DEFAULT_THRESHOLD, stepwise
+from estim.families.lists.stepwise import DEFAULT_THRESHOLD, THRESHOLD_WHAT, stepwise
 from estim.priors import Prior
 
 
@@ -43,9 +43,10 @@ def _ml_only(*_: Any, **__: Any) -> pm.Model:
 def _stepwise_mle(data: xr.Dataset, threshold: float = DEFAULT_THRESHOLD, **opts: Any) -> MLEResult:
     if opts:
         raise EstimInputError(f"lists_stepwise takes [options] threshold only; got {sorted(opts)}")
+    threshold = number_option("threshold", threshold, THRESHOLD_WHAT, low=0.0, high=1.0)
     if "design" in data:
         raise EstimInputError("lists_stepwise takes no individual covariates")
-    result = stepwise(data, threshold=float(threshold))
+    result = stepwise(data, threshold=threshold)
     pairs = ", ".join(":".join(t) for t in result.terms.interactions) or "none"
     fit = result.mle
     message = f"SparseMSE stepwise (p < {threshold:g}): interactions {pairs}; {fit.message}"

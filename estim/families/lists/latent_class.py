@@ -54,6 +54,7 @@ import xarray as xr
 from estim.errors import EstimInputError
 from estim.families.base import rng_from
 from estim.families.kernels import observed_histories, population_given_p_unseen
+from estim.families.lists.data import whole_option
 from estim.priors import Prior, merge_priors
 
 OBSERVED = "history_count"
@@ -63,6 +64,9 @@ TARGET_ACCEPT = 0.99
 BACKEND = "numba"
 # What a diagnostics gate should look at: quantities unchanged by relabelling the classes.
 LABEL_INVARIANT = ("p_unseen", "list_capture")
+# The most classes a model is built with: LCMCR's analyses use 10–50; beyond a few hundred the model's
+# (class × pattern) terms outgrow memory long before the extra classes could change N.
+MAX_CLASSES = 500
 
 DEFAULT_PRIORS: dict[str, Prior] = {
     # LCMCR's a_alpha = b_alpha = 0.25 (Gamma with shape a, rate b)
@@ -155,9 +159,13 @@ def build_latent_class(
     overridable: ``concentration`` (a Gamma: integrated out, drawn afterwards by `concentration`) and
     ``class_capture``. A pattern table from `estim.families.closed.history_data`; its occasions are the lists.
     """
-    if isinstance(classes, bool) or not isinstance(classes, int | np.integer) or classes < 2:
-        raise EstimInputError(f"classes must be an integer ≥ 2, got {classes!r}")
-    classes = int(classes)
+    classes = whole_option(
+        "classes",
+        classes,
+        "the number of latent classes (where the Dirichlet process is truncated)",
+        low=2,
+        high=MAX_CLASSES,
+    )
     pri = merge_priors(DEFAULT_PRIORS, priors)
     a, b = _gamma_shape_rate(pri["concentration"])
     counts, x = _patterns(data)

@@ -63,7 +63,7 @@ import xarray as xr
 from estim.errors import EstimInputError
 from estim.families.base import Family, MLEResult, register
 from estim.families.closed import OBSERVED
-from estim.families.lists.data import LISTS
+from estim.families.lists.data import LISTS, number_option
 from estim.families.loglinear.design import Design, Terms, model_design
 from estim.families.loglinear.model import DEFAULT_PRIORS as ENGINE_PRIORS
 from estim.families.loglinear.model import build_loglinear, term_scale
@@ -121,10 +121,15 @@ def global_scale_scale(pairs: int, expected_pairs: float, overlap: np.ndarray) -
     """τ0 = p0 / (D − p0) / √m per stratum: Piironen & Vehtari's (2017, eq. 3.12) p0 / (D − p0) · σ / √n for
     a standardised covariate, σ = 1, carried to the 0/1 pair column, whose standard deviation over the n
     people seen is about √(m/n) with m the number of people on both lists (the median over pairs)."""
-    if not 0 < expected_pairs < pairs:
-        raise EstimInputError(
-            f"[options] expected_pairs = {expected_pairs}: between 0 and the {pairs} pairs, exclusive"
-        )
+    expected_pairs = number_option(
+        "expected_pairs",
+        expected_pairs,
+        f"the number of pairs of lists expected to interact (of the {pairs} pairs)",
+        low=0.0,
+        high=float(pairs),
+        low_open=True,
+        high_open=True,
+    )
     return expected_pairs / (pairs - expected_pairs) / np.sqrt(np.asarray(overlap, dtype=float))
 
 
@@ -178,7 +183,7 @@ def build_shrinkage(
         raise EstimInputError("a list or pair column of the design is not 0/1")
     pri = merge_priors(DEFAULT_PRIORS, priors)
     pairs = [":".join(t) for t in design.model.interactions]
-    p0 = default_expected_pairs(len(lists)) if expected_pairs is None else float(expected_pairs)
+    p0 = default_expected_pairs(len(lists)) if expected_pairs is None else expected_pairs
     tau0 = global_scale_scale(len(pairs), p0, median_overlap(design))
     return build_loglinear(design, data, effects=_horseshoe_effects(pri, lists, pairs, tau0))
 

@@ -38,11 +38,13 @@ from scipy import stats
 
 from estim.errors import EstimInputError
 from estim.families.base import MLEResult
+from estim.families.lists.data import number_option
 from estim.families.lists.existence import extended_design, mle_exists
 from estim.families.loglinear.design import Design, Terms, model_design
 from estim.families.loglinear.fit import fit_cells, mle
 
 DEFAULT_THRESHOLD = 0.02  # SparseMSE's pthresh
+THRESHOLD_WHAT = "the p-value below which a pair of lists is added"
 
 
 @dataclass(frozen=True)
@@ -91,14 +93,28 @@ def _fitted(terms: Terms, design: Design) -> tuple[np.ndarray, np.ndarray]:
     return mu, patterns
 
 
+def numerical_failure(terms: Terms, error: Exception) -> MLEResult:
+    """The fit the procedure reports when the log-linear fit of `terms` broke down numerically: no estimate
+    (NaN, not converged), the reason as its message."""
+    return MLEResult(
+        n_hat=float("nan"),
+        se=float("nan"),
+        ci95=(float("nan"), float("nan")),
+        parameters={},
+        loglik=float("nan"),
+        converged=False,
+        message=f"the log-linear fit of {terms.label} failed numerically ({type(error).__name__}: "
+        f"{error}); the counts may be too large or too uneven for the fit (check the table's counts)",
+    )
+
+
 def stepwise(data: xr.Dataset, threshold: float = DEFAULT_THRESHOLD) -> StepwiseResult:
     """SparseMSE's stepwise model for the population size behind K lists (module docstring): the two-list
     interactions it selects at p-value `threshold`, and the maximum-likelihood estimate of N under them.
 
     `data`: one stratum of list patterns (`estim.families.closed.history_data` with the lists as occasions)."""
     t0 = time.perf_counter()
-    if not 0 <= threshold <= 1:
-        raise EstimInputError(f"threshold {threshold}: a p-value between 0 and 1")
+    threshold = number_option("threshold", threshold, THRESHOLD_WHAT, low=0.0, high=1.0)
     if "history_count" not in data or "capture" not in data:
         raise EstimInputError("stepwise selection needs list patterns (history_data)")
     if data.sizes.get("stratum", 1) != 1:
@@ -118,42 +134,50 @@ def stepwise(data: xr.Dataset, threshold: float = DEFAULT_THRESHOLD) -> Stepwise
 
     chosen: list[tuple[str, str]] = []
     path: list[Step] = []
-    while True:
-        terms = Terms(capture="Mt", interactions=tuple(chosen))
-        design = model_design(terms, data)
-        mu, patterns = _fitted(terms, design)
-        p_values: dict[tuple[str, str], float | None] = {}
-        for pair in pairs:
-            if pair in chosen:
-                p_values[pair] = None
-                continue
-            both = patterns[:, index[pair[0]]] * patterns[:, index[pair[1]]]
-            p_values[pair] = overlap_p_value(overlap[pair], float(mu @ both))
-        # candidates below the threshold, smallest p first, the first pair in list order on a tie
-        order = sorted(
-            (p for p in pairs if p_values[p] is not None and p_values[p] < threshold),
-            key=lambda p: (p_values[p], pairs.index(p)),
-        )
-        failed: dict[tuple[str, str], str] = {}
-        added = None
-        for pair in order:
-            candidate = Terms(capture="Mt", interactions=(*chosen, pair))
-            verdict = mle_exists(candidate, model_design(candidate, data), extended=True)
-            if verdict.ok:
-                added = pair
+    try:
+        while True:
+            terms = Terms(capture="Mt", interactions=tuple(chosen))
+            design = model_design(terms, data)
+            mu, patterns = _fitted(terms, design)
+            p_values: dict[tuple[str, str], float | None] = {}
+            for pair in pairs:
+                if pair in chosen:
+                    p_values[pair] = None
+                    continue
+                both = patterns[:, index[pair[0]]] * patterns[:, index[pair[1]]]
+                p_values[pair] = overlap_p_value(overlap[pair], float(mu @ both))
+            # candidates below the threshold, smallest p first, the first pair in list order on a tie
+            order = sorted(
+                (p for p in pairs if p_values[p] is not None and p_values[p] < threshold),
+                key=lambda p: (p_values[p], pairs.index(p)),
+            )
+            failed: dict[tuple[str, str], str] = {}
+            added = None
+            for pair in order:
+                candidate = Terms(capture="Mt", interactions=(*chosen, pair))
+                verdict = mle_exists(candidate, model_design(candidate, data), extended=True)
+                if verdict.ok:
+                    added = pair
+                    break
+                failed[pair] = verdict.reason
+            path.append(
+                Step(model=tuple(chosen), p_values=p_values, failed_checks=failed, added=added)
+            )
+            if added is None:
                 break
-            failed[pair] = verdict.reason
-        path.append(Step(model=tuple(chosen), p_values=p_values, failed_checks=failed, added=added))
-        if added is None:
-            break
-        chosen.append(added)
+            chosen.append(added)
 
-    terms = Terms(capture="Mt", interactions=tuple(chosen))
-    reduced, empty = extended_design(terms, model_design(terms, data))
-    # the model the procedure stops at is tested too: the main-effects start is never a candidate, and with
-    # no one on two lists its MLE does not exist (IRLS stopped at N-hat 2.4e15 and called it converged)
-    verdict = mle_exists(terms, model_design(terms, data), extended=True)
-    fit = mle(terms, reduced) if verdict.ok else verdict.as_mle()
+        terms = Terms(capture="Mt", interactions=tuple(chosen))
+        reduced, empty = extended_design(terms, model_design(terms, data))
+        # the model the procedure stops at is tested too: the main-effects start is never a candidate, and with
+        # no one on two lists its MLE does not exist (IRLS stopped at N-hat 2.4e15 and called it converged)
+        verdict = mle_exists(terms, model_design(terms, data), extended=True)
+        fit = mle(terms, reduced) if verdict.ok else verdict.as_mle()
+    except np.linalg.LinAlgError as error:
+        # counts so large (or so uneven) that IRLS's weighted least squares breaks down (two cells of 5e18
+        # people: "SVD did not converge"): no estimate, never the number where it stopped
+        terms, empty = Terms(capture="Mt", interactions=tuple(chosen)), []
+        fit = numerical_failure(terms, error)
     return StepwiseResult(
         terms=terms,
         mle=fit,
