@@ -286,6 +286,15 @@ def test_refusals():
         Terms("Mt", "lognormal")
     with pytest.raises(EstimInputError, match="interactions"):
         Terms.from_options({"capture": "Mt", "interactions": "EXH:ABA"})
+    # the same interaction twice was reported as a rank deficit ("rank 8 < 9"), exit 3
+    with pytest.raises(
+        EstimInputError, match=r"\['ABA', 'EXH'\] is the same interaction as \['EXH', 'ABA'\]"
+    ):
+        Terms.from_options({"capture": "Mt", "interactions": [["EXH", "ABA"], ["ABA", "EXH"]]})
+    with pytest.raises(EstimInputError, match="names an occasion twice"):
+        Terms.from_options({"capture": "Mt", "interactions": [["EXH", "EXH"]]})
+    with pytest.raises(EstimInputError, match="theta: a number"):
+        Terms.from_options({"heterogeneity": "gamma", "theta": True})
     # all 2^K − 1 histories are needed beyond the models in k: refused past 20 lists
     wide = pd.DataFrame(np.eye(21, dtype=int), columns=[f"l{i}" for i in range(21)])
     with pytest.raises(EstimInputError, match="at most 20"):

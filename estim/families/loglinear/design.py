@@ -135,12 +135,33 @@ class Terms:
             raise EstimInputError(
                 '[options] interactions: a list of lists of occasion names, e.g. [["EXH", "ABA"]]'
             )
+        interactions = tuple(tuple(str(o) for o in t) for t in raw)
+        seen: dict[frozenset[str], tuple[str, ...]] = {}
+        for term in interactions:
+            if len(set(term)) < len(term):
+                raise EstimInputError(
+                    f"[options] interactions: {list(term)} names an occasion twice; an interaction is "
+                    "between different occasions"
+                )
+            key = frozenset(term)
+            if (
+                key in seen
+            ):  # the design would hold the same column twice: "rank 8 < 9", not the reason
+                raise EstimInputError(
+                    f"[options] interactions: {list(term)} is the same interaction as {list(seen[key])}; "
+                    "give each once"
+                )
+            seen[key] = term
         theta = options.get("theta")
+        if theta is not None and (isinstance(theta, bool) or not isinstance(theta, (int, float))):
+            raise EstimInputError(
+                f"[options] theta: a number (the heterogeneity parameter), got {theta!r}"
+            )
         return cls(
             capture=str(options.get("capture", "M0")),
             heterogeneity=options.get("heterogeneity"),
             theta=None if theta is None else float(theta),
-            interactions=tuple(tuple(str(o) for o in t) for t in raw),
+            interactions=interactions,
         )
 
 
