@@ -188,7 +188,8 @@ def mle(terms: Terms, design: Design, *, profile: bool = True) -> MLEResult:
         n_hat, se, failed = _n_hat(design, beta, cov, n)
         if not failed and not (np.isfinite(n_hat) and n_hat >= n and np.isfinite(se)):
             failed = (
-                f"{terms.label}: N-hat {n_hat:,.1f} is not a finite number at least n = {n:,.0f}"
+                f"{terms.label}: N-hat {n_hat:,.1f} (SE {se:,.1f}) is not a finite estimate of at least "
+                f"n = {n:,.0f}"
             )
         xd = np.column_stack([np.ones(len(y)), design.matrix])
         mu = np.exp(xd @ beta + design.offset)
