@@ -3,10 +3,11 @@ into a design matrix whose continuous columns are standardised for sampling and 
 on the original scale.
 
 A covariate is *categorical* when declared so, or when its column is not numeric (text, boolean, pandas
-category); otherwise it is *continuous*. A categorical covariate is treatment-coded against its first level in
-sorted order (R's default, so coefficients compare with R packages) and may have at most `MAX_LEVELS` levels:
-a numeric code with hundreds of values is almost always a continuous measurement or an identifier, never
-silently hundreds of dummy columns.
+category); otherwise it is *continuous*. A text column whose values are nearly all numbers (`NUMERIC_SHARE`) is
+a numeric column with a typo, refused naming the row and value unless declared categorical. A categorical
+covariate is treatment-coded against its first level in sorted order (R's default, so coefficients compare with
+R packages) and may have at most `MAX_LEVELS` levels: a numeric code with hundreds of values is almost always a
+continuous measurement or an identifier, never silently hundreds of dummy columns.
 
 A formula is the right-hand side of an R/patsy formula: ``"sex + weight"``, ``"sex * weight"`` (= ``sex +
 weight + sex:weight``), ``"C(age_group) + distance"`` (``C()`` forces categorical), ``"1"`` (intercept only).
@@ -31,6 +32,13 @@ import pandas as pd
 from estim.errors import EstimInputError
 
 MAX_LEVELS = 50
+# A text column at least this share of whose values are numbers is a numeric column with a typo in it (one age
+# typed "2O" among 742), not categories: refused, naming the value, unless declared categorical (a column
+# such as 0, 1, 2, "3+" then says so). Below it (labels, some of which are numbers) it is categorical, as its
+# type says.
+NUMERIC_SHARE = 0.9
+# a value with a leading zero ("007", "0101") is a code, not a number (as the CSV reader keeps it: text)
+_LEADING_ZERO = re.compile(r"^\s*[+-]?0\d")
 
 
 @dataclass(frozen=True)
@@ -130,6 +138,33 @@ def _level_label(level: object) -> str:
     return str(level)
 
 
+def _refuse_stray_text(column: pd.Series, name: str, where: str) -> None:
+    """A text column whose values are numbers but for a few (an age typed ``2O``): read as categories it would
+    silently give every age a level of its own. At least `NUMERIC_SHARE` of the values numbers and at least
+    one not is refused, naming the first one; a column of codes (a value with a leading zero, such as ``"01"``,
+    is a code, as the CSV reader keeps it) and a column mostly of text are categories, as declared by their
+    type."""
+    if pd.api.types.is_bool_dtype(column) or len(column) == 0:
+        return
+    text = column.astype(str).str.strip()
+    if text.str.match(_LEADING_ZERO).any():
+        return
+    numbers = pd.to_numeric(text, errors="coerce")
+    is_number = (
+        numbers.notna() & np.isfinite(numbers.to_numpy(dtype=float, na_value=np.nan))
+    ).to_numpy()
+    n_numbers = int(is_number.sum())
+    if is_number.all() or n_numbers < NUMERIC_SHARE * len(column):
+        return
+    row = int(np.flatnonzero(~is_number)[0])
+    value = column.iloc[row]
+    raise EstimInputError(
+        f"{_at(where)}column {name!r}, row {row + 1}: {str(value)!r} is not a number, though {n_numbers:,} of "
+        f"{len(column):,} values are; fix it, or declare the column categorical (list it in `categorical`, or "
+        f"write C({name}) in a formula) to treat its values as categories"
+    )
+
+
 def covariate_kinds(
     table: pd.DataFrame,
     covariates: Sequence[str],
@@ -155,18 +190,22 @@ def covariate_kinds(
                 "everyone; drop or impute such rows first)"
             )
         numeric = _numeric(column)
+        if not numeric and c not in categorical:
+            _refuse_stray_text(column, c, where)
         kind = "categorical" if c in categorical or not numeric else "continuous"
         if kind == "categorical":
-            levels = column.astype(str).nunique()
+            text = column.astype(str)
+            levels = text.nunique()
             if levels > max_levels:
                 hint = (
                     "it is numeric: leave it out of `categorical` to use it as a continuous covariate"
                     if numeric
                     else "recode it into fewer groups"
                 )
+                examples = ", ".join(repr(v) for v in text.drop_duplicates().iloc[:3])
                 raise EstimInputError(
                     f"{_at(where)}covariate {c!r} has {levels} levels as a categorical covariate (at most "
-                    f"{max_levels}); {hint}"
+                    f"{max_levels}; values such as {examples}); {hint}"
                 )
         kinds[c] = kind
     return kinds

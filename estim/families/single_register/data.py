@@ -38,6 +38,38 @@ from estim.families.covariates import (
 
 OBSERVED = "frequency"
 LAYOUTS = ("individuals", "frequencies")
+# The dataset's own names (the frequencies, their dimensions, the binomial's occasions): a covariate of the same
+# name is stored as COVARIATE_PREFIX + its name (`covariate_variable`), as is one that starts with the prefix, so
+# any column name is a covariate of its own and none shadows the data.
+RESERVED = frozenset({OBSERVED, "pattern", "k", "trials"})
+COVARIATE_PREFIX = "covariate_"
+# Above 2^53 a float no longer holds every whole number (and above 2^63 − 1 an int64 wraps to a negative): no
+# count of people, nor a column's total, may exceed it.
+MAX_WHOLE = 2**53
+# A frequency table has one row per (times seen, covariate pattern); people share them in an individuals table
+# (times seen takes a handful of values). Fewer rows than this per distinct (times seen × categorical columns),
+# beside a column that looks like counts, reads as the former (the closed families' rule for patterns tables;
+# `refuse_frequency_table_read_as_people` has a second one).
+ROWS_PER_CELL_MIN = 2
+
+
+def covariate_variable(name: str) -> str:
+    """The dataset variable holding covariate ``name``: the name itself unless it is one of the dataset's own
+    names (`RESERVED`) or starts with `COVARIATE_PREFIX`, then prefixed (one-to-one, undone by
+    `_covariate_name`)."""
+    name = str(name)
+    return (
+        COVARIATE_PREFIX + name if name in RESERVED or name.startswith(COVARIATE_PREFIX) else name
+    )
+
+
+def _covariate_name(variable: str) -> str:
+    return (
+        variable.removeprefix(COVARIATE_PREFIX)
+        if variable.startswith(COVARIATE_PREFIX)
+        else variable
+    )
+
 
 # --------------------------------------------------------------------------------------------------------------
 # data
@@ -54,7 +86,29 @@ def _whole_numbers(table: pd.DataFrame, column: str, minimum: int, what: str) ->
         text = repr(shown) if isinstance(shown, str) else _label(shown)
         problem = "missing value" if pd.isna(shown) else f"{text} is not a whole number ≥ {minimum}"
         raise EstimInputError(f"column {column!r}, row {row + 1}: {problem} ({what})")
+    # before the cast to int64, which would wrap a value ≥ 2^63 to a negative number without a word
+    huge = values > MAX_WHOLE
+    if huge.any():
+        row = int(np.flatnonzero(huge)[0])
+        raise EstimInputError(
+            f"column {column!r}, row {row + 1}: {_shown(raw.iloc[row])} is too large ({what}; at most 2^53 = "
+            f"{MAX_WHOLE:,})"
+        )
+    if values.sum() > MAX_WHOLE:
+        raise EstimInputError(
+            f"column {column!r}: the values add up to {values.sum():.4g}, more than 2^53 = {MAX_WHOLE:,} "
+            f"({what})"
+        )
     return values.astype(np.int64)
+
+
+def _shown(value: Any) -> str:
+    # a value as the table gave it: text quoted, a huge float in full (1e+20 as 100000000000000000000)
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, (float, np.floating)) and np.isfinite(value) and value == np.round(value):
+        return str(int(value))
+    return _label(value)
 
 
 def _label(value: Any) -> str:
@@ -102,6 +156,16 @@ def frequency_data(
     if unknown:
         raise EstimInputError(f"categorical {unknown} are not among the covariates {covariates}")
     strata = [c for c in strata if c not in covariates]
+    for column, role in ((times_seen, "the times seen"), (count, "the number of people per row")):
+        if column is not None and (column in covariates or column in strata):
+            raise EstimInputError(
+                f"column {column!r} is {role}: it cannot also be a covariate (leave it out of the "
+                "covariates or the formula)"
+            )
+    if count is not None and count == times_seen:
+        raise EstimInputError(
+            f"column {count!r} cannot be both the times seen and the number of people per row"
+        )
     needed = [times_seen, *covariates, *strata, *([count] if count else [])]
     missing = [c for c in dict.fromkeys(needed) if c not in table.columns]
     if missing:
@@ -118,16 +182,19 @@ def frequency_data(
     kinds = covariate_kinds(table, covariates, categorical, max_levels=max_levels, where="")
     # the strata split patterns exactly as covariates do; only the design leaves them out
     keys = [*covariates, *strata]
+    # the frame's own column names, never a user's: a covariate may be called anything (k, _w, pattern, …)
+    internal = [f"x{i}" for i in range(len(keys))]
     frame = pd.DataFrame(
-        {**{c: _values(table[c]) for c in keys}, "_k": k, "_w": w}, index=range(len(table))
+        {**{x: _values(table[c]) for x, c in zip(internal, keys, strict=True)}, "k": k, "w": w},
+        index=range(len(table)),
     )
     if count:
-        _refuse_duplicated_cells(frame, keys, times_seen)
+        _refuse_duplicated_cells(frame, internal, keys, times_seen)
     if keys:
-        cells = frame.groupby([*keys, "_k"], sort=True)["_w"].sum()
-        wide = cells.unstack("_k", fill_value=0)
+        cells = frame.groupby([*internal, "k"], sort=True)["w"].sum()
+        wide = cells.unstack("k", fill_value=0)
     else:
-        wide = frame.groupby("_k")["_w"].sum().to_frame().T
+        wide = frame.groupby("k")["w"].sum().to_frame().T
     wide = wide.loc[wide.sum(axis=1) > 0]
     if wide.empty:
         raise EstimInputError(
@@ -137,7 +204,7 @@ def frequency_data(
     wide = wide.reindex(columns=range(1, n_k + 1), fill_value=0)
     if keys:
         index = wide.index
-        columns = [index.get_level_values(c).to_numpy() for c in keys]
+        columns = [index.get_level_values(x).to_numpy() for x in internal]
         labels = [
             ", ".join(f"{c}={_label(v)}" for c, v in zip(keys, row, strict=True))
             for row in zip(*columns, strict=True)
@@ -151,9 +218,9 @@ def frequency_data(
     for c, values in zip(keys, columns, strict=True):
         values = values.astype(str) if values.dtype.kind in "OU" else values
         if c in covariates:
-            ds[c] = ("pattern", values)
+            ds[covariate_variable(c)] = ("pattern", values)
         else:
-            ds = ds.assign_coords({c: ("pattern", values)})
+            ds = ds.assign_coords({covariate_variable(c): ("pattern", values)})
     ds.attrs.update(
         times_seen=times_seen,
         covariates=covariates,
@@ -181,27 +248,35 @@ def _values(column: pd.Series) -> np.ndarray:
     return column.astype(str).to_numpy(dtype=str)
 
 
-def _refuse_duplicated_cells(frame: pd.DataFrame, covariates: list[str], times_seen: str) -> None:
+def _refuse_duplicated_cells(
+    frame: pd.DataFrame, internal: list[str], covariates: list[str], times_seen: str
+) -> None:
     """A frequency table has one row per (covariate pattern, k): a second row for the same cell means the table
-    is not what its layout says (or double counts)."""
-    duplicated = frame.duplicated([*covariates, "_k"], keep=False).to_numpy()
+    is not what its layout says (or double counts). ``internal``: the frame's columns of the ``covariates``."""
+    duplicated = frame.duplicated([*internal, "k"], keep=False).to_numpy()
     if not duplicated.any():
         return
     first = int(np.flatnonzero(duplicated)[0])
-    key = frame.iloc[first][[*covariates, "_k"]]
-    same = (frame[[*covariates, "_k"]] == key).all(axis=1).to_numpy()
+    key = frame.iloc[first][[*internal, "k"]]
+    same = (frame[[*internal, "k"]] == key).all(axis=1).to_numpy()
     rows = np.flatnonzero(same)[:2] + 1
-    pattern = ", ".join(f"{c}={_label(frame.iloc[first][c])}" for c in covariates)
+    pattern = ", ".join(
+        f"{c}={_label(frame.iloc[first][x])}" for x, c in zip(internal, covariates, strict=True)
+    )
     where = f" and covariates {pattern}" if covariates else ""
     raise EstimInputError(
         f"column {times_seen!r}, rows {rows[0]} and {rows[1]}: both give times seen = "
-        f"{int(frame.iloc[first]['_k'])}{where}; a frequency table has one row per (covariate pattern, "
+        f"{int(frame.iloc[first]['k'])}{where}; a frequency table has one row per (covariate pattern, "
         'times seen). If each row is one person, declare layout = "individuals" without count'
     )
 
 
 def _covariates(data: xr.Dataset, covariates: Sequence[str] | None) -> list[str]:
-    available = [str(v) for v in data.data_vars if v != OBSERVED and data[v].dims == ("pattern",)]
+    available = [
+        _covariate_name(str(v))
+        for v in data.data_vars
+        if v != OBSERVED and data[v].dims == ("pattern",)
+    ]
     if covariates is None:
         return available
     unknown = [c for c in covariates if c not in available]
@@ -221,7 +296,9 @@ def design(data: xr.Dataset, covariates: Sequence[str] | None = None) -> Design:
     """
     names = _covariates(data, covariates)
     formula = data.attrs.get("formula") if covariates is None else None
-    table = pd.DataFrame({c: data[c].values for c in names}, index=range(data.sizes["pattern"]))
+    table = pd.DataFrame(
+        {c: data[covariate_variable(c)].values for c in names}, index=range(data.sizes["pattern"])
+    )
     declared = [c for c in data.attrs.get("categorical", []) if c in names]
     return covariate_design(
         table,
@@ -353,32 +430,110 @@ def _from_benchmark(table: pd.DataFrame, fields: Mapping[str, Any]) -> xr.Datase
         categorical=list(fields.get("categorical") or ()),
         formula=formula,
     )
-    if fields["layout"] == "individuals" and not covariates and not formula:
-        _refuse_frequency_table_read_as_people(table, fields["times_seen"])
+    if fields["layout"] == "individuals":
+        named = list(data.attrs["covariates"])
+        refuse_frequency_table_read_as_people(
+            table,
+            fields["times_seen"],
+            covariates=named,
+            categorical=list(data.attrs["categorical"]),
+        )
     return data
 
 
-def _refuse_frequency_table_read_as_people(table: pd.DataFrame, times_seen: str) -> None:
-    """An f_k table declared one row per person: every k appears once and another column holds whole numbers
-    above 1 (the people per row) — read as people, it would make a population of a handful."""
-    k = table[times_seen]
-    if len(table) < 3 or k.duplicated().any():
+def _looks_like_count(raw: pd.Series) -> bool:
+    """Non-negative whole numbers, some > 1, and not an index 1, 2, 3, …: what a column of people per row looks
+    like."""
+    if pd.api.types.is_bool_dtype(raw):
+        return False
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    if len(values) == 0 or not np.isfinite(values).all():
+        return False
+    if (values < 0).any() or (values != np.round(values)).any() or values.max() <= 1:
+        return False
+    return not (len(values) > 1 and np.all(np.diff(np.sort(values)) == 1))
+
+
+def refuse_frequency_table_read_as_people(
+    table: pd.DataFrame,
+    times_seen: str,
+    *,
+    covariates: Sequence[str] = (),
+    categorical: Sequence[str] = (),
+    declared: Sequence[str] = (),
+) -> None:
+    """A frequency table declared one row per person, beside an undeclared column that looks like counts (whole
+    numbers ≥ 0, some above 1, not an index 1, 2, 3, …). Read as people it would make a population of a handful
+    (``times,people`` / ``1,1645`` / ``2,183`` gave N̂ = 2.5; with a covariate sex, N̂ = 7.5 for 2,000 people).
+
+    A frequency table has one row per cell (times seen × the values of its other columns), so it is refused
+    when either
+
+    * no two rows with people on them (a non-zero count) share a cell, the cell made of the times seen, the
+      covariates (and ``declared``) and the undeclared text columns, each with repeated values (at most one
+      distinct value per two rows: a region or an age in years, not an id or a distance per person). People
+      share their times seen (a handful of values), so an individuals table repeats cells even with an age
+      among them; undeclared numeric columns are left out (a year, a number of children and a number of
+      nights made each of 150 people a cell of their own); or
+    * there are fewer than `ROWS_PER_CELL_MIN` rows on average per cell of the times seen and the categorical
+      columns only (declared categorical, or undeclared text with repeated values): the closed families'
+      rule for a patterns table (`estim.families.closed.table_checks`), which catches a frequency table with
+      a cell on two rows. Continuous covariates are left out of this one: with an age in years, an
+      individuals table of a few hundred people has under two rows per cell.
+
+    ``declared``: other columns the spec names (the binomial's number of occasions), never taken for the
+    count but part of the cells."""
+    named = {times_seen, *covariates, *declared}
+    n = len(table)
+    k = table[times_seen].to_numpy()
+    candidates = [c for c in table.columns if c not in named and _looks_like_count(table[c])]
+    if not candidates:
         return
-    for column in table.columns:
-        if column == times_seen or not _numeric(table[column]):
+    # the columns the spec names and the undeclared text columns, each with repeated values (a sex, a region,
+    # an age in years; not an id or a distance per person, which would make every row a cell of its own): an
+    # undeclared number (a year, a number of children) may be anything, and several of them make the cells
+    # of a few hundred people unique
+    strata = [
+        c
+        for c in table.columns
+        if c != times_seen
+        and (c in named or not _numeric(table[c]))
+        and (c in categorical or table[c].nunique(dropna=False) <= n / 2)
+    ]
+    # the categorical ones: declared so, or undeclared text
+    categories = [c for c in strata if c in categorical or c not in named]
+    cells = _cells(table, k, strata)
+    coarse = len(np.unique(_cells(table, k, categories)))
+    for column in candidates:
+        values = pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=float)
+        people = values > 0
+        distinct = not pd.Series(cells[people]).duplicated().any()
+        if not distinct and n >= ROWS_PER_CELL_MIN * coarse:
             continue
-        values = table[column].to_numpy(dtype=float)
-        if (
-            np.isfinite(values).all()
-            and (values == np.round(values)).all()
-            and (values >= 0).all()
-            and values.max() > 1
-        ):
-            raise EstimInputError(
-                f"column {column!r}: every row has a different times seen ({times_seen!r}) and column "
-                f"{column!r} holds whole numbers up to {int(values.max()):,}: this looks like a frequency "
-                f'table, not one row per person; declare layout = "frequencies", count = "{column}"'
+        row = int(np.flatnonzero(values > 1)[0])
+        if distinct:
+            what = ", ".join(map(repr, [times_seen, *strata]))
+            evidence = f"no two of its {int(people.sum()):,} rows with people share ({what})"
+        else:
+            what = ", ".join(map(repr, [times_seen, *categories]))
+            evidence = (
+                f"its {n:,} rows fall in {coarse:,} distinct ({what}) combinations, under "
+                f"{ROWS_PER_CELL_MIN} rows each on average"
             )
+        raise EstimInputError(
+            f"column {column!r}, row {row + 1}: {_shown(table[column].iloc[row])}: {evidence}, which one row "
+            f"per person would repeat, and column {column!r} holds whole numbers up to {int(values.max()):,}: "
+            f"this looks like a frequency table with the people per row in {column!r}; declare layout = "
+            f'"frequencies", count = "{column}" (if it is something else, leave it out of the file)'
+        )
+
+
+def _cells(table: pd.DataFrame, k: np.ndarray, columns: Sequence[str]) -> np.ndarray:
+    """Each row's cell: a code per distinct (times seen, columns) combination (missing values a value too)."""
+    keys = pd.DataFrame({"k": k}, index=range(len(table)))
+    for i, c in enumerate(columns):
+        keys[f"x{i}"] = table[c].to_numpy()
+    return keys.groupby(list(keys.columns), dropna=False, sort=False).ngroup().to_numpy()
 
 
 def _from_records(records: Any, fields: Mapping[str, Any]) -> xr.Dataset:
