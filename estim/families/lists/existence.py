@@ -33,6 +33,7 @@ each.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 from scipy import optimize, sparse
@@ -76,15 +77,10 @@ class Existence:
     def as_mle(self) -> MLEResult:
         """The fit a model that failed a test reports: no estimate (NaN, on the boundary), the reason as its
         message, the verdict in ``extra``; never the number where IRLS stopped."""
-        return MLEResult(
-            n_hat=float("nan"),
-            se=float("nan"),
-            ci95=(float("nan"), float("nan")),
-            parameters={},
-            loglik=float("nan"),
+        return no_estimate(
+            self.reason,
             converged=True,
             boundary=True,
-            message=self.reason,
             extra={
                 "exists": self.exists,
                 "identifiable": self.identifiable,
@@ -92,6 +88,23 @@ class Existence:
                 "empty_overlaps": list(self.empty_overlaps),
             },
         )
+
+
+def no_estimate(
+    message: str, *, converged: bool, boundary: bool = False, extra: dict[str, Any] | None = None
+) -> MLEResult:
+    """A fit that gives no number: N̂, SE, interval and log-likelihood NaN, `message` saying why."""
+    return MLEResult(
+        n_hat=float("nan"),
+        se=float("nan"),
+        ci95=(float("nan"), float("nan")),
+        parameters={},
+        loglik=float("nan"),
+        converged=converged,
+        boundary=boundary,
+        message=message,
+        extra=extra or {},
+    )
 
 
 def empty_overlaps(terms: Terms, design: Design) -> list[tuple[str, ...]]:
