@@ -123,7 +123,9 @@ def refuse_hidden_counts(table: pd.DataFrame, codes: np.ndarray, declared: set[A
     column = counts[0]
     values = pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=float)
     row = int(np.flatnonzero(values > 1)[0])
-    what = f"(0/1 history, {', '.join(map(repr, strata))}) combinations" if strata else "0/1 histories"
+    what = (
+        f"(0/1 history, {', '.join(map(repr, strata))}) combinations" if strata else "0/1 histories"
+    )
     raise EstimInputError(
         f"{where(str(column), row)}: {show_value(table[column].iloc[row])}, beside {len(table)} rows for "
         f"{groups} distinct {what} (one row per person would repeat them): "
