@@ -32,7 +32,8 @@ def report_cmd(fit_path: Path, prob: float, fmt: str, figure: Path | None) -> No
     against the other sections. Causes: waiting time -> bypass (η1, and waits halved), the season of
     journeys, and the policy events' effects. Posterior medians with central intervals (--prob); SYNTHETIC
     when the fit's data were simulated. Section lengths and the mean wait are read from the fit's record
-    folder. Only for border fits that passed the diagnostics gate (else exit 3).
+    folder, found from where the fit lives and refused if the records changed since the fit. Only for border
+    fits that passed the diagnostics gate (else exit 3).
     """
     from estim.families.border.questions import (
         format_questions,
@@ -42,6 +43,7 @@ def report_cmd(fit_path: Path, prob: float, fmt: str, figure: Path | None) -> No
     )
     from estim.report.figures import save_figure
     from estim.run import store
+    from estim.run.data import fit_records_folder
 
     tree = store.load_result(fit_path)
     family = tree.attrs.get("family")
@@ -50,7 +52,10 @@ def report_cmd(fit_path: Path, prob: float, fmt: str, figure: Path | None) -> No
             f"{fit_path}: a fit of family {family!r}; `estim report` answers the study's questions from a "
             "border model fit (estim fit models/border.toml)"
         )
-    questions = study_questions(tree, prob=prob)
+    # the fit's own records (resolved from where the fit lives, and refused if they changed since the fit):
+    # section lengths and checkpoint waits come from them
+    folder = fit_records_folder(tree, fit_path)
+    questions = study_questions(tree, prob=prob, folder=folder)
     click.echo(questions_json(questions) if fmt == "json" else format_questions(questions))
     if figure is not None:
         save_figure(questions_figure(questions), figure)

@@ -417,14 +417,54 @@ def data_hash(data: xr.Dataset) -> str:
     return h.hexdigest()
 
 
+def fit_records_folder(tree: xr.DataTree, fit_path: str | Path) -> Path | None:
+    """The record folder a saved fit's spec names, resolved as it was for the spec (which lived beside the
+    fit), and, when the fit records its data hash (every fit estim saves does), checked by `fit_data` to hold
+    the records it was fitted to; None for a fit of a table. Raises `EstimInputError` when the records
+    changed since the fit, or are not there."""
+    fit_path = Path(fit_path)
+    try:
+        records = (
+            json.loads(str(tree.attrs.get("spec_json") or "{}")).get("data", {}).get("records")
+        )
+    except (ValueError, AttributeError) as e:
+        raise EstimInputError(f"{fit_path}: the fit's spec (spec_json) is not readable") from e
+    if not records:
+        return None
+    if tree.attrs.get("data_hash"):
+        fit_data(tree, fit_path)
+    folder = Path(records)
+    if not folder.is_absolute():
+        from estim.paths import REPO_ROOT
+
+        bases = [fit_path.parent, fit_path.parent.parent, REPO_ROOT]
+        folder = next((b / folder for b in bases if (b / folder).is_dir()), folder)
+    if not folder.is_dir():
+        raise EstimInputError(f"{fit_path}: the fit's record folder {records} is not there")
+    return folder
+
+
 def fit_data(tree: xr.DataTree, fit_path: str | Path) -> xr.Dataset:
     """The data a saved fit was fitted to, re-read from the source its spec names and checked against the fit's
     data hash: a forecast or report from a fit must not silently use data that changed since."""
+    fit_path = Path(fit_path)
+    spec = _fit_spec(tree, fit_path)
+    data = load_data(spec)
+    expected = str(tree.attrs.get("data_hash", ""))
+    if expected and data_hash(data) != expected:
+        raise EstimInputError(
+            f"{fit_path}: the data its spec names ({data_source(spec)[0]}) changed since the fit "
+            "(their hash differs from the fit's data_hash); refit first"
+        )
+    return data
+
+
+def _fit_spec(tree: xr.DataTree, fit_path: Path) -> ModelSpec:
+    """A saved fit's spec, its relative record folder or file resolving as they did for the spec."""
     import dataclasses
 
     from estim.run.spec import parse_spec
 
-    fit_path = Path(fit_path)
     try:
         raw = json.loads(str(tree.attrs["spec_json"]))
     except (KeyError, ValueError) as e:
@@ -449,14 +489,7 @@ def fit_data(tree: xr.DataTree, fit_path: str | Path) -> xr.Dataset:
             spec = dataclasses.replace(
                 spec, data=dataclasses.replace(spec.data, file=str(recorded))
             )
-    data = load_data(spec)
-    expected = str(tree.attrs.get("data_hash", ""))
-    if expected and data_hash(data) != expected:
-        raise EstimInputError(
-            f"{fit_path}: the data its spec names ({data_source(spec)[0]}) changed since the fit "
-            "(their hash differs from the fit's data_hash); refit first"
-        )
-    return data
+    return spec
 
 
 def _without_none(value: object) -> object:

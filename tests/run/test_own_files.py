@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -578,3 +579,37 @@ def test_a_12000_row_regression_fit_is_stored_in_20_mb(tmp_path):
     assert result.path.stat().st_size <= 20_000_000
     run = CliRunner().invoke(cli, ["check", str(result.path)])
     assert run.exit_code == 0, run.output
+
+
+def test_a_fits_record_folder_resolves_beside_the_fit_and_refuses_changed_records(
+    tmp_path, monkeypatch
+):
+    # `estim report` read a record folder relative to the current directory first: the same fit gave other
+    # waits and section lengths from another folder of that name, and never checked the data hash
+    from estim.paths import REPO_ROOT
+    from estim.run.data import data_hash, fit_records_folder
+
+    records = tmp_path / "my_records"
+    shutil.copytree(REPO_ROOT / "data" / "synthetic", records)
+    spec_path = tmp_path / "lists.toml"
+    spec_path.write_text(
+        'family = "lists_stepwise"\nseed = 1\n[data]\nrecords = "my_records"\nperiod = "2010"\n'
+    )
+    spec = read_spec(spec_path)
+    tree = xr.DataTree()
+    tree.attrs = {"spec_json": spec.canonical_json(), "data_hash": data_hash(load_data(spec))}
+    fit_path = tmp_path / "lists.nc"
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "my_records").mkdir(parents=True)
+    monkeypatch.chdir(
+        elsewhere
+    )  # a folder of the same name under the current directory is not the fit's
+    assert fit_records_folder(tree, fit_path) == records
+    # changed records: refused, not read
+    registers = records / "registers.csv"
+    lines = registers.read_text().splitlines(keepends=True)
+    in_2010 = [i for i, line in enumerate(lines) if ",2010-" in line]
+    registers.write_text("".join(line for i, line in enumerate(lines) if i not in set(in_2010[::2])))
+    (records / "SHA256SUMS").unlink(missing_ok=True)
+    with pytest.raises(EstimInputError, match="changed since the fit"):
+        fit_records_folder(tree, fit_path)

@@ -48,7 +48,10 @@ NEEDED += ("bypass_eta0", "bypass_eta1", "season", "log_policy_effect")
 
 
 def data_folder(tree: xr.DataTree) -> Path | None:
-    """The record folder the fit was made from (its spec's ``[data] records``), if it can be found here."""
+    """The record folder the fit was made from (its spec's ``[data] records``): absolute, or relative to the
+    repository (the shipped fit's ``data/synthetic``), if it is there. Not the current folder: the same fit
+    must not read other records from elsewhere (`estim report` resolves the folder from the fit's own place
+    and checks its data hash, `estim.run.data.fit_records_folder`)."""
     from estim.paths import REPO_ROOT
 
     try:
@@ -59,7 +62,7 @@ def data_folder(tree: xr.DataTree) -> Path | None:
     if not records:
         return None
     path = Path(records)
-    candidates = [path] if path.is_absolute() else [Path.cwd() / path, REPO_ROOT / path]
+    candidates = [path] if path.is_absolute() else [REPO_ROOT / path]
     return next((c for c in candidates if c.is_dir()), None)
 
 
@@ -74,14 +77,17 @@ def _read_table(folder: Path | None, name: str) -> pd.DataFrame | None:
     return None
 
 
-def section_lengths(tree: xr.DataTree, sections: pd.DataFrame | None = None) -> pd.Series:
+def section_lengths(
+    tree: xr.DataTree, sections: pd.DataFrame | None = None, folder: Path | None = None
+) -> pd.Series:
     """Each fitted section's length in km: from `sections` (``section_id``, ``length_km``), else the
-    ``sections`` table of the fit's record folder, else the shipped ``data/sections.csv``."""
+    ``sections`` table of the fit's record folder (`folder`, or `data_folder`), else the shipped
+    ``data/sections.csv``."""
     from estim.paths import SECTIONS_CSV
 
     where = "the sections table given"
     if sections is None:
-        folder = data_folder(tree)
+        folder = folder or data_folder(tree)
         sections = _read_table(folder, "sections")
         where = f"{folder}/sections" if sections is not None else str(SECTIONS_CSV)
         if sections is None:
@@ -96,10 +102,11 @@ def section_lengths(tree: xr.DataTree, sections: pd.DataFrame | None = None) -> 
     return lengths.loc[fitted]
 
 
-def mean_wait(tree: xr.DataTree) -> float | None:
+def mean_wait(tree: xr.DataTree, folder: Path | None = None) -> float | None:
     """The mean wait (minutes) a foreigner met at the land checkpoints over the fitted years: the waits of the
-    fit's record folder weighted by foreign crossings. None when the records are not at hand."""
-    folder = data_folder(tree)
+    fit's record folder (`folder`, or `data_folder`) weighted by foreign crossings. None when the records are
+    not at hand."""
+    folder = folder or data_folder(tree)
     flows, checkpoints = (_read_table(folder, n) for n in ("checkpoint_records", "checkpoints"))
     if flows is None or checkpoints is None:
         return None
@@ -165,16 +172,18 @@ def study_questions(
     *,
     sections: pd.DataFrame | None = None,
     wait_minutes: float | None = None,
+    folder: Path | None = None,
 ) -> dict[str, pd.DataFrame]:
     """The study's questions answered from the border fit `tree`, with central `prob` posterior intervals
     (module docstring for the tables). `sections` (``section_id``, ``length_km``) and `wait_minutes` (the mean
-    wait at the land checkpoints) replace what is read from the fit's record folder."""
+    wait at the land checkpoints) replace what is read from the fit's record folder (`folder`, or
+    `data_folder`)."""
     post = _check(tree)
     years = post["year"].values
     label = f"{years[0]}–{years[-1]}"
     k_sy = _apprehensions(tree).sel(year=years, section=post["section"].values)
     sections_fit = [str(s) for s in post["section"].values]
-    lengths = xr.DataArray(section_lengths(tree, sections).to_numpy(), dims="section")
+    lengths = xr.DataArray(section_lengths(tree, sections, folder).to_numpy(), dims="section")
     lengths = lengths.assign_coords(section=post["section"].values)
     surveyed = surveyed_sections(tree)
     out: dict[str, pd.DataFrame] = {}
@@ -249,7 +258,9 @@ def study_questions(
         table.insert(3, "length_share", table["length_km"] / float(lengths.sum()))
         out["study_sections"] = table
 
-    out["bypass"] = _bypass(post, prob, mean_wait(tree) if wait_minutes is None else wait_minutes)
+    out["bypass"] = _bypass(
+        post, prob, mean_wait(tree, folder) if wait_minutes is None else wait_minutes
+    )
     out["season"], out["season_profile"] = _season(post, prob)
     out["policy"] = _policy(tree, post, prob)
     meta = {"prob": prob, "synthetic": is_synthetic(tree.attrs), "period": label}
