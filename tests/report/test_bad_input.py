@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from estim.cli import cli
 from estim.errors import EstimInputError
-from estim.families.border.report import truth_by_year
+from estim.families.border.truth_file import truth_by_year
 from estim.paths import SYNTHETIC_DIR
 from estim.run import store
 
@@ -179,3 +179,28 @@ def test_load_refuses_a_non_fit_and_verdict_names_the_file_it_was_read_from(tmp_
     )  # read some other way: the message still names it
     with pytest.raises(EstimInputError, match="stats.nc: not a fit made by `estim fit`"):
         store.verdict(tree)
+
+
+def test_the_truth_of_another_simulation_is_refused(tmp_path):
+    # the truth of seed 999 was printed beside the seed-20061 fit, with wrong coverage marks, exit 0
+    from estim.families.border.truth_file import refuse_other_truth
+
+    truth = _truth()
+    truth["apprehensions"] = xr.full_like(truth["unobserved"], 10)  # 360 a section-year
+    path = tmp_path / "truth.nc"
+    truth.to_netcdf(path)
+    years = sorted(set(MONTHS.year))
+    observed = xr.DataArray(
+        np.full((2, len(years)), 360),
+        dims=("section", "year"),
+        coords={"section": SECTIONS, "year": years},
+    )
+    refuse_other_truth(path, observed)  # its own truth: accepted
+    refuse_other_truth(path, observed + 2)  # within 2 apprehensions: rounding, accepted
+    other = observed.copy()
+    other.loc[{"section": SECTIONS[1], "year": years[1]}] = 300
+    with pytest.raises(
+        EstimInputError, match=r"differ from the fit's data in 1 of 4 section-years"
+    ) as e:
+        refuse_other_truth(path, other)
+    assert f"{SECTIONS[1]} {years[1]}: 360 in the truth, 300 in the fit's data" in str(e.value)

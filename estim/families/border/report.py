@@ -17,38 +17,9 @@ import xarray as xr
 from estim.errors import EstimInputError
 from estim.families.base import FamilyReport
 from estim.families.border.repeated_trials import AT_ONE, retry_summary
+from estim.families.border.truth_file import refuse_other_truth, truth_by_year
 from estim.figure_style import events_in_fit
 from estim.intervals import equal_tailed
-
-
-def truth_by_year(truth_path: str | Path) -> xr.DataArray:
-    """The simulator's true unobserved crossings per section × year (``truth.nc``).
-
-    `EstimInputError` naming the file when it is missing, not readable as netCDF, or not a simulator truth
-    file (no ``unobserved`` counts by section, month and category).
-    """
-    path = Path(truth_path)
-    what = "expected the simulator's truth.nc, written by `estim simulate`"
-    if not path.is_file():
-        raise EstimInputError(f"{path}: no such truth file ({what})")
-    try:
-        with xr.open_dataset(path, engine="netcdf4") as t:
-            if "unobserved" not in t:
-                raise EstimInputError(
-                    f"{path}: no variable 'unobserved': not a simulator truth file ({what})"
-                )
-            u = t["unobserved"].load()
-    except (OSError, ValueError, RuntimeError) as e:  # netCDF4 raises these for what it cannot read
-        raise EstimInputError(f"{path}: not a readable netCDF file ({e}); {what}") from e
-    if set(u.dims) != {"section", "month", "category"} or not np.issubdtype(
-        u["month"].dtype, np.datetime64
-    ):
-        raise EstimInputError(
-            f"{path}: 'unobserved' has dimensions {tuple(u.dims)}, not section × month × category "
-            f"(months as dates): not a simulator truth file ({what})"
-        )
-    years = u["month"].dt.year.values
-    return u.assign_coords(year=("month", years)).groupby("year").sum().sum("category")
 
 
 def border_tables(
@@ -77,6 +48,7 @@ def border_tables(
                 f"{truth}: the truth does not cover the fit's sections and years ({e}): is it the truth "
                 "of the simulation the fit was made from?"
             ) from e
+        refuse_other_truth(truth, app_sy)
     annual = equal_tailed(sy.sum("year") / n_years, prob)
     surveyed = surveyed_sections(tree)
     sections = []
