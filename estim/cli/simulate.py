@@ -8,6 +8,81 @@ from typing import Any
 import click
 
 from estim.cli.common import _fail_input, cli
+from estim.errors import EstimInputError
+from estim.simulate.config import MAX_YEARS
+
+_CLOSED_LAWS = ("Beta", "Uniform")
+"""Effect-size priors whose support includes its finite ends (a share of 0 or 1 is meaningful); for the
+others (LogNormal, Gamma, …) a finite end, such as a multiplier of 0, is outside the support."""
+
+
+def effect_range(effect: Any) -> tuple[float, float, bool]:
+    """The values an effect size may take: (low, high, ends included).
+
+    The support of the effect's prior (models/measures/*.toml: a Beta share or reduction in [0, 1], a
+    LogNormal multiplier > 0), cut to where the target's multiplier is ≥ 0.
+    """
+    from estim.measures.spec import frozen_law
+
+    low, high = (float(x) for x in frozen_law(effect.prior).support())
+    closed = effect.prior.distribution in _CLOSED_LAWS
+    if effect.multiplier == "value" and low < 0:
+        low, closed = 0.0, True
+    if effect.multiplier == "1 - value" and high > 1:
+        high, closed = 1.0, True
+    return low, high, closed
+
+
+def check_effect(measure: str, effect: Any, value: float) -> None:
+    """Refuse an effect size outside its effect's domain (`effect_range`), naming effect, range and value."""
+    import math
+
+    low, high, closed = effect_range(effect)
+    inside = (low <= value <= high) if closed else (low < value < high)
+    if not (math.isfinite(value) and inside):
+        left, right = ("[", "]") if closed else ("(", ")")
+        right = ")" if math.isinf(high) else right
+        raise EstimInputError(
+            f"--effect {measure}.{effect.name}={value:g}: outside its range {left}{low:g}, {high:g}{right} "
+            f"(the support of its {effect.prior.distribution} prior where {effect.target} × "
+            f"({effect.multiplier}) ≥ 0)"
+        )
+
+
+_SIMULATION_FILES = ("truth.nc", "README.md", "SHA256SUMS")
+
+
+def simulation_files() -> set[str]:
+    """The names of every file `estim simulate` writes (estim.simulate.write_simulation)."""
+    from estim.records.schemas import SCHEMAS
+
+    return {f"{name}.csv" for name in SCHEMAS} | set(_SIMULATION_FILES)
+
+
+def check_out_folder(out: Path, force: bool) -> None:
+    """Refuse an --out folder that holds anything but a previous simulation's files, unless ``force``.
+
+    A previous simulation is recognised by its SHA256SUMS, and every entry of the folder must be one of the
+    files a simulation writes (no subfolders, no other files, no Parquet records); those are overwritten.
+    """
+    if force or not out.is_dir():
+        return
+    entries = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir())
+    if not entries:
+        return
+    ours = simulation_files()
+    others = [e for e in entries if e not in ours]
+    if others or "SHA256SUMS" not in entries:
+        shown = ", ".join((others or entries)[:8]) + (" …" if len(others or entries) > 8 else "")
+        what = (
+            f"files a simulation does not write: {shown}"
+            if others
+            else f"{shown}, but no SHA256SUMS of a previous simulation"
+        )
+        raise EstimInputError(
+            f"--out {out}: the folder is not empty ({what}); give an empty or new folder, one holding only a "
+            "previous `estim simulate`'s files, or --force to write beside (and overwrite) what is there"
+        )
 
 
 @cli.command()
@@ -18,10 +93,20 @@ from estim.cli.common import _fail_input, cli
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     required=True,
-    help="Folder to write the records and truth.nc into (created if missing).",
+    help="Folder to write the records and truth.nc into (created if missing; if not empty, it may hold only "
+    "a previous simulation's files, which are overwritten).",
 )
 @click.option(
-    "--years", type=int, default=None, help="Number of years to simulate (default: 12, 2006–2017)."
+    "--force",
+    is_flag=True,
+    help="Write into a non-empty --out folder whatever it holds (same-named files are overwritten).",
+)
+@click.option(
+    "--years",
+    type=click.IntRange(1, MAX_YEARS),
+    default=None,
+    help=f"Number of years to simulate from 2006-01 (default: 12, 2006–2017; at most {MAX_YEARS}: the "
+    "calibrated trends are not extrapolated further).",
 )
 @click.option("--quiet", is_flag=True, help="No progress display.")
 @click.option(
@@ -66,6 +151,7 @@ from estim.cli.common import _fail_input, cli
 def simulate(
     seed: int | None,
     out: Path,
+    force: bool,
     years: int | None,
     quiet: bool,
     measures: tuple[str, ...],
@@ -91,6 +177,7 @@ def simulate(
 
     from estim import simulate as sim
 
+    check_out_folder(out, force)
     applied = []
     if measures:
         from estim.measures.spec import read_measure
@@ -121,6 +208,7 @@ def simulate(
                     else "several measures have (write MEASURE.NAME)"
                 )
                 _fail_input(f"--effect {name}: {why} that effect; known: {known}")
+            check_effect(owners[0].name, owners[0].effect(effect), number)  # type: ignore[arg-type]
             values[owners[0].name][effect] = number  # type: ignore[assignment]
         applied = [
             s.applied(values=values[s.name] or None, start=measure_start, displacement=displacement)
@@ -136,7 +224,12 @@ def simulate(
     try:
         config = sim.SimulationConfig(measures=tuple(applied), **changes)
     except ValueError as e:  # the config's own checks name the field and its range
-        _fail_input(f"--retry/--frailty/--years: {e}")
+        message = str(e).removeprefix("SimulationConfig.")
+        if "retry_probability" in message:
+            message = f"--retry {retry}: not a probability in [0, 1] (retry_probability)"
+        elif "frailty" in message:
+            message = f"--frailty {frailty}: not a finite number ≥ 0 (apprehension_frailty_sd)"
+        _fail_input(message)
 
     def month_number(text: str) -> int:
         year, month = text.split("-")[:2]

@@ -33,6 +33,13 @@ from estim.simulate.measures import AppliedMeasure
 DEFAULT_SEED: int = 20061
 """Seed of the shipped synthetic dataset (data/synthetic/)."""
 
+MAX_YEARS: int = 25
+"""At most this many years are simulated (2006–2030 from the default start: the 12 calibrated years and 13 more
+for measures from 2018). The calibrated 2006–2017 trends (journeys, legal flows, the technical detection
+hazard's δ) grow exponentially: extrapolated much further, a run takes many minutes (30+ years), then
+apprehensions become certain (p = 1, about 80 years) or the journey counts overflow their negative binomial
+draws (200 years)."""
+
 POLICY_EVENTS = ("border_residents_agreement", "customs_union", "joint_checkpoint_control")
 """The three regime changes of docs/sources.md, "Policy events" (their kinds in schemas.POLICY_KINDS)."""
 
@@ -482,8 +489,11 @@ def _check_config(c: SimulationConfig) -> None:
         if not 0.0 <= v <= 1.0:
             raise ValueError(f"SimulationConfig.{name}: {v} is not a probability")
 
-    if c.years < 1:
-        raise ValueError("SimulationConfig.years must be at least 1")
+    if not 1 <= c.years <= MAX_YEARS:
+        raise ValueError(
+            f"SimulationConfig.years: {c.years} is not in 1–{MAX_YEARS} (the calibrated trends are not "
+            "extrapolated further)"
+        )
     for name in (
         "legal_level_citizens",
         "legal_level_foreigners",

@@ -1,0 +1,187 @@
+"""`estim simulate` refuses bad input clearly: effect sizes outside their domain, a non-empty --out folder,
+--years outside 1..MAX_YEARS."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from click.testing import CliRunner
+
+from estim.cli.simulate import check_effect, check_out_folder, effect_range, simulation_files
+from estim.errors import EstimInputError
+from estim.measures.spec import known_measures, read_measure
+from estim.simulate.config import MAX_YEARS, SimulationConfig
+
+
+def _cli():
+    from estim.cli import cli
+
+    return cli
+
+
+def _run(args):
+    return CliRunner().invoke(_cli(), ["simulate", "--quiet", *args])
+
+
+# ----------------------------------------------------------------------------------------------------------
+# effect sizes
+
+EFFECTS = [(m, e) for m in known_measures() for e in read_measure(m).effects]
+
+# the shipped effects' domains: shares and reductions (Beta priors) in [0, 1], multipliers (LogNormal) > 0
+EXPECTED = {
+    "permits.take_up": (0.0, 1.0, True),
+    "permits.guard_uplift": (0.0, math.inf, False),
+    "permits.informant_uplift": (0.0, math.inf, False),
+    "faster_checks.wait_reduction": (0.0, 1.0, True),
+    "coordination.flow": (0.0, math.inf, False),
+}
+
+
+def test_every_shipped_effect_has_its_expected_domain():
+    assert {f"{m}.{e.name}" for m, e in EFFECTS} == set(EXPECTED)
+    for m, e in EFFECTS:
+        assert effect_range(e) == EXPECTED[f"{m}.{e.name}"]
+
+
+@pytest.mark.parametrize(("measure", "effect"), EFFECTS, ids=lambda x: getattr(x, "name", x))
+def test_each_effect_accepts_its_domain_and_refuses_values_outside_it(measure, effect):
+    low, high, closed = effect_range(effect)
+    median = float(effect.quantiles([0.5])[0])
+    inside = [median, low + 1e-9]
+    outside = [low - 0.5, -3.0, math.nan, math.inf, -math.inf]
+    if closed:
+        inside += [low, high]
+    else:
+        outside.append(low)
+    if math.isfinite(high):
+        inside.append(high - 1e-9)
+        outside += [high + 0.5, 3.0]
+    else:
+        inside.append(1e6)
+    for value in inside:
+        check_effect(measure, effect, value)
+        assert float(effect.multiplier_of(value)) >= 0
+    for value in outside:
+        with pytest.raises(EstimInputError) as info:
+            check_effect(measure, effect, value)
+        message = str(info.value)
+        assert f"{measure}.{effect.name}" in message and f"={value:g}" in message, message
+        assert f"{low:g}, {high:g}" in message, message
+
+
+@pytest.mark.parametrize(
+    ("measure", "effect", "message"),
+    [
+        ("permits", "take_up=-0.5", "permits.take_up=-0.5: outside its range [0, 1]"),
+        ("permits", "take_up=1.5", "permits.take_up=1.5: outside its range [0, 1]"),
+        (
+            "faster_checks",
+            "wait_reduction=-3",
+            "faster_checks.wait_reduction=-3: outside its range [0, 1]",
+        ),
+        ("permits", "guard_uplift=0", "permits.guard_uplift=0: outside its range (0, inf)"),
+        ("coordination", "flow=-1", "coordination.flow=-1: outside its range (0, inf)"),
+    ],
+)
+def test_the_cli_refuses_an_effect_outside_its_domain(tmp_path, measure, effect, message):
+    out = tmp_path / "sim"
+    r = _run(["--years", "1", "--out", str(out), "--measure", measure, "--effect", effect])
+    assert r.exit_code == 2 and message in r.output and "Traceback" not in r.output, r.output
+    assert not out.exists()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# --out
+
+
+def test_an_empty_or_missing_out_folder_is_fine(tmp_path):
+    check_out_folder(tmp_path / "missing", force=False)
+    (tmp_path / "empty").mkdir()
+    check_out_folder(tmp_path / "empty", force=False)
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["keep.txt"],
+        ["SHA256SUMS", "truth.nc", "apprehensions.parquet"],  # Parquet records beside a simulation
+        ["apprehensions.parquet", "registers.parquet"],
+        ["truth.nc", "README.md"],  # no SHA256SUMS: not known to be a simulation's
+        [".hidden"],
+    ],
+)
+def test_a_folder_with_other_files_is_refused_unless_forced(tmp_path, names):
+    for n in names:
+        (tmp_path / n).write_text("x")
+    with pytest.raises(EstimInputError) as info:
+        check_out_folder(tmp_path, force=False)
+    message = str(info.value)
+    assert str(tmp_path) in message and "--force" in message, message
+    assert (
+        any(n in message for n in names if n not in simulation_files()) or "SHA256SUMS" in message
+    )
+    check_out_folder(tmp_path, force=True)
+
+
+def test_a_subfolder_is_refused(tmp_path):
+    (tmp_path / "SHA256SUMS").write_text("x")
+    (tmp_path / "old").mkdir()
+    with pytest.raises(EstimInputError, match="old/"):
+        check_out_folder(tmp_path, force=False)
+
+
+def test_a_previous_simulations_files_may_be_overwritten(tmp_path):
+    for n in simulation_files():
+        (tmp_path / n).write_text("x")
+    check_out_folder(tmp_path, force=False)
+    (tmp_path / "registers.csv").unlink()  # a subset with its SHA256SUMS is still a simulation's
+    check_out_folder(tmp_path, force=False)
+
+
+def test_the_cli_refuses_a_non_empty_out_and_writes_with_force_then_over_its_own_files(tmp_path):
+    out = tmp_path / "sim"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    r = _run(["--years", "1", "--out", str(out)])
+    assert r.exit_code == 2 and str(out) in r.output and "keep.txt" in r.output, r.output
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+
+    r = _run(["--years", "1", "--out", str(out), "--force"])
+    assert r.exit_code == 0, r.output
+    assert (out / "keep.txt").read_text() == "mine"
+    assert {p.name for p in out.iterdir()} == simulation_files() | {"keep.txt"}
+
+    (out / "keep.txt").unlink()  # now only a simulation's files: a rerun overwrites them
+    r = _run(["--years", "1", "--out", str(out), "--seed", "3"])
+    assert r.exit_code == 0, r.output
+    assert {p.name for p in out.iterdir()} == simulation_files()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# --years
+
+
+@pytest.mark.parametrize("years", ["0", "-1", str(MAX_YEARS + 1), "40", "80", "200", "100000"])
+def test_years_outside_the_range_are_refused_naming_only_the_option(tmp_path, years):
+    out = tmp_path / "sim"
+    r = _run(["--years", years, "--out", str(out)])
+    assert r.exit_code == 2, r.output
+    assert "--years" in r.output and years in r.output and f"1<=x<={MAX_YEARS}" in r.output
+    assert "SimulationConfig" not in r.output and "--retry" not in r.output, r.output
+    assert not out.exists()
+
+
+def test_the_config_refuses_years_outside_the_range():
+    SimulationConfig(years=MAX_YEARS)
+    for years in (0, MAX_YEARS + 1, 200):
+        with pytest.raises(ValueError, match=f"years: {years} is not in 1–{MAX_YEARS}"):
+            SimulationConfig(years=years)
+
+
+def test_retry_and_frailty_errors_name_their_own_option(tmp_path):
+    r = _run(["--years", "1", "--out", str(tmp_path / "a"), "--retry", "1.5"])
+    assert r.exit_code == 2 and "--retry 1.5" in r.output and "--frailty" not in r.output, r.output
+    r = _run(["--years", "1", "--out", str(tmp_path / "b"), "--frailty", "-1"])
+    assert r.exit_code == 2 and "--frailty -1" in r.output and "--retry" not in r.output, r.output
