@@ -192,9 +192,11 @@ def verdict(result: dict[str, Any], stat: str, alpha: float = ALPHA) -> dict[str
     """Whether a predictive check passes, and why, in words.
 
     Posterior predictive: it fails when a p-value is below `alpha` (the data are more extreme than the model
-    predicts) or above 1 − `alpha` (they vary less than it predicts). Prior predictive: it fails when an
-    observed cell lies outside its prior predictive interval (the priors make the data implausible). Either
-    way the cells outside their interval are named, with the side the observation falls on.
+    predicts) or above 1 − `alpha` (they vary less than it predicts). Prior predictive: it fails when fewer
+    than `prob` − 0.1 of the observed cells lie inside their prior predictive intervals (the priors make the
+    data implausible; a calibrated prior leaves about 1 − `prob` of them outside, so one cell outside is no
+    verdict: the hares' 33 histories failed with 32 inside). Either way the cells outside their interval are
+    named, with the side the observation falls on.
     """
     table = result["tables"][stat]
     pct = f"{result['prob']:.0%}"
@@ -207,7 +209,7 @@ def verdict(result: dict[str, Any], stat: str, alpha: float = ALPHA) -> dict[str
     if sides:
         cells += "; outside: " + ", ".join(sides)
     if result["group"] == "prior_predictive":
-        passed = not sides
+        passed = len(table) - len(outside) >= (result["prob"] - 0.1) * len(table)
         why = "the priors allow the data" if passed else "the priors make these cells implausible"
         return {"passed": passed, "text": f"{'ok' if passed else 'FAIL'}: {why} ({cells})"}
     p = result["p_values"][stat]

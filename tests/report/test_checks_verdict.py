@@ -52,3 +52,22 @@ def test_counts_print_as_counts():
     r["verdicts"] = {"f_k": verdict(r, "f_k")}
     text = format_checks({"posterior_predictive": r})
     assert "1,645" in text and "1,645.0" not in text and "1,500 – 1,700" in text
+
+
+def test_one_cell_outside_of_many_is_what_a_calibrated_prior_gives():
+    # a 90 % interval leaves ~10 % of the cells outside: the hares' 33 histories failed with 32 inside
+    def result(n_outside: int) -> dict:
+        n = 33
+        observed = [5] * n
+        upper = [99] * (n - n_outside) + [2] * n_outside
+        table = pd.DataFrame(
+            {"observed": observed, "median": observed, "lower": [0] * n, "upper": upper},
+            index=pd.Index([str(i) for i in range(n)], name="history"),
+        )
+        table["inside"] = table["observed"] <= table["upper"]
+        return {"group": "prior_predictive", "prob": 0.9, "tables": {"h": table}, "p_values": {}}
+
+    assert verdict(result(1), "h")["passed"]
+    assert verdict(result(6), "h")["passed"]  # 27 of 33 = 0.82 ≥ 0.8
+    bad = verdict(result(7), "h")  # 26 of 33 = 0.79
+    assert not bad["passed"] and "26 of 33 cells inside" in bad["text"]
