@@ -46,7 +46,9 @@ from estim.cli.common import _figure_path, _progress, cli
     default=None,
     help="Save every draw as netCDF (dims draw, scenario, section, month), with provenance.",
 )
-@click.option("--by-category", is_flag=True, help="Keep the category dimension in --out.")
+@click.option(
+    "--by-category", is_flag=True, help="Keep the category dimension in --out (needs --out)."
+)
 @click.option(
     "--analogues", is_flag=True, help="Also print each measure's prior beside the data's analogue."
 )
@@ -106,6 +108,12 @@ def forecast_cmd(
     from estim.run import store
     from estim.run.data import fit_data
 
+    if by_category and out is None:
+        raise click.UsageError(
+            "--by-category needs --out: it keeps the category dimension in the saved draws "
+            "(the printed tables are by section only)",
+            ctx=click.get_current_context(),
+        )
     specs = read_measures(measures)  # bad names fail before the slow work
     tree = store.load_result(fit_path)
     if str(tree.attrs.get("family")) != "border":

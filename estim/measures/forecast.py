@@ -53,6 +53,8 @@ from estim.measures.spec import MeasureSpec, measures_digest
 from estim.simulate.measures import section_mask, strength
 
 BASELINE = "baseline"
+# the forecast's last month lies at most this many months after the data's last (the --horizon cap)
+MAX_MONTHS_AHEAD = 240
 CHUNK = (
     50  # posterior draws simulated at a time (memory); fixed, so that results do not depend on it
 )
@@ -216,24 +218,17 @@ def forecast(
     settings = settings or ForecastSettings()
     # a fit averaged with repeated trials (r = 1) is read as averaged, before any thinning of its draws
     posterior = with_repeated_trials(posterior)
-    if horizon < 1:
-        raise EstimInputError(f"horizon must be at least one month, got {horizon}")
     last = data["month"].values[-1]
     first = np.datetime64(last, "M") + np.timedelta64(1, "M")
-    begin = first if start is None else _month(start)
-    if begin < first:
-        raise EstimInputError(
-            f"the forecast starts at {begin}, inside the fitted data (which end {str(last)[:7]}): "
-            f"a forecast starts at {first} or later"
-        )
+    begin = forecast_start(data["month"].values, start, horizon)
     gap = int((begin - first).astype(int))
     months = _months_after(last, gap + horizon)
     applied = [m.applied(start=None if start is None else str(begin)) for m in measures]
     for m in applied:
         if np.datetime64(m.start_month, "M") < first:
             raise EstimInputError(
-                f"measure {m.name} starts {m.start_month}, inside the fitted data (which end "
-                f"{str(last)[:7]}); give --start"
+                f"measure {m.name} starts {m.start_month}, before or inside the fitted data "
+                f"({str(data['month'].values[0])[:7]} … {str(last)[:7]}); give --start"
             )
 
     parameters, (n_chain, n_draw) = posterior_parameters(posterior)
@@ -362,13 +357,39 @@ _DESCRIPTIONS = {
 }
 
 
+def forecast_start(data_months: np.ndarray, start: str | None, horizon: int) -> np.datetime64:
+    """The first forecast month (``start``, YYYY-MM, default the month after the data), checked: after the
+    fitted data, and the forecast's last month at most ``MAX_MONTHS_AHEAD`` months after the data's last (the
+    model's trends and random walks are not meant to be carried further; beyond it the counts explode)."""
+    if not 1 <= horizon <= MAX_MONTHS_AHEAD:
+        raise EstimInputError(f"--horizon must be 1 to {MAX_MONTHS_AHEAD} months, got {horizon}")
+    data_first = str(data_months[0])[:7]
+    data_last = np.datetime64(data_months[-1], "M")
+    first = data_last + np.timedelta64(1, "M")
+    latest = first + np.timedelta64(MAX_MONTHS_AHEAD - horizon, "M")
+    begin = first if start is None else _month(start)
+    if begin < first:
+        raise EstimInputError(
+            f"--start {begin}: the forecast would start before or inside the fitted data "
+            f"({data_first} … {data_last}); a forecast starts at {first} or later"
+        )
+    if begin > latest:
+        raise EstimInputError(
+            f"--start {begin}: with --horizon {horizon} the forecast would end "
+            f"{int((begin - first).astype(int)) + horizon} months after the fitted data (which end "
+            f"{data_last}); a forecast ends at most {MAX_MONTHS_AHEAD} months after the data, so the "
+            f"latest start for this horizon is {latest} (allowed: {first} to {latest})"
+        )
+    return begin
+
+
 def _month(text: str) -> np.datetime64:
     try:
         if len(str(text)) != 7:
             raise ValueError
         return np.datetime64(str(text), "M")
     except ValueError as e:
-        raise EstimInputError(f"start must be a month YYYY-MM, got {text!r}") from e
+        raise EstimInputError(f"--start must be a month YYYY-MM, got {text!r}") from e
 
 
 def _scenario_rates(

@@ -202,11 +202,18 @@ def known_measures() -> list[str]:
 
 def read_measures(names: str | Sequence[str]) -> list[MeasureSpec]:
     """Measures by a comma-separated list of names or paths, or ``"all"`` (models/measures/, by name)."""
+    given = names if isinstance(names, str) else ",".join(map(str, names))
     if isinstance(names, str):
         names = (
             known_measures() if names.strip() == "all" else [n.strip() for n in names.split(",")]
         )
     specs = [read_measure(n) for n in names if n]
+    if not specs:
+        known = ", ".join(known_measures()) or "none"
+        raise EstimInputError(
+            f"--measures {given!r}: no measure given; give "
+            f"comma-separated names ({known}), paths to .toml specs, or 'all'"
+        )
     seen = [s.name for s in specs]
     if len(set(seen)) != len(seen):
         raise EstimInputError(f"a measure is named twice: {', '.join(seen)}")
