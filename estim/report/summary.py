@@ -418,9 +418,17 @@ def compare(paths: list[Path]) -> pd.DataFrame:
         if reference is None:
             reference = (str(path), obs, used)
         elif obs.shape != reference[1].shape or not np.array_equal(obs.values, reference[1].values):
+            grouping = set(obs.dims) == set(reference[1].dims) and obs.sum() == reference[1].sum()
+            why = (
+                ": the same people grouped into other cells (fits with other covariates, say), and LOO "
+                "here compares fits on the same cells; compare covariate sets by their ML log-likelihoods "
+                "(estim fit SPEC --mle) instead"
+                if grouping
+                else ": LOO cannot compare them"
+            )
             raise EstimInputError(
                 f"{path} and {reference[0]} are fits of different observations "
-                f"({observed_name} {dict(obs.sizes)} vs {dict(reference[1].sizes)}): LOO cannot compare them"
+                f"({observed_name} {dict(obs.sizes)} vs {dict(reference[1].sizes)}){why}"
             )
         elif not np.array_equal(used, reference[2]):
             raise EstimInputError(
