@@ -609,7 +609,9 @@ def test_a_fits_record_folder_resolves_beside_the_fit_and_refuses_changed_record
     registers = records / "registers.csv"
     lines = registers.read_text().splitlines(keepends=True)
     in_2010 = [i for i, line in enumerate(lines) if ",2010-" in line]
-    registers.write_text("".join(line for i, line in enumerate(lines) if i not in set(in_2010[::2])))
+    registers.write_text(
+        "".join(line for i, line in enumerate(lines) if i not in set(in_2010[::2]))
+    )
     (records / "SHA256SUMS").unlink(missing_ok=True)
     with pytest.raises(EstimInputError, match="changed since the fit"):
         fit_records_folder(tree, fit_path)
