@@ -28,6 +28,7 @@ from estim.families.base import (
     check_choice,
     select_records,
 )
+from estim.families.closed.table_checks import ROWS_PER_GROUP_MIN, looks_like_count
 from estim.families.covariates import (
     MAX_LEVELS,
     Design,
@@ -48,9 +49,9 @@ COVARIATE_PREFIX = "covariate_"
 MAX_WHOLE = 2**53
 # A frequency table has one row per (times seen, covariate pattern); people share them in an individuals table
 # (times seen takes a handful of values). Fewer rows than this per distinct (times seen × categorical columns),
-# beside a column that looks like counts, reads as the former (the closed families' rule for patterns tables;
-# `refuse_frequency_table_read_as_people` has a second one).
-ROWS_PER_CELL_MIN = 2
+# beside a column that looks like counts, reads as the former: the closed families' rule for patterns tables
+# (`refuse_frequency_table_read_as_people` has a second one).
+ROWS_PER_CELL_MIN = ROWS_PER_GROUP_MIN
 
 
 def covariate_variable(name: str) -> str:
@@ -441,19 +442,6 @@ def _from_benchmark(table: pd.DataFrame, fields: Mapping[str, Any]) -> xr.Datase
     return data
 
 
-def _looks_like_count(raw: pd.Series) -> bool:
-    """Non-negative whole numbers, some > 1, and not an index 1, 2, 3, …: what a column of people per row looks
-    like."""
-    if pd.api.types.is_bool_dtype(raw):
-        return False
-    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    if len(values) == 0 or not np.isfinite(values).all():
-        return False
-    if (values < 0).any() or (values != np.round(values)).any() or values.max() <= 1:
-        return False
-    return not (len(values) > 1 and np.all(np.diff(np.sort(values)) == 1))
-
-
 def refuse_frequency_table_read_as_people(
     table: pd.DataFrame,
     times_seen: str,
@@ -486,7 +474,7 @@ def refuse_frequency_table_read_as_people(
     named = {times_seen, *covariates, *declared}
     n = len(table)
     k = table[times_seen].to_numpy()
-    candidates = [c for c in table.columns if c not in named and _looks_like_count(table[c])]
+    candidates = [c for c in table.columns if c not in named and looks_like_count(table[c])]
     if not candidates:
         return
     # the columns the spec names and the undeclared text columns, each with repeated values (a sex, a region,
