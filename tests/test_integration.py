@@ -105,3 +105,22 @@ def test_invalid_records_write_nothing_and_exit_2(small_dataset, tmp_path):
 def test_usage_error_exits_2():
     r = CliRunner().invoke(cli, ["data", "statistics", "--period", "decade", "--out", "x.nc"])
     assert r.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["data", "statistics", "HERE"],  # wrote netCDF under the .csv name
+        ["fit", "HERE/spec.toml"],  # refused before the spec is read
+        ["forecast", "HERE/fit.nc"],
+    ],
+)
+@pytest.mark.parametrize(("name", "said"), [("st.csv", "not '.csv'"), ("st", "has no suffix")])
+def test_a_netcdf_out_file_not_named_nc_is_refused_before_any_work(tmp_path, command, name, said):
+    out = tmp_path / name
+    args = [a.replace("HERE", str(tmp_path)) for a in command]
+    r = CliRunner().invoke(cli, [*args, "--out", str(out)])
+    assert r.exit_code == 2, r.output
+    assert "'--out'" in r.output and "written as netCDF, so its name must end in .nc" in r.output
+    assert said in r.output, r.output
+    assert not out.exists()

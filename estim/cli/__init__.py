@@ -22,6 +22,7 @@ from estim.cli.common import (  # noqa: F401 - the group and the helpers the com
     EXIT_OK,
     _fail_input,
     _figure_path,
+    _netcdf_out,
     _progress,
     _truth_path,
     cli,
@@ -89,7 +90,8 @@ def data_summary_cmd(path: Path | None, fmt: str) -> None:
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     required=True,
-    help="netCDF file to write.",
+    callback=_netcdf_out,
+    help="netCDF file to write (NAME.nc).",
 )
 @click.option(
     "--period",
@@ -207,7 +209,8 @@ def demo(out: Path | None) -> None:
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Where to save the fit (default: NAME.nc beside the spec).",
+    callback=_netcdf_out,
+    help="Where to save the fit, a netCDF file (default: NAME.nc beside the spec).",
 )
 @click.option(
     "--format",
@@ -299,13 +302,17 @@ def summary_cmd(
     """What a saved fit says: N-hat or the family's own tables, each column explained, and the gate verdict.
 
     A fit that failed the diagnostics gate is not summarised as a result: it prints FAILED with the failed
-    checks and exits 3.
+    checks and exits 3. A fit of your own data file is refused (exit 2) when the file's data changed since
+    the fit (the fit's data hash); a file saved again with the same data passes.
     """
     from estim.report.figures import save_figure
     from estim.report.summary import family_of_fit, format_summary, summarise
     from estim.run import store
+    from estim.run.data import fit_data_file
 
     tree = store.load(fit_path)
+    # the estimates are of the data as they were: refuse to present them as of a file that says otherwise now
+    fit_data_file(tree, fit_path)
     summary = summarise(tree, prob=prob, truth=truth)
     summary["file"] = str(fit_path)
     if figure is not None:
@@ -464,7 +471,9 @@ def check_cmd(fit_path: Path, figure: Path | None, fmt: str, strict: bool) -> No
 def compare_cmd(fit_paths: tuple[Path, ...], fmt: str) -> None:
     """PSIS-LOO comparison of fits of the same observations (best first).
 
-    Refuses a fit that failed the diagnostics gate (exit 3) and fits of different data (exit 2).
+    Refuses a fit that failed the diagnostics gate (exit 3), fits of different data, and one fit given twice
+    (the same file, or a copy: the same spec and data hashes), which would compare a model with itself
+    (exit 2).
     """
     from estim.report.summary import compare, compare_json, format_compare
 

@@ -78,6 +78,17 @@ def _figure_path(ctx: click.Context, param: click.Parameter, value: Path | None)
     return value
 
 
+def _netcdf_out(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """Refuse an output file name whose suffix says another format than the netCDF written, before any work
+    is done (exit 2): a .csv that holds netCDF misleads whoever opens it. The name must end in .nc."""
+    if value is not None and value.suffix.lower() != ".nc":
+        said = f", not {value.suffix!r}" if value.suffix else " (this name has no suffix)"
+        raise click.BadParameter(
+            f"{value}: the file is written as netCDF, so its name must end in .nc{said}"
+        )
+    return value
+
+
 def _truth_path(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
     """Refuse a truth file that is not a readable netCDF before any work is done (exit 2)."""
     if value is None:

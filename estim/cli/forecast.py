@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from estim.cli.common import _figure_path, _progress, cli
+from estim.cli.common import _figure_path, _netcdf_out, _progress, cli
 
 
 @cli.command("forecast")
@@ -44,7 +44,8 @@ from estim.cli.common import _figure_path, _progress, cli
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Save every draw as netCDF (dims draw, scenario, section, month), with provenance.",
+    callback=_netcdf_out,
+    help="Save every draw as netCDF (NAME.nc; dims draw, scenario, section, month), with provenance.",
 )
 @click.option(
     "--by-category", is_flag=True, help="Keep the category dimension in --out (needs --out)."

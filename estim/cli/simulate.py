@@ -85,6 +85,16 @@ def check_out_folder(out: Path, force: bool) -> None:
         )
 
 
+def _month_number(text: str) -> int:
+    """Months since year 0 of a YYYY-MM month."""
+    year, month = text.split("-")[:2]
+    return 12 * int(year) + int(month) - 1
+
+
+def _month_text(number: int) -> str:
+    return f"{number // 12:04d}-{number % 12 + 1:02d}"
+
+
 @cli.command()
 @click.option(
     "--seed", type=int, default=None, help="Random seed (default: the seed of the shipped data)."
@@ -120,7 +130,8 @@ def check_out_folder(out: Path, force: bool) -> None:
     "--measure-start",
     metavar="YYYY-MM",
     default=None,
-    help="First month in force of every --measure (default: each spec's start).",
+    help="First month in force of every --measure, within the simulated period (default: each spec's "
+    "start).",
 )
 @click.option(
     "--effect",
@@ -231,11 +242,25 @@ def simulate(
             message = f"--frailty {frailty}: not a finite number ≥ 0 (apprehension_frailty_sd)"
         _fail_input(message)
 
-    def month_number(text: str) -> int:
-        year, month = text.split("-")[:2]
-        return 12 * int(year) + int(month) - 1
-
-    last = month_number(config.start_month) + 12 * config.years - 1
+    first = _month_number(config.start_month)
+    last = first + 12 * config.years - 1
+    period = f"{config.start_month} to {_month_text(last)}"
+    # nothing documents a measure in force before the first simulated month (docs/simulator.md §8 counts its
+    # lag and ramp from a start in the period), and a month asked for after the period simulates nothing:
+    # both refused. A spec's own start after the period is only warned of below (the shipped specs start in
+    # 2018-01, after the default 2006–2017)
+    if measure_start is not None and not first <= _month_number(measure_start) <= last:
+        _fail_input(
+            f"--measure-start {measure_start}: outside the simulated period {period} "
+            f"({config.years} year{'s' if config.years != 1 else ''} from {config.start_month}, --years); "
+            "give a month within it, or more --years"
+        )
+    for m in applied:
+        if _month_number(m.start_month) < first:
+            _fail_input(
+                f"measure {m.name}: its spec's start {m.start_month} is before the simulated period "
+                f"{period}; give --measure-start within it"
+            )
     for m in applied:
         text = "; ".join(
             f"{e.target} × {e.multiplier:.4g}"
@@ -246,7 +271,7 @@ def simulate(
             f"measure {m.name} from {m.start_month} (lag {m.lag_months}, ramp {m.ramp_months} months, "
             f"displacement {m.displacement:g}) at full strength: {text}"
         )
-        if month_number(m.start_month) + m.lag_months > last:
+        if _month_number(m.start_month) + m.lag_months > last:
             click.echo(
                 f"estim: warning: measure {m.name} begins after the simulated period", err=True
             )

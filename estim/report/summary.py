@@ -264,9 +264,8 @@ def format_summary(summary: Mapping[str, Any], *, parameters: bool = False) -> s
         for name, rows in summary["parameters"].items():
             for row in rows:
                 lines.append(f"  {name} {fmt(row, 4)}")
-    else:
-        n = len(summary["parameters"])
-        lines.append(f"({n} model parameter{'s' if n != 1 else ''}: add --parameters to list them)")
+    elif summary["parameters"]:
+        lines.append(_parameter_count(summary["parameters"]))
     if summary.get("sampler") == "exact":
         lines.append(
             "independent draws from the exact posterior (no sampler: the gate checks R-hat and ESS)"
@@ -278,6 +277,20 @@ def format_summary(summary: Mapping[str, Any], *, parameters: bool = False) -> s
 
 
 _STATS = ("median", "lower", "upper", "mean", "sd")
+
+# more arrays than this are counted, not named, in the line that says what --parameters would list
+_NAMED_ARRAYS = 6
+
+
+def _parameter_count(parameters: Mapping[str, Any]) -> str:
+    """The line in place of the parameters: how many values --parameters lists (one per coefficient or array
+    element, as it lists them), and of which arrays; a regression's beta counts once per term, not once."""
+    n = sum(len(rows) for rows in parameters.values())
+    values = f"{n} parameter value{'s' if n != 1 else ''}"
+    if len(parameters) <= _NAMED_ARRAYS:
+        where = ", ".join(f"{name} ({len(rows)})" for name, rows in parameters.items())
+        return f"({values}: {where}; add --parameters to list them)"
+    return f"({values} in {len(parameters)} arrays; add --parameters to list them)"
 
 
 def format_attempts(attempts: Any) -> list[str]:
@@ -382,19 +395,39 @@ def individual_log_likelihood(
     return xr.DataTree.from_dict({"posterior": post, "log_likelihood": ds}), used
 
 
+def _refuse_same_fit(path: Path, tree: xr.DataTree, other: Path, other_tree: xr.DataTree) -> None:
+    """`EstimInputError` when `path` is the fit `other` again: the same file, or a fit with the same spec
+    hash and data hash (a copy, or the same spec fitted to the same data again). LOO would compare a model
+    with itself and call the two equally good, which answers nothing."""
+    if path.resolve() == other.resolve():
+        raise EstimInputError(
+            f"{path} and {other} are the same file ({path.resolve()}): compare needs fits of different "
+            "models of the same data"
+        )
+    keys = ("spec_hash", "data_hash")
+    mine, theirs = ([str(t.attrs.get(k, "")) for k in keys] for t in (tree, other_tree))
+    if all(mine) and mine == theirs:
+        raise EstimInputError(
+            f"{path} and {other} are fits of the same spec to the same data (their spec_hash and data_hash "
+            "are equal: a copy of one fit, or one spec fitted twice): compare needs fits of different "
+            "models of the same data"
+        )
+
+
 def compare(paths: list[Path]) -> pd.DataFrame:
     """PSIS-LOO comparison (`az.compare`, ``round_to="none"``) of fits of the same individuals, best first.
 
     LOO leaves out one individual at a time (`individual_log_likelihood`). Refuses a fit that failed the gate
-    (`GateFailed`), and fits whose observed data or whose likelihood's cells differ: an elpd is a sum over the
-    same observations or it is not comparable.
+    (`GateFailed`), one fit given twice (the same file, or two files of the same spec fitted to the same data:
+    a model compared with itself), and fits whose observed data or whose likelihood's cells differ: an elpd is
+    a sum over the same observations or it is not comparable. The gate and a fit given twice are checked for
+    every file before any LOO is computed.
     """
     import arviz as az
 
     if len(paths) < 2:
         raise EstimInputError("compare needs at least two fits")
-    trees: dict[str, xr.DataTree] = {}
-    reference: tuple[str, xr.DataArray, np.ndarray] | None = None
+    loaded: list[tuple[Path, xr.DataTree]] = []
     for path in paths:
         tree = store.load(path)
         v = store.verdict(tree, str(path))
@@ -406,6 +439,12 @@ def compare(paths: list[Path]) -> pd.DataFrame:
                 "averaging), has no pointwise log-likelihood: LOO cannot compare it (its summary gives the "
                 "models' posterior probabilities)"
             )
+        for earlier, earlier_tree in loaded:
+            _refuse_same_fit(Path(path), tree, earlier, earlier_tree)
+        loaded.append((Path(path), tree))
+    trees: dict[str, xr.DataTree] = {}
+    reference: tuple[str, xr.DataArray, np.ndarray] | None = None
+    for path, tree in loaded:
         name = str(tree.attrs.get("model_name", Path(path).stem))
         if name in trees:
             name = str(path)

@@ -24,6 +24,7 @@ import xarray as xr
 
 from estim.errors import EstimInputError
 from estim.families.base import DataFieldError, DataKind, Family
+from estim.io import sha256
 from estim.run.spec import TABLE_SOURCE, ModelSpec
 
 
@@ -417,18 +418,24 @@ def data_hash(data: xr.Dataset) -> str:
     return h.hexdigest()
 
 
+_CHANGED = "changed since the fit"
+
+
+def _fit_data_field(tree: xr.DataTree, fit_path: Path, name: str) -> Any:
+    """A field of a saved fit's spec's ``[data]`` (``records``, ``file``); None when it has none."""
+    try:
+        return json.loads(str(tree.attrs.get("spec_json") or "{}")).get("data", {}).get(name)
+    except (ValueError, AttributeError) as e:
+        raise EstimInputError(f"{fit_path}: the fit's spec (spec_json) is not readable") from e
+
+
 def fit_records_folder(tree: xr.DataTree, fit_path: str | Path) -> Path | None:
     """The record folder a saved fit's spec names, resolved as it was for the spec (which lived beside the
     fit), and, when the fit records its data hash (every fit estim saves does), checked by `fit_data` to hold
     the records it was fitted to; None for a fit of a table. Raises `EstimInputError` when the records
     changed since the fit, or are not there."""
     fit_path = Path(fit_path)
-    try:
-        records = (
-            json.loads(str(tree.attrs.get("spec_json") or "{}")).get("data", {}).get("records")
-        )
-    except (ValueError, AttributeError) as e:
-        raise EstimInputError(f"{fit_path}: the fit's spec (spec_json) is not readable") from e
+    records = _fit_data_field(tree, fit_path, "records")
     if not records:
         return None
     if tree.attrs.get("data_hash"):
@@ -444,6 +451,41 @@ def fit_records_folder(tree: xr.DataTree, fit_path: str | Path) -> Path | None:
     return folder
 
 
+def fit_data_file(tree: xr.DataTree, fit_path: str | Path) -> Path | None:
+    """The data file (CSV or Parquet) a saved fit's spec names, resolved as it was for the spec, and checked to
+    hold the data the fit was made from; None for a fit of anything else (a benchmark, records, a table from
+    Python). The same bytes as at the fit (its ``data_file_sha256``) pass at once; other bytes are re-read and
+    checked by `fit_data` against the fit's data hash, so a file saved again with the same data (its rows
+    reordered, say) passes and one with other data is refused (`EstimInputError`: changed since the fit). A
+    file no longer there is warned of, not refused: the fit itself is still what it was."""
+    fit_path = Path(fit_path)
+    if not _fit_data_field(tree, fit_path, "file"):
+        return None
+    spec = _fit_spec(tree, fit_path)
+    path = Path(str(spec.data.file)).expanduser()
+    if not path.is_absolute():
+        path = spec.path.parent / path  # type: ignore[union-attr] - _fit_spec sets it
+    if not path.is_file():
+        warnings.warn(
+            f"{fit_path}: its data file {path} is not there: whether the data changed since the fit "
+            "cannot be checked",
+            stacklevel=2,
+        )
+        return None
+    if sha256(path) == str(tree.attrs.get("data_file_sha256", "")):
+        return path
+    try:
+        fit_data(tree, fit_path)
+    except EstimInputError as e:
+        if _CHANGED in str(e):  # fit_data's own refusal says so already
+            raise
+        raise EstimInputError(
+            f"{fit_path}: its data file {_shown(path)} {_CHANGED} and cannot be read as it was: "
+            f"{e}; refit first"
+        ) from e
+    return path
+
+
 def fit_data(tree: xr.DataTree, fit_path: str | Path) -> xr.Dataset:
     """The data a saved fit was fitted to, re-read from the source its spec names and checked against the fit's
     data hash: a forecast or report from a fit must not silently use data that changed since."""
@@ -453,7 +495,7 @@ def fit_data(tree: xr.DataTree, fit_path: str | Path) -> xr.Dataset:
     expected = str(tree.attrs.get("data_hash", ""))
     if expected and data_hash(data) != expected:
         raise EstimInputError(
-            f"{fit_path}: the data its spec names ({data_source(spec)[0]}) changed since the fit "
+            f"{fit_path}: the data its spec names ({data_source(spec)[0]}) {_CHANGED} "
             "(their hash differs from the fit's data_hash); refit first"
         )
     return data

@@ -304,6 +304,46 @@ def test_a_fit_saved_elsewhere_rereads_its_relative_file(canned, immigrants, tmp
     assert fit_data(tree, result.path)["frequency"].sum("pattern").values.tolist() == PUBLISHED_FK
 
 
+def test_summary_refuses_a_fit_whose_data_file_changed_since(
+    canned, immigrants, tmp_path, monkeypatch
+):
+    # `estim summary` printed the estimates of a fit whose CSV held other data since, without a word
+    _, table = immigrants
+    csv = tmp_path / "people.csv"
+    table.to_csv(csv, index=False)
+    spec_path = tmp_path / "people.toml"
+    spec_path.write_text(SPEC.format(file="people.csv"))
+    monkeypatch.setattr(fit_module, "sample", lambda *a, **k: canned.copy())
+    fit_path = str(fit(read_spec(spec_path)).path)
+    run = CliRunner().invoke(cli, ["summary", fit_path])
+    assert run.exit_code == 0 and "N: " in run.output, run.output
+    # the same people in another order: other bytes, the same data
+    table.sample(frac=1, random_state=1).to_csv(csv, index=False)
+    run = CliRunner().invoke(cli, ["summary", fit_path])
+    assert run.exit_code == 0 and "N: " in run.output, run.output
+    # one person seen once more: other data
+    changed = table.copy()
+    changed.loc[0, "capture"] += 1
+    changed.to_csv(csv, index=False)
+    for fmt in ("text", "json"):
+        run = CliRunner().invoke(cli, ["summary", fit_path, "--format", fmt])
+        assert run.exit_code == 2, run.output
+        assert f"{fit_path}: the data its spec names (file " in run.output
+        assert "people.csv) changed since the fit" in run.output
+        assert "N: " not in run.output and '"N"' not in run.output
+    # no longer readable as it was
+    csv.write_text("capture,gender\n1,male,3\n")
+    run = CliRunner().invoke(cli, ["summary", fit_path])
+    assert (
+        run.exit_code == 2 and "people.csv changed since the fit and cannot be read" in run.output
+    )
+    # gone: the fit is summarised, with a warning that its data cannot be checked
+    csv.unlink()
+    run = CliRunner().invoke(cli, ["summary", fit_path])
+    assert run.exit_code == 0 and "N: " in run.output, run.output
+    assert "warning:" in run.output and "people.csv is not there" in run.output
+
+
 # --------------------------------------------------------------------------------------------------------------
 # ML that did not converge
 
@@ -504,13 +544,19 @@ def test_recomputed_log_likelihood_equals_pymcs(compact_fits, tmp_path):
     flat = reference.transpose("chain", "draw", ...).values.reshape(*ll.shape[:2], -1)
     np.testing.assert_allclose(ll, flat[..., counts > 0], rtol=1e-10, atol=1e-12)
     np.testing.assert_array_equal(n, counts[counts > 0])
+    # LOO from the recomputed log-likelihood, left out person by person, as `estim compare` computes it
+    import arviz as az
+
+    from estim.report.summary import individual_log_likelihood
+
+    loo = az.loo(individual_log_likelihood(tree, "frequency", small.path)[0])
+    assert loo.elpd < ll.mean(axis=(0, 1)).sum()
+    assert 2.0 < loo.p < 7.0  # the effective number of parameters: the model has 4
+    # a copy of the fit is the same fit: compare refuses it rather than compare the model with itself
     copy = tmp_path / "again.nc"
     copy.write_bytes(small.path.read_bytes())
-    run = CliRunner().invoke(cli, ["compare", str(small.path), str(copy), "--format", "json"])
-    assert run.exit_code == 0, run.output
-    (first, second) = json.loads(run.stdout).values()
-    assert first["elpd"] == second["elpd"] and first["elpd"] < ll.mean(axis=(0, 1)).sum()
-    assert 2.0 < first["p"] < 7.0  # the effective number of parameters: the model has 4
+    run = CliRunner().invoke(cli, ["compare", str(small.path), str(copy)])
+    assert run.exit_code == 2 and "are fits of the same spec to the same data" in run.output
 
 
 def test_check_works_on_a_compact_fit(compact_fits):

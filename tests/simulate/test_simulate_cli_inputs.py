@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from estim.cli.simulate import check_effect, check_out_folder, effect_range, simulation_files
 from estim.errors import EstimInputError
 from estim.measures.spec import known_measures, read_measure
+from estim.paths import REPO_ROOT
 from estim.simulate.config import MAX_YEARS, SimulationConfig
 
 
@@ -185,3 +186,38 @@ def test_retry_and_frailty_errors_name_their_own_option(tmp_path):
     assert r.exit_code == 2 and "--retry 1.5" in r.output and "--frailty" not in r.output, r.output
     r = _run(["--years", "1", "--out", str(tmp_path / "b"), "--frailty", "-1"])
     assert r.exit_code == 2 and "--frailty -1" in r.output and "--retry" not in r.output, r.output
+
+
+# ----------------------------------------------------------------------------------------------------------
+# --measure-start
+
+
+@pytest.mark.parametrize("start", ["1990-01", "2005-12", "2007-01", "2031-01"])
+def test_a_measure_start_outside_the_simulated_period_is_refused(tmp_path, start):
+    # 1990-01 was simulated without a word, as if the measure had been in force from 2006-01 on
+    out = tmp_path / "sim"
+    r = _run(["--years", "1", "--out", str(out), "--measure", "permits", "--measure-start", start])
+    assert r.exit_code == 2, r.output
+    assert f"--measure-start {start}: outside the simulated period 2006-01 to 2006-12" in r.output
+    assert "--years" in r.output and "Traceback" not in r.output, r.output
+    assert not out.exists()
+
+
+def test_a_measure_specs_own_start_before_the_period_is_refused(tmp_path):
+    spec = tmp_path / "early.toml"
+    text = (REPO_ROOT / "models" / "measures" / "permits.toml").read_text()
+    spec.write_text(text.replace('start = "2018-01"', 'start = "1990-01"', 1))
+    out = tmp_path / "sim"
+    r = _run(["--years", "1", "--out", str(out), "--measure", str(spec)])
+    assert r.exit_code == 2, r.output
+    assert "its spec's start 1990-01 is before the simulated period 2006-01 to 2006-12" in r.output
+    assert not out.exists()
+
+
+def test_a_measure_start_in_the_last_simulated_month_is_simulated(tmp_path):
+    out = tmp_path / "sim"
+    r = _run(
+        ["--years", "1", "--out", str(out), "--measure", "permits", "--measure-start", "2006-12"]
+    )
+    assert r.exit_code == 0, r.output
+    assert "measure permits from 2006-12" in r.output and (out / "truth.nc").is_file()
