@@ -99,3 +99,57 @@ def test_gradient_is_finite_at_any_mean(base, alpha):
         assert np.isfinite(g), (base, value, g)
     # at tiny λ the counts above 1 pull η up with slope Σ f_k (k − 1) = 2 + 2 + 3 + 4 = 11
     np.testing.assert_allclose(float(grad(-800.0)), 11.0, rtol=1e-9)
+
+
+# ------------------------------------------------------------------------------ log(1 − e^x) over its range
+
+
+def _exact_log1mexp(x: float) -> float:
+    """log(1 − e^x) in decimal arithmetic with digits enough that neither 1 − e^x (near 0) nor its logarithm
+    (far below 0, where e^x is ~10^(x / 2.3)) loses any: the float x is converted exactly."""
+    with decimal.localcontext() as ctx:
+        ctx.prec = 50 + int(-x / 2.3) + max(0, int(-math.log10(-x)))
+        return float((1 - D(x).exp()).ln())
+
+
+EXTREMES = [-1e-300, -1e-20, -1e-8, -0.5, -math.log(2.0), -0.7, -1.0, -5.0, -20.0, -30.0, -38.0,
+            -40.0, -100.0, -300.0, -700.0]  # fmt: skip
+
+
+@pytest.mark.parametrize("x", EXTREMES)
+def test_log1mexp_has_full_relative_precision_at_extreme_arguments(x):
+    """Against 50-plus-digit decimal arithmetic: log(−expm1 x) alone came out 2·10⁻⁸ off at x = −20, 1.7·10⁻⁴
+    at −30 and exactly 0 (100 % off) from −38 on, where 1 − e^x rounds to 1."""
+    exact = _exact_log1mexp(x)
+    assert kernels.log1mexp(x, np) == pytest.approx(exact, rel=4e-16, abs=0.0)
+    values = kernels.log1mexp(np.array(EXTREMES), np)  # elementwise, the same
+    assert values[EXTREMES.index(x)] == pytest.approx(exact, rel=4e-16, abs=0.0)
+
+
+def test_log1mexp_far_below_zero_is_minus_e_to_the_x():
+    """The closed-form asymptote: log(1 − e^x) = −e^x − e^{2x}/2 − …, so −e^x to double precision once
+    e^x < 10⁻¹⁶, down to where e^x itself is the smallest subnormal; its ends: 0 at −inf, −inf at 0."""
+    for x in (-40.0, -200.0, -745.0):
+        assert kernels.log1mexp(x, np) == pytest.approx(-math.exp(x), rel=1e-15, abs=0.0)
+    assert kernels.log1mexp(-np.inf, np) == 0.0
+    with np.errstate(divide="ignore"):
+        assert kernels.log1mexp(0.0, np) == -np.inf
+
+
+def test_log1mexp_near_zero_is_log_minus_x_plus_x_over_two():
+    """The closed-form asymptote at the other end: log(1 − e^x) = log(−x) + x/2 + x²/24 + O(x⁴)."""
+    for x in (-1e-300, -1e-100, -1e-12, -1e-6):
+        expected = math.log(-x) + x / 2 + x * x / 24
+        assert kernels.log1mexp(x, np) == pytest.approx(expected, rel=1e-15, abs=0.0)
+
+
+def test_log1mexp_in_pytensor_is_the_same_with_a_finite_gradient():
+    x = pt.dvector("x")
+    value = kernels.log1mexp(x, pt)
+    f = pytensor.function([x], [value, pytensor.grad(value.sum(), x)])
+    points = np.array(EXTREMES)
+    got, gradient = f(points)
+    np.testing.assert_allclose(got, [_exact_log1mexp(v) for v in EXTREMES], rtol=4e-16, atol=0.0)
+    # d/dx log(1 − e^x) = −1/(e^{−x} − 1) = e^x / (e^x − 1)
+    np.testing.assert_allclose(gradient, -1.0 / np.expm1(-points), rtol=1e-14)
+    assert np.isfinite(gradient).all()

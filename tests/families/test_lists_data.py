@@ -205,7 +205,12 @@ def test_a_period_or_section_with_an_empty_list_is_refused_by_name(tmp_path):
     # the clean hand-made records: Jan–Feb 2010 apprehensions in Omsk and Orenburg, a police check (Mar 1)
     # of an apprehended person, an overstay (Apr 11) of someone never apprehended, no deportations
     records = load_records(write_dataset(tmp_path / "r"), key=b"k")
-    year = list_table(records, period="2010")
+    # the overstay shares nobody with the other lists: refused unless asked for (to look at the records)
+    with pytest.raises(
+        EstimInputError, match=r"nobody on the list 'overstay' is on any other list"
+    ):
+        list_table(records, period="2010")
+    year = list_table(records, period="2010", allow_unlinked=True)
     assert list(year.occasion.values) == ["police_check", "overstay", "apprehensions"]
     got = {
         str(h): int(n)

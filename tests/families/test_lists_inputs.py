@@ -108,6 +108,12 @@ def _registers(*rows: str) -> list[str]:
     return [CLEAN_CSV["registers"][0], *rows]
 
 
+UNLINKED = (
+    r"records, period 2010, whole border: nobody on the list 'apprehensions' is on any "
+    r"other list.*person keys do not match across the files"
+)
+
+
 def test_records_whose_register_keys_match_no_apprehended_person_are_refused(tmp_path):
     fields = _fields(period="2010", period_kind="year")
     # the register keys match the apprehensions': every list shares someone with another
@@ -136,15 +142,32 @@ def test_records_whose_register_keys_match_no_apprehended_person_are_refused(tmp
             "R3,overstay,pk0000000002,2010-05-02",
         ),
     )
-    with pytest.raises(
-        EstimInputError,
-        match=r"records, period 2010, whole border: nobody on the list 'apprehensions' is on any "
-        r"other list.*person keys do not match across the files",
-    ):
+    with pytest.raises(EstimInputError, match=UNLINKED):
         LISTS.from_records(load_records(lower, key=b"k"), fields)
-    # list_table, the table itself, still describes the records
-    table = list_table(load_records(lower, key=b"k"), period="2010")
-    assert int(table["history_count"].sum()) == 5
+
+
+def test_list_table_from_python_refuses_unlinked_lists_as_the_spec_does(tmp_path):
+    """`list_table` returned the table of lower-cased register keys without a word, while the spec refused it;
+    asked for explicitly (``allow_unlinked``), it describes the records, as counted by hand."""
+    lower = write_dataset(
+        tmp_path / "lower",
+        registers=_registers(
+            "R1,police_check,pk0000000002,2010-03-01",
+            "R2,overstay,pk0000000001,2010-04-11",
+            "R3,overstay,pk0000000002,2010-05-02",
+        ),
+    )
+    records = load_records(lower, key=b"k")
+    with pytest.raises(EstimInputError, match=UNLINKED):
+        list_table(records, period="2010")
+    # the 3 apprehended people (as in the linked table) and the registers' 2 (pk2 checked and overstaying, pk1
+    # overstaying), shared with nobody
+    table = list_table(records, period="2010", allow_unlinked=True)
+    got = {
+        str(h): int(n)
+        for h, n in zip(table.history.values, table.history_count.values[0], strict=True)
+    }
+    assert got == {"110": 1, "010": 1, "001": 3}
 
 
 def test_a_section_with_an_unlinked_list_is_refused_naming_the_section(tmp_path):

@@ -311,6 +311,71 @@ def test_a_person_id_is_not_a_count():
     _individuals(table, times_seen="times")
 
 
+# ---------------------------------------------- 3b. one frequency table per region, the region undeclared
+
+STRATUM_HINT = (
+    r"column 'region' is not declared: declare it as a covariate .*or add up the counts over it"
+)
+
+
+def _regions(coded: bool) -> pd.DataFrame:
+    """The three groups' frequency table, the group in column ``region`` as 1, 2, 3 or as text."""
+    table = group_table("region")
+    return table.assign(region=table.region.map({"a": 1, "b": 2, "c": 3})) if coded else table
+
+
+@pytest.mark.parametrize("coded", [True, False])
+def test_a_frequency_table_split_by_an_undeclared_region_names_the_region(coded):
+    """Each times seen once per region: the old message named the times seen and advised layout =
+    "individuals", which then read the 10 rows as 10 people."""
+    with pytest.raises(
+        EstimInputError,
+        match=rf"column 'region', rows 1 and 3: the same times seen.*{STRATUM_HINT}",
+    ):
+        table_data(_regions(coded), "ztpoisson", **FREQUENCIES)
+
+
+@pytest.mark.parametrize("family", ["ztpoisson", "chao", "ztbinomial"])
+def test_an_undeclared_numeric_region_declared_as_people_is_refused(family):
+    """Declared one row per person, the numeric region was left out of the cells: the 10 rows were fitted as 10
+    people (ztpoisson N-hat 11.4, chao 11.5, ztbinomial 10.6 for a table of 600 people)."""
+    extra = {"trials": 6} if family == "ztbinomial" else {}
+    with pytest.raises(
+        EstimInputError,
+        match=r"column 'n', row 1: 162: no two of its 10 rows with people share their times seen and "
+        rf"'region'.*count = \"n\", and {STRATUM_HINT}",
+    ):
+        _individuals(_regions(coded=True), family, times_seen="times", **extra)
+
+
+def test_the_region_declared_fits_each_region_as_scipy():
+    """Declared as a (categorical) covariate, the saturated ztpoisson is each region's own fit: the sum of
+    scipy's per-group N-hats; declared continuous, the table is read, one pattern per region."""
+    reference = sum(ztpoisson_n_hat(f) for f in GROUPS.values())
+    table = _regions(coded=True)
+    n_hat = fit(table, "ztpoisson", covariates=["region"], categorical=["region"])
+    assert n_hat == pytest.approx(reference, rel=1e-6)
+    data = table_data(table, "ztpoisson", **FREQUENCIES, covariates=["region"])
+    assert data["frequency"].values.sum(axis=1).tolist() == [sum(f) for f in GROUPS.values()]
+    assert list(design(data).terms) == ["region"]
+
+
+def test_people_with_an_undeclared_region_code_and_year_are_not_refused():
+    """A genuine individuals table with a region coded 1, 2, 3 and a year, neither declared: people share
+    their (times seen, region) and (times seen, year), so neither is taken for a stratum of counts."""
+    rng = np.random.default_rng(5)
+    rows = 60
+    table = pd.DataFrame(
+        {
+            "times": 1 + rng.poisson(0.4, rows),
+            "region": rng.integers(1, 4, rows),
+            "year": rng.integers(2019, 2024, rows),
+        }
+    )
+    data = _individuals(table, times_seen="times")
+    assert data.attrs["n_observed"] == rows
+
+
 # ------------------------------------------------------------------- 4. one typo in a numeric covariate
 
 

@@ -296,3 +296,33 @@ def test_an_interval_end_without_a_sign_change_is_named_not_a_scipy_error(monkey
                                                  times_seen="k"))  # fmt: skip
     assert r.profile is None and r.converged and np.isfinite(r.n_hat)
     assert "no profile-likelihood interval: no end of the profile interval (test)" in r.message
+
+
+@pytest.mark.parametrize("family", ["ztpoisson", "ztnegbin"])
+def test_a_flat_profile_has_no_maximum_and_an_unbounded_interval_not_a_scipy_error(family):
+    """One person seen once. Under the Poisson the full likelihood is N λ e^{−λN}, whose maximum over λ
+    (λ = 1/N) is e^{−1} whatever N: the profile is flat and N is not identified (the negative binomial, the
+    Poisson as α → 0, is as flat). scipy's Brent search raised ValueError ("Bracketing values … do not
+    fulfill this requirement") out of the fit; now the profile has no maximum (nan) and its interval is all
+    of [n, ∞)."""
+    f = np.array([1])
+    full = full_likelihood(family, f)
+    theta = [0.0] if family == "ztpoisson" else [0.0, LOG_ALPHA_BOUNDS[0]]
+    for n_total in (1.0, 3.0, 1e3, 1e6):
+        assert full.profile(n_total, start=theta) == pytest.approx(-1.0, abs=1e-6)  # log e^{−1}
+    r = FAMILIES[family].mle(frequency_data(pd.DataFrame({"k": [1]}), times_seen="k"))
+    assert r.boundary and not r.converged
+    assert np.isnan(r.profile["n_hat"]) and r.profile["ci95"] == (1.0, np.inf)
+    assert "the profile likelihood of N is flat" in r.message
+
+
+def test_a_profile_rising_to_infinity_is_not_taken_for_flat():
+    """One person seen once under the geometric: max over λ of N λ/(1 + λ)^{N+1} is (1 + 1/N)^{−(N+1)},
+    rising towards e^{−1} as N → ∞ (closed form): N-hat is inf, not nan."""
+    full = full_likelihood("ztgeometric", np.array([1]))
+    for n_total in (1.0, 10.0, 1e4):
+        expected = -(n_total + 1) * np.log1p(1 / n_total)
+        assert full.profile(n_total, start=[0.0]) == pytest.approx(expected, abs=1e-8)
+    r = FAMILIES["ztgeometric"].mle(frequency_data(pd.DataFrame({"k": [1]}), times_seen="k"))
+    assert r.profile["n_hat"] == np.inf and r.profile["ci95"] == (1.0, np.inf)
+    assert "flat" not in r.message

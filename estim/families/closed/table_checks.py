@@ -1,7 +1,9 @@
 """The row-by-row checks of a capture-history (or list) table against its declared layout: counts that are
 non-negative integers, 0/1 history columns, and the two ways a table contradicts its layout (a patterns table
 declared as individuals, a patterns table with a history on two rows). Each error names the column and the
-1-based data row (the CSV line minus the header), never a silent misreading."""
+1-based data row (the CSV line minus the header), never a silent misreading. The single-register tables use
+the same rules, and the checks for a table of counts split by a column it does not declare (`hidden_stratum`:
+a region coded 1, 2, 3, each times seen once per region)."""
 
 from __future__ import annotations
 
@@ -109,11 +111,7 @@ def refuse_hidden_counts(table: pd.DataFrame, codes: np.ndarray, declared: set[A
     if not counts:
         return
     # stratum-like columns: values repeated across rows (an id or a measurement is not a stratum)
-    strata = [
-        c
-        for c in undeclared
-        if c not in counts and table[c].nunique(dropna=False) <= len(table) / 2
-    ]
+    strata = repeated_values(table, [c for c in undeclared if c not in counts])
     keys = pd.DataFrame({"_h": codes})
     for c in strata:
         keys[str(c)] = table[c].to_numpy()
@@ -147,4 +145,81 @@ def refuse_repeats(table: pd.DataFrame, codes: np.ndarray, covariates: Sequence[
         raise EstimInputError(
             f"rows {other + 1} and {row + 1} have the same {what}: a patterns table has one row per "
             "distinct one (sum their counts first)"
+        )
+
+
+def repeated_values(table: pd.DataFrame, columns: Sequence[Any]) -> list[Any]:
+    """The columns whose values repeat (at most one distinct value per `ROWS_PER_GROUP_MIN` rows): a region
+    or a year, not an id or a measurement per person."""
+    return [c for c in columns if table[c].nunique(dropna=False) * ROWS_PER_GROUP_MIN <= len(table)]
+
+
+def hidden_stratum(cells: pd.DataFrame, table: pd.DataFrame, columns: Sequence[Any]) -> Any | None:
+    """The first of ``columns`` (undeclared, with repeated values) that splits the repeated cells of a table of
+    counts: ``cells`` (one row per row of ``table``, its declared cell columns) repeat a cell, and with the
+    column beside them no cell repeats. Such a table holds one table of counts per value of the column (a
+    region coded 1, 2, 3: each times seen or history once per region), which read without it is summed or
+    double counted. None when no column explains the repeats."""
+    if not cells.duplicated().any():
+        return None
+    for c in repeated_values(table, columns):
+        keyed = cells.assign(_stratum=table[c].to_numpy())
+        if not keyed.duplicated().any():
+            return c
+    return None
+
+
+def stratum_hint(column: Any, cell: str) -> str:
+    """What to do with a column that splits a table of counts (`hidden_stratum`)."""
+    return (
+        f"column {str(column)!r} is not declared: declare it as a covariate (covariates = [..., "
+        f'"{column}"], with categorical = ["{column}"] if its numbers are codes) to fit by it, or add up '
+        f"the counts over it (one row per {cell}) and leave it out of the file"
+    )
+
+
+def refuse_hidden_stratum(cells: pd.DataFrame, undeclared: pd.DataFrame, cell: str) -> None:
+    """A table of counts with a ``cell`` (``cells``: its declared columns, one row per row of the table) on two
+    rows, told apart by an ``undeclared`` column (`hidden_stratum`): named, with what to do about it."""
+    stratum = hidden_stratum(cells, undeclared, list(undeclared.columns))
+    if stratum is None:
+        return
+    again = int(np.flatnonzero(cells.duplicated().to_numpy())[0])
+    first = int(np.flatnonzero((cells == cells.iloc[again]).all(axis=1).to_numpy())[0])
+    raise EstimInputError(
+        f"column {str(stratum)!r}, rows {first + 1} and {again + 1}: the same {cell}, with "
+        f"{show_value(undeclared[stratum].iloc[first])} and {show_value(undeclared[stratum].iloc[again])} in "
+        f"{str(stratum)!r}: the table holds one table of counts per value of {str(stratum)!r}; "
+        f"{stratum_hint(stratum, cell)}"
+    )
+
+
+def refuse_stratified_counts(
+    table: pd.DataFrame,
+    cells: np.ndarray,
+    candidates: Sequence[Any],
+    others: Sequence[Any],
+    layout: str,
+    cell: str,
+) -> None:
+    """A table of counts declared one row per person, split by an undeclared column with repeated values (a
+    region coded 1, 2, 3) that the other checks leave out: no cell (``cells``: each row's code) repeats within
+    one value of it among the rows with people on them in one of the ``candidates`` (columns that look like
+    counts), as people, who share their cells, would. ``others``: the undeclared columns that may split it.
+    The largest counts are tried first, so that a region's code is not taken for the count."""
+    for column in sorted(candidates, key=lambda c: -pd.to_numeric(table[c]).max()):
+        values = pd.to_numeric(table[column]).to_numpy(dtype=float)
+        people = values > 0
+        split = [c for c in others if c != column]
+        stratum = hidden_stratum(pd.DataFrame({"cell": cells[people]}), table[people], split)
+        if stratum is None:
+            continue
+        row = int(np.flatnonzero(values > 1)[0])
+        raise EstimInputError(
+            f"{where(str(column), row)}: {show_value(table[column].iloc[row])}: no two of its "
+            f"{int(people.sum()):,} rows with people share their {cell} and {str(stratum)!r}, which one row "
+            f"per person would repeat, and {str(column)!r} holds whole numbers up to {int(values.max()):,}: "
+            f"this looks like one table of counts per value of {str(stratum)!r}, with the people per row in "
+            f'{str(column)!r}; declare layout = "{layout}", count = "{column}", and '
+            f"{stratum_hint(stratum, cell)}"
         )

@@ -18,8 +18,8 @@ would be −∞, and the population estimate would silently describe the other l
 nobody is on two lists (`refuse_no_overlap`), and one in which a list shares nobody with any other list, or
 the lists fall into groups with nobody in common (`refuse_unlinked_lists`): only the overlaps tell how many
 people the lists miss, and such a list's are all empty. From records this is what person keys that do not
-match across the files look like, and the message says so. `list_table` itself returns such a table (it
-describes the records); the spec's data (`LISTS`) refuse it.
+match across the files look like, and the message says so. `list_table` refuses it too, as the spec's data
+(`LISTS`) do; ``allow_unlinked=True`` returns it, to look at the records, never to fit.
 
 The families' numeric ``[options]`` are checked here too (`number_option`, `whole_option`): a number in its
 range, never a boolean or a string, or an `EstimInputError` naming the option, the range and the value.
@@ -316,7 +316,12 @@ def refuse_unlinked_lists(data: xr.Dataset, where: str, hint: str = "") -> None:
 
 
 def list_table(
-    records: Any, *, period: str, period_kind: str = "year", section: str | None = None
+    records: Any,
+    *,
+    period: str,
+    period_kind: str = "year",
+    section: str | None = None,
+    allow_unlinked: bool = False,
 ) -> xr.Dataset:
     """The counts of people by their pattern of presence on the registers and the apprehension records in
     one `period` (of length `period_kind`), for the whole border or one `section`: the data for estimating
@@ -329,8 +334,10 @@ def list_table(
     stratum, the section or ``"all"``, and the observed patterns), with attrs ``period``, ``period_kind`` and
     ``section`` (``"all"`` for the whole border).
 
-    A list nobody is on, and a table in which nobody is on two lists, are refused here; a list that shares
-    nobody with the others is refused by the spec's data (`LISTS`, `refuse_unlinked_lists`), not here.
+    A list nobody is on, a table in which nobody is on two lists, and one in which a list shares nobody with
+    the others (`refuse_unlinked_lists`: usually person keys that do not match across the files) are refused,
+    as a spec's data (`LISTS`) refuse them. ``allow_unlinked=True`` returns the last kind, to see what the
+    records hold: no multiple-list model can estimate N from it.
     """
     from estim.statistics import sufficient_statistics
     from estim.statistics.histories import unplaced_register_entries
@@ -375,6 +382,8 @@ def list_table(
         )
     refuse_empty_lists(data, f"records, {where}", hint)
     refuse_no_overlap(data, f"records, {where}")
+    if not allow_unlinked:
+        refuse_unlinked_lists(data, f"records, {where}", RECORDS_KEY_HINT)
     data.attrs.update(
         {"period": period, "period_kind": period_kind, "section": section or WHOLE_BORDER}
     )
@@ -382,17 +391,12 @@ def list_table(
 
 
 def _from_records(records: Any, fields: Mapping[str, Any]) -> xr.Dataset:
-    data = list_table(
+    return list_table(
         records,
         period=fields["period"],
         period_kind=fields["period_kind"],
         section=fields.get("section"),
     )
-    where = f"records, period {data.attrs['period']}, " + (
-        f"section {fields['section']}" if fields.get("section") else "whole border"
-    )
-    refuse_unlinked_lists(data, where, RECORDS_KEY_HINT)
-    return data
 
 
 LISTS = DataKind(

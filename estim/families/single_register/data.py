@@ -28,6 +28,7 @@ from estim.families.base import (
     check_choice,
     select_records,
 )
+from estim.families.closed import table_checks
 from estim.families.closed.table_checks import ROWS_PER_GROUP_MIN, looks_like_count
 from estim.families.covariates import (
     MAX_LEVELS,
@@ -190,6 +191,10 @@ def frequency_data(
         index=range(len(table)),
     )
     if count:
+        # a cell on two rows that an undeclared column (a region coded 1, 2, 3) tells apart: named first
+        others = table[[c for c in table.columns if c not in {times_seen, count, *keys}]]
+        cell = "(covariate pattern, times seen)" if keys else "times seen"
+        table_checks.refuse_hidden_stratum(frame[[*internal, "k"]], others, cell)
         _refuse_duplicated_cells(frame, internal, keys, times_seen)
     if keys:
         cells = frame.groupby([*internal, "k"], sort=True)["w"].sum()
@@ -467,7 +472,9 @@ def refuse_frequency_table_read_as_people(
       columns only (declared categorical, or undeclared text with repeated values): the closed families'
       rule for a patterns table (`estim.families.closed.table_checks`), which catches a frequency table with
       a cell on two rows. Continuous covariates are left out of this one: with an age in years, an
-      individuals table of a few hundred people has under two rows per cell.
+      individuals table of a few hundred people has under two rows per cell; or
+    * one undeclared numeric column with repeated values (a region coded 1, 2, 3) makes those cells distinct
+      (`table_checks.refuse_stratified_counts`): one frequency table per region, 18 rows read as 18 people.
 
     ``declared``: other columns the spec names (the binomial's number of occasions), never taken for the
     count but part of the cells."""
@@ -514,6 +521,11 @@ def refuse_frequency_table_read_as_people(
             f"this looks like a frequency table with the people per row in {column!r}; declare layout = "
             f'"frequencies", count = "{column}" (if it is something else, leave it out of the file)'
         )
+    numbers = [c for c in table.columns if c not in named and _numeric(table[c])]
+    cell = " and ".join(["times seen", *map(repr, categories)])
+    table_checks.refuse_stratified_counts(
+        table, _cells(table, k, categories), candidates, numbers, LAYOUTS[1], cell
+    )
 
 
 def _cells(table: pd.DataFrame, k: np.ndarray, columns: Sequence[str]) -> np.ndarray:

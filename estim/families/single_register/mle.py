@@ -325,6 +325,11 @@ def _mle(spec: _Spec):
             except ProfileError as e:
                 # the conditional fit stands without it; say why the interval is missing
                 notes.append(f"no profile-likelihood interval: {e}")
+            if profile is not None and np.isnan(profile["n_hat"]):
+                notes.append(
+                    "the profile likelihood of N is flat (every N ≥ n equally likely): the data do not "
+                    f"identify N, and its 95 % profile interval is all of {f.sum():,.0f} – inf"
+                )
             if profile is not None and not boundary:
                 lo, hi = profile["ci95"]
                 if not lo <= n_hat <= hi:

@@ -11,7 +11,8 @@ profile log-likelihood ℓ_p(N) = max_θ log L(N, θ) is maximised at N̂_profil
 {N : 2(ℓ_p(N̂_profile) − ℓ_p(N)) ≤ χ²₁(0.95)} (Cormack 1992; N continuous through lgamma). It is not symmetric
 around N̂: the likelihood falls steeply towards N = n, where nobody would be left unseen, and slowly towards
 large N. An end the likelihood does not bound (it stays within χ²₁(0.95)/2 of its maximum as N → ∞, as it
-does where the conditional fit runs to a boundary) is reported as inf.
+does where the conditional fit runs to a boundary) is reported as inf; a profile flat over the whole range (N
+not identified: one person seen once, under the Poisson) has no N̂_profile (nan) and the interval [n, inf).
 
 N̂_profile is close to, but not the same as, the conditional Horvitz–Thompson N̂ that `mle` reports: the
 conditional likelihood is the full one with N integrated out under p(N) ∝ 1/N (see the package docstring).
@@ -42,6 +43,10 @@ CHI2_95 = float(scipy.stats.chi2.ppf(0.95, 1))
 UNBOUNDED_RATIO = 1e6
 LOG_ALPHA_BOUNDS = (-15.0, 15.0)
 WIDEN_STEPS = 80
+# ℓ_p that varies less than this over N − n from 10⁻⁹ n to 10⁶ n (on FLAT_GRID points) is flat: far below the
+# χ²₁(0.95)/2 = 1.92 that sets the interval, and far above the inner fits' rounding (~10⁻¹¹ here)
+FLAT_TOLERANCE = 1e-6
+FLAT_GRID = 25
 
 
 class FullLikelihood:
@@ -179,7 +184,8 @@ def profile_likelihood(
     in N − n from N̂_profile; an unbounded end is inf), from the conditional ML θ̂ as the starting point.
 
     Returns ``{"n_hat", "ci95", "method"}`` (`estim.families.base.MLEResult.profile`), or None when the
-    frequencies give no finite likelihood to profile."""
+    frequencies give no finite likelihood to profile. A flat profile (`_flat`: the data do not identify N)
+    has no maximum: ``n_hat`` is nan and the interval all of [n, inf)."""
     full = FullLikelihood(spec, f, trials)
     n = full.n
     theta = np.atleast_1d(np.asarray(theta, dtype=float))
@@ -230,11 +236,17 @@ def profile_likelihood(
         n_hat, loglik_hat = np.inf, top
     elif bracket is None:
         n_hat, loglik_hat = n, lp(0.0)
-    else:
+    elif g(bracket[1]) > max(g(bracket[0]), g(bracket[2])):
         res = scipy.optimize.minimize_scalar(
             lambda u: -g(float(u)), bracket=(bracket[0], bracket[1], bracket[2]), tol=1e-10
         )
         n_hat, loglik_hat = n + float(np.exp(res.x)), -float(res.fun)
+    else:
+        # level with a neighbour (a flat profile): Brent's search needs the middle strictly highest, and
+        # scipy raised a ValueError; the best point so far stands, and `_flat` below says whether N is
+        # identified at all
+        u_best = max(values, key=values.__getitem__)
+        n_hat, loglik_hat = n + float(np.exp(u_best)), values[u_best]
     loglik_hat = max(loglik_hat, *values.values())
 
     def excess(m: float) -> float:
@@ -269,7 +281,22 @@ def profile_likelihood(
                 upper = n + _end(excess, inside, m, n)
                 break
             inside = m
+    if (
+        lower == n
+        and not np.isfinite(upper)
+        and _flat(g, [*values.values(), loglik_hat], u_bottom, u_top)
+    ):
+        # every N ≥ n is as likely as any other: no maximum to report, and the interval is all of [n, ∞)
+        n_hat = np.nan
     return {"n_hat": float(n_hat), "ci95": (float(lower), float(upper)), "method": METHOD}
+
+
+def _flat(g: Any, seen: list[float], u_bottom: float, u_top: float) -> bool:
+    """Whether the profile ℓ_p, as g(u) of u = log(N − n), stays within `FLAT_TOLERANCE` of one value from
+    N − n = 10⁻⁹ n to 10⁶ n (on a grid, beside the values ``seen`` so far): then the data do not identify N
+    (one person seen once, under the Poisson: ℓ_p(N) = −1 for every N)."""
+    grid = [g(float(u)) for u in np.linspace(u_bottom, u_top, FLAT_GRID)]
+    return bool(max(*grid, *seen) - min(*grid, *seen) < FLAT_TOLERANCE)
 
 
 class ProfileError(ValueError):
