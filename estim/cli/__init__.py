@@ -408,8 +408,10 @@ def check_cmd(fit_path: Path, figure: Path | None, fmt: str, strict: bool) -> No
     from estim.report.figures import save_figure
     from estim.report.summary import family_of_fit
     from estim.run import store
+    from estim.run.data import fit_data_file
 
     tree = store.load_result(fit_path)
+    fit_data_file(tree, fit_path)  # checks of a fit are of its data as they were
     family = family_of_fit(tree)
     if family is not None and family.report is not None:
         check = family.report.check(tree)

@@ -21,6 +21,7 @@ from estim.errors import EstimInputError, GateFailed
 from estim.families.base import Family
 from estim.intervals import equal_tailed
 from estim.run import store
+from estim.run.data import fit_data_file
 
 DERIVED = ("N", "unobserved")
 MAX_PARAMETER_ELEMENTS = (
@@ -430,6 +431,7 @@ def compare(paths: list[Path]) -> pd.DataFrame:
     loaded: list[tuple[Path, xr.DataTree]] = []
     for path in paths:
         tree = store.load(path)
+        fit_data_file(tree, path)  # an elpd of data that changed since is not the fit's
         v = store.verdict(tree, str(path))
         if not v.passed:
             raise GateFailed(v, str(path))

@@ -331,6 +331,10 @@ def test_summary_refuses_a_fit_whose_data_file_changed_since(
         assert f"{fit_path}: the data its spec names (file " in run.output
         assert "people.csv) changed since the fit" in run.output
         assert "N: " not in run.output and '"N"' not in run.output
+    # the predictive checks and LOO of that fit are refused the same way
+    for args in (["check", fit_path], ["compare", fit_path, fit_path]):
+        run = CliRunner().invoke(cli, args)
+        assert run.exit_code == 2 and "people.csv) changed since the fit" in run.output, run.output
     # no longer readable as it was
     csv.write_text("capture,gender\n1,male,3\n")
     run = CliRunner().invoke(cli, ["summary", fit_path])
