@@ -277,6 +277,24 @@ def requirements(summary: pd.DataFrame) -> dict[str, bool | None]:
     }
 
 
+FAR = 0.3  # an accepted period total off by more than this share of the truth is named, whatever the verdict
+
+
+def far_misses(rows: pd.DataFrame, threshold: float = FAR) -> pd.DataFrame:
+    """The accepted fits (not refused, no error) whose whole-border period total, as its posterior median, is
+    off by more than ``threshold`` of the truth: one row a dataset, with its cell, seed, relative error, whether
+    the 90 % interval still covered the truth, and r's posterior median and 90 % interval. A cell's verdict
+    allows a few misses among its datasets; these are the fits whose reader would be misled by one number."""
+    rows = rows.reindex(columns=rows.columns.union(FIT_COLUMNS, sort=False))
+    per = rows.drop_duplicates(list(DATASET))
+    per = per[without_error(per["error"]) & ~flag(per["refused"])]
+    rel = per["border_period_median"] / per["border_period_truth"] - 1
+    far = per.assign(period_rel_error=rel)[rel.abs() > threshold]
+    keep = [*DATASET, "period_rel_error", "border_period_covered"]
+    keep += ["retry_median", "retry_q05", "retry_q95"]
+    return far.reindex(columns=keep).sort_values(list(DATASET)).reset_index(drop=True)
+
+
 def format_summary(summary: pd.DataFrame) -> str:
     """The cell table as markdown: refusals by the gate and by a named check (the repeat counts' test before
     sampling, or a posterior predictive check), the datasets that failed the repeat counts' test of those it was

@@ -191,6 +191,15 @@ def test_the_misspecification_step_counts_each_cell_of_the_grid(tmp_path):
     before = table_path.read_bytes(), numbers_path.read_bytes()
     studies.misspecification(ctx)
     assert (table_path.read_bytes(), numbers_path.read_bytes()) == before
+    # the accepted fits far off (> 30 %) in period total: none at +20 %; one, high, once it is +40 %
+    assert (n["far.count"], n["far.accepted"], n["far.threshold"]) == (0, 4, 0.3)
+    rows = _grid_rows()
+    far = (rows["sim_retry"] == 0.6) & (rows["dataset"] == 0)
+    rows.loc[far, "border_period_median"] = rows.loc[far, "border_period_truth"] * 1.4
+    rows.to_csv(paper / "inputs" / "border_misspecification.csv.gz", index=False)
+    n = {k: v.value for k, v in read_numbers(studies.misspecification(ctx)[1]).items()}
+    assert (n["far.count"], n["far.high"], n["far.at_spike"]) == (1, 1, 0)
+    assert n["far.worst"] == pytest.approx(0.4)
 
 
 def test_the_border_recovery_is_the_grids_cell_of_the_calibrated_world(tmp_path):

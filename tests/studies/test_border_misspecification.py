@@ -155,6 +155,19 @@ def test_a_calibrated_cell_passes_and_section_years_below_80_percent_do_not():
     assert c["verdict"] == "FAILS"
 
 
+def test_far_misses_are_the_accepted_fits_off_by_more_than_the_threshold():
+    sets = [_dataset(i) for i in range(3)]
+    sets.append(_dataset(3, covered=False))  # 4,800 for 3,600: +33 %
+    sets.append(_dataset(4, covered=False, refused_gate=True))  # refused: not a number anyone reads
+    sets.append(_dataset(5, error="boom"))
+    rows = pd.concat(sets, ignore_index=True)
+    far = M.far_misses(rows)
+    assert far["sim_seed"].tolist() == [4003]
+    assert far["period_rel_error"].iloc[0] == pytest.approx(4800 / 3600 - 1)
+    assert not far["border_period_covered"].iloc[0]
+    assert M.far_misses(rows, threshold=0.34).empty
+
+
 def test_errors_are_neither_accepted_nor_refused():
     sets = [_dataset(i) for i in range(18)] + [
         _dataset(18 + i, error="ValueError: x") for i in range(2)
