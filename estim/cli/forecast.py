@@ -28,7 +28,12 @@ from estim.cli.common import _figure_path, _netcdf_out, _progress, cli
     "measures at their specs' start).",
 )
 @click.option("--draws", type=click.IntRange(10, 100_000), default=1000, show_default=True)
-@click.option("--seed", type=int, default=None, help="Random seed (default: the fit's seed).")
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Random seed, a whole number >= 0 (default: the fit's seed).",
+)
 @click.option("--prob", type=click.FloatRange(0.5, 0.999), default=0.9, show_default=True)
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
@@ -45,7 +50,11 @@ from estim.cli.common import _figure_path, _netcdf_out, _progress, cli
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     callback=_netcdf_out,
-    help="Save every draw as netCDF (NAME.nc; dims draw, scenario, section, month), with provenance.",
+    help="Save every draw as netCDF (NAME.nc; dims draw, scenario, section, month), with provenance. An "
+    "existing file is replaced only if it is a forecast estim wrote (else give --force); never the FIT.",
+)
+@click.option(
+    "--force", is_flag=True, help="Replace an existing --out file even if it is not a forecast."
 )
 @click.option(
     "--by-category", is_flag=True, help="Keep the category dimension in --out (needs --out)."
@@ -58,7 +67,8 @@ from estim.cli.common import _figure_path, _netcdf_out, _progress, cli
     type=click.FloatRange(0.01, 1.0),
     default=None,
     help="Fix the yearly damping of the trends beyond the data (1 = a straight line; default: the draws "
-    "spread over 0.6, 0.7, 0.8, 0.9 and 1, since whether a trend persists is uncertain).",
+    "spread over 0.6, 0.7, 0.8, 0.9 and 1, since whether a trend persists is uncertain). Refused when the "
+    "trends would move further beyond the data than the data's own span of years (docs/measures.md).",
 )
 @click.option(
     "--level-sd",
@@ -77,6 +87,7 @@ def forecast_cmd(
     fmt: str,
     figure: Path | None,
     out: Path | None,
+    force: bool,
     by_category: bool,
     analogues: bool,
     trend_damping: float | None,
@@ -116,6 +127,10 @@ def forecast_cmd(
             ctx=click.get_current_context(),
         )
     specs = read_measures(measures)  # bad names fail before the slow work
+    if out is not None:
+        from estim.measures.store import check_out
+
+        check_out(out, fit_path, force=force)
     tree = store.load_result(fit_path)
     if str(tree.attrs.get("family")) != "border":
         raise EstimInputError(

@@ -48,11 +48,15 @@ from estim.families.border import crossings
 from estim.families.border.data import CATEGORIES, DETECTORS, JOURNEY_CATEGORIES, policy_in_force
 from estim.families.border.rates import posterior_parameters, rates, retry_draws
 from estim.families.border.repeated_trials import with_repeated_trials
-from estim.measures.covariates import WAIT_FLOOR_MINUTES, damped_years, project_covariates
-from estim.measures.spec import MeasureSpec, measures_digest
+from estim.measures.covariates import (
+    WAIT_FLOOR_MINUTES,
+    check_trend_reach,
+    damped_years,
+    project_covariates,
+)
+from estim.measures.spec import BASELINE, MeasureSpec, measures_digest
 from estim.simulate.measures import section_mask, strength
 
-BASELINE = "baseline"
 # the forecast's last month lies at most this many months after the data's last (the --horizon cap)
 MAX_MONTHS_AHEAD = 240
 CHUNK = (
@@ -223,6 +227,8 @@ def forecast(
     begin = forecast_start(data["month"].values, start, horizon)
     gap = int((begin - first).astype(int))
     months = _months_after(last, gap + horizon)
+    years = data["years"].values
+    check_trend_reach(float(years[-1] - years[0]) + 1 / 12, gap + horizon, settings.trend_damping)
     applied = [m.applied(start=None if start is None else str(begin)) for m in measures]
     for m in applied:
         if np.datetime64(m.start_month, "M") < first:
@@ -230,6 +236,7 @@ def forecast(
                 f"measure {m.name} starts {m.start_month}, before or inside the fitted data "
                 f"({str(data['month'].values[0])[:7]} … {str(last)[:7]}); give --start"
             )
+    partial = _check_in_horizon(applied, months[gap:])
 
     parameters, (n_chain, n_draw) = posterior_parameters(posterior)
     total = n_chain * n_draw
@@ -336,6 +343,7 @@ def forecast(
             "draws": draws,
             "seed": seed,
             "measures_hash": measures_digest(measures),
+            "partial_measures": partial,
             "settings_json": pd.Series(asdict(settings)).to_json(),
             "retry_probability": "the fit's posterior draws of r (the probability of trying again after "
             "an apprehension), one per forecast draw",
@@ -355,6 +363,30 @@ _DESCRIPTIONS = {
     "history_unobserved": "unobserved crossings in the data period: posterior draws given the data",
     "history_apprehensions": "apprehensions in the data period (observed)",
 }
+
+
+def _check_in_horizon(applied: Sequence[Any], months: np.ndarray) -> str:
+    """Refuse a measure that would not act in any month of the horizon (``months``): its change would print
+    as exactly 0 with P(reduction) 0, a statement about the timing, not about the measure. Returns the
+    measures still building up at the horizon's end ("name (full strength YYYY-MM)", comma-separated; "" if
+    none): their change is of a measure not yet at full strength, which the summary says."""
+    end = str(months[-1])[:7]
+    partial = []
+    for m in applied:
+        r = strength(m, months)
+        begins = np.datetime64(m.start_month, "M") + np.timedelta64(m.lag_months, "M")
+        full = begins + np.timedelta64(max(m.ramp_months, 1) - 1, "M")
+        if r.max() <= 0:
+            need = int((begins - np.datetime64(months[0], "M")).astype(int)) + 1
+            raise EstimInputError(
+                f"measure {m.name} starts {m.start_month} with a lag of {m.lag_months} months, so it begins "
+                f"to act in {begins}, after the forecast's last month {end}: it would show no change at "
+                f"all. Give --horizon {need} or more (it reaches full strength at --horizon "
+                f"{need + max(m.ramp_months, 1) - 1}), or an earlier --start"
+            )
+        if r[-1] < 1:
+            partial.append(f"{m.name} (full strength {full})")
+    return ", ".join(partial)
 
 
 def forecast_start(data_months: np.ndarray, start: str | None, horizon: int) -> np.datetime64:

@@ -43,6 +43,7 @@ from estim.records.schemas import CATEGORIES, SECTIONS
 from estim.simulate.measures import TARGETS, AppliedMeasure, MeasureEffect
 
 MEASURES_DIR = REPO_ROOT / "models" / "measures"
+BASELINE = "baseline"  # the scenario without measures: no measure may take its name
 MULTIPLIERS = ("value", "1 - value")
 # Laws an effect size may follow (PyMC names and parameterisation, as in models/*.toml priors).
 EFFECT_LAWS = ("Beta", "LogNormal", "Normal", "Uniform", "Gamma", "HalfNormal", "StudentT")
@@ -237,6 +238,8 @@ def parse_measure(
     name = raw["name"]
     if not isinstance(name, str) or not name.isidentifier():
         fail(f"name must be an identifier (letters, digits, _), got {name!r}")
+    if name == BASELINE:
+        fail(f"name {name!r} is the scenario without measures; give the measure another name")
     start = raw["start"]
     try:
         np.datetime64(str(start), "M")
@@ -335,8 +338,15 @@ def _parse_effect(raw: Any, index: int, fail: Any) -> EffectSpec:
     )
     # the prior must not give negative multipliers with more than negligible probability
     lo, hi = effect.quantiles([0.0005, 0.9995])
+    if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
+        fail(
+            f"{where}: the prior {prior.distribution}"
+            f"({', '.join(f'{k}={v!r}' for k, v in prior.parameters.items())}) is not a proper "
+            f"distribution of finite values (its 0.05 % and 99.95 % quantiles: {lo:.3g}, {hi:.3g}); an "
+            "effect size needs finite parameters and a spread (e.g. Uniform with lower < upper)"
+        )
     m_lo = min(effect.multiplier_of(lo), effect.multiplier_of(hi))
-    if not np.isfinite(m_lo) or m_lo < 0:
+    if m_lo < 0:
         fail(
             f"{where}: the prior gives negative multipliers (the multiplier at its 0.05 % and 99.95 % "
             f"quantiles: {float(effect.multiplier_of(lo)):.3g}, {float(effect.multiplier_of(hi)):.3g})"

@@ -25,6 +25,32 @@ def fit_hash(attrs: Mapping[str, Any]) -> str:
     return hashlib.sha256(f"{spec}:{data}".encode()).hexdigest()[:16]
 
 
+def check_out(out: str | Path, fit: str | Path, *, force: bool = False) -> None:
+    """Refuse, before any work, an ``--out`` that is the fit itself (the forecast would replace the fit it
+    came from), or an existing file that is not a forecast estim wrote unless ``force``: a saved forecast is
+    replaced like a previous simulation's files, anything else only on request."""
+    out, fit = Path(out), Path(fit)
+    if not out.exists():
+        return
+    if fit.exists() and out.resolve() == fit.resolve():
+        raise EstimInputError(
+            f"--out {out}: that is the fit the forecast reads (FIT); the forecast would replace it. Give "
+            "another file name"
+        )
+    if force:
+        return
+    try:
+        with xr.open_dataset(out) as existing:
+            ours = "measures_hash" in existing.attrs and "unobserved" in existing
+    except (OSError, ValueError):
+        ours = False
+    if not ours:
+        raise EstimInputError(
+            f"--out {out}: the file exists and is not a forecast estim wrote; give a new file name, or "
+            "--force to replace it"
+        )
+
+
 def save_forecast(fc: xr.Dataset, path: str | Path) -> Path:
     """Write the forecast atomically, compressed, with its provenance and the library versions."""
     missing = [k for k in PROVENANCE if k not in fc.attrs]

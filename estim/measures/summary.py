@@ -106,6 +106,7 @@ def format_forecast(fc: xr.Dataset, table: pd.DataFrame, prob: float = 0.9) -> s
         f"draw by draw with common random numbers; median [{level} interval]; P(red.) = probability of a",
         "reduction. Under the model's repeated trials every journey ends in an unobserved crossing, so a",
         "measure changes unobserved crossings only through fewer journeys; more detection shows in attempts.",
+        *_assumption_lines(fc),
     ]
     for quantity in ("unobserved", "attempts"):
         t = table[(table["quantity"] == quantity) & (table["area"] == WHOLE_BORDER)]
@@ -150,6 +151,33 @@ def format_forecast(fc: xr.Dataset, table: pd.DataFrame, prob: float = 0.9) -> s
             base = rows["baseline_per_year"].iloc[0]
             lines.append(f"  {name:<16} {base:>8,.0f} " + " ".join(f"{c:>13}" for c in cells))
     return "\n".join(lines)
+
+
+def _assumption_lines(fc: xr.Dataset) -> list[str]:
+    """What the numbers rest on beyond the model: how the trends run on, and any measure whose ramp the horizon
+    cuts short (its change is of a measure still building up, not of the measure at full strength)."""
+    lines = []
+    settings = json.loads(str(fc.attrs.get("settings_json", "{}")))
+    rho = settings.get("trend_damping")
+    if rho:
+        if len(rho) == 1:
+            shape = " (a straight line)" if rho[0] == 1 else ""
+            lines.append(
+                f"Trends beyond the data: damped by ρ = {rho[0]:g} a year{shape}, fixed (--trend-damping): "
+                "the intervals leave out whether the trends persist."
+            )
+        else:
+            lines.append(
+                "Trends beyond the data: the draws spread over a damping ρ = "
+                f"{', '.join(f'{r:g}' for r in rho)} a year (1: a straight line)."
+            )
+    partial = str(fc.attrs.get("partial_measures", ""))
+    if partial:
+        lines.append(
+            f"Not at full strength by the horizon's end: {partial}; their change here is of a measure still "
+            "building up."
+        )
+    return lines
 
 
 def _short(scenario: str) -> str:
