@@ -27,6 +27,7 @@ from estim.records.parse import (
     _OK,
     _PARSERS,
     _PATTERN,
+    _PLACEHOLDER,
     _PLAUSIBLE,
     _TEXT_KINDS,
     _TYPE,
@@ -345,6 +346,11 @@ def _message(rule: int, col: Column, text: str, personal: bool) -> str:
         return f"{v} is not one of: {', '.join(col.choices)}"
     if rule == _PATTERN:
         return f"{v} does not match the pattern {col.pattern} ({col.description})"
+    if rule == _PLACEHOLDER:  # one of a fixed list of words: no personal data to hide
+        return (
+            f"{text!r} stands for a missing value, but an id is required: rows sharing it would count "
+            "as one (people without a person key as one person seen many times): fill in the id"
+        )
     raise AssertionError(rule)
 
 

@@ -13,7 +13,7 @@ from estim.records.schemas import EARLIEST_DATE, Column
 _OK, _EMPTY, _WHITESPACE, _TYPE, _NOT_INTEGER, _DATE, _FUTURE, _MINIMUM, _MAXIMUM, _PLAUSIBLE = (
     range(10)
 )
-_CHOICE, _PATTERN, _UNKNOWN = 10, 11, 12
+_CHOICE, _PATTERN, _UNKNOWN, _PLACEHOLDER = 10, 11, 12, 13
 _RULE_NAMES = (
     "",
     "empty",
@@ -28,6 +28,7 @@ _RULE_NAMES = (
     "choice",
     "pattern",
     "unknown",
+    "placeholder",
 )
 _TEXT_KINDS = ("id", "text", "choice", "code")
 _INT_RE = r"^[+-]?[0-9]{1,18}$"  # 18 digits always fit int64; longer ones are checked one by one
@@ -49,8 +50,30 @@ def _match(values: pa.Array, pattern: str) -> np.ndarray:
     return _to_numpy(pc.match_substring_regex(values, pattern)).astype(bool)
 
 
+PLACEHOLDERS = (
+    "na",
+    "n/a",
+    "#n/a",
+    "null",
+    "none",
+    "nan",
+    "nil",
+    "-",
+    "--",
+    "?",
+    "unknown",
+    "missing",
+)
+"""Words that spreadsheets, R and pandas write for a missing value (compared in lower case). In an id column
+they are refused: every row holding one would share the id, e.g. all people without a person key would be
+counted as one person apprehended many times."""
+
+
 def _parse_id(values: pa.Array, col: Column) -> tuple[np.ndarray, None]:
-    return np.zeros(len(values), np.int8), None
+    if col.kind != "id" or len(values) == 0:
+        return np.zeros(len(values), np.int8), None
+    missing = _to_numpy(pc.is_in(pc.utf8_lower(values), value_set=pa.array(PLACEHOLDERS)))
+    return np.where(missing.astype(bool), _PLACEHOLDER, _OK).astype(np.int8), None
 
 
 def _parse_choice(values: pa.Array, col: Column) -> tuple[np.ndarray, None]:

@@ -172,6 +172,7 @@ def read_csv(
         raw.readable = False
         return raw
     start = 3 if data.startswith(codecs.BOM_UTF8) else 0  # a UTF-8 byte-order mark is harmless
+    data = _lone_cr_to_lf(data)
     bad = _first_bad_utf8(data, start)
     if bad is not None:
         raw.issues.append(_encoding_issue(data, start, bad, hidden))
@@ -179,6 +180,20 @@ def read_csv(
         data = codecs.BOM_UTF8 * (start > 0) + data[start:].decode("utf-8", "replace").encode()
     _parse_csv(raw, data, start, wanted, coded)
     return raw
+
+
+def _lone_cr_to_lf(data: bytes) -> bytes:
+    """`data` with every carriage return not followed by a line feed made a line feed.
+
+    A lone CR ends a line for Arrow and the `csv` module, but not for the line counting here, which counts
+    LFs: a file saved with classic Mac line endings (Excel's "CSV (Macintosh)") would be one line, read as
+    a header and no rows, and a lone CR after the header would hide the first row in it. A file without a
+    lone CR is returned as it is; in one with, CRLF becomes LF too (and a lone CR inside a quoted text cell
+    a line feed: it still ends a line inside the cell).
+    """
+    if data.count(b"\r") == data.count(b"\r\n"):  # the usual case: no lone CR; two fast C scans
+        return data
+    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
 
 
 def _first_bad_utf8(data: bytes, start: int) -> int | None:

@@ -24,7 +24,8 @@ def data_summary(records: RecordSet) -> pd.DataFrame:
     * ``apprehension_records``: rows in the apprehension records.
     * ``distinct_people``: distinct persons among them (``<NA>`` for sections without individual records:
       the number of people behind monthly totals is unknown).
-    * ``apprehensions``: individual records plus monthly totals (a section-month is in one or the other).
+    * ``apprehensions``: individual records plus monthly totals (a section-month is in one or the other);
+      ``<NA>`` for a section with neither (no apprehension data: not 0 apprehensions).
     * ``reapprehension_rate``: Espenshade's repeated-trials estimator of the per-attempt apprehension
       probability, re-apprehensions / apprehensions, where a re-apprehension is a further apprehension of the
       same person in the same section and calendar month (a journey's retries): (apprehensions − distinct
@@ -51,8 +52,10 @@ def data_summary(records: RecordSet) -> pd.DataFrame:
     first[1:] = pair[1:] != pair[:-1]
     distinct = np.bincount(pair[first] // n_people, minlength=n_sections)
     del pair, first
-    total_counts = np.bincount(totals.section, weights=totals.count, minlength=n_sections)
-    apprehensions = n_records + total_counts.astype(np.int64)
+    total_counts = np.zeros(n_sections, dtype=np.int64)  # exact integers, as for the crossings
+    np.add.at(total_counts, totals.section, totals.count)
+    apprehensions = n_records + total_counts
+    reported = has_records | (np.bincount(totals.section, minlength=n_sections) > 0)
 
     # Distinct (section, month, person) triples: the journeys seen, for Espenshade's estimator.
     month0 = int(appr.month.min()) if appr.month.size else 0
@@ -84,7 +87,8 @@ def data_summary(records: RecordSet) -> pd.DataFrame:
             "apprehension_records": n_records.astype(np.int64),
             # <NA>, not 0, where the people behind monthly totals are unknown.
             "distinct_people": pd.arrays.IntegerArray(distinct.astype(np.int64), mask=~has_records),
-            "apprehensions": apprehensions,
+            # <NA>, not 0, where the section has neither records nor a totals row: nothing reported.
+            "apprehensions": pd.arrays.IntegerArray(apprehensions.astype(np.int64), mask=~reported),
             "reapprehension_rate": rate.astype(np.float64),
             "legal_crossings": legal_int,
             "mean_wait_minutes": mean_wait.astype(np.float64),

@@ -1,0 +1,166 @@
+"""Record folders as researchers hand them over: each case either reads exactly what the same data read in a
+clean layout, or is refused with file, row, column and rule. None may give a number with rows lost."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from records_fixtures import CLEAN_CSV, set_cell, write_dataset
+
+from estim.errors import InvalidRecords
+from estim.records import load_records, validate_path
+from estim.statistics import data_summary
+
+KEY = b"test-key"
+AP = CLEAN_CSV["apprehensions"]
+TOTALS = CLEAN_CSV["apprehension_totals"]
+REGISTERS = CLEAN_CSV["registers"]
+
+
+def where(report) -> set[tuple[str, int | None, str | None, str]]:
+    return {(Path(v.file).name, v.row, v.column, v.rule) for v in report.violations}
+
+
+def same_tables(a: Path, b: Path) -> None:
+    """The two folders load to identical tables."""
+    left, right = load_records(a, key=KEY).tables(), load_records(b, key=KEY).tables()
+    for name in left:
+        pd.testing.assert_frame_equal(left[name], right[name], obj=name)
+
+
+# ------------------------------------------------------------------------------------ line endings
+
+
+@pytest.mark.parametrize("table", ["apprehension_totals", "registers", "apprehensions"])
+def test_classic_mac_line_endings_read_every_row(tmp_path, table):
+    """A file saved with lone CR line endings (Excel's "CSV (Macintosh)") was one line: a header and no
+    rows. For the optional tables that was valid, and the monthly totals or the registers vanished."""
+    clean = write_dataset(tmp_path / "clean")
+    mac = write_dataset(tmp_path / "mac")
+    (mac / f"{table}.csv").write_bytes("\r".join(CLEAN_CSV[table]).encode() + b"\r")
+    assert validate_path(mac).ok
+    same_tables(mac, clean)
+    assert len(load_records(mac, key=KEY).tables()[table]) == len(CLEAN_CSV[table]) - 1
+
+
+def test_classic_mac_line_endings_keep_line_numbers(tmp_path):
+    folder = write_dataset(tmp_path / "r")
+    lines = set_cell(TOTALS, 3, "apprehensions", "-2")
+    (folder / "apprehension_totals.csv").write_bytes("\r".join(lines).encode())
+    report = validate_path(folder)
+    assert where(report) == {("apprehension_totals.csv", 3, "apprehensions", "minimum")}
+
+
+def test_lone_cr_after_the_header_does_not_hide_the_first_row(tmp_path):
+    """The header was read up to the first LF, so a row after a lone CR went with it, unread."""
+    clean = write_dataset(tmp_path / "clean")
+    odd = write_dataset(tmp_path / "odd")
+    text = TOTALS[0] + "\r" + "\n".join(TOTALS[1:]) + "\n"
+    (odd / "apprehension_totals.csv").write_bytes(text.encode())
+    assert validate_path(odd).ok
+    same_tables(odd, clean)
+    table = load_records(odd, key=KEY).apprehension_totals
+    assert int(table["apprehensions"].sum()) == 4 + 2 + 0  # by hand, from TOTALS
+
+
+def test_crlf_bom_and_quoted_commas_read_as_the_clean_file(tmp_path):
+    clean = write_dataset(tmp_path / "clean")
+    excel = write_dataset(tmp_path / "excel")
+    for name in ("policy_events", "sections", "apprehensions"):
+        text = "\r\n".join(CLEAN_CSV[name]) + "\r\n\r\n"
+        (excel / f"{name}.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    same_tables(excel, clean)
+
+
+# ------------------------------------------------------------------------------------ files in a folder
+
+
+@pytest.mark.parametrize(
+    "name", ["apprehension_totals.xlsx", "apprehension_totals.txt", "registers.csv.gz"]
+)
+def test_a_table_in_a_format_estim_does_not_read_is_refused(tmp_path, name):
+    """Was ignored: the folder validated, and the sections behind the totals showed 0 apprehensions."""
+    table = name.split(".")[0]
+    folder = write_dataset(tmp_path / "r", **{table: None})
+    data = ("\n".join(CLEAN_CSV[table]) + "\n").encode()
+    (folder / name).write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    report = validate_path(folder)
+    assert where(report) == {(name, None, None, "unread_file")}
+    assert f"save it as {table}.csv" in report.violations[0].message
+    with pytest.raises(InvalidRecords):
+        load_records(folder, key=KEY)
+
+
+def test_a_spreadsheet_beside_its_csv_export_is_fine(tmp_path):
+    folder = write_dataset(tmp_path / "r")
+    (folder / "apprehension_totals.xlsx").write_bytes(b"PK\x03\x04 not read")
+    (folder / "notes.txt").write_text("not a table")
+    assert validate_path(folder).ok
+
+
+# ------------------------------------------------------------------------------------------ person keys
+
+
+@pytest.mark.parametrize("placeholder", ["NA", "#N/A", "null", "None", "unknown", "-"])
+def test_a_placeholder_person_key_is_refused(tmp_path, placeholder):
+    """Two rows with person_key NA were one person apprehended twice: distinct people and the
+    re-apprehension rate changed without a word."""
+    lines = set_cell(set_cell(AP, 2, "person_key", placeholder), 5, "person_key", placeholder)
+    report = validate_path(write_dataset(tmp_path / "r", apprehensions=lines))
+    assert where(report) == {
+        ("apprehensions.csv", 2, "person_key", "placeholder"),
+        ("apprehensions.csv", 5, "person_key", "placeholder"),
+    }
+    assert repr(placeholder) in report.violations[0].message
+
+
+def test_na_in_a_text_column_is_text(tmp_path):
+    lines = set_cell(CLEAN_CSV["checkpoints"], 2, "name", "NA")
+    assert validate_path(write_dataset(tmp_path / "r", checkpoints=lines)).ok
+
+
+def test_person_keys_differing_only_in_case_are_refused(tmp_path):
+    """PK0000000001 on line 2 and pk0000000001 on line 4 were two people (3 distinct in omsk, not 2)."""
+    lines = set_cell(AP, 4, "person_key", "pk0000000001")
+    folder = write_dataset(tmp_path / "r", apprehensions=lines)
+    report = validate_path(folder)
+    assert where(report) == {("apprehensions.csv", 4, "person_key", "key_case")}
+    message = report.violations[0].message
+    assert "line 2" in message and "pk0000000001" not in message.lower()  # personal data: not shown
+
+
+def test_a_register_key_in_other_case_than_the_apprehension_key_is_refused(tmp_path):
+    """The link between the register and the apprehension records was lost without a word."""
+    lines = set_cell(REGISTERS, 2, "person_key", "pk0000000002")
+    report = validate_path(write_dataset(tmp_path / "r", registers=lines))
+    assert where(report) == {("registers.csv", 2, "person_key", "key_case")}
+    assert "line 3 of" in report.violations[0].message and "apprehensions.csv" in (
+        report.violations[0].message
+    )
+
+
+def test_the_same_key_in_the_same_case_in_two_tables_is_one_person(tmp_path):
+    assert validate_path(write_dataset(tmp_path / "r")).ok  # PK0000000002 in both: fine
+
+
+# -------------------------------------------------------------------------------------------- summary
+
+
+def test_summary_says_unknown_not_zero_for_a_section_with_no_apprehension_data(tmp_path):
+    """Kurgan has no individual records; without its totals the summary said 0 apprehensions."""
+    records = load_records(write_dataset(tmp_path / "r", apprehension_totals=None), key=KEY)
+    table = data_summary(records)
+    assert pd.isna(table.at["kurgan", "apprehensions"])
+    assert table.at["omsk", "apprehensions"] == 3  # by hand: A1-A3
+    assert table.at["orenburg", "apprehensions"] == 1
+
+
+def test_summary_counts_a_reported_zero_as_zero(tmp_path):
+    lines = [TOTALS[0], "kurgan,2010-01,border_resident,patrol,0"]
+    records = load_records(write_dataset(tmp_path / "r", apprehension_totals=lines), key=KEY)
+    assert data_summary(records).at["kurgan", "apprehensions"] == 0
+    records = load_records(write_dataset(tmp_path / "s"), key=KEY)
+    assert data_summary(records).at["kurgan", "apprehensions"] == 6  # 4 + 2 + 0, by hand
