@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from lists_fixtures import SMALL
 from records_fixtures import CLEAN_CSV, write_dataset
 
-from estim.errors import EstimInputError
+from estim.errors import EstimInputError, InvalidRecords
 from estim.families.base import FAMILIES
 from estim.families.closed import history_data
 from estim.families.lists import build_latent_class, stepwise
@@ -132,35 +132,39 @@ def test_records_whose_register_keys_match_no_apprehended_person_are_refused(tmp
         for h, n in zip(data.history.values, data.history_count.values[0], strict=True)
     }
     assert got == {"111": 1, "011": 1, "001": 1}
-    # the same registers with lower-cased keys: nobody apprehended is on a register (validate passes, and the
-    # fit described two unrelated populations as one)
-    lower = write_dataset(
-        tmp_path / "lower",
-        registers=_registers(
-            "R1,police_check,pk0000000002,2010-03-01",
-            "R2,overstay,pk0000000001,2010-04-11",
-            "R3,overstay,pk0000000002,2010-05-02",
-        ),
-    )
+    # the same registers with lower-cased keys: once nobody apprehended was on a register and the fit described
+    # two unrelated populations as one; now validation refuses keys that differ only in letter case
+    lower = write_dataset(tmp_path / "lower", registers=_registers(*_LOWER))
+    with pytest.raises(InvalidRecords, match=r"registers\.csv:2: column 'person_key': key_case"):
+        load_records(lower, key=b"k")
+    # keys of another scheme (the registers' own numbers): valid records, but nobody apprehended is on a register
+    other = write_dataset(tmp_path / "other", registers=_registers(*_OTHER_SCHEME))
     with pytest.raises(EstimInputError, match=UNLINKED):
-        LISTS.from_records(load_records(lower, key=b"k"), fields)
+        LISTS.from_records(load_records(other, key=b"k"), fields)
+
+
+_LOWER = (
+    "R1,police_check,pk0000000002,2010-03-01",
+    "R2,overstay,pk0000000001,2010-04-11",
+    "R3,overstay,pk0000000002,2010-05-02",
+)
+_OTHER_SCHEME = (
+    "R1,police_check,RK0000000002,2010-03-01",
+    "R2,overstay,RK0000000001,2010-04-11",
+    "R3,overstay,RK0000000002,2010-05-02",
+)
 
 
 def test_list_table_from_python_refuses_unlinked_lists_as_the_spec_does(tmp_path):
-    """`list_table` returned the table of lower-cased register keys without a word, while the spec refused it;
-    asked for explicitly (``allow_unlinked``), it describes the records, as counted by hand."""
-    lower = write_dataset(
-        tmp_path / "lower",
-        registers=_registers(
-            "R1,police_check,pk0000000002,2010-03-01",
-            "R2,overstay,pk0000000001,2010-04-11",
-            "R3,overstay,pk0000000002,2010-05-02",
-        ),
+    """`list_table` returned the table of register keys that match nobody apprehended without a word, while
+    the spec refused it; asked for explicitly (``allow_unlinked``), it describes the records, as counted by
+    hand."""
+    records = load_records(
+        write_dataset(tmp_path / "other", registers=_registers(*_OTHER_SCHEME)), key=b"k"
     )
-    records = load_records(lower, key=b"k")
     with pytest.raises(EstimInputError, match=UNLINKED):
         list_table(records, period="2010")
-    # the 3 apprehended people (as in the linked table) and the registers' 2 (pk2 checked and overstaying, pk1
+    # the 3 apprehended people (as in the linked table) and the registers' 2 (RK2 checked and overstaying, RK1
     # overstaying), shared with nobody
     table = list_table(records, period="2010", allow_unlinked=True)
     got = {
