@@ -101,3 +101,42 @@ def true_posterior(shipped_data):
         "other_detector": list(DETECTORS[1:]),
     }
     return posterior_of(true_parameters(truth, shipped_data), 40, coords)
+
+
+def saved_fit(path, posterior, data, *, passed=True, data_hash_value=None):
+    """A saved border fit of the shipped spec and data with ``posterior`` as its draws (the gate ``passed`` or
+    not; another ``data_hash_value`` stands for data changed since the fit), as `estim fit` writes one."""
+    from estim.paths import REPO_ROOT
+    from estim.run.data import data_hash
+    from estim.run.spec import read_spec
+
+    spec = read_spec(REPO_ROOT / "models" / "border.toml")
+    tree = xr.DataTree.from_dict({"/": xr.Dataset(), "posterior": posterior})
+    tree.attrs.update(
+        {
+            "family": "border",
+            "model_name": "border",
+            "spec_json": spec.canonical_json(),
+            "spec_hash": spec.spec_hash,
+            "data_hash": data_hash_value or data_hash(data),
+            "seed": 11,
+            "data_synthetic": "true",
+            "gate_passed": "true" if passed else "false",
+            "gate_failed_checks": "" if passed else "r_hat",
+            "gate_checks": "[]",
+        }
+    )
+    tree.to_netcdf(path)
+    return path
+
+
+@pytest.fixture
+def write_fit():
+    """`saved_fit`, for a test that writes its own fit files (a failed one, one of changed data)."""
+    return saved_fit
+
+
+@pytest.fixture(scope="module")
+def fit_path(tmp_path_factory, shipped_data, true_posterior):
+    """A small saved fit (the true parameters as its draws), one a test module: a test may try to overwrite it."""
+    return saved_fit(tmp_path_factory.mktemp("fit") / "border.nc", true_posterior, shipped_data)

@@ -11,36 +11,6 @@ from click.testing import CliRunner
 
 from estim.cli import cli
 from estim.measures.store import load_forecast
-from estim.paths import REPO_ROOT
-from estim.run.data import data_hash
-from estim.run.spec import read_spec
-
-
-def _fit_file(path, posterior, data, *, passed=True, data_hash_value=None):
-    spec = read_spec(REPO_ROOT / "models" / "border.toml")
-    spec_json = spec.canonical_json()
-    tree = xr.DataTree.from_dict({"/": xr.Dataset(), "posterior": posterior})
-    tree.attrs.update(
-        {
-            "family": "border",
-            "model_name": "border",
-            "spec_json": spec_json,
-            "spec_hash": spec.spec_hash,
-            "data_hash": data_hash_value or data_hash(data),
-            "seed": 11,
-            "data_synthetic": "true",
-            "gate_passed": "true" if passed else "false",
-            "gate_failed_checks": "" if passed else "r_hat",
-            "gate_checks": "[]",
-        }
-    )
-    tree.to_netcdf(path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def fit_path(tmp_path_factory, shipped_data, true_posterior):
-    return _fit_file(tmp_path_factory.mktemp("fit") / "border.nc", true_posterior, shipped_data)
 
 
 def test_forecast_prints_the_scenario_table_writes_figures_and_a_file(tmp_path, fit_path):
@@ -111,17 +81,19 @@ def test_bad_input_exits_2(fit_path, args, message):
     assert message in result.output
 
 
-def test_changed_data_and_failed_fits_are_refused(tmp_path, shipped_data, true_posterior):
-    stale = _fit_file(tmp_path / "stale.nc", true_posterior, shipped_data, data_hash_value="0" * 64)
+def test_changed_data_and_failed_fits_are_refused(
+    tmp_path, shipped_data, true_posterior, write_fit
+):
+    stale = write_fit(tmp_path / "stale.nc", true_posterior, shipped_data, data_hash_value="0" * 64)
     result = CliRunner().invoke(cli, ["forecast", str(stale), "--draws", "10"])
     assert result.exit_code == 2 and "changed since the fit" in result.output
-    failed = _fit_file(tmp_path / "failed.nc", true_posterior, shipped_data, passed=False)
+    failed = write_fit(tmp_path / "failed.nc", true_posterior, shipped_data, passed=False)
     result = CliRunner().invoke(cli, ["forecast", str(failed), "--draws", "10"])
     assert result.exit_code == 3
 
 
-def test_a_fit_of_another_family_is_refused(tmp_path, shipped_data, true_posterior):
-    path = _fit_file(tmp_path / "other.nc", true_posterior, shipped_data)
+def test_a_fit_of_another_family_is_refused(tmp_path, shipped_data, true_posterior, write_fit):
+    path = write_fit(tmp_path / "other.nc", true_posterior, shipped_data)
     tree = xr.open_datatree(path)
     tree.attrs["family"] = "ztpoisson"
     other = tmp_path / "other2.nc"

@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import xarray as xr
 from click.testing import CliRunner
 
 from estim.cli import cli
 from estim.errors import EstimInputError
 from estim.measures.forecast import MAX_MONTHS_AHEAD, forecast_start
 from estim.measures.spec import known_measures, read_measures
-from estim.paths import REPO_ROOT
-from estim.run.data import data_hash
-from estim.run.spec import read_spec
 
 DATA_MONTHS = np.arange(np.datetime64("2006-01"), np.datetime64("2018-01")).astype("datetime64[ns]")
 
@@ -73,30 +69,6 @@ def test_an_empty_measure_list_is_refused_with_the_known_measures(names):
     message = str(e.value)
     assert "--measures" in message and "no measure given" in message
     assert all(name in message for name in known_measures())
-
-
-@pytest.fixture(scope="module")
-def fit_path(tmp_path_factory, shipped_data, true_posterior):
-    """A small saved border fit (as in test_forecast_cli.py): 40 draws at the simulator's true parameters."""
-    spec = read_spec(REPO_ROOT / "models" / "border.toml")
-    tree = xr.DataTree.from_dict({"/": xr.Dataset(), "posterior": true_posterior})
-    tree.attrs.update(
-        {
-            "family": "border",
-            "model_name": "border",
-            "spec_json": spec.canonical_json(),
-            "spec_hash": spec.spec_hash,
-            "data_hash": data_hash(shipped_data),
-            "seed": 11,
-            "data_synthetic": "true",
-            "gate_passed": "true",
-            "gate_failed_checks": "",
-            "gate_checks": "[]",
-        }
-    )
-    path = tmp_path_factory.mktemp("fit") / "border.nc"
-    tree.to_netcdf(path)
-    return path
 
 
 @pytest.mark.parametrize(

@@ -18,9 +18,6 @@ from estim.measures.covariates import check_trend_reach, trend_reach
 from estim.measures.forecast import ForecastSettings, forecast
 from estim.measures.spec import parse_measure
 from estim.measures.summary import forecast_table, format_forecast
-from estim.paths import REPO_ROOT
-from estim.run.data import data_hash
-from estim.run.spec import read_spec
 
 STRAIGHT = ForecastSettings(trend_damping=1.0, level_sd=0.0)
 
@@ -172,29 +169,6 @@ def test_an_improper_prior_is_refused_as_such(prior):
 
 # ------------------------------------------------------------------------------------------------------
 # the command line
-
-
-@pytest.fixture(scope="module")
-def fit_path(tmp_path_factory, shipped_data, true_posterior):
-    spec = read_spec(REPO_ROOT / "models" / "border.toml")
-    tree = xr.DataTree.from_dict({"/": xr.Dataset(), "posterior": true_posterior})
-    tree.attrs.update(
-        {
-            "family": "border",
-            "model_name": "border",
-            "spec_json": spec.canonical_json(),
-            "spec_hash": spec.spec_hash,
-            "data_hash": data_hash(shipped_data),
-            "seed": 11,
-            "data_synthetic": "true",
-            "gate_passed": "true",
-            "gate_failed_checks": "",
-            "gate_checks": "[]",
-        }
-    )
-    path = tmp_path_factory.mktemp("fit") / "border.nc"
-    tree.to_netcdf(path)
-    return path
 
 
 def _run_cli(fit, *args):
