@@ -23,6 +23,9 @@ RECORD_SUFFIXES = (".csv", ".parquet")
 _FALLBACK_TABLES = {"sections": "SECTIONS_CSV"}
 """A referenced table absent from the folder is looked up here (attribute of `estim.paths`)."""
 
+_CHECKPOINT_MONTHS = ("checkpoint_records", "checkpoint_id", "month")
+"""Table, id and month column of the rule ``checkpoint_gap``: a checkpoint's months run without a gap."""
+
 
 # ------------------------------------------------------------------------------------------ references
 
@@ -158,6 +161,8 @@ def _check_table(raw: RawTable, schema: Schema, refs: _References) -> _TableResu
             batches.extend(_reference_batches(raw, col, checked, refs))
     for key_columns in schema.unique:
         batches.extend(_duplicate_batches(raw, key_columns, result.columns))
+    if schema.name == _CHECKPOINT_MONTHS[0]:
+        batches.extend(_checkpoint_gap_batches(raw, result.columns))
     return result
 
 
@@ -293,6 +298,67 @@ def _duplicate_batches(
             ", ".join(key_columns),
             _labels(raw, dup_rows),
             np.arange(dup.size),
+            message,
+        )
+    ]
+
+
+def _checkpoint_gap_batches(raw: RawTable, columns: dict[str, _Checked]) -> list[_Batch]:
+    """Months missing between a checkpoint's first and last record (rule ``checkpoint_gap``), one violation
+    per run of missing months, on the row of the month before it (the first such row, in file order).
+
+    A missing month would be read as a month without crossings at that checkpoint: its section's legal
+    foreign crossings too low, a quieter month to the border model, without a word. Whether the checkpoint
+    was closed or did not report the records cannot say, so they are refused. A checkpoint whose records
+    start later or end earlier than the others' (opened or closed) is fine. Rows whose checkpoint or month
+    is itself invalid are left out (reported under their own rules)."""
+    _, id_column, month_column = _CHECKPOINT_MONTHS
+    ids, months = columns.get(id_column), columns.get(month_column)
+    if ids is None or months is None or ids.codes is None or ids.uniques is None:
+        return []
+    if not isinstance(months.typed, np.ndarray):
+        return []
+    rows = np.flatnonzero(ids.ok & months.ok & ~ids.null & ~months.null)
+    if rows.size < 2:
+        return []
+    month = months.typed[rows].astype("datetime64[M]").astype(np.int64)
+    earliest = int(month.min())
+    span = int(month.max()) - earliest + 1
+    key = ids.codes[rows].astype(np.int64) * span + (month - earliest)
+    order = np.argsort(key, kind="stable")  # by checkpoint, then month; repeats keep file order
+    key = key[order]
+    after = np.flatnonzero((np.diff(key) > 1) & (key[1:] // span == key[:-1] // span)) + 1
+    if after.size == 0:
+        return []
+    # the month before each gap, on its first row (a repeated month is rule duplicate)
+    before = np.searchsorted(key, key[after - 1], "left")
+    index = rows[order[before]]
+    last = month[order[before]]
+    next_ = month[order[after]]
+    checkpoint = ids.uniques.take(pa.array(ids.codes[index]))
+
+    def message(k: int) -> str:
+        def label(m: int) -> str:
+            return str(np.datetime64(int(m), "M"))
+
+        a, b = int(last[k]), int(next_[k])
+        n = b - a - 1
+        missing = label(a + 1) if n == 1 else f"{label(a + 1)} … {label(b - 1)} ({n} months)"
+        return (
+            f"checkpoint {_clip(checkpoint[k].as_py())!r} has no record for {missing} between its "
+            f"records of {label(a)} and {label(b)}; a missing month would be read as a month without "
+            "crossings at that checkpoint: if the checkpoint was closed, write the month with 0 "
+            "crossings, refusals and invalid documents and a mean_wait_minutes of 0 (the column may "
+            "not be empty); if it did not report, the records cannot be used as they are"
+        )
+
+    return [
+        _Batch(
+            raw.file,
+            "checkpoint_gap",
+            month_column,
+            _labels(raw, index),
+            np.arange(index.size),
             message,
         )
     ]

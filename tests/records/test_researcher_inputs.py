@@ -8,16 +8,18 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 from records_fixtures import CLEAN_CSV, set_cell, write_dataset
 
 from estim.errors import InvalidRecords
-from estim.records import load_records, validate_path
+from estim.records import load_records, validate_file, validate_path
 from estim.statistics import data_summary
 
 KEY = b"test-key"
 AP = CLEAN_CSV["apprehensions"]
 TOTALS = CLEAN_CSV["apprehension_totals"]
 REGISTERS = CLEAN_CSV["registers"]
+CR = CLEAN_CSV["checkpoint_records"]
 
 
 def where(report) -> set[tuple[str, int | None, str | None, str]]:
@@ -144,6 +146,54 @@ def test_a_register_key_in_other_case_than_the_apprehension_key_is_refused(tmp_p
 
 def test_the_same_key_in_the_same_case_in_two_tables_is_one_person(tmp_path):
     assert validate_path(write_dataset(tmp_path / "r")).ok  # PK0000000002 in both: fine
+
+
+# ------------------------------------------------------------------------------------ checkpoint months
+
+
+def _flows(checkpoint: str, *months: str, crossings: int = 100, wait: str = "20.0") -> list[str]:
+    return [f"{checkpoint},{m},{crossings},{crossings},0,0,{wait}" for m in months]
+
+
+def test_months_left_out_of_a_checkpoint_are_refused(tmp_path):
+    """A checkpoint's rows deleted from the middle validated, and its section's land crossings were summed
+    over the checkpoints that reported: fewer foreign crossings, a quieter month to the border model."""
+    folder = write_dataset(tmp_path / "r", checkpoint_records=CR + _flows("OMS-1", "2010-05"))
+    file = folder / "checkpoint_records.csv"
+    gap = {("checkpoint_records.csv", 3, "month", "checkpoint_gap")}  # OMS-1 2010-02, next 2010-05
+    assert where(validate_path(folder)) == gap
+    assert where(validate_file(file)) == gap
+    with pytest.raises(InvalidRecords, match="checkpoint_gap") as caught:
+        load_records(folder, key=KEY)
+    assert "'OMS-1' has no record for 2010-03 … 2010-04 (2 months)" in str(caught.value)
+    from estim.cli import cli
+
+    r = CliRunner().invoke(cli, ["validate", str(folder)])
+    assert r.exit_code == 2
+    assert f"{file}:3: column 'month': checkpoint_gap: checkpoint 'OMS-1'" in r.output
+    # the advice for a closed checkpoint is one the validator accepts
+    closed = (
+        CR
+        + _flows("OMS-1", "2010-03", "2010-04", crossings=0, wait="0")
+        + _flows("OMS-1", "2010-05")
+    )
+    assert validate_path(write_dataset(tmp_path / "closed", checkpoint_records=closed)).ok
+
+
+def test_a_checkpoint_opened_later_or_closed_earlier_has_no_gap(tmp_path):
+    """Only a month missing between a checkpoint's first and last record is a gap, in any row order."""
+    lines = [
+        CR[0],
+        *_flows("OMS-2", "2010-04", "2010-03"),  # opened in March, rows in any order
+        *_flows("ORE-1", "2009-11", "2009-12"),  # closed after December
+        *_flows("OMS-1", "2010-04", "2010-01", "2010-02", "2010-02"),  # no 2010-03; 02 repeated
+    ]
+    report = validate_path(write_dataset(tmp_path / "r", checkpoint_records=lines))
+    assert where(report) == {
+        ("checkpoint_records.csv", 8, "month", "checkpoint_gap"),  # the first row of 2010-02
+        ("checkpoint_records.csv", 9, "checkpoint_id, month", "duplicate"),
+    }
+    assert "no record for 2010-03 between its records of 2010-02 and 2010-04" in str(report)
 
 
 # -------------------------------------------------------------------------------------------- summary

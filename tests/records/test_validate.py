@@ -353,6 +353,19 @@ def test_double_count_between_records_and_totals(tmp_path):
     assert "line 4" in v.message  # A3, the first omsk record of February
 
 
+def test_checkpoint_gap_names_the_checkpoint_and_the_months(tmp_path):
+    lines = CR + ["OMS-1,2010-06,1,1,1,1,1.0", "ORE-1,2010-03,1,1,1,1,1.0"]
+    report = check(tmp_path, checkpoint_records=lines)
+    assert where(report) == {
+        ("checkpoint_records.csv", 3, "month", "checkpoint_gap"),  # OMS-1 2010-02, next 2010-06
+        ("checkpoint_records.csv", 5, "month", "checkpoint_gap"),  # ORE-1 2010-01, next 2010-03
+    }
+    oms, ore = report.violations
+    assert "checkpoint 'OMS-1' has no record for 2010-03 … 2010-05 (3 months)" in oms.message
+    assert "between its records of 2010-02 and 2010-06" in oms.message
+    assert "checkpoint 'ORE-1' has no record for 2010-02 between" in ore.message
+
+
 # --------------------------------------------------------------------------------- file-level problems
 
 
