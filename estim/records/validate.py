@@ -4,10 +4,11 @@ Every rule is driven by the schema: cell kinds, ``nullable``, ``minimum``/``maxi
 ``choices``, ``pattern``, ``not_after_today``, ``references``, ``unique``; an ``id`` cell may not be a word
 for a missing value (``NA``, ``#N/A``, …: rule ``placeholder``); each checkpoint's months in
 ``checkpoint_records`` run without a gap from its first to its last (rule ``checkpoint_gap``, written out in
-`estim.records.tables`). The rules that span tables are written out in `estim.records.dataset`: a
-(section, month) must not be counted both in ``apprehensions`` (one row per apprehension) and in
-``apprehension_totals`` (monthly counts), rule ``double_count``; person keys may not differ only in letter case, within a file or between files, rule ``key_case``; and a file named after a
-record type in a format estim does not read, with no readable file of that type, is rule ``unread_file``.
+`estim.records.tables`). The rules that span tables are written out in `estim.records.dataset`: a (section,
+month) must not be counted both in ``apprehensions`` (one row per apprehension) and in ``apprehension_totals``
+(monthly counts), rule ``double_count``; person keys may not differ only in letter case, within a file or
+between files, rule ``key_case``; and a file named after a record type in a format estim does not read, with
+no readable file of that type, is rule ``unread_file``.
 
 Each violation names the file, the row as the user counts it (CSV: the line, the header being line 1;
 Parquet: the 1-based row), the column and the rule, and says what the value was and what is allowed. All
