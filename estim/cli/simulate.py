@@ -11,42 +11,16 @@ from estim.cli.common import _fail_input, cli
 from estim.errors import EstimInputError
 from estim.simulate.config import MAX_YEARS
 
-_CLOSED_LAWS = ("Beta", "Uniform")
-"""Effect-size priors whose support includes its finite ends (a share of 0 or 1 is meaningful); for the
-others (LogNormal, Gamma, …) a finite end, such as a multiplier of 0, is outside the support."""
-
 
 def effect_range(effect: Any) -> tuple[float, float, bool]:
-    """The values an effect size may take: (low, high, ends included).
-
-    The support of the effect's prior (models/measures/*.toml: a Beta share or reduction in [0, 1], a
-    LogNormal multiplier > 0), cut to where the target's multiplier is ≥ 0.
-    """
-    from estim.measures.spec import frozen_law
-
-    low, high = (float(x) for x in frozen_law(effect.prior).support())
-    closed = effect.prior.distribution in _CLOSED_LAWS
-    if effect.multiplier == "value" and low < 0:
-        low, closed = 0.0, True
-    if effect.multiplier == "1 - value" and high > 1:
-        high, closed = 1.0, True
-    return low, high, closed
+    """The values an effect size may take: (low, high, ends included) (`EffectSpec.value_range`: the support
+    of the effect's prior, cut to where the target's multiplier is ≥ 0)."""
+    return effect.value_range()
 
 
 def check_effect(measure: str, effect: Any, value: float) -> None:
     """Refuse an effect size outside its effect's domain (`effect_range`), naming effect, range and value."""
-    import math
-
-    low, high, closed = effect_range(effect)
-    inside = (low <= value <= high) if closed else (low < value < high)
-    if not (math.isfinite(value) and inside):
-        left, right = ("[", "]") if closed else ("(", ")")
-        right = ")" if math.isinf(high) else right
-        raise EstimInputError(
-            f"--effect {measure}.{effect.name}={value:g}: outside its range {left}{low:g}, {high:g}{right} "
-            f"(the support of its {effect.prior.distribution} prior where {effect.target} × "
-            f"({effect.multiplier}) ≥ 0)"
-        )
+    effect.check_value(value, f"--effect {measure}.{effect.name}={value:g}")
 
 
 _SIMULATION_FILES = ("truth.nc", "README.md", "SHA256SUMS")
@@ -184,6 +158,7 @@ def simulate(
     --retry and --frailty make data the border model's default assumptions do not hold for (people who give
     up after an apprehension; people caught more easily than others), to see what a fit makes of them.
     """
+    import dataclasses
     import re
 
     from estim import simulate as sim
@@ -232,8 +207,8 @@ def simulate(
         changes["retry_probability"] = retry
     if frailty is not None:
         changes["apprehension_frailty_sd"] = frailty
-    try:
-        config = sim.SimulationConfig(measures=tuple(applied), **changes)
+    try:  # the measures are checked against the period below, then added
+        config = sim.SimulationConfig(**changes)
     except ValueError as e:  # the config's own checks name the field and its range
         message = str(e).removeprefix("SimulationConfig.")
         if "retry_probability" in message:
@@ -246,9 +221,8 @@ def simulate(
     last = first + 12 * config.years - 1
     period = f"{config.start_month} to {_month_text(last)}"
     # nothing documents a measure in force before the first simulated month (docs/simulator.md §8 counts its
-    # lag and ramp from a start in the period), and a month asked for after the period simulates nothing:
-    # both refused. A spec's own start after the period is only warned of below (the shipped specs start in
-    # 2018-01, after the default 2006–2017)
+    # lag and ramp from a start in the period), and one that acts only after the period simulates nothing (the
+    # world with it is the baseline): both refused, here in the options' terms and by SimulationConfig too
     if measure_start is not None and not first <= _month_number(measure_start) <= last:
         _fail_input(
             f"--measure-start {measure_start}: outside the simulated period {period} "
@@ -261,6 +235,19 @@ def simulate(
                 f"measure {m.name}: its spec's start {m.start_month} is before the simulated period "
                 f"{period}; give --measure-start within it"
             )
+        acts = _month_number(m.start_month) + m.lag_months
+        if acts > last:
+            _fail_input(
+                f"measure {m.name}: starts {m.start_month} and acts from {_month_text(acts)} (lag "
+                f"{m.lag_months} months), after the simulated period {period}; give "
+                + ("an earlier --measure-start" if measure_start else "--measure-start within it")
+                + ", or more --years"
+            )
+    if applied:
+        try:
+            config = dataclasses.replace(config, measures=tuple(applied))
+        except ValueError as e:
+            _fail_input(str(e).removeprefix("SimulationConfig."))
     for m in applied:
         text = "; ".join(
             f"{e.target} × {e.multiplier:.4g}"
@@ -271,10 +258,6 @@ def simulate(
             f"measure {m.name} from {m.start_month} (lag {m.lag_months}, ramp {m.ramp_months} months, "
             f"displacement {m.displacement:g}) at full strength: {text}"
         )
-        if _month_number(m.start_month) + m.lag_months > last:
-            click.echo(
-                f"estim: warning: measure {m.name} begins after the simulated period", err=True
-            )
     result = sim.simulate(
         seed=sim.DEFAULT_SEED if seed is None else seed, config=config, progress=not quiet
     )

@@ -21,6 +21,8 @@ on, in which sections, from which month, with what ramp, and the prior of each e
 
 The mechanism (what a target means, the ramp, displacement) is `estim.simulate.measures`; the forecasts draw
 each effect size from its prior, once per posterior draw, shared by every scenario that contains the measure.
+No effect size may give a negative multiplier (a reduction of more than 100 %): a prior whose support reaches
+such values is refused (`EffectSpec`), and so is such a value given for a simulation (`MeasureSpec.applied`).
 """
 
 from __future__ import annotations
@@ -45,8 +47,13 @@ from estim.simulate.measures import TARGETS, AppliedMeasure, MeasureEffect
 MEASURES_DIR = REPO_ROOT / "models" / "measures"
 BASELINE = "baseline"  # the scenario without measures: no measure may take its name
 MULTIPLIERS = ("value", "1 - value")
-# Laws an effect size may follow (PyMC names and parameterisation, as in models/*.toml priors).
-EFFECT_LAWS = ("Beta", "LogNormal", "Normal", "Uniform", "Gamma", "HalfNormal", "StudentT")
+# Laws an effect size may follow (PyMC names and parameterisation, as in models/*.toml priors). A Normal or
+# StudentT is not one: its support, every real number, would reach negative multipliers.
+EFFECT_LAWS = ("Beta", "LogNormal", "Uniform", "Gamma", "HalfNormal")
+_UNBOUNDED_LAWS = ("Normal", "StudentT")
+# Laws whose support includes its finite ends (a share of 0 or 1 is meaningful); for the others (LogNormal,
+# Gamma, …) a finite end, such as a multiplier of 0, is outside the support.
+_CLOSED_LAWS = ("Beta", "Uniform")
 _TOP_KEYS = {
     "name",
     "title",
@@ -95,6 +102,75 @@ class EffectSpec:
     prior: Prior
     analogue: str | None
     evidence: str
+
+    def __post_init__(self) -> None:
+        """Refuse a prior that is not a proper law of finite values, or whose support reaches effect sizes
+        where the multiplier would be negative (a reduction of more than 100 %, or a negative multiplier): so
+        every effect size a forecast or a study draws gives M ≥ 0. A Normal or StudentT prior (support: every
+        real number) is thus always refused, a LogNormal or Gamma one under "1 - value" too."""
+
+        def refuse(message: str) -> None:
+            raise EstimInputError(f"effect {self.name}: {message}")
+
+        if self.multiplier not in MULTIPLIERS:
+            refuse(f'multiplier is "value" or "1 - value", got {self.multiplier!r}')
+        if self.prior.distribution in _UNBOUNDED_LAWS:
+            refuse(
+                f"a {self.prior.distribution} prior puts mass on every real number, so on effect sizes "
+                "whose multiplier would be negative (a reduction of more than 100 %); use one of "
+                f"{', '.join(EFFECT_LAWS)} (e.g. a Beta share, a LogNormal multiplier, a bounded Uniform)"
+            )
+        if self.prior.distribution not in EFFECT_LAWS:
+            refuse(f"the prior is one of {', '.join(EFFECT_LAWS)}, got {self.prior.distribution}")
+        law = (
+            f"{self.prior.distribution}"
+            f"({', '.join(f'{k}={v!r}' for k, v in self.prior.parameters.items())})"
+        )
+        lo, hi = self.quantiles([0.0005, 0.9995])
+        if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
+            refuse(
+                f"the prior {law} is not a proper distribution of finite values (its 0.05 % and 99.95 % "
+                f"quantiles: {lo:.3g}, {hi:.3g}); an effect size needs finite parameters and a spread (e.g. "
+                "Uniform with lower < upper)"
+            )
+        low, high = (float(x) for x in frozen_law(self.prior).support())
+        if self.multiplier == "value" and low < 0:
+            refuse(
+                f"the prior {law} puts mass on effect sizes below 0 (its support: {low:g} to {high:g}), "
+                f"where the multiplier M = value of {self.target} would be negative; the prior of a "
+                'multiplier must lie in [0, inf) (e.g. LogNormal or Gamma), or give a reduction with "1 - value"'
+            )
+        if self.multiplier == "1 - value" and high > 1:
+            refuse(
+                f"the prior {law} puts mass on effect sizes above 1 (its support: {low:g} to {high:g}), "
+                f"where the multiplier M = 1 - value of {self.target} would be negative (a reduction of more "
+                "than 100 %); the prior of a reduction must lie in (-inf, 1] (e.g. a Beta share, or a "
+                "Uniform with upper <= 1)"
+            )
+
+    def value_range(self) -> tuple[float, float, bool]:
+        """The effect sizes this effect may take: (low, high, ends included), the support of its prior (a Beta
+        share or reduction in [0, 1], a LogNormal multiplier in (0, inf)) cut to where the multiplier is ≥ 0."""
+        low, high = (float(x) for x in frozen_law(self.prior).support())
+        closed = self.prior.distribution in _CLOSED_LAWS
+        if self.multiplier == "value" and low < 0:
+            low, closed = 0.0, True
+        if self.multiplier == "1 - value" and high > 1:
+            high, closed = 1.0, True
+        return low, high, closed
+
+    def check_value(self, value: float, label: str) -> None:
+        """Refuse an effect size outside `value_range`, the message starting with ``label`` (which names the
+        value) and giving the range and its rule."""
+        low, high, closed = self.value_range()
+        inside = (low <= value <= high) if closed else (low < value < high)
+        if not (np.isfinite(value) and inside):
+            left, right = ("[", "]") if closed else ("(", ")")
+            right = ")" if np.isinf(high) else right
+            raise EstimInputError(
+                f"{label}: outside its range {left}{low:g}, {high:g}{right} (the support of its "
+                f"{self.prior.distribution} prior where {self.target} × ({self.multiplier}) ≥ 0)"
+            )
 
     def multiplier_of(self, value: Any) -> np.ndarray:
         """The full-strength multiplier M of the target at effect size(s) ``value``."""
@@ -152,14 +228,9 @@ class MeasureSpec:
             self.effect(name)  # unknown names fail here
         effects = []
         for e in self.effects:
-            value = values.get(e.name, float(e.quantiles([0.5])[0]))
-            multiplier = float(e.multiplier_of(value))
-            if multiplier < 0:
-                raise EstimInputError(
-                    f"measure {self.name}, effect {e.name} = {value}: its multiplier {multiplier} is "
-                    "negative"
-                )
-            effects.append(MeasureEffect(e.target, multiplier, e.categories))
+            value = float(values.get(e.name, e.quantiles([0.5])[0]))
+            e.check_value(value, f"measure {self.name}, effect {e.name} = {value:g}")
+            effects.append(MeasureEffect(e.target, float(e.multiplier_of(value)), e.categories))
         return AppliedMeasure(
             name=self.name,
             start_month=start or self.start,
@@ -314,8 +385,6 @@ def _parse_effect(raw: Any, index: int, fail: Any) -> EffectSpec:
         if bad or not categories:
             fail(f"{where}: categories must be some of {', '.join(CATEGORIES)}, got {bad or '[]'}")
     multiplier = raw.get("multiplier", "value")
-    if multiplier not in MULTIPLIERS:
-        fail(f'{where}: multiplier is "value" or "1 - value", got {multiplier!r}')
     prior_raw = raw["prior"]
     if not isinstance(prior_raw, Mapping) or "distribution" not in prior_raw:
         fail(f'{where}: prior = {{ distribution = "...", ... }}')
@@ -323,34 +392,18 @@ def _parse_effect(raw: Any, index: int, fail: Any) -> EffectSpec:
         prior = Prior(
             prior_raw["distribution"], **{k: v for k, v in prior_raw.items() if k != "distribution"}
         )
+        # the multiplier's form, the law, and a support giving no negative multiplier (EffectSpec)
+        effect = EffectSpec(
+            name=name,
+            target=target,
+            categories=categories,
+            multiplier=multiplier,
+            prior=prior,
+            analogue=raw.get("analogue"),
+            evidence=" ".join(str(raw.get("evidence", "")).split()),
+        )
     except EstimInputError as e:
-        fail(f"{where}: {e}")
-    if prior.distribution not in EFFECT_LAWS:
-        fail(f"{where}: the prior is one of {', '.join(EFFECT_LAWS)}, got {prior.distribution}")
-    effect = EffectSpec(
-        name=name,
-        target=target,
-        categories=categories,
-        multiplier=multiplier,
-        prior=prior,
-        analogue=raw.get("analogue"),
-        evidence=" ".join(str(raw.get("evidence", "")).split()),
-    )
-    # the prior must not give negative multipliers with more than negligible probability
-    lo, hi = effect.quantiles([0.0005, 0.9995])
-    if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
-        fail(
-            f"{where}: the prior {prior.distribution}"
-            f"({', '.join(f'{k}={v!r}' for k, v in prior.parameters.items())}) is not a proper "
-            f"distribution of finite values (its 0.05 % and 99.95 % quantiles: {lo:.3g}, {hi:.3g}); an "
-            "effect size needs finite parameters and a spread (e.g. Uniform with lower < upper)"
-        )
-    m_lo = min(effect.multiplier_of(lo), effect.multiplier_of(hi))
-    if m_lo < 0:
-        fail(
-            f"{where}: the prior gives negative multipliers (the multiplier at its 0.05 % and 99.95 % "
-            f"quantiles: {float(effect.multiplier_of(lo)):.3g}, {float(effect.multiplier_of(hi)):.3g})"
-        )
+        fail(f"{where}: {str(e).removeprefix(f'effect {name}: ')}")
     return effect
 
 

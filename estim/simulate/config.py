@@ -28,7 +28,7 @@ from estim.records.schemas import (
     REGISTERS,
     SECTIONS,
 )
-from estim.simulate.measures import AppliedMeasure
+from estim.simulate.measures import AppliedMeasure, check_in_period
 
 DEFAULT_SEED: int = 20061
 """Seed of the shipped synthetic dataset (data/synthetic/)."""
@@ -531,7 +531,7 @@ def _check_config(c: SimulationConfig) -> None:
     for cat in CATEGORIES:
         if cat != "bypasser" and (c.category_effect[cat] is None or c.trend[cat] is None):
             raise ValueError(f"SimulationConfig: category_effect and trend need a value for {cat}")
-        if c.dispersion[cat] <= 0:
+        if not (math.isfinite(c.dispersion[cat]) and c.dispersion[cat] > 0):
             raise ValueError(f"SimulationConfig.dispersion[{cat}] must be > 0")
         for name in ("citizenship", "recorded_probability"):
             dist = getattr(c, name)[cat]
@@ -556,6 +556,7 @@ def _check_config(c: SimulationConfig) -> None:
     names = [m.name for m in c.measures]
     if len(set(names)) != len(names):
         raise ValueError(f"SimulationConfig.measures: names must be unique, got {names}")
+    check_in_period(c.measures, c.start_month, c.years)
     if c.register_dating not in ("delay", "stay"):
         raise ValueError(
             f"SimulationConfig.register_dating: 'delay' or 'stay', got {c.register_dating!r}"
@@ -566,6 +567,22 @@ def _check_config(c: SimulationConfig) -> None:
             f"SimulationConfig.apprehension_frailty_sd: {c.apprehension_frailty_sd} must be a finite number ≥ 0"
         )
     prob("residents_take_up", c.residents_take_up)
+    if not (math.isfinite(c.legal_dispersion) and c.legal_dispersion > 0):
+        raise ValueError(
+            f"SimulationConfig.legal_dispersion: {c.legal_dispersion} is not a negative-binomial shape "
+            "(finite and > 0)"
+        )
+    for name in (
+        "customs_union_foreign_flow_effect",
+        "customs_union_wait_effect",
+        "joint_control_wait_effect",
+        "customs_union_smuggler_effect",
+    ):  # multipliers θ: 0 is a reduction of 100 %, below 0 would make a flow, wait or mean negative
+        if not (math.isfinite(getattr(c, name)) and getattr(c, name) >= 0.0):
+            raise ValueError(
+                f"SimulationConfig.{name}: {getattr(c, name)} is not a multiplier (finite and ≥ 0: "
+                "a reduction of more than 100 % would make the quantity negative)"
+            )
     for reg in REGISTERS:
         prob(f"register_completeness[{reg}]", c.register_completeness[reg])
         prob(

@@ -255,10 +255,12 @@ def expected_journeys(
     tau = np.array([np.nan if cfg.trend[c] is None else cfg.trend[c] for c in CATEGORIES])
     seas = seasonal_effect(cfg)[:, tl.month_of_year - 1].T  # (t, c)
     theta = journey_policy_effects(cfg)
-    log_pol = sum(
-        np.log(policy_multiplier(theta[e][None, :], in_force[ev][:, None]))
-        for e, ev in enumerate(POLICY_EVENTS)
-    )
+    # a multiplier of 0 (a reduction of 100 %) is meant: log 0 = −inf, so μ = 0
+    with np.errstate(divide="ignore"):
+        log_pol = sum(
+            np.log(policy_multiplier(theta[e][None, :], in_force[ev][:, None]))
+            for e, ev in enumerate(POLICY_EVENTS)
+        )
     log_pop = np.log(sections["border_population"].to_numpy() / 1e5)
     resident = np.array([c == "border_resident" for c in CATEGORIES], dtype=float)
     log_mu = (

@@ -88,6 +88,37 @@ class AppliedMeasure:
             raise EstimInputError(f"measure {self.name}: displacement must lie in [0, 1]")
 
 
+def simulated_period(start_month: str, years: int) -> tuple[np.datetime64, np.datetime64]:
+    """The first and last month (datetime64[M]) of ``years`` simulated years from ``start_month``."""
+    first = np.datetime64(start_month, "M")
+    return first, first + np.timedelta64(12 * years - 1, "M")
+
+
+def check_in_period(
+    measures: tuple[AppliedMeasure, ...] | list[AppliedMeasure], start_month: str, years: int
+) -> None:
+    """Refuse (ValueError naming the measure, the period and the rule) a measure that starts before the
+    simulated period, whose lag and ramp would then have run before its first month (it would act there at a
+    strength nothing documents), or that would not act within it (start + lag after its last month: the world
+    with the measure would be the baseline's, and its effect 0, a statement about the timing only)."""
+    first, last = simulated_period(start_month, years)
+    period = f"{first} to {last} ({years} year{'s' if years != 1 else ''} from {start_month})"
+    for m in measures:
+        start = np.datetime64(m.start_month, "M")
+        acts = start + np.timedelta64(m.lag_months, "M")
+        if start < first:
+            raise ValueError(
+                f"SimulationConfig.measures: measure {m.name} starts {start}, before the simulated period "
+                f"{period}; give a start month within it"
+            )
+        if acts > last:
+            raise ValueError(
+                f"SimulationConfig.measures: measure {m.name} starts {start} and acts from {acts} (lag "
+                f"{m.lag_months} months), after the simulated period {period}; give an earlier start, or "
+                "more years"
+            )
+
+
 def strength(measure: AppliedMeasure, months: np.ndarray) -> np.ndarray:
     """r(t) in [0, 1] for each month (datetime64 months): 0 before start + lag, then linear to 1 over the ramp."""
     months = np.asarray(months).astype("datetime64[M]")

@@ -80,9 +80,21 @@ def rng_for(seed: int, stream: str) -> np.random.Generator:
 
 
 def negbin(rng: np.random.Generator, mean: np.ndarray, shape: float | np.ndarray) -> np.ndarray:
-    """Gamma-Poisson counts with the given mean and shape φ (variance mean + mean²/φ)."""
+    """Gamma-Poisson counts with the given mean and shape φ (variance mean + mean²/φ).
+
+    A mean below 0 (e.g. a volume multiplied by a reduction of more than 100 %) or a shape ≤ 0 has no such law:
+    refused here, naming the rule, rather than left to numpy's "p <= 0, p > 1 or p contains NaNs"; the
+    configuration's own checks (`SimulationConfig`) refuse the inputs that would lead to one."""
     mean = np.asarray(mean, dtype=float)
     shape = np.broadcast_to(np.asarray(shape, dtype=float), mean.shape)
+    bad_mean = ~(np.isfinite(mean) & (mean >= 0))
+    bad_shape = ~(np.isfinite(shape) & (shape > 0))
+    if bad_mean.any() or bad_shape.any():
+        raise ValueError(
+            "negative-binomial counts need finite means ≥ 0 and finite shapes > 0; got "
+            f"{int(bad_mean.sum())} other mean(s) (e.g. {mean[bad_mean][:3].tolist()}) and "
+            f"{int(bad_shape.sum())} other shape(s) (e.g. {shape[bad_shape][:3].tolist()})"
+        )
     return rng.negative_binomial(shape, shape / (shape + mean)).astype(np.int64)
 
 

@@ -28,8 +28,8 @@ def measure(name="m", effects=(), **top):
 
 
 def fixed(value):
-    """A prior concentrated at `value` (sd 1e-9)."""
-    return {"distribution": "Normal", "mu": value, "sigma": 1e-9}
+    """A prior concentrated at `value` (width 2e-9; a Normal would reach negative multipliers, refused)."""
+    return {"distribution": "Uniform", "lower": value - 1e-9, "upper": value + 1e-9}
 
 
 # ------------------------------------------------------------------------------------------------------

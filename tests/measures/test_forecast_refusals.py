@@ -1,7 +1,8 @@
 """Inputs of `estim forecast` that used to give a confident number (exit 0) or an internal error, and now give
 a refusal naming the option and the rule, or a note in the output: a straight trend carried further than the
 data reach, a measure that does not act inside the horizon (or has not reached full strength), a measure named
-like the baseline, an improper prior, a negative seed, and an --out that would replace the fit or another file.
+like the baseline, an improper prior or one reaching a negative multiplier, a negative seed, and an --out that
+would replace the fit or another file.
 Also the forecast's numbers against an independent reference: a multiplier of 0.5 halves the journeys from
 start + lag + ramp − 1 on, by the model's equations."""
 
@@ -27,7 +28,11 @@ def measure(name="m", effects=(), **top):
 
 
 def fixed(value):
-    return {"distribution": "Normal", "mu": value, "sigma": 1e-9}
+    return {"distribution": "Uniform", "lower": value - 1e-9, "upper": value + 1e-9}
+
+
+def normal(mu, sigma):
+    return {"distribution": "Normal", "mu": mu, "sigma": sigma}
 
 
 HALF = {"name": "cut", "target": "journeys", "prior": fixed(0.5)}
@@ -157,7 +162,7 @@ def test_a_measure_named_baseline_is_refused():
     "prior",
     [
         {"distribution": "Uniform", "lower": 0.5, "upper": 0.5},
-        {"distribution": "Normal", "mu": float("nan"), "sigma": 0.1},
+        {"distribution": "LogNormal", "mu": float("nan"), "sigma": 0.1},
     ],
 )
 def test_an_improper_prior_is_refused_as_such(prior):
@@ -214,3 +219,119 @@ def test_out_replaces_a_forecast_but_another_file_only_with_force(tmp_path, fit_
     assert other.read_bytes() == first  # same seed, same bytes
     result = _run_cli(fit_path, "--horizon", "12", "--out", str(other), "--seed", "12")
     assert result.exit_code == 0 and other.read_bytes() != first
+
+
+# ------------------------------------------------------------------------------------------------------
+# no negative multiplier: a prior reaching one is refused (it used to pass when its 99.95 % quantile did not)
+
+
+EDGE = normal(0.6709, 0.1)  # 99.95 % quantile 0.99995: accepted before, yet P(value > 1) = 0.0005
+
+
+@pytest.mark.parametrize(
+    "effect",
+    [
+        # accepted before; at seed 0 one of 1000 forecast draws had the multiplier -0.003, and for that draw
+        # the forecast (exit 0) gave 0 unobserved crossings (journeys; baseline 12,232), 10,646 (wait, cut to
+        # its floor) or 946 apprehensions (guard hazard; baseline 12,562)
+        {"target": "journeys", "multiplier": "1 - value", "prior": EDGE},
+        {"target": "wait", "multiplier": "1 - value", "prior": EDGE},
+        {"target": "guard_hazard", "multiplier": "1 - value", "prior": EDGE},
+        {"target": "guard_hazard", "multiplier": "value", "prior": normal(1.0, 0.3)},
+        {
+            "target": "informant_hazard",
+            "multiplier": "value",
+            "prior": {"distribution": "StudentT", "nu": 30.0, "mu": 1.2, "sigma": 0.01},
+        },
+    ],
+)
+def test_a_prior_on_every_real_number_is_refused(effect):
+    with pytest.raises(EstimInputError) as e:
+        measure(effects=[{"name": "x", **effect}])
+    text = str(e.value)
+    law = effect["prior"]["distribution"]
+    assert text.startswith(
+        f"<measure>: effects[0] (x): a {law} prior puts mass on every real number"
+    ), text
+    assert "Beta" in text and "LogNormal" in text  # what to use instead
+
+
+@pytest.mark.parametrize(
+    ("effect", "message"),
+    [
+        (  # a 150 % reduction at the top of a uniform prior (refused before too, by its quantiles)
+            {
+                "target": "journeys",
+                "multiplier": "1 - value",
+                "prior": {"distribution": "Uniform", "lower": 0.0, "upper": 1.5},
+            },
+            "above 1 (its support: 0 to 1.5)",
+        ),
+        (
+            {
+                "target": "journeys",
+                "multiplier": "1 - value",
+                "prior": {"distribution": "LogNormal", "mu": -3.0, "sigma": 0.1},
+            },
+            "above 1",
+        ),
+        (
+            {
+                "target": "guard_hazard",
+                "multiplier": "value",
+                "prior": {"distribution": "Uniform", "lower": -0.1, "upper": 2.0},
+            },
+            "below 0",
+        ),
+    ],
+)
+def test_a_prior_reaching_a_negative_multiplier_is_refused(effect, message):
+    with pytest.raises(EstimInputError) as e:
+        measure(effects=[{"name": "x", **effect}])
+    text = str(e.value)
+    assert text.startswith("<measure>: effects[0] (x): the prior ") and message in text, text
+    assert f"puts mass on effect sizes {message}" in text, text
+    assert f"multiplier M = {effect['multiplier']} of {effect['target']} would be negative" in text
+
+
+def test_priors_within_the_domain_are_accepted_up_to_its_bound():
+    for effect in (  # a hair beyond the bound: 1 + 1e-9, -1e-9
+        {"target": "journeys", "multiplier": "1 - value", "prior": fixed(1.0)},
+        {"target": "journeys", "multiplier": "value", "prior": fixed(0.0)},
+    ):
+        with pytest.raises(EstimInputError, match="would be negative"):
+            measure(effects=[{"name": "x", **effect}])
+    bounded = [
+        {
+            "multiplier": "1 - value",
+            "prior": {"distribution": "Uniform", "lower": 0.2, "upper": 1.0},
+        },
+        {"multiplier": "1 - value", "prior": {"distribution": "Beta", "alpha": 2.0, "beta": 3.0}},
+        {"multiplier": "value", "prior": {"distribution": "Gamma", "alpha": 4.0, "beta": 4.0}},
+        {"multiplier": "value", "prior": {"distribution": "HalfNormal", "sigma": 1.0}},
+    ]
+    for effect in bounded:
+        spec = measure(effects=[{"name": "x", "target": "journeys", **effect}])
+        e = spec.effects[0]
+        drawn = e.multiplier_of(e.draw(np.random.default_rng(0), 20_000))
+        assert drawn.min() >= 0.0
+
+
+def test_an_effect_built_in_python_is_refused_alike():
+    from estim.measures.spec import EffectSpec
+    from estim.priors import Prior
+
+    with pytest.raises(EstimInputError, match="effect x: the prior Uniform.*above 1"):
+        EffectSpec(
+            "x",
+            "journeys",
+            ("smuggler",),
+            "1 - value",
+            Prior("Uniform", lower=0.5, upper=1.2),
+            None,
+            "",
+        )
+    with pytest.raises(EstimInputError, match='effect x: multiplier is "value" or "1 - value"'):
+        EffectSpec(
+            "x", "journeys", ("smuggler",), "2 - value", Prior("Beta", alpha=2, beta=2), None, ""
+        )

@@ -281,6 +281,67 @@ def test_config_rejects_inconsistent_values():
         sim.SimulationConfig(recorded_probability=bad)
 
 
+MULTIPLIER_FIELDS = (
+    "customs_union_foreign_flow_effect",
+    "customs_union_wait_effect",
+    "joint_control_wait_effect",
+    "customs_union_smuggler_effect",
+)
+
+
+@pytest.mark.parametrize("name", MULTIPLIER_FIELDS)
+@pytest.mark.parametrize("value", [-0.5, -1.0, -1e-9, float("nan"), float("inf")])
+def test_config_refuses_a_policy_multiplier_below_zero(name, value):
+    # a reduction of 150 % (-0.5) or 200 % (-1) failed in numpy's negative binomial ("p <= 0, p > 1 or p contains
+    # NaNs") for the flows and smugglers, and gave negative waits without a word for the two wait effects
+    with pytest.raises(ValueError) as info:
+        sim.SimulationConfig(years=8, **{name: value})
+    assert str(info.value).startswith(
+        f"SimulationConfig.{name}: {value} is not a multiplier (finite and ≥ 0"
+    )
+
+
+def test_a_reduction_of_100_percent_or_an_increase_of_150_is_simulated():
+    cu = np.datetime64("2011-08")  # the first month the customs union is in force all month
+    for value in (0.0, 2.5):
+        t = sim.simulate(
+            seed=1, config=sim.SimulationConfig(years=7, customs_union_smuggler_effect=value)
+        ).truth
+        after = t["month"].values >= cu
+        mu = t["expected_journeys"].sel(category="smuggler")
+        assert np.isfinite(t["expected_journeys"].values).all()
+        assert float(mu.isel(month=~after).sum()) > 0
+        if value == 0.0:
+            assert float(mu.isel(month=after).max()) == 0.0
+            assert int(t["journeys"].sel(category="smuggler").isel(month=after).sum()) == 0
+        else:
+            assert float(mu.isel(month=after).sum()) > 0
+
+
+@pytest.mark.parametrize("value", [0.0, -1.0, float("nan")])
+def test_config_refuses_a_negative_binomial_shape_that_is_not_positive(value):
+    # the flows' shape φ^L = 0 failed in numpy ("n <= 0"); a category's NaN dispersion passed the check
+    with pytest.raises(
+        ValueError, match=f"legal_dispersion: {value} is not a negative-binomial shape"
+    ):
+        sim.SimulationConfig(legal_dispersion=value)
+    shapes = dict(sim.SimulationConfig().dispersion, smuggler=value)
+    with pytest.raises(ValueError, match=r"dispersion\[smuggler\] must be > 0"):
+        sim.SimulationConfig(dispersion=shapes)
+
+
+def test_negbin_refuses_a_negative_mean_naming_the_rule():
+    from estim.simulate.setting import negbin
+
+    rng = np.random.default_rng(0)
+    assert negbin(rng, np.array([0.0]), 2.0).tolist() == [0]
+    for mean in (-50.0, -2.0, float("nan")):  # -2.0 = -φ divided by zero before numpy refused
+        with pytest.raises(
+            ValueError, match="need finite means ≥ 0 and finite shapes > 0; got 1 other mean"
+        ):
+            negbin(rng, np.array([3.0, mean]), 2.0)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # statistical checks against the generating parameters (each could fail if the process were wrong)
 

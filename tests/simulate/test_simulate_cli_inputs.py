@@ -93,6 +93,29 @@ def test_the_cli_refuses_an_effect_outside_its_domain(tmp_path, measure, effect,
     assert not out.exists()
 
 
+@pytest.mark.parametrize(("measure", "effect"), EFFECTS, ids=lambda x: getattr(x, "name", x))
+def test_the_python_api_refuses_the_effect_sizes_the_cli_refuses(measure, effect):
+    # MeasureSpec.applied refused only a negative multiplier: take_up = -0.5 (journeys x 1.5) or
+    # guard_uplift = 0 were accepted there and refused by --effect
+    spec = read_measure(measure)
+    low, high, closed = effect_range(effect)
+    outside = [low - 0.5, math.nan, math.inf] + ([] if closed else [low])
+    if math.isfinite(high):
+        outside.append(high + 0.5)  # e.g. a reduction of 150 %
+    for value in outside:
+        with pytest.raises(EstimInputError) as info:
+            spec.applied(values={effect.name: value})
+        message = str(info.value)
+        assert message.startswith(
+            f"measure {measure}, effect {effect.name} = {value:g}: outside"
+        ), message
+        assert f"{low:g}, {high:g}" in message, message
+    edge = low if closed else low + 1e-9
+    applied = spec.applied(values={effect.name: edge})
+    m = dict((e.target, e.multiplier) for e in applied.effects)[effect.target]
+    assert m == pytest.approx(float(effect.multiplier_of(edge))) and m >= 0
+
+
 # ----------------------------------------------------------------------------------------------------------
 # --out
 
@@ -221,3 +244,63 @@ def test_a_measure_start_in_the_last_simulated_month_is_simulated(tmp_path):
     )
     assert r.exit_code == 0, r.output
     assert "measure permits from 2006-12" in r.output and (out / "truth.nc").is_file()
+
+
+@pytest.mark.parametrize(
+    ("start", "lag", "where"),
+    [
+        ("1990-01", 0, "starts 1990-01, before"),
+        ("2005-12", 0, "starts 2005-12, before"),
+        ("2007-01", 0, "starts 2007-01 and acts from 2007-01 (lag 0 months), after"),
+        ("2031-01", 0, "starts 2031-01 and acts from 2031-01 (lag 0 months), after"),
+        ("2006-10", 3, "starts 2006-10 and acts from 2007-01 (lag 3 months), after"),
+    ],
+)
+def test_the_config_refuses_a_measure_outside_the_simulated_period(start, lag, where):
+    # through the Python API these were simulated without a word: 1990-01 at full strength from 2006-01 on,
+    # 2007-01 and 2031-01 as the baseline itself (measure_strength 0 in every month)
+    from estim.simulate.measures import AppliedMeasure, MeasureEffect
+
+    m = AppliedMeasure("cut", start, (MeasureEffect("journeys", 0.5),), lag_months=lag)
+    with pytest.raises(ValueError) as info:
+        SimulationConfig(years=1, measures=(m,))
+    message = str(info.value)
+    assert message.startswith("SimulationConfig.measures: measure cut "), message
+    assert f"{where} the simulated period 2006-01 to 2006-12 (1 year from 2006-01)" in message, (
+        message
+    )
+
+
+def test_the_config_accepts_a_measure_acting_from_the_first_to_the_last_month():
+    from estim.simulate.measures import AppliedMeasure, MeasureEffect
+
+    for start, lag in (("2006-01", 0), ("2006-12", 0), ("2006-06", 6)):
+        m = AppliedMeasure("cut", start, (MeasureEffect("journeys", 0.5),), lag_months=lag)
+        assert SimulationConfig(years=1, measures=(m,)).measures == (m,)
+
+
+def test_a_measure_acting_only_after_the_period_is_refused_not_warned_of(tmp_path):
+    # the spec's own start 2018-01 with --years 1: once a warning and a simulation of the baseline, exit 0
+    out = tmp_path / "sim"
+    r = _run(["--years", "1", "--out", str(out), "--measure", "permits"])
+    assert r.exit_code == 2, r.output
+    assert (
+        "measure permits: starts 2018-01 and acts from 2018-01 (lag 0 months), after the simulated "
+        in r.output
+    )
+    assert "period 2006-01 to 2006-12; give --measure-start within it, or more --years" in r.output
+    assert not out.exists()
+    r = _run(
+        [
+            "--years",
+            "1",
+            "--out",
+            str(out),
+            "--measure",
+            "coordination",
+            "--measure-start",
+            "2006-09",
+        ]
+    )  # coordination's lag of 6 months: it would act from 2007-03
+    assert r.exit_code == 2 and "acts from 2007-03 (lag 6 months)" in r.output, r.output
+    assert "give an earlier --measure-start, or more --years" in r.output and not out.exists()
