@@ -69,6 +69,11 @@ CLEAN_CSV: dict[str, list[str]] = {
 }
 """Lines of each record file (line 1 is the header), all valid."""
 
+TOTALS_TO_DECEMBER = [*CLEAN_CSV["apprehension_totals"], "kurgan,2010-12,border_resident,patrol,0"]
+"""The clean totals and a Kurgan total of December 2010: the records' span (the first to the last month of the
+apprehensions, totals and checkpoint records) then runs to 2010-12 instead of 2010-02, so that register entries
+of March to December 2010 are inside it (entries outside the span are on no list of multiple-list estimation)."""
+
 RAW_PERSON_KEYS = ("PK0000000001", "PK0000000002", "PK0000000003", "PK0000000009")
 
 

@@ -167,16 +167,32 @@ REGISTER_SECTION = "section_id"
 
 class _Registers:
     """Register entries coded against the apprehensions: list position, person code (shared with the
-    apprehension records), month, and the number of people on the union of the lists."""
+    apprehension records), month, and the number of people on the union of the lists.
 
-    def __init__(self, records: RecordSet, appr: _Apprehensions) -> None:
+    Only the entries dated in the records' month span (`month0`, `n_months`: the first to the last month of the
+    apprehensions, totals and checkpoint records) are coded: the lists of a capture–recapture table must refer
+    to the same period, so an entry before or after it (a register running on after the apprehension records
+    stop) would add people the apprehension records could not have seen. ``before``, ``after`` count the entries
+    left out, and ``kept`` is the mask of the entries coded (row order of ``records.registers``). The list dim
+    still holds every register present in the file."""
+
+    def __init__(
+        self, records: RecordSet, appr: _Apprehensions, month0: int, n_months: int
+    ) -> None:
         reg = records.registers
         reg_codes = _codes(reg["register"], REGISTERS, "registers", "register")
         present = sorted(set(reg_codes.tolist()))
         self.lists = [REGISTERS[i] for i in present] + [APPREHENSIONS_LIST]
         position = np.full(len(REGISTERS), -1, dtype=np.int64)
         position[present] = np.arange(len(present))
-        self.position = position[reg_codes] if reg_codes.size else np.zeros(0, np.int64)
+        month = _month_ints(reg["date"], "registers", "date") if len(reg) else np.zeros(0, np.int32)
+        self.kept = (month >= month0) & (month < month0 + n_months)
+        self.before = int(np.count_nonzero(month < month0))
+        self.after = int(np.count_nonzero(month >= month0 + n_months))
+        self.span = (month0, n_months)
+        self.n_entries = len(reg)
+        self.position = position[reg_codes[self.kept]] if reg_codes.size else np.zeros(0, np.int64)
+        self.month = month[self.kept]
         # Person codes over the union of lists: the apprehended people keep their codes 0..n_people-1 (the
         # factorisation of apprehensions is reused); register people not apprehended get the next codes.
         if len(reg):
@@ -184,15 +200,47 @@ class _Registers:
             if reg_ids.isna().any():
                 raise EstimInputError(f"registers: {PERSON_ID} has missing values")
             combined, _ = pd.factorize(
-                pd.concat([pd.Series(appr.people, dtype=reg_ids.dtype), reg_ids], ignore_index=True)
+                pd.concat(
+                    [pd.Series(appr.people, dtype=reg_ids.dtype), reg_ids[self.kept]],
+                    ignore_index=True,
+                )
             )
             self.person = combined[appr.n_people :].astype(np.int64)
             self.n_people = int(combined.max()) + 1 if combined.size else 0
-            self.month = _month_ints(reg["date"], "registers", "date")
         else:
             self.person = np.zeros(0, dtype=np.int64)
             self.n_people = appr.n_people
-            self.month = np.zeros(0, dtype=np.int32)
+
+    @property
+    def out_of_span(self) -> int:
+        """Register entries dated before the records' first month or after their last, left out."""
+        return self.before + self.after
+
+    def out_of_span_message(self) -> str:
+        """What was left out and why, for the warning (empty when nothing was)."""
+        if not self.out_of_span:
+            return ""
+        month0, n_months = self.span
+        if n_months:
+            first = str(np.datetime64(month0, "M"))
+            last = str(np.datetime64(month0 + n_months - 1, "M"))
+            what = (
+                f"{self.out_of_span:,} of the {self.n_entries:,} entries are dated outside the records' span "
+                f"{first} … {last} ({self.before:,} before it, {self.after:,} after; the span runs from the "
+                "first to the last month of the apprehensions, apprehension totals and checkpoint records)"
+            )
+        else:
+            what = (
+                f"all {self.n_entries:,} entries are outside the records' span: there is none (no "
+                "apprehensions, apprehension totals or checkpoint records)"
+            )
+        return (
+            f"registers: {what}; they are left out of the list histories, since the lists of a "
+            "capture–recapture table must cover the same period, and people seen on a register only outside "
+            "it would be counted as people the apprehension records missed. The statistics' attribute "
+            "registers_out_of_span counts them. To count them in, add the apprehension records (or totals) "
+            "of their months; to silence this, leave them out of the registers file"
+        )
 
     @property
     def n_lists(self) -> int:
@@ -268,8 +316,8 @@ def _period_list_histories(
     period: str,
 ) -> _PeriodLists:
     """Each person's presence on each list within each period: on a list when they have an entry (an
-    apprehension record) dated in the period. The pattern axis holds all 2^K − 1 patterns, zeros included, so
-    that every period and section shares it."""
+    apprehension record) dated in the period and in the records' month span. The pattern axis holds all
+    2^K − 1 patterns, zeros included, so that every period and section shares it."""
     k = regs.n_lists
     n_patterns = 2**k
     period0 = int(_period_unit(month0, period))
@@ -278,7 +326,8 @@ def _period_list_histories(
     unit = _period_unit(np.concatenate([appr.month, regs.month]).astype(np.int64), period)
     in_period = unit - period0
     on_list = np.concatenate([np.full(appr.person.size, k - 1, np.int64), regs.position])
-    # entries dated outside the statistics' periods (a register entry after the last record) are in none
+    # register entries outside the month span are already left out (`_Registers`); this keeps any entry
+    # outside the periods out of the tables too
     keep = (in_period >= 0) & (in_period < n_periods)
     n_people = max(regs.n_people, 1)
 
@@ -319,6 +368,8 @@ def _period_list_histories(
             if len(reg)
             else np.zeros(0, np.int8)
         )
+        # the sections of every entry are checked; those of the entries coded are used
+        reg_section = reg_section[regs.kept] if reg_section.size else reg_section
         section = np.concatenate([appr.section.astype(np.int64), reg_section.astype(np.int64)])
         counts = table(section, len(sections)).reshape(len(sections), n_periods, n_patterns - 1)
         section_count = xr.DataArray(

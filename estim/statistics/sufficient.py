@@ -82,7 +82,9 @@ def sufficient_statistics(
       those checkpoints; NaN where there are none) and ``land_checkpoints_reporting``.
     * multiple-systems input: ``list_history_count`` [list_history] and ``list_capture`` [list_history, list]:
       people by their pattern of presence on each register present and on the apprehension records, over the
-      whole record span, each person once.
+      whole record span, each person once. Register entries dated outside the ``month`` span (a register
+      running on after the apprehension records stop, or starting before them) are left out of every list
+      table, this one and those below, with a warning; the ``registers_out_of_span`` attribute counts them.
     * the same per period: ``list_period_count`` [period, list_pattern] (whole border) and, when every register
       entry carries a ``section_id``, ``list_section_count`` [section, period, list_pattern], with
       ``list_pattern_capture`` [list_pattern, list]. A person is on a list in a period when they have an entry
@@ -92,7 +94,8 @@ def sufficient_statistics(
       (the surveyed ones): the whole-border table is the people individually recorded anywhere. Registers
       carry no section unless their optional ``section_id`` says so: without it, a section's table cannot be
       made (register-only people cannot be placed); the ``registers_unplaced`` attribute counts the entries
-      without a section. Entries dated outside the periods below are in no period's table.
+      without a section. A period covered only in part by the ``month`` span (below) holds the register
+      entries of its months in the span only, as the apprehension list does.
 
     Time axes: ``month`` is the contiguous span from the first to the last month in the apprehension dates,
     ``apprehension_totals`` and ``checkpoint_records``; ``period`` holds every period overlapping it (labels
@@ -151,7 +154,9 @@ def sufficient_statistics(
     )
     coords["checkpoint_type"] = ("checkpoint", records.checkpoints["type"].astype(str).tolist())
 
-    regs = _Registers(records, appr)
+    regs = _Registers(records, appr, month0, n_months)
+    if regs.out_of_span:
+        warnings.warn(regs.out_of_span_message(), UserWarning, stacklevel=2)
     lists, list_histories, list_count, list_capture = _list_histories(appr, regs)
     data_vars["list_history_count"] = list_count
     data_vars["list_capture"] = list_capture
@@ -172,6 +177,8 @@ def sufficient_statistics(
         "occasion": occasion if occasion is not None else "none",
         # register entries without a section: while any exist there is no list_section_count
         "registers_unplaced": unplaced_register_entries(records.registers),
+        # register entries dated outside the month span, left out of every list table (with a warning)
+        "registers_out_of_span": regs.out_of_span,
         "description": (
             "Sufficient statistics of border records for capture-recapture models: apprehensions per "
             "section-month, frequencies f_k and capture histories per section-period stratum, checkpoint "

@@ -10,7 +10,7 @@ from collections import defaultdict
 
 import pandas as pd
 import pytest
-from records_fixtures import write_dataset
+from records_fixtures import TOTALS_TO_DECEMBER, write_dataset
 from xarray import testing as xr_testing
 
 from estim.errors import EstimInputError
@@ -203,8 +203,11 @@ def test_a_table_in_which_nobody_is_on_two_lists_is_refused():
 
 def test_a_period_or_section_with_an_empty_list_is_refused_by_name(tmp_path):
     # the clean hand-made records: Jan–Feb 2010 apprehensions in Omsk and Orenburg, a police check (Mar 1)
-    # of an apprehended person, an overstay (Apr 11) of someone never apprehended, no deportations
-    records = load_records(write_dataset(tmp_path / "r"), key=b"k")
+    # of an apprehended person, an overstay (Apr 11) of someone never apprehended, no deportations; a Kurgan
+    # total of December runs the records to the end of 2010, so the register entries are in their span
+    records = load_records(
+        write_dataset(tmp_path / "r", apprehension_totals=TOTALS_TO_DECEMBER), key=b"k"
+    )
     # the overstay shares nobody with the other lists: refused unless asked for (to look at the records)
     with pytest.raises(
         EstimInputError, match=r"nobody on the list 'overstay' is on any other list"

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from lists_fixtures import SMALL
-from records_fixtures import CLEAN_CSV, write_dataset
+from records_fixtures import CLEAN_CSV, TOTALS_TO_DECEMBER, write_dataset
 
 from estim.errors import EstimInputError, InvalidRecords
 from estim.families.base import FAMILIES
@@ -117,8 +117,10 @@ UNLINKED = (
 def test_records_whose_register_keys_match_no_apprehended_person_are_refused(tmp_path):
     fields = _fields(period="2010", period_kind="year")
     # the register keys match the apprehensions': every list shares someone with another
+    # (a Kurgan total of December runs the records to the end of 2010: the register entries are in their span)
     same = write_dataset(
         tmp_path / "same",
+        apprehension_totals=TOTALS_TO_DECEMBER,
         registers=_registers(
             "R1,police_check,PK0000000002,2010-03-01",
             "R2,overstay,PK0000000001,2010-04-11",
@@ -138,7 +140,11 @@ def test_records_whose_register_keys_match_no_apprehended_person_are_refused(tmp
     with pytest.raises(InvalidRecords, match=r"registers\.csv:2: column 'person_key': key_case"):
         load_records(lower, key=b"k")
     # keys of another scheme (the registers' own numbers): valid records, but nobody apprehended is on a register
-    other = write_dataset(tmp_path / "other", registers=_registers(*_OTHER_SCHEME))
+    other = write_dataset(
+        tmp_path / "other",
+        apprehension_totals=TOTALS_TO_DECEMBER,
+        registers=_registers(*_OTHER_SCHEME),
+    )
     with pytest.raises(EstimInputError, match=UNLINKED):
         LISTS.from_records(load_records(other, key=b"k"), fields)
 
@@ -160,7 +166,12 @@ def test_list_table_from_python_refuses_unlinked_lists_as_the_spec_does(tmp_path
     the spec refused it; asked for explicitly (``allow_unlinked``), it describes the records, as counted by
     hand."""
     records = load_records(
-        write_dataset(tmp_path / "other", registers=_registers(*_OTHER_SCHEME)), key=b"k"
+        write_dataset(
+            tmp_path / "other",
+            apprehension_totals=TOTALS_TO_DECEMBER,
+            registers=_registers(*_OTHER_SCHEME),
+        ),
+        key=b"k",
     )
     with pytest.raises(EstimInputError, match=UNLINKED):
         list_table(records, period="2010")
@@ -177,6 +188,7 @@ def test_list_table_from_python_refuses_unlinked_lists_as_the_spec_does(tmp_path
 def test_a_section_with_an_unlinked_list_is_refused_naming_the_section(tmp_path):
     folder = write_dataset(
         tmp_path / "r",
+        apprehension_totals=TOTALS_TO_DECEMBER,
         registers=[
             "entry_id,register,person_key,date,section_id",
             "R1,police_check,PK0000000002,2010-03-01,omsk",

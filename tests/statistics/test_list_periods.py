@@ -11,8 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from records_fixtures import CLEAN_CSV, write_dataset
+from xarray import testing as xr_testing
 
 from estim.errors import EstimInputError
+from estim.families.lists.data import list_table
 from estim.records import load_records
 from estim.statistics import sufficient_statistics
 
@@ -77,7 +79,8 @@ def _table(counts) -> dict[str, int]:
 
 
 def test_year_tables_by_hand(tmp_path):
-    ds = sufficient_statistics(_records(tmp_path), period="year", occasion=None)
+    with pytest.warns(UserWarning, match=r"registers: 1 of the 8 entries .* 2010-01 … 2011-03"):
+        ds = sufficient_statistics(_records(tmp_path), period="year", occasion=None)
     assert list(ds.list.values) == LISTS
     assert list(ds.period.values) == ["2010", "2011"]
     # every pattern of the 4 lists, in numeric order, spelled out by list_pattern_capture
@@ -98,9 +101,11 @@ def test_year_tables_by_hand(tmp_path):
         "1000": 1,
         "0011": 1,
     }
-    # the whole span is unchanged: each person once, person 5 included
+    # the whole span: each person once; person 5, seen only after the records stop, is on no list (the
+    # whole-span table counted them as a person the apprehension records missed)
     whole = dict(zip(ds.list_history.values, ds.list_history_count.values.tolist(), strict=True))
-    assert whole == {"1011": 1, "1001": 1, "0011": 1, "0101": 1, "1100": 1, "1000": 1}
+    assert whole == {"1011": 1, "1001": 1, "0011": 1, "0101": 1, "1100": 1}
+    assert ds.attrs["registers_out_of_span"] == 1
     # without a section_id on the registers there is no section table, and the attribute says why
     assert "list_section_count" not in ds
     assert ds.attrs["registers_unplaced"] == len(REGISTERS)
@@ -203,3 +208,72 @@ def test_random_records_against_brute_force(tmp_path, period):
     got_s = ds.list_section_count.to_series()
     assert {k: v for k, v in got_s.items() if v} == dict(expected_s)
     assert sum(expected.values()) > 50  # the test has something to compare
+
+
+# Register entries outside the records' span (2010-01 … 2011-03: the first to the last month of the
+# apprehensions, totals and checkpoint records), of new people and of apprehended ones, before and after it.
+# Person 2's deportation of April 2011 falls in the period 2011, which the span covers only to March.
+OUTSIDE = [
+    ("police_check", 1, "2009-12-31", "omsk"),  # apprehended person 1, the day before the span
+    ("overstay", 20, "2009-06-01", "omsk"),  # a new person, before
+    ("deportation", 2, "2011-04-01", "omsk"),  # apprehended person 2, the month after the span
+    ("police_check", 21, "2019-05-05", "orenburg"),  # a new person on two registers, years after
+    ("overstay", 21, "2019-06-05", "orenburg"),
+    ("overstay", 3, "2019-01-10", "orenburg"),  # apprehended person 3, seen again in 2019
+]
+LIST_VARS = ("list_history_count", "list_capture", "list_period_count", "list_section_count")
+
+
+@pytest.mark.parametrize("period", ["year", "quarter", "month"])
+def test_register_entries_outside_the_span_are_on_no_list(tmp_path, period):
+    """Entries dated before the first or after the last month of the records were counted into the whole-span
+    table (people seen only in 2019 added as people the apprehension records missed, apprehended people seen
+    again in 2019 moved to other patterns), and into a period the span covers in part (a deportation of April
+    2011 in 2011's table, whose apprehension list stops in March). The tables now equal those of the same
+    records without those entries, with a warning and an attribute counting them."""
+    registers = REGISTERS + OUTSIDE
+    with pytest.warns(
+        UserWarning, match=r"registers: 7 of the 14 entries .*\(2 before it, 5 after"
+    ):
+        ds = sufficient_statistics(
+            _records(tmp_path / "all", registers=registers, sections=True),
+            period=period,
+            occasion=None,
+        )
+    assert ds.attrs["registers_out_of_span"] == 7
+    # the reference: the registers cut to the span by hand, by the dates' text
+    inside = [r for r in registers if "2010-01-01" <= r[2] <= "2011-03-31"]
+    assert len(inside) == 7
+    ref = sufficient_statistics(
+        _records(tmp_path / "inside", registers=inside, sections=True),
+        period=period,
+        occasion=None,
+    )
+    assert ref.attrs["registers_out_of_span"] == 0
+    for name in LIST_VARS:
+        xr_testing.assert_identical(ds[name], ref[name])
+    assert list(ds.list.values) == LISTS  # every register in the file is a list
+    # and by hand: each person once over the span; person 2 apprehended and police-checked only, person 3
+    # apprehended and deported, nobody of 20 or 21
+    whole = dict(zip(ds.list_history.values, ds.list_history_count.values.tolist(), strict=True))
+    assert whole == {"1011": 1, "1001": 1, "0011": 1, "0101": 1, "1100": 1}
+
+
+def test_list_table_of_a_period_the_span_covers_in_part(tmp_path):
+    """2011 is covered to March: its table holds the register entries of January to March only, and says
+    how many entries were left out."""
+    records = _records(tmp_path, registers=REGISTERS + OUTSIDE)
+    with pytest.warns(UserWarning, match=r"registers: 7 of the 14 entries"):
+        table = list_table(records, period="2011", allow_unlinked=True)
+    got = {
+        str(h): int(n)
+        for h, n in zip(table.history.values, table.history_count.values[0], strict=True)
+    }
+    # 4 apprehended and overstaying, 2 apprehended (not deported: that was in April), 1 police-checked,
+    # 3 apprehended and deported
+    assert got == {"0101": 1, "0001": 1, "1000": 1, "0011": 1}
+    assert table.attrs["registers_out_of_span"] == 7
+    with pytest.warns(UserWarning, match=r"registers: 1 of the 8 entries"):
+        assert (
+            list_table(_records(tmp_path / "b"), period="2010").attrs["registers_out_of_span"] == 1
+        )

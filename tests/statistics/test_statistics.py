@@ -10,6 +10,7 @@ import json
 import math
 import subprocess
 import sys
+import warnings
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -179,8 +180,14 @@ def brute_force(records: RecordSet, period: str, occasion: str | None) -> dict:
     lists_of: dict = defaultdict(set)
     for r in rows:
         lists_of[r["person_id"]].add("apprehensions")
+    # register entries dated outside the records' month span are on no list (lists must cover one period)
+    span = set(all_months(records))
+    out["registers_out_of_span"] = 0
     for r in records.registers.to_dict("records"):
-        lists_of[r["person_id"]].add(r["register"])
+        if month_label(pd.Timestamp(r["date"])) in span:
+            lists_of[r["person_id"]].add(r["register"])
+        else:
+            out["registers_out_of_span"] += 1
     present = [name for name in REGISTERS if name in set(records.registers["register"])]
     lists = [*present, "apprehensions"]
     patterns = Counter()
@@ -269,8 +276,16 @@ def all_months(records: RecordSet) -> list[str]:
 
 
 def check_against_brute_force(records: RecordSet, period: str, occasion: str | None) -> None:
-    ds = sufficient_statistics(records, period=period, occasion=occasion)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = sufficient_statistics(records, period=period, occasion=occasion)
     ref = brute_force(records, period, occasion)
+    # register entries outside the span are counted, and said (a warning naming the count)
+    assert ds.attrs["registers_out_of_span"] == ref["registers_out_of_span"]
+    said = [str(w.message) for w in caught if "left out of the list histories" in str(w.message)]
+    assert len(said) == (1 if ref["registers_out_of_span"] else 0), said
+    if said:
+        assert f"{ref['registers_out_of_span']:,} of the" in said[0] or "all " in said[0]
     sections = list(records.sections["section_id"])
     months = all_months(records)
 
@@ -677,11 +692,17 @@ def random_records(draw) -> RecordSet:
     ]  # fmt: skip
     regs = draw(
         st.lists(
-            st.tuples(st.sampled_from(REGISTERS), st.sampled_from([*people, "r1", "r2"])),
+            st.tuples(
+                st.sampled_from(REGISTERS),
+                st.sampled_from([*people, "r1", "r2"]),
+                st.integers(-400, 1100),  # before, within and after the records' two years
+            ),
             max_size=15,
         )
     )
-    registers = [{"register": r, "person_id": p, "date": "2007-01-01"} for r, p in regs]
+    registers = [
+        {"register": r, "person_id": p, "date": _DAY0 + pd.Timedelta(days=d)} for r, p, d in regs
+    ]
     cells = draw(
         st.dictionaries(
             st.tuples(st.sampled_from([c for c, _, _ in CHECKPOINTS]), st.integers(0, 23)),

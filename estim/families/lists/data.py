@@ -8,10 +8,12 @@ family's name, is accepted too, for the same thing). The result is the closed fa
 ``history_count`` (stratum, history) and ``capture`` (history, occasion), the list names on ``occasion``.
 
 From records (`list_table`), the lists are the registers present in the records and the apprehension records,
-for one period: a person is on a list in the period when they have an entry on it dated in the period. Without
-a section, the people are the whole border's recorded people (individual apprehension records exist only for
-the surveyed sections, so the apprehension list covers those sections only); a section's table needs every
-register entry placed in a section (the registers' optional ``section_id``), and is refused otherwise.
+for one period: a person is on a list in the period when they have an entry on it dated in the period (register
+entries dated outside the records' month span are on no list, with a warning: the lists must cover the same
+period). Without a section, the people are the whole border's recorded people (individual apprehension records
+exist only for the surveyed sections, so the apprehension list covers those sections only); a section's table
+needs every register entry placed in a section (the registers' optional ``section_id``), and is refused
+otherwise.
 
 A list nobody is on (in the table, or in the period and section) is refused, naming the list: its main effect
 would be −∞, and the population estimate would silently describe the other lists only. So is a table in which
@@ -331,8 +333,11 @@ def list_table(
     everyone with an entry dated in the period (the apprehension list covers only the sections with individual
     records). A section: the people with an entry of that section dated in the period, which needs the
     registers' ``section_id``; refused without it. Returns the closed family's dataset (`history_data`: one
-    stratum, the section or ``"all"``, and the observed patterns), with attrs ``period``, ``period_kind`` and
-    ``section`` (``"all"`` for the whole border).
+    stratum, the section or ``"all"``, and the observed patterns), with attrs ``period``, ``period_kind``,
+    ``section`` (``"all"`` for the whole border) and ``registers_out_of_span``: the register entries dated
+    outside the records' month span (the first to the last month of the apprehensions, totals and checkpoint
+    records), which are on no list, with a warning. A period the span covers only in part (records ending in
+    June) holds the register entries of its months in the span only, as the apprehension list does.
 
     A list nobody is on, a table in which nobody is on two lists, and one in which a list shares nobody with
     the others (`refuse_unlinked_lists`: usually person keys that do not match across the files) are refused,
@@ -385,7 +390,13 @@ def list_table(
     if not allow_unlinked:
         refuse_unlinked_lists(data, f"records, {where}", RECORDS_KEY_HINT)
     data.attrs.update(
-        {"period": period, "period_kind": period_kind, "section": section or WHOLE_BORDER}
+        {
+            "period": period,
+            "period_kind": period_kind,
+            "section": section or WHOLE_BORDER,
+            # register entries dated outside the records' span: in no list (sufficient_statistics warns)
+            "registers_out_of_span": int(stats.attrs["registers_out_of_span"]),
+        }
     )
     return data
 
