@@ -7,6 +7,7 @@ N-hat equal to an independent reference: scipy's ML per group, or the same data 
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ import scipy.optimize
 from estim.errors import EstimInputError
 from estim.families import FAMILIES
 from estim.families.base import DataFieldError
+from estim.families.closed import table_checks
 from estim.families.covariates import MAX_LEVELS, covariate_kinds
 from estim.families.registry import load_all
 from estim.families.single_register import BINOMIAL, binomial_data, design, frequency_data
@@ -374,6 +376,109 @@ def test_people_with_an_undeclared_region_code_and_year_are_not_refused():
     )
     data = _individuals(table, times_seen="times")
     assert data.attrs["n_observed"] == rows
+
+
+# One frequency table per (region, age): region coded 1, 2, 3, an age group in years; f_k per cell
+BY_REGION_AND_AGE = {
+    (1, 20): [115, 26, 4],
+    (1, 40): [127, 35, 6, 1],
+    (1, 60): [137, 46, 10, 2],
+    (2, 20): [139, 45, 11, 2],
+    (2, 40): [144, 59, 16, 3, 1],
+    (2, 60): [147, 74, 25, 6, 1],
+    (3, 20): [147, 74, 25, 6, 1],
+    (3, 40): [144, 88, 36, 11, 3, 1],
+    (3, 60): [134, 100, 50, 19, 6, 1],
+}
+
+
+def _regions_and_ages() -> pd.DataFrame:
+    rows = [(r, a, k, n) for (r, a), f in BY_REGION_AND_AGE.items() for k, n in enumerate(f, 1)]
+    return pd.DataFrame(rows, columns=["region", "age", "times", "n"])
+
+
+@pytest.mark.parametrize("family", ["ztpoisson", "chao", "ztbinomial"])
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        # age a declared continuous covariate: it stayed out of the cells that the region should split
+        (
+            {"covariates": ["age"]},
+            r"column 'region' is not declared.*one row per times seen and 'age'",
+        ),
+        # neither declared: each alone leaves a times seen on two rows
+        ({}, r"columns 'region' and 'age' are not declared.*one row per times seen\)"),
+    ],
+)
+def test_counts_by_an_undeclared_region_and_an_age_declared_as_people_are_refused(
+    family, fields, named
+):
+    """The 42 rows, 2,028 people, were read as 42 people: ztpoisson N-hat 44.9 (45.0 with age declared),
+    chao 46.5, ztbinomial 42.9, where declaring both gives 3,620 (the sum of scipy's per-cell N-hats, below)."""
+    extra = {"trials": 6} if family == "ztbinomial" else {}
+    with pytest.raises(
+        EstimInputError,
+        match=r"column 'n', row 1: 115: no two of its 42 rows with people share their times seen and "
+        r"'(age|region)' and '(age|region)'.*about 14 pairs of rows sharing them by chance.*"
+        rf'count = "n", and {named}',
+    ):
+        _individuals(_regions_and_ages(), family, times_seen="times", **fields, **extra)
+
+
+def test_counts_by_an_undeclared_region_and_age_as_frequencies_name_both():
+    """Neither alone tells the rows apart: the message named the times seen and advised layout =
+    "individuals", which then read the 42 rows as 42 people."""
+    with pytest.raises(
+        EstimInputError,
+        match=r"columns 'region' and 'age', rows 1 and 4: the same times seen, with \(1, 20\) and "
+        r"\(1, 40\) in \('region', 'age'\).*columns 'region' and 'age' are not declared",
+    ):
+        table_data(_regions_and_ages(), "ztpoisson", **FREQUENCIES)
+
+
+def test_counts_by_region_and_age_declared_fit_each_cell_as_scipy():
+    """Declared as the message says, the saturated ztpoisson is each (region, age) table's own fit."""
+    reference = sum(ztpoisson_n_hat(f) for f in BY_REGION_AND_AGE.values())
+    assert reference == pytest.approx(3620.031, abs=1e-3)
+    n_hat = fit(_regions_and_ages(), "ztpoisson", formula="C(region) * C(age)")
+    assert n_hat == pytest.approx(reference, rel=1e-6)
+    data = table_data(_regions_and_ages(), "ztpoisson", **FREQUENCIES, covariates=["age", "region"])
+    assert data.attrs["n_observed"] == sum(map(sum, BY_REGION_AND_AGE.values()))
+
+
+@pytest.mark.parametrize("rows", [40, 120, 400])
+def test_people_with_an_age_and_an_undeclared_region_are_not_refused(rows):
+    """A genuine individuals table, an age in years declared continuous, a region coded 1, 2, 3 and a number
+    of children undeclared: people differ in (age, region) within their times seen by chance now and then, but
+    not on enough pairs of rows to be taken for one table of counts per region."""
+    rng = np.random.default_rng(rows)
+    age = rng.integers(18, 71, rows)
+    region = rng.integers(1, 4, rows)
+    table = pd.DataFrame(
+        {
+            "times": 1 + rng.poisson(np.exp(-1.2 + 0.01 * (age - 40) + 0.3 * (region - 2))),
+            "age": age,
+            "region": region,
+            "children": rng.poisson(1.5, rows),
+        }
+    )
+    for fields in ({"covariates": ["age"]}, {}):
+        assert _individuals(table, times_seen="times", **fields).attrs["n_observed"] == rows
+
+
+def test_chance_pairs_is_the_mean_over_every_shuffle_of_the_strata():
+    """`chance_pairs`: pairs sharing cell and stratum, averaged over all orderings of the strata."""
+    cells = np.array([0, 0, 0, 1, 1, 2])
+    strata = np.array([0, 1, 1, 2, 2, 2])
+    shared = [
+        sum(
+            cells[i] == cells[j] and s[i] == s[j]
+            for i in range(len(s))
+            for j in range(i + 1, len(s))
+        )
+        for s in map(np.array, itertools.permutations(strata))
+    ]
+    assert table_checks.chance_pairs(cells, strata) == pytest.approx(np.mean(shared), rel=1e-12)
 
 
 # ------------------------------------------------------------------- 4. one typo in a numeric covariate

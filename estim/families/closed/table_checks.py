@@ -3,7 +3,8 @@ non-negative integers, 0/1 history columns, and the two ways a table contradicts
 declared as individuals, a patterns table with a history on two rows). Each error names the column and the
 1-based data row (the CSV line minus the header), never a silent misreading. The single-register tables use
 the same rules, and the checks for a table of counts split by a column it does not declare (`hidden_stratum`:
-a region coded 1, 2, 3, each times seen once per region)."""
+a region coded 1, 2, 3, each times seen once per region), or by several together (`hidden_strata`: a region and
+an age group)."""
 
 from __future__ import annotations
 
@@ -169,8 +170,69 @@ def hidden_stratum(cells: pd.DataFrame, table: pd.DataFrame, columns: Sequence[A
     return None
 
 
-def stratum_hint(column: Any, cell: str) -> str:
-    """What to do with a column that splits a table of counts (`hidden_stratum`)."""
+def hidden_strata(
+    cells: pd.DataFrame, table: pd.DataFrame, columns: Sequence[Any]
+) -> list[Any] | None:
+    """The fewest of ``columns`` (those with repeated values, in their order) that together split the repeated
+    cells of a table of counts, as `hidden_stratum` does one: a table of counts by region and age, neither
+    declared, repeats each times seen across regions and ages, and neither alone tells the rows apart. Each
+    column whose removal leaves the rest still splitting the cells is left out. None when the columns together
+    do not split them."""
+    if not cells.duplicated().any():
+        return None
+    chosen = repeated_values(table, columns)
+    if not chosen or not _splits(cells, table, chosen):
+        return None
+    for c in list(chosen):
+        rest = [d for d in chosen if d != c]
+        if rest and _splits(cells, table, rest):
+            chosen = rest
+    return chosen
+
+
+def _splits(cells: pd.DataFrame, table: pd.DataFrame, columns: Sequence[Any]) -> bool:
+    # no cell repeats with the columns beside it
+    keyed = cells.assign(**{f"_stratum{i}": table[c].to_numpy() for i, c in enumerate(columns)})
+    return not keyed.duplicated().any()
+
+
+def chance_pairs(cells: np.ndarray, strata: np.ndarray) -> float:
+    """How many pairs of rows would share both their cell (``cells``: each row's code) and their stratum
+    (``strata``: each row's code) if the strata were shuffled over the rows: the pairs that share a cell times
+    the chance that two rows drawn without replacement share a stratum. With none at all, the chance of that in
+    a table of people is about e^(−this)."""
+    n = len(cells)
+    if n < 2:
+        return 0.0
+    in_cell = np.bincount(cells).astype(float)
+    in_stratum = np.bincount(strata).astype(float)
+    pairs = float((in_cell * (in_cell - 1)).sum() / 2)
+    return pairs * float((in_stratum * (in_stratum - 1)).sum() / (n * (n - 1)))
+
+
+def _codes(table: pd.DataFrame, columns: Sequence[Any]) -> np.ndarray:
+    # each row's code of its values in ``columns`` (missing values a value too)
+    keys = pd.DataFrame({f"x{i}": table[c].to_numpy() for i, c in enumerate(columns)})
+    return keys.groupby(list(keys.columns), dropna=False, sort=False).ngroup().to_numpy()
+
+
+def _names(columns: Sequence[Any]) -> str:
+    # 'region', or 'age' and 'region'
+    shown = [repr(str(c)) for c in columns]
+    return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
+
+
+def stratum_hint(columns: Any, cell: str) -> str:
+    """What to do with a column (or several: a sequence) that splits a table of counts (`hidden_stratum`,
+    `hidden_strata`)."""
+    if isinstance(columns, list | tuple) and len(columns) > 1:
+        listed = ", ".join(f'"{c}"' for c in columns)
+        return (
+            f"columns {_names(columns)} are not declared: declare them as covariates (covariates = [..., "
+            f"{listed}], with categorical = [...] naming those whose numbers are codes) to fit by them, or add "
+            f"up the counts over them (one row per {cell}) and leave them out of the file"
+        )
+    column = columns[0] if isinstance(columns, list | tuple) else columns
     return (
         f"column {str(column)!r} is not declared: declare it as a covariate (covariates = [..., "
         f'"{column}"], with categorical = ["{column}"] if its numbers are codes) to fit by it, or add up '
@@ -180,18 +242,42 @@ def stratum_hint(column: Any, cell: str) -> str:
 
 def refuse_hidden_stratum(cells: pd.DataFrame, undeclared: pd.DataFrame, cell: str) -> None:
     """A table of counts with a ``cell`` (``cells``: its declared columns, one row per row of the table) on two
-    rows, told apart by an ``undeclared`` column (`hidden_stratum`): named, with what to do about it."""
+    rows, told apart by an ``undeclared`` column (`hidden_stratum`), or by several together (`hidden_strata`:
+    a region and an age): named, with what to do about it."""
     stratum = hidden_stratum(cells, undeclared, list(undeclared.columns))
-    if stratum is None:
+    strata = (
+        [stratum]
+        if stratum is not None
+        else hidden_strata(cells, undeclared, list(undeclared.columns))
+    )
+    if strata is None:
         return
     again = int(np.flatnonzero(cells.duplicated().to_numpy())[0])
     first = int(np.flatnonzero((cells == cells.iloc[again]).all(axis=1).to_numpy())[0])
+    if len(strata) == 1:
+        column = strata[0]
+        raise EstimInputError(
+            f"column {str(column)!r}, rows {first + 1} and {again + 1}: the same {cell}, with "
+            f"{show_value(undeclared[column].iloc[first])} and {show_value(undeclared[column].iloc[again])} "
+            f"in {str(column)!r}: the table holds one table of counts per value of {str(column)!r}; "
+            f"{stratum_hint(column, cell)}"
+        )
+
+    def values(row: int) -> str:
+        return f"({', '.join(show_value(undeclared[c].iloc[row]) for c in strata)})"
+
     raise EstimInputError(
-        f"column {str(stratum)!r}, rows {first + 1} and {again + 1}: the same {cell}, with "
-        f"{show_value(undeclared[stratum].iloc[first])} and {show_value(undeclared[stratum].iloc[again])} in "
-        f"{str(stratum)!r}: the table holds one table of counts per value of {str(stratum)!r}; "
-        f"{stratum_hint(stratum, cell)}"
+        f"columns {_names(strata)}, rows {first + 1} and {again + 1}: the same {cell}, with {values(first)} "
+        f"and {values(again)} in ({', '.join(repr(str(c)) for c in strata)}): the table holds one table of "
+        f"counts per combination of {_names(strata)}; {stratum_hint(strata, cell)}"
     )
+
+
+# Pairs of rows that a table of people would have sharing their cell and their values in several columns (or in
+# a declared measurement, an age, beside an undeclared one) by chance (`chance_pairs`), at least: with fewer, a
+# table of people with none is not rare enough (the chance of none is about e^(−pairs): 1 in 1,000 here) to be
+# taken for one table of counts per combination of them.
+CHANCE_PAIRS_MIN = float(np.log(1000.0))
 
 
 def refuse_stratified_counts(
@@ -201,25 +287,49 @@ def refuse_stratified_counts(
     others: Sequence[Any],
     layout: str,
     cell: str,
+    measured: Sequence[Any] = (),
 ) -> None:
     """A table of counts declared one row per person, split by an undeclared column with repeated values (a
     region coded 1, 2, 3) that the other checks leave out: no cell (``cells``: each row's code) repeats within
     one value of it among the rows with people on them in one of the ``candidates`` (columns that look like
     counts), as people, who share their cells, would. ``others``: the undeclared columns that may split it.
-    The largest counts are tried first, so that a region's code is not taken for the count."""
+    The largest counts are tried first, so that a region's code is not taken for the count.
+
+    Or split by several such columns together (a region and an age), or by one beside a declared covariate
+    outside ``cells`` (``measured``: an age in years, continuous; `hidden_strata`): then the columns together
+    must have repeated values, and a table of people would have shared cell and values on at least
+    `CHANCE_PAIRS_MIN` pairs of rows (`chance_pairs`), so that a few people who happen to differ are not
+    taken for a table of counts."""
     for column in sorted(candidates, key=lambda c: -pd.to_numeric(table[c]).max()):
         values = pd.to_numeric(table[column]).to_numpy(dtype=float)
         people = values > 0
         split = [c for c in others if c != column]
-        stratum = hidden_stratum(pd.DataFrame({"cell": cells[people]}), table[people], split)
-        if stratum is None:
-            continue
+        base = pd.DataFrame({"cell": cells[people]})
+        stratum = hidden_stratum(base, table[people], split)
         row = int(np.flatnonzero(values > 1)[0])
+        start = f"{where(str(column), row)}: {show_value(table[column].iloc[row])}: no two of its "
+        end = f"{str(column)!r} holds whole numbers up to {int(values.max()):,}: this looks like one table of"
+        if stratum is not None:
+            raise EstimInputError(
+                f"{start}{int(people.sum()):,} rows with people share their {cell} and {str(stratum)!r}, "
+                f"which one row per person would repeat, and {end} counts per value of {str(stratum)!r}, "
+                f'with the people per row in {str(column)!r}; declare layout = "{layout}", count = '
+                f'"{column}", and {stratum_hint(stratum, cell)}'
+            )
+        strata = hidden_strata(base, table[people], [*measured, *split])
+        hidden = [c for c in strata or () if c in split]
+        if not hidden:
+            continue
+        codes = _codes(table[people], strata)
+        expected = chance_pairs(cells[people], codes)
+        if codes.max() + 1 > people.sum() / ROWS_PER_GROUP_MIN or expected < CHANCE_PAIRS_MIN:
+            continue
+        kept = " and ".join([cell, *(repr(str(c)) for c in strata if c not in hidden)])
+        per = "value" if len(hidden) == 1 else "combination"
         raise EstimInputError(
-            f"{where(str(column), row)}: {show_value(table[column].iloc[row])}: no two of its "
-            f"{int(people.sum()):,} rows with people share their {cell} and {str(stratum)!r}, which one row "
-            f"per person would repeat, and {str(column)!r} holds whole numbers up to {int(values.max()):,}: "
-            f"this looks like one table of counts per value of {str(stratum)!r}, with the people per row in "
-            f'{str(column)!r}; declare layout = "{layout}", count = "{column}", and '
-            f"{stratum_hint(stratum, cell)}"
+            f"{start}{int(people.sum()):,} rows with people share their {cell} and {_names(strata)}, "
+            f"which one row per person would repeat (a table of people would have about {expected:,.0f} "
+            f"pairs of rows sharing them by chance), and {end} counts per {per} of {_names(hidden)}, with the "
+            f'people per row in {str(column)!r}; declare layout = "{layout}", count = "{column}", and '
+            f"{stratum_hint(hidden, kept)}"
         )

@@ -474,7 +474,9 @@ def refuse_frequency_table_read_as_people(
       a cell on two rows. Continuous covariates are left out of this one: with an age in years, an
       individuals table of a few hundred people has under two rows per cell; or
     * one undeclared numeric column with repeated values (a region coded 1, 2, 3) makes those cells distinct
-      (`table_checks.refuse_stratified_counts`): one frequency table per region, 18 rows read as 18 people.
+      (`table_checks.refuse_stratified_counts`): one frequency table per region, 18 rows read as 18 people;
+      or several together, or one beside a continuous covariate (a region and an age in years: 42 rows read
+      as 42 people, N̂ = 45 for 2,028), when people would share them on enough pairs of rows by chance.
 
     ``declared``: other columns the spec names (the binomial's number of occasions), never taken for the
     count but part of the cells."""
@@ -523,8 +525,9 @@ def refuse_frequency_table_read_as_people(
         )
     numbers = [c for c in table.columns if c not in named and _numeric(table[c])]
     cell = " and ".join(["times seen", *map(repr, categories)])
+    measured = [c for c in [*covariates, *declared] if c not in categorical]
     table_checks.refuse_stratified_counts(
-        table, _cells(table, k, categories), candidates, numbers, LAYOUTS[1], cell
+        table, _cells(table, k, categories), candidates, numbers, LAYOUTS[1], cell, measured
     )
 
 
