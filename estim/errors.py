@@ -15,6 +15,11 @@ class InvalidRecords(EstimInputError):
         super().__init__(str(report))
 
 
+class DataChanged(EstimInputError):
+    """The data a saved fit's spec names are not the data it was fitted to (their hash differs): a forecast,
+    summary or check from the fit must not use them. Refit first."""
+
+
 class GateFailed(Exception):
     """A fit failed the diagnostics gate; `verdict` (a GateVerdict) says which checks. The CLI exits 3.
 

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from estim.errors import EstimInputError
+from estim.errors import DataChanged, EstimInputError
 from estim.families.base import DataFieldError, DataKind, Family
 from estim.io import sha256
 from estim.run.spec import TABLE_SOURCE, ModelSpec
@@ -476,10 +476,10 @@ def fit_data_file(tree: xr.DataTree, fit_path: str | Path) -> Path | None:
         return path
     try:
         fit_data(tree, fit_path)
+    except DataChanged:  # fit_data's own refusal says so already
+        raise
     except EstimInputError as e:
-        if _CHANGED in str(e):  # fit_data's own refusal says so already
-            raise
-        raise EstimInputError(
+        raise DataChanged(
             f"{fit_path}: its data file {_shown(path)} {_CHANGED} and cannot be read as it was: "
             f"{e}; refit first"
         ) from e
@@ -494,7 +494,7 @@ def fit_data(tree: xr.DataTree, fit_path: str | Path) -> xr.Dataset:
     data = load_data(spec)
     expected = str(tree.attrs.get("data_hash", ""))
     if expected and data_hash(data) != expected:
-        raise EstimInputError(
+        raise DataChanged(
             f"{fit_path}: the data its spec names ({data_source(spec)[0]}) {_CHANGED} "
             "(their hash differs from the fit's data_hash); refit first"
         )

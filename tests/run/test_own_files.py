@@ -23,11 +23,11 @@ from fit_fixtures import FAMILY, registered_test_family
 
 from estim.benchmarks import load_benchmark
 from estim.cli import cli
-from estim.errors import EstimInputError
+from estim.errors import DataChanged, EstimInputError
 from estim.families.base import MLEResult, registered
 from estim.run import compact, store
 from estim.run import fit as fit_module
-from estim.run.data import data_source, fit_data, load_data, read_table, table_data
+from estim.run.data import data_source, fit_data, fit_data_file, load_data, read_table, table_data
 from estim.run.diagnostics import Check, GateVerdict
 from estim.run.fit import fit, fit_table, retry_settings
 from estim.run.spec import read_spec
@@ -325,6 +325,9 @@ def test_summary_refuses_a_fit_whose_data_file_changed_since(
     changed = table.copy()
     changed.loc[0, "capture"] += 1
     changed.to_csv(csv, index=False)
+    with pytest.raises(DataChanged) as refused:  # from Python: its own class, said once
+        fit_data_file(store.load(fit_path), fit_path)
+    assert str(refused.value).count("changed since the fit") == 1
     for fmt in ("text", "json"):
         run = CliRunner().invoke(cli, ["summary", fit_path, "--format", fmt])
         assert run.exit_code == 2, run.output
@@ -337,6 +340,8 @@ def test_summary_refuses_a_fit_whose_data_file_changed_since(
         assert run.exit_code == 2 and "people.csv) changed since the fit" in run.output, run.output
     # no longer readable as it was
     csv.write_text("capture,gender\n1,male,3\n")
+    with pytest.raises(DataChanged, match="changed since the fit and cannot be read as it was"):
+        fit_data_file(store.load(fit_path), fit_path)
     run = CliRunner().invoke(cli, ["summary", fit_path])
     assert (
         run.exit_code == 2 and "people.csv changed since the fit and cannot be read" in run.output
