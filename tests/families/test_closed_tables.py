@@ -436,3 +436,129 @@ def test_a_capture_column_cannot_also_be_a_covariate():
         e.value.field == "covariates"
         and "'c1' is also listed among the occasions" in e.value.message
     )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# A patterns table split by a column it does not declare: one table of counts per region, named as such
+
+
+def _kosovo_by_region() -> pd.DataFrame:
+    """Kosovo's 15 patterns once per region 1, 2, 3 (about half, a third and a fifth of each count)."""
+    table = load_benchmark("kosovo_4lists")
+    parts = [
+        table.assign(Freq=np.floor(table["Freq"] * share + 0.5).astype(int) + region).assign(
+            region=region
+        )
+        for region, share in ((1, 0.5), (2, 0.3), (3, 0.2))
+    ]
+    return pd.concat(parts, ignore_index=True)[["region", *KOSOVO_LISTS, "Freq"]]
+
+
+def test_a_patterns_table_split_by_an_undeclared_region_names_it():
+    # the message was "rows 1 and 16 have the same history: ... (sum their counts first)"
+    with pytest.raises(EstimInputError) as e:
+        table_histories(
+            _kosovo_by_region(), layout="patterns", occasions=KOSOVO_LISTS, count="Freq"
+        )
+    message = str(e.value)
+    assert message.startswith(
+        "column 'region', rows 1 and 16: the same history, with 1 and 2 in 'region': the table holds one "
+        "table of counts per value of 'region'; column 'region' is not declared"
+    )
+    assert 'covariates = [..., "region"], with categorical = ["region"]' in message
+    assert "(M0, Mt and Mb only" in message
+    assert "fit each value's rows as a table of its own" in message
+    assert "add up the counts over it (one row per history)" in message
+    assert "sum their counts first" not in message
+
+
+def test_the_advised_fixes_for_a_region_fit():
+    # declared as a categorical covariate, M0 has a capture probability per region: its N̂ is the sum of the
+    # regions' own M0 fits (the reference), to rounding
+    table = _kosovo_by_region()
+    regions = [
+        table_histories(
+            table[table["region"] == r], layout="patterns", occasions=KOSOVO_LISTS, count="Freq"
+        )
+        for r in (1, 2, 3)
+    ]
+    reference = sum(FAMILIES["M0"].mle(d).n_hat for d in regions)
+    declared = table_histories(
+        table,
+        layout="patterns",
+        occasions=KOSOVO_LISTS,
+        count="Freq",
+        covariates=["region"],
+        categorical=["region"],
+    )
+    res = FAMILIES["M0"].mle(declared)
+    assert res.converged and not res.boundary
+    assert res.n_hat == pytest.approx(reference, rel=1e-9)
+    assert int(declared["history_count"].sum()) == int(table["Freq"].sum())
+    # Mt and Mb fit by it too (their occasion and behaviour effects shared across regions)
+    for name in ("Mt", "Mb"):
+        assert FAMILIES[name].mle(declared).converged
+    # or the counts added up over the regions: one row per history, everyone kept
+    summed = table.groupby(KOSOVO_LISTS, as_index=False)["Freq"].sum()
+    pooled = table_histories(summed, layout="patterns", count="Freq")
+    assert int(pooled["history_count"].sum()) == int(table["Freq"].sum())
+
+
+def test_two_undeclared_columns_that_split_the_patterns_are_named_together():
+    table = _kosovo_by_region()
+    table = pd.concat([table.assign(age=a) for a in ("young", "old")], ignore_index=True)
+    with pytest.raises(EstimInputError) as e:
+        table_histories(table, layout="patterns", occasions=KOSOVO_LISTS, count="Freq")
+    message = str(e.value)
+    assert message.startswith(
+        "columns 'region' and 'age', rows 1 and 16: the same history, with (1, 'young') and (2, 'young')"
+    )
+    assert "one table of counts per combination of 'region' and 'age'" in message
+    assert 'covariates = [..., "region", "age"]' in message
+    assert "fit each combination's rows as a table of its own" in message
+
+
+def test_a_hidden_region_beside_a_declared_covariate_is_named():
+    table = _kosovo_by_region().assign(sex=lambda t: np.arange(len(t)) % 2)
+    with pytest.raises(EstimInputError) as e:
+        table_histories(
+            table, layout="patterns", occasions=KOSOVO_LISTS, count="Freq", covariates=["sex"]
+        )
+    message = str(e.value)
+    assert message.startswith(
+        "column 'region', rows 1 and 31: the same (covariate pattern, history), with 1 and 3 in 'region'"
+    )
+    assert "one row per (covariate pattern, history)" in message
+
+
+@pytest.mark.parametrize("extra", [{}, {"note": "as received"}])
+def test_a_history_repeated_with_no_column_telling_the_rows_apart_keeps_the_plain_message(extra):
+    table = load_benchmark("kosovo_4lists")
+    table = pd.concat([table, table.iloc[[0]]], ignore_index=True).assign(**extra)
+    with pytest.raises(
+        EstimInputError,
+        match=r"^rows 1 and 16 have the same history: a patterns table has one row per distinct one "
+        r"\(sum their counts first\)$",
+    ):
+        table_histories(table, layout="patterns", occasions=KOSOVO_LISTS, count="Freq")
+
+
+def test_a_spec_reading_a_table_split_by_region_fails_naming_the_column(tmp_path):
+    from estim.run.data import load_data
+    from estim.run.spec import read_spec
+
+    _kosovo_by_region().to_csv(tmp_path / "by_region.csv", index=False)
+    spec = tmp_path / "by_region.toml"
+    spec.write_text(
+        'name = "by_region"\nfamily = "M0"\nseed = 1\n[data]\nfile = "by_region.csv"\n'
+        'layout = "patterns"\ncount = "Freq"\noccasions = ["EXH", "ABA", "OSCE", "HRW"]\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(EstimInputError, match="column 'region', rows 1 and 16: the same history"):
+        load_data(read_spec(spec))
+    spec.write_text(
+        spec.read_text(encoding="utf-8") + 'covariates = ["region"]\ncategorical = ["region"]\n',
+        encoding="utf-8",
+    )
+    data = load_data(read_spec(spec))
+    assert int(data["history_count"].sum()) == int(_kosovo_by_region()["Freq"].sum())

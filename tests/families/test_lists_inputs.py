@@ -338,3 +338,28 @@ def test_a_numerical_breakdown_of_the_stepwise_fit_is_no_estimate():
     assert not fit.converged and np.isnan(fit.n_hat)
     assert "failed numerically (LinAlgError" in fit.message
     assert "interactions" in fit.extra
+
+
+# --------------------------------------------------------------------------------------------------------------
+# A patterns table split by a column it does not declare: named, and no covariates advised (the lists take none)
+
+
+def test_a_patterns_table_split_by_an_undeclared_region_names_it_without_covariates():
+    table = _kosovo()
+    by_region = pd.concat(
+        [table.assign(region=r, Freq=table["Freq"] // 3 + r) for r in (1, 2, 3)], ignore_index=True
+    )
+    fields = _fields(layout="patterns", count="Freq", lists=tuple(KOSOVO))
+    with pytest.raises(EstimInputError) as e:
+        LISTS.from_benchmark(by_region, fields)
+    message = str(e.value)
+    assert message == (
+        "column 'region', rows 1 and 16: the same history, with 1 and 2 in 'region': the table holds one "
+        "table of counts per value of 'region'; column 'region' is not declared: fit each value's rows as a "
+        "table of its own, or add up the counts over it (one row per history) and leave it out of the file"
+    )
+    # each region's rows on their own are read
+    one = LISTS.from_benchmark(by_region[by_region["region"] == 2].drop(columns="region"), fields)
+    assert int(one["history_count"].sum()) == int(
+        by_region.loc[by_region["region"] == 2, "Freq"].sum()
+    )

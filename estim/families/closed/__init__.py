@@ -123,11 +123,13 @@ def table_histories(
     covariates: Sequence[str] = (),
     categorical: Sequence[str] = (),
     formula: str | None = None,
+    takes_covariates: bool = True,
 ) -> xr.Dataset:
     """The closed-population data of a table in the layout it declares: capture histories (individuals or
     patterns), an f_k table carried as histories (frequencies, with ``occasions = t``), or Huggins cells when
     covariates are given. Whatever the table contradicts is an error naming the column and row
-    (`estim.families.closed.data.table_rows`)."""
+    (`estim.families.closed.data.table_rows`); ``takes_covariates=False`` (a family whose tables declare none,
+    the lists) leaves covariates out of what it advises."""
     fields = {
         "layout": layout,
         "occasions": occasions,
@@ -140,7 +142,7 @@ def table_histories(
     check_layout_fields(fields)
     if layout == "frequencies":
         return frequency_table(table, fields)
-    x, n, columns, names = table_rows(table, fields)
+    x, n, columns, names = table_rows(table, fields, takes_covariates=takes_covariates)
     if names:
         return huggins_data(table, x, n, columns, names, fields["categorical"], formula)
     rows = pd.DataFrame(x, columns=columns).assign(_n=n)

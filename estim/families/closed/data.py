@@ -35,6 +35,7 @@ from estim.families.closed.table_checks import (
     counts_column,
     people_per_row,
     refuse_hidden_counts,
+    refuse_hidden_stratum,
     refuse_repeats,
     where,
 )
@@ -344,7 +345,7 @@ def check_layout_fields(fields: Mapping[str, Any]) -> None:
 
 
 def table_rows(
-    table: pd.DataFrame, fields: Mapping[str, Any]
+    table: pd.DataFrame, fields: Mapping[str, Any], takes_covariates: bool = True
 ) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
     """An individuals or patterns table, checked against its layout: its 0/1 histories, people per row, occasion
     columns and covariate columns (`fields` already passed by `check_layout_fields`).
@@ -352,7 +353,9 @@ def table_rows(
     A table the layout contradicts is an error naming the column and the 1-based row, never a silent
     misreading: an individuals table with a column of integers > 1 and few rows per distinct history
     looks like a patterns table with its count column (`table_checks.refuse_hidden_counts`); a count must be a non-negative integer; a patterns
-    table has one row per distinct history (and covariate pattern); nobody can be seen on no occasion.
+    table has one row per distinct history (and covariate pattern), and one split by a column it does not declare
+    (a region) names that column (`refuse_stratified_patterns`, advising covariates if ``takes_covariates``);
+    nobody can be seen on no occasion.
     """
     layout, count, formula = fields["layout"], fields.get("count"), fields.get("formula")
     names = covariate_names(tuple(fields.get("covariates") or ()), formula)
@@ -388,8 +391,42 @@ def table_rows(
     if layout == "individuals":
         refuse_hidden_counts(table, history_codes(x), set(occasions) | declared)
     else:
+        # a history on two rows that an undeclared column (a region coded 1, 2, 3) tells apart: named first
+        refuse_stratified_patterns(
+            table, history_codes(x), names, set(occasions) | declared, takes_covariates
+        )
         refuse_repeats(table, history_codes(x), names)
     return x, n, occasions, names
+
+
+# What a closed-family table can do with a column that splits it: the closed tables declare no strata, and only
+# the Huggins models take covariates, which shift the capture probability by stratum (for M0 the same estimate
+# as fitting each stratum's rows on its own; Mt's and Mb's occasion and behaviour effects stay shared)
+HIDDEN_STRATUM_FIT = " (M0, Mt and Mb only, with a capture probability for each {each})"
+
+
+def refuse_stratified_patterns(
+    table: pd.DataFrame,
+    codes: np.ndarray,
+    covariates: Sequence[str],
+    declared: set[Any],
+    takes_covariates: bool = True,
+) -> None:
+    """A patterns table with a history (``codes``: each row's; and covariate pattern) on two rows that a column
+    it does not declare tells apart: one table of counts per region, say (`table_checks.refuse_hidden_stratum`),
+    named with its rows and what to do (declaring it a covariate only if ``takes_covariates``), rather than the
+    repeated history alone (`refuse_repeats`)."""
+    # the frame's own column names, never a user's: a covariate may be called anything
+    cells = pd.DataFrame(
+        {
+            "h": codes,
+            **{f"x{i}": table[c].to_numpy() for i, c in enumerate(covariates)},
+        }
+    )
+    others = table[[c for c in table.columns if c not in declared]]
+    cell = "(covariate pattern, history)" if len(covariates) else "history"
+    fit_by = HIDDEN_STRATUM_FIT if takes_covariates else None
+    refuse_hidden_stratum(cells, others, cell, fit_by=fit_by, apart=True)
 
 
 def covariate_names(covariates: Sequence[str], formula: str | None) -> list[str]:

@@ -222,28 +222,49 @@ def _names(columns: Sequence[Any]) -> str:
     return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
 
 
-def stratum_hint(columns: Any, cell: str) -> str:
+def stratum_hint(columns: Any, cell: str, fit_by: str | None = "", apart: bool = False) -> str:
     """What to do with a column (or several: a sequence) that splits a table of counts (`hidden_stratum`,
-    `hidden_strata`)."""
-    if isinstance(columns, list | tuple) and len(columns) > 1:
-        listed = ", ".join(f'"{c}"' for c in columns)
-        return (
-            f"columns {_names(columns)} are not declared: declare them as covariates (covariates = [..., "
-            f"{listed}], with categorical = [...] naming those whose numbers are codes) to fit by them, or add "
-            f"up the counts over them (one row per {cell}) and leave them out of the file"
-        )
-    column = columns[0] if isinstance(columns, list | tuple) else columns
-    return (
-        f"column {str(column)!r} is not declared: declare it as a covariate (covariates = [..., "
-        f'"{column}"], with categorical = ["{column}"] if its numbers are codes) to fit by it, or add up '
-        f"the counts over it (one row per {cell}) and leave it out of the file"
+    `hidden_strata`). ``fit_by``: said after "to fit by it" (which models take covariates, say; "{each}" there
+    reads "value", or "combination" for several columns), or None for a family that takes no covariates (the
+    lists): then that advice is left out; ``apart``: also offer to fit each value's rows as a table of its own
+    (a family whose tables declare no strata)."""
+    several = isinstance(columns, list | tuple) and len(columns) > 1
+    each = "combination" if several else "value"
+    columns = (
+        list(columns) if several else [columns[0] if isinstance(columns, list | tuple) else columns]
     )
+    it, them = ("them", "columns") if several else ("it", "column")
+    listed = ", ".join(f'"{c}"' for c in columns)
+    codes = (
+        "[...] naming those whose numbers are codes"
+        if several
+        else f'["{columns[0]}"] if its numbers are codes'
+    )
+    options = [
+        f"fit each {each}'s rows as a table of its own" if apart else "",
+        f"add up the counts over {it} (one row per {cell}) and leave {it} out of the file",
+    ]
+    if fit_by is not None:
+        options.insert(
+            0,
+            f"declare {it} as {'covariates' if several else 'a covariate'} (covariates = [..., {listed}], with "
+            f"categorical = {codes}) to fit by {it}{fit_by.replace('{each}', each)}",
+        )
+    options = [o for o in options if o]
+    told = ", ".join(options[:-1]) + f", or {options[-1]}" if len(options) > 1 else options[0]
+    return f"{them} {_names(columns)} {'are' if several else 'is'} not declared: {told}"
 
 
-def refuse_hidden_stratum(cells: pd.DataFrame, undeclared: pd.DataFrame, cell: str) -> None:
+def refuse_hidden_stratum(
+    cells: pd.DataFrame,
+    undeclared: pd.DataFrame,
+    cell: str,
+    fit_by: str | None = "",
+    apart: bool = False,
+) -> None:
     """A table of counts with a ``cell`` (``cells``: its declared columns, one row per row of the table) on two
     rows, told apart by an ``undeclared`` column (`hidden_stratum`), or by several together (`hidden_strata`:
-    a region and an age): named, with what to do about it."""
+    a region and an age): named, with what to do about it (`stratum_hint`, given ``fit_by`` and ``apart``)."""
     stratum = hidden_stratum(cells, undeclared, list(undeclared.columns))
     strata = (
         [stratum]
@@ -253,14 +274,16 @@ def refuse_hidden_stratum(cells: pd.DataFrame, undeclared: pd.DataFrame, cell: s
     if strata is None:
         return
     again = int(np.flatnonzero(cells.duplicated().to_numpy())[0])
-    first = int(np.flatnonzero((cells == cells.iloc[again]).all(axis=1).to_numpy())[0])
+    # the row it repeats (a missing value equal to a missing value, as `duplicated` has it)
+    group = cells.groupby(list(cells.columns), dropna=False, sort=False).ngroup().to_numpy()
+    first = int(np.flatnonzero(group == group[again])[0])
+    hint = stratum_hint(strata if len(strata) > 1 else strata[0], cell, fit_by, apart)
     if len(strata) == 1:
         column = strata[0]
         raise EstimInputError(
             f"column {str(column)!r}, rows {first + 1} and {again + 1}: the same {cell}, with "
             f"{show_value(undeclared[column].iloc[first])} and {show_value(undeclared[column].iloc[again])} "
-            f"in {str(column)!r}: the table holds one table of counts per value of {str(column)!r}; "
-            f"{stratum_hint(column, cell)}"
+            f"in {str(column)!r}: the table holds one table of counts per value of {str(column)!r}; {hint}"
         )
 
     def values(row: int) -> str:
@@ -269,7 +292,7 @@ def refuse_hidden_stratum(cells: pd.DataFrame, undeclared: pd.DataFrame, cell: s
     raise EstimInputError(
         f"columns {_names(strata)}, rows {first + 1} and {again + 1}: the same {cell}, with {values(first)} "
         f"and {values(again)} in ({', '.join(repr(str(c)) for c in strata)}): the table holds one table of "
-        f"counts per combination of {_names(strata)}; {stratum_hint(strata, cell)}"
+        f"counts per combination of {_names(strata)}; {hint}"
     )
 
 

@@ -210,6 +210,7 @@ def _from_table(table: pd.DataFrame, fields: Mapping[str, Any]) -> xr.Dataset:
         layout=f["layout"],
         occasions=list(columns) if columns is not None else None,
         count=f["count"],
+        takes_covariates=False,
     )
     refuse_empty_lists(data, "the table")
     refuse_no_overlap(data, "the table")
