@@ -9,6 +9,19 @@ import click
 from estim.cli.common import _figure_path, _netcdf_out, _progress, cli
 
 
+def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    """A --max-memory size in bytes, refused (exit 2) before any work if it is not one."""
+    from estim.errors import EstimInputError
+    from estim.measures.scenarios import parse_size
+
+    if value is None:
+        return None
+    try:
+        return parse_size(value)
+    except EstimInputError as e:
+        raise click.BadParameter(str(e)) from e
+
+
 @cli.command("forecast")
 @click.argument("fit_path", metavar="FIT", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
@@ -71,6 +84,23 @@ from estim.cli.common import _figure_path, _netcdf_out, _progress, cli
     "trends would move further beyond the data than the data's own span of years (docs/measures.md).",
 )
 @click.option(
+    "--scenarios",
+    "scenario_set",
+    type=click.Choice(["combinations", "each"]),
+    default="combinations",
+    show_default=True,
+    help="combinations: the baseline and every combination of the measures (2^n scenarios); each: the "
+    "baseline, each measure alone and all together (n + 2), for many measures.",
+)
+@click.option(
+    "--max-memory",
+    default=None,
+    metavar="SIZE",
+    callback=_size,
+    help="Refuse, before any work, a forecast whose arrays would need more memory than this (e.g. 8GB, "
+    "500MB; a bare number is GB). Default: half of this machine's memory.",
+)
+@click.option(
     "--level-sd",
     type=click.FloatRange(0.0, 2.0),
     default=None,
@@ -92,20 +122,24 @@ def forecast_cmd(
     analogues: bool,
     trend_damping: float | None,
     level_sd: float | None,
+    scenario_set: str,
+    max_memory: float | None,
 ) -> None:
     """How each measure, and each combination, would change illegal crossings (border model fits).
 
     From the fit's posterior: the baseline (no measure), each measure in models/measures/ and every
-    combination, over HORIZON months. Prints per scenario the change in unobserved crossings and in attempts
-    per year against the baseline, for the whole border and per section: median, interval and the
-    probability of a reduction. Draws carry the parameters' uncertainty, the effect sizes' priors and the
+    combination (with --scenarios each: each measure alone and all together), over HORIZON months. Prints
+    per scenario the change in unobserved crossings and in attempts per year against the baseline, for the
+    whole border and per section: median, interval and the probability of a reduction. Draws carry the parameters' uncertainty, the effect sizes' priors and the
     counts' own noise, with common random numbers across scenarios. Refuses a fit that failed its
-    diagnostics gate (exit 3) and data that changed since the fit (exit 2).
+    diagnostics gate (exit 3), data that changed since the fit, and a forecast too large for --max-memory
+    (exit 2).
     """
     import dataclasses
 
     from estim.errors import EstimInputError
     from estim.measures.forecast import ForecastSettings, forecast
+    from estim.measures.scenarios import scenario_count
     from estim.measures.spec import read_measures
     from estim.measures.store import fit_hash
     from estim.measures.summary import (
@@ -148,7 +182,8 @@ def forecast_cmd(
     settings = dataclasses.replace(settings, **changes)
     seed = int(tree.attrs.get("seed", 0)) if seed is None else seed
     _progress(
-        f"forecasting {2 ** len(specs)} scenarios × {horizon} months at {draws} draws (seed {seed})"
+        f"forecasting {scenario_count(len(specs), scenario_set)} scenarios × {horizon} months at {draws} "
+        f"draws (seed {seed})"
     )
     posterior = tree["posterior"].to_dataset()
     fc = forecast(
@@ -161,6 +196,8 @@ def forecast_cmd(
         seed=seed,
         settings=settings,
         by_category=by_category,
+        scenarios=scenario_set,
+        max_memory=max_memory,
     )
     fc.attrs.update(
         {

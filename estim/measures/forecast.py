@@ -1,5 +1,6 @@
 """Counterfactual forecasts: the border model's counts over a horizon under the baseline (no measure), each
-measure and every combination, drawn from the fitted posterior with common random numbers.
+measure and every combination (or each measure alone and all together: `estim.measures.scenarios`, which also
+refuses a forecast too large for the memory), drawn from the fitted posterior with common random numbers.
 
 At each of ``draws`` posterior draws of the parameters (evenly spaced over the chains):
 
@@ -34,7 +35,6 @@ plus only the noise the measure itself creates.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -54,14 +54,12 @@ from estim.measures.covariates import (
     damped_years,
     project_covariates,
 )
-from estim.measures.spec import BASELINE, MeasureSpec, measures_digest
+from estim.measures.scenarios import CHUNK, ForecastPlan, check_memory, scenario_names
+from estim.measures.spec import BASELINE, MeasureSpec, measures_digest  # noqa: F401 (BASELINE: re-exported)
 from estim.simulate.measures import section_mask, strength
 
 # the forecast's last month lies at most this many months after the data's last (the --horizon cap)
 MAX_MONTHS_AHEAD = 240
-CHUNK = (
-    50  # posterior draws simulated at a time (memory); fixed, so that results do not depend on it
-)
 # random streams: [seed, stream] (effects use their own crc32 stream ids, `MeasureSpec.stream`)
 _STREAM_COVARIATES, _STREAM_LEVEL, _STREAM_COUNTS, _STREAM_HISTORY = 1, 2, 3, 4
 
@@ -91,15 +89,6 @@ class ForecastSettings:
             raise EstimInputError(f"level_sd must be >= 0, got {self.level_sd}")
         if self.covariate_window < 13:
             raise EstimInputError("covariate_window must be at least 13 months")
-
-
-def scenario_names(measures: Sequence[MeasureSpec]) -> list[tuple[str, tuple[int, ...]]]:
-    """(name, indices of its measures) of the baseline and every combination, smallest first."""
-    out = [(BASELINE, ())]
-    for size in range(1, len(measures) + 1):
-        for combo in itertools.combinations(range(len(measures)), size):
-            out.append(("+".join(measures[i].name for i in combo), combo))
-    return out
 
 
 def _months_after(last: np.datetime64, n: int) -> np.ndarray:
@@ -209,6 +198,8 @@ def forecast(
     settings: ForecastSettings | None = None,
     by_category: bool = False,
     history: bool = True,
+    scenarios: str = "combinations",
+    max_memory: float | None = None,
 ) -> xr.Dataset:
     """Draws of the unobserved crossings, apprehensions and attempts per scenario × section × month over
     ``horizon`` months from ``start`` (module docstring).
@@ -218,7 +209,12 @@ def forecast(
     given, every measure's start; otherwise each measure starts at its spec's month. Returns a Dataset with
     integer ``unobserved``, ``apprehensions``, ``attempts`` (draw, scenario, section, month[, category]), the
     effect sizes drawn (draw, effect), the data period's unobserved crossings (``history_unobserved``,
-    history_draw × section × history_month) and apprehensions, and provenance in its attributes."""
+    history_draw × section × history_month) and apprehensions, and provenance in its attributes.
+
+    ``scenarios``: "combinations" (the baseline and every combination of the measures, 2^n) or "each" (the
+    baseline, each measure alone and all together). A forecast whose estimated peak memory passes
+    ``max_memory`` bytes (default: half of the machine's memory) is refused before anything is drawn
+    (`estim.measures.scenarios`)."""
     settings = settings or ForecastSettings()
     # a fit averaged with repeated trials (r = 1) is read as averaged, before any thinning of its draws
     posterior = with_repeated_trials(posterior)
@@ -237,6 +233,20 @@ def forecast(
                 f"({str(data['month'].values[0])[:7]} … {str(last)[:7]}); give --start"
             )
     partial = _check_in_horizon(applied, months[gap:])
+    total = posterior.sizes["chain"] * posterior.sizes["draw"]
+    plan = ForecastPlan(
+        measures=len(measures),
+        scenarios=scenarios,
+        draws=min(draws, total),
+        sections=data.sizes["section"],
+        months=len(months),
+        categories=len(CATEGORIES),
+        repeated_trials=bool(np.all(retry_draws(posterior) == 1.0)),
+        by_category=by_category,
+        history_draws=min(settings.history_draws, total) if history else 0,
+        data_months=data.sizes["month"],
+    )
+    check_memory(plan, max_memory)  # before anything is allocated
 
     parameters, (n_chain, n_draw) = posterior_parameters(posterior)
     total = n_chain * n_draw
@@ -286,11 +296,11 @@ def forecast(
             effect_values.append(e.draw(np.random.default_rng([seed, spec.stream(e.name)]), draws))
     values = dict(zip(effect_names, effect_values, strict=True))
 
-    scenarios = scenario_names(measures)
-    shape = (draws, len(scenarios), n_sec, n_month, len(CATEGORIES))
+    drawn = scenario_names(measures, scenarios)
+    shape = (draws, len(drawn), n_sec, n_month, len(CATEGORIES))
     mu_all = np.empty(shape, dtype=np.float64)
     hazard_all = np.empty(shape, dtype=np.float64)
-    for j, (_, combo) in enumerate(scenarios):
+    for j, (_, combo) in enumerate(drawn):
         mu_all[:, j], hazard_all[:, j] = _scenario_rates(
             log_mu,
             hazard,
@@ -311,7 +321,7 @@ def forecast(
         {name: (dims, x[:, :, :, keep]) for name, x in counts.items()},
         coords={
             "draw": np.arange(draws),
-            "scenario": [s for s, _ in scenarios],
+            "scenario": [s for s, _ in drawn],
             "section": sections,
             "month": months[keep],
             "category": list(CATEGORIES),
@@ -343,6 +353,7 @@ def forecast(
             "draws": draws,
             "seed": seed,
             "measures_hash": measures_digest(measures),
+            "scenarios": scenarios,
             "partial_measures": partial,
             "settings_json": pd.Series(asdict(settings)).to_json(),
             "retry_probability": "the fit's posterior draws of r (the probability of trying again after "
