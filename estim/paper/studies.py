@@ -64,11 +64,11 @@ def forecasts(ctx: Context) -> list[Path]:
 
     recovery_csv = _require(
         ctx.paper / "inputs" / "effect_recovery.csv",
-        "./run python scripts/effect_recovery.py --out paper/inputs/effect_recovery.csv",
+        "./run python scripts/effect_recovery.py --seeds 30 --out paper/inputs/effect_recovery.csv",
     )
     backtest_csv = _require(
         ctx.paper / "inputs" / "backtest.csv",
-        "./run python scripts/backtest.py --out paper/inputs/backtest.csv",
+        "./run python scripts/backtest.py --target-accept 0.95 --tune 1000 --out paper/inputs/backtest.csv",
     )
     recovery = summarise(pd.read_csv(recovery_csv))
     backtest = pd.read_csv(backtest_csv)
