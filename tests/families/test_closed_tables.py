@@ -28,6 +28,7 @@ from estim.families.closed import (
 
 KOSOVO_LISTS = ["EXH", "ABA", "OSCE", "HRW"]
 UK_LISTS = ["LA", "NG", "PFNCA", "GO", "GP"]
+HARE_OCCASIONS = [f"c{i}" for i in range(1, 7)]
 REFS = reference_estimates()
 
 
@@ -41,13 +42,16 @@ def kosovo() -> xr.Dataset:
 @pytest.fixture(scope="module")
 def uk() -> xr.Dataset:
     return table_histories(
-        load_benchmark("uk_modern_slavery_5lists"), layout="patterns", count="count"
+        load_benchmark("uk_modern_slavery_5lists"),
+        layout="patterns",
+        occasions=UK_LISTS,
+        count="count",
     )
 
 
 @pytest.fixture(scope="module")
 def hare() -> xr.Dataset:
-    return table_histories(load_benchmark("hare"), layout="individuals")
+    return table_histories(load_benchmark("hare"), layout="individuals", occasions=HARE_OCCASIONS)
 
 
 @pytest.fixture(scope="module")
@@ -64,11 +68,12 @@ def hare_fk() -> xr.Dataset:
 # The issue's bug: a pattern table read as one person per row
 
 
-@pytest.mark.parametrize("occasions", [KOSOVO_LISTS, None])
-def test_kosovo_patterns_read_as_individuals_is_an_error_naming_the_count_column(occasions):
+def test_kosovo_patterns_read_as_individuals_is_an_error_naming_the_count_column():
     # estim once returned N̂ = 16 with exit 0 here (15 rows read as 15 people)
     with pytest.raises(EstimInputError) as e:
-        table_histories(load_benchmark("kosovo_4lists"), layout="individuals", occasions=occasions)
+        table_histories(
+            load_benchmark("kosovo_4lists"), layout="individuals", occasions=KOSOVO_LISTS
+        )
     message = str(e.value)
     assert "column 'Freq', row 1: 1131" in message
     assert "integers > 1" in message and "looks like a count column" in message
@@ -91,20 +96,21 @@ def _kosovo_split_row() -> pd.DataFrame:
     return pd.concat([table, first], ignore_index=True)
 
 
-@pytest.mark.parametrize("occasions", [KOSOVO_LISTS, None])
-def test_a_pattern_on_two_rows_read_as_individuals_is_still_an_error(occasions):
+def test_a_pattern_on_two_rows_read_as_individuals_is_still_an_error():
     # one repeated history switched the check off: lists_stepwise gave N̂ = 17.3 (14,341.7 as patterns)
     table = _kosovo_split_row()
     with pytest.raises(EstimInputError) as e:
-        table_histories(table, layout="individuals", occasions=occasions)
-    # declared lists: the rows per history; undeclared: Freq taken for a list, not 0/1
+        table_histories(table, layout="individuals", occasions=KOSOVO_LISTS)
     assert "column 'Freq', row 1: 1000" in str(e.value)
     assert (
         'looks like a count column (people per capture pattern): declare layout = "patterns"'
         in str(e.value)
     )
     data = table_histories(
-        table.groupby(KOSOVO_LISTS, as_index=False)["Freq"].sum(), layout="patterns", count="Freq"
+        table.groupby(KOSOVO_LISTS, as_index=False)["Freq"].sum(),
+        layout="patterns",
+        occasions=KOSOVO_LISTS,
+        count="Freq",
     )
     assert int(data["history_count"].sum()) == 4400
 
@@ -121,7 +127,7 @@ def test_a_stratified_pattern_table_read_as_individuals_is_an_error():
     ):
         table_histories(table, layout="individuals", occasions=["A", "B", "C"])
     summed = table.groupby(["A", "B", "C"], as_index=False)["n"].sum()
-    data = table_histories(summed, layout="patterns", count="n")
+    data = table_histories(summed, layout="patterns", occasions=["A", "B", "C"], count="n")
     assert int(data["history_count"].sum()) == int(table["n"].sum())
 
 
@@ -137,7 +143,7 @@ def test_individuals_with_an_id_an_age_and_a_region_are_fine():
         region=rng.choice(["north", "south", "east"], len(x)),
     )
     data = table_histories(table, layout="individuals", occasions=["A", "B", "C"])
-    plain = table_histories(table[["A", "B", "C"]], layout="individuals")
+    plain = table_histories(table[["A", "B", "C"]], layout="individuals", occasions=["A", "B", "C"])
     xr.testing.assert_equal(data, plain)
 
 
@@ -147,8 +153,8 @@ def test_a_two_in_a_declared_occasion_does_not_suggest_it_is_the_count_column():
         table_histories(table, layout="individuals", occasions=["c1", "c2", "c3"])
     assert "column 'c2', row 4: 2 is not 0 or 1" in str(e.value)
     assert "count column" not in str(e.value)
-    # with the occasions not declared every column was taken for one: then the hint is right
-    with pytest.raises(EstimInputError, match="looks like a count column"):
+    # with the occasions not declared the refusal names a column that looks like counts as such
+    with pytest.raises(DataFieldError, match="looks like a count column"):
         table_histories(table.assign(c2=[0, 1, 3, 2, 1]), layout="individuals")
 
 
@@ -158,7 +164,7 @@ def test_a_count_too_large_for_an_integer_is_named_not_wrapped():
     with pytest.raises(
         EstimInputError, match=r"column 'n', row 1: '100000000000000000000' is too large"
     ):
-        table_histories(table, layout="patterns", count="n")
+        table_histories(table, layout="patterns", occasions=["A", "B"], count="n")
 
 
 def test_kosovo_patterns_total_the_freq_column(kosovo):
@@ -166,7 +172,9 @@ def test_kosovo_patterns_total_the_freq_column(kosovo):
     # the same people one row each give the same data
     table = load_benchmark("kosovo_4lists")
     people = table.loc[table.index.repeat(table["Freq"]), KOSOVO_LISTS].reset_index(drop=True)
-    xr.testing.assert_equal(table_histories(people, layout="individuals"), kosovo)
+    xr.testing.assert_equal(
+        table_histories(people, layout="individuals", occasions=KOSOVO_LISTS), kosovo
+    )
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -309,7 +317,9 @@ def _patterns(**change):
 )
 def test_pattern_table_errors(table, kwargs, match):
     with pytest.raises(EstimInputError, match=match):
-        table_histories(table, layout="patterns", **{"count": "n", **kwargs})
+        table_histories(
+            table, layout="patterns", **{"occasions": ["a", "b"], "count": "n", **kwargs}
+        )
 
 
 @pytest.mark.parametrize(
@@ -500,7 +510,7 @@ def test_the_advised_fixes_for_a_region_fit():
         assert FAMILIES[name].mle(declared).converged
     # or the counts added up over the regions: one row per history, everyone kept
     summed = table.groupby(KOSOVO_LISTS, as_index=False)["Freq"].sum()
-    pooled = table_histories(summed, layout="patterns", count="Freq")
+    pooled = table_histories(summed, layout="patterns", occasions=KOSOVO_LISTS, count="Freq")
     assert int(pooled["history_count"].sum()) == int(table["Freq"].sum())
 
 
@@ -562,3 +572,82 @@ def test_a_spec_reading_a_table_split_by_region_fails_naming_the_column(tmp_path
     )
     data = load_data(read_spec(spec))
     assert int(data["history_count"].sum()) == int(_kosovo_by_region()["Freq"].sum())
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The occasions are declared, never every other column: a 0/1 column that is not one was one more occasion
+
+
+def _with_urban(name: str) -> pd.DataFrame:
+    """A benchmark table with a 0/1 column that is not an occasion (urban, alternating over the rows)."""
+    table = load_benchmark(name)
+    return table.assign(urban=np.arange(len(table)) % 2)
+
+
+def test_an_undeclared_0_1_column_is_refused_not_read_as_an_occasion():
+    table = _with_urban("hare")
+    # what estim did: urban read as a 7th occasion, a confident wrong N̂ (71.5 for 75.4) with exit 0
+    wrong = FAMILIES["M0"].mle(history_data(table)).n_hat
+    assert abs(wrong - REFS["hare"]["estimates"]["M0"]["n_hat"]) > 1
+    with pytest.raises(DataFieldError) as e:
+        table_histories(table, layout="individuals")
+    assert e.value.field == "occasions"
+    message = e.value.message
+    assert message.startswith('missing: layout "individuals" reads each history from the declared')
+    assert "would be read as one more occasion and change N̂" in message
+    assert "undeclared 0/1 columns, in file order: c1, c2, c3, c4, c5, c6, urban." in message
+    assert 'Declare occasions = ["c1", "c2", "c3", "c4", "c5", "c6", "urban"]' in message
+    assert "keeping only the occasion columns, in time order" in message
+    assert "covariates = [...] for any individual covariates among the rest" in message
+    # declared, urban is left out (or a Huggins covariate): the hares' N̂ as Rcapture gives it
+    for covariates in ((), ("urban",)):
+        data = table_histories(
+            table, layout="individuals", occasions=HARE_OCCASIONS, covariates=covariates
+        )
+        res = FAMILIES["M0"].mle(data)
+        assert res.converged and not res.boundary
+        if not covariates:
+            assert res.n_hat == pytest.approx(REFS["hare"]["estimates"]["M0"]["n_hat"], abs=0.05)
+            assert res.n_hat == pytest.approx(
+                FAMILIES["M0"].mle(history_data(load_benchmark("hare"))).n_hat
+            )
+
+
+def test_an_undeclared_0_1_column_in_a_patterns_table_is_refused():
+    table = _with_urban("kosovo_4lists").assign(region=lambda t: np.arange(len(t)) % 3 + 1)
+    with pytest.raises(DataFieldError) as e:
+        table_histories(table, layout="patterns", count="Freq")
+    message = e.value.message
+    assert e.value.field == "occasions"
+    # the count is declared, so not a candidate; a region coded 1, 2, 3 is named as no occasion
+    assert (
+        "in file order: EXH, ABA, OSCE, HRW, urban (not 0/1, so not occasions: region)." in message
+    )
+    assert 'Declare occasions = ["EXH", "ABA", "OSCE", "HRW", "urban"]' in message
+    assert "count column" not in message
+    data = table_histories(table, layout="patterns", occasions=KOSOVO_LISTS, count="Freq")
+    res = FAMILIES["M0"].mle(data)
+    assert res.n_hat == pytest.approx(REFS["kosovo_4lists"]["estimates"]["M0"]["n_hat"], abs=0.05)
+
+
+def test_a_spec_without_occasions_names_the_file_and_fits_once_they_are_declared(tmp_path):
+    from estim.run.data import load_data
+    from estim.run.spec import read_spec
+
+    _with_urban("hare").to_csv(tmp_path / "hares.csv", index=False)
+    spec = tmp_path / "hares.toml"
+    spec.write_text(
+        'name = "hares"\nfamily = "M0"\nseed = 1\n[data]\nfile = "hares.csv"\nlayout = "individuals"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(EstimInputError) as e:
+        load_data(read_spec(spec))
+    message = str(e.value)
+    assert "hares.csv: [data] occasions: missing" in message
+    assert 'Declare occasions = ["c1", "c2", "c3", "c4", "c5", "c6", "urban"]' in message
+    spec.write_text(
+        spec.read_text(encoding="utf-8") + 'occasions = ["c1", "c2", "c3", "c4", "c5", "c6"]\n',
+        encoding="utf-8",
+    )
+    res = FAMILIES["M0"].mle(load_data(read_spec(spec)))
+    assert res.n_hat == pytest.approx(REFS["hare"]["estimates"]["M0"]["n_hat"], abs=0.05)

@@ -13,6 +13,7 @@ import pytest
 from records_fixtures import TOTALS_TO_DECEMBER, write_dataset
 from xarray import testing as xr_testing
 
+from estim.benchmarks import reference_estimates
 from estim.errors import EstimInputError
 from estim.families.base import FAMILIES, DataFieldError
 from estim.families.closed import HISTORIES
@@ -266,3 +267,27 @@ def test_field_rules_name_the_field(fields, source, field, says):
     with pytest.raises(DataFieldError, match=says) as e:
         LISTS.check({**base, **fields}, source)
     assert e.value.field == field
+
+
+def test_a_table_without_its_lists_declared_is_refused_naming_the_candidates(tmp_path):
+    # a 0/1 column that is not a list (urban) was read as a fifth list: lists_stepwise gave N̂ 5,345 for
+    # Kosovo's 14,342, exit 0
+    table = pd.read_csv(BENCHMARKS_DIR / "kosovo_4lists.csv")
+    table.insert(4, "urban", [i % 2 for i in range(len(table))])
+    table.to_csv(tmp_path / "kosovo.csv", index=False)
+    data = {"file": str(tmp_path / "kosovo.csv"), "layout": "patterns", "count": "Freq"}
+    raw = {"name": "t", "family": "lists_stepwise", "seed": 1, "data": data}
+    with pytest.raises(EstimInputError) as e:
+        load_data(parse_spec(raw))
+    message = str(e.value)
+    assert "kosovo.csv: [data] lists: missing" in message
+    assert "would be read as one more list and change N̂" in message
+    assert "undeclared 0/1 columns, in file order: EXH, ABA, OSCE, HRW, urban." in message
+    assert (
+        'Declare lists = ["EXH", "ABA", "OSCE", "HRW", "urban"], keeping only the list columns'
+        in message
+    )
+    assert "covariates" not in message  # the lists take none
+    res = fit_mle(parse_spec({**raw, "data": {**data, "lists": BENCHMARKS["kosovo_4lists"][1]}}))
+    ref = reference_estimates()["kosovo_4lists"]["estimates"]["lists_stepwise"]
+    assert res.n_hat == pytest.approx(ref["n_hat"], abs=0.01)

@@ -2,11 +2,11 @@
 three layouts or from records, and the `[data]` fields of a spec that reads them.
 
 Layouts of a table (``layout``, `table_histories`): ``"individuals"`` (one row per animal, 0/1 ``occasions``
-columns), ``"patterns"`` (one row per distinct history, ``count`` = people with it), ``"frequencies"`` (one row
-per number of captures k: ``times_seen`` = k, ``count`` = f_k, ``occasions = t``). An f_k table is carried as
-one representative history per k with ``multiplicity`` C(t, k); the models add log C(t, k) to log P(h), exact
-whenever P(h) depends on h only through k. Covariates give Huggins data (`estim.families.closed.huggins`);
-`estim.families.closed.table_histories` reads any of the three.
+columns, always declared), ``"patterns"`` (one row per distinct history, ``count`` = people with it),
+``"frequencies"`` (one row per number of captures k: ``times_seen`` = k, ``count`` = f_k, ``occasions = t``).
+An f_k table is carried as one representative history per k with ``multiplicity`` C(t, k); the models add
+log C(t, k) to log P(h), exact whenever P(h) depends on h only through k. Covariates give Huggins data
+(`estim.families.closed.huggins`); `estim.families.closed.table_histories` reads any of the three.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from estim.families.closed.table_checks import (
     refuse_hidden_counts,
     refuse_hidden_stratum,
     refuse_repeats,
+    undeclared_occasions,
     where,
 )
 from estim.families.loglinear.design import OCCASIONS_ATTR, UNBOUNDED
@@ -60,7 +61,8 @@ def history_data(
 ) -> xr.Dataset:
     """Capture histories from a table: one row per animal (or per distinct history with a `count` column).
 
-    `occasions`: the 0/1 occasion columns in time order (default: every column except `stratum`, `count`).
+    `occasions`: the 0/1 occasion columns in time order (default: every column except `stratum`, `count`,
+    for a frame built in code; a researcher's table goes through `table_histories`, which never guesses them).
     Rows never captured (all zeros) carry no information under the conditional likelihood and are dropped.
     Returns ``history_count`` (stratum, history) int64 over the distinct observed histories ("101001",
     occasion 1 first) and ``capture`` (history, occasion) int8; stratum "all" when `stratum` is None.
@@ -350,22 +352,21 @@ def table_rows(
     """An individuals or patterns table, checked against its layout: its 0/1 histories, people per row, occasion
     columns and covariate columns (`fields` already passed by `check_layout_fields`).
 
-    A table the layout contradicts is an error naming the column and the 1-based row, never a silent
-    misreading: an individuals table with a column of integers > 1 and few rows per distinct history
-    looks like a patterns table with its count column (`table_checks.refuse_hidden_counts`); a count must be a non-negative integer; a patterns
-    table has one row per distinct history (and covariate pattern), and one split by a column it does not declare
-    (a region) names that column (`refuse_stratified_patterns`, advising covariates if ``takes_covariates``);
-    nobody can be seen on no occasion.
+    The occasion columns are declared, never taken to be every other column (`undeclared_occasions`: a 0/1
+    sex or region would be read as one more occasion). A table the layout contradicts is an error naming the
+    column and the 1-based row, never a silent misreading: an individuals table with a column of integers > 1
+    and few rows per distinct history looks like a patterns table with its count column
+    (`table_checks.refuse_hidden_counts`); a count must be a non-negative integer; a patterns table has one
+    row per distinct history (and covariate pattern), and one split by a column it does not declare (a region)
+    names that column (`refuse_stratified_patterns`, advising covariates if ``takes_covariates``); nobody can
+    be seen on no occasion.
     """
     layout, count, formula = fields["layout"], fields.get("count"), fields.get("formula")
     names = covariate_names(tuple(fields.get("covariates") or ()), formula)
     declared = {count, *names}
     occasions = fields.get("occasions")
-    inferred = (
-        occasions is None
-    )  # every other column taken for an occasion: a count column may be among them
-    if inferred:
-        occasions = [c for c in table.columns if c not in declared]
+    if occasions is None:  # never every other column: a 0/1 sex would be one more occasion
+        raise undeclared_occasions(table, layout, declared, lists=not takes_covariates)
     occasions = [str(c) for c in occasions]
     for field, columns in (("occasions", occasions), ("count", [count] * bool(count))):
         _field_columns(table, field, columns)
@@ -380,7 +381,7 @@ def table_rows(
         )
     if len(occasions) < 2:
         raise DataFieldError("occasions", "capture–recapture needs at least 2 occasion columns")
-    x = binary_columns(table, occasions, hint=inferred and layout == "individuals")
+    x = binary_columns(table, occasions)
     n = people_per_row(table, count)
     never = np.flatnonzero((x.sum(axis=1) == 0) & (n > 0))
     if len(never):
@@ -523,7 +524,7 @@ HISTORY_FIELDS = (
     ),
     DataField(
         "occasions",
-        "table: the 0/1 occasion columns in time order (default: all other columns); layout "
+        "table: the 0/1 occasion columns in time order (required: never guessed); layout "
         '"frequencies": the number of occasions t',
         many=True,
     ),

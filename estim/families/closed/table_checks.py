@@ -8,6 +8,7 @@ an age group)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from estim.errors import EstimInputError
+from estim.families.base import DataFieldError
 
 # Above 2^53 a float no longer holds every integer, and above 2^63 − 1 an int64 wraps to a negative count.
 MAX_COUNT = 2**53
@@ -78,10 +80,9 @@ def count_hint(column: str) -> str:
     )
 
 
-def binary_columns(table: pd.DataFrame, occasions: Sequence[str], hint: bool = False) -> np.ndarray:
+def binary_columns(table: pd.DataFrame, occasions: Sequence[str]) -> np.ndarray:
     """The 0/1 occasion (or list) columns as an int8 matrix, naming the column and row of the first other
-    value; with ``hint`` (the columns were not declared, so a count column may have been taken for one) a
-    column that looks like counts is named as such."""
+    value."""
     out = np.zeros((len(table), len(occasions)), dtype=np.int8)
     for j, c in enumerate(occasions):
         raw = table[c]
@@ -89,15 +90,56 @@ def binary_columns(table: pd.DataFrame, occasions: Sequence[str], hint: bool = F
         bad = ~np.isin(values, (0.0, 1.0))
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            message = (
+            raise EstimInputError(
                 f"{where(c, row)}: {show_value(raw.iloc[row])} is not 0 or 1 (a capture occasion's or "
                 "list's column holds 1 for seen, 0 for not seen)"
             )
-            if hint and looks_like_count(raw):
-                message += f"; {count_hint(c)}"
-            raise EstimInputError(message)
         out[:, j] = values.astype(np.int8)
     return out
+
+
+def is_binary(raw: pd.Series) -> bool:
+    """Every value 0 or 1 (no missing value): a column that could be an occasion or a list."""
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+    return bool(np.isin(values, (0.0, 1.0)).all())
+
+
+def undeclared_occasions(
+    table: pd.DataFrame, layout: str, declared: set[Any], lists: bool = False
+) -> DataFieldError:
+    """The refusal of an individuals or patterns table whose occasion (or, with ``lists``, list) columns are
+    not declared. Every other column is not taken for one: a 0/1 column that is not an occasion (sex,
+    urban) would be read as one more and move N̂ with no error. Names the undeclared 0/1 columns in file
+    order, for the spec to keep the occasions among them, the others, and a column that looks like a count
+    (individuals)."""
+    field, what, a = ("lists", "list", "a") if lists else ("occasions", "occasion", "an")
+    undeclared = [c for c in table.columns if c not in declared]
+    binary = [str(c) for c in undeclared if is_binary(table[c])]
+    others = [str(c) for c in undeclared if not is_binary(table[c])]
+    counts = [c for c in others if layout == "individuals" and looks_like_count(table[c])]
+    order = "" if lists else ", in time order"
+    seen = (
+        f"The table's undeclared 0/1 columns, in file order: {', '.join(binary)}"
+        if binary
+        else "The table has no undeclared 0/1 column"
+    )
+    if others:
+        seen += f" (not 0/1, so not {what}s: {', '.join(others)})"
+    keep = (
+        ""
+        if lists
+        else ", and covariates = [...] for any individual covariates among the rest (M0, Mt, Mb)"
+    )
+    message = (
+        f'missing: layout "{layout}" reads each history from the declared 0/1 {what} columns{order}, '
+        f"and does not take every other column for one (a 0/1 column that is not {a} {what}, such as sex "
+        f"or urban, would be read as one more {what} and change N̂). {seen}. Declare {field} = "
+        f"{json.dumps(binary, ensure_ascii=False) if binary else '[...]'}, keeping only the {what} "
+        f"columns{order}{keep}; an undeclared column is left out of the model"
+    )
+    if counts:
+        message += f"; column {counts[0]!r}: {count_hint(counts[0])}"
+    return DataFieldError(field, message)
 
 
 def refuse_hidden_counts(table: pd.DataFrame, codes: np.ndarray, declared: set[Any]) -> None:

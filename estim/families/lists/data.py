@@ -4,7 +4,8 @@ lists, from a table or from the border records' registers and apprehension recor
 A table is read exactly as the closed family reads capture histories (`estim.families.closed.table_histories`),
 the lists standing for the occasions: layout ``"patterns"`` (one row per pattern, with a ``count`` column) or
 ``"individuals"`` (one row per person). The list columns are the ``lists`` field (``occasions``, the closed
-family's name, is accepted too, for the same thing). The result is the closed family's dataset:
+family's name, is accepted too, for the same thing), always declared: a 0/1 column that is not a list (sex)
+would otherwise be read as one more. The result is the closed family's dataset:
 ``history_count`` (stratum, history) and ``capture`` (history, occasion), the list names on ``occasion``.
 
 From records (`list_table`), the lists are the registers present in the records and the apprehension records,
@@ -123,7 +124,7 @@ LIST_FIELDS = (
         'table: "patterns" (one row per pattern of presence on the lists, with count) or "individuals" '
         "(one row per person)",
     ),
-    DataField("lists", "table: the 0/1 list columns (default: all other columns)", many=True),
+    DataField("lists", "table: the 0/1 list columns (required: never guessed)", many=True),
     DataField("occasions", "table: the same as lists (the closed family's name)", many=True),
     DataField("count", "table: the column holding the number of people on each row"),
     SECTION,
