@@ -7,8 +7,10 @@ through TOML and JSON so a saved fit records exactly the priors it used.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -42,6 +44,41 @@ DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     ),  # effects that sum to zero over their dims (identifiable beside a level)
 }
 
+# Parameters that must be positive wherever they are numbers (a scale, degrees of freedom, a rate, a shape).
+POSITIVE_PARAMETERS = frozenset({"sigma", "nu", "lam", "alpha", "beta", "a"})
+
+# The values each law puts its mass on. A spec's prior must keep its parameter's (the default's): a HalfNormal
+# on a logit forces it ≥ 0 whatever the data say (a confident, wrong estimate), and a Normal on a probability
+# or a standard deviation proposes values outside it (NaN, or a sampler that cannot start). Uniform,
+# LogUniform and OffsetLogUniform have bounds instead: theirs must lie inside the parameter's support.
+SUPPORTS: dict[str, str] = {
+    "Normal": "real",
+    "StudentT": "real",
+    "HalfNormal": "positive",
+    "HalfStudentT": "positive",
+    "Exponential": "positive",
+    "Gamma": "positive",
+    "LogNormal": "positive",
+    "Beta": "unit",
+    "LogitNormal": "unit",
+    "ZeroSumNormal": "zero-sum",
+    "Dirichlet": "simplex",
+}
+_SUPPORT_WORDS = {
+    "real": "any real number (a location, a logit, a log-rate, an effect)",
+    "positive": "positive numbers (a standard deviation, a rate, a dispersion)",
+    "unit": "probabilities between 0 and 1",
+    "zero-sum": "effects that sum to zero",
+    "simplex": "proportions that sum to one",
+}
+_SUPPORT_LAWS = {
+    "real": "Normal or StudentT (or a Uniform with bounds)",
+    "positive": "HalfNormal, HalfStudentT, Exponential, Gamma, LogNormal or LogUniform",
+    "unit": "Beta or LogitNormal (or a Uniform between 0 and 1)",
+    "zero-sum": "ZeroSumNormal",
+    "simplex": "Dirichlet",
+}
+
 
 @dataclass(frozen=True)
 class Prior:
@@ -63,6 +100,7 @@ class Prior:
                 + (f"; missing {', '.join(missing)}" if missing else "")
                 + (f"; unexpected {', '.join(extra)}" if extra else "")
             )
+        _check_values(distribution, parameters)
         if distribution in ("LogUniform", "OffsetLogUniform"):
             names = DISTRIBUTIONS[distribution]
             if not all(
@@ -99,6 +137,30 @@ class Prior:
             log_value = pm.Uniform(f"{name}_log", np.log(lower), np.log(upper), **kwargs)
             return pm.Deterministic(name, pm.math.exp(log_value) - offset, dims=kwargs.get("dims"))
         return getattr(pm, self.distribution)(name, **self.parameters, **kwargs)
+
+    def bounds(self) -> tuple[float, float] | None:
+        """The interval a bounded law (Uniform, LogUniform, OffsetLogUniform) puts its mass on; None for the
+        others, and for bounds that are not numbers (names of other parameters)."""
+        p = self.parameters
+        names = {"Uniform": ("lower", "upper"), "LogUniform": ("lower", "upper")}.get(
+            self.distribution
+        )
+        if self.distribution == "OffsetLogUniform":
+            return (0.0, float(p["upper"]))
+        if names is None or not all(_is_number(p[n]) for n in names):
+            return None
+        return (float(p[names[0]]), float(p[names[1]]))
+
+    def support(self) -> str | None:
+        """Which values the law puts its mass on: "real", "positive", "unit", "zero-sum" or "simplex" (a
+        bounded law: the narrowest of real, positive and unit holding its bounds); None when unknown."""
+        if self.distribution in SUPPORTS:
+            return SUPPORTS[self.distribution]
+        bounds = self.bounds()
+        if bounds is None:
+            return None
+        lower, upper = bounds
+        return "unit" if lower >= 0 and upper <= 1 else "positive" if lower >= 0 else "real"
 
     def log_uniform_bounds(self) -> tuple[float, float, float]:
         """(offset, lower, upper) of a LogUniform or OffsetLogUniform: x + offset is log-uniform on (lower,
@@ -137,3 +199,85 @@ def merge_priors(
             f"it has: {', '.join(sorted(defaults))}"
         )
     return {**defaults, **overrides}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def _check_values(distribution: str, parameters: Mapping[str, Any]) -> None:
+    """The numbers among a law's parameters: finite, positive where the law needs it (`POSITIVE_PARAMETERS`),
+    Uniform bounds in order. Other values (a hyperparameter's name, a model variable) are the family's."""
+    for name, value in parameters.items():
+        values = list(value) if isinstance(value, (list, tuple)) else [value]
+        for v in values:
+            if isinstance(v, bool):
+                raise EstimInputError(
+                    f"prior {distribution}: {name} = {str(v).lower()} is not a number"
+                )
+            if not _is_number(v):
+                continue
+            if not math.isfinite(float(v)):
+                raise EstimInputError(f"prior {distribution}: {name} must be finite, got {v}")
+            if name in POSITIVE_PARAMETERS and float(v) <= 0:
+                raise EstimInputError(
+                    f"prior {distribution}: {name} must be > 0, got {v}"
+                    + (" (a scale: its size, without a sign)" if name == "sigma" else "")
+                )
+    bounds = [parameters.get(k) for k in ("lower", "upper")]
+    if distribution == "Uniform" and all(map(_is_number, bounds)) and not bounds[0] < bounds[1]:
+        raise EstimInputError(
+            f"prior Uniform needs lower < upper; got lower={bounds[0]}, upper={bounds[1]}"
+        )
+
+
+def check_override(name: str, prior: Prior, defaults: Mapping[str, Prior]) -> None:
+    """A spec's prior for parameter `name` against the family's `defaults` (`EstimInputError` saying what to
+    write instead): its parameters are numbers (a list of them for a Dirichlet's ``a``; the name of another
+    of the model's parameters only in a family whose own priors name them, as the border model's hierarchy),
+    and it keeps the parameter's support (`SUPPORTS`)."""
+    references = {v for p in defaults.values() for v in p.parameters.values() if isinstance(v, str)}
+    for key, value in prior.parameters.items():
+        if isinstance(value, str) and references and value in defaults and value != name:
+            continue
+        listed = prior.distribution == "Dirichlet" and key == "a" and isinstance(value, list)
+        if listed and value and all(map(_is_number, value)):
+            continue
+        if not _is_number(value):
+            named = (
+                f", or the name of another of the model's parameters ({', '.join(sorted(defaults))})"
+                if references
+                else ""
+            )
+            quoted = " (written without quotes)" if isinstance(value, str) else ""
+            shown = f"'{value}'" if isinstance(value, str) else repr(value)
+            raise EstimInputError(
+                f"{key} = {shown}: expected a number{quoted}{named}"
+                if not listed
+                else f"{key} = {value!r}: expected a list of positive numbers"
+            )
+    default = defaults[name]
+    wanted, given = default.support(), prior.support()
+    if wanted is None or given is None or wanted == given:
+        return
+    bounded = prior.bounds() is not None
+    inside = bounded and (
+        wanted == "real"
+        or (wanted == "positive" and given in ("positive", "unit"))
+        or (wanted == "unit" and given == "unit")
+    )
+    if inside:
+        return
+    if wanted in ("real", "positive") and given in ("positive", "unit"):
+        why = (
+            "the data could not move it outside the prior's range, so the estimate would sit at the "
+            "prior's edge, not where the data put it"
+        )
+    elif given in ("real", "positive", "unit") and wanted in ("positive", "unit"):
+        why = "it would propose values the model cannot take (a negative scale, a probability above 1)"
+    else:
+        why = "it is a prior for another kind of parameter"
+    raise EstimInputError(
+        f"a {prior.distribution} prior gives {_SUPPORT_WORDS[given]}, but {name} takes "
+        f"{_SUPPORT_WORDS[wanted]} (its default is {default}): {why}; use {_SUPPORT_LAWS[wanted]}"
+    )

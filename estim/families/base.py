@@ -14,6 +14,7 @@ family's name:
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -227,6 +228,9 @@ class Family:
         Optional. A test of the model's assumptions on the data alone, made before sampling: None when it does
         not apply, else a dict with ``name``, ``passed`` and ``text`` (one line). A fit whose precheck fails
         is not made (`estim.run.fit.fit` raises `estim.errors.ModelRejected`); one that passes records it.
+    options: tuple[str, ...] | None
+        The ``[options]`` it takes, for a family whose `build` takes ``**options``; None: those `build` names
+        (`option_names`). A spec giving another is refused when it is read, not ignored by one mode.
     """
 
     name: str
@@ -248,10 +252,24 @@ class Family:
     estimates_posterior: Callable[[xr.Dataset], xr.Dataset] | None = None
     exact: Callable[..., dict[str, xr.Dataset]] | None = None
     precheck: Callable[..., dict[str, Any] | None] | None = None
+    options: tuple[str, ...] | None = None
 
     @property
     def data_kind(self) -> str:
         return self.data.name
+
+    def option_names(self) -> tuple[str, ...] | None:
+        """The ``[options]`` the family takes: `options` when declared, else the keyword arguments `build`
+        takes after the data and the priors; None when it cannot tell (a `build` taking ``**options`` checks
+        them itself)."""
+        if self.options is not None:
+            return self.options
+        parameters = list(inspect.signature(self.build).parameters.values())
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+            return None
+        return tuple(
+            p.name for p in parameters[2:] if p.kind is not inspect.Parameter.VAR_POSITIONAL
+        )
 
 
 FAMILIES: dict[str, Family] = {}

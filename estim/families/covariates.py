@@ -165,6 +165,38 @@ def _refuse_stray_text(column: pd.Series, name: str, where: str) -> None:
     )
 
 
+# 32,5 or 1.234,5: a number written with a decimal comma (European spreadsheets), or 1,234 with a thousands one
+_COMMA_NUMBER = re.compile(r"^\s*[+-]?(\d{1,3}(\.\d{3})+|\d+),\d+\s*$")
+
+
+def _refuse_comma_numbers(column: pd.Series, name: str, where: str) -> None:
+    """A text column of numbers written with a comma (``32,5``): read as text it would be categorical, one
+    level per value, where the researcher meant a continuous covariate. At least `NUMERIC_SHARE` of the values
+    numbers once read with a decimal comma, and one with a comma, is refused, naming it."""
+    if pd.api.types.is_bool_dtype(column) or len(column) == 0:
+        return
+    text = column.astype(str).str.strip()
+    comma = text.str.match(_COMMA_NUMBER).to_numpy()
+    if not comma.any():
+        return
+    plain = pd.to_numeric(text, errors="coerce").notna().to_numpy()
+    if (comma | plain).sum() < NUMERIC_SHARE * len(column):
+        return
+    row = int(np.flatnonzero(comma)[0])
+    value = text.iloc[row]
+    # 1,234 may be either; 32,5 and 1.234,5 are decimal commas
+    meant = (
+        "" if re.match(r"^[+-]?\d{1,3},\d{3}$", value) else value.replace(".", "").replace(",", ".")
+    )
+    raise EstimInputError(
+        f"{_at(where)}column {name!r}, row {row + 1}: {value!r} is a number written with a decimal comma (or a "
+        "thousands separator), which estim reads as text, making the column categorical; save the file with "
+        f"decimal points and no thousands separators{f' ({meant})' if meant else ''}, or "
+        f"declare the column categorical (list it in `categorical`, or write C({name}) in a formula) if its "
+        "values are labels"
+    )
+
+
 def covariate_kinds(
     table: pd.DataFrame,
     covariates: Sequence[str],
@@ -191,6 +223,7 @@ def covariate_kinds(
             )
         numeric = _numeric(column)
         if not numeric and c not in categorical:
+            _refuse_comma_numbers(column, c, where)
             _refuse_stray_text(column, c, where)
         kind = "categorical" if c in categorical or not numeric else "continuous"
         if kind == "categorical":

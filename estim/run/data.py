@@ -26,6 +26,7 @@ from estim.errors import DataChanged, EstimInputError
 from estim.families.base import DataFieldError, DataKind, Family
 from estim.io import sha256
 from estim.run.spec import TABLE_SOURCE, ModelSpec
+from estim.run.table_checks import refuse_thousands_separators, refuse_totals_row
 
 
 def family_of(spec: ModelSpec) -> Family:
@@ -158,6 +159,7 @@ def from_table(
         raise EstimInputError(
             f"{where}: family {family!r} takes {kind.name} data, which a table cannot give"
         )
+    refuse_totals_row(table, where)
     try:
         return kind.from_benchmark(table, fields)
     except EstimInputError as e:
@@ -299,6 +301,8 @@ def _read_csv(path: Path, declared: Collection[str] = ()) -> pd.DataFrame:
                 f"{path}: column {i + 1} has values but no name in the header line"
             )
     table = table.drop(columns=table.columns[unnamed]) if unnamed else table
+    if sep == ";":
+        refuse_thousands_separators(table, path)
     for column in table.columns:
         table[column] = _typed(table[column])
     return table.reset_index(drop=True)

@@ -23,7 +23,8 @@ Format::
     ``DataKind.check``, which is told the source: "benchmark", "records" or "file"). A file is read by
     `estim.run.data.read_table` and handed to the family exactly as a benchmark table is.
 
-    [priors]                                # optional overrides of the family's default priors
+    [priors]                                # optional overrides of the family's default priors, each
+                                            #   keeping its parameter's support (priors.check_override)
     beta_intercept = { distribution = "Normal", mu = 0, sigma = 2 }
 
     [sampler]                               # optional; these are the defaults
@@ -36,7 +37,8 @@ Format::
     retries = 2                             # when the diagnostics gate fails: refit at a higher
                                             #   target_accept with twice the draws, at most this often
 
-    [options]                               # optional keyword arguments passed to the family
+    [options]                               # optional keyword arguments passed to the family; one it
+                                            #   does not take (Family.option_names) is an error
 
 The spec hash is the SHA-256 of the canonical JSON of the parsed spec (defaults filled in), so reformatting
 the file or adding comments does not invalidate a cached fit, while any change of meaning does.
@@ -54,7 +56,7 @@ from typing import Any
 
 from estim.errors import EstimInputError
 from estim.families.base import DataFieldError, DataKind
-from estim.priors import Prior, merge_priors
+from estim.priors import Prior, check_override, merge_priors
 
 BACKENDS = ("jax", "numba")
 MAX_RETRIES = 4
@@ -226,10 +228,23 @@ def parse_spec(
         merge_priors(family.default_priors, priors)
     except EstimInputError as e:
         raise fail("[priors]", str(e)) from e
+    for prior_name, prior in priors.items():
+        try:
+            check_override(prior_name, prior, family.default_priors)
+        except EstimInputError as e:
+            raise fail(f"[priors] {prior_name}", str(e)) from e
     sampler = _parse_sampler(raw.get("sampler", {}), fail)
     options = raw.get("options", {})
     if not isinstance(options, Mapping):
         raise fail("[options]", f"expected a table, got {type(options).__name__}")
+    accepted = family.option_names()
+    unknown = sorted(set(options) - set(accepted or ())) if accepted is not None else []
+    if unknown:
+        takes = f"it takes {', '.join(accepted)}" if accepted else "it takes none"
+        raise fail(
+            f"[options] {', '.join(unknown)}",
+            f"unknown option(s) for family {family_name!r}: {takes}",
+        )
 
     return ModelSpec(
         name=name,

@@ -157,3 +157,46 @@ def test_each_family_declares_and_checks_its_data_fields(tmp_path, family, data,
     message = _bad(tmp_path, f'family = "{family}"\nseed = 1\n[data]\n{data}\n')
     assert f": {field}:" in message
     assert says in message
+
+
+HARE = 'family = "M0"\nseed = 1\n[data]\nbenchmark = "hare"\nlayout = "individuals"\noccasions = ["c1", "c2", "c3", "c4", "c5", "c6"]\n'  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("priors", "says"),
+    [
+        # before: a HalfNormal on the logit forced p ≥ ½: hare N 69 (68 – 71) instead of 75 (71 – 82), exit 0
+        ('logit_p = { distribution = "HalfNormal", sigma = 1 }', "could not move it outside the prior's range"),
+        ('sigma_stratum = { distribution = "Normal", mu = 0, sigma = 1 }', "values the model cannot take"),
+        # before: each an internal error (exit 1) from inside PyMC or nutpie
+        ('logit_p = { distribution = "Normal", mu = 0, sigma = -1 }', "sigma must be > 0, got -1"),
+        ('logit_p = { distribution = "Normal", mu = 0, sigma = "1" }', "expected a number (written without quotes)"),
+        ('logit_p = { distribution = "Uniform", lower = 1, upper = 0 }', "lower < upper"),
+    ],
+)  # fmt: skip
+def test_a_prior_that_cannot_be_the_parameters_is_refused_naming_it(tmp_path, priors, says):
+    message = _bad(tmp_path, f"{HARE}[priors]\n{priors}\n")
+    assert f": [priors] {priors.split()[0]}:" in message and says in message
+
+
+@pytest.mark.parametrize(
+    ("family", "data", "option", "takes"),
+    [
+        # before: ML ignored it (exit 0), the Bayesian fit died of a TypeError (internal error, exit 1)
+        ("M0", HARE.split("[data]\n")[1], "stratifed = true", "stratified, centered, nodes, quadrature"),
+        ("ztpoisson", 'benchmark = "netherlands_immigrants"\nlayout = "individuals"\ntimes_seen = "capture"\n',
+         "prior_n = 5", "covariates"),
+        ("border", 'records = "data/synthetic"\n', "terrain_hazards = false", "terrain_hazard"),
+    ],
+)  # fmt: skip
+def test_an_option_the_family_does_not_take_is_refused(tmp_path, family, data, option, takes):
+    text = f'family = "{family}"\nseed = 1\n[data]\n{data}[options]\n{option}\n'
+    message = _bad(tmp_path, text)
+    assert f": [options] {option.split()[0]}: unknown option(s) for family {family!r}" in message
+    assert takes in message
+
+
+def test_the_options_a_family_takes_pass(tmp_path):
+    path = tmp_path / "m.toml"
+    path.write_text(f"{HARE}[options]\nstratified = true\n")
+    assert read_spec(path).options == {"stratified": True}

@@ -307,6 +307,7 @@ def _bayes_family(name: str) -> Family:
         observed_name=OBSERVED,
         recovery=recovery_design(name),
         precheck=_estimable(name),
+        options=("stratified", "centered", "nodes", "quadrature"),  # build_closed's
     )
 
 
