@@ -159,16 +159,17 @@ def test_a_measure_named_baseline_is_refused():
 
 
 @pytest.mark.parametrize(
-    "prior",
+    ("prior", "reason"),
     [
-        {"distribution": "Uniform", "lower": 0.5, "upper": 0.5},
-        {"distribution": "LogNormal", "mu": float("nan"), "sigma": 0.1},
+        ({"distribution": "Uniform", "lower": 0.5, "upper": 0.5}, "needs lower < upper"),
+        ({"distribution": "LogNormal", "mu": float("nan"), "sigma": 0.1}, "mu must be finite"),
     ],
 )
-def test_an_improper_prior_is_refused_as_such(prior):
+def test_an_improper_prior_is_refused_as_such(prior, reason):
+    # refused as improper (by the prior itself, estim.priors), not for a negative multiplier
     with pytest.raises(EstimInputError) as e:
         measure(effects=[{"name": "x", "target": "journeys", "prior": prior}])
-    assert "not a proper distribution of finite values" in str(e.value)
+    assert str(e.value).startswith("<measure>: effects[0] (x): ") and reason in str(e.value)
     assert "negative" not in str(e.value)
 
 
