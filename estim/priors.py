@@ -201,6 +201,30 @@ def merge_priors(
     return {**defaults, **overrides}
 
 
+class _Watched(Prior):
+    """A prior that notes its name in a set when anything reads it (its law, its parameters, `create`)."""
+
+    def __getattribute__(self, attr: str) -> Any:
+        if not attr.startswith("_"):
+            watch = object.__getattribute__(self, "__dict__").get("_watch")
+            if watch is not None:
+                watch[0].add(watch[1])
+        return object.__getattribute__(self, attr)
+
+
+def watched(priors: Mapping[str, Prior]) -> tuple[dict[str, Prior], set[str]]:
+    """Copies of `priors` (equal in all but their class) and the set of the names of those read since: a
+    family's `build` given them shows which of a spec's priors its model uses. One it never reads (a
+    pooling scale in an unpooled model) has no effect on the fit."""
+    read: set[str] = set()
+    copies: dict[str, Prior] = {}
+    for name, prior in priors.items():
+        copy = _Watched(prior.distribution, **prior.parameters)
+        object.__setattr__(copy, "_watch", (read, name))
+        copies[name] = copy
+    return copies, read
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, Real) and not isinstance(value, bool)
 

@@ -25,6 +25,7 @@ import pymc as pm
 import xarray as xr
 
 from estim.errors import EstimInputError
+from estim.families.options import Option, from_parameter
 from estim.priors import Prior
 
 
@@ -228,9 +229,12 @@ class Family:
         Optional. A test of the model's assumptions on the data alone, made before sampling: None when it does
         not apply, else a dict with ``name``, ``passed`` and ``text`` (one line). A fit whose precheck fails
         is not made (`estim.run.fit.fit` raises `estim.errors.ModelRejected`); one that passes records it.
-    options: tuple[str, ...] | None
-        The ``[options]`` it takes, for a family whose `build` takes ``**options``; None: those `build` names
-        (`option_names`). A spec giving another is refused when it is read, not ignored by one mode.
+    options: tuple[Option | str, ...] | None
+        The ``[options]`` it takes, for a family whose `build` takes ``**options``, each an `Option` (what its
+        value may be: a boolean, a whole number or a number in a range, one of some strings) or a bare name
+        (any value, the family checks it); None: those `build` names (`option_names`), typed by their
+        annotations (`estim.families.options.from_parameter`). A spec giving another is refused when it is
+        read, not ignored by one mode, and so is a value its `Option` does not allow (`option_specs`).
     """
 
     name: str
@@ -252,7 +256,7 @@ class Family:
     estimates_posterior: Callable[[xr.Dataset], xr.Dataset] | None = None
     exact: Callable[..., dict[str, xr.Dataset]] | None = None
     precheck: Callable[..., dict[str, Any] | None] | None = None
-    options: tuple[str, ...] | None = None
+    options: tuple[Option | str, ...] | None = None
 
     @property
     def data_kind(self) -> str:
@@ -262,14 +266,26 @@ class Family:
         """The ``[options]`` the family takes: `options` when declared, else the keyword arguments `build`
         takes after the data and the priors; None when it cannot tell (a `build` taking ``**options`` checks
         them itself)."""
+        specs = self.option_specs()
+        return None if specs is None else tuple(specs)
+
+    def option_specs(self) -> dict[str, Option] | None:
+        """Each ``[options]`` entry the family takes (`option_names`) with what its value may be: the declared
+        `Option`, or for a bare name an `Option` of any value, or for a keyword argument of `build` its
+        annotation's (``bool``, ``int``, ``float``)."""
         if self.options is not None:
-            return self.options
+            return {
+                o if isinstance(o, str) else o.name: Option(o) if isinstance(o, str) else o
+                for o in self.options
+            }
         parameters = list(inspect.signature(self.build).parameters.values())
         if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
             return None
-        return tuple(
-            p.name for p in parameters[2:] if p.kind is not inspect.Parameter.VAR_POSITIONAL
-        )
+        return {
+            p.name: from_parameter(p.name, p.annotation)
+            for p in parameters[2:]
+            if p.kind is not inspect.Parameter.VAR_POSITIONAL
+        }
 
 
 FAMILIES: dict[str, Family] = {}

@@ -33,7 +33,7 @@ import xarray as xr
 from estim.errors import EstimInputError, ModelRejected
 from estim.families.base import Family, MLEResult
 from estim.io import sha256
-from estim.priors import Prior, merge_priors
+from estim.priors import Prior, merge_priors, watched
 from estim.run import compact, store
 from estim.run.data import data_file, data_hash, data_source, family_of, load_data
 from estim.run.diagnostics import GateVerdict
@@ -167,6 +167,38 @@ def _say(progress: Progress | None, message: str) -> None:
         progress(message)
 
 
+def build_model(
+    spec: ModelSpec,
+    family: Family,
+    data: xr.Dataset,
+    *,
+    idle_priors: str = "refuse",
+    progress: Progress | None = None,
+) -> Any:
+    """The family's model of the spec's data (the family merges the spec's priors into its defaults).
+
+    A spec prior the model never reads (`estim.priors.watched`): a pooling scale in an unpooled model, a
+    parameter the data or ``[options]`` leave out, would change nothing, and is refused (`EstimInputError`)
+    before anything is sampled; with ``idle_priors="warn"`` it is said instead (a sensitivity variant whose
+    options leave out a parameter the spec has a prior for)."""
+    priors, read = watched(spec.priors)
+    model = family.build(data, priors, **spec.options)
+    idle = sorted(set(spec.priors) - read)
+    if idle:
+        them = "it" if len(idle) == 1 else "them"
+        free = ", ".join(v.name for v in model.free_RVs) or "none"
+        message = (
+            f"{spec.name}: [priors] {', '.join(idle)}: the {family.name} model of these data and [options] "
+            f"does not use {them} (its parameters here: {free}), so {them} would change nothing; remove "
+            f"{them}, or give the [options] under which the model has {them}"
+        )
+        if idle_priors == "refuse":
+            raise EstimInputError(message)
+        _say(progress, f"warning: {message}")
+        warnings.warn(message, stacklevel=2)
+    return model
+
+
 @contextlib.contextmanager
 def _quiet_pymc() -> Iterator[None]:
     """PyMC logs "Sampling: [...]" at INFO for every predictive draw: not for a user's terminal."""
@@ -180,18 +212,23 @@ def _quiet_pymc() -> Iterator[None]:
 
 
 def sample(
-    spec: ModelSpec, family: Family, data: xr.Dataset, *, progress: Progress | None = None
+    spec: ModelSpec,
+    family: Family,
+    data: xr.Dataset,
+    *,
+    progress: Progress | None = None,
+    idle_priors: str = "refuse",
 ) -> xr.DataTree:
     """Prior predictive, NUTS (nutpie), pointwise log-likelihood, posterior predictive and draws of N.
     `progress` receives a line of text at each stage and every ten seconds or so while sampling. Predictive
     draws and the log-likelihood are kept compact (`estim.run.compact`), what was done noted in the
-    attributes."""
+    attributes. A spec prior the model does not use is refused, or with ``idle_priors="warn"`` said
+    (`build_model`)."""
     if family.exact is not None:
         return _sample_exact(spec, family, data, progress)
     s = spec.sampler
     seed_prior, seed_nuts, seed_ppc, seed_n = seeds(spec.seed, 4)
-    # The family merges the spec's overrides into its own defaults (priors explicit, overridable).
-    model = family.build(data, dict(spec.priors), **spec.options)
+    model = build_model(spec, family, data, idle_priors=idle_priors, progress=progress)
     if family.after_sampling is not None:
         return _sample_custom(spec, family, data, model, progress)
     observed = family.observed_name
@@ -333,6 +370,7 @@ def fit(
     force: bool = False,
     progress: Progress | None = None,
     table: pd.DataFrame | None = None,
+    idle_priors: str = "refuse",
 ) -> FitResult:
     """Fit `spec` and save it to `out` (default: NAME.nc beside the spec), or reuse a matching cached fit.
 
@@ -341,7 +379,8 @@ def fit(
     first. The fit is saved whether or not the last attempt passes, with every attempt recorded
     (``attempts_json``); a failed fit is marked failed in the file and `FitResult.passed` is False. Raises
     `EstimInputError` for a spec whose data cannot be loaded. `progress` (e.g. ``print``) receives a line of
-    text at each stage and while sampling. `table` is the DataFrame of a spec made by `fit_table`.
+    text at each stage and while sampling. `table` is the DataFrame of a spec made by `fit_table`. A spec prior
+    the model does not use is refused before sampling, or with ``idle_priors="warn"`` said (`build_model`).
     """
     family = family_of(spec)
     path = Path(out) if out is not None else spec.default_output()
@@ -371,7 +410,8 @@ def fit(
                 f"{settings.draws:,} draws and {settings.tune:,} warm-up …",
             )
         began = time.perf_counter()
-        idata = sample(dataclasses.replace(spec, sampler=settings), family, data, progress=progress)
+        attempt_spec = dataclasses.replace(spec, sampler=settings)
+        idata = sample(attempt_spec, family, data, progress=progress, idle_priors=idle_priors)
         _say(progress, "diagnostics gate …")
         names = gate_names(family, idata)
         verdict = gate_check(idata) if names is None else gate_check(idata, var_names=names)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from estim.errors import EstimInputError
 from estim.run.spec import BACKENDS, SamplerSpec
 
 
@@ -97,9 +98,15 @@ def draw(
 ) -> xr.DataTree:
     """NUTS draws from a compiled model with the spec's settings; ``sampling_time`` (s) in the posterior's
     attributes. `progress`, if given, receives a line of text every ten seconds or so."""
+    s = sampler
+    # nutpie panics at tune = 0 (an assertion of its adaptation): said here, never sampled with another tune
+    if s.tune < 1:
+        raise EstimInputError(
+            f"tune = {s.tune}: nutpie's NUTS needs at least 1 warm-up step (it adapts its step size and "
+            "mass matrix there); a few hundred is usual"
+        )
     import nutpie
 
-    s = sampler
     start = time.perf_counter()
     reporting = (
         {"progress_callback": _progress_lines(progress, s), "progress_rate": 1000}
@@ -109,7 +116,7 @@ def draw(
     idata = nutpie.sample(
         compiled,
         draws=s.draws,
-        tune=max(s.tune, 1),  # nutpie's adaptation needs at least one tuning step
+        tune=s.tune,  # what the fit records: ≥ 1, as the spec requires
         chains=s.chains,
         # as pm.sample: more threads than cores only contend
         cores=cores if cores is not None else min(s.chains, available_threads()),

@@ -28,9 +28,9 @@ Format::
     beta_intercept = { distribution = "Normal", mu = 0, sigma = 2 }
 
     [sampler]                               # optional; these are the defaults
-    draws = 1000
-    tune = 1000
-    chains = 4
+    draws = 1000                            # each at most 1,000,000 a chain (MAX_DRAWS)
+    tune = 1000                             # warm-up, at least 1 (nutpie cannot adapt without it)
+    chains = 4                              # at most 64
     target_accept = 0.9
     backend = "jax"                         # nutpie backend: "jax" (fast compile) or "numba"
     prior_draws = 500                       # prior predictive draws
@@ -38,7 +38,11 @@ Format::
                                             #   target_accept with twice the draws, at most this often
 
     [options]                               # optional keyword arguments passed to the family; one it
-                                            #   does not take (Family.option_names) is an error
+                                            #   does not take (Family.option_names) is an error, as is
+                                            #   a value its Option does not allow (a string for a number)
+
+A misspelt key is refused naming the closest one its table has (``[sampler] tunes``: did you mean ``tune``?), and
+so is a known ``[data]`` field given a list that its near namesake takes (``occasion = [...]``: ``occasions``).
 
 The spec hash is the SHA-256 of the canonical JSON of the parsed spec (defaults filled in), so reformatting
 the file or adding comments does not invalidate a cached fit, while any change of meaning does.
@@ -46,6 +50,7 @@ the file or adding comments does not invalidate a cached fit, while any change o
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import tomllib
@@ -60,6 +65,12 @@ from estim.priors import Prior, check_override, merge_priors
 
 BACKENDS = ("jax", "numba")
 MAX_RETRIES = 4
+# Ceilings of [sampler]'s counts: far above any fit's needs (1,000 draws a chain is the default; the exact
+# families' independent draws a few thousand), low enough that a typo (draws = 10000000000) is refused rather
+# than left to run for hours or to exhaust memory. A retry doubles draws and warm-up (at most MAX_RETRIES
+# times).
+MAX_DRAWS = 1_000_000
+MAX_CHAINS = 64
 ADAPTATIONS = ("diagonal", "low_rank")
 _TOP_LEVEL = {"name", "family", "description", "seed", "data", "priors", "sampler", "options"}
 _SOURCES = ("benchmark", "records", "file")
@@ -198,7 +209,8 @@ def parse_spec(
     if unknown:
         raise fail(
             ", ".join(unknown),
-            f"unknown field(s); a spec has: {', '.join(sorted(_TOP_LEVEL))}",
+            f"unknown field(s){did_you_mean(unknown, _TOP_LEVEL)}; a spec has: "
+            f"{', '.join(sorted(_TOP_LEVEL))}",
         )
 
     default_name = Path(src).stem if isinstance(source, Path) else "model"
@@ -227,7 +239,8 @@ def parse_spec(
     try:
         merge_priors(family.default_priors, priors)
     except EstimInputError as e:
-        raise fail("[priors]", str(e)) from e
+        unknown = sorted(set(priors) - set(family.default_priors))
+        raise fail("[priors]", f"{e}{did_you_mean(unknown, family.default_priors)}") from e
     for prior_name, prior in priors.items():
         try:
             check_override(prior_name, prior, family.default_priors)
@@ -237,14 +250,20 @@ def parse_spec(
     options = raw.get("options", {})
     if not isinstance(options, Mapping):
         raise fail("[options]", f"expected a table, got {type(options).__name__}")
-    accepted = family.option_names()
+    accepted = family.option_specs()
     unknown = sorted(set(options) - set(accepted or ())) if accepted is not None else []
     if unknown:
+        assert accepted is not None
         takes = f"it takes {', '.join(accepted)}" if accepted else "it takes none"
         raise fail(
             f"[options] {', '.join(unknown)}",
-            f"unknown option(s) for family {family_name!r}: {takes}",
+            f"unknown option(s) for family {family_name!r}{did_you_mean(unknown, accepted)}: {takes}",
         )
+    for option_name, value in options.items():
+        option = (accepted or {}).get(option_name)
+        why = option.problem(value) if option is not None else None
+        if why is not None:
+            raise fail(f"[options] {option_name}", why)
 
     return ModelSpec(
         name=name,
@@ -260,6 +279,22 @@ def parse_spec(
 
 
 # --------------------------------------------------------------------------------------------------------------
+
+
+def did_you_mean(given: Any, known: Any) -> str:
+    """`` (did you mean `x`?)`` for each name of `given` (one, or several) with a close one in `known`
+    (`difflib.get_close_matches`); "" when none has."""
+    names = [given] if isinstance(given, str) else list(given)
+    pairs = [
+        (name, close[0])
+        for name in names
+        if (close := difflib.get_close_matches(name, [str(k) for k in known if k != name], n=1))
+    ]
+    if not pairs:
+        return ""
+    if len(names) == 1:
+        return f" (did you mean `{pairs[0][1]}`?)"
+    return " (did you mean " + ", ".join(f"`{b}` for `{a}`" for a, b in pairs) + "?)"
 
 
 def _get(
@@ -304,7 +339,8 @@ def _parse_data(table: Any, fail: Any, kind: DataKind, *, allow_table: bool = Fa
     if unknown:
         raise fail(
             f"[data] {', '.join(unknown)}",
-            f"unknown field(s) for {kind.name} data; [data] has: {', '.join(sorted(known))}",
+            f"unknown field(s) for {kind.name} data{did_you_mean(unknown, known)}; [data] has: "
+            f"{', '.join(sorted(known))}",
         )
     source = {k: _get(table, k, str, fail, f"[data] {k}", default=None) for k in sources}
     given = [k for k, v in source.items() if v is not None]
@@ -327,7 +363,15 @@ def _parse_data(table: Any, fail: Any, kind: DataKind, *, allow_table: bool = Fa
         raise fail("[data] file", "empty path (a CSV or Parquet file, relative to the spec)")
     fields: dict[str, Any] = {}
     for f in kind.fields:
-        fields[f.name] = _field_value(table, f, fail, f"[data] {f.name}")
+        try:
+            fields[f.name] = _field_value(table, f, fail, f"[data] {f.name}")
+        except EstimInputError as e:
+            # a known field given another's value (occasion = [...] for occasions): say which was meant
+            others = [g.name for g in kind.fields if g.many != f.many and g.name != f.name]
+            hint = did_you_mean(f.name, others) if isinstance(table.get(f.name), list) else ""
+            if not hint:
+                raise
+            raise EstimInputError(f"{e}{hint}") from e
     spec = DataSpec(fields=fields, **source)
     try:
         # a table given from Python is read like a file
@@ -400,16 +444,33 @@ def _parse_sampler(table: Any, fail: Any) -> SamplerSpec:
     if unknown:
         raise fail(
             f"[sampler] {', '.join(unknown)}",
-            f"unknown field(s); [sampler] has: {', '.join(sorted(allowed))}",
+            f"unknown field(s){did_you_mean(unknown, allowed)}; [sampler] has: "
+            f"{', '.join(sorted(allowed))}",
         )
     values: dict[str, Any] = {}
     for key in ("draws", "tune", "chains", "prior_draws", "retries"):
         values[key] = _get(
             table, key, int, fail, f"[sampler] {key}", default=getattr(defaults, key)
         )
-        minimum = 0 if key in ("tune", "retries") else 1
+        minimum = 0 if key == "retries" else 1
         if values[key] < minimum:
-            raise fail(f"[sampler] {key}", f"expected an integer ≥ {minimum}, got {values[key]}")
+            why = (
+                " (nutpie's NUTS adapts its step size and mass matrix during warm-up and cannot start "
+                "without it; a few hundred steps is usual)"
+                if key == "tune"
+                else ""
+            )
+            raise fail(
+                f"[sampler] {key}", f"expected an integer ≥ {minimum}, got {values[key]}{why}"
+            )
+        ceiling = MAX_CHAINS if key == "chains" else MAX_DRAWS
+        if key != "retries" and values[key] > ceiling:
+            a_chain = "" if key in ("chains", "prior_draws") else " a chain"
+            raise fail(
+                f"[sampler] {key}",
+                f"at most {ceiling:,}{a_chain}, got {values[key]:,} (a typo? the default is "
+                f"{getattr(defaults, key):,})",
+            )
     if values["retries"] > MAX_RETRIES:
         raise fail(
             "[sampler] retries",

@@ -203,7 +203,7 @@ def test_the_sensitivity_variants_run_as_tasks(monkeypatch, tmp_path):
     spec = read_spec(REPO_ROOT / "models" / "border.toml")
     design = S.design_of(spec)
 
-    def fake_fit(vspec, out, force, progress):
+    def fake_fit(vspec, out, force, progress, **_):
         time.sleep(0.1 * (len(vspec.name) % 3))  # finish out of order
         tree = xr.DataTree(dataset=xr.Dataset(attrs={"median": float(len(vspec.name))}))
         return FitResult(vspec, out, tree, GateVerdict(True), False, 1.0, ({"attempt": 1},))

@@ -101,7 +101,7 @@ def test_a_reused_fit_reports_the_time_it_took_when_it_was_made(monkeypatch):
     spec = read_spec(REPO_ROOT / "models" / "border.toml")
     tree = xr.DataTree(dataset=xr.Dataset(attrs={"fit_seconds": 612.3}))
 
-    def fake_fit(vspec, out, force, progress):
+    def fake_fit(vspec, out, force, progress, **_):
         reused = vspec.name.endswith("wide")
         attempts = ({"attempt": 1}, {"attempt": 2}) if reused else ({"attempt": 1},)
         return FitResult(
@@ -168,7 +168,7 @@ def test_every_variant_row_records_the_border_model_revision(monkeypatch, tmp_pa
     monkeypatch.setattr(
         S,
         "fit",
-        lambda vspec, out, force, progress: FitResult(
+        lambda vspec, out, force, progress, **_: FitResult(
             vspec, out, tree, GateVerdict(True), False, 1.0, ({"attempt": 1},)
         ),
     )

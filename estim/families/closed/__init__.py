@@ -88,11 +88,14 @@ from estim.families.closed.huggins import (
 )
 from estim.families.closed.mle import LOGLINEAR, mle_conditional, mle_loglinear
 from estim.families.closed.model import _PRIORS, build_closed
+from estim.families.closed.model import OPTIONS as OTIS_OPTIONS
 from estim.families.closed.recovery import recovery_design
 from estim.families.loglinear import DEFAULT_PRIORS as LOGLINEAR_PRIORS
 from estim.families.loglinear import Design, Terms, all_histories, build_loglinear, model_design
 from estim.families.loglinear import mle as loglinear_mle
 from estim.families.loglinear import population as loglinear_population
+from estim.families.loglinear.design import CAPTURE_EFFECTS, HETEROGENEITY
+from estim.families.options import Option
 from estim.priors import Prior
 
 __all__ = [
@@ -307,8 +310,18 @@ def _bayes_family(name: str) -> Family:
         observed_name=OBSERVED,
         recovery=recovery_design(name),
         precheck=_estimable(name),
-        options=("stratified", "centered", "nodes", "quadrature"),  # build_closed's
+        options=OTIS_OPTIONS,  # build_closed's: stratified, centered, nodes, quadrature
     )
+
+
+# the loglinear family's [options] (`Terms.from_options`; the interactions, and θ against the heterogeneity, are
+# checked there)
+LOGLINEAR_OPTIONS = (
+    Option("capture", "the capture effects", kind="choice", choices=CAPTURE_EFFECTS),
+    Option("heterogeneity", "the heterogeneity term", kind="choice", choices=HETEROGENEITY),
+    Option("theta", "θ of the poisson or gamma heterogeneity", kind="number", low=0, low_open=True),
+    Option("interactions", 'lists of occasion names, e.g. [["EXH", "ABA"]]'),
+)
 
 
 def _loglinear_family(name: str) -> Family:
@@ -348,6 +361,7 @@ def _loglinear_family(name: str) -> Family:
         default_priors=LOGLINEAR_PRIORS,
         observed_name=OBSERVED,
         precheck=_estimable(name),
+        options=LOGLINEAR_OPTIONS if name == "loglinear" else (),  # the named models take none
     )
 
 

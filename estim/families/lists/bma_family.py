@@ -42,8 +42,9 @@ from estim.families.lists.bma import (
     log_prior_population,
     whole_grid,
 )
-from estim.families.lists.data import LISTS, number_option, whole_option
+from estim.families.lists.data import LISTS
 from estim.families.lists.graphs import DecomposableGraph
+from estim.families.options import Option, number_option, whole_option
 
 NAME = "lists_bma"
 GROUP = "model_averaging"  # the fit's group of the graphs' exact posterior probabilities and N given each
@@ -324,5 +325,17 @@ register(
         gate_variables=(),  # N only: the graph is a label, its draws are not a real-valued chain
         exact=_exact,
         ml=False,
+        options=(
+            Option(
+                "delta", "the hyper-Dirichlet parameter δ", kind="number", low=0.0, low_open=True
+            ),
+            Option("prior_n", "the prior on N", kind="choice", choices=PRIORS_N),
+            Option(
+                "grid_multiple",
+                "dga's grid 1…multiple·n of the people on no list",
+                kind="int",
+                low=1,
+            ),
+        ),
     )
 )

@@ -24,15 +24,13 @@ people the lists miss, and such a list's are all empty. From records this is wha
 match across the files look like, and the message says so. `list_table` refuses it too, as the spec's data
 (`LISTS`) do; ``allow_unlinked=True`` returns it, to look at the records, never to fit.
 
-The families' numeric ``[options]`` are checked here too (`number_option`, `whole_option`): a number in its
-range, never a boolean or a string, or an `EstimInputError` naming the option, the range and the value.
+The families' numeric ``[options]`` are declared with their registration and checked when a spec is read
+(`estim.families.options`).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
@@ -131,72 +129,6 @@ LIST_FIELDS = (
     PERIOD,
     PERIOD_KIND,
 )
-
-
-# --------------------------------------------------------------------------------------------------------------
-# [options]: the families' numeric options
-#
-# TOML has types, and Python's would let the wrong ones through: ``true`` is the integer 1 (``threshold = true``
-# added every pair at p < 1, ``delta = true`` fitted δ = 1), and ``float("0.05")`` reads a quoted string. So a
-# boolean is never a number here, nor is a string, NaN or ±∞.
-
-
-def _interval(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
-    """The range in words: "> 0", "≥ 1", "in [0, 1]", "in (0, 6)"."""
-    if high is None:
-        return f"{'>' if low_open else '≥'} {low:g}"
-    if low is None:
-        return f"{'<' if high_open else '≤'} {high:g}"
-    return f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-
-
-def _refuse(name: str, value: Any, what: str, kind: str, interval: str) -> EstimInputError:
-    note = ""
-    if isinstance(value, bool):
-        note = " (true/false is not a number)"
-    elif isinstance(value, str):
-        note = " (a string: write the number without quotes)"
-    shown = ("true" if value else "false") if isinstance(value, bool) else repr(value)
-    return EstimInputError(f"[options] {name}: {what}, {kind} {interval}, got {shown}{note}")
-
-
-def number_option(
-    name: str,
-    value: Any,
-    what: str,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> float:
-    """`value` as a float when it is a finite number (not a boolean, not a string) in the range given by
-    `low` and `high` (open at either end with `low_open`, `high_open`); else `EstimInputError` naming the
-    option `name` (`what` says what it is)."""
-    interval = _interval(low, high, low_open, high_open)
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(float(value)):
-        raise _refuse(name, value, what, "a number", interval)
-    x = float(value)
-    below = low is not None and (x <= low if low_open else x < low)
-    above = high is not None and (x >= high if high_open else x > high)
-    if below or above:
-        raise _refuse(name, value, what, "a number", interval)
-    return x
-
-
-def whole_option(name: str, value: Any, what: str, *, low: int, high: int | None = None) -> int:
-    """`value` as an int when it is a whole number (not a boolean, not a string, not 2.5; 3.0 is 3) in
-    [`low`, `high`]; else `EstimInputError` naming the option `name` (`what` says what it is)."""
-    interval = _interval(low, high, False, False)
-    whole = isinstance(value, Integral) or (
-        isinstance(value, Real) and math.isfinite(float(value)) and float(value).is_integer()
-    )
-    if isinstance(value, bool) or not whole:
-        raise _refuse(name, value, what, "a whole number", interval)
-    n = int(value)
-    if n < low or (high is not None and n > high):
-        raise _refuse(name, value, what, "a whole number", interval)
-    return n
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -28,11 +28,12 @@ import xarray as xr
 from estim.errors import EstimInputError
 from estim.families.base import Family, MLEResult, register
 from estim.families.closed import OBSERVED
-from estim.families.lists.data import LISTS, number_option
+from estim.families.lists.data import LISTS
 from estim.families.lists.latent_class import DEFAULT_PRIORS as LATENT_CLASS_PRIORS
-from estim.families.lists.latent_class import LABEL_INVARIANT, build_latent_class
+from estim.families.lists.latent_class import LABEL_INVARIANT, MAX_CLASSES, build_latent_class
 from estim.families.lists.latent_class import population as latent_class_population
 from estim.families.lists.stepwise import DEFAULT_THRESHOLD, THRESHOLD_WHAT, stepwise
+from estim.families.options import Option, number_option
 from estim.priors import Prior
 
 
@@ -68,6 +69,7 @@ register(
         default_priors={},
         bayesian=False,
         observed_name=OBSERVED,
+        options=(Option("threshold", THRESHOLD_WHAT, kind="number", low=0.0, high=1.0),),
     )
 )
 
@@ -107,5 +109,14 @@ register(
         observed_name=OBSERVED,
         gate_variables=LABEL_INVARIANT,
         ml=False,
+        options=(
+            Option(
+                "classes",
+                "the number of latent classes (where the Dirichlet process is truncated)",
+                kind="int",
+                low=2,
+                high=MAX_CLASSES,
+            ),
+        ),
     )
 )

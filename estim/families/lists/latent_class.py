@@ -54,7 +54,7 @@ import xarray as xr
 from estim.errors import EstimInputError
 from estim.families.base import rng_from
 from estim.families.kernels import observed_histories, population_given_p_unseen
-from estim.families.lists.data import whole_option
+from estim.families.options import whole_option
 from estim.priors import Prior, merge_priors
 
 OBSERVED = "history_count"

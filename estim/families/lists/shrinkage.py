@@ -63,11 +63,12 @@ import xarray as xr
 from estim.errors import EstimInputError
 from estim.families.base import Family, MLEResult, register
 from estim.families.closed import OBSERVED
-from estim.families.lists.data import LISTS, number_option
+from estim.families.lists.data import LISTS
 from estim.families.loglinear.design import Design, Terms, model_design
 from estim.families.loglinear.model import DEFAULT_PRIORS as ENGINE_PRIORS
 from estim.families.loglinear.model import build_loglinear, term_scale
 from estim.families.loglinear.model import population as engine_population
+from estim.families.options import Option, number_option
 from estim.priors import Prior, merge_priors
 
 SLAB_DF = 4.0  # ν of the slab's inverse gamma
@@ -243,5 +244,15 @@ register(
         default_priors=DEFAULT_PRIORS,
         observed_name=OBSERVED,
         gate_variables=GATE_VARIABLES,
+        # below the number of pairs too, which the data decide (`global_scale_scale`)
+        options=(
+            Option(
+                "expected_pairs",
+                "the number of pairs of lists expected to interact",
+                kind="number",
+                low=0.0,
+                low_open=True,
+            ),
+        ),
     )
 )

@@ -38,10 +38,10 @@ from scipy import stats
 
 from estim.errors import EstimInputError
 from estim.families.base import MLEResult
-from estim.families.lists.data import number_option
 from estim.families.lists.existence import extended_design, mle_exists, no_estimate
 from estim.families.loglinear.design import Design, Terms, model_design
 from estim.families.loglinear.fit import fit_cells, mle
+from estim.families.options import number_option
 
 DEFAULT_THRESHOLD = 0.02  # SparseMSE's pthresh
 THRESHOLD_WHAT = "the p-value below which a pair of lists is added"
