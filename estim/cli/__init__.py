@@ -351,8 +351,20 @@ def summary_cmd(
     default=None,
     help="Fit the variants on the dask scheduler at this address instead.",
 )
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the report to this file, whole or not at all (a shell's > would empty it first, and a "
+    "stopped run would leave it empty).",
+)
 def sensitivity_cmd(
-    spec_path: Path, force: bool, fmt: str, workers: int, scheduler: str | None
+    spec_path: Path,
+    force: bool,
+    fmt: str,
+    workers: int,
+    scheduler: str | None,
+    out: Path | None,
 ) -> None:
     """Prior sensitivity: refit SPEC with some priors changed and report how its headline estimate moves.
 
@@ -374,10 +386,15 @@ def sensitivity_cmd(
     design = design_of(spec)
     with optional_client(workers, scheduler) as client:
         rows = prior_sensitivity(spec, force=force, progress=_progress, client=client)
-    if fmt == "json":
-        click.echo(json.dumps(rows, indent=2))
-    else:
-        click.echo(format_sensitivity(rows, design))
+    text = json.dumps(rows, indent=2) if fmt == "json" else format_sensitivity(rows, design)
+    if out is None:
+        click.echo(text)
+        return
+    from estim.io import atomic_path
+
+    with atomic_path(out) as tmp:
+        Path(tmp).write_text(text + "\n", encoding="utf-8")
+    click.echo(f"wrote {out}", err=True)
 
 
 @cli.command("check")

@@ -301,7 +301,7 @@ def sensitivity(ctx: Context) -> list[Path]:
     ``checks_failed`` give none, NaN and "–"."""
     source = _require(
         ctx.paper / "inputs" / "sensitivity.json",
-        "./run estim sensitivity models/border.toml --format json > paper/inputs/sensitivity.json",
+        "./run estim sensitivity models/border.toml --format json --out paper/inputs/sensitivity.json",
     )
     rows = json.loads(source.read_text(encoding="utf-8"))
     records = []

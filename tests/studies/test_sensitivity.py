@@ -195,3 +195,33 @@ def test_every_variant_row_records_the_border_model_revision(monkeypatch, tmp_pa
     assert input_revisions(path) == {MODEL_REVISION}
     path.write_text(json.dumps(unrevised))
     assert input_revisions(path) != {MODEL_REVISION}
+
+
+def test_the_command_writes_its_out_file_whole_or_not_at_all(tmp_path, monkeypatch):
+    # `estim sensitivity … > sensitivity.json` emptied the committed report before the first fit, and a
+    # stopped run left it empty; --out replaces it only with a finished report
+    import json
+
+    from click.testing import CliRunner
+
+    import estim.studies.sensitivity as study
+    from estim.cli import cli
+    from estim.paths import REPO_ROOT
+
+    out = tmp_path / "sensitivity.json"
+    out.write_text("[]\n", encoding="utf-8")
+    spec = str(REPO_ROOT / "models" / "border.toml")
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(study, "prior_sensitivity", stopped)
+    result = CliRunner().invoke(cli, ["sensitivity", spec, "--format", "json", "--out", str(out)])
+    assert result.exit_code != 0 and out.read_text(encoding="utf-8") == "[]\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["sensitivity.json"]  # no temporary left
+
+    rows = [{"variant": "spec", "median": 11000.0}]
+    monkeypatch.setattr(study, "prior_sensitivity", lambda *a, **k: rows)
+    result = CliRunner().invoke(cli, ["sensitivity", spec, "--format", "json", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text(encoding="utf-8")) == rows
