@@ -7,6 +7,7 @@ through TOML and JSON so a saved fit records exactly the priors it used.
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -90,15 +91,17 @@ class Prior:
     def __init__(self, distribution: str, **parameters: Any) -> None:
         if distribution not in DISTRIBUTIONS:
             raise EstimInputError(
-                f"unknown prior distribution {distribution!r}; known: {', '.join(DISTRIBUTIONS)}"
+                f"unknown prior distribution {distribution!r}{_meant(distribution, DISTRIBUTIONS)}; "
+                f"known: {', '.join(DISTRIBUTIONS)}"
             )
         missing = [p for p in DISTRIBUTIONS[distribution] if p not in parameters]
         extra = [p for p in parameters if p not in DISTRIBUTIONS[distribution]]
         if missing or extra:
+            hint = _meant(extra[0], missing) if len(extra) == 1 else ""
             raise EstimInputError(
                 f"prior {distribution} takes parameters {', '.join(DISTRIBUTIONS[distribution])}"
                 + (f"; missing {', '.join(missing)}" if missing else "")
-                + (f"; unexpected {', '.join(extra)}" if extra else "")
+                + (f"; unexpected {', '.join(extra)}{hint}" if extra else "")
             )
         _check_values(distribution, parameters)
         if distribution in ("LogUniform", "OffsetLogUniform"):
@@ -223,6 +226,17 @@ def watched(priors: Mapping[str, Prior]) -> tuple[dict[str, Prior], set[str]]:
         object.__setattr__(copy, "_watch", (read, name))
         copies[name] = copy
     return copies, read
+
+
+def _meant(given: Any, known: Any) -> str:
+    """`` (did you mean `x`?)`` for the name in `known` closest to `given` (`difflib.get_close_matches`, case
+    and spaces ignored: "Halfnormal", "Half Normal" → HalfNormal), as the spec reader's hints
+    (`estim.run.spec.did_you_mean`); "" when none is close."""
+    if not isinstance(given, str):
+        return ""
+    folded = {str(k).lower().replace(" ", ""): str(k) for k in known}
+    close = difflib.get_close_matches(given.lower().replace(" ", ""), list(folded), n=1)
+    return f" (did you mean `{folded[close[0]]}`?)" if close else ""
 
 
 def _is_number(value: Any) -> bool:

@@ -509,14 +509,16 @@ def _fit_spec(tree: xr.DataTree, fit_path: Path) -> ModelSpec:
     """A saved fit's spec, its relative record folder or file resolving as they did for the spec."""
     import dataclasses
 
-    from estim.run.spec import parse_spec
+    from estim.run.spec import parse_spec, without_defaults
 
     try:
         raw = json.loads(str(tree.attrs["spec_json"]))
     except (KeyError, ValueError) as e:
         raise EstimInputError(f"{fit_path}: the fit does not record its spec (spec_json)") from e
-    # the parsed spec as plain data writes absent fields as None; a spec file would omit them
+    # the parsed spec as plain data writes absent fields as None and every default out; a spec file omits them
+    # (and a written records-only field of a table, or a NUTS setting of an exact family, is refused)
     raw = _without_none(raw)
+    raw = without_defaults(raw) if isinstance(raw, dict) else raw
     data_spec = raw.get("data", {}) if isinstance(raw, dict) else {}
     if TABLE_SOURCE in data_spec:
         raise EstimInputError(

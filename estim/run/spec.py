@@ -21,7 +21,9 @@ Format::
 
     The fields after the source are the family's own (`Family.data.fields`, checked by the family's
     ``DataKind.check``, which is told the source: "benchmark", "records" or "file"). A file is read by
-    `estim.run.data.read_table` and handed to the family exactly as a benchmark table is.
+    `estim.run.data.read_table` and handed to the family exactly as a benchmark table is. A field only
+    records read (section, period, period_kind, and a family's own "records: …" one, as occasion or category)
+    written for a table is refused: the table is fitted as a whole, and it would be ignored.
 
     [priors]                                # optional overrides of the family's default priors, each
                                             #   keeping its parameter's support (priors.check_override)
@@ -36,13 +38,16 @@ Format::
     prior_draws = 500                       # prior predictive draws
     retries = 2                             # when the diagnostics gate fails: refit at a higher
                                             #   target_accept with twice the draws, at most this often
+                                            # a family whose posterior is computed exactly (lists_bma)
+                                            #   takes only draws, chains and retries: no NUTS
 
     [options]                               # optional keyword arguments passed to the family; one it
                                             #   does not take (Family.option_names) is an error, as is
                                             #   a value its Option does not allow (a string for a number)
 
 A misspelt key is refused naming the closest one its table has (``[sampler] tunes``: did you mean ``tune``?), and
-so is a known ``[data]`` field given a list that its near namesake takes (``occasion = [...]``: ``occasions``).
+so is a known ``[data]`` field given a list that its near namesake takes (``occasion = [...]``: ``occasions``),
+and a prior's law (``Halfnormal``: ``HalfNormal``).
 
 The spec hash is the SHA-256 of the canonical JSON of the parsed spec (defaults filled in), so reformatting
 the file or adding comments does not invalidate a cached fit, while any change of meaning does.
@@ -60,7 +65,7 @@ from pathlib import Path
 from typing import Any
 
 from estim.errors import EstimInputError
-from estim.families.base import DataFieldError, DataKind
+from estim.families.base import PERIOD, PERIOD_KIND, SECTION, DataField, DataFieldError, DataKind
 from estim.priors import Prior, check_override, merge_priors
 
 BACKENDS = ("jax", "numba")
@@ -74,6 +79,9 @@ MAX_CHAINS = 64
 ADAPTATIONS = ("diagonal", "low_rank")
 _TOP_LEVEL = {"name", "family", "description", "seed", "data", "priors", "sampler", "options"}
 _SOURCES = ("benchmark", "records", "file")
+# [sampler] settings of NUTS alone: a family whose posterior is computed exactly (Family.exact) draws
+# independently, taking only draws, chains and retries
+_NUTS_ONLY = ("tune", "target_accept", "backend", "adaptation", "prior_draws")
 # A table handed over from Python (`estim.run.fit.fit_table`): recorded under this key, never read from a spec.
 TABLE_SOURCE = "table"
 
@@ -247,6 +255,13 @@ def parse_spec(
         except EstimInputError as e:
             raise fail(f"[priors] {prior_name}", str(e)) from e
     sampler = _parse_sampler(raw.get("sampler", {}), fail)
+    nuts = [k for k in _NUTS_ONLY if k in raw.get("sampler", {})]
+    if family.exact is not None and nuts:
+        raise fail(
+            f"[sampler] {', '.join(nuts)}",
+            f"family {family_name!r} has its posterior computed exactly and drawn from independently (no "
+            "NUTS), so this would be ignored; its [sampler] takes only draws, chains and retries",
+        )
     options = raw.get("options", {})
     if not isinstance(options, Mapping):
         raise fail("[options]", f"expected a table, got {type(options).__name__}")
@@ -361,6 +376,11 @@ def _parse_data(table: Any, fail: Any, kind: DataKind, *, allow_table: bool = Fa
             )
     if source["file"] is not None and not source["file"].strip():
         raise fail("[data] file", "empty path (a CSV or Parquet file, relative to the spec)")
+    if source["records"] is not None and not source["records"].strip():
+        raise fail(
+            "[data] records",
+            "empty path (a record folder, relative to the spec's folder or its parent)",
+        )
     fields: dict[str, Any] = {}
     for f in kind.fields:
         try:
@@ -385,7 +405,53 @@ def _parse_data(table: Any, fail: Any, kind: DataKind, *, allow_table: bool = Fa
         raise fail(
             f"[data] {numbers[0]}", f"expected a list of strings, got {fields[numbers[0]]!r}"
         ) from e
+    # checked against what the spec writes: the defaults filled in above cannot be told from a written value
+    written = sorted(f.name for f in kind.fields if _records_only(f) and f.name in table)
+    if spec.source != "records" and written:
+        read = {
+            "benchmark": f'benchmark "{spec.benchmark}"',
+            "file": f'the file "{spec.file}"',
+            TABLE_SOURCE: "a table given from Python",
+        }[spec.source]
+        it, them = ("it", "it") if len(written) == 1 else ("they", "them")
+        raise fail(
+            f"[data] {', '.join(written)}",
+            f'only for records (records = "…"); this spec reads {read}, a table fitted as a whole, so '
+            f"{it} would be ignored: remove {them}",
+        )
     return spec
+
+
+def _records_only(f: DataField) -> bool:
+    """A ``[data]`` field that only records read: the section, period and period length every family reading
+    records shares (`estim.families.base`), and a family's own declared ``"records: …"`` (the closed
+    families' occasion, the single-register families' category)."""
+    return f in (SECTION, PERIOD, PERIOD_KIND) or f.description.startswith("records:")
+
+
+def without_defaults(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A parsed spec as plain data (`ModelSpec.to_dict`, every default written out) with the ``[data]`` fields
+    and ``[sampler]`` settings at their defaults left out, as a spec file omits them: so it reads again
+    (`parse_spec` refuses a written records-only field for a table, a NUTS setting for an exact family)."""
+    from estim.families.registry import load_all
+
+    out = dict(raw)
+    family = load_all().get(out.get("family"))  # type: ignore[arg-type]
+    data, sampler = out.get("data"), out.get("sampler")
+    if family is not None and isinstance(data, Mapping):
+        defaults = {
+            f.name: list(f.default) if isinstance(f.default, tuple) else f.default
+            for f in family.data.fields
+        }
+        out["data"] = {
+            k: v
+            for k, v in data.items()
+            if k not in defaults or (list(v) if isinstance(v, tuple) else v) != defaults[k]
+        }
+    if isinstance(sampler, Mapping):
+        filled = SamplerSpec().to_dict()
+        out["sampler"] = {k: v for k, v in sampler.items() if k not in filled or v != filled[k]}
+    return out
 
 
 def _field_value(table: Mapping[str, Any], f: Any, fail: Any, where: str) -> Any:
