@@ -26,7 +26,12 @@ from estim.errors import DataChanged, EstimInputError
 from estim.families.base import DataFieldError, DataKind, Family
 from estim.io import sha256
 from estim.run.spec import TABLE_SOURCE, ModelSpec
-from estim.run.table_checks import refuse_thousands_separators, refuse_totals_row
+from estim.run.table_checks import (
+    note_grouped_numbers,
+    refuse_ambiguous_counts,
+    refuse_thousands_separators,
+    refuse_totals_row,
+)
 
 
 def family_of(spec: ModelSpec) -> Family:
@@ -160,6 +165,7 @@ def from_table(
             f"{where}: family {family!r} takes {kind.name} data, which a table cannot give"
         )
     refuse_totals_row(table, where)
+    refuse_ambiguous_counts(table, fields, where)
     try:
         return kind.from_benchmark(table, fields)
     except EstimInputError as e:
@@ -303,6 +309,7 @@ def _read_csv(path: Path, declared: Collection[str] = ()) -> pd.DataFrame:
     table = table.drop(columns=table.columns[unnamed]) if unnamed else table
     if sep == ";":
         refuse_thousands_separators(table, path)
+    note_grouped_numbers(table)  # before 2.000 becomes 2.0: a count so written is refused
     for column in table.columns:
         table[column] = _typed(table[column])
     return table.reset_index(drop=True)

@@ -1,19 +1,29 @@
 """What spreadsheets put into a user's table that is not data, refused before the family reads it.
 
-Two things pass every check of the columns' values and change the estimate with exit 0:
+Three things pass every check of the columns' values and change the estimate with exit 0:
 
 * a **totals row** at the bottom (``Total,1440`` under one row per person is one more person, seen 1,440
   times; under a patterns table, one more history): refused when a row's first filled cell says "Total" (or
   "Sum", "Итого", …), or when the last row leaves a cell empty that every other row fills and its number
   equals the sum of the rows above it;
 * **thousands separators** in a semicolon-separated file (European spreadsheets write 2000 as ``2.000``, which
-  reads as 2): refused when a column's numbers are all written with a dot before groups of three digits.
+  reads as 2): refused when a column's numbers are all written with a dot before groups of three digits;
+* **a count written like** ``2.000`` in a file of any separator (2,000 or 2 people?): in a column that must hold
+  whole numbers (the ``count``, ``times_seen`` and ``trials_column`` fields) a value with a dot before each
+  group of three digits (``2.000``, ``12.500``, ``1.234.567``) is refused naming both readings, as is one
+  grouped by commas, spaces or apostrophes (``2,000``, ``2 000``). The reader turns ``2.000`` into 2.0 before
+  any family sees it, so `note_grouped_numbers` keeps, for each column, the rows so written (in the table's
+  ``attrs``) and `refuse_ambiguous_counts` reads them with the spec's fields. ``2.0`` and ``3.00`` (a
+  spreadsheet's decimals; no thousands separator groups fewer than three digits) read as 2 and 3; ``2.5``
+  is refused by the family as not a whole number.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -42,6 +52,12 @@ TOTAL_WORDS = frozenset(
 )
 # 2.000, 12.500, 1.234.567: a dot before each group of three digits, none before a fraction
 _THOUSANDS = re.compile(r"^\s*[+-]?[1-9]\d{0,2}(\.\d{3})+\s*$")
+# 2,000, 2 000 (a space, no-break space, narrow or thin space), 2'000: other thousands separators, kept as text
+_GROUPED = re.compile(r"^\s*[+-]?[1-9]\d{0,2}([,\u00a0\u202f\u2009 '\u2019]\d{3})+\s*$")
+# the fields naming a column of whole numbers (people per row, times seen, occasions per row)
+WHOLE_FIELDS = ("count", "times_seen", "trials_column")
+# the key in a table's attrs under which `note_grouped_numbers` keeps {column: {row: text}}
+GROUPED_ATTR = "estim_grouped_numbers"
 
 
 def refuse_totals_row(table: pd.DataFrame, where: object) -> None:
@@ -107,3 +123,71 @@ def refuse_thousands_separators(table: pd.DataFrame, path: Path) -> None:
                 f"write it) or {float(value):g}; save the numbers without thousands separators and with a "
                 "decimal point (in the spreadsheet: format the cells as numbers without a 1000 separator)"
             )
+
+
+def note_grouped_numbers(table: pd.DataFrame) -> None:
+    """Keep in ``table.attrs[GROUPED_ATTR]``, for each column of a CSV read as text, the rows (from 0) and
+    text of the values written like a number with a dot before groups of three digits (``2.000``), which
+    become numbers (2.0) when the columns are typed: `refuse_ambiguous_counts` refuses them in a count."""
+    grouped: dict[str, dict[int, str]] = {}
+    for column in table.columns:
+        values = table[column]
+        if pd.api.types.is_numeric_dtype(values):
+            continue
+        text = values.astype(object).where(values.notna(), "").astype(str)
+        hits = np.flatnonzero(text.str.match(_THOUSANDS).to_numpy(dtype=bool))
+        if len(hits):
+            grouped[str(column)] = {int(i): text.iloc[i].strip() for i in hits}
+    table.attrs[GROUPED_ATTR] = grouped
+
+
+def refuse_ambiguous_counts(table: pd.DataFrame, fields: Mapping[str, Any], where: object) -> None:
+    """`EstimInputError` naming the file, column, row, value and its readings when a column that must hold
+    whole numbers (`WHOLE_FIELDS`) holds a value written with thousands separators: ``2.000`` (noted by
+    `note_grouped_numbers` before it became 2.0, or text in a table from Python), ``2,000``, ``2 000``."""
+    noted = table.attrs.get(GROUPED_ATTR, {})
+    for field in WHOLE_FIELDS:
+        column = fields.get(field)
+        if not isinstance(column, str) or column not in table.columns:
+            continue
+        found = dict(noted.get(column, {}))
+        values = table[column]
+        if not pd.api.types.is_numeric_dtype(
+            values
+        ):  # text: a table from Python, or a column kept as text
+            for row in np.flatnonzero([isinstance(v, str) for v in values]):
+                text = str(values.iloc[row])
+                if _THOUSANDS.match(text) or _GROUPED.match(text):
+                    found.setdefault(int(row), text.strip())
+        if found:
+            row = min(found)
+            raise EstimInputError(
+                f"{where}: column {column!r}, row {row + 1}: {found[row]!r} {_readings(found[row])}; "
+                f"[data] {field} names a column of whole numbers, written with digits only, and estim does "
+                "not guess which was meant: save the column without thousands separators (in the "
+                "spreadsheet: format the cells as numbers with 0 decimal places and no 1000 separator)"
+            )
+
+
+def _readings(text: str) -> str:
+    """The readings of a whole number written with separators: with thousands separators, and with the one
+    separator as a decimal point or comma (2.000 may be 2000 or 2; 12.500 may be 12500 or 12.5)."""
+    body = text.strip()
+    digits = re.sub(r"\D", "", body)
+    thousands = f"{'-' if body.startswith('-') else ''}{int(digits)}"
+    separators = {c for c in body.lstrip("+-") if not c.isdigit()}
+    point = {".": "a decimal point", ",": "a decimal comma"}.get(next(iter(separators)))
+    if len(separators) != 1 or point is None:  # 2 000, 2'000: thousands separators only
+        return (
+            f"may be {thousands} written with thousands separators (spaces or apostrophes between groups "
+            "of three digits), or a mistake"
+        )
+    if len(body) - len(body.replace(next(iter(separators)), "")) > 1:  # 1.234.567
+        return (
+            f"may be {thousands} written with thousands separators, or a mistake (with {point} it is no "
+            "number)"
+        )
+    decimal = float(body.replace(",", "."))
+    whole = "" if decimal == round(decimal) else ", not a whole number"
+    european = " (as European spreadsheets write it)" if point == "a decimal point" else ""
+    return f"may be {thousands} written with thousands separators{european} or {decimal:g} with {point}{whole}"
