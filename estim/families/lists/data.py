@@ -14,7 +14,10 @@ entries dated outside the records' month span are on no list, with a warning: th
 period). Without a section, the people are the whole border's recorded people (individual apprehension records
 exist only for the surveyed sections, so the apprehension list covers those sections only); a section's table
 needs every register entry placed in a section (the registers' optional ``section_id``), and is refused
-otherwise.
+otherwise. Registers date an entry some time after its event, so a period short against that delay keeps few
+of the people the apprehensions and a register share: `register_dating` measures the delay from the records
+and refuses a table that keeps clearly less than a third of such an overlap (records ending in June, a
+quarter, with registers dated up to a year late), and warns below 90 %.
 
 A list nobody is on (in the table, or in the period and section) is refused, naming the list: its main effect
 would be −∞, and the population estimate would silently describe the other lists only. So is a table in which
@@ -30,6 +33,8 @@ The families' numeric ``[options]`` are declared with their registration and che
 
 from __future__ import annotations
 
+import json
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -258,6 +263,7 @@ def list_table(
     period_kind: str = "year",
     section: str | None = None,
     allow_unlinked: bool = False,
+    register_delay_days: int | None = None,
 ) -> xr.Dataset:
     """The counts of people by their pattern of presence on the registers and the apprehension records in
     one `period` (of length `period_kind`), for the whole border or one `section`: the data for estimating
@@ -271,12 +277,21 @@ def list_table(
     ``section`` (``"all"`` for the whole border) and ``registers_out_of_span``: the register entries dated
     outside the records' month span (the first to the last month of the apprehensions, totals and checkpoint
     records), which are on no list, with a warning. A period the span covers only in part (records ending in
-    June) holds the register entries of its months in the span only, as the apprehension list does.
+    June) holds the register entries of its months in the span only, as the apprehension list does (with a
+    warning, or refused by the check of the registers' dating below).
 
     A list nobody is on, a table in which nobody is on two lists, and one in which a list shares nobody with
     the others (`refuse_unlinked_lists`: usually person keys that do not match across the files) are refused,
     as a spec's data (`LISTS`) refuse them. ``allow_unlinked=True`` returns the last kind, to see what the
     records hold: no multiple-list model can estimate N from it.
+
+    The registers' dating is checked against the period (`register_dating`): a register that dates its entries
+    long after the apprehensions they follow shares few of the period's apprehended people within the period.
+    A table that keeps less than a third of such an overlap (records ending in June with registers dated up to
+    a year late) is refused, one that keeps less than 90 % is warned of; attrs ``period_days``,
+    ``period_months_covered`` and ``register_share_kept`` say what was found. The delay is measured from the
+    records; ``register_delay_days`` declares it instead (entries dated up to that many days after the
+    event, spread evenly; 0: dated at the event, which checks nothing).
     """
     from estim.statistics import sufficient_statistics
     from estim.statistics.histories import unplaced_register_entries
@@ -323,6 +338,10 @@ def list_table(
     refuse_no_overlap(data, f"records, {where}")
     if not allow_unlinked:
         refuse_unlinked_lists(data, f"records, {where}", RECORDS_KEY_HINT)
+    dating = register_dating(
+        records, stats, period=period, period_kind=period_kind, where=f"records, {where}",
+        declared=register_delay_days,
+    )  # fmt: skip
     data.attrs.update(
         {
             "period": period,
@@ -330,9 +349,164 @@ def list_table(
             "section": section or WHOLE_BORDER,
             # register entries dated outside the records' span: in no list (sufficient_statistics warns)
             "registers_out_of_span": int(stats.attrs["registers_out_of_span"]),
+            **dating,
         }
     )
     return data
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The registers' dating against the period
+
+SHARE_REFUSED = 1 / 3
+"""A period's table that keeps clearly (by two standard errors) less than this share of the overlap between
+the apprehensions and a register is refused."""
+SHARE_WARNED = 0.9
+"""… and one that keeps less than this share is warned of."""
+_MONTHS_PER = {"year": 12, "quarter": 3, "month": 1}
+DATING_DOC = 'docs/multiple_lists.md, "Periods and the registers\' dating"'
+
+
+def _covered(stats: xr.Dataset, period: str) -> tuple[int, int, str]:
+    """Days and months of `period` inside the records' span, and those months as text."""
+    month = stats["month"].values.astype("datetime64[M]")
+    covered = month[np.asarray(stats["month_period"].values).astype(str) == period]
+    days = (covered + np.timedelta64(1, "M")).astype("datetime64[D]") - covered.astype(
+        "datetime64[D]"
+    )
+    text = f"{covered[0]} … {covered[-1]}" if covered.size > 1 else str(covered[0])
+    return int(days.astype(np.int64).sum()), int(covered.size), text
+
+
+def _percent(share: float) -> str:
+    return f"{100 * share:.0f} %"
+
+
+def register_dating(
+    records: Any,
+    stats: xr.Dataset,
+    *,
+    period: str,
+    period_kind: str,
+    where: str,
+    declared: int | None = None,
+) -> dict[str, Any]:
+    """Check that the period is long enough for the registers' dating; the attrs of `list_table`'s table.
+
+    A person is on a list of the period only by an entry dated in it. A register dates an entry some time
+    after the event it records (the synthetic registers: up to a year after the crossing), so of the people
+    apprehended in the period whom the register records, only those whose entry falls in the period too are
+    on both lists of its table; the others' entries lie after it (never used, whether or not the records hold
+    them) and entries of people who crossed before the period take their place. The table's overlap shrinks
+    and N̂ grows (about by 1/share were the lists otherwise independent). The share kept, for each register, is
+    `share_kept` of its delay, measured from the records (`estim.statistics.linkage.register_delays`) or
+    ``declared`` (days, spread evenly), over the days of the period the records cover. Clearly below
+    `SHARE_REFUSED` for some register (by two standard errors of the measured share): `EstimInputError`;
+    below `SHARE_WARNED`: a warning. Registers whose delay cannot be
+    measured (too few apprehended people on them, records shorter than twice the window) are warned of."""
+    from estim.statistics.linkage import (
+        DELAY_WINDOW_DAYS,
+        register_delays,
+        share_kept,
+        uniform_delays,
+    )
+
+    days, n_months, months = _covered(stats, period)
+    full = _MONTHS_PER[period_kind]
+    registers = [str(x) for x in stats["list"].values[:-1]]  # the apprehensions are the last list
+    kept: dict[str, tuple[float, float]] = {}  # register: (share kept, its standard error)
+    if declared is not None:
+        if (
+            isinstance(declared, bool)
+            or not isinstance(declared, (int, np.integer))
+            or declared < 0
+        ):
+            raise EstimInputError(
+                f"register_delay_days: the days after an event within which the registers date its "
+                f"entries, a whole number >= 0; got {declared!r}"
+            )
+        kept = {n: share_kept(uniform_delays(int(declared)), days) for n in registers}
+        said = {n: f"declared, up to {int(declared)} days" for n in registers}
+    else:
+        delays = register_delays(records, stats["month"].values)
+        kept = {n: d.share_kept(days) for n, d in delays.items() if n in registers and d.measured}
+        said = {
+            n: f"90 % within {delays[n].quantile(0.9)} days of an apprehension, median "
+            f"{delays[n].quantile(0.5)}"
+            for n in kept
+        }
+    attrs = {
+        "period_days": days,
+        "period_months_covered": n_months,
+        "register_share_kept": json.dumps(
+            {n: (round(kept[n][0], 3) if n in kept else None) for n in registers}
+        ),
+        "register_delay": "measured" if declared is None else f"declared {int(declared)} days",
+    }
+    cover = (
+        f"the records cover only {n_months} of the period's {full} months ({months}, {days} days)"
+        if n_months < full
+        else f"the period is {days} days long"
+    )
+    unmeasured = [n for n in registers if n not in kept]
+    if unmeasured:
+        many = len(unmeasured) > 1
+        warnings.warn(
+            f"{where}: could not measure how long after an apprehension the register"
+            f"{'s' if many else ''} {', '.join(map(repr, unmeasured))} date{'' if many else 's'} "
+            f"entries (too few apprehended people on {'them' if many else 'it'} beyond chance, or "
+            f"records spanning less than twice {DELAY_WINDOW_DAYS} days): the table takes "
+            f"{'their' if many else 'its'} entries to be dated near the events. If they are dated "
+            "later, a period shorter than the delay inflates N̂ (from Python, list_table(..., "
+            f"register_delay_days=...) declares the delay); see {DATING_DOC}",
+            stacklevel=3,
+        )
+    in_part = f"{where}: {cover}, and the table describes those months only; see {DATING_DOC}"
+    if not kept:
+        if n_months < full:
+            warnings.warn(in_part, stacklevel=3)
+        return attrs
+    # the register whose share is lowest, or, for the refusal, clearly (two standard errors) below a third
+    worst = min(kept, key=lambda n: kept[n][0])
+    clearly = [n for n in kept if kept[n][0] + 2 * kept[n][1] < SHARE_REFUSED]
+    if clearly:
+        worst = min(clearly, key=lambda n: kept[n][0])
+    share = kept[worst][0]
+    delays_text = "; ".join(f"{n}: {said[n]}" for n in kept)
+    others = ", ".join(f"{n} {_percent(kept[n][0])}" for n in kept if n != worst)
+    window = f"these {days} days" if n_months < full else f"the period's {days} days"
+    what = (
+        f"of the people apprehended in {window} whom {worst!r} records, about "
+        f"{_percent(share)} are on it in the table" + (f" ({others})" if others else "")
+    )
+    inflated = (
+        f"by about 1/{share:.2f} ≈ {1 / max(share, 1e-9):.1f} times, were the lists otherwise "
+        "independent"
+    )
+    if clearly:
+        raise EstimInputError(
+            f"{where}: {cover}, and the registers date their entries long after the apprehensions "
+            f"they follow ({delays_text}). A person is on a list of the period only by an entry "
+            f"dated in it, so {what}: the others' entries fall after the period (entries dated after "
+            "it are never used, whether or not the records hold them) and entries of people who "
+            "crossed before it take their place. The table's lists then share far fewer people than "
+            f"the lists do, and N̂ would be inflated ({inflated}). A table that keeps less than a "
+            "third of an overlap is refused: fit a period that the records cover in full and that is "
+            'long against the delays (period_kind = "year"); if the registers are in fact dated at '
+            "the events they record, declare it (from Python, list_table(..., "
+            f"register_delay_days=0)). See {DATING_DOC}"
+        )
+    if share < SHARE_WARNED:
+        warnings.warn(
+            f"{where}: the registers date their entries after the apprehensions they follow "
+            f"({delays_text}), so {what}. N̂ may be inflated ({inflated})"
+            + (f"; {cover}, and the table describes those months only" if n_months < full else "")
+            + f"; see {DATING_DOC}",
+            stacklevel=3,
+        )
+    elif n_months < full:
+        warnings.warn(in_part, stacklevel=3)
+    return attrs
 
 
 def _from_records(records: Any, fields: Mapping[str, Any]) -> xr.Dataset:
