@@ -336,11 +336,29 @@ def check_choice(fields: Mapping[str, Any], name: str, choices: tuple[str, ...])
 
 def select_records(stats: xr.Dataset, fields: Mapping[str, Any]) -> xr.Dataset:
     """Check that the spec's section and period exist in the sufficient statistics of the records."""
+    import re
+
+    kind = str(stats.attrs.get("period", "year"))
     for name in ("section", "period"):
         value = fields.get(name)
         if value is not None and value not in stats[name].values:
-            raise DataFieldError(
-                name,
-                f"{value!r} not in the records; they have {', '.join(map(str, stats[name].values))}",
+            have = [str(v) for v in stats[name].values]
+            listed = (
+                ", ".join(have)
+                if len(have) <= 12
+                else f"{have[0]} … {have[-1]} ({len(have)} {kind}s)"
             )
+            form, like = _PERIOD_FORMS.get(kind, (".*", ""))
+            hint = "" if name != "period" or re.fullmatch(form, str(value)) else f"; {like}"
+            raise DataFieldError(name, f"{value!r} not in the records; they have {listed}{hint}")
     return stats
+
+
+_PERIOD_FORMS = {
+    "year": (r"\d{4}", 'a year is written like "2017" (period_kind = "year")'),
+    "quarter": (r"\d{4}Q[1-4]", 'a quarter is written like "2017Q2" (period_kind = "quarter")'),
+    "month": (
+        r"\d{4}-(0[1-9]|1[0-2])",
+        'a month is written like "2017-04" (period_kind = "month")',
+    ),
+}

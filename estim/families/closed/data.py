@@ -484,6 +484,19 @@ def check_fields(fields: Mapping[str, Any], source: str) -> None:
     check_choice(fields, "period_kind", PERIOD_KINDS)
     check_choice(fields, "occasion", OCCASION_KINDS)
     if source == "records":
+        kind, occasion = fields.get("period_kind") or "year", fields.get("occasion") or "quarter"
+        if (kind, occasion) in (("quarter", "quarter"), ("month", "quarter"), ("month", "month")):
+            advice = (
+                'use occasion = "month"'
+                if kind == "quarter"
+                else 'a month has no shorter occasions: fit a longer period (period_kind = "quarter" '
+                'or "year") or a single-register family'
+            )
+            raise DataFieldError(
+                "occasion",
+                f"{occasion!r} is not shorter than the period (period_kind = {kind!r}), which must "
+                f"hold several occasions: {advice}",
+            )
         for name in _TABLE_ONLY:
             if fields.get(name) is not None:
                 raise DataFieldError(name, "is for a table (file or benchmark), not for records")
@@ -503,7 +516,10 @@ def check_fields(fields: Mapping[str, Any], source: str) -> None:
 
 
 def from_records(records: Any, fields: Mapping[str, Any]) -> xr.Dataset:
-    """The capture histories of one period, one stratum per section (all, or the one named)."""
+    """The capture histories of one period, one stratum per section (all, or the one named), on the occasions
+    the records' span covers; an occasion without records, or a section without any, is refused, and a period
+    covered in part is warned of (`estim.families.record_periods`)."""
+    from estim.families.record_periods import covered_occasions, refuse_unrecorded
     from estim.statistics import sufficient_statistics
 
     stats = sufficient_statistics(
@@ -511,8 +527,10 @@ def from_records(records: Any, fields: Mapping[str, Any]) -> xr.Dataset:
     )
     select_records(stats, fields)
     if fields["section"] is not None:
+        refuse_unrecorded(records, stats, fields["section"], fields["period"])
         stats = stats.sel(section=[fields["section"]])
-    return history_data_from_statistics(stats, fields["period"])
+    data = history_data_from_statistics(stats, fields["period"])
+    return covered_occasions(records, stats, data, fields)
 
 
 # the [data] fields of HISTORIES (the DataKind is assembled in estim.families.closed, which reads covariates)

@@ -26,7 +26,6 @@ from estim.families.base import (
     DataFieldError,
     DataKind,
     check_choice,
-    select_records,
 )
 from estim.families.closed import table_checks
 from estim.families.closed.table_checks import ROWS_PER_GROUP_MIN, looks_like_count
@@ -540,14 +539,11 @@ def _cells(table: pd.DataFrame, k: np.ndarray, columns: Sequence[str]) -> np.nda
 
 
 def _from_records(records: Any, fields: Mapping[str, Any]) -> xr.Dataset:
-    """f_k of one section × period of the records (``category`` available as a covariate)."""
-    from estim.statistics import sufficient_statistics
+    """f_k of one section × period of the records (``category`` available as a covariate), checked against
+    the months the records hold (`estim.families.record_periods.period_frequencies`)."""
+    from estim.families.record_periods import period_frequencies
 
-    stats = sufficient_statistics(records, period=fields["period_kind"], occasion=None)
-    select_records(stats, fields)
-    f = stats["frequency"].sel(section=fields["section"], period=fields["period"])
-    if fields["category"] is not None:
-        f = f.sel(category=[fields["category"]])
+    f = period_frequencies(records, fields)
     cells = f.to_dataframe(name="n").reset_index()[["category", "k", "n"]]
     covariates, formula = list(fields["covariates"]), fields.get("formula")
     named = {c for t in parse_formula(formula)[0] for c in t} if formula else set(covariates)
