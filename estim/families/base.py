@@ -234,7 +234,12 @@ class Family:
         value may be: a boolean, a whole number or a number in a range, one of some strings) or a bare name
         (any value, the family checks it); None: those `build` names (`option_names`), typed by their
         annotations (`estim.families.options.from_parameter`). A spec giving another is refused when it is
-        read, not ignored by one mode, and so is a value its `Option` does not allow (`option_specs`).
+        read, not ignored by one mode, and so is a value its `Option` does not allow (`option_specs`), and
+        one given without the other options its `Option.only_with` needs (`idle_options_in`).
+    idle_options: Mapping[str, str]
+        Options that families sharing this one's model code take and this one would ignore, each with why
+        (``nodes`` of the logit-normal integral, on M0: "M0 has no heterogeneity to integrate"): refused when
+        a spec is read, saying so, rather than as unknown.
     """
 
     name: str
@@ -257,6 +262,7 @@ class Family:
     exact: Callable[..., dict[str, xr.Dataset]] | None = None
     precheck: Callable[..., dict[str, Any] | None] | None = None
     options: tuple[Option | str, ...] | None = None
+    idle_options: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def data_kind(self) -> str:
@@ -286,6 +292,22 @@ class Family:
             for p in parameters[2:]
             if p.kind is not inspect.Parameter.VAR_POSITIONAL
         }
+
+    def idle_options_in(self, given: Mapping[str, Any]) -> dict[str, str]:
+        """The ``[options]`` of `given` the model would not read, each with why (what follows
+        ``[options] NAME:``): one of `idle_options`, or one given without the other options its
+        `Option.only_with` needs (``centered`` without ``stratified = true``). Empty when all act."""
+        specs = self.option_specs() or {}
+        idle = {}
+        for name in given:
+            if name in self.idle_options:
+                idle[name] = (
+                    f"the {self.name} model does not use it ({self.idle_options[name]}), so it would "
+                    "change nothing: remove it"
+                )
+            elif name in specs and (why := specs[name].idle(given)) is not None:
+                idle[name] = f"in the {self.name} model it {why}"
+        return idle
 
 
 FAMILIES: dict[str, Family] = {}

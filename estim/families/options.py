@@ -9,12 +9,17 @@ among its values. A refusal names the option, the value and what is allowed
 
 `number_option` and `whole_option` are the same checks for a family that checks an option itself (one whose
 range depends on the data).
+
+An option may act only beside another's value (`Option.only_with`: the centred form of pooled intercepts only
+with ``stratified = true``); given without it, it would change nothing, and the spec reader refuses it
+(`Option.idle`) saying which value it needs, as it refuses an option a family does not take.
 """
 
 from __future__ import annotations
 
 import difflib
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any
@@ -117,6 +122,10 @@ class Option:
         `low`…`high`, open at an end with `low_open`, `high_open`), ``"choice"`` (a string among `choices`),
         or ``"any"`` (the family checks it when it builds the model: a list, or a range that depends on the
         data).
+    only_with
+        Other options the model reads this one only beside: name -> the value (or a tuple of the values)
+        under which it acts, None for "not given" (``{"stratified": True}``). Given from a mapping, kept as a
+        tuple of (name, values) pairs. `because` says why, for the refusal (`idle`).
     """
 
     name: str
@@ -127,10 +136,37 @@ class Option:
     low_open: bool = False
     high_open: bool = False
     choices: tuple[str, ...] = ()
+    only_with: Mapping[str, Any] | tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    because: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"option {self.name}: kind {self.kind!r} is not one of {KINDS}")
+        pairs = self.only_with.items() if isinstance(self.only_with, Mapping) else self.only_with
+        normal = tuple((k, v if isinstance(v, tuple) else (v,)) for k, v in pairs)
+        object.__setattr__(self, "only_with", normal)
+
+    def idle(self, given: Mapping[str, Any]) -> str | None:
+        """Why this option, given beside the spec's other ``[options]`` `given`, would change nothing (what
+        follows ``[options] NAME:``), or None when the model reads it (`only_with` holds)."""
+        unmet = [
+            (k, values)
+            for k, values in self.only_with  # type: ignore[misc]
+            if not any(_same(given.get(k), v) for v in values)
+        ]
+        if not unmet:
+            return None
+        needs = " and ".join(f"{k} {_needed(values)}" for k, values in unmet)
+        has = "; ".join(
+            f"here {k} = {_shown_toml(given[k])}" if k in given else f"here {k} is not given"
+            for k, _ in unmet
+        )
+        why = f" ({self.because})" if self.because else ""
+        fix = " and ".join(
+            f"remove {k}" if values == (None,) else f"set {k} {_needed(values)}"
+            for k, values in unmet
+        )
+        return f"has an effect only with {needs}{why}; {has}, so it would change nothing: remove it, or {fix}"
 
     def problem(self, value: Any) -> str | None:
         """Why `value` cannot be this option (what follows ``[options] NAME:``), or None when it can."""
@@ -154,6 +190,26 @@ class Option:
         problem = self.problem(value)
         if problem is not None:
             raise EstimInputError(f"[options] {self.name}: {problem}")
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as TOML values: true is not 1, 1 is 1.0."""
+    return isinstance(a, bool) == isinstance(b, bool) and a == b
+
+
+def _shown_toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return f'"{value}"' if isinstance(value, str) else repr(value)
+
+
+def _needed(values: tuple[Any, ...]) -> str:
+    """``= true``, ``not given``, ``= "poisson" or "gamma"``: the values an option needs another to have."""
+    given = [v for v in values if v is not None]
+    words = " or ".join(map(_shown_toml, given))
+    if None not in values:
+        return f"= {words}"
+    return "not given" + (f" or = {words}" if given else "")
 
 
 _ANNOTATION_KINDS = {"bool": "bool", "int": "int", "float": "number"}

@@ -44,6 +44,7 @@ Format::
     [options]                               # optional keyword arguments passed to the family; one it
                                             #   does not take (Family.option_names) is an error, as is
                                             #   a value its Option does not allow (a string for a number)
+                                            #   and one its model would not read (Family.idle_options_in)
 
 A misspelt key is refused naming the closest one its table has (``[sampler] tunes``: did you mean ``tune``?), and
 so is a known ``[data]`` field given a list that its near namesake takes (``occasion = [...]``: ``occasions``),
@@ -266,7 +267,8 @@ def parse_spec(
     if not isinstance(options, Mapping):
         raise fail("[options]", f"expected a table, got {type(options).__name__}")
     accepted = family.option_specs()
-    unknown = sorted(set(options) - set(accepted or ())) if accepted is not None else []
+    known = {*(accepted or ()), *family.idle_options}
+    unknown = sorted(set(options) - known) if accepted is not None else []
     if unknown:
         assert accepted is not None
         takes = f"it takes {', '.join(accepted)}" if accepted else "it takes none"
@@ -279,6 +281,9 @@ def parse_spec(
         why = option.problem(value) if option is not None else None
         if why is not None:
             raise fail(f"[options] {option_name}", why)
+    # one the model would not read (nodes of a model without an integral, centered without stratified)
+    for option_name, why in family.idle_options_in(options).items():
+        raise fail(f"[options] {option_name}", why)
 
     return ModelSpec(
         name=name,

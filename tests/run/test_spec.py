@@ -183,7 +183,7 @@ def test_a_prior_that_cannot_be_the_parameters_is_refused_naming_it(tmp_path, pr
     ("family", "data", "option", "takes"),
     [
         # before: ML ignored it (exit 0), the Bayesian fit died of a TypeError (internal error, exit 1)
-        ("M0", HARE.split("[data]\n")[1], "stratifed = true", "stratified, centered, nodes, quadrature"),
+        ("M0", HARE.split("[data]\n")[1], "stratifed = true", "it takes stratified, centered"),
         ("ztpoisson", 'benchmark = "netherlands_immigrants"\nlayout = "individuals"\ntimes_seen = "capture"\n',
          "prior_n = 5", "covariates"),
         ("border", 'records = "data/synthetic"\n', "terrain_hazards = false", "terrain_hazard"),

@@ -40,13 +40,14 @@ def _refused(tmp_path, text: str) -> str:
         ("Mh_logitnormal", 'nodes = "20"', "got '20' (a string: write the number without quotes)"),
         ("Mth", "nodes = 20.5", "a whole number in [21, 2001], got 20.5"),
         ("Mth", "nodes = 5", "got 5"),
-        ("M0", "nodes = 100000", "got 100000"),
+        ("Mtbh", "nodes = 100000", "got 100000"),
         # before: 'no' is truthy, so stratified = "no" pooled the strata
         ("M0", 'stratified = "no"', "true or false, got 'no'"),
         ("Mt", 'centered = "false"', "true or false (without quotes), got 'false'"),
         ("Mb", "stratified = 1", "true or false, got 1"),
-        # before: refused only when an Mh model was built; M0 ignored it
-        ("M0", 'quadrature = "gauss_hermite"', "one of 'trapezoid', 'gauss-hermite', got 'gauss_hermite' (did you mean 'gauss-hermite'?)"),
+        # before: refused only when an Mh model was built; M0 ignored it (now refused there as idle:
+        # tests/run/test_idle_options.py)
+        ("Mth", 'quadrature = "gauss_hermite"', "one of 'trapezoid', 'gauss-hermite', got 'gauss_hermite' (did you mean 'gauss-hermite'?)"),
         ("loglinear", 'capture = "Mth"', "one of 'none', 'M0', 'Mt', 'Mb', got 'Mth'"),
         ("loglinear", "theta = true", "a number > 0, got true"),
         ("lists_latent_class", "classes = 1", "a whole number in [2, 500], got 1"),
@@ -80,7 +81,7 @@ def test_a_border_option_is_typed_by_its_keyword_argument(tmp_path):
     ("family", "options"),
     [
         ("Mh_logitnormal", {"nodes": 21, "quadrature": "gauss-hermite", "stratified": True}),
-        ("Mth", {"nodes": 2001, "centered": False}),
+        ("Mth", {"nodes": 2001, "stratified": True, "centered": False}),
         ("loglinear", {"capture": "Mt", "heterogeneity": "poisson", "theta": 2.5}),
     ],
 )

@@ -27,6 +27,32 @@ from estim.families.border.repeated_trials import SLAB_DENSITY, SOURCE, with_rep
 from estim.families.border.report import BORDER_REPORT
 from estim.families.border.retry import RETRY_AUXILIARY
 from estim.families.border.sensitivity import BORDER_SENSITIVITY
+from estim.families.options import Option
+
+# build_border's keyword arguments, typed as their annotations are (the ranges are checked when it builds)
+OPTIONS = (
+    Option("centered_hazard", "the sections' hazards sampled as they are", kind="bool"),
+    Option(
+        "centered_section_effect", "the sections' journey levels sampled as they are", kind="bool"
+    ),
+    Option("terrain_hazard", "the sections' mean hazard shifted by terrain", kind="bool"),
+    Option("terrain_journeys", "the sections' journey levels shifted by terrain", kind="bool"),
+    Option("retry_probability", "the retry probability r, fixed", kind="number"),
+    Option(
+        "repeated_trials_prior",
+        "the prior probability that r = 1",
+        kind="number",
+        only_with={"retry_probability": None},
+        because="it is the prior weight of r = 1 against r's prior law, and a fixed r has no prior",
+    ),
+    Option("frailty_sd", 'the spread of a person-level frailty, or "estimated"'),
+    Option("saddlepoint_above", "the total above which the saddlepoint law is used, or false"),
+    Option(
+        "after_background",
+        "the other crossings' rate after a journey over before it",
+        kind="number",
+    ),
+)
 
 
 def _no_mle(data: xr.Dataset, **_: Any) -> MLEResult:
@@ -50,6 +76,7 @@ BORDER = register(
         gate_skip=(RETRY_AUXILIARY, SOURCE, SLAB_DENSITY),
         estimates_posterior=with_repeated_trials,
         precheck=check_before_sampling,
+        options=OPTIONS,
     )
 )
 

@@ -87,8 +87,8 @@ from estim.families.closed.huggins import (
     mle_huggins,
 )
 from estim.families.closed.mle import LOGLINEAR, mle_conditional, mle_loglinear
-from estim.families.closed.model import _PRIORS, build_closed
-from estim.families.closed.model import OPTIONS as OTIS_OPTIONS
+from estim.families.closed.model import _PRIORS, build_closed, family_options
+from estim.families.closed.model import idle_options as otis_idle_options
 from estim.families.closed.recovery import recovery_design
 from estim.families.loglinear import DEFAULT_PRIORS as LOGLINEAR_PRIORS
 from estim.families.loglinear import Design, Terms, all_histories, build_loglinear, model_design
@@ -277,8 +277,18 @@ def _estimable(name: str) -> Any:
     return precheck
 
 
+def _refuse_idle(family: Family, opts: Mapping[str, Any]) -> None:
+    """An option the model would not read (`Family.idle_options_in`), given from Python: a spec's is refused
+    when it is read."""
+    for option, why in family.idle_options_in(opts).items():
+        raise EstimInputError(f"[options] {option}: {why}")
+
+
 def _bayes_family(name: str) -> Family:
+    family: Family  # the family these functions belong to, made below
+
     def build(data: xr.Dataset, priors: Mapping[str, Prior] | None = None, **opts: Any) -> pm.Model:
+        _refuse_idle(family, opts)
         if "design" in data:
             if opts.get("stratified"):
                 raise EstimInputError("individual covariates and strata together are not supported")
@@ -288,6 +298,10 @@ def _bayes_family(name: str) -> Family:
     if name in HUGGINS:
 
         def mle(data: xr.Dataset, **opts: Any) -> MLEResult:
+            _refuse_idle(family, opts)
+            # as mle_conditional: Rcapture's and Huggins' fits pool no strata (ignored, it would mislead)
+            if opts.get("stratified"):
+                raise EstimInputError("the ML mode fits strata separately: use stratified=False")
             require_estimable(name, data, per_stratum=True)  # ML fits each stratum on its own
             if "design" in data:
                 return mle_huggins(name, data, **opts)
@@ -295,11 +309,12 @@ def _bayes_family(name: str) -> Family:
     else:
 
         def mle(data: xr.Dataset, **opts: Any) -> MLEResult:
+            _refuse_idle(family, opts)
             _no_covariates(name, data)
             require_estimable(name, data, per_stratum=True)  # ML fits each stratum on its own
             return mle_conditional(name, data, **opts)
 
-    return Family(
+    family = Family(
         name=name,
         description=_DESCRIPTIONS[name],
         data=HISTORIES,
@@ -310,8 +325,11 @@ def _bayes_family(name: str) -> Family:
         observed_name=OBSERVED,
         recovery=recovery_design(name),
         precheck=_estimable(name),
-        options=OTIS_OPTIONS,  # build_closed's: stratified, centered, nodes, quadrature
+        # build_closed's stratified and centered, and nodes and quadrature where the model integrates
+        options=family_options(name),
+        idle_options=otis_idle_options(name),
     )
+    return family
 
 
 # the loglinear family's [options] (`Terms.from_options`; the interactions, and θ against the heterogeneity, are
@@ -319,7 +337,15 @@ def _bayes_family(name: str) -> Family:
 LOGLINEAR_OPTIONS = (
     Option("capture", "the capture effects", kind="choice", choices=CAPTURE_EFFECTS),
     Option("heterogeneity", "the heterogeneity term", kind="choice", choices=HETEROGENEITY),
-    Option("theta", "θ of the poisson or gamma heterogeneity", kind="number", low=0, low_open=True),
+    Option(
+        "theta",
+        "θ of the poisson or gamma heterogeneity",
+        kind="number",
+        low=0,
+        low_open=True,
+        only_with={"heterogeneity": ("poisson", "gamma")},
+        because="θ is the parameter of h(k) = θ^k − 1 and h(k) = −log(1 + k/θ)",
+    ),
     Option("interactions", 'lists of occasion names, e.g. [["EXH", "ABA"]]'),
 )
 

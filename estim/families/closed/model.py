@@ -29,10 +29,21 @@ DEFAULT_NODES = 101  # quadrature nodes over the logit-normal heterogeneity (see
 # are NaN above 371 nodes.
 MIN_NODES, MAX_NODES, MAX_GAUSS_HERMITE_NODES = 21, 2001, 371
 QUADRATURES = ("trapezoid", "gauss-hermite")
+# the models integrating over logit-normal heterogeneity, which nodes and quadrature set
+_HETERO_NODES = ("Mh_logitnormal", "Mth", "Mtbh")
 # build_closed's keyword arguments: a spec's [options] of the Otis families, checked when the spec is read
-OPTIONS = (
+POOLING = (
     Option("stratified", "pool the capture-probability intercepts of the strata", kind="bool"),
-    Option("centered", "the centred form of the pooled intercepts (with stratified)", kind="bool"),
+    Option(
+        "centered",
+        "the centred form of the pooled intercepts (with stratified)",
+        kind="bool",
+        only_with={"stratified": True},
+        because="it chooses how the strata's pooled intercepts are sampled; unpooled, each stratum's "
+        "intercept is a parameter of its own, with no form to choose",
+    ),
+)
+QUADRATURE = (
     Option(
         "nodes",
         f"quadrature nodes over the logit-normal heterogeneity (default {DEFAULT_NODES})",
@@ -44,6 +55,28 @@ OPTIONS = (
         "quadrature", "the rule integrating the heterogeneity", kind="choice", choices=QUADRATURES
     ),
 )
+OPTIONS = POOLING + QUADRATURE
+
+
+def family_options(name: str) -> tuple[Option, ...]:
+    """The [options] Otis family `name` takes: the pooling of strata, and the quadrature where its model
+    integrates over logit-normal heterogeneity (`_HETERO_NODES`)."""
+    return OPTIONS if name in _HETERO_NODES else POOLING
+
+
+def idle_options(name: str) -> dict[str, str]:
+    """build_closed's keyword arguments that family `name`'s model does not read, each with why
+    (`estim.families.base.Family.idle_options`)."""
+    if name in _HETERO_NODES:
+        return {}
+    integral = "nodes and quadrature set the integral of Mh_logitnormal, Mth and Mtbh"
+    why = (
+        f"its heterogeneity is two classes, summed exactly, not integrated: {integral}"
+        if name == "Mh_mixture"
+        else f"it has no heterogeneity to integrate: {integral}"
+    )
+    return {o.name: why for o in QUADRATURE}
+
 
 # --------------------------------------------------------------------------------------------------------------
 # Bayesian models
@@ -82,7 +115,6 @@ _PRIORS: dict[str, dict[str, Prior]] = {
     },
 }
 _TIME_MODELS = {"Mt", "Mth", "Mtbh"}
-_HETERO_NODES = {"Mh_logitnormal", "Mth", "Mtbh"}
 
 
 def _log_sig(eta: Any) -> tuple[Any, Any]:

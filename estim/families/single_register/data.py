@@ -300,7 +300,12 @@ def design(data: xr.Dataset, covariates: Sequence[str] | None = None) -> Design:
     `Design.original_scale` turns coefficients back to the covariates' own units.
     """
     names = _covariates(data, covariates)
-    formula = data.attrs.get("formula") if covariates is None else None
+    formula = data.attrs.get("formula")
+    if formula and covariates is not None:  # its main effects would replace the formula's terms
+        raise EstimInputError(
+            f"[options] covariates = {list(covariates)}: the data's formula ({formula!r}, [data] formula) "
+            "gives the model's terms, and covariates would replace them with main effects: give one"
+        )
     table = pd.DataFrame(
         {c: data[covariate_variable(c)].values for c in names}, index=range(data.sizes["pattern"])
     )
