@@ -7,7 +7,6 @@ put beside them: a section is "covered" when the truth lies inside its interval.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,20 @@ import xarray as xr
 
 from estim.errors import EstimInputError
 from estim.families.base import FamilyReport
+from estim.families.border.predictive_check import (
+    format_check,
+    predictive_check,
+    predictive_coverage,
+)
 from estim.families.border.repeated_trials import AT_ONE, retry_summary
-from estim.families.border.truth_file import refuse_other_truth, truth_by_year
+from estim.families.border.report_years import (
+    fitted_months,
+    months_by_year,
+    span_text,
+    truth_on_months,
+    year_label,
+)
+from estim.families.border.truth_file import refuse_other_truth
 from estim.figure_style import events_in_fit
 from estim.intervals import equal_tailed
 
@@ -25,13 +36,30 @@ from estim.intervals import equal_tailed
 def border_tables(
     tree: xr.DataTree, prob: float = 0.9, truth: str | Path | None = None
 ) -> dict[str, Any]:
-    """Per-section and whole-border estimates of unobserved crossings (annual mean over the fitted years, and
-    per year), with apprehensions beside them, the truth when given, and the predictive-check coverage."""
+    """Per-section and whole-border estimates of unobserved crossings (a yearly rate over the fitted months,
+    and per calendar year), with apprehensions beside them, the truth when given, and the predictive-check
+    coverage.
+
+    The per-year numbers of sections and of the whole border are the total over the fitted months × 12 / their
+    number: with whole years the mean over the years, with records that start or stop mid-year (June 2017) a
+    rate per year, not a total of 11½ years divided by 12. A calendar year the fit covers in part keeps its
+    row in ``whole_border_by_year``, its total over the months covered, labelled with them (``"label"``:
+    "2017 (Jan–Jun)", ``"months"``: 6), and is listed in ``"partial_years"``: it is not a year's total."""
     post = tree["posterior"].to_dataset()
     sy = post["unobserved_section_year"]
     years = sy["year"].values
-    n_years = len(years)
     table = tree["crossings"].to_dataset()
+    months = fitted_months(tree)
+    n_months = months.size
+    covered = months_by_year(months, years)
+    labels = {y: year_label(y, m) for y, m in covered.items()}
+    partial = [labels[y] for y, m in covered.items() if len(m) < 12]
+
+    def per_year(total: Any) -> Any:
+        """A total over the fitted months as a rate per year (×12 first: with whole years exactly the
+        mean over the years, as before)."""
+        return total * 12 / n_months
+
     app_sy = (
         table["apprehensions"]
         .assign_coords(year=("month", table["month"].dt.year.values))
@@ -42,25 +70,26 @@ def border_tables(
     true_sy = None
     if truth:
         try:
-            true_sy = truth_by_year(truth).sel(section=sy["section"], year=years)
+            true_sy, comparable = truth_on_months(truth, sy["section"], years, months)
         except KeyError as e:
             raise EstimInputError(
                 f"{truth}: the truth does not cover the fit's sections and years ({e}): is it the truth "
                 "of the simulation the fit was made from?"
             ) from e
-        refuse_other_truth(truth, app_sy)
-    annual = equal_tailed(sy.sum("year") / n_years, prob)
+        if comparable:
+            refuse_other_truth(truth, app_sy.sel(year=comparable))
+    annual = equal_tailed(per_year(sy.sum("year")), prob)
     surveyed = surveyed_sections(tree)
     sections = []
     for s in sy["section"].values:
         row: dict[str, Any] = {
             "section": str(s),
             "surveyed": str(s) in surveyed,
-            "apprehensions_per_year": float(app_sy.sel(section=s).mean()),
+            "apprehensions_per_year": per_year(float(app_sy.sel(section=s).sum())),
             **{k: float(annual.sel(section=s, quantile=k)) for k in ("median", "lower", "upper")},
         }
         if true_sy is not None:
-            t = float(true_sy.sel(section=s).mean())
+            t = per_year(float(true_sy.sel(section=s).sum()))
             row["truth"] = t
             row["covered"] = bool(row["lower"] <= t <= row["upper"])
         sections.append(row)
@@ -76,14 +105,18 @@ def border_tables(
             t = float(true_sy.sel(year=y).sum())
             row["truth"] = t
             row["covered"] = bool(row["lower"] <= t <= row["upper"])
+        row["months"] = len(covered[int(y)])
+        row["label"] = labels[int(y)]
         whole_rows.append(row)
-    total = equal_tailed(post["unobserved_border_year"].sum("year") / n_years, prob)
+    total = equal_tailed(per_year(post["unobserved_border_year"].sum("year")), prob)
     whole = {k: float(total.sel(quantile=k)) for k in ("median", "lower", "upper")}
-    whole["apprehensions_per_year"] = float(app_sy.sum() / n_years)
+    whole["apprehensions_per_year"] = per_year(float(app_sy.sum()))
     out: dict[str, Any] = {
         "retry": retry_summary(post, prob),
-        "what": f"unobserved illegal crossings per year, mean over {years[0]}–{years[-1]}",
+        "what": f"unobserved illegal crossings per year, {span_text(months, years, bool(partial))}",
         "years": [int(years[0]), int(years[-1])],
+        "months": {"first": str(months[0]), "last": str(months[-1]), "count": int(n_months)},
+        "partial_years": partial,
         "interval": {"prob": prob, "kind": "equal-tailed"},
         "synthetic": tree.attrs.get("data_synthetic") == "true" or truth is not None,
         "sections": sections,
@@ -93,7 +126,7 @@ def border_tables(
         "policy_events": events_in_fit(tree),
     }
     if true_sy is not None:
-        t = float(true_sy.sum() / n_years)
+        t = per_year(float(true_sy.sum()))
         whole["truth"] = t
         whole["covered"] = bool(whole["lower"] <= t <= whole["upper"])
         q = equal_tailed(sy, prob)
@@ -118,36 +151,20 @@ def surveyed_sections(tree: xr.DataTree) -> set[str]:
     return {str(s) for s in tree["observed_data"]["surveyed_section"].values}
 
 
-def predictive_coverage(tree: xr.DataTree, prob: float = 0.9) -> dict[str, Any]:
-    """Share of observed monthly apprehension totals (per section), of surveyed repeat-apprehension
-    frequencies f_k and (fits with the register linkage) of the linked journeys per window × surveyed
-    section × sighting pattern inside their posterior predictive `prob` intervals; for the linkage also the
-    posterior predictive p-value of its χ² discrepancy (``p_value``, `generated.replicate_linkage`)."""
-    if "posterior_predictive" not in tree.children:
-        return {}
-    pp = tree["posterior_predictive"].to_dataset()
-    obs = tree["observed_data"].to_dataset()
-    out: dict[str, Any] = {}
-    for name in ("monthly_apprehensions", "frequency", "linkage"):
-        if name not in pp or name not in obs:
-            continue  # a fit without linkage, or saved before the linkage was checked
-        q = equal_tailed(pp[name], prob)
-        inside = (q.sel(quantile="lower") <= obs[name]) & (obs[name] <= q.sel(quantile="upper"))
-        out[name] = {"cells": int(inside.size), "inside": float(inside.mean())}
-    if "linkage" in out and "linkage_chi2_observed" in pp:
-        exceeds = pp["linkage_chi2_replicated"] >= pp["linkage_chi2_observed"]
-        out["linkage"]["p_value"] = float(exceeds.mean())
-    return out
-
-
 def format_border(tables: dict[str, Any]) -> str:
     """The tables as text, each column explained beneath them."""
     pct = f"{tables['interval']['prob']:.0%}"
     first, last = tables.get("years", ["", ""])
     has_truth = "truth" in tables
     synthetic = tables.get("synthetic", False)
+    partial = tables.get("partial_years") or []
+    months = tables.get("months") or {}
+    span = f"mean over {first}–{last}"
+    if partial:
+        n = months["count"]
+        span = f"rate over the {n} months {months['first']} … {months['last']}"
     title = "Unobserved illegal crossings of the border, per year"
-    lines = [f"{title}{' (SYNTHETIC data)' if synthetic else ''}, mean over {first}–{last}:", ""]
+    lines = [f"{title}{' (SYNTHETIC data)' if synthetic else ''}, {span}:", ""]
     head = (
         f"{'section':16s} {'records':>9s} {'apprehended':>11s} {'unobserved':>10s} "
         f"{pct + ' interval':>19s}"
@@ -165,11 +182,24 @@ def format_border(tables: dict[str, Any]) -> str:
         if has_truth:
             line += f" {r['truth']:8,.0f}{'' if r['covered'] else '  outside'}"
         lines.append(line)
+    if partial:
+        lines += [
+            "",
+            f"apprehended  apprehensions recorded per year: their total over the {n} months × 12/{n}",
+            "unobserved   illegal crossings that succeeded without apprehension, per year: posterior median of",
+            f"             their total over the {n} months × 12/{n} (a part year counts as its months, not "
+            "as a year);",
+            f"             {pct} interval: the central (equal-tailed) {pct} posterior interval",
+        ]
+    else:
+        lines += [
+            "",
+            "apprehended  apprehensions recorded per year (mean over the years)",
+            "unobserved   illegal crossings that succeeded without apprehension, per year: posterior median "
+            "of the",
+            f"             yearly mean; {pct} interval: the central (equal-tailed) {pct} posterior interval",
+        ]
     lines += [
-        "",
-        "apprehended  apprehensions recorded per year (mean over the years)",
-        "unobserved   illegal crossings that succeeded without apprehension, per year: posterior median of the",
-        f"             yearly mean; {pct} interval: the central (equal-tailed) {pct} posterior interval",
         "records      surveyed: individual apprehension records, whose repeat apprehensions identify the",
         "             apprehension probability there; inferred: monthly totals only, estimated through the",
         "             sections' hierarchy and the bypass block",
@@ -218,10 +248,18 @@ def format_border(tables: dict[str, Any]) -> str:
             f"truth        the simulator's true value; 'outside': not inside the {pct} interval"
         )
     lines += ["", f"whole border by year (posterior median, {pct} interval):"]
-    for r in tables["whole_border_by_year"]:
-        line = f"  {r['year']}: {r['median']:8,.0f} ({r['lower']:,.0f} – {r['upper']:,.0f})"
+    by_year = tables["whole_border_by_year"]
+    width = max((len(r.get("label", str(r["year"]))) for r in by_year), default=4)
+    for r in by_year:
+        label = r.get("label", str(r["year"])) + ":"
+        line = f"  {label:{width + 1}s} {r['median']:8,.0f} ({r['lower']:,.0f} – {r['upper']:,.0f})"
         if has_truth:
             line += f"  truth {r['truth']:,.0f}{'' if r['covered'] else '  outside'}"
+        if r.get("months", 12) < 12:
+            line += (
+                f"  PART YEAR: the crossings of its {r['months']} months, not a year's "
+                "(not comparable with whole years)"
+            )
         lines.append(line)
     if has_truth:
         t = tables["truth"]
@@ -229,6 +267,7 @@ def format_border(tables: dict[str, Any]) -> str:
             f"truth inside the {pct} interval: {t['sections_covered']} of {t['sections']} sections; "
             f"{t['section_years_covered']:.0%} of section-years; {t['border_years_covered']} of "
             f"{len(tables['whole_border_by_year'])} whole-border years"
+            + (f" ({', '.join(partial)} over its months only)" if partial else "")
         )
     pc = tables.get("predictive_checks") or {}
     for name, v in pc.items():
@@ -242,9 +281,11 @@ def format_border(tables: dict[str, Any]) -> str:
 def border_figure(tables: dict[str, Any], *, events: Any = None) -> Any:
     """Unobserved crossings per section (annual mean) and for the whole border by year, with their
     intervals, the truth when known, the surveyed sections marked and the policy events on the time axis, in
-    the house style (`estim.report.figures`). `events`: the policy events (a records table
-    ``policy_events.csv``, a mapping name -> date, ...; see `policy_events`), else ``tables["policy_events"]``.
-    Returns the matplotlib figure (the caller saves it)."""
+    the house style (`estim.report.figures`). A year the records cover in part is drawn over its months only,
+    at their rate per year (its total × 12 / its months), hatched, with a legend entry: its total would read
+    as a fall. Only the events inside the fitted months are marked. `events`: the policy events (a records
+    table ``policy_events.csv``, a mapping name -> date, ...; see `policy_events`), else
+    ``tables["policy_events"]``. Returns the matplotlib figure (the caller saves it)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -279,21 +320,39 @@ def border_figure(tables: dict[str, Any], *, events: Any = None) -> Any:
         for label, s in zip(ax1.get_yticklabels(), surveyed, strict=True):
             label.set_fontweight("bold" if s else "normal")
         ax1.set_ylim(len(rows) - 0.5, -0.5)
-        ax1.set_xlabel(f"unobserved crossings per year (mean {first}–{last})")
+        span = tables.get("months") if tables.get("partial_years") else None
+        over = f"rate {span['first']} … {span['last']}" if span else f"mean {first}–{last}"
+        ax1.set_xlabel(f"unobserved crossings per year ({over})")
         fs.count_axis(ax1, "x", "log")
         ax1.set_title("a  by section (posterior median)")
-        # b: the whole border, one step per calendar year, policy events where they fall
-        edges = np.arange(first, last + 2)
-        upper = [r["upper"] for r in yrs]
-        ax2.stairs(upper, edges, baseline=[r["lower"] for r in yrs], fill=True, lw=0, **band)
-        ax2.stairs([r["median"] for r in yrs], edges, baseline=None, color=blue, lw=1.2)
+        # b: the whole border, one step per calendar year (a part year over its months, at their rate per
+        # year), policy events where they fall
+        start, end = float(first), float(last + 1)
+        if span:  # the months are contiguous: only the first and the last year can be part years
+            start = first + (np.datetime64(span["first"], "M").astype(int) % 12) / 12
+            end = last + (np.datetime64(span["last"], "M").astype(int) % 12 + 1) / 12
+        edges = np.array([start, *range(first + 1, last + 1), end], dtype=float)
+        rate = np.array([12 / r.get("months", 12) for r in yrs])
+        upper = [r["upper"] * f for r, f in zip(yrs, rate, strict=True)]
+        lower = [r["lower"] * f for r, f in zip(yrs, rate, strict=True)]
+        ax2.stairs(upper, edges, baseline=lower, fill=True, lw=0, **band)
+        ax2.stairs([r["median"] * f for r, f in zip(yrs, rate, strict=True)], edges, baseline=None,
+                   color=blue, lw=1.2)  # fmt: skip
+        mids = (edges[:-1] + edges[1:]) / 2
         if has_truth:
-            ax2.plot(edges[:-1] + 0.5, [r["truth"] for r in yrs], **cross)
+            ax2.plot(mids, [r["truth"] * f for r, f in zip(yrs, rate, strict=True)], **cross)
+        part = {"facecolor": "none", "edgecolor": fs.COLOURS["event"], "hatch": "////", "lw": 0}
+        for i in np.flatnonzero(rate > 1):
+            ax2.axvspan(edges[i], edges[i + 1], zorder=0, **part)
+        # an event outside the fitted months would put its label far off the axes (and collapse the layout)
+        marks = [(n, d) for n, d in marks if edges[0] <= fs.decimal_year(d) <= edges[-1]]
         event_handle = fs.mark_events(ax2, marks, years=True, labels=True)
         ax2.set_xlim(edges[0], edges[-1])
         ax2.set_ylim(0, max(upper) * (1.3 if marks else 1.05))
-        ticks = [t for t in edges[:-1] if (t - first) % 2 == 0]
-        ax2.set_xticks(np.array(ticks) + 0.5, [str(t) for t in ticks])
+        ticks = [
+            (m, r["year"]) for m, r in zip(mids, yrs, strict=True) if (r["year"] - first) % 2 == 0
+        ]
+        ax2.set_xticks([m for m, _ in ticks], [str(t) for _, t in ticks])
         ax2.set_xticks(edges, minor=True)
         ax2.tick_params(axis="x", which="major", length=0)
         ax2.set_xlabel("year")
@@ -308,34 +367,12 @@ def border_figure(tables: dict[str, Any], *, events: Any = None) -> Any:
         ]
         if has_truth:
             handles.append(Line2D([], [], label="truth (simulator)", **cross))
+        if (rate > 1).any():
+            handles.append(Patch(**part, label="part year: its months' mean × 12"))
         if event_handle is not None:
             handles.append(event_handle)
         fig.legend(handles=handles, loc="outside lower center", ncols=3)
         return fs.finish_figure(fig, synthetic=bool(tables.get("synthetic", False)))
-
-
-def predictive_table(tree: xr.DataTree, prob: float = 0.9) -> list[dict[str, Any]]:
-    """Observed repeat-apprehension frequencies f_k of the surveyed sections beside their posterior predictive
-    median and `prob` interval."""
-    pp = tree["posterior_predictive"].to_dataset()["frequency"]
-    obs = tree["observed_data"].to_dataset()["frequency"]
-    q = equal_tailed(pp, prob)
-    rows = []
-    for s in obs["surveyed_section"].values:
-        for k in obs["k"].values:
-            o = int(obs.sel(surveyed_section=s, k=k))
-            qq = q.sel(surveyed_section=s, k=k)
-            if o == 0 and float(qq.sel(quantile="upper")) == 0:
-                continue
-            rows.append(
-                {
-                    "section": str(s),
-                    "k": int(k),
-                    "observed": o,
-                    **{n: float(qq.sel(quantile=n)) for n in ("median", "lower", "upper")},
-                }
-            )
-    return rows
 
 
 def ppc_figure(tree: xr.DataTree, prob: float = 0.9, *, events: Any = None) -> Any:
@@ -457,85 +494,6 @@ def ppc_figure(tree: xr.DataTree, prob: float = 0.9, *, events: Any = None) -> A
         for legend in legends:
             legend.set_in_layout(False)  # the slot is sized for them; keep the panels' grid even
         return fs.finish_figure(fig, synthetic=fs.is_synthetic(tree.attrs))
-
-
-CHECKED = {
-    "monthly_apprehensions": "monthly apprehension totals (section × month)",
-    "frequency": "repeat-apprehension frequencies f_k (surveyed sections)",
-    "linkage": "linked journeys by register sighting pattern (window × surveyed section × pattern)",
-}
-LINKAGE_P_MIN = 0.01
-"""The linkage check fails when the posterior predictive p-value of its χ² discrepancy is below this: the
-linkage is what identifies r, and a wrong r (fixed by a spec, or pushed by a wrong frailty) passes the totals'
-and the repeat counts' checks (the repeats pin pr, and p moves to match)."""
-
-
-def predictive_check(tree: xr.DataTree, prob: float = 0.9) -> dict[str, Any]:
-    """The border fit's posterior predictive checks: coverage of the monthly totals, repeat frequencies and
-    linked journeys' sighting patterns by their `prob` predictive intervals, the surveyed sections' f_k
-    table, and a verdict per statistic: the totals and repeats fail when fewer than ``prob − 0.1`` of the
-    observed values lie inside their intervals (a calibrated model puts about `prob` of them inside); the
-    linkage, a few large cells that move together, fails when its χ² discrepancy's posterior predictive
-    p-value is below `LINKAGE_P_MIN`; and, when the fit records it, the exact test of the repeat counts'
-    geometric law made on the data before sampling (`estim.families.border.repeat_dispersion`)."""
-    coverage = predictive_coverage(tree, prob)
-    verdicts = {}
-    for name, v in coverage.items():
-        what = CHECKED.get(name, name.replace("_", " "))
-        if "p_value" in v:
-            passed = v["p_value"] >= LINKAGE_P_MIN
-            verdicts[name] = {
-                "passed": bool(passed),
-                "text": (
-                    f"{'ok' if passed else 'MISFIT'}: {what}: posterior predictive p-value of the χ² "
-                    f"discrepancy {v['p_value']:.3f} ({'below ' if not passed else ''}{LINKAGE_P_MIN} "
-                    f"fails); {v['inside']:.0%} of {v['cells']} cells inside their {prob:.0%} "
-                    f"predictive interval"
-                ),
-            }
-            continue
-        passed = v["inside"] >= prob - 0.1
-        verdicts[name] = {
-            "passed": bool(passed),
-            "text": (
-                f"{'ok' if passed else 'MISFIT'}: {v['inside']:.0%} of {v['cells']} observed {what} inside "
-                f"their {prob:.0%} predictive interval (a calibrated model: about {prob:.0%}"
-                f"{'' if passed else f'; fewer than {prob - 0.1:.0%} fails'})"
-            ),
-        }
-    # the test of the data made before sampling (`estim.run.fit`)
-    before = tree.attrs.get("precheck_json")
-    if before:
-        test = json.loads(str(before))
-        verdicts[test["name"]] = {"passed": bool(test["passed"]), "text": test["text"]}
-    return {
-        "prob": prob,
-        "coverage": coverage,
-        "verdicts": verdicts,
-        "frequency": predictive_table(tree, prob),
-    }
-
-
-def format_check(check: dict[str, Any]) -> str:
-    """`predictive_check`'s result as text."""
-    pct = f"{check.get('prob', 0.9):.0%}"
-    lines = [
-        f"verdict, {name.replace('_', ' ')}: {v['text']}" for name, v in check["verdicts"].items()
-    ]
-    lines.append(
-        f"repeat apprehensions (surveyed sections): people apprehended k times in a month, summed over "
-        f"months and categories; observed against the predictive median and {pct} interval"
-    )
-    lines.append(
-        f"  {'section':10s} {'k':>3s} {'observed':>9s} {'predicted':>10s} {pct + ' interval':>19s}"
-    )
-    lines.extend(
-        f"  {row['section']:10s} {row['k']:>3d} {row['observed']:9,d} {row['median']:10,.0f} "
-        f"{row['lower']:8,.0f} – {row['upper']:8,.0f}"
-        f"{'' if row['lower'] <= row['observed'] <= row['upper'] else '  outside'}"
-        for row in check["frequency"]
-    )
-    return "\n".join(lines)
 
 
 BORDER_REPORT = FamilyReport(
