@@ -17,7 +17,9 @@ needs every register entry placed in a section (the registers' optional ``sectio
 otherwise. Registers date an entry some time after its event, so a period short against that delay keeps few
 of the people the apprehensions and a register share: `register_dating` measures the delay from the records
 and refuses a table that keeps clearly less than a third of such an overlap (records ending in June, a
-quarter, with registers dated up to a year late), and warns below 90 %.
+quarter, with registers dated up to a year late), and warns below 90 %. A month of the period inside the span
+with no apprehension record in the table's sections, where the records are busy enough to show it missing from
+the file, is refused, and one missing in some surveyed sections only is warned of (`estim.families.lists.gaps`).
 
 A list nobody is on (in the table, or in the period and section) is refused, naming the list: its main effect
 would be −∞, and the population estimate would silently describe the other lists only. So is a table in which
@@ -264,6 +266,7 @@ def list_table(
     section: str | None = None,
     allow_unlinked: bool = False,
     register_delay_days: int | None = None,
+    allow_empty_months: bool = False,
 ) -> xr.Dataset:
     """The counts of people by their pattern of presence on the registers and the apprehension records in
     one `period` (of length `period_kind`), for the whole border or one `section`: the data for estimating
@@ -292,7 +295,17 @@ def list_table(
     ``period_months_covered`` and ``register_share_kept`` say what was found. The delay is measured from the
     records; ``register_delay_days`` declares it instead (entries dated up to that many days after the
     event, spread evenly; 0: dated at the event, which checks nothing).
+
+    Months missing from the apprehension file are checked (`estim.families.lists.gaps`): a month of the
+    period inside the records' span with no individual apprehension record in any section of the table (the
+    surveyed sections, or the section) is refused when the sections' median month makes a quiet month
+    implausible (warned of when the records are too sparse to tell), as the apprehension list would cover
+    fewer months than the registers; ``allow_empty_months=True`` declares such months without apprehensions
+    (with a warning). A month with no record in some surveyed sections only is warned of. Attrs
+    ``apprehension_months_missing`` (JSON, section: months), ``apprehension_median_month`` and
+    ``apprehension_months_declared_empty`` say what was found.
     """
+    from estim.families.lists.gaps import apprehension_gaps
     from estim.statistics import sufficient_statistics
     from estim.statistics.histories import unplaced_register_entries
 
@@ -322,6 +335,10 @@ def list_table(
     capture = stats["list_pattern_capture"].transpose("list_pattern", "list").values
     n = counts.transpose("list_pattern").values.astype(np.int64)
     where = f"period {period}" + (f", section {section}" if section else ", whole border")
+    gaps = apprehension_gaps(
+        records, stats, period=period, section=section, where=f"records, {where}",
+        allow_empty_months=allow_empty_months,
+    )  # fmt: skip
     if n.sum() == 0:
         raise EstimInputError(f"records, {where}: nobody is on any list")
     rows = pd.DataFrame(capture[n > 0], columns=lists).assign(_n=n[n > 0])
@@ -350,6 +367,7 @@ def list_table(
             # register entries dated outside the records' span: in no list (sufficient_statistics warns)
             "registers_out_of_span": int(stats.attrs["registers_out_of_span"]),
             **dating,
+            **gaps,
         }
     )
     return data
