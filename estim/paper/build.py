@@ -253,7 +253,10 @@ def border(ctx: Context) -> list[Path]:
             pd.DataFrame(tables["whole_border_by_year"]), out / "tables" / "border_years.csv"
         ),
     ]
-    mean = tree["posterior"]["unobserved_border_year"].mean("year")  # (chain, draw)
+    # a rate per year, as the report's: the total over the fitted months × 12 / their number (with the shipped
+    # whole years the mean over the years, to the bit; records cut mid-year are not 11½ years divided by 12)
+    total = tree["posterior"]["unobserved_border_year"].sum("year")  # (chain, draw)
+    mean = total * 12 / tables["months"]["count"]
     covered = tables["truth"]
     n_sections, n_years = len(tables["sections"]), len(tables["whole_border_by_year"])
     numbers: dict[str, Any] = {

@@ -9,7 +9,8 @@ draws, one point per surveyed section × month (the f_k of its categories togeth
 estimate are computed here in log space (`stacking_weights`): a point's log density sums the f_k of a
 section-month and falls below −745 in busy months, where its exponential is 0 in floating point; ArviZ's
 optimiser, which exponentiates it, then returns its starting weights (1/K each). The
-draws are those of the averaged posterior (`estim.families.border.repeated_trials`).
+draws are those of the averaged posterior (`estim.families.border.repeated_trials`). The whole-border estimate
+beside them is a rate per year over the data's months (`per_year`), as `estim.families.border.report` gives it.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from estim.errors import EstimInputError
 from estim.families import kernels as shared_kernels
 from estim.families.border.generated import frailty_draws
 from estim.families.border.rates import detection, posterior_parameters, rates, retry_draws
 from estim.families.border.repeated_trials import with_repeated_trials
+from estim.families.border.report_years import months_by_year
 
 
 def frequency_log_likelihood(
@@ -109,13 +112,32 @@ def stacking_weights(
     return w / w.sum()
 
 
+def per_year(unobserved_border_year: xr.DataArray, months: np.ndarray) -> np.ndarray:
+    """The whole border's unobserved crossings per year, one value per draw: their total over the fitted
+    months × 12 / the number of months (`estim.families.border.report`) — with whole years the mean over the
+    years (to the bit, for counts), with records that start or stop mid-year a rate per year, not the total
+    of 11½ years divided by 12. `months`: the data's months; those in the draws' calendar years (their
+    ``year`` coordinate) are counted, and draws without one are taken as of whole years."""
+    total = unobserved_border_year.sum("year").values.ravel()
+    n_months = 12 * unobserved_border_year.sizes["year"]
+    if "year" in unobserved_border_year.coords:
+        years = unobserved_border_year["year"].values
+        covered = months_by_year(np.asarray(months).astype("datetime64[M]"), years)
+        lacking = [y for y, m in covered.items() if not m]
+        if lacking:
+            raise EstimInputError(f"the fit's years {lacking} are not in the data's months")
+        n_months = sum(len(m) for m in covered.values())
+    return total * 12 / n_months
+
+
 def compare_frequency_fits(
     fits: Mapping[str, xr.DataTree], data: xr.Dataset
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """PSIS-LOO of the repeat-count term of each fit (same data), best first (`az.compare`: elpd, its
     difference and standard error, Pareto-k diagnostics; its ``weight`` column replaced by `stacking_weights` of
     the pointwise LOO elpd); and per fit the whole-border unobserved crossings per year (median and 90 %
-    interval of the mean over the fitted years) with the stacking-weighted mixture of the fits' draws."""
+    interval of their rate over the data's months, `per_year`: with whole years the mean over the years) with
+    the stacking-weighted mixture of the fits' draws."""
     import arviz as az
 
     trees: dict[str, xr.DataTree] = {}
@@ -126,8 +148,7 @@ def compare_frequency_fits(
         trees[name] = xr.DataTree.from_dict(
             {"posterior": posterior[["unobserved_border_year"]], "log_likelihood": ll.to_dataset()}
         )
-        years = posterior["unobserved_border_year"]
-        annual[name] = years.sum("year").values.ravel() / years.sizes["year"]
+        annual[name] = per_year(posterior["unobserved_border_year"], data["month"].values)
     loos = {name: az.loo(tree, pointwise=True) for name, tree in trees.items()}
     with np.errstate(
         divide="ignore", invalid="ignore"

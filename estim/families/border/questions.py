@@ -2,12 +2,19 @@
 fit alone (`estim report`; docs/questions.md says how each is answered and from which quantities).
 
 `study_questions` returns a dict of pandas DataFrames, one per table, in tidy form: one row per period (a
-calendar year, or the whole period, labelled "2006–2017", whose counts are means per year and whose shares are
-shares of the period's totals), category, section, event … and, for every estimated quantity ``x``, the columns
+calendar year, or the whole period, labelled "2006–2017", whose counts are a rate per year — the total over the
+fitted months × 12 / their number, with whole years the mean over the years — and whose shares are shares of the
+period's totals), category, section, event … and, for every estimated quantity ``x``, the columns
 ``x_median``, ``x_lower`` and ``x_upper`` (posterior median and the central `prob` interval,
 `estim.intervals.equal_tailed`). Shares and ratios are computed draw by draw, then summarised. Each table's
 ``attrs`` say what it is: ``title``, ``columns`` (the meaning of each column), ``prob``, ``synthetic`` (the
-fit's ``data_synthetic``), ``period`` and ``years``.
+fit's ``data_synthetic``), ``period``, ``years``, ``months`` (the first, the last and the number of fitted
+months) and ``partial_years``.
+
+Records that start or stop mid-year (June 2017): a calendar year the fit covers in part keeps its row, the
+total over the months it has, labelled with them ("2017 (Jan–Jun)", listed in ``partial_years``: not a year's
+total, nor comparable with whole years), and the whole period, labelled with its months ("2006-01 … 2017-06"),
+is the rate over the fitted months, not the total of 11½ years divided by 12 (as `estim.families.border.report`).
 
 Tables: ``scale`` (whole border per year: apprehensions, unobserved crossings, attempts, unobserved share),
 ``character`` (per category), ``routes`` (per section), ``study_sections`` (Omsk + Orenburg against the other
@@ -33,6 +40,7 @@ import xarray as xr
 from estim.errors import EstimInputError
 from estim.families.border.data import harmonics
 from estim.families.border.report import surveyed_sections
+from estim.families.border.report_years import fitted_months, months_by_year, year_label
 from estim.figure_style import events_in_fit, is_synthetic
 from estim.intervals import equal_tailed
 
@@ -103,7 +111,7 @@ def section_lengths(
 
 
 def mean_wait(tree: xr.DataTree, folder: Path | None = None) -> float | None:
-    """The mean wait (minutes) a foreigner met at the land checkpoints over the fitted years: the waits of the
+    """The mean wait (minutes) a foreigner met at the land checkpoints over the fitted months: the waits of the
     fit's record folder (`folder`, or `data_folder`) weighted by foreign crossings. None when the records are
     not at hand."""
     folder = folder or data_folder(tree)
@@ -111,9 +119,9 @@ def mean_wait(tree: xr.DataTree, folder: Path | None = None) -> float | None:
     if flows is None or checkpoints is None:
         return None
     land = checkpoints.loc[checkpoints["type"].astype(str).isin(LAND_CHECKPOINTS), "checkpoint_id"]
-    years = tree["posterior"]["year"].values
     flows = flows[flows["checkpoint_id"].isin(land)].dropna(subset=["mean_wait_minutes"])
-    flows = flows[pd.to_datetime(flows["month"].astype(str)).dt.year.isin(years)]
+    month = pd.to_datetime(flows["month"].astype(str)).to_numpy().astype("datetime64[M]")
+    flows = flows[np.isin(month, _months(tree))]  # not the months of a part year the fit lacks
     weight = flows["crossings_foreigners"].to_numpy(float)
     if weight.sum() <= 0:
         return None
@@ -136,11 +144,46 @@ def _apprehensions(tree: xr.DataTree) -> xr.DataArray:
     return k.assign_coords(year=("month", year)).groupby("year").sum().astype(float)
 
 
-def _by_period(x: xr.DataArray, label: str) -> xr.DataArray:
-    """Per calendar year (``period`` "2006", …) and the mean per year over the whole period (`label`)."""
-    years = x.assign_coords(year=[str(y) for y in x["year"].values]).rename(year="period")
-    whole = x.mean("year").expand_dims(period=[label])
-    return xr.concat([years, whole], "period")
+def _months(tree: xr.DataTree) -> np.ndarray:
+    """The months the fit covers (``datetime64[M]``): those of its ``crossings`` table
+    (`report_years.fitted_months`), else of its observed monthly totals."""
+    if "crossings" in tree.children and "month" in tree["crossings"].coords:
+        return fitted_months(tree)
+    if "observed_data" in tree.children and "month" in tree["observed_data"].coords:
+        return np.asarray(tree["observed_data"]["month"].values).astype("datetime64[M]")
+    raise EstimInputError("the fit holds no months (groups crossings or observed_data)")
+
+
+class _Periods:
+    """The periods of the tables: each calendar year the fit covers, labelled "2016", or with the months it
+    has when it covers a part of it ("2017 (Jan–Jun)", `report_years.year_label`), and the whole period
+    (`label`: "2006–2017", or "2006-01 … 2017-06" when a year is a part year)."""
+
+    def __init__(self, tree: xr.DataTree, years: np.ndarray) -> None:
+        self.months = _months(tree)
+        covered = months_by_year(self.months, years)
+        lacking = [y for y, m in covered.items() if not m]
+        if lacking:
+            raise EstimInputError(
+                f"the fit's posterior has years {lacking} that none of its months "
+                f"({self.months[0]} … {self.months[-1]}) is in"
+            )
+        self.labels = {y: year_label(y, m) for y, m in covered.items()}
+        self.partial = [self.labels[y] for y, m in covered.items() if len(m) < 12]
+        first, last = (self.months[0], self.months[-1]) if self.partial else (years[0], years[-1])
+        self.label = f"{first} … {last}" if self.partial else f"{first}–{last}"
+
+    def per_year(self, total: Any) -> Any:
+        """A total over the fitted months as a rate per year (× 12 first: with whole years, of integer counts,
+        the mean over the years to the bit, as `estim.families.border.report`)."""
+        return total * 12 / self.months.size
+
+    def __call__(self, x: xr.DataArray) -> xr.DataArray:
+        """`x` per calendar year (``period`` "2006", … "2017 (Jan–Jun)": a part year's total over its months)
+        and over the whole period (the rate per year over the fitted months)."""
+        years = x.assign_coords(year=[self.labels[int(y)] for y in x["year"].values])
+        whole = self.per_year(x.sum("year")).expand_dims(period=[self.label])
+        return xr.concat([years.rename(year="period"), whole], "period")
 
 
 def _intervals(draws: dict[str, xr.DataArray], prob: float, dims: list[str]) -> pd.DataFrame:
@@ -180,8 +223,9 @@ def study_questions(
     `data_folder`)."""
     post = _check(tree)
     years = post["year"].values
-    label = f"{years[0]}–{years[-1]}"
     k_sy = _apprehensions(tree).sel(year=years, section=post["section"].values)
+    periods = _Periods(tree, years)
+    label = periods.label
     sections_fit = [str(s) for s in post["section"].values]
     lengths = xr.DataArray(section_lengths(tree, sections, folder).to_numpy(), dims="section")
     lengths = lengths.assign_coords(section=post["section"].values)
@@ -189,8 +233,8 @@ def study_questions(
     out: dict[str, pd.DataFrame] = {}
 
     # scale: attempts = apprehensions (observed) + unobserved crossings, per draw
-    unobserved = _by_period(post["unobserved_border_year"].astype(float), label)
-    apprehended = _by_period(k_sy.sum("section"), label)
+    unobserved = periods(post["unobserved_border_year"].astype(float))
+    apprehended = periods(k_sy.sum("section"))
     attempts = unobserved + apprehended
     scale = _intervals(
         {
@@ -205,7 +249,7 @@ def study_questions(
     out["scale"] = scale
 
     # character: each category's unobserved crossings and share of all unobserved crossings
-    by_cat = _by_period(post["unobserved_category_year"].astype(float), label)
+    by_cat = periods(post["unobserved_category_year"].astype(float))
     share = by_cat / by_cat.sum("category")
     character = _intervals({"unobserved": by_cat, "share": share}, prob, ["period", "category"])
     mean_share = share.mean(SAMPLE).to_dataframe(
@@ -214,7 +258,7 @@ def study_questions(
     out["character"] = character.merge(mean_share.reset_index(), on=["period", "category"])
 
     # routes: per section, per 100 km, share of the border
-    by_sec = _by_period(post["unobserved_section_year"].astype(float), label)
+    by_sec = periods(post["unobserved_section_year"].astype(float))
     total = by_sec.sum("section")
     routes = _intervals(
         {
@@ -230,9 +274,7 @@ def study_questions(
     )
     routes.insert(3, "surveyed", routes["section"].isin(surveyed))
     routes["study_section"] = routes["section"].isin(STUDY_SECTIONS)
-    routes.insert(
-        4, "apprehensions", _by_period(k_sy, label).transpose("period", "section").values.ravel()
-    )
+    routes.insert(4, "apprehensions", periods(k_sy).transpose("period", "section").values.ravel())
     out["routes"] = routes
 
     # Omsk + Orenburg against the other sections
@@ -265,6 +307,9 @@ def study_questions(
     out["policy"] = _policy(tree, post, prob)
     meta = {"prob": prob, "synthetic": is_synthetic(tree.attrs), "period": label}
     meta["years"] = [int(years[0]), int(years[-1])]
+    months = periods.months
+    meta["months"] = {"first": str(months[0]), "last": str(months[-1]), "count": int(months.size)}
+    meta["partial_years"] = periods.partial
     for name, frame in out.items():
         frame.attrs = {**frame.attrs, **meta, "title": TITLES[name], "columns": _columns(frame)}
     return out
@@ -373,7 +418,9 @@ TITLES = {
     "policy": "causes: policy events, their effect on journeys by category",
 }
 MEANINGS = {
-    "period": "calendar year, or the whole period (counts: mean per year; shares: of the period's totals)",
+    "period": "calendar year (a part year, '2017 (Jan–Jun)': its months only), or the whole period (counts: "
+    "a rate per year, the total over the fitted months × 12 / their number, with whole years the mean per "
+    "year; shares: of the period's totals)",
     "apprehensions": "apprehensions recorded (observed, no interval)",
     "unobserved": "illegal crossings that succeeded without apprehension",
     "attempts": "illegal crossing attempts: apprehensions + unobserved crossings",
@@ -421,10 +468,11 @@ def _columns(frame: pd.DataFrame) -> dict[str, str]:
 
 
 def questions_json(questions: dict[str, pd.DataFrame]) -> str:
-    """The tables as JSON: ``prob``, ``synthetic``, ``period``, ``years``, the mean wait used, and per table
-    its title, the meaning of each column and its rows."""
+    """The tables as JSON: ``prob``, ``synthetic``, ``period``, ``years``, ``months``, ``partial_years``, the
+    mean wait used, and per table its title, the meaning of each column and its rows."""
     first = next(iter(questions.values()))
-    payload: dict[str, Any] = {k: first.attrs[k] for k in ("prob", "synthetic", "period", "years")}
+    keys = ("prob", "synthetic", "period", "years", "months", "partial_years")
+    payload: dict[str, Any] = {k: first.attrs[k] for k in keys if k in first.attrs}
     payload["interval"] = "equal-tailed (central) posterior interval"
     if "bypass" in questions:
         payload["mean_wait_minutes"] = questions["bypass"].attrs.get("mean_wait_minutes")

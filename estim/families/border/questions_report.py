@@ -11,6 +11,7 @@ import pandas as pd
 
 from estim import figure_style as fs
 from estim.families.border.data import CATEGORIES
+from estim.families.border.report_years import months_by_year
 
 CATEGORY_NAMES = {c: c.replace("_", " ") for c in CATEGORIES}
 
@@ -65,6 +66,42 @@ def _notes(items: list[tuple[str, str]], indent: str = "  ", width: int = 110) -
     return lines
 
 
+def _year_months(meta: dict[str, Any]) -> dict[int, int]:
+    """The number of fitted months in each calendar year of the tables (their attrs' ``months``; {} for tables
+    made before they said)."""
+    span = meta.get("months")
+    if not span:
+        return {}
+    months = np.arange(
+        np.datetime64(span["first"], "M"), np.datetime64(span["last"], "M") + np.timedelta64(1, "M")
+    )
+    years = np.unique(months.astype("datetime64[Y]").astype(int) + 1970)
+    return {y: len(m) for y, m in months_by_year(months, years).items()}
+
+
+def _over(meta: dict[str, Any]) -> str:
+    """How the whole period's counts are made: "mean per year" (whole years), else "rate per year"."""
+    return "rate per year" if meta.get("partial_years") else "mean per year"
+
+
+def _part_notes(meta: dict[str, Any], what: str) -> list[tuple[str, str]]:
+    """A note for each part year: its row holds `what` of its months only."""
+    months = _year_months(meta)
+    return [
+        (p, f"PART YEAR: {what} of its {months[int(p[:4])]} months, not a year's (not comparable with "
+            "whole years)")
+        for p in meta.get("partial_years") or []
+    ]  # fmt: skip
+
+
+def _whole_note(meta: dict[str, Any]) -> str:
+    """What the whole period's row is."""
+    if not meta.get("partial_years"):
+        return "the mean per year over the period; shares of the period's totals"
+    n = meta["months"]["count"]
+    return f"a rate per year: the total over its {n} months × 12/{n}; shares of the period's totals"
+
+
 def format_questions(questions: dict[str, pd.DataFrame]) -> str:
     """`study_questions`' tables as text a researcher reads: one block per question, units in the headers,
     each column explained beneath its table."""
@@ -98,11 +135,12 @@ def format_questions(questions: dict[str, pd.DataFrame]) -> str:
                 "illegal crossing attempts = apprehensions + unobserved crossings, per year",
             ),
             ("unobserved share", "unobserved crossings ÷ attempts"),
-            (whole, "the mean per year over the period; shares of the period's totals"),
+            (whole, _whole_note(meta)),
+            *_part_notes(meta, "the crossings and apprehensions"),
         ]
     )
     char = questions["character"]
-    out += ["", "2. CHARACTER: unobserved crossings by category", f"a) {whole}, mean per year"]
+    out += ["", "2. CHARACTER: unobserved crossings by category", f"a) {whole}, {_over(meta)}"]
     rows = char[char["period"] == whole]
     out += _table(
         ["category", "unobserved crossings per year", "share of all unobserved crossings"],
@@ -125,6 +163,8 @@ def format_questions(questions: dict[str, pd.DataFrame]) -> str:
                 "bypasser",
                 "law-abiding foreigners who cross outside a checkpoint (e.g. to avoid a queue)",
             ),
+            # the categories' seasons differ: a part year's shares are those of its season
+            *_part_notes(meta, "the shares"),
         ]
     )
     out += _routes(questions, whole)
@@ -134,7 +174,8 @@ def format_questions(questions: dict[str, pd.DataFrame]) -> str:
 
 def _routes(questions: dict[str, pd.DataFrame], whole: str) -> list[str]:
     routes = questions["routes"]
-    out = ["", "3. ROUTES: unobserved crossings by section", f"a) {whole}, mean per year"]
+    meta = routes.attrs
+    out = ["", "3. ROUTES: unobserved crossings by section", f"a) {whole}, {_over(meta)}"]
     rows = routes[routes["period"] == whole]
     out += _table(
         ["section", "records", "length km", "apprehensions", "unobserved crossings",
@@ -178,7 +219,8 @@ def _routes(questions: dict[str, pd.DataFrame], whole: str) -> list[str]:
         ["section", *periods],
         [[s, *(f"{wide.loc[s, p]:,.0f}" for p in periods)] for s in routes["section"].unique()],
     )
-    return out
+    parts = _part_notes(meta, "the crossings")
+    return out + (_notes(parts) if parts else [])
 
 
 def _causes(questions: dict[str, pd.DataFrame], pct: str) -> list[str]:
@@ -307,39 +349,64 @@ def questions_figure(questions: dict[str, pd.DataFrame]) -> Any:
                     label=f"causes, waits halved:\nbypass share {_signed(r, 'value')}",
                 )
             )
+        if meta.get("partial_years"):
+            handles.append(Patch(**PART_YEAR, label="part year: its months' total × 12/months"))
         fig.legend(handles=handles, loc="outside lower center", ncols=3)
         return fs.finish_figure(fig, synthetic=bool(meta.get("synthetic", False)))
 
 
+PART_YEAR = {"facecolor": "none", "edgecolor": fs.COLOURS["event"], "hatch": "////", "lw": 0}
+"""How a part year is marked in the figure (as in `estim.families.border.report.border_figure`)."""
+
+
 def _years(frame: pd.DataFrame, whole: str) -> pd.DataFrame:
+    """The rows of the calendar years (a part year's period, "2017 (Jan–Jun)", gives its year), with their
+    ``year`` and ``months`` (the fitted months in the year)."""
     rows = frame[frame["period"] != whole].copy()
-    rows["year"] = rows["period"].astype(int)
+    rows["year"] = rows["period"].str[:4].astype(int)
+    months = _year_months(frame.attrs)
+    rows["months"] = [months.get(y, 12) for y in rows["year"]]
     return rows
 
 
 def _scale_panel(ax: Any, questions: dict[str, pd.DataFrame], whole: str) -> None:
+    """The whole border per calendar year: a part year over its months only, at their rate per year (its
+    total × 12/months, hatched: its total would read as a fall)."""
     scale = _years(questions["scale"], whole)
-    edges = np.append(scale["year"].to_numpy(), scale["year"].iloc[-1] + 1)
+    years, n = scale["year"].to_numpy(), scale["months"].to_numpy()
+    start, end = float(years[0]), float(years[-1] + 1)
+    span = questions["scale"].attrs.get("months")
+    # the months are contiguous: only the first and the last year can be part years
+    if span and (n < 12).any():
+        start = years[0] + (np.datetime64(span["first"], "M").astype(int) % 12) / 12
+        end = years[-1] + (np.datetime64(span["last"], "M").astype(int) % 12 + 1) / 12
+    edges = np.array([start, *years[1:], end], dtype=float)
+    rate = 12 / n
     styles = (
         ("attempts", "#009E73", "attempts"),
         ("unobserved", fs.COLOURS["estimate"], "unobserved"),
     )
     for name, colour, label in styles:
-        ax.stairs(scale[f"{name}_upper"], edges, baseline=scale[f"{name}_lower"], fill=True,
-                  color=colour, alpha=fs.BAND_ALPHA, lw=0)  # fmt: skip
-        ax.stairs(scale[f"{name}_median"], edges, baseline=None, color=colour, lw=1.2, label=label)
-    ax.stairs(scale["apprehensions"], edges, baseline=None, color=fs.COLOURS["observed"], lw=1,
+        ax.stairs(scale[f"{name}_upper"] * rate, edges, baseline=scale[f"{name}_lower"] * rate,
+                  fill=True, color=colour, alpha=fs.BAND_ALPHA, lw=0)  # fmt: skip
+        ax.stairs(scale[f"{name}_median"] * rate, edges, baseline=None, color=colour, lw=1.2,
+                  label=label)  # fmt: skip
+    ax.stairs(scale["apprehensions"] * rate, edges, baseline=None, color=fs.COLOURS["observed"], lw=1,
               ls=(0, (3, 1.5)), label="apprehensions (recorded)")  # fmt: skip
+    for i in np.flatnonzero(n < 12):
+        ax.axvspan(edges[i], edges[i + 1], zorder=0, **PART_YEAR)
     events = fs.policy_events(
         [{"event": r["event"], "date": r["start_date"]}
          for r in questions["policy"].drop_duplicates("event").to_dict("records")
          if isinstance(r["start_date"], str)]
     )  # fmt: skip
+    events = [(e, d) for e, d in events if edges[0] <= fs.decimal_year(d) <= edges[-1]]
     fs.mark_events(ax, events, years=True)
     ax.set_xlim(edges[0], edges[-1])
-    ax.set_ylim(0, float(scale["attempts_upper"].max()) * 1.1)
-    ticks = [t for t in edges[:-1] if (t - edges[0]) % 2 == 0]
-    ax.set_xticks(np.array(ticks) + 0.5, [str(t) for t in ticks])
+    ax.set_ylim(0, float((scale["attempts_upper"] * rate).max()) * 1.1)
+    mids = (edges[:-1] + edges[1:]) / 2
+    ticks = [(m, y) for m, y in zip(mids, years, strict=True) if (y - years[0]) % 2 == 0]
+    ax.set_xticks([m for m, _ in ticks], [str(y) for _, y in ticks])
     ax.set_xticks(edges, minor=True)
     ax.tick_params(axis="x", which="major", length=0)
     ax.set_xlabel("year (dashed grey: policy events)")
@@ -357,6 +424,9 @@ def _character_panel(ax: Any, questions: dict[str, pd.DataFrame], whole: str) ->
         ax.bar(wide.index, 100 * wide[c], bottom=bottom, width=0.85,
                color=CATEGORY_COLOURS[c], label=c.replace("_", " "))  # fmt: skip
         bottom += 100 * wide[c].to_numpy()
+    part = sorted(set(char.loc[char["months"] < 12, "year"]))
+    if part:  # its months' shares: the categories' seasons differ
+        ax.bar(part, 100, width=0.85, zorder=3, **PART_YEAR)
     ax.set_ylim(0, 100)
     ax.set_xlim(wide.index[0] - 0.6, wide.index[-1] + 0.6)
     ticks = [int(t) for t in wide.index if (t - wide.index[0]) % 2 == 0]
@@ -389,7 +459,8 @@ def _routes_panel(ax: Any, questions: dict[str, pd.DataFrame], whole: str) -> No
     ax.set_ylim(len(rows) - 0.5, -0.5)
     ax.set_xlabel("unobserved crossings per 100 km per year")
     fs.count_axis(ax, "x", "log")
-    ax.set_title(f"c  routes: by section, mean {whole}")
+    over = "rate" if questions["routes"].attrs.get("partial_years") else "mean"
+    ax.set_title(f"c  routes: by section, {over} {whole}")
 
 
 def _policy_panel(ax: Any, questions: dict[str, pd.DataFrame]) -> None:
