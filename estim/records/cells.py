@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ from estim.records.parse import (
     _PATTERN,
     _PLACEHOLDER,
     _PLAUSIBLE,
+    _SCIENTIFIC,
     _TEXT_KINDS,
     _TYPE,
     _WHITESPACE,
@@ -83,6 +85,11 @@ def _check_column(arr: pa.ChunkedArray, col: Column, today: np.datetime64) -> _C
     if pa.types.is_null(t):
         arr = arr.cast(pa.string())
         t = arr.type
+    if col.kind == "id" and (pa.types.is_floating(t) or pa.types.is_decimal(t)):
+        whole = _whole_numbers(arr)
+        if whole is None:
+            return _column_type_issue(arr, col, _FLOAT_IDS)
+        arr, t = whole, whole.type
     if col.kind in _TEXT_KINDS or _is_text(t):
         if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
             try:
@@ -91,6 +98,27 @@ def _check_column(arr: pa.ChunkedArray, col: Column, today: np.datetime64) -> _C
                 return _column_type_issue(arr, col)
         return _check_text(arr, col, today)
     return _check_native(arr, col, today)
+
+
+_FLOAT_IDS = (
+    "the column holds floating-point numbers, some with a fraction or too large to be held exactly "
+    "(above 2^53): ids are text; store the column as text (pandas makes a column of whole numbers with "
+    "a gap floating-point)"
+)
+
+
+def _whole_numbers(arr: pa.ChunkedArray) -> pa.ChunkedArray | None:
+    """A Parquet id column stored as floating-point numbers (pandas turns whole numbers with a gap into
+    floats), as the text of the whole numbers (``123456789012``, as an integer column or a CSV file writes
+    it, not Arrow's ``1.23456789012e+11``); None when some value is not a whole number held exactly."""
+    f = _to_numpy(arr.cast(pa.float64())).astype(np.float64)
+    known = ~np.isnan(f)
+    if not (np.isfinite(f[known]).all() and (np.abs(f[known]) < 2.0**53).all()):
+        return None
+    if (np.floor(f[known]) != f[known]).any():
+        return None
+    whole = pa.array(np.where(known, f, 0).astype(np.int64), mask=~known).cast(pa.string())
+    return pa.chunked_array([whole])
 
 
 def _is_text(t: pa.DataType) -> bool:
@@ -159,6 +187,19 @@ def _edges(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return empty, spaced
 
 
+_INVISIBLE = r"[\p{Z}\x{85}\x{180E}\x{200B}-\x{200D}\x{2060}\x{FEFF}]"
+"""Unicode spaces (no-break space, thin space, …) and invisible characters (zero-width space and joiners,
+word joiner, byte-order mark) that spreadsheets, web pages and databases leave at the ends of cells."""
+
+
+def _invisible_edges(values: pa.Array) -> np.ndarray:
+    """Which strings start or end with a non-ASCII space or an invisible character (`_INVISIBLE`)."""
+    if len(values) == 0 or pc.all(pc.string_is_ascii(values)).as_py() is not False:
+        return np.zeros(len(values), bool)
+    pattern = f"^{_INVISIBLE}|{_INVISIBLE}$"
+    return _to_numpy(pc.match_substring_regex(values, pattern).fill_null(False)).astype(bool)
+
+
 def _cell_text(uniques: pa.Array, codes: np.ndarray, i: int) -> str:
     code = int(codes[i])
     return "" if code < 0 else str(uniques[code].as_py())
@@ -174,7 +215,7 @@ def _check_distinct(
     if not col.nullable:
         rules[empty] = _EMPTY
     if col.kind != "text":
-        rules[spaced] = _WHITESPACE
+        rules[spaced | _invisible_edges(values)] = _WHITESPACE
     todo = np.flatnonzero((rules == _OK) & ~empty)
     subset = values.take(pa.array(todo)) if todo.size < n else values
     sub_rules, sub_typed = _PARSERS[col.kind](subset, col)
@@ -253,6 +294,11 @@ def _check_native(arr: pa.ChunkedArray, col: Column, today: np.datetime64) -> _C
     elif col.kind in ("date", "month") and (pa.types.is_date(t) or pa.types.is_timestamp(t)):
         if pa.types.is_date(t):
             typed = _to_numpy(arr.cast(pa.date32())).astype("datetime64[s]")
+        elif t.tz is not None:
+            # A timestamp with a time zone is a date where its own clock shows midnight: 2017-04-03
+            # 00:00+06:00 is the 3rd (in UTC the 2nd, 18:00), and 2017-04-03 00:00 UTC written in
+            # New York is 2017-04-02 19:00 there, a time of day, not a date.
+            typed = _to_numpy(pc.local_timestamp(arr)).astype("datetime64[s]")
         else:
             typed = _to_numpy(arr).astype("datetime64[s]")
         day = typed.astype("datetime64[D]")
@@ -286,14 +332,15 @@ _KIND_WORDS = {
 }
 
 
-def _column_type_issue(arr: pa.ChunkedArray, col: Column) -> _Checked:
+def _column_type_issue(arr: pa.ChunkedArray, col: Column, issue: str | None = None) -> _Checked:
     n = len(arr)
     return _Checked(
         rules=np.full(n, _TYPE, np.int8),
         typed=None,
         null=np.zeros(n, bool),
         text=lambda i: "",
-        column_issue=f"the column holds {arr.type} values; it needs {_KIND_WORDS[col.kind]}",
+        column_issue=issue
+        or f"the column holds {arr.type} values; it needs {_KIND_WORDS[col.kind]}",
     )
 
 
@@ -305,6 +352,12 @@ def _message(rule: int, col: Column, text: str, personal: bool) -> str:
     if rule == _EMPTY:
         return "the cell is empty; a value is required"
     if rule == _WHITESPACE:
+        if text == text.strip(" \t\n\r\v\f"):
+            return (
+                f"{v} starts or ends with a non-ASCII space or an invisible character (a no-break "
+                "space, a zero-width space, a byte-order mark, as spreadsheets and web pages leave "
+                "them): values are compared exactly, so it would not match the same value without it"
+            )
         return f"{v} has leading or trailing spaces"
     if rule == _TYPE:
         if kind == "int":
@@ -320,6 +373,9 @@ def _message(rule: int, col: Column, text: str, personal: bool) -> str:
         return f"{v} is not a whole number; counts are written as integers such as 12 (not 12.0 or 1e3)"
     if rule == _DATE:
         what, form = ("date", "YYYY-MM-DD") if kind == "date" else ("month", "YYYY-MM")
+        hint = _date_hint(text, what, form)
+        if hint:
+            return f"{v} is not a {what} written {form}: {hint}"
         if len(text) > 10 and text[:10].count("-") == 2:
             return f"{v} has a time of day; a {what} is needed ({form})"
         if kind == "month" and len(text) == 10:
@@ -343,7 +399,9 @@ def _message(rule: int, col: Column, text: str, personal: bool) -> str:
         return f"{v} is implausible: outside {_number(low)} to {_number(high)}{unit}"
     if rule == _CHOICE:
         assert col.choices is not None
-        return f"{v} is not one of: {', '.join(col.choices)}"
+        meant = _spelled(text)
+        hint = f" (did you mean {meant!r}? values are written as listed)" * (meant in col.choices)
+        return f"{v} is not one of: {', '.join(col.choices)}{hint}"
     if rule == _PATTERN:
         return f"{v} does not match the pattern {col.pattern} ({col.description})"
     if rule == _PLACEHOLDER:  # one of a fixed list of words: no personal data to hide
@@ -351,7 +409,40 @@ def _message(rule: int, col: Column, text: str, personal: bool) -> str:
             f"{text!r} stands for a missing value, but an id is required: rows sharing it would count "
             "as one (people without a person key as one person seen many times): fill in the id"
         )
+    if rule == _SCIENTIFIC:
+        return (
+            f"{v} is a number in scientific notation, as a spreadsheet writes a long number (a "
+            "person key, an id) in a column formatted as a number: its last digits are lost, so "
+            "different ids become one (different people, one person); format the column as text "
+            "and export again"
+        )
     raise AssertionError(rule)
+
+
+def _spelled(text: str) -> str:
+    """`text` as the lower-case, underscored names of choices and columns (``Labour migrant``,
+    ``labour-migrant`` and ``Labour Migrant`` with a no-break space are all ``labour_migrant``)."""
+    folded = unicodedata.normalize("NFKC", text).strip().lower()
+    return re.sub(r"[\s\-.]+", "_", folded)
+
+
+def _date_hint(text: str, what: str, form: str) -> str:
+    """Why a cell is not a date, for the formats spreadsheets and databases write instead."""
+    if re.fullmatch(r"[0-9]{5}", text) and what == "date":
+        day = dt.date(1899, 12, 30) + dt.timedelta(days=int(text))
+        return (
+            f"it looks like a spreadsheet's day number ({day.isoformat()} in Excel's count): "
+            f"format the column as a date {form} and export again"
+        )
+    if re.fullmatch(r"[0-9]{1,2}[./-][0-9]{1,2}[./-][0-9]{2,4}", text):
+        return (
+            "in this order day, month and year cannot be told apart (03/04/2017: 3 April or "
+            "4 March? 17-04-03: which is the year?)"
+        )
+    padded = re.fullmatch(r"[0-9]{4}-[0-9]{2}(-[0-9]{2})?", text)
+    if not padded and re.fullmatch(r"[0-9]{4}-[0-9]{1,2}(-[0-9]{1,2})?", text):
+        return "months and days are written with two digits"
+    return ""
 
 
 def _looks_like(text: str, kind: str) -> bool:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import sys
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +36,14 @@ _DOUBLE_COUNT = (
     ("apprehension_totals", "section_id", "month"),
 )
 """Cross-table rule: individual records and monthly totals must not both count a (section, month)."""
+
+_COPIES = ("apprehensions", "apprehension_id", "section_id", "date", "person_key")
+"""Table, id, section, date and person column of the warning about rows that look copied
+(`_copied_rows_warning`)."""
+_COPY_SHARE, _COPY_MIN = 0.2, 10
+"""A section-month whose rows repeat an earlier row in every column but the id this often (a fifth of its
+rows, and at least 10 of them) is warned about: a person caught twice in a day makes such rows, but the
+synthetic data has at most 5 % of a section-month (2 rows of 42), and two joined exports of a month 50 %."""
 
 
 # ---------------------------------------------------------------------------------------------- folders
@@ -177,12 +187,16 @@ def check_dataset(
         for column in schema.personal:
             if name not in person_keys and column in result.columns:
                 person_keys[name] = _distinct_keys(raw, result.columns[column], column)
+        if name == _COPIES[0] and not result.batches:
+            copied = _copied_rows_warning(result)
+            if copied:
+                warnings.warn(copied, UserWarning, stacklevel=2)
         collector.add(result.batches)
         if key is not None and collector.total == 0 and name not in frames:
             # Only while everything is valid: otherwise loading fails and the tables are not needed.
             frames[name] = _typed_frame(raw, schema, result.columns, key)
         del result, raw
-    collector.add(_key_case_batches(list(person_keys.values())))
+    collector.add(_key_spelling_batches(list(person_keys.values())))
     report = ValidationReport(collector.listed, collector.total, files, rows)
     return DatasetCheck(report, frames)
 
@@ -252,6 +266,78 @@ def _double_count_batches(
     ]
 
 
+def _copied_rows_warning(result: _TableResult) -> str | None:
+    """A warning when, in some section-month, many apprehensions repeat an earlier one in every column but
+    `apprehension_id` (see `_COPY_SHARE`), or None.
+
+    An apprehension exported twice keeps its id and is refused (rule ``duplicate``). Rows that differ only in
+    their id may be one person caught twice in a day, so they are read as two apprehensions; but many of them
+    in a month are what two overlapping exports numbered afresh look like, each copy a further apprehension
+    of its person, raising the re-apprehension rate. estim cannot tell which, so it says so (and reads them).
+    """
+    _, id_column, section_column, date_column, person_column = _COPIES
+    raw, columns = result.raw, result.columns
+    others = [c for name, c in columns.items() if name != id_column]
+    # the person and the date first: only rows sharing both with another row can be copies
+    names = sorted((n for n in columns if n != id_column), key=lambda n: n not in _COPIES[3:])
+    section, date = columns.get(section_column), columns.get(date_column)
+    if raw.n_rows < _COPY_MIN * 2 or section is None or date is None or section.codes is None:
+        return None
+    if any(c.column_issue or not c.ok.all() for c in others) or not isinstance(
+        date.typed, np.ndarray
+    ):
+        return None
+    if person_column not in names[:2] or date_column not in names[:2]:
+        return None
+    subset = np.arange(raw.n_rows)
+    combined = np.zeros(raw.n_rows, np.int64)
+    for k, name in enumerate(names):
+        part = columns[name].factorised()[subset].astype(np.int64) + 1  # an empty cell (-1) is 0
+        combined = pd.factorize(combined * (int(part.max(initial=0)) + 1) + part)[0]
+        if k == 1:
+            shared = np.bincount(combined)[combined] >= 2
+            subset, combined = subset[shared], pd.factorize(combined[shared])[0]
+            if subset.size <= _COPY_MIN:
+                return None
+    firsts = _first_occurrences(combined)  # pd.factorize numbers in order of first appearance
+    if int((~firsts).sum()) < _COPY_MIN:
+        return None
+    is_first = np.ones(raw.n_rows, bool)
+    is_first[subset] = firsts
+    position = np.full(raw.n_rows, -1)
+    position[subset] = np.arange(subset.size)
+    month = date.typed.astype("datetime64[M]").astype(np.int64)
+    cell, cells = pd.factorize(section.codes.astype(np.int64) * (1 << 32) + (month + (1 << 31)))
+    rows = np.bincount(cell, minlength=len(cells))
+    repeats = np.bincount(cell, weights=~is_first, minlength=len(cells)).astype(np.int64)
+    flagged = np.flatnonzero((repeats >= _COPY_MIN) & (repeats >= _COPY_SHARE * rows))
+    if flagged.size == 0:
+        return None
+    worst = flagged[np.argmax(repeats[flagged] / rows[flagged])]
+    repeated = np.flatnonzero(~is_first & (cell == worst))
+    first_of = subset[np.flatnonzero(firsts)[combined[position[repeated]]]]
+    farthest = int(np.argmax(repeated - first_of))  # a copy, rather than a second arrest that day
+    later, earlier = int(repeated[farthest]), int(first_of[farthest])
+    assert section.uniques is not None
+    name = section.uniques[int(section.codes[later])].as_py()
+    label = str(np.datetime64(int(month[later]), "M"))
+    word = _row_word(raw)
+    others_text = (
+        f", and so do {int(repeats[flagged].sum() - repeats[worst]):,} in {flagged.size - 1} other "
+        "section-months"
+        if flagged.size > 1
+        else ""
+    )
+    return (
+        f"{raw.file}: {int(repeats[worst]):,} of the {int(rows[worst]):,} apprehensions of {name} in "
+        f"{label} repeat an earlier one in every column but {id_column} ({word} "
+        f"{raw.row_label(later)} repeats {word} {raw.row_label(earlier)}){others_text}. A person caught "
+        "twice in a day writes such rows, but rarely this many; if exports were joined and numbered "
+        "afresh, remove the copies: each is read as a further apprehension of its person, raising the "
+        "re-apprehension rate"
+    )
+
+
 # ------------------------------------------------------------------------------------------ person keys
 
 
@@ -287,16 +373,57 @@ def _distinct_keys(raw: RawTable, checked: _Checked, column: str) -> _Keys:
     )
 
 
-def _key_case_batches(tables: list[_Keys]) -> list[_Batch]:
-    """Person keys that differ only in letter case (``PK12ab`` and ``pk12AB``), within a file or between
-    the apprehensions and the registers: read as two people, they would split one person's apprehensions
-    (fewer repeats, a lower re-apprehension rate) and break the link to the registers, biasing every
-    estimate without a sign. Refused, naming both rows (never the keys: personal data)."""
+_KEY_RULES = {
+    "key_case": "in other letter case",
+    "key_number": (
+        "written as another number (leading zeros dropped or added, as a spreadsheet does to a "
+        "column of numbers, or a decimal point such as 123.0)"
+    ),
+    "key_unicode": (
+        "written with other Unicode characters that look the same (another Unicode normal form, "
+        "full-width digits, a no-break space, an invisible character)"
+    ),
+}
+"""Rules for person keys that are one key spelled two ways, and how the second differs from the first."""
+
+
+def _fold(values: pa.Array) -> pa.Array:
+    """Person keys with the differences of `_KEY_RULES` taken out: Unicode compatibility form (NFKC)
+    without invisible format characters, lower case, and an all-digit key as its number (``007`` and
+    ``7.0`` are ``7``)."""
+    folded = pc.replace_substring_regex(pc.utf8_normalize(values, form="NFKC"), r"\p{Cf}", "")
+    return pc.replace_substring_regex(pc.utf8_lower(folded), r"^0*([0-9]+)(?:\.0+)?$", r"\1")
+
+
+def _number(key: str) -> str:
+    found = re.fullmatch(r"0*([0-9]+)(?:\.0+)?", key)
+    return found.group(1) if found else key
+
+
+def _key_rule(first: str, later: str) -> str:
+    """Which of `_KEY_RULES` tells two keys with the same `_fold` apart."""
+    if first.lower() == later.lower():
+        return "key_case"
+    if _number(first) == _number(later):
+        return "key_number"
+    return "key_unicode"
+
+
+def _key_spelling_batches(tables: list[_Keys]) -> list[_Batch]:
+    """Person keys that are one key spelled two ways, within a file or between the apprehensions and the
+    registers: in other letter case (``PK12ab`` and ``pk12AB``, rule ``key_case``), as another number
+    (``00123``, ``123`` and ``123.0``, rule ``key_number``: a spreadsheet drops the leading zeros of a
+    column it takes for numbers, pandas writes a column of whole numbers with a gap as ``123.0``) or in
+    other Unicode characters that look the same (composed and decomposed ``Й``, full-width digits, a
+    no-break space or a zero-width space inside, rule ``key_unicode``). Read as two people, they would
+    split one person's apprehensions (fewer repeats, a lower re-apprehension rate) and break the link to
+    the registers, biasing every estimate without a sign. Refused, naming both rows (never the keys:
+    personal data)."""
     if not tables or sum(len(t.values) for t in tables) == 0:
         return []
     every = pa.chunked_array([t.values for t in tables], pa.string())
-    if len(pc.unique(pc.utf8_lower(every))) == len(pc.unique(every)):
-        return []  # the usual case, found by two hash passes in Arrow
+    if len(pc.unique(_fold(every))) == len(pc.unique(every)):
+        return []  # the usual case, found by hash passes in Arrow
     frame = pd.DataFrame(
         {
             "key": np.concatenate([t.values.to_numpy(zero_copy_only=False) for t in tables]),
@@ -304,35 +431,36 @@ def _key_case_batches(tables: list[_Keys]) -> list[_Batch]:
             "row": np.concatenate([t.rows for t in tables]),
         }
     )
-    lowered = pc.utf8_lower(pa.array(frame["key"], pa.string())).to_numpy(zero_copy_only=False)
-    frame["folded"] = lowered
+    frame["folded"] = _fold(pa.array(frame["key"], pa.string())).to_numpy(zero_copy_only=False)
     # the same key in two files is one person: fine
     frame = frame.sort_values(["table", "row"], kind="stable").drop_duplicates("key")
     repeat = frame.duplicated("folded")  # another spelling of a key seen before
     if not repeat.any():
         return []
     first = frame[~repeat].set_index("folded")
-    later = frame[repeat]
+    later = frame[repeat].copy()
+    firsts = first.loc[later["folded"].to_numpy()]
+    later["rule"] = [_key_rule(a, b) for a, b in zip(firsts["key"], later["key"], strict=True)]
+    later["where"] = [
+        f"{tables[int(ft)].word} {int(fr)}"
+        + ("" if int(ft) == int(t) else f" of {tables[int(ft)].file}")
+        for ft, fr, t in zip(firsts["table"], firsts["row"], later["table"], strict=True)
+    ]
     out = []
-    for t, part in later.groupby("table", sort=True):
+    for (t, rule), part in later.groupby(["table", "rule"], sort=True):
         keys = tables[int(t)]
-        firsts = first.loc[part["folded"].to_numpy()]
-        where = [
-            f"{tables[int(ft)].word} {int(fr)}"
-            + ("" if int(ft) == int(t) else f" of {tables[int(ft)].file}")
-            for ft, fr in zip(firsts["table"], firsts["row"], strict=True)
-        ]
+        where, how = list(part["where"]), _KEY_RULES[str(rule)]
         out.append(
             _Batch(
                 keys.file,
-                "key_case",
+                str(rule),
                 keys.column,
                 part["row"].to_numpy(np.int64),
                 np.arange(len(part)),
-                lambda k, where=where: (
-                    f"the person key (not shown: personal data) is the one on {where[k]} in other "
-                    "letter case; keys are compared exactly, so these would be two people: write one "
-                    "person's key the same way everywhere"
+                lambda k, where=where, how=how: (
+                    f"the person key (not shown: personal data) is the one on {where[k]} {how}; "
+                    "keys are compared exactly, so these would be two people: write one person's key "
+                    "the same way everywhere"
                 ),
             )
         )

@@ -13,7 +13,7 @@ from estim.records.schemas import EARLIEST_DATE, Column
 _OK, _EMPTY, _WHITESPACE, _TYPE, _NOT_INTEGER, _DATE, _FUTURE, _MINIMUM, _MAXIMUM, _PLAUSIBLE = (
     range(10)
 )
-_CHOICE, _PATTERN, _UNKNOWN, _PLACEHOLDER = 10, 11, 12, 13
+_CHOICE, _PATTERN, _UNKNOWN, _PLACEHOLDER, _SCIENTIFIC = 10, 11, 12, 13, 14
 _RULE_NAMES = (
     "",
     "empty",
@@ -29,11 +29,14 @@ _RULE_NAMES = (
     "pattern",
     "unknown",
     "placeholder",
+    "scientific",
 )
 _TEXT_KINDS = ("id", "text", "choice", "code")
 _INT_RE = r"^[+-]?[0-9]{1,18}$"  # 18 digits always fit int64; longer ones are checked one by one
 _DIGITS_RE = r"^[+-]?[0-9]+$"
 _FLOAT_RE = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+_SCIENTIFIC_RE = r"^[+-]?[0-9]+([.,][0-9]+)?[eE][+-][0-9]{1,3}$"
+"""A number as a spreadsheet writes a long one in a narrow column (``1.23457E+11``): its digits are lost."""
 _DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _MONTH_RE = r"^[0-9]{4}-[0-9]{2}$"
 _TRUE = ("true", "1", "yes")
@@ -70,10 +73,15 @@ counted as one person apprehended many times."""
 
 
 def _parse_id(values: pa.Array, col: Column) -> tuple[np.ndarray, None]:
+    """Ids: a word for a missing value is rule ``placeholder``; a number in scientific notation (a
+    spreadsheet's rounding of a long numeric id: ``100000000001`` and ``100000000002`` both ``1.00000E+11``)
+    is rule ``scientific``, since the ids it stands for can no longer be told apart."""
     if col.kind != "id" or len(values) == 0:
         return np.zeros(len(values), np.int8), None
     missing = _to_numpy(pc.is_in(pc.utf8_lower(values), value_set=pa.array(PLACEHOLDERS)))
-    return np.where(missing.astype(bool), _PLACEHOLDER, _OK).astype(np.int8), None
+    rules = np.where(missing.astype(bool), _PLACEHOLDER, _OK).astype(np.int8)
+    rules[(rules == _OK) & _match(values, _SCIENTIFIC_RE)] = _SCIENTIFIC
+    return rules, None
 
 
 def _parse_choice(values: pa.Array, col: Column) -> tuple[np.ndarray, None]:

@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from estim.records.cells import _check_column, _Checked, _clip, _message
+from estim.records.cells import _check_column, _Checked, _clip, _message, _spelled
 from estim.records.parse import _OK, _RULE_NAMES, _UNKNOWN, _to_numpy
 from estim.records.read import RawTable, read_table
 from estim.records.report import _Batch, _plural, _single
@@ -183,7 +183,7 @@ def _header_batches(raw: RawTable, schema: Schema) -> Iterable[_Batch]:
         first[name] = i
         if name not in schema.names:
             hint = ""
-            near = [c for c in schema.names if c == name.strip().lower()]
+            near = [c for c in schema.names if c == _spelled(name)]
             if near:
                 hint = f" (did you mean '{near[0]}'? names are lower case without spaces)"
             elif name == "":

@@ -2,13 +2,17 @@
 
 Every rule is driven by the schema: cell kinds, ``nullable``, ``minimum``/``maximum``, ``plausible``,
 ``choices``, ``pattern``, ``not_after_today``, ``references``, ``unique``; an ``id`` cell may not be a word
-for a missing value (``NA``, ``#N/A``, …: rule ``placeholder``); each checkpoint's months in
-``checkpoint_records`` run without a gap from its first to its last (rule ``checkpoint_gap``, written out in
-`estim.records.tables`). The rules that span tables are written out in `estim.records.dataset`: a (section,
+for a missing value (``NA``, ``#N/A``, …: rule ``placeholder``) nor a number in scientific notation
+(``1.23457E+11``, a spreadsheet's rounding of a long id: rule ``scientific``); no cell but free text may
+start or end with a space, a non-ASCII space or an invisible character (rule ``whitespace``); each
+checkpoint's months in ``checkpoint_records`` run without a gap from its first to its last (rule
+``checkpoint_gap``, written out in `estim.records.tables`). The rules that span tables are written out in `estim.records.dataset`: a (section,
 month) must not be counted both in ``apprehensions`` (one row per apprehension) and in ``apprehension_totals``
-(monthly counts), rule ``double_count``; person keys may not differ only in letter case, within a file or
-between files, rule ``key_case``; and a file named after a record type in a format estim does not read, with
-no readable file of that type, is rule ``unread_file``.
+(monthly counts), rule ``double_count``; person keys may not be one key spelled two ways, within a file or
+between files: in other letter case (rule ``key_case``), as another number (``00123``, ``123``, ``123.0``:
+rule ``key_number``) or in other Unicode characters that look the same (rule ``key_unicode``); and a file
+named after a record type in a format estim does not read, with no readable file of that type, is rule
+``unread_file``.
 
 Each violation names the file, the row as the user counts it (CSV: the line, the header being line 1;
 Parquet: the 1-based row), the column and the rule, and says what the value was and what is allowed. All
