@@ -226,16 +226,20 @@ def at_repeated_trials(posterior: Any) -> dict[str, Any]:
     return out
 
 
-def retry_summary(post: xr.Dataset, prob: float = 0.9) -> dict[str, Any]:
+def retry_summary(
+    post: xr.Dataset, prob: float = 0.9, months: np.ndarray | None = None
+) -> dict[str, Any]:
     """The retry probability r of a fit: its posterior median and central `prob` interval, and where it comes
     from: ``fixed`` (a spec's option), ``linkage`` (apprehended journeys linked to two or more in-country
     registers, whose overlap separates the share that got through from the registers' coverage),
     ``one_list`` (linked to one register: the share seen on it is that product, so r is bounded below and
     rests above on its prior and the register's coverage prior) or ``prior`` (no linkage: the prior alone,
     which the estimate then rests on); with the apprehended journeys
-    given up per year (whole border, median) when the fit has them. A fit averaged with repeated trials
-    (r = 1) gives r's averaged posterior and ``repeated_trials``: P(r = 1 | data), its prior, the Bayes
-    factor."""
+    given up per year (whole border, median) when the fit has them: their total over the fitted `months`
+    (``datetime64[M]``, `estim.families.border.report_years.fitted_months`) × 12 / their number
+    (`_per_year`), with whole years the mean over the years to the bit; without `months` the
+    years are taken as whole. A fit averaged with repeated trials (r = 1) gives r's averaged posterior and
+    ``repeated_trials``: P(r = 1 | data), its prior, the Bayes factor."""
     if "retry_probability" not in post:
         return {"source": "fixed", "median": 1.0, "lower": 1.0, "upper": 1.0}
     averaging = summary(post)
@@ -254,6 +258,25 @@ def retry_summary(post: xr.Dataset, prob: float = 0.9) -> dict[str, Any]:
     if averaging is not None:
         out["repeated_trials"] = averaging
     if "abandoned_border_year" in post:
-        given_up = post["abandoned_border_year"]
-        out["abandoned_per_year"] = float((given_up.sum("year") / given_up.sizes["year"]).median())
+        given_up = _per_year(post["abandoned_border_year"], months)
+        out["abandoned_per_year"] = float(np.median(given_up))
     return out
+
+
+def _per_year(by_year: xr.DataArray, months: np.ndarray | None) -> np.ndarray:
+    """Draws summed by calendar year as a rate per year, one value per draw: their total × 12 / the number
+    of fitted `months` in their years — with whole years the mean over the years (to the bit, for counts:
+    12·T/(12·n) and T/n round alike); with records that stop mid-year (June 2017) not the total of 11½
+    years divided by 12. Without `months`, or without a ``year`` coordinate, the years are taken as whole.
+    (`estim.families.border.frequency_loo.per_year` is the same, but imports this module.)"""
+    total = by_year.sum("year").values.ravel()
+    n_months = 12 * by_year.sizes["year"]
+    if months is not None and "year" in by_year.coords:
+        fitted = np.asarray(months).astype("datetime64[M]")
+        in_year = fitted.astype("datetime64[Y]").astype(int) + 1970
+        counts = {int(y): int((in_year == y).sum()) for y in by_year["year"].values}
+        lacking = [y for y, n in counts.items() if not n]
+        if lacking:
+            raise EstimInputError(f"the fit's years {lacking} are not in its {fitted.size} months")
+        n_months = sum(counts.values())
+    return total * 12 / n_months

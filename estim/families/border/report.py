@@ -112,7 +112,7 @@ def border_tables(
     whole = {k: float(total.sel(quantile=k)) for k in ("median", "lower", "upper")}
     whole["apprehensions_per_year"] = per_year(float(app_sy.sum()))
     out: dict[str, Any] = {
-        "retry": retry_summary(post, prob),
+        "retry": retry_summary(post, prob, months=months),
         "what": f"unobserved illegal crossings per year, {span_text(months, years, bool(partial))}",
         "years": [int(years[0]), int(years[-1])],
         "months": {"first": str(months[0]), "last": str(months[-1]), "count": int(n_months)},

@@ -10,8 +10,10 @@ must overrule if it disagrees); drop the prior probability of r = 1 exactly (r u
 repeated trials); put a uniform prior on the registers' coverage (the model's is logit-normal, nearly log-uniform); let the linkage's window after a
 journey see the person's other crossings at 0.7 or 1.4 times the rate of the window before (the model assumes
 them equal); and add a frailty of spread 0.5, or of a spread estimated (people differ in how easily
-they are caught). The headline is the whole border's unobserved crossings per year (mean over the fitted years), with the implied
-mean p and the median r beside it.
+they are caught). The headline is the whole border's unobserved crossings per year — the total over the data's
+months × 12 / their number (`estim.families.border.frequency_loo.per_year`, as the report gives it): with whole
+years the mean over the years, to the bit; with records that stop mid-year (June 2017) a rate per year, not the
+total of 11½ years divided by 12 — with the implied mean p and the median r beside it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 import xarray as xr
 
 from estim.families.base import SensitivityDesign
+from estim.families.border.frequency_loo import per_year
 from estim.families.border.rates import posterior_parameters, rates, retry_draws
 from estim.families.border.repeated_trials import with_repeated_trials
 from estim.families.border.revision import MODEL_REVISION
@@ -61,12 +64,12 @@ OPTIONS: dict[str, dict[str, Any]] = {
 
 
 def headline(tree: xr.DataTree, data: xr.Dataset, prob: float = 0.9) -> dict[str, Any]:
-    """Whole-border unobserved crossings per year (median and central `prob` interval of the mean over the
-    fitted years), the posterior median of the mean apprehension probability over all section × month ×
+    """Whole-border unobserved crossings per year (median and central `prob` interval of their rate over the
+    data's months, `per_year`: the total × 12 / the number of months, with whole years the mean over the
+    years to the bit), the posterior median of the mean apprehension probability over all section × month ×
     category cells (weighted by apprehensions + 1; 200 draws suffice), and the posterior median of r."""
     post = with_repeated_trials(tree["posterior"].to_dataset())
-    years = post["unobserved_border_year"]
-    annual = years.sum("year").values.ravel() / years.sizes["year"]
+    annual = per_year(post["unobserved_border_year"], data["month"].values)
     lower, median, upper = equal_tailed_array(annual, prob)
     v, _ = posterior_parameters(post)
     pick = np.unique(np.linspace(0, len(annual) - 1, 200).astype(int))
