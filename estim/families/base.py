@@ -142,6 +142,10 @@ class SensitivityDesign:
     target_accept
         The variants sample at least at this acceptance rate: a prior that disagrees with the data pulls the
         sampler through regions where a step size adapted at a lower rate diverges.
+    variant_sampler
+        Variant name -> floors of its NUTS settings (``target_accept``, ``draws``, ``tune``) above the spec's,
+        for a variant whose model is known to need more than the spec's first attempt (a person-level frailty:
+        a funnel that the gate's retries would otherwise reach only at their third attempt, hours later).
     model_revision
         The family's model revision, written on every row (``model_revision``) so that a saved report made
         by an earlier form of the model can be told from a current one; None: the family keeps none.
@@ -156,6 +160,7 @@ class SensitivityDesign:
     target_accept: float = 0.9
     variant_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     model_revision: int | None = None
+    variant_sampler: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

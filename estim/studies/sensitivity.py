@@ -40,14 +40,24 @@ def variant_spec(
     overrides: Mapping[str, Prior],
     target_accept: float = 0.9,
     options: Mapping[str, Any] | None = None,
+    sampler_floor: Mapping[str, float] | None = None,
 ) -> ModelSpec:
     """The spec with `overrides` applied to its priors and `options` to its ``[options]``, named
-    NAME__variant (its own fit file), sampled at target_accept ≥ `target_accept`."""
+    NAME__variant (its own fit file), sampled at target_accept ≥ `target_accept` and with its ``target_accept``,
+    ``draws`` and ``tune`` at least `sampler_floor`'s (`SensitivityDesign.variant_sampler`)."""
     if not overrides and not options:
         return spec
-    sampler = dataclasses.replace(
-        spec.sampler, target_accept=max(spec.sampler.target_accept, target_accept)
-    )
+    floor = {"target_accept": target_accept, **dict(sampler_floor or {})}
+    unknown = set(floor) - {"target_accept", "draws", "tune"}
+    if unknown:
+        raise ValueError(
+            f"variant {name!r}: sampler floors for {sorted(unknown)}: only target_accept, draws, tune"
+        )
+    raised = {
+        k: type(getattr(spec.sampler, k))(max(getattr(spec.sampler, k), v))
+        for k, v in floor.items()
+    }
+    sampler = dataclasses.replace(spec.sampler, **raised)
     return dataclasses.replace(
         spec,
         name=f"{spec.name}__{name}",
@@ -93,7 +103,9 @@ def variant_row(
     None (a study's task on a dask worker)."""
     design = design_of(spec)
     options = design.variant_options.get(name, {})
-    vspec = variant_spec(spec, name, overrides, design.target_accept, options)
+    vspec = variant_spec(
+        spec, name, overrides, design.target_accept, options, design.variant_sampler.get(name)
+    )
     # a variant's options may leave out a parameter the spec has a prior for (r fixed): said, not refused
     out = Path(folder) / f"{vspec.name}.nc"
     result = fit(vspec, out=out, force=force, progress=progress, idle_priors="warn")

@@ -52,6 +52,33 @@ def test_variants_change_their_priors_or_options_and_get_their_own_fit():
     assert design.variant_options["frailty_estimated"] == {"frailty_sd": "estimated"}
 
 
+def test_a_variant_starts_at_its_sampler_floor_and_the_others_at_the_spec():
+    """The frailty variants (a funnel) start where the gate's retries would reach only at their third attempt;
+    a floor never lowers what the spec asks, and the other variants keep the spec's draws and warm-up."""
+    spec = read_spec(REPO_ROOT / "models" / "border.toml")
+    design = design_of(spec)
+    for name in design.variants:
+        options = design.variant_options.get(name, {})
+        floor = design.variant_sampler.get(name)
+        v = variant_spec(spec, name, design.variants[name], design.target_accept, options, floor)
+        if floor is None:
+            assert (v.sampler.draws, v.sampler.tune) == (spec.sampler.draws, spec.sampler.tune)
+            continue
+        assert v.sampler.target_accept == max(spec.sampler.target_accept, floor["target_accept"])
+        assert v.sampler.draws == max(spec.sampler.draws, floor["draws"]) > spec.sampler.draws
+        assert isinstance(v.sampler.draws, int) and isinstance(v.sampler.tune, int)
+    assert set(design.variant_sampler) == {"frailty_0.5", "frailty_estimated"}
+    # a floor below the spec's settings leaves them as they are
+    low = variant_spec(spec, "x", {}, 0.5, {"frailty_sd": 0.5}, {"draws": 10, "tune": 10})
+    assert (low.sampler.draws, low.sampler.tune, low.sampler.target_accept) == (
+        spec.sampler.draws,
+        spec.sampler.tune,
+        spec.sampler.target_accept,
+    )
+    with pytest.raises(ValueError, match="only target_accept, draws, tune"):
+        variant_spec(spec, "x", {}, 0.5, {"frailty_sd": 0.5}, {"chains": 8})
+
+
 def test_a_family_without_a_design_is_refused():
     spec = read_spec(REPO_ROOT / "models" / "hare_M0.toml")
     with pytest.raises(EstimInputError, match="declares no prior-sensitivity report"):
