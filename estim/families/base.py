@@ -40,12 +40,18 @@ class DataFieldError(EstimInputError):
 
 @dataclass(frozen=True)
 class DataField:
-    """One ``[data]`` field a family reads: a string, or a list of strings (``many=True``)."""
+    """One ``[data]`` field a family reads: a string, or a list of strings (``many=True``), or a value of
+    another ``kind`` (``int``: a whole number, ``bool``: true or false), its type checked when a spec is read.
+
+    ``hashed_at_default=False``: a field added after fits of its kind were saved, left out of the spec's
+    canonical form (`estim.run.spec.DataSpec.to_dict`) while at its default, so those fits keep their hash."""
 
     name: str
     description: str
     many: bool = False
     default: Any = None
+    kind: type = str
+    hashed_at_default: bool = True
 
 
 @dataclass(frozen=True)

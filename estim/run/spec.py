@@ -51,7 +51,9 @@ so is a known ``[data]`` field given a list that its near namesake takes (``occa
 and a prior's law (``Halfnormal``: ``HalfNormal``).
 
 The spec hash is the SHA-256 of the canonical JSON of the parsed spec (defaults filled in), so reformatting
-the file or adding comments does not invalidate a cached fit, while any change of meaning does.
+the file or adding comments does not invalidate a cached fit, while any change of meaning does. A ``[data]``
+field added after fits of its kind were saved (`DataField.hashed_at_default` False) is left out at its default,
+so that those fits keep their hash.
 """
 
 from __future__ import annotations
@@ -101,6 +103,9 @@ class DataSpec:
     fields: Mapping[str, Any] = field(default_factory=dict)
     file: str | None = None
     table: str | None = None
+    # the fields added after fits of their kind were saved (`DataField.hashed_at_default` False), with their
+    # defaults: left out of to_dict while at them, so those fits keep their hash
+    unhashed_defaults: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def source(self) -> str:
@@ -114,7 +119,13 @@ class DataSpec:
         # file and table only when set: the specs written before them keep their hash
         out: dict[str, Any] = {"benchmark": self.benchmark, "records": self.records}
         out.update({k: getattr(self, k) for k in ("file", TABLE_SOURCE) if getattr(self, k)})
-        return {**out, **self.fields}
+        quiet = self.unhashed_defaults
+        fields = {
+            k: v
+            for k, v in self.fields.items()
+            if k not in quiet or (type(v), v) != (type(quiet[k]), quiet[k])
+        }
+        return {**out, **fields}
 
 
 @dataclass(frozen=True)
@@ -397,7 +408,8 @@ def _parse_data(table: Any, fail: Any, kind: DataKind, *, allow_table: bool = Fa
             if not hint:
                 raise
             raise EstimInputError(f"{e}{hint}") from e
-    spec = DataSpec(fields=fields, **source)
+    unhashed = {f.name: f.default for f in kind.fields if not f.hashed_at_default}
+    spec = DataSpec(fields=fields, unhashed_defaults=unhashed, **source)
     try:
         # a table given from Python is read like a file
         kind.check(fields, "file" if spec.source == TABLE_SOURCE else spec.source)
@@ -460,9 +472,9 @@ def without_defaults(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _field_value(table: Mapping[str, Any], f: Any, fail: Any, where: str) -> Any:
-    """One family field: a string, or for a ``many`` field a list of strings (columns) or a number (e.g. of
-    occasions, an integer or ``inf``, where the family takes one: its ``check`` decides); its default when
-    absent."""
+    """One family field: a string (or a value of the field's ``kind``: a whole number, true or false), or for a
+    ``many`` field a list of strings (columns) or a number (e.g. of occasions, an integer or ``inf``, where the
+    family takes one: its ``check`` decides); its default when absent."""
     if f.name not in table:
         return tuple(f.default) if f.many and f.default is not None else f.default
     value = table[f.name]
@@ -486,7 +498,7 @@ def _field_value(table: Mapping[str, Any], f: Any, fail: Any, where: str) -> Any
         if isinstance(value, str):
             raise fail(where, f"expected a list of strings, got {value!r}")
         return _str_list(list(value) if isinstance(value, tuple) else value, fail, where)
-    return _get(table, f.name, str, fail, where)
+    return _get(table, f.name, f.kind, fail, where)
 
 
 def _parse_priors(table: Any, fail: Any) -> dict[str, Prior]:

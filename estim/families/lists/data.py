@@ -78,6 +78,15 @@ def _list_columns(fields: Mapping[str, Any]) -> Any:
 def check_fields(fields: Mapping[str, Any], source: str) -> None:
     """The rules across the `[data]` fields of list data (`DataFieldError` naming the field)."""
     check_choice(fields, "period_kind", PERIOD_KINDS)
+    delay, empty = fields.get("register_delay_days"), fields.get("allow_empty_months", False)
+    if delay is not None and (isinstance(delay, bool) or not isinstance(delay, int) or delay < 0):
+        raise DataFieldError(
+            "register_delay_days",
+            "the days after an event within which the registers date its entries: a whole number >= 0 "
+            f"(0: dated at the event); got {delay!r}",
+        )
+    if not isinstance(empty, bool):
+        raise DataFieldError("allow_empty_months", f"true or false; got {empty!r}")
     if fields.get("lists") is not None and fields.get("occasions") is not None:
         raise DataFieldError(
             "occasions", "the list columns are given twice: use lists (or occasions), not both"
@@ -135,6 +144,21 @@ LIST_FIELDS = (
     SECTION,
     PERIOD,
     PERIOD_KIND,
+    DataField(
+        "register_delay_days",
+        "records: the registers' delay declared, not measured: entries dated up to this many days after "
+        "their event, evenly (a whole number >= 0; 0: dated at the event, which checks nothing)",
+        kind=int,
+        hashed_at_default=False,
+    ),
+    DataField(
+        "allow_empty_months",
+        "records: true declares the period's months missing from the apprehension file truly without "
+        "apprehensions (default false: such a month is refused where the records can tell)",
+        default=False,
+        kind=bool,
+        hashed_at_default=False,
+    ),
 )
 
 
@@ -293,17 +317,17 @@ def list_table(
     A table that keeps less than a third of such an overlap (records ending in June with registers dated up to
     a year late) is refused, one that keeps less than 90 % is warned of; attrs ``period_days``,
     ``period_months_covered`` and ``register_share_kept`` say what was found. The delay is measured from the
-    records; ``register_delay_days`` declares it instead (entries dated up to that many days after the
-    event, spread evenly; 0: dated at the event, which checks nothing).
+    records; ``register_delay_days`` (a spec's ``[data]`` field too) declares it instead (entries dated up to
+    that many days after the event, spread evenly; 0: dated at the event, which checks nothing).
 
     Months missing from the apprehension file are checked (`estim.families.lists.gaps`): a month of the
     period inside the records' span with no individual apprehension record in any section of the table (the
     surveyed sections, or the section) is refused when the sections' median month makes a quiet month
     implausible (warned of when the records are too sparse to tell), as the apprehension list would cover
-    fewer months than the registers; ``allow_empty_months=True`` declares such months without apprehensions
-    (with a warning). A month with no record in some surveyed sections only is warned of. Attrs
-    ``apprehension_months_missing`` (JSON, section: months), ``apprehension_median_month`` and
-    ``apprehension_months_declared_empty`` say what was found.
+    fewer months than the registers; ``allow_empty_months=True`` (``[data] allow_empty_months = true``)
+    declares such months without apprehensions (with a warning). A month with no record in some surveyed
+    sections only is warned of. Attrs ``apprehension_months_missing`` (JSON, section: months),
+    ``apprehension_median_month`` and ``apprehension_months_declared_empty`` say what was found.
     """
     from estim.families.lists.gaps import apprehension_gaps
     from estim.statistics import sufficient_statistics
@@ -475,8 +499,9 @@ def register_dating(
             f"entries (too few apprehended people on {'them' if many else 'it'} beyond chance, or "
             f"records spanning less than twice {DELAY_WINDOW_DAYS} days): the table takes "
             f"{'their' if many else 'its'} entries to be dated near the events. If they are dated "
-            "later, a period shorter than the delay inflates N̂ (from Python, list_table(..., "
-            f"register_delay_days=...) declares the delay); see {DATING_DOC}",
+            "later, a period shorter than the delay inflates N̂ (declare the delay: [data] "
+            "register_delay_days = N in the spec, or list_table(..., register_delay_days=N) from "
+            f"Python); see {DATING_DOC}",
             stacklevel=3,
         )
     in_part = f"{where}: {cover}, and the table describes those months only; see {DATING_DOC}"
@@ -511,8 +536,8 @@ def register_dating(
             f"the lists do, and N̂ would be inflated ({inflated}). A table that keeps less than a "
             "third of an overlap is refused: fit a period that the records cover in full and that is "
             'long against the delays (period_kind = "year"); if the registers are in fact dated at '
-            "the events they record, declare it (from Python, list_table(..., "
-            f"register_delay_days=0)). See {DATING_DOC}"
+            "the events they record, declare it ([data] register_delay_days = 0 in the spec, or "
+            f"list_table(..., register_delay_days=0) from Python). See {DATING_DOC}"
         )
     if share < SHARE_WARNED:
         warnings.warn(
@@ -528,12 +553,36 @@ def register_dating(
 
 
 def _from_records(records: Any, fields: Mapping[str, Any]) -> xr.Dataset:
-    return list_table(
+    """A spec's table (`list_table`); a delay the spec declares is warned of at each fit: it replaces the
+    records' own, which are then not measured."""
+    delay = fields.get("register_delay_days")
+    data = list_table(
         records,
         period=fields["period"],
         period_kind=fields["period_kind"],
         section=fields.get("section"),
+        register_delay_days=delay,
+        allow_empty_months=bool(fields.get("allow_empty_months", False)),
     )
+    if delay is not None:
+        where = f"period {data.attrs['period']}" + (
+            f", section {fields['section']}" if fields.get("section") else ", whole border"
+        )
+        checks = (
+            "the registers' entries dated at the events they record, which checks nothing: the period "
+            "is not checked against how late the registers date their entries"
+            if delay == 0
+            else f"the registers' entries dated up to {delay} days after their events: the period is "
+            "checked against that delay only"
+        )
+        warnings.warn(
+            f"records, {where}: [data] register_delay_days = {delay} declares {checks}, and the "
+            "records' own delays are not measured. If the registers date their entries later, a period "
+            f"short against the delay inflates N̂; see {DATING_DOC}",
+            UserWarning,
+            stacklevel=2,
+        )
+    return data
 
 
 LISTS = DataKind(

@@ -18,7 +18,7 @@ with none comes by chance about e^(−m) of the time.
   (the surveyed sections for the whole border, the section for a section's table) is refused when
   e^(−m) < `QUIET_MONTH_CHANCE` (m ≥ 7; `EstimInputError`, rule `APPREHENSION_GAP`, naming the file and the
   months), and warned of when the records are too sparse to tell. ``allow_empty_months=True`` declares such
-  months truly without apprehensions (from Python: there is no ``[data]`` field for it), and the table is
+  months truly without apprehensions (in a spec, ``[data] allow_empty_months = true``), and the table is
   built with a warning.
 * For the whole border, a month with records in some surveyed sections and none in others is warned of,
   naming the sections and months: the whole border's apprehension list covers only the surveyed sections by
@@ -136,8 +136,8 @@ def apprehension_gaps(
             "apprehensions missed, N̂ inflated, and the table would describe neither the period nor the "
             "months with records (the registers date their entries after the "
             f"events, so they cannot be cut to those months). Restore {it} or fit a period without the "
-            f"gap; if nobody was in fact apprehended then, declare it (from Python, list_table(..., "
-            f"allow_empty_months=True)). See {GAPS_DOC}"
+            "gap; if nobody was in fact apprehended then, declare it ([data] allow_empty_months = true in "
+            f"the spec, or list_table(..., allow_empty_months=True) from Python). See {GAPS_DOC}"
         )
     if none.any():
         if allow_empty_months:
