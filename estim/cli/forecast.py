@@ -130,7 +130,8 @@ def forecast_cmd(
     From the fit's posterior: the baseline (no measure), each measure in models/measures/ and every
     combination (with --scenarios each: each measure alone and all together), over HORIZON months. Prints
     per scenario the change in unobserved crossings and in attempts per year against the baseline, for the
-    whole border and per section: median, interval and the probability of a reduction. Draws carry the parameters' uncertainty, the effect sizes' priors and the
+    whole border and per section: median, interval and the probability of a reduction; then each measure's
+    effects as read from their specs, with the multiplier at full strength. Draws carry the parameters' uncertainty, the effect sizes' priors and the
     counts' own noise, with common random numbers across scenarios. Refuses a fit that failed its
     diagnostics gate (exit 3), data that changed since the fit, and a forecast too large for --max-memory
     (exit 2).
@@ -146,9 +147,11 @@ def forecast_cmd(
         analogues as analogue_rows,
     )
     from estim.measures.summary import (
+        effects_table,
         forecast_json,
         forecast_table,
         format_analogues,
+        format_effects,
         format_forecast,
     )
     from estim.run import store
@@ -222,10 +225,13 @@ def forecast_cmd(
         save_figure(fan_chart(fc, prob=prob), figure)
         save_figure(change_heatmap(fc, prob=prob), heatmap)
         click.echo(f"wrote {figure} and {heatmap}", err=True)
+    effect_table = effects_table(specs, prob)  # what the forecast read: M at full strength
     if fmt == "json":
-        click.echo(forecast_json(fc, table, analogue_table))
+        click.echo(forecast_json(fc, table, analogue_table, effect_table))
         return
     click.echo(format_forecast(fc, table, prob))
+    click.echo("")
+    click.echo(format_effects(effect_table, prob))
     if analogue_table is not None:
         click.echo("")
         click.echo(format_analogues(analogue_table, prob))

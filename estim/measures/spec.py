@@ -23,10 +23,16 @@ The mechanism (what a target means, the ramp, displacement) is `estim.simulate.m
 each effect size from its prior, once per posterior draw, shared by every scenario that contains the measure.
 No effect size may give a negative multiplier (a reduction of more than 100 %): a prior whose support reaches
 such values is refused (`EffectSpec`), and so is such a value given for a simulation (`MeasureSpec.applied`).
+Nor may a prior put its mass where no measure's effect lies, where a percent or a log written in place of a
+multiplier puts it: a multiplier whose 90 % interval reaches above `MULTIPLIER_CEILING` (×10), or a LogNormal
+one whose median is below `LOGNORMAL_MEDIAN_FLOOR` (0.01, mu < −4.6). A Beta prior (a share, which reads
+both ways) must say which multiplier it is; names that are not known are refused with the closest known one
+(docs/measures.md, "Writing a measure of your own").
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import tomllib
 import zlib
@@ -41,7 +47,7 @@ import scipy.stats
 from estim.errors import EstimInputError
 from estim.paths import REPO_ROOT
 from estim.priors import Prior
-from estim.records.schemas import CATEGORIES, SECTIONS
+from estim.records.schemas import CATEGORIES, POLICY_KINDS, SECTIONS
 from estim.simulate.measures import TARGETS, AppliedMeasure, MeasureEffect
 
 MEASURES_DIR = REPO_ROOT / "models" / "measures"
@@ -54,6 +60,16 @@ _UNBOUNDED_LAWS = ("Normal", "StudentT")
 # Laws whose support includes its finite ends (a share of 0 or 1 is meaningful); for the others (LogNormal,
 # Gamma, …) a finite end, such as a multiplier of 0, is outside the support.
 _CLOSED_LAWS = ("Beta", "Uniform")
+# A measure's full-strength multiplier whose prior puts more than 5 % above this is refused: no border measure
+# in docs/sources.md multiplies journeys, detection hazards or waits ten-fold, while a percent written as a
+# multiplier (20 for ±20 %) or a log-scale value (LogNormal mu = 20) lands there.
+MULTIPLIER_CEILING = 10.0
+# A LogNormal multiplier whose median (exp mu) is below this is refused: mu is log M, and mu = -20 written for
+# "−20 %" is a median of 2e-9 (every journey gone). A measure meant to remove (nearly) all of its target is
+# written with "1 - value" and a share near 1, or a Uniform near 0.
+LOGNORMAL_MEDIAN_FLOOR = 0.01
+# The policy events of the border data (`estim.records.schemas.POLICY_KINDS`) an effect may name as its analogue.
+ANALOGUES = tuple(k for k in POLICY_KINDS if k != "other")
 _TOP_KEYS = {
     "name",
     "title",
@@ -66,6 +82,28 @@ _TOP_KEYS = {
     "effects",
 }
 _EFFECT_KEYS = {"name", "target", "categories", "multiplier", "prior", "analogue", "evidence"}
+
+
+def meant(given: Any, known: Sequence[Any]) -> str:
+    """`` (did you mean `x`?)`` for the name in ``known`` closest to ``given`` (`difflib`, with case, spaces,
+    hyphens and a Unicode minus folded: "Omsk" → omsk, "1-value" → 1 - value), or the first that ``given``
+    begins ("ramp" → ramp_months); "" when none is close."""
+
+    def fold(text: Any) -> str:
+        return str(text).lower().replace("−", "-").replace(" ", "").replace("-", "_")
+
+    if not isinstance(given, str):
+        return ""
+    folded = {fold(k): str(k) for k in known}
+    close = difflib.get_close_matches(fold(given), list(folded), n=1, cutoff=0.6)
+    if not close and len(fold(given)) >= 3:  # a name cut short: "ramp" for ramp_months
+        close = [k for k in folded if k.startswith(fold(given))][:1]
+    return f" (did you mean `{folded[close[0]]}`?)" if close else ""
+
+
+def _unknown(names: Any, known: Any) -> str:
+    """Each unknown name with its did-you-mean: "'lag_month' (did you mean `lag_months`?), 'x'"."""
+    return ", ".join(f"{n!r}{meant(n, sorted(known))}" for n in sorted(names, key=str))
 
 
 def frozen_law(prior: Prior) -> Any:
@@ -113,7 +151,10 @@ class EffectSpec:
             raise EstimInputError(f"effect {self.name}: {message}")
 
         if self.multiplier not in MULTIPLIERS:
-            refuse(f'multiplier is "value" or "1 - value", got {self.multiplier!r}')
+            refuse(
+                f'multiplier is "value" or "1 - value", got {self.multiplier!r}'
+                f"{meant(self.multiplier, MULTIPLIERS)}"
+            )
         if self.prior.distribution in _UNBOUNDED_LAWS:
             refuse(
                 f"a {self.prior.distribution} prior puts mass on every real number, so on effect sizes "
@@ -122,6 +163,10 @@ class EffectSpec:
             )
         if self.prior.distribution not in EFFECT_LAWS:
             refuse(f"the prior is one of {', '.join(EFFECT_LAWS)}, got {self.prior.distribution}")
+        for key, value in self.prior.parameters.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                quoted = " (written without quotes)" if isinstance(value, str) else ""
+                refuse(f"prior {key} = {value!r}: a number{quoted}")
         law = (
             f"{self.prior.distribution}"
             f"({', '.join(f'{k}={v!r}' for k, v in self.prior.parameters.items())})"
@@ -146,6 +191,30 @@ class EffectSpec:
                 f"where the multiplier M = 1 - value of {self.target} would be negative (a reduction of more "
                 "than 100 %); the prior of a reduction must lie in (-inf, 1] (e.g. a Beta share, or a "
                 "Uniform with upper <= 1)"
+            )
+        self._check_plausible(law, refuse)
+
+    def _check_plausible(self, law: str, refuse: Any) -> None:
+        """Refuse a prior whose multiplier lies where a percent or a log-scale number written in its place puts
+        it (`MULTIPLIER_CEILING`, `LOGNORMAL_MEDIAN_FLOOR`), saying what a multiplier is."""
+        m05, m50, m95 = np.sort(self.multiplier_of(self.quantiles([0.05, 0.5, 0.95])))
+        unit = (
+            "a multiplier is the factor at full strength, not a percent: a change of p % is M = 1 + p/100 "
+            "(a 20 % cut: 0.8; 20 % more: 1.2)"
+        )
+        if self.prior.distribution == "LogNormal":
+            unit += "; a LogNormal's mu is log M (a 20 % cut: mu = log 0.8 = -0.223) and sigma its spread"
+        if m95 > MULTIPLIER_CEILING:
+            refuse(
+                f"the prior {law} gives {self.target} a multiplier M with median {m50:.3g} and 90 % interval "
+                f"{m05:.3g} to {m95:.3g}, above {MULTIPLIER_CEILING:g} (a ten-fold rise) with probability "
+                f"over 5 %: no measure's effect lies there; {unit}"
+            )
+        if self.prior.distribution == "LogNormal" and m50 < LOGNORMAL_MEDIAN_FLOOR:
+            refuse(
+                f"the prior {law} gives {self.target} a median multiplier M = exp(mu) = {m50:.3g}, a "
+                f"reduction of {100 * (1 - m50):.1f} %, below {LOGNORMAL_MEDIAN_FLOOR:g}; {unit}. A "
+                'measure meant to remove nearly all of it: multiplier = "1 - value" with a share near 1'
             )
 
     def value_range(self) -> tuple[float, float, bool]:
@@ -287,8 +356,12 @@ def read_measures(names: str | Sequence[str]) -> list[MeasureSpec]:
             f"comma-separated names ({known}), paths to .toml specs, or 'all'"
         )
     seen = [s.name for s in specs]
-    if len(set(seen)) != len(seen):
-        raise EstimInputError(f"a measure is named twice: {', '.join(seen)}")
+    for name in dict.fromkeys(n for n in seen if seen.count(n) > 1):
+        paths = [s.path for s in specs if s.name == name]
+        raise EstimInputError(
+            f"measure {name!r} is given {len(paths)} times ({', '.join(paths)}): a forecast takes each "
+            "measure once (its scenarios combine them); give it once, or give the other spec another name"
+        )
     return specs
 
 
@@ -302,7 +375,7 @@ def parse_measure(
 
     unknown = set(raw) - _TOP_KEYS
     if unknown:
-        fail(f"unknown keys {sorted(unknown)}; a measure spec has {sorted(_TOP_KEYS)}")
+        fail(f"unknown keys {_unknown(unknown, _TOP_KEYS)}; a measure spec has {sorted(_TOP_KEYS)}")
     for key in ("name", "start", "effects"):
         if key not in raw:
             fail(f"missing {key!r}")
@@ -330,13 +403,21 @@ def parse_measure(
     elif isinstance(sections, list) and sections and all(isinstance(s, str) for s in sections):
         bad = [s for s in sections if s not in SECTIONS]
         if bad:
-            fail(f"sections: unknown {bad}; known: {', '.join(SECTIONS)}")
+            fail(f"sections: unknown {_unknown(bad, SECTIONS)}; known: {', '.join(SECTIONS)}")
         sections = tuple(sections)
     else:
-        fail(f'sections must be "all" or a list of section ids, got {sections!r}')
+        hint = meant(sections, ("all", *SECTIONS))
+        if isinstance(sections, str) and sections in SECTIONS:
+            hint = f' (one section is a list: sections = ["{sections}"])'
+        fail(f'sections must be "all" or a list of section ids, got {sections!r}{hint}')
     displacement = raw.get("displacement", 0.0)
-    if not isinstance(displacement, int | float) or not 0.0 <= displacement <= 1.0:
-        fail(f"displacement must be a share in [0, 1], got {displacement!r}")
+    if (
+        isinstance(displacement, bool)
+        or not isinstance(displacement, int | float)
+        or not 0.0 <= displacement <= 1.0
+    ):
+        percent = " (a share: 30 % is 0.3)" if isinstance(displacement, int | float) else ""
+        fail(f"displacement must be a share in [0, 1], got {displacement!r}{percent}")
     effects_raw = raw["effects"]
     if not isinstance(effects_raw, list) or not effects_raw:
         fail("effects: at least one [[effects]] table")
@@ -344,6 +425,12 @@ def parse_measure(
     names = [e.name for e in effects]
     if len(set(names)) != len(names):
         fail(f"effects: names must be unique, got {names}")
+    if displacement > 0 and not any(e.target == "journeys" for e in effects):
+        fail(
+            f"displacement = {displacement!r}: it moves journeys that a journeys effect prevents, and this "
+            f"measure has none (targets: {', '.join(sorted({e.target for e in effects}))}), so it would be "
+            "ignored; set displacement = 0 or remove it"
+        )
     return MeasureSpec(
         name=name,
         title=str(raw.get("title", name)),
@@ -365,7 +452,9 @@ def _parse_effect(raw: Any, index: int, fail: Any) -> EffectSpec:
         fail(f"{where}: a table")
     unknown = set(raw) - _EFFECT_KEYS
     if unknown:
-        fail(f"{where}: unknown keys {sorted(unknown)}; an effect has {sorted(_EFFECT_KEYS)}")
+        fail(
+            f"{where}: unknown keys {_unknown(unknown, _EFFECT_KEYS)}; an effect has {sorted(_EFFECT_KEYS)}"
+        )
     for key in ("name", "target", "prior"):
         if key not in raw:
             fail(f"{where}: missing {key!r}")
@@ -374,20 +463,46 @@ def _parse_effect(raw: Any, index: int, fail: Any) -> EffectSpec:
     if not isinstance(name, str) or not name.isidentifier():
         fail(f"{where}: name must be an identifier")
     if target not in TARGETS:
-        fail(f"{where}: target {target!r} is not one of {', '.join(TARGETS)}")
+        fail(
+            f"{where}: target {target!r} is not one of {', '.join(TARGETS)}{meant(target, TARGETS)}"
+        )
     if target == "wait":
         if "categories" in raw:
             fail(f"{where}: a wait effect acts on the checkpoints' waits, not on categories")
         categories: tuple[str, ...] = ()
     else:
-        categories = tuple(raw.get("categories", CATEGORIES))
+        given = raw.get("categories", list(CATEGORIES))
+        if not isinstance(given, list) or not all(isinstance(c, str) for c in given):
+            hint = meant(given, CATEGORIES)
+            if given in CATEGORIES:
+                hint = f' (one category is a list: categories = ["{given}"])'
+            fail(
+                f"{where}: categories must be a list of category names (omit it for all of them), got "
+                f"{given!r}{hint}"
+            )
+        categories = tuple(given)
         bad = [c for c in categories if c not in CATEGORIES]
         if bad or not categories:
-            fail(f"{where}: categories must be some of {', '.join(CATEGORIES)}, got {bad or '[]'}")
+            fail(
+                f"{where}: categories must be some of {', '.join(CATEGORIES)}, got "
+                f"{_unknown(bad, CATEGORIES) if bad else '[]'}"
+            )
+    analogue = raw.get("analogue")
+    if analogue is not None and analogue not in ANALOGUES:
+        fail(
+            f"{where}: analogue {analogue!r} is not a policy event of the border data "
+            f"({', '.join(ANALOGUES)}){meant(analogue, ANALOGUES)}"
+        )
     multiplier = raw.get("multiplier", "value")
     prior_raw = raw["prior"]
     if not isinstance(prior_raw, Mapping) or "distribution" not in prior_raw:
         fail(f'{where}: prior = {{ distribution = "...", ... }}')
+    if "multiplier" not in raw and prior_raw["distribution"] == "Beta":
+        fail(
+            f'{where}: a Beta prior is a share in [0, 1], which reads two ways: give multiplier = "1 - value" '
+            'if it is the reduction (0.2: a 20 % cut) or multiplier = "value" if it is the multiplier itself '
+            "(0.2: an 80 % cut)"
+        )
     try:
         prior = Prior(
             prior_raw["distribution"], **{k: v for k, v in prior_raw.items() if k != "distribution"}
@@ -399,7 +514,7 @@ def _parse_effect(raw: Any, index: int, fail: Any) -> EffectSpec:
             categories=categories,
             multiplier=multiplier,
             prior=prior,
-            analogue=raw.get("analogue"),
+            analogue=analogue,
             evidence=" ".join(str(raw.get("evidence", "")).split()),
         )
     except EstimInputError as e:

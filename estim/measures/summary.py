@@ -21,6 +21,7 @@ from estim.figure_style import is_synthetic
 from estim.intervals import equal_tailed_array
 from estim.measures.forecast import BASELINE
 from estim.measures.spec import MeasureSpec
+from estim.records.schemas import CATEGORIES, SECTIONS
 
 WHOLE_BORDER = "whole border"
 QUANTITIES = {
@@ -185,12 +186,20 @@ def _short(scenario: str) -> str:
     return "+".join(part[:1].upper() for part in scenario.split("+"))
 
 
-def forecast_json(fc: xr.Dataset, table: pd.DataFrame, analogue_table: pd.DataFrame | None) -> str:
-    """The forecast's table (and the analogues) with its provenance, as JSON."""
+def forecast_json(
+    fc: xr.Dataset,
+    table: pd.DataFrame,
+    analogue_table: pd.DataFrame | None,
+    effect_table: pd.DataFrame | None = None,
+) -> str:
+    """The forecast's table (and the analogues, and each effect at full strength) with its provenance, as
+    JSON."""
     out: dict[str, Any] = {
         "attrs": {k: (v.item() if hasattr(v, "item") else v) for k, v in fc.attrs.items()},
         "changes": json.loads(table.to_json(orient="records")),
     }
+    if effect_table is not None:
+        out["effects"] = json.loads(effect_table.to_json(orient="records"))
     if analogue_table is not None:
         out["analogues"] = json.loads(analogue_table.to_json(orient="records"))
     return json.dumps(out, indent=2, default=str)
@@ -324,4 +333,56 @@ def format_analogues(table: pd.DataFrame, prob: float = 0.9) -> str:
         lines.append(
             f"  {r.measure + '.' + r.effect:<28} {r.prior:<34} {prior:>24}   {data:>24}  {r.analogue}"
         )
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------------
+# what each effect does at full strength
+
+
+def effects_table(measures: Sequence[MeasureSpec], prob: float = 0.9) -> pd.DataFrame:
+    """One row per effect: what it multiplies (target, categories, sections) and its full-strength multiplier
+    M from its prior (median and `prob` interval), with the % change M makes. Printed with the forecast so a
+    reader sees the spec as the forecast read it: a share written as "value" where "1 - value" was meant
+    (0.2: −80 %, not −20 %) shows here, where the forecast cannot refuse it."""
+    q = ((1 - prob) / 2, 0.5, 1 - (1 - prob) / 2)
+    rows = []
+    for spec in measures:
+        where = "all sections" if set(spec.sections) == set(SECTIONS) else ", ".join(spec.sections)
+        for e in spec.effects:
+            lo, med, hi = np.sort(e.multiplier_of(e.quantiles(q)))  # M is monotone in the value
+            if e.target == "wait":
+                what = "waits at the land checkpoints"
+            elif set(e.categories) == set(CATEGORIES):
+                what = f"{e.target} of all categories"
+            else:
+                what = f"{e.target} of {', '.join(e.categories)}"
+            rows.append(
+                {
+                    "measure": spec.name,
+                    "effect": e.name,
+                    "acts_on": f"{what}; {where}",
+                    "multiplier_form": e.multiplier,
+                    "multiplier_median": med,
+                    "multiplier_lower": lo,
+                    "multiplier_upper": hi,
+                    "percent_median": 100 * (med - 1),
+                    "percent_lower": 100 * (lo - 1),
+                    "percent_upper": 100 * (hi - 1),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def format_effects(table: pd.DataFrame, prob: float = 0.9) -> str:
+    """`effects_table` as text: the multiplier M at full strength and the % change it makes."""
+    level = f"{round(100 * prob)} %"
+    lines = [
+        f"Each effect at full strength, from its prior: the multiplier M of what it acts on, median [{level}],",
+        "and the change it makes (M = 0.8 is a 20 % cut); the ramp and lag reach it gradually.",
+    ]
+    for _, r in table.iterrows():
+        m = f"× {r.multiplier_median:.3g} [{r.multiplier_lower:.3g}, {r.multiplier_upper:.3g}]"
+        pct = f"{_pct(r.percent_median)} % [{_pct(r.percent_lower)}, {_pct(r.percent_upper)}]"
+        lines.append(f"  {r.measure + '.' + r.effect:<28} {m:<24} {pct:<26} {r.acts_on}")
     return "\n".join(lines)
