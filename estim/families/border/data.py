@@ -3,16 +3,25 @@ policy events (``border_data``), and the names of its categories, detectors and 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from estim.errors import EstimInputError
+from estim.families.lists.gaps import QUIET_MONTH_CHANCE
+from estim.families.record_periods import runs
 
 CATEGORIES = ("border_resident", "labour_migrant", "transit_migrant", "smuggler", "bypasser")
 JOURNEY_CATEGORIES = CATEGORIES[:4]  # log-linear journeys; bypassers follow the checkpoint flows
 RESIDENT = "border_resident"
 BYPASSER = "bypasser"
+SURVEYED_WITHOUT_RECORDS = "surveyed_without_records"
+"""The rule a section declared surveyed in sections.csv with no apprehension data at all breaks."""
+SURVEYED_MONTH_GAP = "surveyed_month_gap"
+"""The rule a surveyed section's months without records break when the section is too busy for them."""
+GAPS_DOC = 'docs/design.md, "One period of the records"'
 DETECTORS = ("patrol", "technical", "informant")
 HARMONICS = ("cos1", "sin1", "cos2", "sin2")
 
@@ -50,7 +59,7 @@ def _refuse_unreported_months(stats: xr.Dataset, surveyed: np.ndarray) -> None:
     a month without apprehensions, i.e. without crossings caught. So is a month in which no section has any
     apprehension data (records or totals): the span also covers the checkpoint records' months. Refuse
     both, naming the sections and months. A surveyed section's month without records, other sections
-    having data, may be a true 0 and is not refused. (Statistics saved before ``apprehensions_reported``
+    having data, may be a true 0 and is checked by `_check_quiet_surveyed_months`. (Statistics saved before ``apprehensions_reported``
     existed are not checked.)"""
     if "apprehensions_reported" not in stats:
         return
@@ -84,12 +93,116 @@ def _refuse_unreported_months(stats: xr.Dataset, surveyed: np.ndarray) -> None:
     )
 
 
+def _declared_surveyed(sections: pd.DataFrame, order: list[str]) -> np.ndarray:
+    """(section,) the sections.csv column ``surveyed`` (the study surveyed it: individual records exist) in
+    the statistics' order; False where sections.csv has no such column or no row."""
+    if "surveyed" not in sections.columns:
+        return np.zeros(len(order), bool)
+    flag = sections["surveyed"].astype(str).str.strip().str.lower().isin(("true", "1", "yes"))
+    declared = dict(zip(sections["section_id"].astype(str), flag, strict=True))
+    return np.array([bool(declared.get(s, False)) for s in order])
+
+
+def _refuse_surveyed_without_records(
+    stats: xr.Dataset, sections: pd.DataFrame, surveyed: np.ndarray
+) -> None:
+    """A section sections.csv declares surveyed with no individual apprehension record in the whole span and
+    no monthly total either: read as it stands it is a section with no apprehension data, and a month_gap
+    refusal would advise writing its months as 0, i.e. a section where nobody is ever apprehended (the model
+    would infer near-zero crossings or a near-zero apprehension probability there). Refused naming the
+    section, the files and the rule `SURVEYED_WITHOUT_RECORDS`. (A declared section reported by monthly totals
+    instead is read from them, as any section with totals.)"""
+    order = [str(s) for s in stats["section"].values]
+    declared = _declared_surveyed(sections, order)
+    if "apprehensions_reported" in stats:
+        reported = stats["apprehensions_reported"].transpose("section", "month").values.astype(bool)
+        none = ~reported.any(axis=1)
+    else:
+        none = stats["apprehended"].sum(["month", "category", "detector"]).values == 0
+    bad = declared & ~surveyed & none
+    if not bad.any():
+        return
+    names = ", ".join(order[i] for i in np.flatnonzero(bad))
+    months = stats["month"].values
+    span = f"{str(months[0])[:7]} … {str(months[-1])[:7]}" if len(months) else "none"
+    raise EstimInputError(
+        f"sections.csv declares {'section' if bad.sum() == 1 else 'sections'} {names} surveyed (column "
+        "surveyed: individual apprehension records exist), but apprehensions holds no record of "
+        f"{'it' if bad.sum() == 1 else 'them'} in the records' span {span}, and apprehension_totals no "
+        f"monthly total either (rule {SURVEYED_WITHOUT_RECORDS}). The border model would read every month "
+        "there as one without apprehensions: near-zero crossings or a near-zero apprehension probability, "
+        "a confident wrong number. Restore the section's records (or its monthly totals, and set surveyed "
+        f"to false); see {GAPS_DOC}"
+    )
+
+
+def _check_quiet_surveyed_months(
+    stats: xr.Dataset, surveyed: np.ndarray, *, allow_empty_months: bool
+) -> None:
+    """A surveyed section's month without any record (other sections having data) is read as a month in
+    which nobody was apprehended there. With q apprehensions in the section's lower-quartile month of the span
+    (a quiet season's, not the median's: seasons differ), a run of k months with none comes by chance about
+    e^(−q·k) of the time at a given place, and about T·e^(−q·k) somewhere in the span's T months (as for the
+    lists, `estim.families.lists.gaps`, which checks one period): refused when T·e^(−q·k) <
+    `QUIET_MONTH_CHANCE` for the section's longest such run (rule `SURVEYED_MONTH_GAP`, naming the file,
+    sections and months) unless ``allow_empty_months``, else warned of."""
+    if "apprehensions_reported" not in stats or not surveyed.any():
+        return
+    reported = stats["apprehensions_reported"].transpose("section", "month").values.astype(bool)
+    counts = stats["apprehended"].sum(["category", "detector"]).transpose("section", "month").values
+    months = [str(m)[:7] for m in stats["month"].values]
+    anywhere = reported.any(axis=0)  # months with no data anywhere are refused as month_gap
+    refused, declared, sparse = [], [], []
+    for s in np.flatnonzero(surveyed):
+        missing = ~reported[s] & anywhere
+        if not missing.any():
+            continue
+        quiet = float(np.quantile(counts[s], 0.25))
+        idx = np.flatnonzero(missing)
+        longest = max(len(r) for r in np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1))
+        text = (
+            f"section {stats['section'].values[s]} in {runs(months, missing)} ({int(missing.sum())} of "
+            f"{len(months)} months; {quiet:,.0f} apprehensions in its lower-quartile month)"
+        )
+        if len(months) * np.exp(-quiet * longest) >= QUIET_MONTH_CHANCE:
+            sparse.append(text)
+        else:
+            (declared if allow_empty_months else refused).append(text)
+    if refused:
+        raise EstimInputError(
+            f"apprehensions holds no record of {'; nor of '.join(refused)}, though other sections have "
+            f"apprehension data then (rule {SURVEYED_MONTH_GAP}). With that many apprehensions in the "
+            f"section's lower-quartile month, so long a run of months with none would come by chance "
+            f"anywhere in the span less than once in {1 / QUIET_MONTH_CHANCE:,.0f}: the months are missing from the file, and the border model "
+            "would read them as months nobody was apprehended in there (near-zero crossings or a near-zero "
+            "apprehension probability). Restore them; if nobody was in fact apprehended then, declare it "
+            f"(border_data(..., allow_empty_months=True)); see {GAPS_DOC}"
+        )
+    said = []
+    if declared:
+        said.append(f"{'; '.join(declared)}: declared months nobody was apprehended in")
+    if sparse:
+        said.append(
+            f"{'; '.join(sparse)}: read as months nobody was apprehended in there, too few records to "
+            "tell them from months missing from the file"
+        )
+    if said:
+        warnings.warn(
+            f"apprehensions holds no record of {'; and of '.join(said)} (other sections have apprehension "
+            "data then). If they are missing from the file, the border model underestimates the section's "
+            f"crossings or apprehension probability; see {GAPS_DOC}",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def border_data(
     stats: xr.Dataset,
     sections: pd.DataFrame,
     events: pd.DataFrame,
     *,
     linkage: xr.Dataset | None,
+    allow_empty_months: bool = False,
 ) -> xr.Dataset:
     """The border model's data from the sufficient statistics (``sufficient_statistics(period="month")``),
     the section table and the policy events: totals, repeat-apprehension frequencies of the surveyed
@@ -97,7 +210,12 @@ def border_data(
     (`estim.statistics.linkage.linkage_statistics` on the same sections, months and categories) the surveyed
     sections' apprehended journeys linked to the in-country registers, which identify the retry probability.
     With ``linkage=None`` the data say nothing about r (``linked_journeys`` has the one pattern "none", no
-    lists): a deliberate choice, hence a required argument. `records_data` makes all of it from records."""
+    lists): a deliberate choice, hence a required argument. `records_data` makes all of it from records.
+
+    A section sections.csv declares surveyed with no apprehension data is refused
+    (`SURVEYED_WITHOUT_RECORDS`), and so are a surveyed section's months without records when its quiet
+    months' counts make them implausible (`SURVEYED_MONTH_GAP`; ``allow_empty_months=True`` declares them true zeros, with
+    a warning); sparser sections' such months are warned of."""
     if stats.attrs.get("period") != "month":
         raise EstimInputError(
             "the border model needs monthly repeat-apprehension frequencies: "
@@ -111,7 +229,9 @@ def border_data(
     by_detector = stats["apprehended"].transpose("section", "month", "category", "detector")
     apprehensions = by_detector.sum("detector")
     surveyed = stats["individual_records"].values.astype(bool)
+    _refuse_surveyed_without_records(stats, sections, surveyed)
     _refuse_unreported_months(stats, surveyed)
+    _check_quiet_surveyed_months(stats, surveyed, allow_empty_months=allow_empty_months)
     freq = stats["frequency"].transpose("section", "period", "category", "k").values
     if freq.shape[1] != len(months):
         raise EstimInputError("frequency periods do not match the months")
