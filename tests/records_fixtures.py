@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from estim.paths import SYNTHETIC_DIR
 
 _SOURCE = "assumed"
 
@@ -87,6 +91,26 @@ def write_dataset(
     for name, lines in chosen.items():
         if lines is not None:
             (folder / f"{name}.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+def copy_synthetic(folder: Path, keep: Callable[[str, str], bool]) -> Path:
+    """The shipped synthetic records copied into `folder`, each dated row of every file kept when
+    `keep(file name, the row's date or month)`; files without a date or month column linked as shipped. A
+    link is the shipped file itself: unlink it before writing an edited copy in its place."""
+    folder.mkdir()
+    for name in sorted(os.listdir(SYNTHETIC_DIR)):
+        if not name.endswith(".csv"):
+            continue
+        lines = (SYNTHETIC_DIR / name).read_text(encoding="utf-8").splitlines()
+        header = lines[0].split(",")
+        column = "date" if "date" in header else "month" if "month" in header else None
+        if column is None:
+            (folder / name).symlink_to(SYNTHETIC_DIR / name)
+            continue
+        i = header.index(column)
+        kept = [lines[0]] + [line for line in lines[1:] if keep(name, line.split(",")[i])]
+        (folder / name).write_text("\n".join(kept) + "\n", encoding="utf-8")
     return folder
 
 

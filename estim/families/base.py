@@ -251,6 +251,11 @@ class Family:
         Options that families sharing this one's model code take and this one would ignore, each with why
         (``nodes`` of the logit-normal integral, on M0: "M0 has no heterogeneity to integrate"): refused when
         a spec is read, saying so, rather than as unknown.
+    data_idle_options(data, given) -> dict[str, str]
+        Optional. The options of ``given`` (a spec's ``[options]`` as written, defaults not filled in) that
+        ``data`` leave without effect whatever their value, each with what follows ``[options]`` in the
+        refusal (the border model's terrain shift on sections of one terrain): known only with the data, so
+        refused when the model is built (`estim.run.fit.build_model`; `idle_given_data`).
     """
 
     name: str
@@ -274,6 +279,7 @@ class Family:
     precheck: Callable[..., dict[str, Any] | None] | None = None
     options: tuple[Option | str, ...] | None = None
     idle_options: Mapping[str, str] = field(default_factory=dict)
+    data_idle_options: Callable[[xr.Dataset, Mapping[str, Any]], dict[str, str]] | None = None
 
     @property
     def data_kind(self) -> str:
@@ -319,6 +325,11 @@ class Family:
             elif name in specs and (why := specs[name].idle(given)) is not None:
                 idle[name] = f"in the {self.name} model it {why}"
         return idle
+
+    def idle_given_data(self, data: xr.Dataset, given: Mapping[str, Any]) -> dict[str, str]:
+        """The ``[options]`` of `given` that `data` leave without effect (`data_idle_options`), each with what
+        follows ``[options]`` in the refusal; empty when all act or the family declares none."""
+        return {} if self.data_idle_options is None else self.data_idle_options(data, given)
 
 
 FAMILIES: dict[str, Family] = {}

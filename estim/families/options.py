@@ -158,7 +158,7 @@ class Option:
             return None
         needs = " and ".join(f"{k} {_needed(values)}" for k, values in unmet)
         has = "; ".join(
-            f"here {k} = {_shown_toml(given[k])}" if k in given else f"here {k} is not given"
+            f"here {k} = {shown_toml(given[k])}" if k in given else f"here {k} is not given"
             for k, _ in unmet
         )
         why = f" ({self.because})" if self.because else ""
@@ -197,7 +197,8 @@ def _same(a: Any, b: Any) -> bool:
     return isinstance(a, bool) == isinstance(b, bool) and a == b
 
 
-def _shown_toml(value: Any) -> str:
+def shown_toml(value: Any) -> str:
+    """`value` as a spec writes it: ``true``, ``"gamma"``, ``0.7``."""
     if isinstance(value, bool):
         return "true" if value else "false"
     return f'"{value}"' if isinstance(value, str) else repr(value)
@@ -206,7 +207,7 @@ def _shown_toml(value: Any) -> str:
 def _needed(values: tuple[Any, ...]) -> str:
     """``= true``, ``not given``, ``= "poisson" or "gamma"``: the values an option needs another to have."""
     given = [v for v in values if v is not None]
-    words = " or ".join(map(_shown_toml, given))
+    words = " or ".join(map(shown_toml, given))
     if None not in values:
         return f"= {words}"
     return "not given" + (f" or = {words}" if given else "")

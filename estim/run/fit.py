@@ -167,6 +167,14 @@ def _say(progress: Progress | None, message: str) -> None:
         progress(message)
 
 
+def _idle(message: str, how: str, progress: Progress | None) -> None:
+    """A prior or option that would change nothing: refused (``how="refuse"``), or said and warned of."""
+    if how == "refuse":
+        raise EstimInputError(message)
+    _say(progress, f"warning: {message}")
+    warnings.warn(message, stacklevel=3)
+
+
 def build_model(
     spec: ModelSpec,
     family: Family,
@@ -179,8 +187,10 @@ def build_model(
 
     A spec prior the model never reads (`estim.priors.watched`): a pooling scale in an unpooled model, a
     parameter the data or ``[options]`` leave out, would change nothing, and is refused (`EstimInputError`)
-    before anything is sampled; with ``idle_priors="warn"`` it is said instead (a sensitivity variant whose
-    options leave out a parameter the spec has a prior for)."""
+    before anything is sampled, as is an ``[options]`` entry these data leave without effect
+    (`Family.idle_given_data`); with ``idle_priors="warn"`` either is said instead (a sensitivity variant)."""
+    for text in family.idle_given_data(data, spec.options).values():
+        _idle(f"{spec.path or spec.name}: [options] {text}", idle_priors, progress)
     priors, read = watched(spec.priors)
     model = family.build(data, priors, **spec.options)
     idle = sorted(set(spec.priors) - read)
@@ -192,10 +202,7 @@ def build_model(
             f"does not use {them} (its parameters here: {free}), so {them} would change nothing; remove "
             f"{them}, or give the [options] under which the model has {them}"
         )
-        if idle_priors == "refuse":
-            raise EstimInputError(message)
-        _say(progress, f"warning: {message}")
-        warnings.warn(message, stacklevel=2)
+        _idle(message, idle_priors, progress)
     return model
 
 
@@ -222,8 +229,8 @@ def sample(
     """Prior predictive, NUTS (nutpie), pointwise log-likelihood, posterior predictive and draws of N.
     `progress` receives a line of text at each stage and every ten seconds or so while sampling. Predictive
     draws and the log-likelihood are kept compact (`estim.run.compact`), what was done noted in the
-    attributes. A spec prior the model does not use is refused, or with ``idle_priors="warn"`` said
-    (`build_model`)."""
+    attributes. A spec prior or ``[options]`` entry that would change nothing is refused, or with
+    ``idle_priors="warn"`` said (`build_model`)."""
     if family.exact is not None:
         return _sample_exact(spec, family, data, progress)
     s = spec.sampler
@@ -380,8 +387,8 @@ def fit(
     (``attempts_json``); a failed fit is marked failed in the file and `FitResult.passed` is False. Raises
     `EstimInputError` for a spec whose data cannot be loaded. `progress` (e.g. ``print``) receives a line of
     text at each stage and while sampling. `table` is the DataFrame of a spec made by `fit_table`. A spec prior
-    the model does not use is refused before sampling, or with ``idle_priors="warn"`` said (`build_model`).
-    """
+    or ``[options]`` entry that would change nothing is refused before sampling, or with
+    ``idle_priors="warn"`` said (`build_model`)."""
     family = family_of(spec)
     path = Path(out) if out is not None else spec.default_output()
     source, synthetic = data_source(spec)

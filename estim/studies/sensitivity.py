@@ -106,7 +106,8 @@ def variant_row(
     vspec = variant_spec(
         spec, name, overrides, design.target_accept, options, design.variant_sampler.get(name)
     )
-    # a variant's options may leave out a parameter the spec has a prior for (r fixed): said, not refused
+    # a variant's options may leave out a parameter the spec has a prior for (r fixed), or be left without
+    # effect by the data (after_background without registers): said, not refused, so the study goes on
     out = Path(folder) / f"{vspec.name}.nc"
     result = fit(vspec, out=out, force=force, progress=progress, idle_priors="warn")
     return {

@@ -10,7 +10,6 @@ keyword, never the CLI's own output.
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 from click.testing import CliRunner
-from records_fixtures import TOTALS_TO_DECEMBER, write_dataset
+from records_fixtures import TOTALS_TO_DECEMBER, copy_synthetic, write_dataset
 
 from estim.cli import cli
 from estim.errors import EstimInputError
@@ -39,35 +38,18 @@ def _key(monkeypatch):
     monkeypatch.setenv("ESTIM_PSEUDONYM_KEY", KEY)
 
 
-def _copy(folder: Path, keep) -> Path:
-    """The shipped records, each dated row of every file kept when `keep(file, line's date or month)`; files
-    without a date or month column linked as shipped."""
-    folder.mkdir()
-    for name in sorted(os.listdir(SYNTHETIC_DIR)):
-        if not name.endswith(".csv"):
-            continue
-        lines = (SYNTHETIC_DIR / name).read_text(encoding="utf-8").splitlines()
-        header = lines[0].split(",")
-        column = "date" if "date" in header else "month" if "month" in header else None
-        if column is None:
-            (folder / name).symlink_to(SYNTHETIC_DIR / name)
-            continue
-        i = header.index(column)
-        kept = [lines[0]] + [line for line in lines[1:] if keep(name, line.split(",")[i])]
-        (folder / name).write_text("\n".join(kept) + "\n", encoding="utf-8")
-    return folder
-
-
 @pytest.fixture(scope="module")
 def cut(tmp_path_factory) -> Path:
     """The shipped records as if they had stopped at the end of June 2017."""
-    return _copy(tmp_path_factory.mktemp("cut") / "cut", lambda _, when: when[:7] <= "2017-06")
+    return copy_synthetic(
+        tmp_path_factory.mktemp("cut") / "cut", lambda _, when: when[:7] <= "2017-06"
+    )
 
 
 @pytest.fixture(scope="module")
 def no_march(tmp_path_factory) -> Path:
     """The shipped records with every apprehension record of March 2017 taken out of the apprehension file."""
-    return _copy(
+    return copy_synthetic(
         tmp_path_factory.mktemp("gap") / "no_march",
         lambda name, when: name != "apprehensions.csv" or not when.startswith("2017-03"),
     )

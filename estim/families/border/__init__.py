@@ -20,6 +20,7 @@ from estim.families.border.generated import (
     population,
     simulate_counts,
 )
+from estim.families.border.idle_options import idle_on_data
 from estim.families.border.model import DEFAULT_PRIORS, OBSERVED, build_border
 from estim.families.border.rates import Rates, posterior_parameters, rates
 from estim.families.border.repeat_dispersion import check_before_sampling
@@ -77,6 +78,8 @@ BORDER = register(
         estimates_posterior=with_repeated_trials,
         precheck=check_before_sampling,
         options=OPTIONS,
+        # an option some data leave without effect (a terrain shift on one terrain), refused at building
+        data_idle_options=idle_on_data,
     )
 )
 

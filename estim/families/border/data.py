@@ -21,6 +21,10 @@ SURVEYED_WITHOUT_RECORDS = "surveyed_without_records"
 """The rule a section declared surveyed in sections.csv with no apprehension data at all breaks."""
 SURVEYED_MONTH_GAP = "surveyed_month_gap"
 """The rule a surveyed section's months without records break when the section is too busy for them."""
+SURVEYED_FROM_TOTALS = "surveyed_from_totals"
+"""The rule a section sections.csv declares surveyed but known by monthly totals alone breaks (warned of)."""
+UNSURVEYED_WITH_RECORDS = "unsurveyed_with_records"
+"""The rule a section sections.csv declares not surveyed but with individual records breaks (warned of)."""
 GAPS_DOC = 'docs/design.md, "One period of the records"'
 DETECTORS = ("patrol", "technical", "informant")
 HARMONICS = ("cos1", "sin1", "cos2", "sin2")
@@ -93,14 +97,70 @@ def _refuse_unreported_months(stats: xr.Dataset, surveyed: np.ndarray) -> None:
     )
 
 
-def _declared_surveyed(sections: pd.DataFrame, order: list[str]) -> np.ndarray:
-    """(section,) the sections.csv column ``surveyed`` (the study surveyed it: individual records exist) in
-    the statistics' order; False where sections.csv has no such column or no row."""
+def _declared(sections: pd.DataFrame, order: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(section,) twice, in the statistics' order: the sections.csv column ``surveyed`` (the study surveyed
+    it: individual records exist), and whether sections.csv says it at all (a row with that column)."""
     if "surveyed" not in sections.columns:
-        return np.zeros(len(order), bool)
+        return np.zeros(len(order), bool), np.zeros(len(order), bool)
     flag = sections["surveyed"].astype(str).str.strip().str.lower().isin(("true", "1", "yes"))
     declared = dict(zip(sections["section_id"].astype(str), flag, strict=True))
-    return np.array([bool(declared.get(s, False)) for s in order])
+    return (
+        np.array([bool(declared.get(s, False)) for s in order]),
+        np.array([s in declared for s in order]),
+    )
+
+
+def _declared_surveyed(sections: pd.DataFrame, order: list[str]) -> np.ndarray:
+    """(section,) the sections.csv column ``surveyed`` in the statistics' order; False where sections.csv has
+    no such column or no row."""
+    return _declared(sections, order)[0]
+
+
+def _warn_declared_otherwise(
+    stats: xr.Dataset, sections: pd.DataFrame, surveyed: np.ndarray
+) -> None:
+    """The model reads a section as surveyed when apprehensions holds individual records of it, whatever
+    sections.csv declares. A declared section known by its monthly totals alone (`SURVEYED_FROM_TOTALS`) is
+    fitted from them, as a section without records: a sound fit of what the files hold, but not of the
+    survey sections.csv describes (its repeat apprehensions, the apprehension probability's best evidence,
+    may have been left out of the file). A section declared not surveyed with records
+    (`UNSURVEYED_WITH_RECORDS`) is fitted as surveyed: right if the records are its own, wrong if they are
+    another section's filed under its id. Either is warned of, naming the sections and what to correct; a
+    declared section with no data at all is refused (`_refuse_surveyed_without_records`)."""
+    order = [str(s) for s in stats["section"].values]
+    declared, stated = _declared(sections, order)
+    said = []
+    from_totals = declared & ~surveyed
+    if from_totals.any():
+        names = ", ".join(order[i] for i in np.flatnonzero(from_totals))
+        one = from_totals.sum() == 1
+        said.append(
+            f"sections.csv declares {'section' if one else 'sections'} {names} surveyed (column surveyed: "
+            f"individual apprehension records exist), but apprehensions holds no record of "
+            f"{'it' if one else 'them'}: {'it is' if one else 'they are'} fitted from "
+            f"{'its' if one else 'their'} monthly totals in apprehension_totals, as sections without "
+            "individual records are, without repeat apprehensions or register linkage (rule "
+            f"{SURVEYED_FROM_TOTALS}). If the records were left out of apprehensions, restore them; if only "
+            "the totals exist, set surveyed to false in sections.csv"
+        )
+    with_records = stated & ~declared & surveyed
+    if with_records.any():
+        idx = np.flatnonzero(with_records)
+        recorded = (stats["frequency"] * stats["k"]).sum(["period", "category", "k"]).values
+        names = ", ".join(order[i] for i in idx)
+        counts = ", ".join(f"{order[i]}: {int(recorded[i]):,} apprehensions" for i in idx)
+        one = len(idx) == 1
+        said.append(
+            f"sections.csv declares {'section' if one else 'sections'} {names} not surveyed (column "
+            f"surveyed false), but apprehensions holds individual records of {'it' if one else 'them'} "
+            f"({counts}): "
+            f"{'it is' if one else 'they are'} fitted as surveyed, {'its' if one else 'their'} repeat "
+            "apprehensions informing the apprehension probability of every section (rule "
+            f"{UNSURVEYED_WITH_RECORDS}). If the records are {'its' if one else 'their'} own, set surveyed "
+            "to true in sections.csv; if they are another section's, correct their section_id"
+        )
+    if said:
+        warnings.warn(f"{'; and '.join(said)}; see {GAPS_DOC}", UserWarning, stacklevel=3)
 
 
 def _refuse_surveyed_without_records(
@@ -111,7 +171,7 @@ def _refuse_surveyed_without_records(
     refusal would advise writing its months as 0, i.e. a section where nobody is ever apprehended (the model
     would infer near-zero crossings or a near-zero apprehension probability there). Refused naming the
     section, the files and the rule `SURVEYED_WITHOUT_RECORDS`. (A declared section reported by monthly totals
-    instead is read from them, as any section with totals.)"""
+    instead is read from them, as any section with totals, with a warning: `_warn_declared_otherwise`.)"""
     order = [str(s) for s in stats["section"].values]
     declared = _declared_surveyed(sections, order)
     if "apprehensions_reported" in stats:
@@ -138,16 +198,17 @@ def _refuse_surveyed_without_records(
 
 def _check_quiet_surveyed_months(
     stats: xr.Dataset, surveyed: np.ndarray, *, allow_empty_months: bool
-) -> None:
+) -> int:
     """A surveyed section's month without any record (other sections having data) is read as a month in
     which nobody was apprehended there. With q apprehensions in the section's lower-quartile month of the span
     (a quiet season's, not the median's: seasons differ), a run of k months with none comes by chance about
     e^(−q·k) of the time at a given place, and about T·e^(−q·k) somewhere in the span's T months (as for the
     lists, `estim.families.lists.gaps`, which checks one period): refused when T·e^(−q·k) <
     `QUIET_MONTH_CHANCE` for the section's longest such run (rule `SURVEYED_MONTH_GAP`, naming the file,
-    sections and months) unless ``allow_empty_months``, else warned of."""
+    sections and months) unless ``allow_empty_months``, else warned of. Returns the number of sections whose
+    runs ``allow_empty_months`` declared true zeros."""
     if "apprehensions_reported" not in stats or not surveyed.any():
-        return
+        return 0
     reported = stats["apprehensions_reported"].transpose("section", "month").values.astype(bool)
     counts = stats["apprehended"].sum(["category", "detector"]).transpose("section", "month").values
     months = [str(m)[:7] for m in stats["month"].values]
@@ -176,7 +237,8 @@ def _check_quiet_surveyed_months(
             f"anywhere in the span less than once in {1 / QUIET_MONTH_CHANCE:,.0f}: the months are missing from the file, and the border model "
             "would read them as months nobody was apprehended in there (near-zero crossings or a near-zero "
             "apprehension probability). Restore them; if nobody was in fact apprehended then, declare it "
-            f"(border_data(..., allow_empty_months=True)); see {GAPS_DOC}"
+            "([data] allow_empty_months = true in the spec, or border_data(..., allow_empty_months=True) "
+            f"from Python); see {GAPS_DOC}"
         )
     said = []
     if declared:
@@ -194,6 +256,7 @@ def _check_quiet_surveyed_months(
             UserWarning,
             stacklevel=3,
         )
+    return len(declared)
 
 
 def border_data(
@@ -214,8 +277,12 @@ def border_data(
 
     A section sections.csv declares surveyed with no apprehension data is refused
     (`SURVEYED_WITHOUT_RECORDS`), and so are a surveyed section's months without records when its quiet
-    months' counts make them implausible (`SURVEYED_MONTH_GAP`; ``allow_empty_months=True`` declares them true zeros, with
-    a warning); sparser sections' such months are warned of."""
+    months' counts make them implausible (`SURVEYED_MONTH_GAP`; ``allow_empty_months=True``, a spec's
+    ``[data] allow_empty_months = true``, declares them true zeros, with a warning; declaring it where nothing
+    is refused is warned of); sparser sections' such months are warned of. A section sections.csv declares
+    surveyed but known by monthly totals alone, and one it declares not surveyed with individual records, are
+    read from what the apprehension files hold, with a warning (`SURVEYED_FROM_TOTALS`,
+    `UNSURVEYED_WITH_RECORDS`)."""
     if stats.attrs.get("period") != "month":
         raise EstimInputError(
             "the border model needs monthly repeat-apprehension frequencies: "
@@ -230,8 +297,18 @@ def border_data(
     apprehensions = by_detector.sum("detector")
     surveyed = stats["individual_records"].values.astype(bool)
     _refuse_surveyed_without_records(stats, sections, surveyed)
+    _warn_declared_otherwise(stats, sections, surveyed)
     _refuse_unreported_months(stats, surveyed)
-    _check_quiet_surveyed_months(stats, surveyed, allow_empty_months=allow_empty_months)
+    declared = _check_quiet_surveyed_months(stats, surveyed, allow_empty_months=allow_empty_months)
+    if allow_empty_months and not declared:
+        # a declaration about these records: where they hold nothing it would excuse, it is idle
+        warnings.warn(
+            "allow_empty_months = true declares nothing here ([data] allow_empty_months, or border_data's "
+            "keyword): no surveyed section's run of months without records would be refused (rule "
+            f"{SURVEYED_MONTH_GAP}), so it changes nothing; remove it. See {GAPS_DOC}",
+            UserWarning,
+            stacklevel=2,
+        )
     freq = stats["frequency"].transpose("section", "period", "category", "k").values
     if freq.shape[1] != len(months):
         raise EstimInputError("frequency periods do not match the months")

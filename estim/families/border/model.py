@@ -123,6 +123,7 @@ from estim.families.border.data import (
     JOURNEY_CATEGORIES,
     no_bypass_flow,
 )
+from estim.families.border.idle_options import has_linkage
 from estim.families.border.kernels import SADDLEPOINT_ABOVE, negbin_logp, totals_logp
 from estim.families.border.linkage import link_set_names, link_terms
 from estim.families.border.rates import detection, log_rates
@@ -346,7 +347,7 @@ def build_border(
     above = None if saddlepoint_above is False else int(saddlepoint_above)
     lists = [str(x) for x in data["in_country_list"].values]
     linked = data["linked_journeys"].values  # (section, month, category, link_pattern)
-    linkage = bool(lists) and linked[surveyed_idx].sum() > 0
+    linkage = has_linkage(data)  # as the check of after_background reads it
     coords["in_country_list"] = lists
     coords["link_set"] = link_set_names(lists)
     coords["retry_root"] = list(RETRY_ROOT)

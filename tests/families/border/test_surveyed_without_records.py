@@ -4,8 +4,11 @@
 Before: a section sections.csv declares surveyed with no record at all (and no monthly total) was refused as a
 ``month_gap`` whose advice was to write its months as 0, i.e. a section where nobody is ever apprehended; and
 a surveyed section with six consecutive months removed from apprehensions (Omsk, ~100 records in its median
-month) was built without a word, those months read as months nobody was apprehended in. The references are
-the shipped records with a section's records removed or thinned, never estim's output on the same input.
+month) was built without a word, those months read as months nobody was apprehended in. And a section
+sections.csv declares surveyed but reported by monthly totals only was fitted as an unsurveyed one, and a section
+it declares not surveyed but with individual records as a surveyed one, both without a word (the files
+contradict each other, and the model reads the apprehension files). The references are the shipped records with
+a section's records removed, thinned or turned into monthly totals, never estim's output on the same input.
 """
 
 from __future__ import annotations
@@ -97,3 +100,59 @@ def test_shipped_records_build_without_a_gap_warning(records):
         warnings.simplefilter("error")
         data = records_data(records)
     assert list(data["section"].values[data["surveyed"].values]) == ["orenburg", "omsk"]
+
+
+def _omsk_as_totals(records):
+    """The shipped records with Omsk's individual apprehension records replaced by its monthly totals (each
+    month × category × detector, zeros included, as the unsurveyed sections' totals are written)."""
+    a = records.apprehensions
+    omsk = a["section_id"].astype(str) == "omsk"
+    shipped = records.apprehension_totals
+    grid = shipped[shipped["section_id"].astype(str) == "astrakhan"][
+        ["month", "category", "detected_by"]
+    ]
+    counts = (
+        a[omsk]
+        .assign(month=pd.to_datetime(a.loc[omsk, "date"]).dt.to_period("M").dt.to_timestamp())
+        .groupby(["month", "category", "detected_by"])
+        .size()
+    )
+    keys = pd.MultiIndex.from_frame(grid.astype({"category": str, "detected_by": str}))
+    totals = grid.assign(
+        section_id="omsk", apprehensions=counts.reindex(keys, fill_value=0).to_numpy()
+    ).astype(shipped.dtypes.to_dict())
+    assert int(totals["apprehensions"].sum()) == int(omsk.sum())
+    return dataclasses.replace(
+        records,
+        apprehensions=a[~omsk].reset_index(drop=True),
+        apprehension_totals=pd.concat([shipped, totals[shipped.columns]], ignore_index=True),
+    )
+
+
+def test_declared_surveyed_section_known_by_its_totals_alone_is_warned_of(records):
+    totals = _omsk_as_totals(records)
+    with pytest.warns(UserWarning, match="surveyed_from_totals") as said:
+        data = records_data(totals)
+    text = " ".join(str(w.message) for w in said if "surveyed_from_totals" in str(w.message))
+    assert "sections.csv declares section omsk surveyed" in text
+    assert "orenburg" not in text
+    # read from its totals, as an unsurveyed section: every apprehension of the records is there
+    assert not bool(data["surveyed"].sel(section="omsk"))
+    assert int(data["apprehensions"].sel(section="omsk").sum()) == int(
+        (records.apprehensions["section_id"].astype(str) == "omsk").sum()
+    )
+
+
+def test_section_with_records_declared_not_surveyed_is_warned_of(records):
+    sections = records.sections.assign(
+        surveyed=records.sections["surveyed"] & (records.sections["section_id"] != "omsk")
+    )
+    declared = dataclasses.replace(records, sections=sections)
+    with pytest.warns(UserWarning, match="unsurveyed_with_records") as said:
+        data = records_data(declared)
+    text = " ".join(str(w.message) for w in said if "unsurveyed_with_records" in str(w.message))
+    assert "sections.csv declares section omsk not surveyed" in text
+    assert "orenburg" not in text
+    # fitted from its records, as a surveyed section: its repeat frequencies are read
+    assert bool(data["surveyed"].sel(section="omsk"))
+    assert int(data["frequency"].sel(section="omsk").sum()) > 0
