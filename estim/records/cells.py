@@ -361,7 +361,7 @@ def _message(rule: int, col: Column, text: str, personal: bool) -> str:
         return f"{v} has leading or trailing spaces"
     if rule == _TYPE:
         if kind == "int":
-            if text.strip().lstrip("+-").isdigit():
+            if re.fullmatch(r"[+-]?[0-9]+", text.strip()):
                 return f"{v} is too large for a whole number"
             return f"{v} is not a whole number"
         if kind == "float":
@@ -399,8 +399,11 @@ def _message(rule: int, col: Column, text: str, personal: bool) -> str:
         return f"{v} is implausible: outside {_number(low)} to {_number(high)}{unit}"
     if rule == _CHOICE:
         assert col.choices is not None
-        meant = _spelled(text)
-        hint = f" (did you mean {meant!r}? values are written as listed)" * (meant in col.choices)
+        meant, hint = _spelled(text), ""
+        if meant in col.choices:
+            hint = f" (did you mean {meant!r}? values are written as listed)"
+        elif _spelled(_latin(text)) in col.choices:
+            hint = f" (did you mean {_spelled(_latin(text))!r}? {_CYRILLIC_HINT})"
         return f"{v} is not one of: {', '.join(col.choices)}{hint}"
     if rule == _PATTERN:
         return f"{v} does not match the pattern {col.pattern} ({col.description})"
@@ -417,6 +420,23 @@ def _message(rule: int, col: Column, text: str, personal: bool) -> str:
             "and export again"
         )
     raise AssertionError(rule)
+
+
+LOOKALIKES = dict(zip("АВЕКМНОРСТУХІЈЅҺаеорсухіјѕһк", "ABEKMHOPCTYXIJSHaeopcyxijshk", strict=True))
+"""Cyrillic letters (Russian, Kazakh, Ukrainian) that look like Latin ones: a keyboard switched to the
+Russian or Kazakh layout types them in a Latin id (``РК123`` for ``PK123``), and the two look the same."""
+
+_TO_LATIN = str.maketrans(LOOKALIKES)
+
+_CYRILLIC_HINT = (
+    "it holds Cyrillic letters that look like Latin ones, as a keyboard switched to the Russian or "
+    "Kazakh layout types them"
+)
+
+
+def _latin(text: str) -> str:
+    """`text` with the Cyrillic letters of `LOOKALIKES` written as the Latin ones they look like."""
+    return text.translate(_TO_LATIN)
 
 
 def _spelled(text: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 import warnings
 from collections.abc import Iterable
@@ -14,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from estim.records.cells import _Checked
+from estim.records.cells import LOOKALIKES, _Checked
 from estim.records.read import RawTable, read_table
 from estim.records.report import ValidationReport, _Batch, _Collector, _single
 from estim.records.schemas import SCHEMAS
@@ -59,12 +58,20 @@ class DatasetCheck:
 
 def _record_files(folder: Path) -> tuple[dict[str, list[Path]], list[Path], dict[str, list[Path]]]:
     """Record files by type, .csv/.parquet files whose name is no record type, and files in another format
-    named after a record type (``apprehension_totals.xlsx``, ``registers.csv.gz``), by type."""
+    or folders named after a record type (``apprehension_totals.xlsx``, ``registers.csv.gz``,
+    ``apprehension_totals/`` holding a file per month), by type."""
     found: dict[str, list[Path]] = {}
     unknown: list[Path] = []
     other_format: dict[str, list[Path]] = {}
     for p in sorted(folder.iterdir()):
-        if not p.is_file() or p.name.startswith("."):
+        if p.name.startswith("."):
+            continue
+        if p.is_dir():  # ``registers/``, or ``registers.parquet/`` as Spark and Dask write it
+            base = p.name.split(".", 1)[0].lower()
+            if base in SCHEMAS:
+                other_format.setdefault(base, []).append(p)
+            continue
+        if not p.is_file():
             continue
         if p.suffix.lower() not in RECORD_SUFFIXES:
             base = p.name.split(".", 1)[0].lower()
@@ -81,17 +88,24 @@ def _record_files(folder: Path) -> tuple[dict[str, list[Path]], list[Path], dict
 def _other_format_batches(
     display: str, found: dict[str, list[Path]], other_format: dict[str, list[Path]]
 ) -> list[_Batch]:
-    """A table kept only in a format estim does not read would be left out without a word: an optional
-    one (monthly totals, registers) would then count as absent, and its sections as having no data."""
+    """A table kept only in a format estim does not read, or in a folder of files, would be left out
+    without a word: an optional one (monthly totals, registers) would then count as absent, and its
+    sections as having no data."""
     return [
         _single(
             _join(display, p.name),
             None,
             None,
             "unread_file",
-            f"this looks like the {name} table, but estim reads record files only as .csv or "
-            f".parquet and there is no {name}.csv or {name}.parquet: save it as {name}.csv (UTF-8, "
-            "comma-separated) or move it out of the folder",
+            (
+                f"this folder looks like the {name} table in several files, but estim reads one "
+                f"file per table and there is no {name}.csv or {name}.parquet: join the files into "
+                f"{name}.csv (one header) or one {name}.parquet, or move the folder out"
+                if p.is_dir()
+                else f"this looks like the {name} table, but estim reads record files only as .csv "
+                f"or .parquet and there is no {name}.csv or {name}.parquet: save it as {name}.csv "
+                "(UTF-8, comma-separated) or move it out of the folder"
+            ),
         )
         for name, paths in other_format.items()
         if name not in found
@@ -381,44 +395,74 @@ _KEY_RULES = {
     ),
     "key_unicode": (
         "written with other Unicode characters that look the same (another Unicode normal form, "
-        "full-width digits, a no-break space, an invisible character)"
+        "full-width digits, an invisible character)"
+    ),
+    "key_separator": (
+        "written with other spaces or dashes inside (as 4507 123456, 4507-123456 and 4507123456 "
+        "are one passport number)"
+    ),
+    "key_script": (
+        "written with Cyrillic letters that look like Latin ones, or the other way round (Р, К, С, О "
+        "for P, K, C, O: a keyboard switched to the Russian or Kazakh layout)"
     ),
 }
-"""Rules for person keys that are one key spelled two ways, and how the second differs from the first."""
+"""Rules for person keys that are one key spelled two ways, and how the second differs from the first,
+in the order they are told apart (`_key_rules`)."""
+
+_SEPARATORS = r"[\s\p{Z}\p{Pd}]+"
+"""Spaces and dashes inside a key (after NFKC, which makes a no-break space a space)."""
 
 
-def _fold(values: pa.Array) -> pa.Array:
+def _fold(values: pa.Array, *, script: bool = True, separators: bool = True) -> pa.Array:
     """Person keys with the differences of `_KEY_RULES` taken out: Unicode compatibility form (NFKC)
-    without invisible format characters, lower case, and an all-digit key as its number (``007`` and
-    ``7.0`` are ``7``)."""
+    without invisible format characters, Cyrillic letters that look like Latin ones as those
+    (`LOOKALIKES`), lower case, no spaces or dashes inside, and an all-digit key as its number (``007``
+    and ``7.0`` are ``7``). `script` and `separators` keep the letters and the separators as written."""
     folded = pc.replace_substring_regex(pc.utf8_normalize(values, form="NFKC"), r"\p{Cf}", "")
-    return pc.replace_substring_regex(pc.utf8_lower(folded), r"^0*([0-9]+)(?:\.0+)?$", r"\1")
+    if script and pc.all(pc.string_is_ascii(folded)).as_py() is False:
+        for cyrillic, latin in LOOKALIKES.items():
+            folded = pc.replace_substring(folded, cyrillic, latin)
+    folded = pc.utf8_lower(folded)
+    if separators:
+        folded = pc.replace_substring_regex(folded, _SEPARATORS, "")
+    return _as_number(folded)
 
 
-def _number(key: str) -> str:
-    found = re.fullmatch(r"0*([0-9]+)(?:\.0+)?", key)
-    return found.group(1) if found else key
+def _as_number(values: pa.Array) -> pa.Array:
+    return pc.replace_substring_regex(values, r"^0*([0-9]+)(?:\.0+)?$", r"\1")
 
 
-def _key_rule(first: str, later: str) -> str:
-    """Which of `_KEY_RULES` tells two keys with the same `_fold` apart."""
-    if first.lower() == later.lower():
-        return "key_case"
-    if _number(first) == _number(later):
-        return "key_number"
-    return "key_unicode"
+def _key_rules(first: pa.Array, later: pa.Array) -> np.ndarray:
+    """Which of `_KEY_RULES` tells each pair of keys with the same `_fold` apart: the first difference
+    in the order of `_KEY_RULES` that accounts for it."""
+
+    def same(a: pa.Array, b: pa.Array) -> np.ndarray:
+        return pc.equal(a, b).to_numpy(zero_copy_only=False).astype(bool)
+
+    case = same(pc.utf8_lower(first), pc.utf8_lower(later))
+    number = same(_as_number(first), _as_number(later))
+    plain = {"script": False, "separators": False}
+    unicode = same(_fold(first, **plain), _fold(later, **plain))
+    spaced = same(_fold(first, script=False), _fold(later, script=False))
+    return np.select(
+        [case, number, unicode, spaced],
+        ["key_case", "key_number", "key_unicode", "key_separator"],
+        "key_script",
+    )
 
 
 def _key_spelling_batches(tables: list[_Keys]) -> list[_Batch]:
     """Person keys that are one key spelled two ways, within a file or between the apprehensions and the
     registers: in other letter case (``PK12ab`` and ``pk12AB``, rule ``key_case``), as another number
     (``00123``, ``123`` and ``123.0``, rule ``key_number``: a spreadsheet drops the leading zeros of a
-    column it takes for numbers, pandas writes a column of whole numbers with a gap as ``123.0``) or in
+    column it takes for numbers, pandas writes a column of whole numbers with a gap as ``123.0``), in
     other Unicode characters that look the same (composed and decomposed ``Й``, full-width digits, a
-    no-break space or a zero-width space inside, rule ``key_unicode``). Read as two people, they would
-    split one person's apprehensions (fewer repeats, a lower re-apprehension rate) and break the link to
-    the registers, biasing every estimate without a sign. Refused, naming both rows (never the keys:
-    personal data)."""
+    zero-width space inside, rule ``key_unicode``), with other spaces or dashes inside (``4507 123456``
+    and ``4507123456``, rule ``key_separator``) or with Cyrillic letters that look like Latin ones
+    (``РК123`` typed on a Russian keyboard layout for ``PK123``, rule ``key_script``). Read as two
+    people, they would split one person's apprehensions (fewer repeats, a lower re-apprehension rate)
+    and break the link to the registers, biasing every estimate without a sign. Refused, naming both
+    rows (never the keys: personal data)."""
     if not tables or sum(len(t.values) for t in tables) == 0:
         return []
     every = pa.chunked_array([t.values for t in tables], pa.string())
@@ -440,7 +484,9 @@ def _key_spelling_batches(tables: list[_Keys]) -> list[_Batch]:
     first = frame[~repeat].set_index("folded")
     later = frame[repeat].copy()
     firsts = first.loc[later["folded"].to_numpy()]
-    later["rule"] = [_key_rule(a, b) for a, b in zip(firsts["key"], later["key"], strict=True)]
+    later["rule"] = _key_rules(
+        pa.array(firsts["key"].tolist(), pa.string()), pa.array(later["key"].tolist(), pa.string())
+    )
     later["where"] = [
         f"{tables[int(ft)].word} {int(fr)}"
         + ("" if int(ft) == int(t) else f" of {tables[int(ft)].file}")

@@ -1,15 +1,20 @@
 """Reading record files (CSV, Parquet) into raw Arrow columns, each row labelled as the user counts it.
 
 Reading judges no values: it reports only what stops a file being read as a table (empty file, wrong
-encoding, wrong delimiter, rows with the wrong number of fields, an unreadable Parquet file) and hands the
-cells on as text (CSV) or in their stored Arrow type (Parquet) for `estim.records.validate` to check.
+encoding or no text at all, wrong delimiter, rows with the wrong number of fields, a quoted cell running
+over lines without ending where a cell ends, an unreadable Parquet file) and hands the cells on as text
+(CSV) or in their stored Arrow type (Parquet) for `estim.records.validate` to check. The unnamed index
+pandas writes into a Parquet file is no column.
 
 CSV rows are labelled with the line on which the record starts (the header is line 1). Arrow parses the
 cells. When the body has no quote character and no blank line and Arrow finds no row with the wrong number
 of fields, row i is simply on the i-th line after the header. Otherwise a vectorised byte scan that tracks
 quote parity finds where each record starts and how many fields it has, so quoted fields holding commas or
-newlines are counted right without a Python loop over rows; if the scan and Arrow ever disagree (malformed
-quoting), the file is re-read with the `csv` module, which is slow but exact.
+newlines are counted right without a Python loop over rows. Quote parity is how a CSV reader reads quotes
+only when each quote opens a cell or ends one; when one does not (a quote inside an unquoted cell, one
+never closed) or the scan and Arrow disagree, the file is re-read with the `csv` module, which is slow but
+exact, and a record whose cells run over lines is read again strictly: if its quoting is malformed, the
+lines it swallowed are refused (rule ``unclosed_quote``) rather than read as one cell.
 
 Arrow and Python objects: Arrow's threaded CSV reader may drop its last references to what it was given
 on one of its own threads, after `read_csv` has returned — even while the interpreter is shutting down. A
@@ -25,6 +30,9 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -33,6 +41,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
+
+from estim.records.encoding import encoding_issue, first_bad_utf8, lone_cr_to_lf, not_text
 
 _CHUNK = 32 << 20
 """Bytes scanned at a time: bounds the scan's temporary arrays."""
@@ -115,9 +125,11 @@ def read_parquet(path: Path, file: str, wanted: list[str], coded: tuple[str, ...
             raw.records = raw.n_rows = pf.metadata.num_rows
             if len(set(arrow_schema.names)) != len(arrow_schema.names):
                 table = pf.read()  # reading by name is ambiguous when a name repeats
-        raw.header = list(arrow_schema.names)
-        positions = _first_positions(raw.header, wanted)
-        if len(set(raw.header)) == len(raw.header):
+        names = list(arrow_schema.names)
+        row_labels = _pandas_row_labels(arrow_schema)
+        raw.header = [n for n in names if n not in row_labels]
+        positions = _first_positions(names, wanted)
+        if len(set(names)) == len(names):
             text = [
                 pa.types.is_string(f.type) or pa.types.is_large_string(f.type) for f in arrow_schema
             ]
@@ -131,6 +143,22 @@ def read_parquet(path: Path, file: str, wanted: list[str], coded: tuple[str, ...
         raw.readable = False
         raw.columns, raw.n_rows = {}, 0
     return raw
+
+
+def _pandas_row_labels(schema: pa.Schema) -> set[str]:
+    """Columns holding the unnamed index that pandas' ``DataFrame.to_parquet`` writes when the index is
+    not 0, 1, 2, … (a filtered or shuffled frame): row labels, not data, which pandas reads back as the
+    index; named ``__index_level_0__``, they are no column of any record type."""
+    try:
+        meta = schema.pandas_metadata or {}
+    except ValueError:  # metadata that is not JSON: no pandas index to skip
+        return set()
+    index = meta.get("index_columns", []) if isinstance(meta, dict) else []
+    return {
+        name
+        for name in index
+        if isinstance(name, str) and name.startswith("__index_level_") and name in schema.names
+    }
 
 
 def _first_positions(header: list[str], wanted: list[str]) -> dict[str, int]:
@@ -160,79 +188,21 @@ def read_csv(
         )
         raw.readable = False
         return raw
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        raw.issues.append(
-            Issue(
-                None,
-                None,
-                "encoding",
-                "the file is UTF-16 encoded; estim reads UTF-8: save it as UTF-8 (e.g. 'CSV UTF-8')",
-            )
-        )
+    binary = not_text(data)
+    if binary is not None:
+        raw.issues.append(Issue(None, None, *binary))
         raw.readable = False
         return raw
     start = 3 if data.startswith(codecs.BOM_UTF8) else 0  # a UTF-8 byte-order mark is harmless
-    data = _lone_cr_to_lf(data)
-    bad = _first_bad_utf8(data, start)
+    data = lone_cr_to_lf(data)
+    bad = first_bad_utf8(data, start)
     if bad is not None:
-        raw.issues.append(_encoding_issue(data, start, bad, hidden))
+        line, column, message = encoding_issue(data, start, bad, hidden)
+        raw.issues.append(Issue(line, column, "encoding", message))
         # Carry on with replacement characters so that the file's other problems are reported too.
         data = codecs.BOM_UTF8 * (start > 0) + data[start:].decode("utf-8", "replace").encode()
     _parse_csv(raw, data, start, wanted, coded)
     return raw
-
-
-def _lone_cr_to_lf(data: bytes) -> bytes:
-    """`data` with every carriage return not followed by a line feed made a line feed.
-
-    A lone CR ends a line for Arrow and the `csv` module, but not for the line counting here, which counts
-    LFs: a file saved with classic Mac line endings (Excel's "CSV (Macintosh)") would be one line, read as
-    a header and no rows, and a lone CR after the header would hide the first row in it. A file without a
-    lone CR is returned as it is; in one with, CRLF becomes LF too (and a lone CR inside a quoted text cell
-    a line feed: it still ends a line inside the cell).
-    """
-    if data.count(b"\r") == data.count(b"\r\n"):  # the usual case: no lone CR; two fast C scans
-        return data
-    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-
-
-def _first_bad_utf8(data: bytes, start: int) -> int | None:
-    """Offset of the first byte that is not valid UTF-8, or None; decodes in chunks to bound memory."""
-    view = memoryview(data)
-    pos, n = start, len(data)
-    while pos < n:
-        end = min(pos + _CHUNK, n)
-        try:
-            _, used = codecs.utf_8_decode(view[pos:end], "strict", end == n)
-        except UnicodeDecodeError as e:
-            return pos + e.start
-        pos += used
-    return None
-
-
-def _encoding_issue(data: bytes, start: int, bad: int, hidden: tuple[str, ...]) -> Issue:
-    line = data.count(b"\n", start, bad) + 1
-    first = data.rfind(b"\n", 0, bad) + 1
-    last = data.find(b"\n", bad)
-    text = data[first : last if last >= 0 else len(data)].rstrip(b"\r")
-    # The field holding the byte (quotes ignored: this is a hint, not a parse).
-    k = data.count(b",", first, bad)
-    cell = text.split(b",")[k]
-    header_end = data.find(b"\n", start)
-    header_line = data[start : header_end if header_end >= 0 else len(data)]
-    header = next(csv.reader([header_line.decode("utf-8", "replace").rstrip("\r")]), [])
-    column = header[k] if k < len(header) and line > 1 else None
-    message = f"byte 0x{data[bad]:02x} is not valid UTF-8; estim reads UTF-8 text"
-    try:
-        as_cp1251 = cell.decode("cp1251")
-    except UnicodeDecodeError:
-        as_cp1251 = ""
-    if any("\u0400" <= ch <= "\u04ff" for ch in as_cp1251):
-        shown = "(not shown: personal data)" if column in hidden else repr(_clip(as_cp1251))
-        message += f"; it reads as Windows-1251 (cp1251) {shown}: save the file as UTF-8"
-    else:
-        message += "; save the file as UTF-8"
-    return Issue(line, column, "encoding", message)
 
 
 @dataclass
@@ -249,6 +219,10 @@ class _Scan:
     quoted_newline: bool
     open_quote: bool
     """The body ends inside quotes: its quoting is malformed."""
+    stray_quote: bool
+    """A quote opens a quoted cell other than where a cell starts, or closes one other than where a cell
+    ends: CSV readers do not read such quotes as quote parity does (a quote inside an unquoted cell is
+    text), and a quoted cell running over lines to such a quote is malformed."""
 
 
 def _scan(arr: np.ndarray, has_quotes: bool) -> _Scan:
@@ -264,7 +238,7 @@ def _scan(arr: np.ndarray, has_quotes: bool) -> _Scan:
     parity = np.uint8(0)
     newlines_before = 0
     seps_before = 0
-    quoted_newline = False
+    quoted_newline = stray = False
     for s in range(0, n, _CHUNK):
         a = arr[s : s + _CHUNK]
         newline = a == _NL
@@ -276,6 +250,8 @@ def _scan(arr: np.ndarray, has_quotes: bool) -> _Scan:
             sep = np.flatnonzero((a == _COMMA) & outside)
             every = np.flatnonzero(newline)
             quoted_newline = quoted_newline or every.size != term.size
+            quotes = np.flatnonzero(a == _QUOTE)
+            stray = stray or _stray_quotes(arr, quotes + s, inside[quotes])
             ranks.append(np.searchsorted(every, term) + newlines_before)
             newlines_before += every.size
         else:
@@ -302,7 +278,25 @@ def _scan(arr: np.ndarray, has_quotes: bool) -> _Scan:
     blank = length == 0
     one = np.flatnonzero(length == 1)
     blank[one] = arr[starts[one]] == ord("\r")
-    return _Scan(lines, fields, blank, starts, ends, quoted_newline, bool(parity))
+    return _Scan(lines, fields, blank, starts, ends, quoted_newline, bool(parity), stray)
+
+
+_BEFORE_OPENING = np.zeros(256, bool)
+_BEFORE_OPENING[[_COMMA, _NL, _QUOTE]] = True
+_AFTER_CLOSING = np.zeros(256, bool)
+_AFTER_CLOSING[[_COMMA, _NL, _QUOTE, 13]] = True
+
+
+def _stray_quotes(arr: np.ndarray, quotes: np.ndarray, after: np.ndarray) -> bool:
+    """Whether one of the `quotes` (positions in `arr`) opens a quoted cell (parity `after` it is 1)
+    other than where a cell starts, or closes one other than where a cell ends. An escaped quote ``""``
+    closes and reopens with each quote beside the other, so it passes."""
+    opening, closing = quotes[after == 1], quotes[after == 0]
+    bad_opening = (opening > 0) & ~_BEFORE_OPENING[arr[np.maximum(opening - 1, 0)]]
+    bad_closing = (closing + 1 < arr.size) & ~_AFTER_CLOSING[
+        arr[np.minimum(closing + 1, arr.size - 1)]
+    ]
+    return bool(bad_opening.any() or bad_closing.any())
 
 
 def _header(data: bytes, start: int) -> tuple[bytes, int, int] | None:
@@ -332,8 +326,27 @@ def _parse_csv(
         return
     header_bytes, header_line, body_start = found
     text = header_bytes.decode("utf-8", "replace")
-    header = next(csv.reader(io.StringIO(text, newline="")), [])
+    with _any_field_size():
+        header = next(csv.reader(io.StringIO(text, newline="")), [])
     raw.header, raw.header_row = header, header_line
+    last = header_line + header_bytes.count(b"\n")
+    if last > header_line and (header_bytes.count(b'"') % 2 or not _well_quoted(text)):
+        raw.issues.append(_unclosed_quote(raw, [], header_line, last))
+        raw.readable = False
+        return
+    if text.lower().startswith("sep=") and len(text) <= 5:
+        raw.issues.append(
+            Issue(
+                raw.header_row,
+                None,
+                "delimiter",
+                f"the first line {text!r} is the line with which Excel names a file's delimiter, not "
+                "a header: delete it (and save the file comma-separated if it names another "
+                "delimiter)",
+            )
+        )
+        raw.readable = False
+        return
     if len(header) == 1 and len(wanted) > 1:
         for delimiter, name in OTHER_DELIMITERS.items():
             if delimiter in header[0]:
@@ -374,7 +387,7 @@ def _parse_csv(
     raw.bad_field_counts = scan.fields[bad]
     raw.rows = lines[records[good]]
     raw.n_rows = int(good.sum())
-    if scan.open_quote:  # a quote never closed: parity is off, and so may be the records
+    if scan.open_quote or scan.stray_quote:  # parity is off, and so may be the records
         _parse_csv_slowly(raw, data, start, positions)
         return
     if raw.n_rows == 0:
@@ -435,39 +448,96 @@ def _read_arrow(
 
 
 def _parse_csv_slowly(raw: RawTable, data: bytes, start: int, positions: dict[str, int]) -> None:
-    """Exact but slow: the `csv` module, row by row (only when the fast scan and Arrow disagree)."""
+    """Exact but slow: the `csv` module, row by row (when quotes upset the fast scan, or it and Arrow
+    disagree).
+
+    A record whose cells run over several lines is read again strictly: when its quoting is malformed (a
+    quote never closed, or a quoted cell running on to a quote that does not end a cell), the lines it
+    swallowed are not rows of one cell, so it is refused (rule ``unclosed_quote``) and left out.
+    """
     text = data[start:].decode("utf-8", "replace")
-    reader = csv.reader(io.StringIO(text, newline=""))
+    lines = io.StringIO(text, newline="")
+    taken: list[str] = []  # the lines of the record being read
+
+    def feed() -> Iterator[str]:
+        for text_line in lines:
+            taken.append(text_line)
+            yield text_line
+
+    reader = csv.reader(feed())
     width = len(raw.header)
     cells: list[list[str]] = [[] for _ in positions]
     rows: list[int] = []
     bad_rows: list[int] = []
     bad_counts: list[int] = []
+    unclosed = 0
     seen_header = False
     line = 1
-    for record in reader:
-        first_line, line = line, reader.line_num + 1
-        if not record:  # a blank line: skipped, as the fast path does
-            continue
-        if not seen_header:
-            seen_header = True
-            continue
-        if len(record) != width:
-            bad_rows.append(first_line)
-            bad_counts.append(len(record))
-            continue
-        rows.append(first_line)
-        for out, i in zip(cells, positions.values(), strict=True):
-            out.append(record[i])
+    with _any_field_size():
+        for record in reader:
+            first_line, line = line, reader.line_num + 1
+            own = "".join(taken) if line - first_line > 1 else ""
+            taken.clear()
+            if not record:  # a blank line: skipped, as the fast path does
+                continue
+            if not seen_header:
+                seen_header = True
+                continue
+            if own and not _well_quoted(own):
+                raw.issues.append(_unclosed_quote(raw, record, first_line, line - 1))
+                unclosed += 1  # a record, read as no row
+                continue
+            if len(record) != width:
+                bad_rows.append(first_line)
+                bad_counts.append(len(record))
+                continue
+            rows.append(first_line)
+            for out, i in zip(cells, positions.values(), strict=True):
+                out.append(record[i])
     raw.rows = np.asarray(rows, np.int64)
     raw.n_rows = len(rows)
-    raw.records = len(rows) + len(bad_rows)
+    raw.records = len(rows) + len(bad_rows) + unclosed
     raw.bad_field_rows = np.asarray(bad_rows, np.int64)
     raw.bad_field_counts = np.asarray(bad_counts, np.int64)
     raw.columns = {
         name: pa.chunked_array([pa.array(out, pa.string())])
         for name, out in zip(positions, cells, strict=True)
     }
+
+
+@contextmanager
+def _any_field_size() -> Iterator[None]:
+    """The `csv` module without its limit on a cell's size (131,072 characters), which a quote never
+    closed passes, the rest of the file running into one cell: that is reported, not raised."""
+    before = csv.field_size_limit(sys.maxsize)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(before)
+
+
+def _well_quoted(record: str) -> bool:
+    """Whether `record` (one record's text) reads without error when quoting is strict."""
+    try:
+        for _ in csv.reader(io.StringIO(record, newline=""), strict=True):
+            pass
+    except csv.Error:
+        return False
+    return True
+
+
+def _unclosed_quote(raw: RawTable, record: list[str], first: int, last: int) -> Issue:
+    """`record`: the cells as the `csv` module read them (none for the header)."""
+    index = next((i for i, c in enumerate(record) if "\n" in c or "\r" in c), len(raw.header))
+    column = raw.header[index] if index < len(raw.header) else None
+    return Issue(
+        first,
+        column,
+        "unclosed_quote",
+        f"a quoted cell starts on this line and runs on to line {last} without ending where a cell "
+        f'ends: a quote never closed, or a quote inside a quoted cell not written twice (""); the '
+        f"{last - first + 1:,} lines would be read as one cell, not as rows: correct the quotes",
+    )
 
 
 def _clip(text: str, width: int = 60) -> str:

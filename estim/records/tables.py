@@ -12,7 +12,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from estim.records.cells import _check_column, _Checked, _clip, _message, _spelled
+from estim.records.cells import (
+    _CYRILLIC_HINT,
+    _check_column,
+    _Checked,
+    _clip,
+    _latin,
+    _message,
+    _spelled,
+)
 from estim.records.parse import _OK, _RULE_NAMES, _UNKNOWN, _to_numpy
 from estim.records.read import RawTable, read_table
 from estim.records.report import _Batch, _plural, _single
@@ -184,8 +192,11 @@ def _header_batches(raw: RawTable, schema: Schema) -> Iterable[_Batch]:
         if name not in schema.names:
             hint = ""
             near = [c for c in schema.names if c == _spelled(name)]
+            latin = [c for c in schema.names if c == _spelled(_latin(name))]
             if near:
                 hint = f" (did you mean '{near[0]}'? names are lower case without spaces)"
+            elif latin:
+                hint = f" (did you mean '{latin[0]}'? {_CYRILLIC_HINT})"
             elif name == "":
                 hint = " (an empty header cell: a trailing comma?)"
             yield _single(
@@ -239,16 +250,16 @@ def _reference_batches(
     index = np.flatnonzero(bad)
     checked.rules[index] = _UNKNOWN  # no longer a valid cell: keeps it out of key checks
     ref_table, ref_column = col.references.split(".", 1)
-    return [
-        _Batch(
-            raw.file,
-            "unknown",
-            col.name,
-            _labels(raw, index),
-            index,
-            lambda i: f"{_clip(checked.text(i))!r} is not a {ref_column} in {source}",
-        )
-    ]
+    known: set[str] = set()
+
+    def message(i: int) -> str:
+        text = checked.text(i)
+        if not known:
+            known.update(valid.to_pylist())
+        hint = f" (did you mean {_latin(text)!r}? {_CYRILLIC_HINT})" * (_latin(text) in known)
+        return f"{_clip(text)!r} is not a {ref_column} in {source}{hint}"
+
+    return [_Batch(raw.file, "unknown", col.name, _labels(raw, index), index, message)]
 
 
 def _first_occurrences(codes: np.ndarray) -> np.ndarray:

@@ -10,9 +10,11 @@ checkpoint's months in ``checkpoint_records`` run without a gap from its first t
 month) must not be counted both in ``apprehensions`` (one row per apprehension) and in ``apprehension_totals``
 (monthly counts), rule ``double_count``; person keys may not be one key spelled two ways, within a file or
 between files: in other letter case (rule ``key_case``), as another number (``00123``, ``123``, ``123.0``:
-rule ``key_number``) or in other Unicode characters that look the same (rule ``key_unicode``); and a file
-named after a record type in a format estim does not read, with no readable file of that type, is rule
-``unread_file``.
+rule ``key_number``), in other Unicode characters that look the same (rule ``key_unicode``), with other
+spaces or dashes inside (rule ``key_separator``) or with Cyrillic letters that look like Latin ones (rule
+``key_script``); and a file or a folder named after a record type that estim does not read, with no
+readable file of that type, is rule ``unread_file``. Reading refuses files that are not UTF-8 text and
+quoted cells that run over lines without ending where a cell ends (rule ``unclosed_quote``).
 
 Each violation names the file, the row as the user counts it (CSV: the line, the header being line 1;
 Parquet: the 1-based row), the column and the rule, and says what the value was and what is allowed. All

@@ -4,9 +4,12 @@ clean layout, or is refused with file, row, column and rule. None may give a num
 from __future__ import annotations
 
 import gzip
+import io
+import zipfile
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from records_fixtures import CLEAN_CSV, set_cell, write_dataset
@@ -77,6 +80,144 @@ def test_crlf_bom_and_quoted_commas_read_as_the_clean_file(tmp_path):
     same_tables(excel, clean)
 
 
+@pytest.mark.parametrize("line", ["sep=,", "sep=;"])
+def test_excels_delimiter_line_is_refused_as_such(tmp_path, line):
+    """'sep=,' above the header was read as a header of two columns 'sep=' and '': every column missing
+    and every row of the wrong width, without a word about the line."""
+    folder = write_dataset(tmp_path / "r", checkpoints=[line, *CLEAN_CSV["checkpoints"]])
+    report = validate_path(folder)
+    assert where(report) == {("checkpoints.csv", 1, None, "delimiter")}
+    assert "Excel names a file's delimiter" in report.violations[0].message
+
+
+# ----------------------------------------------------------------------------------------------- quotes
+
+EVENTS = CLEAN_CSV["policy_events"]
+"""Line 2 E1 with a quoted description, line 3 E2 unquoted."""
+
+
+def test_a_quote_never_closed_is_refused_not_read_as_one_cell(tmp_path):
+    """E1's source opens a quote never closed: the csv module read E2's line as the rest of that cell,
+    and the folder validated with one policy event of two."""
+    lines = [EVENTS[0], EVENTS[1].replace(",eurasian treaty", ',"eurasian treaty'), EVENTS[2]]
+    report = validate_path(write_dataset(tmp_path / "r", policy_events=lines))
+    assert where(report) == {("policy_events.csv", 2, "source", "unclosed_quote")}
+    assert "to line 3" in report.violations[0].message
+
+
+def test_two_quotes_never_closed_do_not_merge_the_lines_between(tmp_path):
+    """Two cells each opening a quote never closed: quote parity paired them, so the fast reader read the
+    three lines as one event of six cells, the middle one inside a cell, and the file validated."""
+    lines = [
+        EVENTS[0],
+        'E1,customs_union,2010-07-01,*,Customs union,"eurasian treaty',
+        "E2,joint_checkpoint_control,2012-03-01,omsk,Joint checks at Isilkul,assumed",
+        'E3,other,2013-01-01,omsk,Other,"assumed',
+    ]
+    report = validate_path(write_dataset(tmp_path / "r", policy_events=lines))
+    assert where(report) == {("policy_events.csv", 2, "source", "unclosed_quote")}
+
+
+def _many_apprehensions(n: int) -> list[str]:
+    return [AP[0]] + [
+        f"B{i},2010-01-05,omsk,PK{i:010d},KAZ,true,to_russia,no_documents,patrol,border_resident"
+        for i in range(n)
+    ]
+
+
+def test_a_quote_never_closed_in_a_long_file_is_reported_not_raised(tmp_path):
+    """The rest of the file in one cell passed the csv module's limit of 131,072 characters: 'internal
+    error: field larger than field limit', exit 1, instead of the line."""
+    lines = _many_apprehensions(3000)
+    lines[2] = lines[2].replace(",KAZ,", ',"KAZ,')
+    report = validate_path(write_dataset(tmp_path / "r", apprehensions=lines))
+    assert where(report) == {("apprehensions.csv", 3, "citizenship", "unclosed_quote")}
+    header = _many_apprehensions(3000)
+    header[0] = '"' + header[0]
+    report = validate_path(write_dataset(tmp_path / "h", apprehensions=header))
+    assert ("apprehensions.csv", 1, None, "unclosed_quote") in where(report)
+
+
+def test_quotes_inside_unquoted_cells_are_text(tmp_path):
+    """A quote inside an unquoted cell (an inch sign) is text to CSV readers; two of them, with a quoted cell
+    between, upset quote parity: lines 2-4 were one record of 6 fields (rule field_count), left unread."""
+    lines = [
+        CLEAN_CSV["checkpoints"][0],
+        'OMS-1,omsk,Isilkul 5",road,assumed',
+        'OMS-2,omsk,Omsk airport,air,"assumed, by hand"',
+        'ORE-1,orenburg,Orenburg 3",road,assumed',
+    ]
+    folder = write_dataset(tmp_path / "r", checkpoints=lines)
+    assert validate_path(folder).ok
+    names = load_records(folder, key=KEY).checkpoints["name"].tolist()
+    assert names == ['Isilkul 5"', "Omsk airport", 'Orenburg 3"']
+
+
+# ------------------------------------------------------------------------------- files that are not text
+
+
+def _zip(data: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        z.writestr("xl/worksheets/sheet1.xml", data)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("make", "rule", "said"),
+    [
+        (_zip, "unreadable", "Excel workbook (.xlsx)"),
+        (gzip.compress, "unreadable", "decompress it"),
+        (lambda data: data.decode().encode("utf-16-le"), "encoding", "UTF-16"),
+        (lambda data: data.decode().encode("utf-16-be"), "encoding", "UTF-16"),
+    ],
+)
+def test_a_file_that_is_not_text_is_refused_saying_what_it_is(tmp_path, make, rule, said):
+    """A workbook or an archive named .csv, or UTF-16 without a byte-order mark, was read as one garbled
+    header (its bytes printed to the terminal) with every column missing."""
+    folder = write_dataset(tmp_path / "r")
+    data = ("\n".join(CLEAN_CSV["checkpoints"]) + "\n").encode()
+    (folder / "checkpoints.csv").write_bytes(make(data))
+    report = validate_path(folder)
+    assert where(report) == {("checkpoints.csv", None, None, rule)}
+    assert said in report.violations[0].message
+
+
+def test_a_parquet_file_named_csv_is_refused_saying_so(tmp_path):
+    folder = write_dataset(tmp_path / "r")
+    frame = pd.read_csv(io.StringIO("\n".join(CLEAN_CSV["checkpoints"])), dtype=str)
+    frame.to_parquet(folder / "checkpoints.csv")
+    report = validate_path(folder)
+    assert where(report) == {("checkpoints.csv", None, None, "unreadable")}
+    assert "name it .parquet" in report.violations[0].message
+
+
+@pytest.mark.parametrize(
+    ("codec", "name"),
+    [
+        ("cp1251", "Windows-1251 (cp1251)"),
+        ("koi8_r", "KOI8-R"),
+        ("cp866", "DOS code page 866"),  # Excel's "CSV (MS-DOS)"
+    ],
+)
+def test_an_8_bit_cyrillic_file_is_refused_naming_its_encoding(tmp_path, codec, name):
+    """The hint read every such file as Windows-1251: KOI8-R's Исилькуль as 'йУЙМШЛХМШ'."""
+    folder = write_dataset(tmp_path / "r")
+    lines = set_cell(CLEAN_CSV["checkpoints"], 2, "name", "Исилькуль")
+    (folder / "checkpoints.csv").write_bytes(("\n".join(lines) + "\n").encode(codec))
+    report = validate_path(folder)
+    assert where(report) == {("checkpoints.csv", 2, "name", "encoding")}
+    assert f"reads as {name}" in report.violations[0].message
+    assert "'Исилькуль'" in report.violations[0].message
+
+
+def test_a_count_in_other_digits_is_not_called_too_large(tmp_path):
+    lines = set_cell(CR, 2, "crossings_citizens", "\uff11\uff12")  # full-width 12
+    report = validate_path(write_dataset(tmp_path / "r", checkpoint_records=lines))
+    assert where(report) == {("checkpoint_records.csv", 2, "crossings_citizens", "type")}
+    assert "is not a whole number" in report.violations[0].message
+
+
 # ------------------------------------------------------------------------------------ files in a folder
 
 
@@ -94,6 +235,37 @@ def test_a_table_in_a_format_estim_does_not_read_is_refused(tmp_path, name):
     assert f"save it as {table}.csv" in report.violations[0].message
     with pytest.raises(InvalidRecords):
         load_records(folder, key=KEY)
+
+
+@pytest.mark.parametrize(
+    "name", ["apprehension_totals", "registers", "Registers", "registers.parquet"]
+)
+def test_a_table_kept_as_a_folder_of_files_is_refused(tmp_path, name):
+    """apprehension_totals/ holding a file per year was skipped: the folder validated, and the sections
+    behind the totals had no apprehension data; registers/ likewise left every register out, and so did
+    registers.parquet/, a Parquet dataset of part files as Spark and Dask write it."""
+    table = name.split(".")[0].lower()
+    folder = write_dataset(tmp_path / "r", **{table: None})
+    (folder / name).mkdir()
+    (folder / name / "part-0.csv").write_text("\n".join(CLEAN_CSV[table]) + "\n")
+    report = validate_path(folder)
+    assert where(report) == {(name, None, None, "unread_file")}
+    assert f"join the files into {table}.csv" in report.violations[0].message
+
+
+def test_a_pandas_index_in_parquet_is_no_column(tmp_path):
+    """pandas writes the index of a filtered frame as a column '__index_level_0__': it is the frame's row
+    labels (pandas reads it back as the index), and was refused as an unexpected column."""
+    clean = write_dataset(tmp_path / "clean")
+    folder = write_dataset(tmp_path / "r", apprehensions=None)
+    frame = pd.read_csv(io.StringIO("\n".join(AP)), dtype=str, keep_default_na=False)
+    frame.index = [10, 11, 12, 13]  # as after filtering rows
+    frame.to_parquet(folder / "apprehensions.parquet")
+    assert (
+        "__index_level_0__" in pq.ParquetFile(folder / "apprehensions.parquet").schema_arrow.names
+    )
+    assert validate_path(folder).ok
+    same_tables(folder, clean)
 
 
 def test_a_spreadsheet_beside_its_csv_export_is_fine(tmp_path):
