@@ -102,6 +102,23 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def unwritable(path: str | os.PathLike[str]) -> str | None:
+    """Why a file could not be written at `path` (None when it can), found before any work: the nearest
+    folder above it that exists (`atomic_path` makes the missing ones) must be a folder one can create a file
+    in, which is tried (a temporary file, removed at once)."""
+    folder = Path(path).absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"{folder} is a file, not a folder"
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        return f"no file can be written in {folder} ({e.strerror or e})"
+    return None
+
+
 def atomic_write(path: str | os.PathLike[str], writer: Callable[[Path], object]) -> Path:
     """Call ``writer(tmp_path)`` and move the result to `path` atomically."""
     with atomic_path(path) as tmp:

@@ -24,7 +24,9 @@ from estim.cli.common import (  # noqa: F401 - the group and the helpers the com
     _figure_path,
     _netcdf_out,
     _progress,
+    _text_out,
     _truth_path,
+    _warn_spec_beside,
     cli,
 )
 from estim.errors import EstimInputError, GateFailed
@@ -202,7 +204,10 @@ def demo(out: Path | None) -> None:
 @cli.command("fit")
 @click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
-    "--force", is_flag=True, help="Refit even when a cached fit with matching provenance exists."
+    "--force",
+    is_flag=True,
+    help="Refit even when a cached fit with matching provenance exists, and save over the fit of another "
+    "model (never over a file that is not a fit).",
 )
 @click.option("--mle", is_flag=True, help="Maximum-likelihood fit instead (printed, not saved).")
 @click.option(
@@ -233,7 +238,9 @@ def fit_cmd(
 ) -> None:
     """Fit the model spec SPEC (models/NAME.toml) and save it as models/NAME.nc.
 
-    A saved fit whose provenance (spec hash, data hash, library versions) matches is reused. A family may test
+    A saved fit whose provenance (spec hash, data hash, library versions) matches is reused. Refused before
+    any work (exit 2): saving where the file cannot be written, over a file that is not a fit, over the fit
+    of another model (without --force), or as NAME.nc when NAME.toml beside it is another spec. A family may test
     its assumptions on the data before sampling (the border model: the repeat apprehensions against its
     geometric law); data that fail are not fitted, and the command exits 3 naming the test. Every fit is
     checked by the diagnostics gate (R-hat, bulk and tail ESS, divergences, E-BFMI); a failed fit is saved,
@@ -260,6 +267,8 @@ def fit_cmd(
             click.echo(f"estim: {spec.name}: {problem}", err=True)
             sys.exit(EXIT_GATE)
         return
+    # before any work: where it cannot be written, over a file that is not a fit or the fit of another model
+    store.check_out(out or spec.default_output(), spec.name, force=force)
     result = fit(spec, out=out, force=force, progress=_progress)
     how = "reused cached fit" if result.reused else f"fitted in {result.seconds:.1f} s"
     how += f" ({len(result.attempts)} attempts)" if len(result.attempts) > 1 else ""
@@ -303,7 +312,9 @@ def summary_cmd(
 
     A fit that failed the diagnostics gate is not summarised as a result: it prints FAILED with the failed
     checks and exits 3. A fit of your own data file is refused (exit 2) when the file's data changed since
-    the fit (the fit's data hash); a file saved again with the same data passes.
+    the fit (the fit's data hash); a file saved again with the same data passes. A WARNING heads the
+    summary when the fit's spec beside it (NAME.toml) was edited since the fit, or when the file is named
+    after another spec beside it (copied or renamed): the numbers are not that spec's.
     """
     from estim.report.figures import save_figure
     from estim.report.summary import family_of_fit, format_summary, summarise
@@ -315,6 +326,10 @@ def summary_cmd(
     fit_data_file(tree, fit_path)
     summary = summarise(tree, prob=prob, truth=truth)
     summary["file"] = str(fit_path)
+    # its spec beside it edited since, or the file named after another spec: said at the summary's head
+    beside = store.spec_beside(tree, fit_path)
+    if beside is not None:
+        summary["warning"] = beside
     if figure is not None:
         family = family_of_fit(tree)
         if family is None or family.report is None or family.name not in summary:
@@ -355,6 +370,7 @@ def summary_cmd(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
+    callback=_text_out,
     help="Write the report to this file, whole or not at all (a shell's > would empty it first, and a "
     "stopped run would leave it empty).",
 )
@@ -429,6 +445,7 @@ def check_cmd(fit_path: Path, figure: Path | None, fmt: str, strict: bool) -> No
 
     tree = store.load_result(fit_path)
     fit_data_file(tree, fit_path)  # checks of a fit are of its data as they were
+    _warn_spec_beside(tree, fit_path)
     family = family_of_fit(tree)
     if family is not None and family.report is not None:
         check = family.report.check(tree)

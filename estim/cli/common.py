@@ -67,6 +67,17 @@ def cli() -> None:
     """
 
 
+def _writable(value: Path | None) -> Path | None:
+    """Refuse an output file in a folder that cannot be written, before any work is done (exit 2): else the
+    work (a fit, a forecast, a sensitivity study of hours) ends in an internal error when it is saved."""
+    from estim.io import unwritable
+
+    why = None if value is None else unwritable(value)
+    if why is not None:
+        raise click.BadParameter(f"{value}: cannot be written: {why}")
+    return value
+
+
 def _figure_path(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
     """Refuse a figure file name estim cannot write before any work is done (exit 2)."""
     from estim.report.figures import FORMATS
@@ -75,7 +86,7 @@ def _figure_path(ctx: click.Context, param: click.Parameter, value: Path | None)
         raise click.BadParameter(
             f"{value}: a figure is saved as {', '.join(FORMATS)} (by its suffix), not {value.suffix!r}"
         )
-    return value
+    return _writable(value)
 
 
 def _netcdf_out(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
@@ -86,7 +97,29 @@ def _netcdf_out(ctx: click.Context, param: click.Parameter, value: Path | None) 
         raise click.BadParameter(
             f"{value}: the file is written as netCDF, so its name must end in .nc{said}"
         )
-    return value
+    return _writable(value)
+
+
+def _text_out(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """Refuse, before any work (exit 2), a text report's file name that says a fit or a spec (.nc, .toml):
+    writing the report there would replace what the name says it is."""
+    if value is not None and value.suffix.lower() in (".nc", ".toml"):
+        raise click.BadParameter(
+            f"{value}: the report is written as text (or JSON), so a name ending in {value.suffix} would "
+            "replace a fit or a spec with it; give a .txt or .json name"
+        )
+    return _writable(value)
+
+
+def _warn_spec_beside(tree: object, fit_path: Path) -> str | None:
+    """Warn (on stderr) when the spec beside a fit is not the spec it was made of (`store.spec_beside`);
+    return the warning, or None."""
+    from estim.run import store
+
+    message = store.spec_beside(tree, fit_path)  # type: ignore[arg-type]
+    if message is not None:
+        warnings.warn(message, stacklevel=2)
+    return message
 
 
 def _truth_path(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:

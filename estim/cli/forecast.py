@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from estim.cli.common import _figure_path, _netcdf_out, _progress, cli
+from estim.cli.common import _figure_path, _netcdf_out, _progress, _warn_spec_beside, cli
 
 
 def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
@@ -176,6 +176,7 @@ def forecast_cmd(
         )
     _progress(f"reading the data of {fit_path} and checking them against the fit")
     data = fit_data(tree, fit_path)
+    _warn_spec_beside(tree, fit_path)
     settings = ForecastSettings()
     changes = {
         k: v

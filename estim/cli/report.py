@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from estim.cli.common import _figure_path, cli
+from estim.cli.common import _figure_path, _warn_spec_beside, cli
 from estim.errors import EstimInputError
 
 
@@ -55,6 +55,7 @@ def report_cmd(fit_path: Path, prob: float, fmt: str, figure: Path | None) -> No
     # the fit's own records (resolved from where the fit lives, and refused if they changed since the fit):
     # section lengths and checkpoint waits come from them
     folder = fit_records_folder(tree, fit_path)
+    _warn_spec_beside(tree, fit_path)
     questions = study_questions(tree, prob=prob, folder=folder)
     click.echo(questions_json(questions) if fmt == "json" else format_questions(questions))
     if figure is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -185,6 +186,14 @@ def format_summary(summary: Mapping[str, Any], *, parameters: bool = False) -> s
     family = _registered(summary.get("family"))
     title = f" — {family.description}" if family is not None else ""
     lines = [f"model {summary.get('model')} (family {summary.get('family')}{title})"]
+    if summary.get("warning"):  # the spec beside the fit is not the one it was made of
+        lines += textwrap.wrap(
+            f"WARNING: {summary['warning']}",
+            width=100,
+            subsequent_indent="  ",
+            break_long_words=False,  # paths and commands whole, to be copied
+            break_on_hyphens=False,
+        )
     data = summary.get("data") or {}
     if data:
         lines.append(f"data: {data['source']}")
@@ -432,6 +441,10 @@ def compare(paths: list[Path]) -> pd.DataFrame:
     for path in paths:
         tree = store.load(path)
         fit_data_file(tree, path)  # an elpd of data that changed since is not the fit's
+        # its row is of the model the fit says, not of the spec beside it now
+        beside = store.spec_beside(tree, path)
+        if beside is not None:
+            warnings.warn(beside, stacklevel=2)
         v = store.verdict(tree, str(path))
         if not v.passed:
             raise GateFailed(v, str(path))
@@ -451,6 +464,11 @@ def compare(paths: list[Path]) -> pd.DataFrame:
         if name in trees:
             name = str(path)
         observed_name = str(tree.attrs.get("observed_name", ""))
+        if "log_likelihood" not in tree.children and "log_likelihood_omitted" not in tree.attrs:
+            raise EstimInputError(
+                f"{path}: a fit of family {tree.attrs.get('family')!r} with no pointwise log-likelihood "
+                "(stored or recomputable): LOO cannot compare it"
+            )
         if "observed_data" not in tree.children or observed_name not in tree["observed_data"]:
             raise EstimInputError(f"{path}: no observed data {observed_name!r} to compare on")
         obs = tree["observed_data"].to_dataset()[observed_name]

@@ -502,6 +502,18 @@ def fit_data(tree: xr.DataTree, fit_path: str | Path) -> xr.Dataset:
     data hash: a forecast or report from a fit must not silently use data that changed since."""
     fit_path = Path(fit_path)
     spec = _fit_spec(tree, fit_path)
+    try:  # said of the fit, not of the spec file _fit_spec names (a fit need not have one beside it)
+        if spec.data.records is not None:
+            records_folder(spec)
+        if spec.data.file is not None:
+            data_file(spec)
+    except EstimInputError as e:
+        where = str(e).split(": [data] ", 1)[-1]
+        raise EstimInputError(
+            f"{fit_path}: the data it was fitted to are not there ([data] {where}; a relative path is "
+            "looked for beside the fit, as beside its spec): they cannot be re-read and checked against the "
+            "fit; put them back, or refit"
+        ) from e
     data = load_data(spec)
     expected = str(tree.attrs.get("data_hash", ""))
     if expected and data_hash(data) != expected:

@@ -391,6 +391,7 @@ def fit(
     ``idle_priors="warn"`` said (`build_model`)."""
     family = family_of(spec)
     path = Path(out) if out is not None else spec.default_output()
+    store.check_out(path)  # before any work: a folder it cannot write in, a file that is not a fit
     source, synthetic = data_source(spec)
     _say(progress, f"{spec.name}: reading the data: {source} …")
     data = load_data(spec, table)

@@ -192,8 +192,18 @@ class ModelSpec:
         return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
 
     def default_output(self) -> Path:
-        """``NAME.nc`` beside the spec file (the current folder for a spec not read from a file)."""
+        """``NAME.nc`` beside the spec file (the current folder for a spec not read from a file). Refused
+        (`EstimInputError`) when another spec file beside it is NAME.toml (a spec copied to a new file with its
+        name kept): the fit would replace that spec's fit, and be read as it."""
         folder = self.path.parent if self.path is not None else Path.cwd()
+        owner = folder / f"{self.name}.toml"
+        if self.path is not None and owner.is_file() and owner.resolve() != self.path.resolve():
+            raise EstimInputError(
+                f"{self.path}: name = {self.name!r} is the name of {owner.name} beside it, so this spec's "
+                f"fit would be saved as {self.name}.nc, over that spec's fit, and read as its fit; give this "
+                "spec a name of its own (or none: it is then named after its file), or save the fit "
+                "elsewhere (estim fit --out FILE)"
+            )
         return folder / f"{self.name}.nc"
 
 

@@ -270,7 +270,9 @@ def test_cli_report_refuses_what_is_not_a_border_fit(tmp_path):
     r = CliRunner().invoke(cli, ["report", str(text)])
     assert r.exit_code == 2 and "not a readable fit file" in r.output
     other = tmp_path / "m0.nc"
-    tree = xr.DataTree(xr.Dataset({"N": (("chain", "draw"), np.ones((1, 5)))}))
+    tree = xr.DataTree.from_dict(
+        {"posterior": xr.Dataset({"N": (("chain", "draw"), np.ones((1, 5)))})}
+    )
     tree.attrs.update(family="closed_M0", gate_passed="true", gate_checks="[]")
     tree.to_netcdf(other, engine="netcdf4")
     r = CliRunner().invoke(cli, ["report", str(other)])

@@ -149,7 +149,7 @@ def test_the_shipped_data_pass(data):
     assert result["cells"] > 1000
 
 
-def test_a_fit_of_data_that_fail_is_refused_before_sampling(monkeypatch):
+def test_a_fit_of_data_that_fail_is_refused_before_sampling(monkeypatch, tmp_path):
     """`estim.run.fit.fit` raises `ModelRejected` (the CLI's exit 3) naming the test, and never samples."""
     import estim.run.fit as run_fit
     from estim.paths import REPO_ROOT
@@ -167,7 +167,9 @@ def test_a_fit_of_data_that_fail_is_refused_before_sampling(monkeypatch):
     with pytest.raises(
         ModelRejected, match="before sampling: MISFIT: repeat apprehensions.*frailty_sd"
     ):
-        run_fit.fit(spec, out="/nonexistent/never_written.nc")
+        # a folder it can write in (a fit is not begun where it cannot be saved): refused for the data
+        run_fit.fit(spec, out=tmp_path / "never_written.nc")
+    assert not (tmp_path / "never_written.nc").exists()
 
 
 def test_model_rejected_exits_3():
