@@ -167,6 +167,16 @@ def test_a_month_missing_from_every_section_is_refused_naming_file_and_month(han
             list_table(records, period="2011", section=section, register_delay_days=0)
 
 
+def test_declared_empty_where_no_month_is_missing_is_said_to_declare_nothing(hand):
+    """Before: accepted without a word, though it changed nothing (as the border data now say it)."""
+    data, said = _build(hand["full"], allow_empty_months=True)
+    assert _table(data) == _by_hand(SECTIONS)
+    assert any("allow_empty_months = true declares nothing here" in s for s in said), said
+    assert data.attrs["apprehension_months_declared_empty"] == ""
+    _, said = _build(hand["no_march"], allow_empty_months=True)
+    assert not any("declares nothing" in s for s in said)
+
+
 def test_declared_empty_the_table_is_what_the_refusal_prevents(hand):
     """The table the old code returned, counted by hand: March's apprehended people on a register on the
     registers only, the others on no list."""

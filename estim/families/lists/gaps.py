@@ -19,7 +19,7 @@ with none comes by chance about e^(−m) of the time.
   e^(−m) < `QUIET_MONTH_CHANCE` (m ≥ 7; `EstimInputError`, rule `APPREHENSION_GAP`, naming the file and the
   months), and warned of when the records are too sparse to tell. ``allow_empty_months=True`` declares such
   months truly without apprehensions (in a spec, ``[data] allow_empty_months = true``), and the table is
-  built with a warning.
+  built with a warning (and it is warned of where no such month would be refused: it declares nothing).
 * For the whole border, a month with records in some surveyed sections and none in others is warned of,
   naming the sections and months: the whole border's apprehension list covers only the surveyed sections by
   design, and a section's month missing narrows it further, as a section's own table shows (refused).
@@ -72,6 +72,18 @@ def median_month(records: Any, stats: xr.Dataset, sections: list[str]) -> float:
     return float(np.median(counts)) if counts.size else 0.0
 
 
+def _idle(allow_empty_months: bool, where: str) -> None:
+    """A declaration with no month to excuse changes nothing: said, as the border data say it."""
+    if allow_empty_months:
+        warnings.warn(
+            f"{where}: allow_empty_months = true declares nothing here ([data] allow_empty_months, or "
+            "list_table's keyword): no month of the period in the records' span is without an apprehension "
+            f"record in the table's sections, so it changes nothing; remove it. See {GAPS_DOC}",
+            UserWarning,
+            stacklevel=4,
+        )
+
+
 def apprehension_gaps(
     records: Any,
     stats: xr.Dataset,
@@ -99,6 +111,7 @@ def apprehension_gaps(
         "apprehension_months_declared_empty": "",
     }
     if not sections:
+        _idle(allow_empty_months, where)
         return attrs
     pm = period_months(records, stats, period, sections)
     missing = {s: pm.in_span & ~pm.recorded[s] for s in sections}
@@ -139,6 +152,8 @@ def apprehension_gaps(
             "gap; if nobody was in fact apprehended then, declare it ([data] allow_empty_months = true in "
             f"the spec, or list_table(..., allow_empty_months=True) from Python). See {GAPS_DOC}"
         )
+    if not none.any():
+        _idle(allow_empty_months, where)
     if none.any():
         if allow_empty_months:
             attrs["apprehension_months_declared_empty"] = runs(pm.months, none)
