@@ -10,6 +10,7 @@ import click
 from estim.cli.common import _fail_input, cli
 from estim.errors import EstimInputError
 from estim.simulate.config import MAX_YEARS
+from estim.simulate.frailty import frailty_sd_problem
 
 
 def effect_range(effect: Any) -> tuple[float, float, bool]:
@@ -36,8 +37,10 @@ def simulation_files() -> set[str]:
 def check_out_folder(out: Path, force: bool) -> None:
     """Refuse an --out folder that holds anything but a previous simulation's files, unless ``force``.
 
-    A previous simulation is recognised by its SHA256SUMS, and every entry of the folder must be one of the
-    files a simulation writes (no subfolders, no other files, no Parquet records); those are overwritten.
+    A previous simulation is recognised by its SHA256SUMS, which lists its truth.nc and only files a simulation
+    writes (real records shipped with their own checksums list no truth.nc), and every entry of the folder must
+    be one of the files a simulation writes (no subfolders, no other files, no Parquet records); those are
+    overwritten.
     """
     if force or not out.is_dir():
         return
@@ -46,17 +49,49 @@ def check_out_folder(out: Path, force: bool) -> None:
         return
     ours = simulation_files()
     others = [e for e in entries if e not in ours]
-    if others or "SHA256SUMS" not in entries:
+    if others or not _lists_a_simulation(out / "SHA256SUMS"):
         shown = ", ".join((others or entries)[:8]) + (" …" if len(others or entries) > 8 else "")
         what = (
             f"files a simulation does not write: {shown}"
             if others
-            else f"{shown}, but no SHA256SUMS of a previous simulation"
+            else f"{shown}, but no SHA256SUMS of a previous simulation (one listing its truth.nc)"
         )
         raise EstimInputError(
             f"--out {out}: the folder is not empty ({what}); give an empty or new folder, one holding only a "
             "previous `estim simulate`'s files, or --force to write beside (and overwrite) what is there"
         )
+
+
+def _lists_a_simulation(sums: Path) -> bool:
+    """Whether `sums` is the SHA256SUMS of a simulation: "HASH  NAME" lines naming its truth.nc and only files a
+    simulation writes (`write_simulation` writes it last, so the files it names were all written)."""
+    try:
+        if not sums.is_file() or sums.stat().st_size > 100_000:
+            return False
+        lines = sums.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return False
+    names = {line.partition("  ")[2] for line in lines if line.strip()}
+    return "truth.nc" in names and names <= simulation_files()
+
+
+def _not_applied(owner: str, effect: str, specs: list[Any]) -> str:
+    """A hint " (an effect of M, which is not applied: add --measure M)" when `effect` (of measure `owner`, if
+    given) belongs to a shipped measure other than those applied; empty otherwise."""
+    from estim.measures.spec import known_measures, read_measure
+
+    applied = {s.name for s in specs}
+    holders = [
+        m
+        for m in known_measures()
+        if m not in applied
+        and owner in ("", m)
+        and effect in [e.name for e in read_measure(m).effects]
+    ]
+    if not holders:
+        return ""
+    add = " ".join(f"--measure {m}" for m in holders)
+    return f" (an effect of {', '.join(holders)}, which is not applied: add {add})"
 
 
 def _month_number(text: str) -> int:
@@ -71,7 +106,10 @@ def _month_text(number: int) -> str:
 
 @cli.command()
 @click.option(
-    "--seed", type=int, default=None, help="Random seed (default: the seed of the shipped data)."
+    "--seed",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Random seed, a whole number ≥ 0 (default: the seed of the shipped data).",
 )
 @click.option(
     "--out",
@@ -170,6 +208,11 @@ def simulate(
 
         if measure_start is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", measure_start):
             _fail_input(f"--measure-start {measure_start!r}: a month YYYY-MM, e.g. 2018-01")
+        if displacement is not None and not 0.0 <= displacement <= 1.0:
+            _fail_input(
+                f"--displacement {displacement:g}: not a share in [0, 1] (the share of the journeys a "
+                "measure prevents that move to the neighbouring sections)"
+            )
         specs = [read_measure(m) for m in measures]
         if len({s.name for s in specs}) != len(specs):
             _fail_input(f"--measure: a measure is named twice: {', '.join(s.name for s in specs)}")
@@ -193,9 +236,17 @@ def simulate(
                     if not owners
                     else "several measures have (write MEASURE.NAME)"
                 )
-                _fail_input(f"--effect {name}: {why} that effect; known: {known}")
+                _fail_input(
+                    f"--effect {name}: {why} that effect{_not_applied(owner, effect, specs)}; known: {known}"
+                )
+            given = values[owners[0].name]
+            if effect in given:  # the last of two values was taken without a word
+                _fail_input(
+                    f"--effect {owners[0].name}.{effect}: given twice ({given[effect]:g} and {number:g}); "
+                    "give each effect once"
+                )
             check_effect(owners[0].name, owners[0].effect(effect), number)  # type: ignore[arg-type]
-            values[owners[0].name][effect] = number  # type: ignore[assignment]
+            given[effect] = number  # type: ignore[assignment]
         applied = [
             s.applied(values=values[s.name] or None, start=measure_start, displacement=displacement)
             for s in specs
@@ -206,6 +257,9 @@ def simulate(
     if retry is not None:
         changes["retry_probability"] = retry
     if frailty is not None:
+        problem = frailty_sd_problem(frailty)
+        if problem:
+            _fail_input(f"--frailty {frailty:g}: {problem} (apprehension_frailty_sd)")
         changes["apprehension_frailty_sd"] = frailty
     try:  # the measures are checked against the period below, then added
         config = sim.SimulationConfig(**changes)
@@ -214,7 +268,7 @@ def simulate(
         if "retry_probability" in message:
             message = f"--retry {retry}: not a probability in [0, 1] (retry_probability)"
         elif "frailty" in message:
-            message = f"--frailty {frailty}: not a finite number ≥ 0 (apprehension_frailty_sd)"
+            message = f"--frailty {frailty:g}: not a finite number ≥ 0 (apprehension_frailty_sd)"
         _fail_input(message)
 
     first = _month_number(config.start_month)
@@ -258,8 +312,40 @@ def simulate(
             f"measure {m.name} from {m.start_month} (lag {m.lag_months}, ramp {m.ramp_months} months, "
             f"displacement {m.displacement:g}) at full strength: {text}"
         )
-    result = sim.simulate(
-        seed=sim.DEFAULT_SEED if seed is None else seed, config=config, progress=not quiet
-    )
+    try:
+        result = sim.simulate(
+            seed=sim.DEFAULT_SEED if seed is None else seed, config=config, progress=not quiet
+        )
+    except EstimInputError as e:
+        # the hazards' check names the config field; say which option set it (a measure's multiplier is
+        # named by its own message, which does not start with "SimulationConfig: ")
+        text = str(e)
+        if frailty is None or not text.startswith("SimulationConfig: ") or "frailest" not in text:
+            raise
+        _fail_input(
+            f"--frailty {frailty:g}: {text.removeprefix('SimulationConfig: ')}; give a smaller one"
+        )
     paths = sim.write_simulation(result, out)
     click.echo(f"wrote {len(paths)} files to {out} (synthetic, seed {result.seed})")
+    _check_written(out, config)
+
+
+def _check_written(out: Path, config: Any) -> None:
+    """Exit 2 when the records written break the rules estim reads records by: the calibrated 2006–2017
+    trends extrapolated over many --years (refusals of entry grow ~48 % a year) can leave a checkpoint's
+    plausible range, and `estim validate`, `estim data` and every fit would then refuse the folder, later and
+    far from the cause (seed 4 over 15 years: 22,273 refusals in a month at one checkpoint)."""
+    from estim.records import validate_path
+
+    report = validate_path(out, cap=3)
+    if report.ok:
+        return
+    last = _month_text(_month_number(config.start_month) + 12 * config.years - 1)
+    first = report.violations[0]
+    _fail_input(
+        f"the records written to {out} break {report.total:,} of the rules estim reads records by (first: "
+        f"{Path(first.file).name} line {first.row}, column {first.column}: {first.rule}: {first.message}): "
+        f"the simulation runs to {last}, and the calibrated 2006–2017 trends extrapolated that far leave "
+        "the plausible ranges, so `estim validate`, `estim data` and fits will refuse the folder; simulate "
+        "fewer --years or another --seed"
+    )

@@ -28,6 +28,7 @@ from estim.records.schemas import (
     REGISTERS,
     SECTIONS,
 )
+from estim.simulate.frailty import check_frailty_sd
 from estim.simulate.measures import AppliedMeasure, check_in_period
 
 DEFAULT_SEED: int = 20061
@@ -312,7 +313,7 @@ class SimulationConfig:
     apprehension_frailty_sd: float = _p(
         0.0,
         "design",
-        "σ: person-level frailty: each person's hazards are × Z, log Z ~ N(−σ²/2, σ²) on 9 Gauss–Hermite nodes "
+        "σ: person-level frailty: each person's hazards are × Z, log Z ~ N(−σ²/2, σ²) on 5 Gauss–Hermite nodes "
         "(E Z = 1); 0 = every person of a cell has the same p (the border model's assumption)",
     )
 
@@ -562,10 +563,7 @@ def _check_config(c: SimulationConfig) -> None:
             f"SimulationConfig.register_dating: 'delay' or 'stay', got {c.register_dating!r}"
         )
     prob("retry_probability", c.retry_probability)
-    if not (math.isfinite(c.apprehension_frailty_sd) and c.apprehension_frailty_sd >= 0.0):
-        raise ValueError(
-            f"SimulationConfig.apprehension_frailty_sd: {c.apprehension_frailty_sd} must be a finite number ≥ 0"
-        )
+    check_frailty_sd(c.apprehension_frailty_sd, "SimulationConfig.apprehension_frailty_sd")
     prob("residents_take_up", c.residents_take_up)
     if not (math.isfinite(c.legal_dispersion) and c.legal_dispersion > 0):
         raise ValueError(

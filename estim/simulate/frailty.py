@@ -37,6 +37,50 @@ def frailty_law(sd: float, nodes: int = FRAILTY_NODES) -> tuple[np.ndarray, np.n
     return z, w / w.sum()  # the sum is 1 up to rounding; exactly 1 for the multinomial split
 
 
+FRAILTY_MEAN_TOLERANCE = 1e-3
+"""Largest |E Z − 1| of the discretised frailty law a simulation accepts (σ up to about 1.49 on 5 nodes). Beyond
+it the nodes no longer describe log Z ~ N(−σ²/2, σ²) with E Z = 1: E Z = 0.99 at σ = 2, 0.81 at σ = 3, 0.07 at
+σ = 5 (a third of the apprehensions), and at σ = 10 the largest node is z = 5·10⁻¹⁰: a border without a single
+apprehension was simulated (exit 0) while truth.nc gave the σ asked for and p ≈ 0.4."""
+
+
+def frailty_sd_problem(sd: float) -> str | None:
+    """What is wrong with `sd` as the frailty's spread σ (the rule it breaks, without the value), or None.
+
+    σ must be finite and ≥ 0, and small enough that the discretised law `frailty_law` keeps E Z = 1 to
+    `FRAILTY_MEAN_TOLERANCE`."""
+    if not (np.isfinite(sd) and sd >= 0.0):
+        return "must be a finite number ≥ 0"
+    z, w = frailty_law(sd)
+    mean = float(np.dot(z, w))
+    if abs(mean - 1.0) > FRAILTY_MEAN_TOLERANCE:
+        return (
+            f"is too large: on the {z.size} Gauss–Hermite nodes of the frailty law E Z = {mean:.4g}, not 1 "
+            f"(σ up to {_largest_sd():.2f} keeps it within {FRAILTY_MEAN_TOLERANCE:g})"
+        )
+    return None
+
+
+def check_frailty_sd(sd: float, what: str) -> None:
+    """`ValueError` "WHAT: SD RULE" when `frailty_sd_problem` finds something wrong with `sd`."""
+    if problem := frailty_sd_problem(sd):
+        raise ValueError(f"{what}: {sd} {problem}")
+
+
+def _largest_sd() -> float:
+    """The largest σ whose discretised law keeps |E Z − 1| ≤ `FRAILTY_MEAN_TOLERANCE` (bisection; the error
+    grows with σ up to there)."""
+    lo, hi = 0.0, 3.0
+    for _ in range(50):
+        mid = (lo + hi) / 2.0
+        z, w = frailty_law(mid)
+        if abs(float(np.dot(z, w)) - 1.0) > FRAILTY_MEAN_TOLERANCE:
+            hi = mid
+        else:
+            lo = mid
+    return lo
+
+
 def frailty_p(p: np.ndarray, z: np.ndarray) -> np.ndarray:
     """Per-attempt apprehension probability of a person with frailty z_q in a cell whose p is `p` (the
     frailty-free probability): p_q = 1 − exp(−H z_q), H = −log(1 − p) the cell's total hazard. Shape

@@ -31,7 +31,9 @@ def data_summary(records: RecordSet) -> pd.DataFrame:
       same person in the same section and calendar month (a journey's retries): (apprehensions − distinct
       person-months) / apprehensions. Within the month because people return in later months on new journeys,
       and pooling those would overstate the probability. NaN without individual records.
-    * ``legal_crossings``: legal crossings (citizens + foreigners) at all the section's checkpoints, all months.
+    * ``legal_crossings``: legal crossings (citizens + foreigners) at all the section's checkpoints, all months;
+      ``<NA>`` for a section none of whose checkpoints has a checkpoint record (nothing reported: not 0
+      crossings).
     * ``mean_wait_minutes``: mean waiting time at the section's checkpoints, weighted by legal crossings (NaN
       when there were none).
     """
@@ -81,6 +83,7 @@ def data_summary(records: RecordSet) -> pd.DataFrame:
     # Exact integer sum for the crossings (float weights could lose units above 2**53).
     legal_int = np.zeros(n_sections, dtype=np.int64)
     np.add.at(legal_int, row_section, legal)
+    flows_reported = np.bincount(row_section, minlength=n_sections) > 0
 
     out = pd.DataFrame(
         {
@@ -90,7 +93,8 @@ def data_summary(records: RecordSet) -> pd.DataFrame:
             # <NA>, not 0, where the section has neither records nor a totals row: nothing reported.
             "apprehensions": pd.arrays.IntegerArray(apprehensions.astype(np.int64), mask=~reported),
             "reapprehension_rate": rate.astype(np.float64),
-            "legal_crossings": legal_int,
+            # <NA>, not 0, where none of the section's checkpoints reported a month.
+            "legal_crossings": pd.arrays.IntegerArray(legal_int, mask=~flows_reported),
             "mean_wait_minutes": mean_wait.astype(np.float64),
         },
         index=pd.Index(list(sections), name="section"),

@@ -60,9 +60,28 @@ def test_config_checks_the_frailty():
         frailty_law(-1.0)
     # the recovery studies' worlds have none (the misspecification study adds it)
     assert all(perturbed_config(s).apprehension_frailty_sd == 0.0 for s in range(3))
-    # too frail for r = 1: the frailest people's journeys would not end; refused, naming the parameter
+    # too frail for r = 1: the frailest people's journeys would not end; refused, naming the parameter (at
+    # σ = 1.2 the 5 nodes still keep E Z = 1 to 1e-4: the hazards, not the law, refuse it)
     with pytest.raises(EstimInputError, match="apprehension_frailty_sd"):
-        sim.simulate(seed=1, config=sim.SimulationConfig(years=1, apprehension_frailty_sd=2.0))
+        sim.simulate(seed=1, config=sim.SimulationConfig(years=1, apprehension_frailty_sd=1.2))
+
+
+@pytest.mark.parametrize("sd", [1.6, 2.0, 5.0, 10.0, 50.0, 1e6])
+def test_config_refuses_a_frailty_its_five_nodes_cannot_describe(sd):
+    # reference: the log-normal law asked for has E Z = exp(−σ²/2 + σ²/2) = 1 exactly; its 5-node
+    # discretisation drifts from it as σ grows (E Z = 0.068 at σ = 5; at σ = 10 the largest node is 5e-10, and
+    # at σ ≥ 5 the hazard check no longer refused it: a border with no apprehension at all, exit 0)
+    z, w = frailty_law(sd)
+    assert abs(float(np.dot(z, w)) - 1.0) > 1e-3
+    with pytest.raises(ValueError, match=r"apprehension_frailty_sd: .* is too large: .* E Z = "):
+        sim.SimulationConfig(apprehension_frailty_sd=sd)
+
+
+@pytest.mark.parametrize("sd", [0.0, 0.5, 1.0, 1.45])
+def test_config_accepts_a_frailty_whose_nodes_keep_the_mean(sd):
+    z, w = frailty_law(sd)
+    assert abs(float(np.dot(z, w)) - 1.0) <= 1e-3  # the log-normal's E Z = 1, within the tolerance
+    assert sim.SimulationConfig(apprehension_frailty_sd=sd).apprehension_frailty_sd == sd
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -156,12 +156,47 @@ def test_a_subfolder_is_refused(tmp_path):
         check_out_folder(tmp_path, force=False)
 
 
+def _sums(folder, names) -> None:
+    """A SHA256SUMS as `write_simulation` writes it ("HASH  NAME" lines)."""
+    (folder / "SHA256SUMS").write_text("".join(f"{'0' * 64}  {n}\n" for n in sorted(names)))
+
+
 def test_a_previous_simulations_files_may_be_overwritten(tmp_path):
     for n in simulation_files():
         (tmp_path / n).write_text("x")
+    _sums(tmp_path, simulation_files() - {"SHA256SUMS"})
     check_out_folder(tmp_path, force=False)
     (tmp_path / "registers.csv").unlink()  # a subset with its SHA256SUMS is still a simulation's
     check_out_folder(tmp_path, force=False)
+
+
+@pytest.mark.parametrize(
+    "listed",
+    [
+        ["apprehensions.csv", "sections.csv"],  # real records shipped with their own checksums
+        ["apprehensions.csv", "truth.nc", "my_notes.txt"],  # lists a file no simulation writes
+        [],
+    ],
+)
+def test_records_with_their_own_sha256sums_are_not_taken_for_a_simulation(tmp_path, listed):
+    # a folder of real records with a SHA256SUMS beside them was overwritten by synthetic data, exit 0
+    for n in ("apprehensions.csv", "sections.csv"):
+        (tmp_path / n).write_text("real")
+    _sums(tmp_path, listed)
+    with pytest.raises(EstimInputError, match="no SHA256SUMS of a previous simulation") as info:
+        check_out_folder(tmp_path, force=False)
+    assert str(tmp_path) in str(info.value) and "--force" in str(info.value)
+    check_out_folder(tmp_path, force=True)
+
+
+def test_the_cli_keeps_real_records_with_checksums(tmp_path):
+    out = tmp_path / "records"
+    out.mkdir()
+    (out / "apprehensions.csv").write_text("real")
+    _sums(out, ["apprehensions.csv"])
+    r = _run(["--years", "1", "--out", str(out)])
+    assert r.exit_code == 2 and "no SHA256SUMS of a previous simulation" in r.output, r.output
+    assert (out / "apprehensions.csv").read_text() == "real"
 
 
 def test_the_cli_refuses_a_non_empty_out_and_writes_with_force_then_over_its_own_files(tmp_path):
@@ -202,6 +237,33 @@ def test_the_config_refuses_years_outside_the_range():
     for years in (0, MAX_YEARS + 1, 200):
         with pytest.raises(ValueError, match=f"years: {years} is not in 1–{MAX_YEARS}"):
             SimulationConfig(years=years)
+
+
+@pytest.mark.parametrize("sd", ["1.5", "5", "10", "50", "1e6"])
+def test_a_frailty_too_large_for_its_discretised_law_is_refused_naming_the_option(tmp_path, sd):
+    # σ = 5, 10, 50 were simulated, exit 0: E Z = 0.068 (a third of the apprehensions), then none at all
+    out = tmp_path / "sim"
+    r = _run(["--years", "1", "--out", str(out), "--frailty", sd])
+    assert r.exit_code == 2, r.output
+    assert f"--frailty {float(sd):g}: is too large" in r.output and "E Z = " in r.output, r.output
+    assert "Traceback" not in r.output and not out.exists()
+
+
+def test_a_frailty_too_large_for_the_hazards_is_refused_naming_the_option(tmp_path):
+    # σ = 1.2 keeps the law's E Z = 1, but its frailest node's journeys would make ~10^6 apprehensions each:
+    # refused as "SimulationConfig: …", which named no option
+    out = tmp_path / "sim"
+    r = _run(["--years", "1", "--seed", "1", "--out", str(out), "--frailty", "1.2"])
+    assert r.exit_code == 2, r.output
+    assert "--frailty 1.2: the detection hazards are so high for the frailest people" in r.output
+    assert "give a smaller one" in r.output and not out.exists()
+
+
+def test_a_negative_seed_is_refused_naming_the_option(tmp_path):
+    out = tmp_path / "sim"
+    r = _run(["--years", "1", "--out", str(out), "--seed", "-1"])
+    assert r.exit_code == 2 and "--seed" in r.output and "-1" in r.output, r.output
+    assert not out.exists()
 
 
 def test_retry_and_frailty_errors_name_their_own_option(tmp_path):
@@ -304,3 +366,62 @@ def test_a_measure_acting_only_after_the_period_is_refused_not_warned_of(tmp_pat
     )  # coordination's lag of 6 months: it would act from 2007-03
     assert r.exit_code == 2 and "acts from 2007-03 (lag 6 months)" in r.output, r.output
     assert "give an earlier --measure-start, or more --years" in r.output and not out.exists()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# --displacement and --effect
+
+
+@pytest.mark.parametrize("value", ["1.5", "-0.1", "nan", "inf"])
+def test_a_displacement_outside_0_1_is_refused_naming_the_option(tmp_path, value):
+    out = tmp_path / "sim"
+    args = [
+        "--years",
+        "1",
+        "--out",
+        str(out),
+        "--measure",
+        "coordination",
+        "--measure-start",
+        "2006-01",
+    ]
+    r = _run([*args, "--displacement", value])
+    assert r.exit_code == 2, r.output
+    assert f"--displacement {value}: not a share in [0, 1]" in r.output, r.output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("second", ["take_up=0.3", "permits.take_up=0.3"])
+def test_an_effect_given_twice_is_refused(tmp_path, second):
+    # the last value was simulated without a word (take_up 0.3, journeys × 0.7), exit 0
+    out = tmp_path / "sim"
+    args = ["--years", "1", "--out", str(out), "--measure", "permits", "--measure-start", "2006-01"]
+    r = _run([*args, "--effect", "take_up=0.5", "--effect", second])
+    assert r.exit_code == 2, r.output
+    assert "--effect permits.take_up: given twice (0.5 and 0.3)" in r.output, r.output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("effect", ["flow=0.8", "coordination.flow=0.8"])
+def test_an_effect_of_a_measure_not_applied_names_that_measure(tmp_path, effect):
+    out = tmp_path / "sim"
+    args = ["--years", "1", "--out", str(out), "--measure", "permits", "--measure-start", "2006-01"]
+    r = _run([*args, "--effect", effect])
+    assert r.exit_code == 2, r.output
+    assert (
+        "(an effect of coordination, which is not applied: add --measure coordination)" in r.output
+    )
+    assert "known: permits.take_up" in r.output and not out.exists()
+
+
+def test_records_the_validator_would_refuse_are_said_when_written(tmp_path):
+    """Before: seed 4 over 15 years wrote, exit 0, a checkpoint month with 22,273 refusals of entry (the 2006–2017
+    trend extrapolated to 2020), which `estim validate` then refused (plausible range 0–20,000) and every fit
+    with it, far from the cause. The reference is the validator's own verdict on the folder."""
+    from estim.records import validate_path
+
+    out = tmp_path / "sim"
+    r = _run(["--years", "15", "--seed", "4", "--out", str(out)])
+    assert r.exit_code == 2, r.output
+    assert not validate_path(out).ok
+    assert "refusals_of_entry" in r.output and "2020-12" in r.output and "--years" in r.output

@@ -6,6 +6,7 @@ a time and fill dictionaries, so that a mistake in the vectorised packing/sortin
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -233,6 +234,7 @@ def brute_summary(records: RecordSet) -> dict:
         totals = sum(total_rows)
         legal = 0
         weighted = 0.0
+        reported = False
         cps = {
             r["checkpoint_id"]
             for r in records.checkpoints.to_dict("records")
@@ -243,6 +245,7 @@ def brute_summary(records: RecordSet) -> dict:
                 w = r["crossings_citizens"] + r["crossings_foreigners"]
                 legal += w
                 weighted += w * r["mean_wait_minutes"]
+                reported = True
         out[s] = {
             "apprehension_records": len(rows),
             "distinct_people": len(people) if rows else None,
@@ -253,7 +256,8 @@ def brute_summary(records: RecordSet) -> dict:
                 if rows
                 else math.nan
             ),
-            "legal_crossings": legal,
+            # no checkpoint record of the section: unknown, not 0 crossings
+            "legal_crossings": legal if reported else None,
             "mean_wait_minutes": weighted / legal if legal else math.nan,
         }
     return out
@@ -413,7 +417,10 @@ def check_summary(records: RecordSet) -> None:
             assert pd.isna(row["apprehensions"]), s
         else:
             assert row["apprehensions"] == expected["apprehensions"]
-        assert row["legal_crossings"] == expected["legal_crossings"]
+        if expected["legal_crossings"] is None:
+            assert pd.isna(row["legal_crossings"]), s
+        else:
+            assert row["legal_crossings"] == expected["legal_crossings"]
         for col in ("reapprehension_rate", "mean_wait_minutes"):
             if math.isnan(expected[col]):
                 assert math.isnan(row[col]), (s, col)
@@ -549,6 +556,24 @@ def test_hand_made_summary():
     assert pd.isna(table.loc["kurgan", "distinct_people"])
     assert np.isnan(table.loc["kurgan", "reapprehension_rate"])
     assert np.isnan(table.loc["astrakhan", "mean_wait_minutes"])
+
+
+def test_summary_legal_crossings_are_unknown_where_no_checkpoint_reported():
+    # by hand: only omsk's checkpoints have records (150 + 50 + 2000 crossings in 2006-01, 0 in 2006-02);
+    # orenburg's and kurgan's checkpoints reported nothing, which was printed as 0 legal crossings, exit 0
+    records = small_records()
+    table = data_summary(records)
+    assert table.at["omsk", "legal_crossings"] == 2200
+    for section in ("orenburg", "kurgan", "astrakhan"):
+        assert pd.isna(table.at[section, "legal_crossings"]), section
+    # a section whose checkpoints reported months without a crossing has 0, not <NA>
+    flows = records.checkpoint_records
+    only_empty_month = flows[flows["month"] == flows["month"].max()]
+    assert only_empty_month["checkpoint_id"].tolist() == ["omsk_road"]
+    zero = data_summary(dataclasses.replace(records, checkpoint_records=only_empty_month))
+    assert zero.at["omsk", "legal_crossings"] == 0 and np.isnan(
+        zero.at["omsk", "mean_wait_minutes"]
+    )
 
 
 @pytest.mark.parametrize(
