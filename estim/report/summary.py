@@ -267,6 +267,9 @@ def format_summary(summary: Mapping[str, Any], *, parameters: bool = False) -> s
             f"maximum likelihood: N = {mle['n_hat']:,.1f} (se {mle['se']:,.1f}; 95% Wald {lo:,.1f} – {hi:,.1f}"
             f"{prof})"
         )
+        fit = (mle.get("extra") or {}).get("goodness_of_fit") or {}
+        if fit.get("passed") is False:  # the single-register families' test of f_k
+            lines += textwrap.wrap(f"WARNING: {fit['text']}", width=100, subsequent_indent="  ")
     if parameters:
         lines.append(
             f"parameters (posterior median and central {pct} interval, on the model's scale):"

@@ -36,6 +36,8 @@ Families (registered in `estim.families.FAMILIES`):
   Horvitz–Thompson with p0 = (1 − p)^t. Without covariates it is the conditional (Huggins) M0 of a
   capture–recapture study with t occasions, fitted to the times each unit was caught.
 * Closed forms `chao` (lower bound n + f1²/(2 f2), Chao 1987) and `zelterman` (n / (1 − exp(−2 f2/f1))).
+* Every ML fit but Zelterman's and Chao's tests the fitted f_k against the observed
+  (`estim.families.single_register.goodness`, in ``extra["goodness_of_fit"]``) and warns when they differ.
 * Without covariates, ``MLEResult.profile`` holds the profile-likelihood estimate and interval of N from the
   full likelihood (`estim.families.single_register.profile`), except for Zelterman's and Chao's models,
   which have no likelihood in N.

@@ -18,6 +18,7 @@ tolerance). After the optimiser, Newton steps polish the estimate; a fit is refu
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,6 +35,7 @@ from pytensor.compile.mode import Mode
 from estim.errors import EstimInputError
 from estim.families.base import MLEResult
 from estim.families.single_register.data import OBSERVED, design
+from estim.families.single_register.goodness import frequency_fit
 from estim.families.single_register.model import _Spec, pattern_trials
 from estim.families.single_register.profile import ProfileError, profile_likelihood
 
@@ -49,6 +51,12 @@ DECREMENT_TOL = 1e-8
 # where the information is singular (no standard errors), the scale-free relative gradient instead
 RELATIVE_GRADIENT_TOL = 1e-6
 POLISH_STEPS = 50
+LOWER_BOUND = (
+    "Chao's estimate is a lower bound for N: under heterogeneity (any mixture of Poisson rates) the "
+    "population is at least this large and may lie above the interval, which is that of the bound; on "
+    "simulated border section-years it lay 4–26 % below the people who attempted (docs/design.md §4, "
+    '"Single-register and closed families on the border records")'
+)
 
 # --------------------------------------------------------------------------------------------------------------
 # maximum likelihood
@@ -340,6 +348,14 @@ def _mle(spec: _Spec):
                         f"{lo:,.1f} – {hi:,.1f}: the conditional and full likelihoods disagree, so the data "
                         "barely determine N"
                     )
+        if spec.estimator == "chao" and not boundary:
+            notes.append(LOWER_BOUND)
+        fit = None
+        if not boundary:
+            psi = float(theta[-1]) if spec.alpha or spec.omega else None
+            fit = frequency_fit(spec, f, z @ theta[: z.shape[1]], len(theta), psi, trials, n_hat)
+            if fit is not None and not fit["passed"]:
+                warnings.warn(fit["text"], UserWarning, stacklevel=2)
         return MLEResult(
             n_hat=n_hat,
             se=se,
@@ -364,6 +380,7 @@ def _mle(spec: _Spec):
                 "iterations": int(res.nit) + polished,
                 "gradient": float(np.max(np.abs(g))),
                 "newton_decrement": decrement,
+                **({} if fit is None else {"goodness_of_fit": fit}),
             },
         )
 

@@ -1,0 +1,77 @@
+"""The single-register and closed families on the border records, against the simulator's truth.
+
+One simulated year of the border (`estim simulate --seed 101 --years 1`): the people who attempted in Omsk that
+year are truth.nc's ``persons`` (1,501), what a single-register or closed model of the section-year estimates.
+Before: the zero-truncated Poisson gave N̂ = 976 (95 % 943 – 1,008), Chao's lower bound 1,197 (1,097 – 1,298)
+as an estimate, and M0 on monthly occasions 1,737 (1,571 – 1,903), each with exit 0 and no word.
+docs/design.md §4, "Single-register and closed families on the border records", has the whole probe.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+
+from estim import simulate as sim
+from estim.families.record_periods import OpenPopulationWarning
+from estim.run.fit import fit_mle
+from estim.run.spec import parse_spec
+
+
+@pytest.fixture(scope="module")
+def border_year(tmp_path_factory) -> tuple[Path, int]:
+    """One simulated year of the border (seed 101) and the people who attempted in Omsk that year."""
+    out = tmp_path_factory.mktemp("border_year")
+    s = sim.simulate(seed=101, config=sim.SimulationConfig(years=1))
+    sim.write_simulation(s, out)
+    truth = int(s.truth["persons"].sel(surveyed_section="omsk").sum())
+    return out, truth
+
+
+def _records_spec(folder: Path, family: str, **fields: str):
+    data = {"records": str(folder), "period_kind": "year", "period": "2006", "section": "omsk"}
+    raw = {"name": "probe", "family": family, "seed": 1, "data": {**data, **fields}}
+    return parse_spec(raw, source=str(folder / "probe.toml"))
+
+
+def test_ztpoisson_far_below_the_simulators_truth_is_said(border_year) -> None:
+    folder, truth = border_year
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = fit_mle(_records_spec(folder, "ztpoisson"))
+    lo, hi = result.ci95
+    assert hi < 0.8 * truth  # confidently wrong: the interval's top a fifth below the truth
+    fit = result.extra["goodness_of_fit"]
+    assert not fit["passed"] and fit["p_value"] < 1e-20
+    said = [str(w.message) for w in caught if "does not describe" in str(w.message)]
+    assert len(said) == 1 and "Chao's lower bound" in said[0] and "ztnegbin" in said[0]
+    assert result.extra["n_observed"] < result.n_hat
+
+
+def test_ztgeometric_that_covers_the_simulators_truth_passes(border_year) -> None:
+    folder, truth = border_year
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = fit_mle(_records_spec(folder, "ztgeometric"))
+    lo, hi = result.ci95
+    assert lo <= truth <= hi
+    assert result.extra["goodness_of_fit"]["passed"]
+    assert not [w for w in caught if "does not describe" in str(w.message)]
+
+
+def test_chao_below_the_simulators_truth_says_it_is_a_lower_bound(border_year) -> None:
+    """Chao's estimate on the section-year lies below the people who attempted, interval and all; the fit
+    says that it is a lower bound (before: an N-hat and a 95 % interval, as for any estimate)."""
+    folder, truth = border_year
+    result = fit_mle(_records_spec(folder, "chao"))
+    assert result.ci95[1] < truth
+    assert "lower bound" in result.message
+
+
+def test_m0_on_monthly_occasions_above_the_simulators_truth_is_said(border_year) -> None:
+    folder, truth = border_year
+    with pytest.warns(OpenPopulationWarning, match="not of a closed population"):
+        result = fit_mle(_records_spec(folder, "M0", occasion="month"))
+    assert result.ci95[0] > truth
