@@ -84,6 +84,9 @@ def forecasts(ctx: Context) -> list[Path]:
             f"{r.measure}_{r.mechanism.split()[0]}": {
                 "coverage": Number(float(r.coverage), "deterministic"),
                 "coverage_known": Number(float(r.coverage_known), "deterministic"),
+                "coverage_known_percent": Number(float(r.coverage_known_percent), "deterministic"),
+                "baseline_error": Number(float(r.baseline_error_percent), "deterministic"),
+                "baseline_below": Number(int(r.baseline_below), "deterministic"),
                 "datasets": Number(int(r.datasets), "deterministic"),
             }
             for r in recovery.itertuples()

@@ -52,6 +52,9 @@ def _rows(covered: list[bool], true_percent: list[float], median_sign: list[floa
             "known_percent_upper": [1.0] * n,
             "gate_passed": [True] * n,
             "error": [""] * n,
+            # the forecast baseline 10 % low in the first third of the datasets, 5 % high in the rest
+            "true_baseline": [1000.0] * n,
+            "forecast_baseline": [900.0] * (n // 3) + [1050.0] * (n - n // 3),
         }
     )
 
@@ -64,7 +67,9 @@ def test_summary_coverage_and_its_binomial_p_value():
     assert t["median_width_percent"] == pytest.approx(40.0)
     assert t["large_effects"] == 30 and t["large_right_sign"] == 29
     assert t["large_right_sign_known"] == 30
-    assert "m" in R.format_summary(R.summarise(rows))
+    assert t["baseline_error_percent"] == pytest.approx(5.0) and t["baseline_below"] == 10
+    text = R.format_summary(R.summarise(rows))
+    assert "m" in text and "median +5.0 % from the truth, below it in 10 of 30" in text
 
 
 @pytest.mark.slow
