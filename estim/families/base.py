@@ -175,9 +175,10 @@ class MLEResult:
 
     ``boundary`` is True when the maximum lies on the boundary of the parameter space (e.g. a negative
     binomial whose dispersion runs to its limit); then ``n_hat`` is not an estimate and must not be reported.
-    ``ci95`` is the Wald interval N̂ ± 1.96 SE. ``profile``, where the family has a likelihood in N, is the
-    profile-likelihood estimate and interval: ``{"n_hat": …, "ci95": (lower, upper), "method": "…"}`` (an
-    end the likelihood does not bound is ``inf``).
+    ``ci95`` is the Wald interval N̂ ± 1.96 SE unless ``extra["ci_kind"]`` names another (the closed families:
+    Chao's log-transformed interval, never below the n seen). ``profile``, where the family has a likelihood
+    in N, is the profile-likelihood estimate and interval: ``{"n_hat": …, "ci95": (lower, upper),
+    "method": "…"}`` (an end the likelihood does not bound is ``inf``).
     """
 
     n_hat: float
@@ -190,6 +191,13 @@ class MLEResult:
     message: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
     profile: Mapping[str, Any] | None = None
+
+
+def interval_name(extra: Mapping[str, Any] | None) -> str:
+    """The short name of an ML fit's ci95 for a report: "Wald" unless ``extra["ci_kind"]`` names another
+    (its text before a colon, e.g. "log-transformed (Chao 1987)")."""
+    kind = (extra or {}).get("ci_kind") or "Wald"
+    return str(kind).split(":", 1)[0]
 
 
 @dataclass(frozen=True)

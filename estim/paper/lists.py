@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from estim.families.base import interval_name
 from estim.paper.context import Context, fit_spec, write_csv
 from estim.paper.numbers import Number, write_numbers
 
@@ -86,7 +87,7 @@ def _ml_row(spec: Any) -> dict[str, Any]:
         "estim": float(mle.n_hat),
         "estim_lower": float(lower),
         "estim_upper": float(upper),
-        "interval": "profile 95 %" if mle.profile else "Wald 95 %",
+        "interval": "profile 95 %" if mle.profile else f"{interval_name(mle.extra)} 95 %",
         "seconds": seconds,
     }
 

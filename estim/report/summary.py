@@ -19,7 +19,7 @@ import pandas as pd
 import xarray as xr
 
 from estim.errors import EstimInputError, GateFailed
-from estim.families.base import Family
+from estim.families.base import Family, interval_name
 from estim.intervals import equal_tailed
 from estim.run import store
 from estim.run.data import fit_data_file
@@ -264,7 +264,8 @@ def format_summary(summary: Mapping[str, Any], *, parameters: bool = False) -> s
             else ""
         )
         lines.append(
-            f"maximum likelihood: N = {mle['n_hat']:,.1f} (se {mle['se']:,.1f}; 95% Wald {lo:,.1f} – {hi:,.1f}"
+            f"maximum likelihood: N = {mle['n_hat']:,.1f} (se {mle['se']:,.1f}; "
+            f"95% {interval_name(mle.get('extra'))} {lo:,.1f} – {hi:,.1f}"
             f"{prof})"
         )
         fit = (mle.get("extra") or {}).get("goodness_of_fit") or {}
@@ -355,7 +356,7 @@ def mle_report(spec: Any, *, json_output: bool = False) -> tuple[str, str]:
         f"data: {payload['data']}",
         f"N-hat          {payload['n_hat']!r}",
         f"SE             {payload['se']!r}",
-        f"95% interval   {lo!r} – {hi!r} (Wald)",
+        f"95% interval   {lo!r} – {hi!r} ({interval_name(payload.get('extra'))})",
         *_profile_lines(payload.get("profile")),
         f"log-likelihood {payload['loglik']!r}",
         "parameters:",

@@ -542,7 +542,8 @@ def _plain(value: Any) -> Any:
 
 
 def mle_dict(result: MLEResult) -> dict[str, Any]:
-    """A maximum-likelihood fit as JSON-able data at full precision. ``n_hat``, ``se``, ``ci95`` (Wald) and
+    """A maximum-likelihood fit as JSON-able data at full precision. ``n_hat``, ``se``, ``ci95`` (Wald, or the kind
+    ``extra["ci_kind"]`` names) and
     ``profile`` (profile likelihood: ``n_hat``, ``ci95``, ``method``) are None when the fit is no estimate (on the boundary, or not converged: ``status`` says which); the value where
     the optimiser stopped is kept as ``n_hat_at_stop`` for diagnosis."""
     estimate = result.converged and not result.boundary

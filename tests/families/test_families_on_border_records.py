@@ -12,10 +12,15 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
+from scipy import optimize
+from scipy.special import gammaln, logsumexp
 
 from estim import simulate as sim
+from estim.families.loglinear import Terms, all_histories, model_design, profile_loglik
 from estim.families.record_periods import OpenPopulationWarning
+from estim.run.data import load_data
 from estim.run.fit import fit_mle
 from estim.run.spec import parse_spec
 
@@ -75,3 +80,57 @@ def test_m0_on_monthly_occasions_above_the_simulators_truth_is_said(border_year)
     with pytest.warns(OpenPopulationWarning, match="not of a closed population"):
         result = fit_mle(_records_spec(folder, "M0", occasion="month"))
     assert result.ci95[0] > truth
+
+
+def test_poisson2_on_monthly_occasions_is_fitted_and_profiled(border_year) -> None:
+    """Mh_poisson2 and Mth_poisson2 on the 12 months (h(k) = 2^k − 1 up to 4,095): before, both stopped with
+    ``internal error: LinAlgError: SVD did not converge`` (exit 1) on every section-year of the probe. Mth's
+    profile likelihood is the multinomial likelihood of all 2^12 − 1 histories and N maximised directly
+    (trust-region Newton); before the fix of IRLS's step it came out at −4e11 at N = 1,650 and put the profile
+    maximum 80 below the Poisson N̂."""
+    folder, _truth = border_year
+    spec = _records_spec(folder, "Mth_poisson2", occasion="month")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = {
+            name: fit_mle(_records_spec(folder, name, occasion="month"))
+            for name in ("Mh_poisson2", "Mth_poisson2")
+        }
+        data = load_data(spec)
+    design = model_design(Terms("Mt", "poisson"), data)
+    y, n = design.counts[0], float(design.counts[0].sum())
+    for result in results.values():
+        assert result.converged and not result.boundary
+        assert n < result.ci95[0] < result.n_hat < result.ci95[1]
+    h = all_histories(12)
+    x = np.column_stack([h, 2.0 ** h.sum(axis=1) - 1])
+
+    def multinomial(big_n: float) -> float:
+        def f(b: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+            eta = x @ b
+            lse = np.logaddexp(0.0, logsumexp(eta))
+            pi = np.exp(eta - lse)
+            xp = x.T @ pi
+            hess = big_n * (x.T @ (x * pi[:, None]) - np.outer(xp, xp))
+            return -(y @ eta - big_n * lse), -(x.T @ y - big_n * xp), hess
+
+        start = np.r_[np.full(12, -3.0), 0.0]
+        res = optimize.minimize(
+            lambda b: f(b)[0],
+            start,
+            jac=lambda b: f(b)[1],
+            hess=lambda b: f(b)[2],
+            method="trust-exact",
+        )
+        assert np.abs(f(res.x)[1]).max() < 1e-3
+        return -float(res.fun) + gammaln(big_n + 1) - gammaln(big_n - n + 1)
+
+    mth = results["Mth_poisson2"]
+    base, base_ref = profile_loglik(design, 0, mth.n_hat)[0], multinomial(mth.n_hat)
+    for big_n in (n, 1650.0, 1700.0, 2000.0):
+        got = profile_loglik(design, 0, big_n)[0] - base
+        assert got == pytest.approx(multinomial(big_n) - base_ref, abs=1e-6)
+    top = multinomial(mth.profile["n_hat"])
+    assert (
+        multinomial(mth.profile["n_hat"] - 1) < top and multinomial(mth.profile["n_hat"] + 1) < top
+    )

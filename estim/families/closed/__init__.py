@@ -15,12 +15,14 @@ capture history h. The models differ in how the capture probability varies (Otis
 Maximum likelihood. ``M0``, ``Mt`` and ``Mb`` reproduce Rcapture's ``closedp.t``: Poisson log-linear models
 for the 2^T − 1 history counts (zeros included), N̂ = n + exp(intercept) (equal to the Otis et al. estimate
 for M0 and Mt; Mb from Rcapture's own parameterisation, reported as a failure where it implies p ≤ 0), with
-Cormack's profile-likelihood interval (not for Mb). The log-linear families (`estim.families.loglinear`,
-Rivest & Baillargeon 2007) are registered here too, Bayesian and ML: ``Mh_chao``, ``Mh_poisson2``,
-``Mh_darroch``, ``Mh_gamma35``, their ``Mth_`` versions with occasion effects, and ``loglinear``, whose terms
-(list interactions among them) a spec gives in ``[options]``. The other families' ML mode maximises the same
-conditional likelihood as the Bayesian model (Huggins 1989), N̂ = n / (1 − P̂(0)), with a Wald interval only:
-N is not a parameter of that likelihood.
+Cormack's profile-likelihood interval (Mb's from its removal likelihood, Otis et al. 1978). The log-linear
+families (`estim.families.loglinear`, Rivest & Baillargeon 2007) are registered here too, Bayesian and ML:
+``Mh_chao``, ``Mh_poisson2``, ``Mh_darroch``, ``Mh_gamma35``, their ``Mth_`` versions with occasion effects,
+and ``loglinear``, whose terms (list interactions among them) a spec gives in ``[options]``. The other
+families' ML mode maximises the same conditional likelihood as the Bayesian model (Huggins 1989),
+N̂ = n / (1 − P̂(0)), with no profile interval: N is not a parameter of that likelihood. Every ML fit's ci95 is Chao's (1987) log-transformed interval,
+n + (N̂ − n)/C to n + (N̂ − n)·C (`estim.families.loglinear.fit.log_interval`), never below the n seen:
+N̂ ± 1.96 SE reached below 0 on Mb's and Mh_mixture's wide fits.
 
 Data layouts (`table_histories`): one row per animal, one row per distinct history with a count, or an f_k
 table over t occasions, carried as one history per k with multiplicity C(t, k) (exact for M0 and the Mh

@@ -29,7 +29,7 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
-from scipy import optimize, special, stats
+from scipy import optimize, special
 
 from estim.errors import EstimInputError
 from estim.families.base import MLEResult, rng_from
@@ -37,6 +37,7 @@ from estim.families.closed.data import OBSERVED, history_codes
 from estim.families.closed.mle import MIN_P_SEEN, NEWTON_TOLERANCE, OPTIMISER, newton_polish
 from estim.families.closed.model import _PRIORS
 from estim.families.covariates import covariate_design
+from estim.families.loglinear.fit import LOG_INTERVAL, log_interval
 from estim.priors import Prior, merge_priors
 
 HUGGINS = ("M0", "Mt", "Mb")
@@ -387,11 +388,10 @@ def mle_huggins(name: str, data: xr.Dataset, **_: Any) -> MLEResult:
         + (["behaviour"] if name == "Mb" else [])
         + [f"beta[{term}]" for term in data["term"].values]
     )
-    z = stats.norm.ppf(0.975)
     return MLEResult(
         n_hat=n_hat,
         se=se,
-        ci95=(n_hat - z * se, n_hat + z * se),
+        ci95=log_interval(n_hat, se, float(a["count"].sum())),
         parameters=dict(zip(labels, map(float, values), strict=True)),
         loglik=-float(fun(theta)[0]),
         converged=bool(decrement < NEWTON_TOLERANCE),
@@ -399,7 +399,7 @@ def mle_huggins(name: str, data: xr.Dataset, **_: Any) -> MLEResult:
         message=f"Huggins conditional ML of {name} with covariates; Horvitz–Thompson N-hat",
         extra={
             "seconds": time.perf_counter() - t0,
-            "ci_kind": "Wald",
+            "ci_kind": LOG_INTERVAL,
             "se": dict(zip(labels, map(float, ses), strict=True)),
             "newton_decrement": decrement,
             "optimiser": str(res.message),

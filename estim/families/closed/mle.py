@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytensor.tensor as pt
 import xarray as xr
-from scipy import optimize, stats
+from scipy import optimize
 
 from estim.errors import EstimInputError
 from estim.families.base import MLEResult
@@ -19,6 +19,7 @@ from estim.families.loglinear.design import (
     Terms,
     model_design,
 )
+from estim.families.loglinear.fit import LOG_INTERVAL, log_interval
 from estim.families.loglinear.fit import mle as loglinear_mle
 
 # --------------------------------------------------------------------------------------------------------------
@@ -148,7 +149,10 @@ def mle_conditional(
 
     Var N̂ = Σ n P(0)/(1 − P(0))² + ∇N̂ᵀ I⁻¹ ∇N̂ (Huggins 1989), with the information from finite differences
     of the exact gradient on the unconstrained scale. A scale running to zero, a mixture class emptying, or
-    P(seen) below `MIN_P_SEEN` (N̂ running to infinity) is reported as a boundary.
+    P(seen) below `MIN_P_SEEN` (N̂ running to infinity) is reported as a boundary. ci95 is Chao's
+    log-transformed interval (`estim.families.loglinear.fit.log_interval`), as Rcapture's closedpCI gives for
+    its normal heterogeneity: N̂ ± 1.96 SE reached below the people seen, and below 0, on Mh_mixture's wide
+    fits; N is not a parameter of the conditional likelihood, so there is no profile in N.
     Converged when the Newton decrement is below `NEWTON_TOLERANCE` (see `newton_polish`), whatever the
     optimiser's own stopping message (kept in ``extra["optimiser"]``).
     """
@@ -229,11 +233,10 @@ def mle_conditional(
         )
         or bool(np.any(1 - p0 < MIN_P_SEEN))
     )
-    z = stats.norm.ppf(0.975)
     return MLEResult(
         n_hat=n_hat,
         se=se,
-        ci95=(n_hat - z * se, n_hat + z * se),
+        ci95=log_interval(n_hat, se, float(n.sum())),
         parameters=params,
         loglik=-float(negll(theta)[0]),
         converged=bool(decrement < NEWTON_TOLERANCE),
@@ -241,7 +244,7 @@ def mle_conditional(
         message=f"conditional (Huggins) ML of {name}; parameters on the unconstrained scale",
         extra={
             "seconds": time.perf_counter() - t0,
-            "ci_kind": "Wald",
+            "ci_kind": LOG_INTERVAL,
             "newton_decrement": decrement,
             "optimiser": str(res.message),
         },
