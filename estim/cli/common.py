@@ -122,6 +122,18 @@ def _warn_spec_beside(tree: object, fit_path: Path) -> str | None:
     return message
 
 
+def _fit_paths(ctx: click.Context, param: click.Parameter, value: object) -> object:
+    """Refuse (exit 2) a model spec given where a saved fit is read, saying what to give instead: read as
+    netCDF it was "not a readable fit file ([Errno -51] NetCDF: Unknown file format …)"."""
+    for path in value if isinstance(value, tuple) else (value,):
+        if isinstance(path, Path) and path.suffix.lower() == ".toml":
+            raise click.BadParameter(
+                f"{path}: a model spec, not a fit: `estim fit {path}` fits it and saves the fit (NAME.nc "
+                "beside the spec, or --out); give that file"
+            )
+    return value
+
+
 def _truth_path(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
     """Refuse a truth file that is not a readable netCDF before any work is done (exit 2)."""
     if value is None:

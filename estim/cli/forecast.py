@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from estim.cli.common import _figure_path, _netcdf_out, _progress, _warn_spec_beside, cli
+from estim.cli.common import (
+    _figure_path,
+    _fit_paths,
+    _netcdf_out,
+    _progress,
+    _warn_spec_beside,
+    cli,
+)
 
 
 def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
@@ -23,7 +30,12 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> floa
 
 
 @cli.command("forecast")
-@click.argument("fit_path", metavar="FIT", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument(
+    "fit_path",
+    metavar="FIT",
+    type=click.Path(dir_okay=False, path_type=Path),
+    callback=_fit_paths,
+)
 @click.option(
     "--measures",
     default="all",

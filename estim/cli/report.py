@@ -6,12 +6,17 @@ from pathlib import Path
 
 import click
 
-from estim.cli.common import _figure_path, _warn_spec_beside, cli
+from estim.cli.common import _figure_path, _fit_paths, _warn_spec_beside, cli
 from estim.errors import EstimInputError
 
 
 @cli.command("report")
-@click.argument("fit_path", metavar="FIT", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument(
+    "fit_path",
+    metavar="FIT",
+    type=click.Path(dir_okay=False, path_type=Path),
+    callback=_fit_paths,
+)
 @click.option("--prob", type=click.FloatRange(0.5, 0.999), default=0.9, show_default=True,
               help="Probability of the central interval.")  # fmt: skip
 @click.option(

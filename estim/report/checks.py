@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from estim.errors import EstimInputError
 from estim.intervals import equal_tailed_array
 
 SAMPLE_DIMS = ("chain", "draw")
@@ -71,14 +72,65 @@ def _tabulate(values: xr.DataArray, kmax: int) -> xr.DataArray:
     return xr.concat([(clipped == k).sum(cell) for k in ks], dim="k").assign_coords(k=ks)
 
 
+def _predicted(
+    tree: xr.DataTree, group: str, name: str, observed: xr.DataArray, where: str
+) -> xr.DataArray:
+    """The predictive draws of `group` of the observed variable `name`, checked to be of the observed cells:
+    the same cell dims with the same labels, but for those a compact fit summed the draws over (the observed
+    counts are then summed over them too by the caller). `EstimInputError` naming the file otherwise: the
+    draws would be checked against data they are not of."""
+    ds = tree[group].to_dataset()
+    if name not in ds:
+        held = ", ".join(map(str, ds.data_vars)) or "nothing"
+        raise EstimInputError(
+            f"{where}: its {group} group holds {held}, not draws of its observed data {name!r}: a file "
+            "edited since `estim fit`, or damaged; refit"
+        )
+    pred = ds[name]
+    cells = [d for d in pred.dims if d not in SAMPLE_DIMS]
+    missing = [d for d in SAMPLE_DIMS if d not in pred.dims]
+    other = [d for d in cells if d not in observed.dims or pred.sizes[d] != observed.sizes[d]]
+    relabelled = [
+        d
+        for d in cells
+        if d not in other
+        and d in pred.coords
+        and d in observed.coords
+        and [str(v) for v in pred[d].values] != [str(v) for v in observed[d].values]
+    ]
+    if missing or other or relabelled or not cells:
+        what = (
+            dict(pred.sizes)
+            if (missing or other or not cells)
+            else {d: "other labels" for d in relabelled}
+        )
+        raise EstimInputError(
+            f"{where}: its {group} draws of {name!r} are not of its observed cells ({what} vs observed "
+            f"{dict(observed.sizes)}): a file edited since `estim fit`, or damaged; refit"
+        )
+    return pred
+
+
 def _statistics(
-    tree: xr.DataTree, group: str
+    tree: xr.DataTree, group: str, where: str = ""
 ) -> tuple[dict[str, xr.DataArray], dict[str, xr.DataArray]]:
+    where = where or str(tree.encoding.get("source", "fit"))
+    if "observed_data" not in tree.children or not tree["observed_data"].data_vars:
+        raise EstimInputError(
+            f"{where}: no observed data (its observed_data group is missing or empty): nothing to check "
+            "the predictive draws against; a file edited since `estim fit`, or damaged"
+        )
     name = str(tree.attrs.get("observed_name", ""))
     kind = str(tree.attrs.get("data_kind", ""))
     observed_ds = tree["observed_data"].to_dataset()
     if name not in observed_ds:
         name = next(iter(observed_ds.data_vars))
+    predicted = _predicted(tree, group, name, observed_ds[name], where)
+    # a compact fit's draws summed over covariate patterns, say: the observed counts summed likewise
+    summed = [d for d in observed_ds[name].dims if d not in predicted.dims]
+    observed_ds = (
+        observed_ds.assign({name: observed_ds[name].sum(summed)}) if summed else observed_ds
+    )
     capture = None
     if "history" in observed_ds[name].dims:
         labels = [str(h) for h in observed_ds["history"].values]
@@ -89,7 +141,7 @@ def _statistics(
                 coords={"history": labels},
             )
     obs = capture_statistics(observed_ds[name], kind, capture)
-    pred = capture_statistics(tree[group].to_dataset()[name], kind, capture)
+    pred = capture_statistics(predicted, kind, capture)
     if kind == "frequency" and "k" not in observed_ds[name].dims and "f_k" in obs:
         kmax = int(observed_ds[name].max())
         obs["f_k"], pred["f_k"] = _tabulate(obs["f_k"], kmax), _tabulate(pred["f_k"], kmax)
@@ -97,15 +149,16 @@ def _statistics(
 
 
 def predictive_summary(
-    tree: xr.DataTree, group: str = "posterior_predictive", prob: float = 0.9
+    tree: xr.DataTree, group: str = "posterior_predictive", prob: float = 0.9, where: str = ""
 ) -> dict[str, Any]:
     """Observed vs predictive median and central `prob` interval per cell, and Bayesian p-values.
 
     `group` is ``"posterior_predictive"`` (a posterior predictive check) or ``"prior_predictive"`` (what the
     priors alone predict: a prior predictive check, to see the priors allow the data but not absurdities).
     Returns {"tables": {statistic: DataFrame}, "p_values": {statistic: {"chi_square": p, "freeman_tukey": p}}}.
+    Draws that are not of the observed cells are refused (`EstimInputError`, naming the fit file `where`).
     """
-    obs, pred = _statistics(tree, group)
+    obs, pred = _statistics(tree, group, where)
     tables, p_values = {}, {}
     for stat, y in obs.items():
         rep = pred[stat]
@@ -177,6 +230,59 @@ def format_checks(results: dict[str, dict[str, Any]]) -> str:
             )
         lines.append("")
     return "\n".join(lines).rstrip()
+
+
+GROUPS = ("prior_predictive", "posterior_predictive")
+
+
+def check_fit(tree: xr.DataTree, where: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """The prior and posterior predictive checks of a single-register or closed-population fit (`estim
+    check`): the text, every verdict by name (``"<group> <statistic>"``) and the JSON payload by group.
+
+    A group without draws is warned of (on stderr, with the reason the fit recorded). Without posterior
+    predictive draws the check of the model against the data is not made: that is said in the text and the
+    payload, and counted as a failed verdict (``"posterior_predictive not made"``), never left to read as
+    the prior check's "ok". A fit with neither group is refused (`EstimInputError`).
+    """
+    import json
+    import warnings
+
+    results = {g: predictive_summary(tree, g, where=where) for g in GROUPS if g in tree.children}
+    why = {
+        g: str(tree.attrs.get(f"{g}_error", "not in the file")) for g in GROUPS if g not in results
+    }
+    for group, reason in why.items():
+        warnings.warn(f"{where}: no {group.replace('_', ' ')} draws: {reason}", stacklevel=2)
+    if not results:
+        raise EstimInputError(f"{where}: no predictive draws to check")
+    verdicts = {
+        f"{group} {stat}": v for group, r in results.items() for stat, v in r["verdicts"].items()
+    }
+    payload: dict[str, Any] = {
+        group: {
+            "p_values": r["p_values"],
+            "verdicts": r["verdicts"],
+            "tables": {k: json.loads(t.to_json(orient="index")) for k, t in r["tables"].items()},
+        }
+        for group, r in results.items()
+    }
+    text = format_checks(results)
+    if "posterior_predictive" in why:
+        missing = {
+            "passed": False,
+            "text": f"NOT MADE: the fit has no posterior predictive draws ({why['posterior_predictive']}), "
+            "so whether the model reproduces the data is unchecked; refit to draw them",
+        }
+        verdicts["posterior_predictive not made"] = missing
+        payload["posterior_predictive"] = {
+            "p_values": {},
+            "verdicts": {"not made": missing},
+            "tables": {},
+        }
+        text += "\n\n== posterior predictive check ==\n" + "\n".join(
+            textwrap.wrap(f"verdict: {missing['text']}", width=100, subsequent_indent="  ")
+        )
+    return text, verdicts, payload
 
 
 STATISTICS = {

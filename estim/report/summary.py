@@ -1,4 +1,5 @@
-"""What a saved fit says: N̂ with its interval, the key parameters, the gate verdict; and LOO comparison.
+"""What a saved fit says: N̂ with its interval, the key parameters, the gate verdict (the LOO comparison of fits
+is `estim.report.compare`).
 
 N̂ is the posterior median of N and its interval the central (equal-tailed) interval of the draws of N — the
 draws of the *count*, given the data and each posterior draw, not of an expected value, so the interval
@@ -9,20 +10,26 @@ from __future__ import annotations
 
 import json
 import textwrap
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 
-from estim.errors import EstimInputError, GateFailed
+from estim.errors import EstimInputError
 from estim.families.base import Family, interval_name
 from estim.intervals import equal_tailed
+
+# the LOO comparison, kept importable from here for its callers
+from estim.report.compare import (  # noqa: F401
+    COLUMNS,
+    compare,
+    compare_json,
+    format_compare,
+    individual_log_likelihood,
+)
 from estim.run import store
-from estim.run.data import fit_data_file
 
 DERIVED = ("N", "unobserved")
 MAX_PARAMETER_ELEMENTS = (
@@ -375,160 +382,3 @@ def _profile_lines(profile: dict[str, Any] | None) -> list[str]:
         f"95% profile    {lo!r} – {hi!r} (N-hat at the profile maximum {profile['n_hat']!r}; "
         f"{profile['method']})"
     ]
-
-
-def individual_log_likelihood(
-    tree: xr.DataTree, observed_name: str, fit_path: str | Path | None = None
-) -> tuple[xr.DataTree, np.ndarray]:
-    """Pointwise log-likelihood per individual, from the per-cell terms of a frequency or history model.
-
-    The families' cell term is count × log P(cell | seen) (multinomial coefficient dropped), so each of the
-    `count` individuals in a cell contributes log P(cell | seen) = term / count. LOO must leave out one
-    individual, not a whole cell of, say, 1,645 people seen once: cell-level LOO has Pareto k̂ > 0.7 nearly
-    everywhere and says nothing. Returns the tree to give `az.loo` and the mask, over the observed cells with a
-    positive count, of those the likelihood uses (cells with a term identically 0 — Zelterman's k > 2, say —
-    do not enter it).
-
-    A compact fit that does not store its log-likelihood has it recomputed from its posterior and its data,
-    re-read from their source (`estim.run.compact.pointwise_log_likelihood`; `fit_path` names the fit file).
-    """
-    from estim.run.compact import pointwise_log_likelihood
-
-    if fit_path is None:
-        fit_path = str(tree.encoding.get("source", "fit"))
-    tree.attrs.setdefault("observed_name", observed_name)
-    ll_flat, n = pointwise_log_likelihood(tree, fit_path)
-    n = n.astype(np.int64)
-    used = np.any(ll_flat != 0, axis=(0, 1))
-    per_person = np.repeat(ll_flat[..., used] / n[used], n[used], axis=-1)
-    post = tree["posterior"].to_dataset()
-    ds = xr.Dataset(
-        {"per_individual": (("chain", "draw", "individual"), per_person)},
-        coords={"chain": post["chain"].values, "draw": post["draw"].values},
-    )
-    return xr.DataTree.from_dict({"posterior": post, "log_likelihood": ds}), used
-
-
-def _refuse_same_fit(path: Path, tree: xr.DataTree, other: Path, other_tree: xr.DataTree) -> None:
-    """`EstimInputError` when `path` is the fit `other` again: the same file, or a fit with the same spec
-    hash and data hash (a copy, or the same spec fitted to the same data again). LOO would compare a model
-    with itself and call the two equally good, which answers nothing."""
-    if path.resolve() == other.resolve():
-        raise EstimInputError(
-            f"{path} and {other} are the same file ({path.resolve()}): compare needs fits of different "
-            "models of the same data"
-        )
-    keys = ("spec_hash", "data_hash")
-    mine, theirs = ([str(t.attrs.get(k, "")) for k in keys] for t in (tree, other_tree))
-    if all(mine) and mine == theirs:
-        raise EstimInputError(
-            f"{path} and {other} are fits of the same spec to the same data (their spec_hash and data_hash "
-            "are equal: a copy of one fit, or one spec fitted twice): compare needs fits of different "
-            "models of the same data"
-        )
-
-
-def compare(paths: list[Path]) -> pd.DataFrame:
-    """PSIS-LOO comparison (`az.compare`, ``round_to="none"``) of fits of the same individuals, best first.
-
-    LOO leaves out one individual at a time (`individual_log_likelihood`). Refuses a fit that failed the gate
-    (`GateFailed`), one fit given twice (the same file, or two files of the same spec fitted to the same data:
-    a model compared with itself), and fits whose observed data or whose likelihood's cells differ: an elpd is
-    a sum over the same observations or it is not comparable. The gate and a fit given twice are checked for
-    every file before any LOO is computed.
-    """
-    import arviz as az
-
-    if len(paths) < 2:
-        raise EstimInputError("compare needs at least two fits")
-    loaded: list[tuple[Path, xr.DataTree]] = []
-    for path in paths:
-        tree = store.load(path)
-        fit_data_file(tree, path)  # an elpd of data that changed since is not the fit's
-        # its row is of the model the fit says, not of the spec beside it now
-        beside = store.spec_beside(tree, path)
-        if beside is not None:
-            warnings.warn(beside, stacklevel=2)
-        v = store.verdict(tree, str(path))
-        if not v.passed:
-            raise GateFailed(v, str(path))
-        if tree.attrs.get("sampler") == "exact":
-            raise EstimInputError(
-                f"{path}: a fit of {tree.attrs.get('family')!r}, whose posterior is computed exactly (model "
-                "averaging), has no pointwise log-likelihood: LOO cannot compare it (its summary gives the "
-                "models' posterior probabilities)"
-            )
-        for earlier, earlier_tree in loaded:
-            _refuse_same_fit(Path(path), tree, earlier, earlier_tree)
-        loaded.append((Path(path), tree))
-    trees: dict[str, xr.DataTree] = {}
-    reference: tuple[str, xr.DataArray, np.ndarray] | None = None
-    for path, tree in loaded:
-        name = str(tree.attrs.get("model_name", Path(path).stem))
-        if name in trees:
-            name = str(path)
-        observed_name = str(tree.attrs.get("observed_name", ""))
-        if "log_likelihood" not in tree.children and "log_likelihood_omitted" not in tree.attrs:
-            raise EstimInputError(
-                f"{path}: a fit of family {tree.attrs.get('family')!r} with no pointwise log-likelihood "
-                "(stored or recomputable): LOO cannot compare it"
-            )
-        if "observed_data" not in tree.children or observed_name not in tree["observed_data"]:
-            raise EstimInputError(f"{path}: no observed data {observed_name!r} to compare on")
-        obs = tree["observed_data"].to_dataset()[observed_name]
-        # a compact fit without its log-likelihood has it recomputed (needs its data, re-read)
-        loo_tree, used = individual_log_likelihood(tree, observed_name, path)
-        if reference is None:
-            reference = (str(path), obs, used)
-        elif obs.shape != reference[1].shape or not np.array_equal(obs.values, reference[1].values):
-            grouping = set(obs.dims) == set(reference[1].dims) and obs.sum() == reference[1].sum()
-            why = (
-                ": the same people grouped into other cells (fits with other covariates, say), and LOO "
-                "here compares fits on the same cells; compare covariate sets by their ML log-likelihoods "
-                "(estim fit SPEC --mle) instead"
-                if grouping
-                else ": LOO cannot compare them"
-            )
-            raise EstimInputError(
-                f"{path} and {reference[0]} are fits of different observations "
-                f"({observed_name} {dict(obs.sizes)} vs {dict(reference[1].sizes)}){why}"
-            )
-        elif not np.array_equal(used, reference[2]):
-            raise EstimInputError(
-                f"{path} and {reference[0]} use different cells of the data in their likelihoods "
-                "(e.g. Zelterman uses only f1 and f2): LOO cannot compare them"
-            )
-        trees[name] = loo_tree
-    return az.compare(trees, round_to="none")
-
-
-COLUMNS = {
-    "rank": "0 is the model that predicts best",
-    "elpd": "expected log predictive density of a left-out individual, summed (PSIS-LOO); higher is better",
-    "elpd_diff": "elpd minus the best model's",
-    "dse": "standard error of elpd_diff",
-    "p_worse": "probability that the model predicts worse than the best (normal approximation)",
-    "diag_diff": "caution about elpd_diff (few individuals, or models too similar to tell apart)",
-    "diag_elpd": "caution about elpd (Pareto k of PSIS too high for some individuals)",
-    "p": "effective number of parameters",
-    "se": "standard error of elpd",
-    "weight": "stacking weight of the model in the best predictive mixture",
-}
-
-
-def format_compare(table: pd.DataFrame) -> str:
-    """The comparison as text: the columns that say something (no empty diagnostics, no p_worse of the best
-    model alone), each explained beneath."""
-    shown = table.copy()
-    for column in list(shown.columns):
-        values = shown[column]
-        empty = values.isna() | (values.astype(str).str.strip() == "")
-        if empty.all() or (column == "p_worse" and empty.iloc[1:].all()):
-            shown = shown.drop(columns=column)
-    text = shown.to_string(float_format=lambda x: f"{x:,.3f}", na_rep="", justify="right")
-    legend = [f"  {c:9s} {COLUMNS[c]}" for c in shown.columns if c in COLUMNS]
-    return "\n".join([text, "", "columns:", *legend])
-
-
-def compare_json(table: pd.DataFrame) -> str:
-    return json.dumps(json.loads(table.to_json(orient="index", default_handler=str)), indent=2)

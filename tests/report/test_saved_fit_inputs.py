@@ -35,9 +35,10 @@ def _spec(folder, name, seed=5, body=SPEC):
     return path
 
 
-def _fit(path, model_name, spec_hash="spec-a", posterior=True, loglik=True, observed="f"):
-    """A passed fit of f_k (people seen once, twice, three times), saved as `estim fit` saves one."""
-    rng = np.random.default_rng(1)
+def _fit(path, model_name, spec_hash="spec-a", posterior=True, loglik=True, observed="f", seed=1):
+    """A passed fit of f_k (people seen once, twice, three times), saved as `estim fit` saves one; fits of
+    other `seed`s have other draws."""
+    rng = np.random.default_rng(seed)
     chains, draws = 2, 100
     coords = {"chain": np.arange(chains), "draw": np.arange(draws)}
     n = rng.poisson(3000, (chains, draws))
@@ -81,7 +82,7 @@ def test_summary_warns_when_the_spec_beside_the_fit_was_edited_since(tmp_path):
         text = " ".join(run.output.split())  # the text wrapped at spaces
         assert f"{said}{spec_path} has changed since {fit_path} was fitted" in text, run.output
     # compare says it too (on stderr), of the file whose spec changed only
-    other = _fit(tmp_path / "other.nc", "other", spec_hash="spec-b")
+    other = _fit(tmp_path / "other.nc", "other", spec_hash="spec-b", seed=2)
     run = CliRunner().invoke(cli, ["compare", str(fit_path), str(other)])
     assert run.exit_code == 0, run.output
     assert f"warning: {spec_path} has changed since" in run.output

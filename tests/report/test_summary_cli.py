@@ -17,10 +17,10 @@ from estim.run.diagnostics import Check, GateVerdict
 TERMS = ["region[b]", "region[c]", "x"]
 
 
-def _fit(path, spec_hash="spec-a", data_hash="data-a"):
+def _fit(path, spec_hash="spec-a", data_hash="data-a", seed=1):
     """A passed ztpoisson fit with one categorical covariate of three levels and one continuous: three
-    coefficients beside the intercept, four in all."""
-    rng = np.random.default_rng(1)
+    coefficients beside the intercept, four in all. Fits of other `seed`s have other draws."""
+    rng = np.random.default_rng(seed)
     chains, draws = 2, 200
     posterior = xr.Dataset(
         {
@@ -76,8 +76,8 @@ def test_compare_refuses_one_fit_given_twice(tmp_path, monkeypatch):
         assert run.exit_code == 2, run.output
         assert f"{other} and a.nc are fits of the same spec to the same data" in run.output
     assert refit.exists()
-    # another spec of the same data is compared
-    _fit(tmp_path / "other.nc", spec_hash="spec-b")
+    # another spec of the same data is compared (its own draws: the same draws cannot be ranked)
+    _fit(tmp_path / "other.nc", spec_hash="spec-b", seed=2)
     run = CliRunner().invoke(cli, ["compare", "a.nc", "other.nc", "--format", "json"])
     assert run.exit_code == 0, run.output
     assert set(json.loads(run.stdout)) == {"a", "other"}
