@@ -4,6 +4,7 @@ Also the privacy guarantee: no raw person key appears in any file the package wr
 """
 
 import json
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -81,6 +82,21 @@ def test_summary_json_has_a_row_per_section(small_dataset):
     for section in ("omsk", "orenburg"):
         assert table[section]["distinct_people"] > 0
         assert 0 < table[section]["reapprehension_rate"] < 1
+    # every number as the table holds it: pandas' to_json rounded to 10 decimals (47.1460278908)
+    from estim.records.load import load_records
+    from estim.statistics import data_summary
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = data_summary(load_records(small_dataset))
+    for section, row in table.items():
+        for column, value in row.items():
+            want = expected.loc[section, column]
+            assert (value is None and pd.isna(want)) or value == want, (section, column)
+            assert not isinstance(value, float) or column in (
+                "reapprehension_rate",
+                "mean_wait_minutes",
+            )
 
 
 def test_invalid_records_write_nothing_and_exit_2(small_dataset, tmp_path):

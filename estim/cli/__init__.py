@@ -12,6 +12,7 @@ import json
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -80,11 +81,27 @@ def data_summary_cmd(path: Path | None, fmt: str) -> None:
     records = _load(path)
     table = data_summary(records)
     if fmt == "json":
-        click.echo(json.dumps(json.loads(table.to_json(orient="index")), indent=2))
+        click.echo(json.dumps(_plain_rows(table), indent=2))
     elif fmt == "csv":
         click.echo(table.to_csv(), nl=False)
     else:
         click.echo(_format_table(table))
+
+
+def _plain_rows(table: Any) -> dict[str, dict[str, Any]]:
+    """A table's rows as JSON-able dicts at full precision (pandas' to_json rounds to 10 decimals); a missing
+    value is null, an integer column's values integers."""
+    import pandas as pd
+
+    def plain(v: Any) -> Any:
+        return None if pd.isna(v) else (v.item() if hasattr(v, "item") else v)
+
+    # column by column: a row of only numbers would come out of iterrows as floats (8286.0)
+    columns = {str(col): [plain(v) for v in table[col].tolist()] for col in table.columns}
+    return {
+        str(index): {col: values[i] for col, values in columns.items()}
+        for i, index in enumerate(table.index)
+    }
 
 
 @data.command("statistics")
