@@ -158,11 +158,32 @@ def replicate_counts(
     n: np.ndarray,
     rng: np.random.Generator,
     size: tuple[int, ...] | None = None,
+    remainder: bool = False,
 ) -> np.ndarray:
-    """Replicated cell counts: each row's n people spread multinomially over its cells, with probabilities
-    proportional to exp(log_prob) renormalised over the cells given (cells absent from the data — counts above
-    the largest k, histories nobody showed — are not replicated). Normalised in log space, because at extreme
-    prior draws every exp(log_prob) underflows to 0 and a plain normalisation gives 0/0."""
+    """Replicated cell counts: each row's n people spread multinomially over its cells.
+
+    By default with probabilities proportional to exp(log_prob) renormalised over the cells given (cells absent
+    from the data — counts above the largest k, histories nobody showed — are not replicated, and the mass they
+    carry is moved onto the others). Normalised in log space, because at extreme prior draws every
+    exp(log_prob) underflows to 0 and a plain normalisation gives 0/0.
+
+    ``remainder=True``: `log_prob` are the model's own probabilities of the cells given, summing to at most
+    one over them; the mass 1 − Σ exp(log_prob) (of cells absent from the data) is one more multinomial cell,
+    dropped from the result. Each given cell's replicate then has its exact marginal law Binomial(n, P(cell)),
+    and the replicates of a row sum to n less those who fell on absent cells. On cells that exhaust the
+    outcomes (Σ = 1 up to rounding), the same draws as the default."""
+    if remainder:
+        total = scipy.special.logsumexp(log_prob, axis=-1, keepdims=True)
+        # rounding may put Σ a hair above 1: then nothing is left over, and the cells are renormalised
+        scale = np.maximum(total, 0.0)
+        p = np.exp(log_prob - scale)
+        rest = np.clip(-np.expm1(np.minimum(total, 0.0)), 0.0, 1.0)
+        p = np.concatenate([p, rest], axis=-1)
+        p = p / p.sum(axis=-1, keepdims=True)
+        shape = tuple(size) if size is not None else np.broadcast_shapes(log_prob.shape, n.shape)
+        wide = (*shape[:-1], shape[-1] + 1)
+        n_b = np.broadcast_to(n, shape)[..., 0]
+        return rng.multinomial(n_b, np.broadcast_to(p, wide))[..., :-1].astype(np.int64)
     lp = log_prob - np.max(log_prob, axis=-1, keepdims=True)
     p = np.exp(lp)
     p = p / p.sum(axis=-1, keepdims=True)

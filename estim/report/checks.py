@@ -113,7 +113,7 @@ def _predicted(
 
 def _statistics(
     tree: xr.DataTree, group: str, where: str = ""
-) -> tuple[dict[str, xr.DataArray], dict[str, xr.DataArray]]:
+) -> tuple[dict[str, xr.DataArray], dict[str, xr.DataArray], dict[str, str]]:
     where = where or str(tree.encoding.get("source", "fit"))
     if "observed_data" not in tree.children or not tree["observed_data"].data_vars:
         raise EstimInputError(
@@ -140,12 +140,46 @@ def _statistics(
                 dims=("history", "occasion"),
                 coords={"history": labels},
             )
+    notes: dict[str, str] = {}
+    if capture is not None:
+        capture, notes = _history_cells(observed_ds[name], predicted, capture)
     obs = capture_statistics(observed_ds[name], kind, capture)
     pred = capture_statistics(predicted, kind, capture)
     if kind == "frequency" and "k" not in observed_ds[name].dims and "f_k" in obs:
         kmax = int(observed_ds[name].max())
         obs["f_k"], pred["f_k"] = _tabulate(obs["f_k"], kmax), _tabulate(pred["f_k"], kmax)
-    return obs, pred
+    return obs, pred, notes
+
+
+def _history_cells(
+    observed: xr.DataArray, predicted: xr.DataArray, capture: xr.DataArray
+) -> tuple[xr.DataArray | None, dict[str, str]]:
+    """Which histories the check's cells are, in words (``{"history_count": note}``), and the capture matrix
+    to derive f_k with, None when f_k cannot be derived from these replicates.
+
+    All 2^t − 1 histories (the closed families up to `estim.families.closed.model.COMPLETE_OCCASIONS`): every
+    cell is compared, zeros included. Only those someone showed, with replicates that lose people (the closed
+    families beyond the cap: who falls on an unseen history is in no cell): each cell's replicate has its
+    law, but f_k summed over these cells would miss them, so it is not derived. Only those someone showed,
+    with replicates that keep everyone: said, and f_k derived as before."""
+    t, cells = capture.sizes["occasion"], capture.sizes["history"]
+    if cells == 2**t - 1:
+        shown = int((observed.sum([d for d in observed.dims if d != "history"]) > 0).sum())
+        return capture, {
+            "history_count": f"over all {cells:,} histories of {t} occasions (2^{t} − 1), the "
+            f"{cells - shown:,} nobody showed included"
+        }
+    n = float(observed.sum())
+    kept = predicted.sum([d for d in predicted.dims if d not in SAMPLE_DIMS])
+    lost = n - kept
+    where = f"over the {cells:,} histories someone showed, of the {2**t - 1:,} of {t} occasions"
+    if float(lost.max()) > 0:
+        return None, {
+            "history_count": f"{where}; replicated people who fell on the others (mean "
+            f"{float(lost.mean()):,.1f} of {n:,.0f} per draw) are in no cell, so f_k is not derived "
+            "from these replicates"
+        }
+    return capture, {"history_count": where}
 
 
 def predictive_summary(
@@ -158,7 +192,7 @@ def predictive_summary(
     Returns {"tables": {statistic: DataFrame}, "p_values": {statistic: {"chi_square": p, "freeman_tukey": p}}}.
     Draws that are not of the observed cells are refused (`EstimInputError`, naming the fit file `where`).
     """
-    obs, pred = _statistics(tree, group, where)
+    obs, pred, notes = _statistics(tree, group, where)
     tables, p_values = {}, {}
     for stat, y in obs.items():
         rep = pred[stat]
@@ -190,7 +224,7 @@ def predictive_summary(
             "chi_square": float(np.mean(chi_rep >= chi_obs)),
             "freeman_tukey": float(np.mean(ft_rep >= ft_obs)),
         }
-    out = {"group": group, "prob": prob, "tables": tables, "p_values": p_values}
+    out = {"group": group, "prob": prob, "tables": tables, "p_values": p_values, "notes": notes}
     out["verdicts"] = {stat: verdict(out, stat) for stat in tables}
     return out
 
@@ -219,6 +253,10 @@ def format_checks(results: dict[str, dict[str, Any]]) -> str:
                 },
                 index=table.index,
             )
+            if stat in r.get("notes", {}):
+                lines += textwrap.wrap(
+                    f"cells: {r['notes'][stat]}", width=100, subsequent_indent="  "
+                )
             lines.append(shown.to_string())
             p = r["p_values"][stat]
             lines.append(
@@ -262,6 +300,7 @@ def check_fit(tree: xr.DataTree, where: str) -> tuple[str, dict[str, Any], dict[
         group: {
             "p_values": r["p_values"],
             "verdicts": r["verdicts"],
+            "notes": r.get("notes", {}),
             "tables": {k: json.loads(t.to_json(orient="index")) for k, t in r["tables"].items()},
         }
         for group, r in results.items()

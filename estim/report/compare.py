@@ -151,6 +151,18 @@ def _load(path: Path, loaded: list[tuple[Path, xr.DataTree]]) -> xr.DataTree:
     return tree
 
 
+def _seen_cells(obs: xr.DataArray) -> xr.DataArray:
+    """The observed counts over the histories someone showed: the closed families' data list every history
+    of up to 10 occasions, zeros included (for their predictive checks), the log-linear ones the histories
+    seen; a zero cell adds nothing to a likelihood, so fits of the same histories compare on the same
+    individuals either way."""
+    if "history" not in obs.dims:
+        return obs
+    others = [d for d in obs.dims if d != "history"]
+    seen = (obs.sum(others) if others else obs).values > 0
+    return obs.isel(history=np.flatnonzero(seen))
+
+
 def _labels(obs: xr.DataArray) -> dict[str, list[str]]:
     return {str(d): [str(v) for v in obs[d].values] for d in obs.dims if d in obs.coords}
 
@@ -228,7 +240,7 @@ def compare(paths: list[Path]) -> pd.DataFrame:
         if name in trees:
             name = str(path)
         observed = str(tree.attrs["observed_name"])
-        obs = tree["observed_data"].to_dataset()[observed]
+        obs = _seen_cells(tree["observed_data"].to_dataset()[observed])
         # a compact fit without its log-likelihood has it recomputed (needs its data, re-read)
         loo_tree, used = individual_log_likelihood(tree, observed, path)
         if reference is None:

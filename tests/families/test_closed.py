@@ -25,6 +25,7 @@ from estim.families.closed import (
     mle_conditional,
     population,
 )
+from estim.families.closed.model import complete_histories
 
 T = 4
 ALL = [np.array(h) for h in itertools.product((0, 1), repeat=T)]
@@ -215,10 +216,16 @@ def test_quadrature_accurate_for_strong_heterogeneity(small, name):
 
 
 def _check_against_enumeration(name, model, point, small, rtol):
-    """Σ_h n_h log[P(h)/(1 − P(0))] per cell, with P(h) by enumerating all 2^T histories, = the model's."""
+    """Σ_h n_h log[P(h)/(1 − P(0))] per cell, with P(h) by enumerating all 2^T histories, = the model's.
+
+    The model's cells are all 2^T − 1 histories (`complete_histories`): those nobody showed add 0."""
     par = _natural(model, point, small.sizes["stratum"])
-    counts = small["history_count"].values
-    hist = [str(h) for h in small["history"].values]
+    full = complete_histories(small)
+    assert full.sizes["history"] == 2**T - 1
+    assert list(model.coords["history"]) == [str(h) for h in full["history"].values]
+    counts = full["history_count"].values
+    assert counts.sum() == small["history_count"].values.sum()
+    hist = [str(h) for h in full["history"].values]
     expected_cells = np.zeros_like(counts, dtype=float)
     for s in range(small.sizes["stratum"]):
         probs = dict(

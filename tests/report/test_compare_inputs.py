@@ -159,6 +159,39 @@ def test_compare_ranks_fits_of_the_same_observations_as_importance_sampling_loo(
         assert table[path.stem]["elpd"] == pytest.approx(ref, abs=0.05)
 
 
+def test_compare_of_fits_listing_unseen_histories_as_zeros_and_not(tmp_path):
+    """The closed families' data list every history of ≤ 10 occasions, zeros included (for their predictive
+    checks); the log-linear ones only those seen. They are fits of the same individuals: compared (it was
+    refused, "33 vs 63"), each elpd the importance-sampling LOO over the people seen."""
+    a = _fit(tmp_path / "loglinear.nc")
+    unseen = [h for h in (format(i, "04b") for i in range(15, 0, -1)) if h not in PERIOD_2019]
+
+    def complete(tree):
+        for group in (
+            "observed_data",
+            "log_likelihood",
+            "posterior_predictive",
+            "prior_predictive",
+        ):
+            ds = tree[group].to_dataset()
+            zeros = xr.zeros_like(ds.isel(history=[0] * len(unseen))).assign_coords(history=unseen)
+            tree[group] = xr.concat([ds, zeros], "history")
+
+    b = _edit(_fit(tmp_path / "otis.nc", seed=2), complete)
+    assert store.load(b)["observed_data"].sizes["history"] == 15
+    run = _run("compare", a, b, "--format", "json")
+    assert run.exit_code == 0, run.output
+    table = json.loads(run.stdout)
+    tree = store.load(b)
+    ll = tree["log_likelihood"]["history_count"].values.reshape(CHAINS * DRAWS, -1)[:, :7]
+    n = np.array(list(PERIOD_2019.values()))
+    ref = -np.log(np.mean(np.exp(-np.repeat(ll / n, n, axis=1)), axis=0)).sum()
+    assert table["otis"]["elpd"] == pytest.approx(ref, abs=0.05)
+    # other histories seen are still other observations
+    c = _edit(_fit(tmp_path / "other.nc", PERIOD_2020, seed=3, data_hash="data-2020"), complete)
+    assert _run("compare", b, c).exit_code == 2
+
+
 def test_compare_refuses_fits_with_the_same_likelihood_at_every_draw(tmp_path):
     # Zelterman's and Chao's fits of the Dutch immigrants (same likelihood of f1, f2, same seed): "p_worse
     # 1.000" for an elpd_diff of −2e-6 with dse 1e-7, exit 0

@@ -1,4 +1,24 @@
-"""The closed-population families' Bayesian models (conditional likelihood; N marginalised, drawn after)."""
+"""The closed-population families' Bayesian models (conditional likelihood; N marginalised, drawn after).
+
+Cells. The data hold one row per history someone showed; the model's cells are every one of the 2^t − 1
+observable histories when t ≤ `COMPLETE_OCCASIONS` (`complete_histories`: zero counts for those nobody
+showed), and an f_k table's k = 1…t (zeros included by the data). The likelihood is unchanged — a zero count
+adds nothing, 0 · log P(h | seen) taken as 0 even where P(h) underflows — but the predictive draws are the
+fitted model's own: each stratum's n people fall on every history with its P(h | seen), the unseen histories
+included, and `estim check` compares every cell, zeros too. Beyond the cap only the observed histories are
+cells: the replicate puts the unseen histories' mass 1 − Σ P(h | seen) in a cell of its own, dropped
+(`replicate_counts(remainder=True)`), so each observed cell keeps its exact marginal law.
+
+Before this the replicate spread the n people over the observed histories alone, renormalised: no one fell on
+an unseen history and the observed histories' probabilities were inflated. On the hares (Mt) the posterior
+check of the 33 observed history counts read Freeman–Tukey p 1.000 ("MISFIT: the data vary less than the
+model predicts"; chi-square 0.127) and f_k chi-square p 0.005; over all 63 histories they read Freeman–Tukey
+0.804, chi-square 0.135, f_k chi-square 0.003 (a real misfit: f_6 = 2 where Mt predicts 0 – 1), the posterior
+unchanged (docs/design.md §6). LOO: the cells nobody showed add nothing and count no one, and `estim compare`
+compares fits on the histories someone showed (`estim.report.compare`), so an Otis fit and a log-linear fit of
+the same histories are still compared (hare Mt against Mh_chao: elpd_diff −3.37 before and after). Huggins' covariate cells
+(`estim.families.closed.huggins`) are still replicated over the observed (pattern, history) cells only.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +43,12 @@ from estim.families.kernels import population_given_p_unseen, replicate_counts
 from estim.families.options import Option
 from estim.priors import Prior, merge_priors
 
+COMPLETE_OCCASIONS = 10
+"""Up to this many occasions the model's cells are all 2^t − 1 histories (1,023 at t = 10). Beyond, the cells
+double with each occasion while the histories seen do not: the Mth/Mtbh likelihood costs cells × nodes × t,
+and 4,000 predictive draws of 2,047 cells exceed the 5 MB a stored group may take (`estim.run.compact`:
+history counts are never summed, so the draws are thinned to ~600); the observed histories and the unseen
+histories' mass are replicated instead."""
 DEFAULT_NODES = 101  # quadrature nodes over the logit-normal heterogeneity (see _quadrature)
 # Fewer than 21 trapezoid nodes on [−10, 10] do not even integrate the normal law to one (11: off by 1.4 %), and
 # P(h) is off by tens of per cent; above 2,001 the cost grows with no gain. NumPy's Gauss–Hermite weights
@@ -247,7 +273,8 @@ def _log_probs(name: str, x: np.ndarray, priors: Mapping[str, Prior], opts: Mapp
 
 def _history_logp(value: Any, log_cond: Any) -> Any:
     # One term per (stratum, history) cell: n_sh · log P(h | seen). The multinomial coefficient is a constant.
-    return value * log_cond
+    # A cell nobody showed adds 0, not 0 · (−inf) = nan where P(h) underflows (Mb with c → 0, say).
+    return pt.switch(pt.gt(value, 0), value * log_cond, 0.0)
 
 
 def _history_random(
@@ -256,8 +283,43 @@ def _history_random(
     rng: np.random.Generator | None = None,
     size: tuple[int, ...] | None = None,
 ) -> np.ndarray:
-    # Replicated history counts: each stratum's n_s people over the histories of the data.
-    return replicate_counts(log_cond, n, rng, size)
+    # Replicated history counts: each stratum's n_s people over the model's histories with their P(h | seen),
+    # those outside the cells (beyond COMPLETE_OCCASIONS: the histories nobody showed) falling in no cell.
+    return replicate_counts(log_cond, n, rng, size, remainder=True)
+
+
+def complete_histories(data: xr.Dataset) -> xr.Dataset:
+    """`data` over all 2^t − 1 observable histories, zero counts for those nobody showed, when t ≤
+    `COMPLETE_OCCASIONS`: the data's histories first, in their order (so that the cells with people are the
+    data's, in the data's order), then the others in decreasing binary value. `data` itself when they are
+    all there already, for an f_k table (its cells are k = 1…t, zeros included) and beyond the cap."""
+    t = data.sizes["occasion"]
+    if MULTIPLICITY in data or t > COMPLETE_OCCASIONS or data.sizes["history"] == 2**t - 1:
+        return data
+    labels = [str(h) for h in data["history"].values]
+    codes = np.arange(2**t - 1, 0, -1, dtype=np.int64)
+    every = [format(int(c), f"0{t}b") for c in codes]
+    if len(set(labels)) != len(labels) or not set(labels) <= set(every):
+        return data  # not 0/1 labels of the occasions: left as they are (`_check` judges them)
+    shown = set(labels)
+    full = labels + [h for h in every if h not in shown]
+    counts = data[OBSERVED].transpose("stratum", "history").values
+    out = np.zeros((counts.shape[0], len(full)), dtype=np.int64)
+    out[:, : len(labels)] = counts
+    capture = np.array([[int(c) for c in h] for h in full], dtype=np.int8)
+    ds = xr.Dataset(
+        {
+            OBSERVED: (("stratum", "history"), out),
+            "capture": (("history", "occasion"), capture),
+        },
+        coords={
+            "stratum": data["stratum"].values,
+            "history": full,
+            "occasion": data["occasion"].values,
+        },
+    )
+    ds.attrs = dict(data.attrs)
+    return ds
 
 
 def build_closed(
@@ -271,7 +333,8 @@ def build_closed(
     quadrature: str = "trapezoid",
 ) -> pm.Model:
     """The PyMC model of family `name` with the conditional likelihood of the observed histories (of the
-    f_k cells for an f_k table). Data with covariates take `estim.families.closed.huggins.build_huggins`."""
+    f_k cells for an f_k table), over all 2^t − 1 histories up to `COMPLETE_OCCASIONS` (`complete_histories`).
+    Data with covariates take `estim.families.closed.huggins.build_huggins`."""
     if "design" in data:
         raise EstimInputError(
             "data with individual covariates: build the model with the family (FAMILIES[name].build) or "
@@ -280,6 +343,8 @@ def build_closed(
     for option, value in zip(OPTIONS, (stratified, centered, nodes, quadrature), strict=True):
         option.check(value)
     require_histories(name, data)
+    _check(data)
+    data = complete_histories(data)
     counts, x = _check(data)
     if "beta" in (priors or {}):
         raise EstimInputError(
