@@ -220,8 +220,14 @@ def population_given_p_unseen(n: np.ndarray, posterior: Any, rng: np.random.Gene
 
 def observed_histories(name: str, log_cond: Any, counts: np.ndarray) -> Any:
     """The observed cell counts (stratum, history) of a model in context, with one log-likelihood term per
-    cell, count · log P(cell | seen) (the multinomial coefficient is a constant), and replicates that spread
-    each stratum's n people over its cells (`replicate_counts`)."""
+    cell, count · log P(cell | seen) (the multinomial coefficient is a constant; a cell nobody showed adds 0,
+    not 0 · (−inf) = nan where P underflows), and replicates that spread each stratum's n people over the
+    model's cells with their P(cell | seen) (`replicate_counts` with ``remainder=True``).
+
+    `log_cond` must be the model's own log P(cell | seen), normalised over every cell of the model, those
+    absent from `counts` included: the cells given then carry at most all the mass, and whoever falls on the
+    others is in no cell (the log-linear and latent-class models complete `counts` to every history up to
+    `COMPLETE_OCCASIONS`, `complete_histories`, so that nothing is left over there)."""
     import pymc as pm
     import pytensor.tensor as pt
 
@@ -230,8 +236,60 @@ def observed_histories(name: str, log_cond: Any, counts: np.ndarray) -> Any:
         name,
         log_cond,
         pt.as_tensor(n_seen),
-        logp=lambda value, log_cond, n: value * log_cond,
-        random=lambda log_cond, n, rng=None, size=None: replicate_counts(log_cond, n, rng, size),
+        logp=lambda value, log_cond, n: pt.switch(pt.gt(value, 0), value * log_cond, 0.0),
+        random=lambda log_cond, n, rng=None, size=None: replicate_counts(
+            log_cond, n, rng, size, remainder=True
+        ),
         observed=counts,
         dims=("stratum", "history"),
     )
+
+
+# the closed-population data's names (`estim.families.closed.data`): the counts (stratum, history), and an f_k
+# table's number of histories per k cell
+HISTORY_COUNT = "history_count"
+MULTIPLICITY = "multiplicity"
+COMPLETE_OCCASIONS = 10
+"""Up to this many occasions (lists) the models' cells are all 2^t − 1 histories (1,023 at t = 10): the Otis
+families' (`estim.families.closed.model`), the log-linear (`estim.families.loglinear.model`) and the
+latent-class (`estim.families.lists.latent_class`). Beyond, the cells double with each occasion while the
+histories seen do not: the Mth/Mtbh likelihood costs cells × nodes × t,
+and 4,000 predictive draws of 2,047 cells exceed the 5 MB a stored group may take (`estim.run.compact`:
+history counts are never summed, so the draws are thinned to ~600); the observed histories and the unseen
+histories' mass are replicated instead."""
+
+
+def complete_histories(data: Any) -> Any:
+    """`data` over all 2^t − 1 observable histories, zero counts for those nobody showed, when t ≤
+    `COMPLETE_OCCASIONS`: the data's histories first, in their order (so that the cells with people are the
+    data's, in the data's order), then the others in decreasing binary value. `data` itself when they are
+    all there already, for an f_k table (its cells are k = 1…t, zeros included) and beyond the cap."""
+    import xarray as xr
+
+    t = data.sizes["occasion"]
+    if MULTIPLICITY in data or t > COMPLETE_OCCASIONS or data.sizes["history"] == 2**t - 1:
+        return data
+    labels = [str(h) for h in data["history"].values]
+    codes = np.arange(2**t - 1, 0, -1, dtype=np.int64)
+    every = [format(int(c), f"0{t}b") for c in codes]
+    if len(set(labels)) != len(labels) or not set(labels) <= set(every):
+        return data  # not 0/1 labels of the occasions: left as they are (`_check` judges them)
+    shown = set(labels)
+    full = labels + [h for h in every if h not in shown]
+    counts = data[HISTORY_COUNT].transpose("stratum", "history").values
+    out = np.zeros((counts.shape[0], len(full)), dtype=np.int64)
+    out[:, : len(labels)] = counts
+    capture = np.array([[int(c) for c in h] for h in full], dtype=np.int8)
+    ds = xr.Dataset(
+        {
+            HISTORY_COUNT: (("stratum", "history"), out),
+            "capture": (("history", "occasion"), capture),
+        },
+        coords={
+            "stratum": data["stratum"].values,
+            "history": full,
+            "occasion": data["occasion"].values,
+        },
+    )
+    ds.attrs = dict(data.attrs)
+    return ds

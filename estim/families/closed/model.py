@@ -39,16 +39,17 @@ from estim.families.closed.data import (
     log_multiplicity,
     require_histories,
 )
-from estim.families.kernels import population_given_p_unseen, replicate_counts
+
+# the completion is the log-linear and latent-class models' too (`estim.families.kernels`)
+from estim.families.kernels import COMPLETE_OCCASIONS as COMPLETE_OCCASIONS
+from estim.families.kernels import (
+    complete_histories,
+    population_given_p_unseen,
+    replicate_counts,
+)
 from estim.families.options import Option
 from estim.priors import Prior, merge_priors
 
-COMPLETE_OCCASIONS = 10
-"""Up to this many occasions the model's cells are all 2^t − 1 histories (1,023 at t = 10). Beyond, the cells
-double with each occasion while the histories seen do not: the Mth/Mtbh likelihood costs cells × nodes × t,
-and 4,000 predictive draws of 2,047 cells exceed the 5 MB a stored group may take (`estim.run.compact`:
-history counts are never summed, so the draws are thinned to ~600); the observed histories and the unseen
-histories' mass are replicated instead."""
 DEFAULT_NODES = 101  # quadrature nodes over the logit-normal heterogeneity (see _quadrature)
 # Fewer than 21 trapezoid nodes on [−10, 10] do not even integrate the normal law to one (11: off by 1.4 %), and
 # P(h) is off by tens of per cent; above 2,001 the cost grows with no gain. NumPy's Gauss–Hermite weights
@@ -286,40 +287,6 @@ def _history_random(
     # Replicated history counts: each stratum's n_s people over the model's histories with their P(h | seen),
     # those outside the cells (beyond COMPLETE_OCCASIONS: the histories nobody showed) falling in no cell.
     return replicate_counts(log_cond, n, rng, size, remainder=True)
-
-
-def complete_histories(data: xr.Dataset) -> xr.Dataset:
-    """`data` over all 2^t − 1 observable histories, zero counts for those nobody showed, when t ≤
-    `COMPLETE_OCCASIONS`: the data's histories first, in their order (so that the cells with people are the
-    data's, in the data's order), then the others in decreasing binary value. `data` itself when they are
-    all there already, for an f_k table (its cells are k = 1…t, zeros included) and beyond the cap."""
-    t = data.sizes["occasion"]
-    if MULTIPLICITY in data or t > COMPLETE_OCCASIONS or data.sizes["history"] == 2**t - 1:
-        return data
-    labels = [str(h) for h in data["history"].values]
-    codes = np.arange(2**t - 1, 0, -1, dtype=np.int64)
-    every = [format(int(c), f"0{t}b") for c in codes]
-    if len(set(labels)) != len(labels) or not set(labels) <= set(every):
-        return data  # not 0/1 labels of the occasions: left as they are (`_check` judges them)
-    shown = set(labels)
-    full = labels + [h for h in every if h not in shown]
-    counts = data[OBSERVED].transpose("stratum", "history").values
-    out = np.zeros((counts.shape[0], len(full)), dtype=np.int64)
-    out[:, : len(labels)] = counts
-    capture = np.array([[int(c) for c in h] for h in full], dtype=np.int8)
-    ds = xr.Dataset(
-        {
-            OBSERVED: (("stratum", "history"), out),
-            "capture": (("history", "occasion"), capture),
-        },
-        coords={
-            "stratum": data["stratum"].values,
-            "history": full,
-            "occasion": data["occasion"].values,
-        },
-    )
-    ds.attrs = dict(data.attrs)
-    return ds
 
 
 def build_closed(

@@ -37,8 +37,16 @@ Sampling. At the project's default target acceptance (0.9) a fit of Kosovo still
 where a small class's weight and its capture probabilities trade off (a funnel); at `TARGET_ACCEPT` = 0.99
 none of 16 chains did. The graph is tiny: nutpie's numba backend samples it ~15× faster than JAX.
 
-Dims: stratum (each has its own classes), history (the data's observed patterns), class, list (the data's
-occasions, one per list). Every stratum's parameters are independent.
+Cells. Up to `COMPLETE_OCCASIONS` lists the patterns are every one of the 2^J − 1 (`complete_histories`),
+zero counts for those nobody showed, which add nothing to the likelihood; so the replicates spread each
+stratum's n people over every pattern with its P(h | seen), the model's own predictive. Beyond, the patterns
+seen are the cells and the unseen ones' mass is replicated in no cell (`kernels.observed_histories`). Before,
+the replicate renormalised over the patterns seen (on Kosovo, whose 15 patterns are all seen, nothing
+changes; numbers in docs/design.md §6).
+
+Dims: stratum (each has its own classes), history (every pattern, up to `COMPLETE_OCCASIONS` lists; the
+patterns seen beyond), class, list (the data's occasions, one per list). Every stratum's parameters are
+independent.
 """
 
 from __future__ import annotations
@@ -53,7 +61,11 @@ import xarray as xr
 
 from estim.errors import EstimInputError
 from estim.families.base import rng_from
-from estim.families.kernels import observed_histories, population_given_p_unseen
+from estim.families.kernels import (
+    complete_histories,
+    observed_histories,
+    population_given_p_unseen,
+)
 from estim.families.options import whole_option
 from estim.priors import Prior, merge_priors
 
@@ -168,6 +180,9 @@ def build_latent_class(
     )
     pri = merge_priors(DEFAULT_PRIORS, priors)
     a, b = _gamma_shape_rate(pri["concentration"])
+    _patterns(data)
+    # every pattern a cell, up to COMPLETE_OCCASIONS lists (docstring)
+    data = complete_histories(data)
     counts, x = _patterns(data)
     n_strata = counts.shape[0]
     coords = {

@@ -10,9 +10,20 @@ As for the Otis models (`estim.families.closed`): under the prior p(N) ∝ 1/N, 
 likelihood over N leaves exactly the conditional likelihood Π_c [P(c)/(1 − P(0))]^y_c of the observed counts,
 which the model samples; N − n | β ~ NegativeBinomial(n, 1 − P(0)) is drawn afterwards (`population`). The
 intercept of the Poisson form (the log expected never-seen count) is not a parameter here: it is what N
-marginalises. One log-likelihood term per observed cell of the data (a history, or k for an f_k table): the
-same observations as the Otis models' on the same table, so LOO compares them, and a model fitted on the f_k
+marginalises. One log-likelihood term per cell of the data (a history, or k for an f_k table): the same
+observations as the Otis models' on the same table, so LOO compares them, and a model fitted on the f_k
 cells (M0, Mh) still scores every history of the data (P(h) = P(k)/C(t, k)).
+
+Cells. As the Otis models' (`estim.families.closed.model`): up to `COMPLETE_OCCASIONS` occasions the data's
+cells are every one of the 2^t − 1 histories, zero counts for those nobody showed (`complete_histories`; a
+zero cell adds nothing to the likelihood, 0 · log P taken as 0), so that each stratum's n replicated people
+fall on every history with its P(h | seen) — the fitted model's own predictive, which `estim check` compares
+cell by cell. Beyond, the cells are the histories seen and the unseen ones' mass is replicated in no cell
+(`kernels.observed_histories`, `replicate_counts(remainder=True)`). An f_k table's cells are its k, which
+hold every outcome (for t = ∞ the model is normalised over the k the table holds). Before, the replicate
+renormalised over the histories seen: nobody fell on an unseen one, and on the hares the Mh Chao check of the
+33 observed history counts read Freeman–Tukey p 1.000, MISFIT, an artefact (docs/design.md §6 has the
+numbers before and after; the posterior is unchanged). The lists_shrinkage family builds this model too.
 
 Scale. Each term enters divided by its largest absolute value over the cells (k by t, 2^k − 1 by 2^t − 1, an
 occasion's 0/1 by 1), so that ``effect`` is the change in the log expected count from a term's zero to its
@@ -45,7 +56,11 @@ import xarray as xr
 
 from estim.errors import EstimInputError
 from estim.families.base import rng_from
-from estim.families.kernels import observed_histories, population_given_p_unseen
+from estim.families.kernels import (
+    complete_histories,
+    observed_histories,
+    population_given_p_unseen,
+)
 from estim.families.loglinear.design import MULTIPLICITY, OBSERVED, Design, _codes
 from estim.priors import Prior, merge_priors
 
@@ -99,8 +114,12 @@ def build_loglinear(
 
     `effects`, if given, builds the free terms' scaled effects (stratum, term) inside the model in place of
     the independent ``effect`` prior: a structured prior over the terms (the horseshoe of
-    `estim.families.lists.shrinkage`). The likelihood, P(0) and N are the engine's either way."""
+    `estim.families.lists.shrinkage`). The likelihood, P(0) and N are the engine's either way.
+
+    The history cells are every history up to `COMPLETE_OCCASIONS` (`complete_histories`, zeros for those
+    nobody showed), so that the replicates are the model's own (module docstring, "Cells")."""
     pri = merge_priors(priors_for(design), priors)
+    data = complete_histories(data)
     counts, cell, share = data_cells(design, data)
     if (counts.sum(axis=1) == 0).any():
         raise EstimInputError("a stratum with nobody seen has no posterior for N")
