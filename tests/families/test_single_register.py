@@ -349,6 +349,38 @@ def test_replicated_frequencies_survive_extreme_rates():
     assert out.sum() == 100 and out[0, -1] == 100
 
 
+def test_replicated_frequencies_have_the_models_means_the_tail_in_the_last_cell():
+    """A zero-truncated Poisson with λ = 2 over cells k = 1..4: the replicate's means are n·P(k | k ≥ 1) and, in
+    the last cell, n·P(k ≥ 4 | k ≥ 1) (the data's last cell, the largest count seen, holds everyone seen that
+    often or more). Before, the cells were renormalised: f_1's mean 3,333 for the model's 3,130, and the last
+    cell 1,111 for 1,652. Zelterman's cells (k ∈ {1, 2}, normalised within them) are as before."""
+    from estim.families.single_register.model import replicate_cells
+
+    lam, n, draws = 2.0, 10_000, 4_000
+    k = np.arange(1, 5)
+    log_p = k * np.log(lam) - lam - scipy.special.gammaln(k + 1) - np.log1p(-np.exp(-lam))
+    p = np.exp(log_p)
+    expected = n * np.r_[p[:-1], 1 - p[:-1].sum()]
+    out = replicate_cells(
+        log_p[None, :], np.array([[n]]), np.ones(4, bool), np.random.default_rng(3), (draws, 1, 4)
+    )
+    assert out.shape == (draws, 1, 4) and (out.sum(axis=-1) == n).all()
+    sd = np.sqrt(expected * (1 - expected / n) / draws)
+    assert np.abs(out[:, 0].mean(axis=0) - expected).max() < 4.5 * sd.max()
+    # Zelterman: P(k | k ∈ {1, 2}) on the first two cells, nobody beyond
+    pair = log_p[:2] - np.logaddexp(log_p[0], log_p[1])
+    zel = replicate_cells(
+        np.r_[pair, -5.0, -5.0][None, :],
+        np.array([[n]]),
+        np.array([1, 1, 0, 0], bool),
+        np.random.default_rng(4),
+        (draws, 1, 4),
+    )
+    assert (zel[..., 2:] == 0).all()
+    share = np.exp(pair[0])
+    assert abs(zel[:, 0, 0].mean() - n * share) < 4.5 * np.sqrt(n * share * (1 - share) / draws)
+
+
 # ------------------------------------------------------------------- chao and ztbinomial: posteriors
 
 

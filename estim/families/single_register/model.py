@@ -148,9 +148,21 @@ def replicate_cells(
     rng: np.random.Generator | None = None,
     size: tuple[int, ...] | None = None,
 ) -> np.ndarray:
-    """Replicated frequencies f_{x,k} over k = 1..K within the model's support (the multinomial of n_x people
-    over the cells; counts above K are not replicated): the families' predictive draws."""
-    return kernels.replicate_counts(np.where(support, log_prob, -np.inf), n, rng, size)
+    """Replicated frequencies f_{x,k} over k = 1..K within the model's support: the multinomial of n_x people
+    over the cells, the model's mass above K (1 − Σ P(k | k ≥ 1) over the cells) in the last cell, which then
+    reads "K or more" (as the data's does when K is the largest count seen): the families' predictive draws.
+    Families normalised within their support (Zelterman's and Chao's k ∈ {1, 2}, the binomial's k ≤ t) have
+    no such mass. Before, the cells were renormalised, spreading the tail over every k: a zero-truncated
+    Poisson's replicated f_1 came out too high by the tail's share."""
+    lp = np.where(support, log_prob, -np.inf)
+    total = scipy.special.logsumexp(lp, axis=-1, keepdims=True)
+    tail = np.clip(-np.expm1(np.minimum(total, 0.0)), 0.0, 1.0)
+    inside = np.broadcast_to(np.asarray(support, dtype=bool), lp.shape)
+    last = inside.shape[-1] - 1 - np.argmax(inside[..., ::-1], axis=-1)
+    is_last = np.arange(inside.shape[-1]) == last[..., None]
+    with np.errstate(divide="ignore"):
+        lp = np.where(is_last, np.logaddexp(lp, np.log(tail)), lp)
+    return kernels.replicate_counts(lp, n, rng, size)
 
 
 def _build(spec: _Spec):
