@@ -16,8 +16,9 @@ model predicts"; chi-square 0.127) and f_k chi-square p 0.005; over all 63 histo
 0.804, chi-square 0.135, f_k chi-square 0.003 (a real misfit: f_6 = 2 where Mt predicts 0 – 1), the posterior
 unchanged (docs/design.md §6). LOO: the cells nobody showed add nothing and count no one, and `estim compare`
 compares fits on the histories someone showed (`estim.report.compare`), so an Otis fit and a log-linear fit of
-the same histories are still compared (hare Mt against Mh_chao: elpd_diff −3.37 before and after). Huggins' covariate cells
-(`estim.families.closed.huggins`) are still replicated over the observed (pattern, history) cells only.
+the same histories are still compared (hare Mt against Mh_chao: elpd_diff −3.37 before and after). Huggins'
+covariate model (`estim.families.closed.huggins`) already replicated each observed (pattern, history) cell
+with its own law Binomial(n_x, P_x(h | seen)), those falling elsewhere in no cell.
 """
 
 from __future__ import annotations
