@@ -365,7 +365,11 @@ def verdict(result: dict[str, Any], stat: str, alpha: float = ALPHA) -> dict[str
             f"MISFIT: {', '.join(low)} < {alpha}: the data are more extreme than the model predicts"
         )
     elif high:
-        why = f"MISFIT: {', '.join(high)} > {1 - alpha:.2f}: the data vary less than the model predicts"
+        why = (
+            f"MISFIT: {', '.join(high)} > {1 - alpha:.2f}: the data vary less than the model predicts "
+            "(or the model has nearly as many parameters as these cells, which fits them too closely for a "
+            "p near 1 to say anything)"
+        )
     else:
         ps = ", ".join(f"{k.replace('_', '-')} p {v:.2f}" for k, v in p.items())
         why = f"ok: the model reproduces {stat} ({ps})"

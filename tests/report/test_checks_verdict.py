@@ -38,6 +38,9 @@ def test_extreme_p_values_fail_either_way_and_name_the_cells():
         _result("posterior_predictive", 0.50, 0.97, [10, 5, 1], [8, 3, 0], [12, 7, 2]), "f_k"
     )
     assert not high["passed"] and "vary less" in high["text"]
+    # and says what else a p near 1 means: a near-saturated model (hare Mh_chao's f_k check, six cells for
+    # five free parameters, read 0.986)
+    assert "nearly as many parameters as these cells" in high["text"]
 
 
 def test_a_prior_check_fails_when_the_data_fall_outside_the_prior_predictive():
