@@ -218,6 +218,14 @@ def population_given_p_unseen(n: np.ndarray, posterior: Any, rng: np.random.Gene
     )
 
 
+def history_cell_logp(value: Any, log_cond: Any) -> Any:
+    """One term per (stratum, history) cell, n_sh · log P(h | seen) (the multinomial coefficient is a
+    constant); a cell nobody showed adds 0, not 0 · (−inf) = nan where P(h) underflows (Mb with c → 0, say)."""
+    import pytensor.tensor as pt
+
+    return pt.switch(pt.gt(value, 0), value * log_cond, 0.0)
+
+
 def observed_histories(name: str, log_cond: Any, counts: np.ndarray) -> Any:
     """The observed cell counts (stratum, history) of a model in context, with one log-likelihood term per
     cell, count · log P(cell | seen) (the multinomial coefficient is a constant; a cell nobody showed adds 0,
@@ -236,7 +244,7 @@ def observed_histories(name: str, log_cond: Any, counts: np.ndarray) -> Any:
         name,
         log_cond,
         pt.as_tensor(n_seen),
-        logp=lambda value, log_cond, n: pt.switch(pt.gt(value, 0), value * log_cond, 0.0),
+        logp=lambda value, log_cond, n: history_cell_logp(value, log_cond),
         random=lambda log_cond, n, rng=None, size=None: replicate_counts(
             log_cond, n, rng, size, remainder=True
         ),

@@ -21,8 +21,8 @@ from sampling import quick_nuts
 
 from estim.benchmarks import load_benchmark
 from estim.families.closed import build_closed, history_data
-from estim.families.closed.model import COMPLETE_OCCASIONS, _history_logp, complete_histories
-from estim.families.kernels import replicate_counts
+from estim.families.closed.model import COMPLETE_OCCASIONS, complete_histories
+from estim.families.kernels import history_cell_logp, replicate_counts
 from estim.report.checks import predictive_summary
 from estim.report.compare import individual_log_likelihood
 from estim.run.compact import host_mode
@@ -169,7 +169,7 @@ def test_beyond_the_cap_each_observed_cell_keeps_its_law_and_f_k_is_not_derived(
 def test_a_cell_nobody_showed_adds_zero_even_where_its_probability_underflows():
     value = np.array([[3.0, 0.0, 0.0]])
     log_cond = pt.as_tensor(np.array([[-1.0, -np.inf, -2.0]]))
-    np.testing.assert_array_equal(_history_logp(value, log_cond).eval(), [[-3.0, 0.0, 0.0]])
+    np.testing.assert_array_equal(history_cell_logp(value, log_cond).eval(), [[-3.0, 0.0, 0.0]])
 
 
 def test_replicate_with_remainder_drops_the_mass_outside_the_cells():

@@ -45,8 +45,8 @@ from estim.families.closed.data import (
 from estim.families.kernels import COMPLETE_OCCASIONS as COMPLETE_OCCASIONS
 from estim.families.kernels import (
     complete_histories,
+    observed_histories,
     population_given_p_unseen,
-    replicate_counts,
 )
 from estim.families.options import Option
 from estim.priors import Prior, merge_priors
@@ -273,23 +273,6 @@ def _log_probs(name: str, x: np.ndarray, priors: Mapping[str, Prior], opts: Mapp
     raise EstimInputError(f"no Bayesian closed-population model {name!r}")
 
 
-def _history_logp(value: Any, log_cond: Any) -> Any:
-    # One term per (stratum, history) cell: n_sh · log P(h | seen). The multinomial coefficient is a constant.
-    # A cell nobody showed adds 0, not 0 · (−inf) = nan where P(h) underflows (Mb with c → 0, say).
-    return pt.switch(pt.gt(value, 0), value * log_cond, 0.0)
-
-
-def _history_random(
-    log_cond: np.ndarray,
-    n: np.ndarray,
-    rng: np.random.Generator | None = None,
-    size: tuple[int, ...] | None = None,
-) -> np.ndarray:
-    # Replicated history counts: each stratum's n_s people over the model's histories with their P(h | seen),
-    # those outside the cells (beyond COMPLETE_OCCASIONS: the histories nobody showed) falling in no cell.
-    return replicate_counts(log_cond, n, rng, size, remainder=True)
-
-
 def build_closed(
     name: str,
     data: xr.Dataset,
@@ -337,16 +320,8 @@ def build_closed(
             log_ph = log_ph + log_multiplicity(data)[None, :]
         pm.Deterministic("p_unseen", pt.exp(log_p0), dims="stratum")
         log_cond = log_ph - pt.log1mexp(log_p0)[:, None]
-        n_seen = counts.sum(axis=1, keepdims=True).astype(np.int64)
-        pm.CustomDist(
-            OBSERVED,
-            log_cond,
-            pt.as_tensor(n_seen),
-            logp=lambda value, log_cond, n: _history_logp(value, log_cond),
-            random=_history_random,
-            observed=counts,
-            dims=("stratum", "history"),
-        )
+        # zero-safe cell terms, replicates over the model's cells with the unseen mass in none (`kernels`)
+        observed_histories(OBSERVED, log_cond, counts)
     return model
 
 
