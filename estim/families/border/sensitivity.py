@@ -64,11 +64,12 @@ OPTIONS: dict[str, dict[str, Any]] = {
 
 # A frailty adds a funnel (the people's hazards around their section's). At revision 6, σ = 0.5 at the spec's
 # settings (0.95, 1,000 draws) failed the gate on bulk ESS (288 for hazard_section_sd, 1,300 s), its first
-# retry (2,000 draws) on one divergence (2,532 s), and the ladder's third attempt (0.99, 4,000 draws) takes ~3 h:
-# these variants start at 0.99 with twice the draws.
+# retry (2,000 draws) on one divergence (2,532 s), and the ladder's third attempt (0.99, 4,000 draws) takes ~3 h.
+# Started at 0.99 with 2,000 draws (session 26), σ = 0.5 failed again on bulk ESS (295 for hazard_section_sd,
+# 57 min) before its retry at 4,000: these variants start at that retry's settings.
 SAMPLER: dict[str, dict[str, float]] = {
-    "frailty_0.5": {"target_accept": 0.99, "draws": 2000, "tune": 800},
-    "frailty_estimated": {"target_accept": 0.99, "draws": 2000, "tune": 800},
+    "frailty_0.5": {"target_accept": 0.99, "draws": 4000, "tune": 1600},
+    "frailty_estimated": {"target_accept": 0.99, "draws": 4000, "tune": 1600},
 }
 
 
