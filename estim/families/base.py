@@ -192,6 +192,29 @@ class MLEResult:
     extra: Mapping[str, Any] = field(default_factory=dict)
     profile: Mapping[str, Any] | None = None
 
+    @classmethod
+    def no_estimate(
+        cls,
+        message: str,
+        *,
+        converged: bool,
+        boundary: bool = False,
+        extra: Mapping[str, Any] | None = None,
+    ) -> MLEResult:
+        """A fit that gives no number: N̂, SE, interval and log-likelihood NaN, `message` saying why."""
+        nan = float("nan")
+        return cls(
+            n_hat=nan,
+            se=nan,
+            ci95=(nan, nan),
+            parameters={},
+            loglik=nan,
+            converged=converged,
+            boundary=boundary,
+            message=message,
+            extra=dict(extra or {}),
+        )
+
 
 def interval_name(extra: Mapping[str, Any] | None) -> str:
     """The short name of an ML fit's ci95 for a report: "Wald" unless ``extra["ci_kind"]`` names another

@@ -33,7 +33,6 @@ each.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import numpy as np
 from scipy import optimize, sparse
@@ -77,7 +76,7 @@ class Existence:
     def as_mle(self) -> MLEResult:
         """The fit a model that failed a test reports: no estimate (NaN, on the boundary), the reason as its
         message, the verdict in ``extra``; never the number where IRLS stopped."""
-        return no_estimate(
+        return MLEResult.no_estimate(
             self.reason,
             converged=True,
             boundary=True,
@@ -88,23 +87,6 @@ class Existence:
                 "empty_overlaps": list(self.empty_overlaps),
             },
         )
-
-
-def no_estimate(
-    message: str, *, converged: bool, boundary: bool = False, extra: dict[str, Any] | None = None
-) -> MLEResult:
-    """A fit that gives no number: N̂, SE, interval and log-likelihood NaN, `message` saying why."""
-    return MLEResult(
-        n_hat=float("nan"),
-        se=float("nan"),
-        ci95=(float("nan"), float("nan")),
-        parameters={},
-        loglik=float("nan"),
-        converged=converged,
-        boundary=boundary,
-        message=message,
-        extra=extra or {},
-    )
 
 
 def empty_overlaps(terms: Terms, design: Design) -> list[tuple[str, ...]]:

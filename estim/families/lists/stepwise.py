@@ -38,7 +38,7 @@ from scipy import stats
 
 from estim.errors import EstimInputError
 from estim.families.base import MLEResult
-from estim.families.lists.existence import extended_design, mle_exists, no_estimate
+from estim.families.lists.existence import extended_design, mle_exists
 from estim.families.loglinear.design import Design, Terms, model_design
 from estim.families.loglinear.fit import fit_cells, mle
 from estim.families.options import number_option
@@ -96,7 +96,7 @@ def _fitted(terms: Terms, design: Design) -> tuple[np.ndarray, np.ndarray]:
 def numerical_failure(terms: Terms, error: Exception) -> MLEResult:
     """The fit the procedure reports when the log-linear fit of `terms` broke down numerically: no estimate
     (NaN, not converged), the reason as its message."""
-    return no_estimate(
+    return MLEResult.no_estimate(
         f"the log-linear fit of {terms.label} failed numerically ({type(error).__name__}: {error}); the "
         "counts may be too large or too uneven for the fit (check the table's counts)",
         converged=False,

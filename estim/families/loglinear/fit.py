@@ -310,15 +310,9 @@ LOG_INTERVAL = "log-transformed (Chao 1987): n + (N-hat âˆ’ n)/C to n + (N-hat â
 
 def _broke_down(terms: Terms, error: Exception, seconds: float) -> MLEResult:
     """No estimate where the fit broke down numerically (`poisson_glm`'s ``LinAlgError``)."""
-    return MLEResult(
-        n_hat=float("nan"),
-        se=float("nan"),
-        ci95=(float("nan"), float("nan")),
-        parameters={},
-        loglik=float("nan"),
+    return MLEResult.no_estimate(
+        f"{terms.label}: the log-linear fit failed numerically ({type(error).__name__}: {error})",
         converged=False,
-        boundary=False,
-        message=f"{terms.label}: the log-linear fit failed numerically ({type(error).__name__}: {error})",
         extra={"seconds": seconds, "ci_kind": LOG_INTERVAL},
     )
 
