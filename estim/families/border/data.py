@@ -201,7 +201,8 @@ def _check_quiet_surveyed_months(
 ) -> int:
     """A surveyed section's month without any record (other sections having data) is read as a month in
     which nobody was apprehended there. With q apprehensions in the section's lower-quartile month of the span
-    (a quiet season's, not the median's: seasons differ), a run of k months with none comes by chance about
+    (a quiet season's, not the median's: seasons differ; over the months with records, since the missing
+    ones are what is in question), a run of k months with none comes by chance about
     e^(−q·k) of the time at a given place, and about T·e^(−q·k) somewhere in the span's T months (as for the
     lists, `estim.families.lists.gaps`, which checks one period): refused when T·e^(−q·k) <
     `QUIET_MONTH_CHANCE` for the section's longest such run (rule `SURVEYED_MONTH_GAP`, naming the file,
@@ -218,7 +219,9 @@ def _check_quiet_surveyed_months(
         missing = ~reported[s] & anywhere
         if not missing.any():
             continue
-        quiet = float(np.quantile(counts[s], 0.25))
+        # over the months the file reports: the missing months counted as zeros would lower the quartile,
+        # and a longer gap would pass more easily (seven of 24 months missing made it 0, read as zeros)
+        quiet = float(np.quantile(counts[s][reported[s]], 0.25))
         idx = np.flatnonzero(missing)
         longest = max(len(r) for r in np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1))
         text = (

@@ -71,6 +71,20 @@ def test_busy_surveyed_section_missing_six_months_is_refused(records):
     assert int(data["apprehensions"].sel(section="omsk", month="2012-05-01").sum()) == 0
 
 
+def test_a_survey_that_ends_early_is_refused_however_long_the_gap(records):
+    """Omsk's records ending in 2013-12, the other sections' data going on to 2017: 48 of 144 months without
+    records. The quiet-month count was the quartile over every month, the missing ones as zeros: a third of
+    the span missing made it 0, and the gap was only warned of (the months read as nobody apprehended) where
+    six missing months were refused. Over the months with records it is ~100."""
+    ended = _without(
+        records,
+        lambda a: ~((a["section_id"].astype(str) == "omsk") & (_months(a) > "2013-12")),
+    )
+    with pytest.raises(EstimInputError, match="surveyed_month_gap") as refused:
+        records_data(ended)
+    assert "section omsk in 2014-01 … 2017-12 (48 of 144 months" in str(refused.value)
+
+
 def test_sparse_surveyed_section_missing_months_is_warned_of(records):
     a = records.apprehensions
     omsk = a["section_id"].astype(str) == "omsk"
