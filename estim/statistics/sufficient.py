@@ -66,7 +66,9 @@ def sufficient_statistics(
       ``individual_records`` [section]: the section has at least one individual apprehension record. With
       ``apprehensions_reported`` [section, month]: the section-month has individual records or a row of
       ``apprehension_totals`` (of any count, 0 included); where it is False, ``apprehended`` is 0 because
-      nothing was reported, not because nothing happened.
+      nothing was reported, not because nothing happened. With ``totals_row`` [section, month, category,
+      detector]: ``apprehension_totals`` has a row for the cell (of any count, 0 included); a cell of a
+      month the section reports by totals without one is read as 0 in ``apprehended``.
     * ``frequency`` [section, period, category, k]: f_k, people apprehended exactly k times in the stratum. A
       person's category in a stratum is their most frequent recorded category there (ties: the first in
       ``CATEGORIES`` order). Zero for sections without individual records.
@@ -263,6 +265,15 @@ def _apprehended(
             "units": "1",
         },
     )
+    # which cells apprehension_totals lists: a totals month missing some of its rows reads them as 0
+    totals_row = xr.DataArray(
+        (np.bincount(totals_index, minlength=size) > 0).reshape(shape),
+        dims=("section", "month", "category", "detector"),
+        attrs={
+            "long_name": "apprehension_totals has a row for the cell (of any count)",
+            "units": "1",
+        },
+    )
     individual_records = xr.DataArray(
         individual,
         dims=("section",),
@@ -275,6 +286,7 @@ def _apprehended(
         "apprehended": apprehended,
         "individual_records": individual_records,
         "apprehensions_reported": reported,
+        "totals_row": totals_row,
     }
 
 

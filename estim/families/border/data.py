@@ -12,6 +12,10 @@ import xarray as xr
 from estim.errors import EstimInputError
 from estim.families.lists.gaps import QUIET_MONTH_CHANCE
 from estim.families.record_periods import runs
+from estim.statistics.flows import (
+    refuse_land_flow_gaps,
+    warn_checkpoints_not_reporting,
+)
 
 CATEGORIES = ("border_resident", "labour_migrant", "transit_migrant", "smuggler", "bypasser")
 JOURNEY_CATEGORIES = CATEGORIES[:4]  # log-linear journeys; bypassers follow the checkpoint flows
@@ -25,6 +29,16 @@ SURVEYED_FROM_TOTALS = "surveyed_from_totals"
 """The rule a section sections.csv declares surveyed but known by monthly totals alone breaks (warned of)."""
 UNSURVEYED_WITH_RECORDS = "unsurveyed_with_records"
 """The rule a section sections.csv declares not surveyed but with individual records breaks (warned of)."""
+SURVEYED_MONTH_FROM_TOTALS = "surveyed_month_from_totals"
+"""The rule a surveyed section's months given as monthly totals break: the model needs their records."""
+TOTALS_ROW_MISSING = "totals_row_missing"
+"""The rule a month reported by totals without some of its category × detector rows breaks (warned of)."""
+SECTION_EVENT = "section_event"
+"""The rule a policy event of one section breaks: the model reads border-wide ones only (warned of)."""
+IDLE_EVENT = "idle_policy_event"
+"""The rule a policy event in force in no month, or in every month, of the span breaks (left out, warned of)."""
+EVENT_KIND_TWICE = "event_kind_twice"
+"""The rule two border-wide policy events of one kind break: the model names an event by its kind."""
 GAPS_DOC = 'docs/design.md, "One period of the records"'
 DETECTORS = ("patrol", "technical", "informant")
 HARMONICS = ("cos1", "sin1", "cos2", "sin2")
@@ -262,6 +276,140 @@ def _check_quiet_surveyed_months(
     return len(declared)
 
 
+def _listed(items: list[str], most: int = 8) -> str:
+    """``a; b; c`` with at most `most` items, the rest counted."""
+    more = f"; and {len(items) - most} more" if len(items) > most else ""
+    return "; ".join(items[:most]) + more
+
+
+def _refuse_surveyed_months_from_totals(stats: xr.Dataset, surveyed: np.ndarray) -> None:
+    """A surveyed section's apprehensions are read through its repeat-apprehension frequencies, which only
+    individual records give: its months given as monthly totals would be months whose frequencies add up to 0
+    against the totals. Refused naming the file, sections and months (`SURVEYED_MONTH_FROM_TOTALS`)."""
+    if "totals_row" not in stats or not surveyed.any():
+        return
+    by_totals = stats["totals_row"].any(["category", "detector"]).transpose("section", "month")
+    bad = surveyed[:, None] & by_totals.values
+    if not bad.any():
+        return
+    months = [str(m)[:7] for m in stats["month"].values]
+    said = [
+        f"section {stats['section'].values[s]} in {runs(months, bad[s])} ({int(bad[s].sum())} of "
+        f"{len(months)} months)"
+        for s in np.flatnonzero(bad.any(axis=1))
+    ]
+    raise EstimInputError(
+        f"apprehension_totals: monthly totals of a surveyed section (one with individual records in "
+        f"apprehensions): {'; '.join(said)} (rule {SURVEYED_MONTH_FROM_TOTALS}). The border model reads a "
+        "surveyed section's apprehensions through its repeat-apprehension frequencies, which only individual "
+        "records give: it needs individual records in apprehensions for each month of a surveyed section. "
+        "Put those months' records in apprehensions (and their rows out of apprehension_totals), or give all "
+        f"of the section's months as totals (it is then fitted as a section without records); see {GAPS_DOC}"
+    )
+
+
+def _cells(missing: np.ndarray) -> str:
+    """(category, detector) cells without a totals row, in words: whole categories, whole detectors, pairs."""
+    cats, dets = missing.all(axis=1), missing.all(axis=0)
+    rest = np.argwhere(missing & ~cats[:, None] & ~dets[None, :])
+    return ", ".join(
+        [f"category {CATEGORIES[c]}" for c in np.flatnonzero(cats)]
+        + [f"detector {DETECTORS[d]}" for d in np.flatnonzero(dets)]
+        + [f"{CATEGORIES[c]} × {DETECTORS[d]}" for c, d in rest]
+    )
+
+
+def _warn_missing_totals_rows(stats: xr.Dataset) -> None:
+    """A month a section reports by monthly totals lists its 5 × 3 category × detector rows, zeros included;
+    one it leaves out is read as 0. Warned of, not refused as an unreported month is (`month_gap`): the month
+    was reported, and an export that drops zero counts leaves out exactly such rows. Names the file, each
+    section, its months (all of them when a category or detector is absent throughout) and the cells
+    (`TOTALS_ROW_MISSING`)."""
+    if "totals_row" not in stats:
+        return
+    rows = stats["totals_row"].transpose("section", "month", "category", "detector").values
+    months = [str(m)[:7] for m in stats["month"].values]
+    said = []
+    for s in np.flatnonzero(rows.any(axis=(1, 2, 3))):
+        listed = rows[s].any(axis=(1, 2))
+        lacking = listed[:, None, None] & ~rows[s]
+        alike: dict[bytes, np.ndarray] = {}  # months lacking the same cells, said together
+        for t in np.flatnonzero(lacking.any(axis=(1, 2))):
+            alike.setdefault(lacking[t].tobytes(), np.zeros(len(months), bool))[t] = True
+        for key, mask in alike.items():
+            when = runs(months, mask)
+            if mask.sum() == listed.sum():
+                when = f"every month it reports ({when})"
+            cells = np.frombuffer(key, bool).reshape(rows.shape[2:])
+            said.append(
+                f"section {stats['section'].values[s]} in {when}: no row of {_cells(cells)}"
+            )
+    if said:
+        warnings.warn(
+            "apprehension_totals: months a section reports by monthly totals without some of their category "
+            f"× detector rows, read as 0 apprehensions (rule {TOTALS_ROW_MISSING}): {_listed(said)}. Each "
+            f"such month lists its {len(CATEGORIES) * len(DETECTORS)} rows ({len(CATEGORIES)} categories × "
+            f"{len(DETECTORS)} detectors), zeros included: if the rows were left out because nobody was "
+            "apprehended (some exports drop zero counts), write them with 0; if they were not reported, the "
+            "border model reads them as nobody apprehended (too few crossings, or too low an apprehension "
+            f"probability); see {GAPS_DOC}",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _border_events(events: pd.DataFrame, months: np.ndarray) -> pd.DataFrame:
+    """The policy events the border model reads: the border-wide ones (section_id ``*``) that change within
+    the span. An event of one section is left out with a warning (`SECTION_EVENT`: the model has one effect
+    per event for every section); one in force in no month or in every month with a warning too
+    (`IDLE_EVENT`: the data say nothing of its effect, which would be its prior alone or the level's).
+    Two of one kind are refused (`EVENT_KIND_TWICE`): the model names an event's effect by its kind."""
+    where = events["section_id"].astype(str)
+    said = []
+    local = events[where != "*"]
+    if len(local):
+        named = (
+            f"{e} (section_id {s})"
+            for e, s in zip(local["event_id"], local["section_id"], strict=True)
+        )
+        said.append(
+            f"{', '.join(named)} concern one section, and the border model reads only border-wide events (section_id *): "
+            f"left out (rule {SECTION_EVENT})"
+        )
+    events = events[where == "*"]
+    in_force = policy_in_force(events, months).values
+    idle = (in_force.max(axis=1, initial=0) == 0) | (in_force.min(axis=1, initial=1) == 1)
+    if idle.any():
+        span = f"{str(months[0])[:7]} … {str(months[-1])[:7]}"
+        shown = [
+            f"{e} (from {str(d)[:10]}, in force in {'every' if i.min() == 1 else 'no'} month)"
+            for e, d, i in zip(
+                events["event_id"][idle], events["start_date"][idle], in_force[idle], strict=True
+            )
+        ]
+        said.append(
+            f"{', '.join(shown)} change nothing within the records' span {span}: the data say nothing of "
+            "the effect (in no month it would be its prior alone; in every month it cannot be told from "
+            f"the level of crossings), so the border model leaves them out (rule {IDLE_EVENT})"
+        )
+        events = events[~idle]
+    if said:
+        warnings.warn(f"policy_events: {'; and '.join(said)}", UserWarning, stacklevel=3)
+    kinds = events["kind"].astype(str)
+    twice = kinds.duplicated(keep=False)
+    if twice.any():
+        raise EstimInputError(
+            "policy_events: border-wide events of one kind, "
+            + "; ".join(
+                f"{k}: {', '.join(events['event_id'][kinds == k].astype(str))}"
+                for k in dict.fromkeys(kinds[twice])
+            )
+            + f" (rule {EVENT_KIND_TWICE}). The border model names each event's effect by its kind and "
+            "cannot tell two of one kind apart: keep one event of each kind in the records' span"
+        )
+    return events
+
+
 def border_data(
     stats: xr.Dataset,
     sections: pd.DataFrame,
@@ -285,7 +433,12 @@ def border_data(
     is refused is warned of); sparser sections' such months are warned of. A section sections.csv declares
     surveyed but known by monthly totals alone, and one it declares not surveyed with individual records, are
     read from what the apprehension files hold, with a warning (`SURVEYED_FROM_TOTALS`,
-    `UNSURVEYED_WITH_RECORDS`)."""
+    `UNSURVEYED_WITH_RECORDS`). Refused too: a surveyed section's months given as totals
+    (`SURVEYED_MONTH_FROM_TOTALS`), a section-month without land flow (`estim.statistics.flows.LAND_FLOW_GAP`)
+    and two border-wide policy events of one kind (`EVENT_KIND_TWICE`); warned of: totals months missing some
+    of their rows (`TOTALS_ROW_MISSING`), land checkpoints without records in some months
+    (`estim.statistics.flows.CHECKPOINT_NOT_REPORTING`), and policy events left out, of one section
+    (`SECTION_EVENT`) or changing nothing in the span (`IDLE_EVENT`)."""
     if stats.attrs.get("period") != "month":
         raise EstimInputError(
             "the border model needs monthly repeat-apprehension frequencies: "
@@ -300,8 +453,10 @@ def border_data(
     apprehensions = by_detector.sum("detector")
     surveyed = stats["individual_records"].values.astype(bool)
     _refuse_surveyed_without_records(stats, sections, surveyed)
+    _refuse_surveyed_months_from_totals(stats, surveyed)
     _warn_declared_otherwise(stats, sections, surveyed)
     _refuse_unreported_months(stats, surveyed)
+    _warn_missing_totals_rows(stats)
     declared = _check_quiet_surveyed_months(stats, surveyed, allow_empty_months=allow_empty_months)
     if allow_empty_months and not declared:
         # a declaration about these records: where they hold nothing it would excuse, it is idle
@@ -334,11 +489,12 @@ def border_data(
     sec = sec.loc[order]
     month_index = np.arange(len(months))
     month_of_year = pd.DatetimeIndex(months).month.values
+    refuse_land_flow_gaps(stats, GAPS_DOC)
+    if "checkpoint_reported" in stats:
+        warn_checkpoints_not_reporting(stats, GAPS_DOC)
     flow = stats["land_crossings_foreigners"].transpose("section", "month").values
     wait = stats["land_mean_wait_minutes"].transpose("section", "month").values
-    if np.isnan(wait).any() or (flow < 0).any():
-        raise EstimInputError("land flows/waits missing for some section-month")
-    events = events[events["section_id"].astype(str) == "*"]
+    events = _border_events(events, months)
     data = xr.Dataset(
         {
             "apprehensions": apprehensions.astype(np.int64),
