@@ -10,12 +10,12 @@ import pandas as pd
 import xarray as xr
 
 from estim.errors import EstimInputError
-from estim.families.lists.gaps import QUIET_MONTH_CHANCE
-from estim.families.record_periods import runs
-from estim.statistics.flows import (
+from estim.families.border.land_flows import (
     refuse_land_flow_gaps,
     warn_checkpoints_not_reporting,
 )
+from estim.families.lists.gaps import QUIET_MONTH_CHANCE
+from estim.families.record_periods import runs
 
 CATEGORIES = ("border_resident", "labour_migrant", "transit_migrant", "smuggler", "bypasser")
 JOURNEY_CATEGORIES = CATEGORIES[:4]  # log-linear journeys; bypassers follow the checkpoint flows
@@ -434,10 +434,10 @@ def border_data(
     surveyed but known by monthly totals alone, and one it declares not surveyed with individual records, are
     read from what the apprehension files hold, with a warning (`SURVEYED_FROM_TOTALS`,
     `UNSURVEYED_WITH_RECORDS`). Refused too: a surveyed section's months given as totals
-    (`SURVEYED_MONTH_FROM_TOTALS`), a section-month without land flow (`estim.statistics.flows.LAND_FLOW_GAP`)
+    (`SURVEYED_MONTH_FROM_TOTALS`), a section-month without land flow (`estim.families.border.land_flows.LAND_FLOW_GAP`)
     and two border-wide policy events of one kind (`EVENT_KIND_TWICE`); warned of: totals months missing some
     of their rows (`TOTALS_ROW_MISSING`), land checkpoints without records in some months
-    (`estim.statistics.flows.CHECKPOINT_NOT_REPORTING`), and policy events left out, of one section
+    (`estim.families.border.land_flows.CHECKPOINT_NOT_REPORTING`), and policy events left out, of one section
     (`SECTION_EVENT`) or changing nothing in the span (`IDLE_EVENT`)."""
     if stats.attrs.get("period") != "month":
         raise EstimInputError(
