@@ -227,7 +227,11 @@ def demo(out: Path | None) -> None:
     help="Refit even when a cached fit with matching provenance exists, and save over the fit of another "
     "model (never over a file that is not a fit).",
 )
-@click.option("--mle", is_flag=True, help="Maximum-likelihood fit instead (printed, not saved).")
+@click.option(
+    "--mle",
+    is_flag=True,
+    help="Maximum-likelihood fit instead (printed, not saved: --out and --truth are refused with it).",
+)
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -276,6 +280,13 @@ def fit_cmd(
     from estim.run.fit import fit
     from estim.run.spec import read_spec
 
+    if mle and (out is not None or truth is not None):
+        given = "--out" if out is not None else "--truth"
+        raise click.UsageError(
+            f"{given} is for a Bayesian fit (saved as netCDF, compared with a truth file); --mle prints the "
+            "maximum-likelihood fit and saves nothing: to keep it, write it as JSON "
+            "(estim fit SPEC --mle --format json > FILE.json)"
+        )
     spec = read_spec(spec_path)
     if mle:
         text, problem = mle_report(spec, json_output=fmt == "json")

@@ -23,6 +23,7 @@ scale, where "a one-sd change multiplies the rate by e^β" means the same for ev
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,6 +33,11 @@ import pandas as pd
 from estim.errors import EstimInputError
 
 MAX_LEVELS = 50
+# a covariate's values beyond this size are refused: standardising squares them, and a square beyond ~1e308
+# overflows (a typo or a sentinel such as 9.9e307, never a measurement)
+MAX_ABS_VALUE = 1e100
+# a term whose QR pivot is below this share of its column's norm is a linear combination of the terms before it
+RANK_TOL = 1e-9
 # A text column at least this share of whose values are numbers is a numeric column with a typo in it (one age
 # typed "2O" among 742), not categories: refused, naming the value, unless declared categorical (a column
 # such as 0, 1, 2, "3+" then says so). Below it (labels, some of which are numbers) it is categorical, as its
@@ -165,6 +171,104 @@ def _refuse_stray_text(column: pd.Series, name: str, where: str) -> None:
     )
 
 
+def _category_text(column: pd.Series) -> pd.Series:
+    """A categorical column's values as text, without surrounding whitespace: ``"male "`` (a space typed
+    after the word) is the level ``"male"``, not a level of its own. Numbers keep their text."""
+    text = column.astype(str)
+    if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        return text
+    return text.str.strip()
+
+
+_CASE_WARNED: set[str] = set()
+
+
+def _warn_case_levels(text: pd.Series, name: str, where: str) -> None:
+    """Warn about levels that differ only by case ("male", "Male"): almost always one level typed two ways,
+    which as two levels gives the rarer one a coefficient of its own (a level of one person can make the fit
+    fail). Not refused: a code may tell "a" from "A" on purpose. The message is the same however often the
+    column is read (the table, then its patterns), and it is given once per process."""
+    groups: dict[str, list[str]] = {}
+    for level in sorted(set(text)):
+        groups.setdefault(str(level).casefold(), []).append(str(level))
+    clashes = [g for g in groups.values() if len(g) > 1]
+    if not clashes:
+        return
+    shown = "; ".join(" and ".join(repr(v) for v in g) for g in clashes[:3])
+    message = (
+        f"covariate {name!r}: levels that differ only by case are separate levels: {shown}; if they are "
+        "one level, write it one way in the file"
+    )
+    if message not in _CASE_WARNED:  # once per process: a fit reads the column several times
+        _CASE_WARNED.add(message)
+        warnings.warn(message, UserWarning, stacklevel=2)
+
+
+def _refuse_unusable_numbers(column: pd.Series, name: str, where: str) -> None:
+    """A numeric covariate with ``inf`` (or a value so large that standardising it overflows) has no place in a
+    linear predictor: refused naming the first such row (the model would otherwise fail inside the optimiser
+    or sampler, or give its term a coefficient of 0 without a word)."""
+    values = column.to_numpy(dtype=float, na_value=np.nan)
+    bad = ~np.isfinite(values) | (np.abs(values) > MAX_ABS_VALUE)
+    if not bad.any():
+        return
+    row = int(np.flatnonzero(bad)[0])
+    value = values[row]
+    problem = (
+        f"{value} is not a finite number"
+        if not np.isfinite(value)
+        else f"{value:.4g} is too large for a covariate (at most {MAX_ABS_VALUE:.0e} in absolute value)"
+    )
+    raise EstimInputError(
+        f"{_at(where)}column {name!r}, row {row + 1}: {problem}; a covariate must be a finite number: fix "
+        "the value, rescale the column, or drop the row"
+    )
+
+
+def refuse_rank_deficient(
+    matrix: np.ndarray,
+    terms: Sequence[str],
+    where: str = "",
+    *,
+    sources: Sequence[str] | None = None,
+) -> None:
+    """Refuse a design whose columns (with the intercept) are linearly dependent: the likelihood is then flat
+    along a direction of the coefficients, which the data cannot estimate (the fit would end with a singular
+    Hessian and no standard errors). A pivot-free QR of the distinct rows finds each term that is a linear
+    combination of the intercept and the terms before it; the message names it, the terms it is made of, and
+    which to drop."""
+    if matrix.shape[1] == 0:
+        return
+    rows = np.unique(np.column_stack([np.ones(len(matrix)), matrix]), axis=0)
+    norms = np.linalg.norm(rows, axis=0)
+    r = np.linalg.qr(rows, mode="r")
+    diag = (
+        np.abs(np.diag(r))
+        if r.shape[0] >= r.shape[1]
+        else np.r_[np.abs(np.diag(r)), np.zeros(r.shape[1] - r.shape[0])]
+    )
+    names = ["(intercept)", *terms]
+    dependent = [j for j in range(1, rows.shape[1]) if diag[j] <= RANK_TOL * max(norms[j], 1.0)]
+    if not dependent:
+        return
+    explained = []
+    for j in dependent[:3]:
+        earlier = [i for i in range(j) if i not in dependent]
+        coef = np.linalg.lstsq(rows[:, earlier], rows[:, j], rcond=None)[0]
+        used = [names[i] for i, b in zip(earlier, coef, strict=True) if abs(b) > 1e-8 and i > 0]
+        made_of = " and ".join(repr(u) for u in used) if used else "the intercept"
+        explained.append(f"{names[j]!r} is a linear combination of {made_of}")
+    drop = ", ".join(dict.fromkeys(repr(names[j]) for j in dependent))
+    if sources is not None:
+        covariates = ", ".join(dict.fromkeys(repr(sources[j - 1]) for j in dependent))
+        drop += f" (covariate or term {covariates})" if covariates != drop else ""
+    raise EstimInputError(
+        f"{_at(where)}the covariates are collinear: {'; '.join(explained)}; the data cannot tell their "
+        f"effects apart, so the model cannot be fitted as given: drop {drop} from the covariates or the "
+        "formula, or recode it"
+    )
+
+
 # 32,5 or 1.234,5: a number written with a decimal comma (European spreadsheets), or 1,234 with a thousands one
 _COMMA_NUMBER = re.compile(r"^\s*[+-]?(\d{1,3}(\.\d{3})+|\d+),\d+\s*$")
 
@@ -222,12 +326,16 @@ def covariate_kinds(
                 "everyone; drop or impute such rows first)"
             )
         numeric = _numeric(column)
+        if numeric:
+            _refuse_unusable_numbers(column, c, where)
         if not numeric and c not in categorical:
             _refuse_comma_numbers(column, c, where)
             _refuse_stray_text(column, c, where)
         kind = "categorical" if c in categorical or not numeric else "continuous"
         if kind == "categorical":
-            text = column.astype(str)
+            text = _category_text(column)
+            if not numeric:
+                _warn_case_levels(text, c, where)
             levels = text.nunique()
             if levels > max_levels:
                 hint = (
@@ -277,14 +385,22 @@ def covariate_design(
                 values = column.to_numpy()
                 levels = list(np.unique(values))
             else:
-                values = column.astype(str).to_numpy()
+                values = _category_text(column).to_numpy()
                 levels = sorted(set(values))
+            if len(levels) < 2:
+                # one level: no dummy column, so the covariate would vanish from the model without a word
+                raise EstimInputError(
+                    f"{_at(where)}covariate {c!r} takes one value for everyone "
+                    f"({_level_label(levels[0]) if levels else 'no rows'}): it has no effect to estimate; "
+                    "leave it out of the covariates or the formula"
+                )
             blocks[c] = (
                 [f"{c}[{_level_label(level)}]" for level in levels[1:]],
                 [(values == level).astype(float) for level in levels[1:]],
             )
     columns: list[np.ndarray] = []
     term_names: list[str] = []
+    sources: list[str] = []  # per column, the covariates (or interaction) it comes from
     for term in terms:
         parts_names: list[str] = [""]
         parts_cols: list[np.ndarray] = [np.ones(len(table))]
@@ -294,6 +410,7 @@ def covariate_design(
             parts_cols = [a * b for a in parts_cols for b in cols]
         term_names += parts_names
         columns += parts_cols
+        sources += [":".join(term)] * len(parts_names)
     raw = np.column_stack(columns) if columns else np.zeros((len(table), 0))
     center = np.zeros(raw.shape[1])
     scale = np.ones(raw.shape[1])
@@ -308,10 +425,18 @@ def covariate_design(
             )
         if np.isin(col, (0.0, 1.0)).all():
             continue  # dummies (and their products) stay 0/1: their coefficients are already readable
-        mean = float((w * col).sum() / total)
-        center[j], scale[j] = mean, float(np.sqrt((w * (col - mean) ** 2).sum() / total))
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean = float((w * col).sum() / total)
+            center[j], scale[j] = mean, float(np.sqrt((w * (col - mean) ** 2).sum() / total))
+        if not (np.isfinite(center[j]) and np.isfinite(scale[j]) and scale[j] > 0):
+            raise EstimInputError(
+                f"{_at(where)}term {term_names[j]!r}: its values (up to {np.max(np.abs(col)):.4g}) are too "
+                "large to standardise (their squares overflow); rescale the column (e.g. to thousands)"
+            )
+    matrix = (raw - center) / scale
+    refuse_rank_deficient(matrix[present], term_names, where, sources=sources)
     return Design(
-        matrix=(raw - center) / scale,
+        matrix=matrix,
         terms=tuple(term_names),
         center=center,
         scale=scale,

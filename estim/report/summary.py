@@ -361,17 +361,23 @@ def mle_report(spec: Any, *, json_output: bool = False) -> tuple[str, str]:
     lines = [
         f"{spec.name} (maximum likelihood, family {spec.family}) in {payload['seconds']:.2f} s",
         f"data: {payload['data']}",
-        f"N-hat          {payload['n_hat']!r}",
-        f"SE             {payload['se']!r}",
-        f"95% interval   {lo!r} – {hi!r} ({interval_name(payload.get('extra'))})",
+        f"N-hat          {_full(payload['n_hat'])}",
+        f"SE             {_full(payload['se'])}",
+        f"95% interval   {_full(lo)} – {_full(hi)} ({interval_name(payload.get('extra'))})",
         *_profile_lines(payload.get("profile")),
-        f"log-likelihood {payload['loglik']!r}",
+        f"log-likelihood {_full(payload['loglik'])}",
         "parameters:",
-        *(f"  {name} {value!r}" for name, value in payload["parameters"].items()),
+        *(f"  {name} {_full(value)}" for name, value in payload["parameters"].items()),
     ]
     if result.message:
         lines.append(f"note: {result.message}")
     return "\n".join(lines), problem
+
+
+def _full(value: Any) -> str:
+    """A number of an ML fit at full precision (its shortest exact repr); a non-finite one, which the JSON
+    payload holds as the text "inf" or "nan", as that word, not as a quoted string."""
+    return value if isinstance(value, str) else repr(value)
 
 
 def _profile_lines(profile: dict[str, Any] | None) -> list[str]:
@@ -379,6 +385,6 @@ def _profile_lines(profile: dict[str, Any] | None) -> list[str]:
         return []
     lo, hi = profile["ci95"]
     return [
-        f"95% profile    {lo!r} – {hi!r} (N-hat at the profile maximum {profile['n_hat']!r}; "
-        f"{profile['method']})"
+        f"95% profile    {_full(lo)} – {_full(hi)} (N-hat at the profile maximum "
+        f"{_full(profile['n_hat'])}; {profile['method']})"
     ]

@@ -212,10 +212,29 @@ def read_spec(path: str | Path) -> ModelSpec:
     path = Path(path)
     if not path.is_file():
         raise EstimInputError(f"{path}: no such spec file")
+    raw_bytes = path.read_bytes()
+    if raw_bytes.startswith((b"\x89HDF", b"CDF")):
+        raise EstimInputError(
+            f"{path}: a fit (a netCDF file), not a model spec: `estim summary {path}` reads it; give the "
+            "spec (.toml) it was fitted from"
+        )
+    first_line = raw_bytes.split(b"\n", 1)[0]
+    looks_like_table = path.suffix.lower() in (".csv", ".tsv") or (
+        b"=" not in first_line and any(sep in first_line for sep in (b",", b";", b"\t"))
+    )
     try:
-        with open(path, "rb") as f:
-            raw = tomllib.load(f)
+        raw = tomllib.loads(raw_bytes.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise EstimInputError(
+            f"{path}: not a model spec: not UTF-8 text (byte {e.start} is 0x{raw_bytes[e.start]:02x}); "
+            "a spec is a TOML text file (models/NAME.toml)"
+        ) from e
     except tomllib.TOMLDecodeError as e:
+        if looks_like_table:
+            raise EstimInputError(
+                f"{path}: looks like a data table, not a model spec; the spec is a .toml file that names "
+                f'the table ([data] file = "{path.name}") and the family to fit'
+            ) from e
         raise EstimInputError(f"{path}: not valid TOML: {e}") from e
     return parse_spec(raw, source=path)
 

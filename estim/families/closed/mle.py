@@ -48,7 +48,62 @@ def mle_loglinear(model: str, data: xr.Dataset, **_: Any) -> MLEResult:
     """Rcapture closedp.t's estimate for one named log-linear model (`estim.families.loglinear.fit.mle`)."""
     require_histories(model, data)
     terms = LOGLINEAR[model]
-    return loglinear_mle(terms, model_design(terms, data))
+    design = model_design(terms, data)
+    result = loglinear_mle(terms, design)
+    if result.boundary or not result.converged:
+        return result
+    reason = _no_maximum(terms, design, result, data)
+    if not reason:
+        return result
+    return MLEResult.no_estimate(
+        reason,
+        converged=True,
+        boundary=True,
+        extra={**result.extra, "n_hat_at_stop": result.n_hat, "exists": False},
+    )
+
+
+def _no_maximum(terms: Terms, design: Any, result: MLEResult, data: xr.Dataset) -> str:
+    """Why the log-linear fit has no finite maximum ("" when it has one): the same existence test as the
+    lists' (`estim.families.lists.existence.facial_set`, Fienberg & Rinaldo 2012), on the columns the fit
+    kept (Rcapture drops a negative Chao η). IRLS otherwise stops where the fitted counts of some zero cells
+    are nearly 0 and reports a number: Mt with an occasion that caught everyone seen gave N-hat = n with an
+    SE of 1e-5, where that occasion's capture probability runs to 1."""
+    from estim.families.lists.existence import facial_set  # lists import the closed families
+
+    if not (design.counts == 0).any():
+        return ""
+    dropped = set(result.extra.get("dropped_terms", []))
+    if dropped and len(design.strata) > 1:
+        return ""  # Chao's η dropped per stratum, but named once for all: not judged
+    names = ("intercept", *design.terms)
+    xd = np.column_stack([np.ones(len(design.cells)), design.matrix])
+    kept = [j for j, nm in enumerate(names) if nm not in dropped]
+    implicated = []
+    for s, stratum in enumerate(design.strata):
+        inside = facial_set(xd[:, kept], design.counts[s])
+        prefix = f"{stratum}/" if len(design.strata) > 1 else ""
+        implicated += [prefix + c for c, k in zip(design.cells, inside, strict=True) if not k]
+    if not implicated:
+        return ""
+    why = (
+        f"the MLE of {terms.label} does not exist: the fitted counts of the zero cells "
+        + ", ".join(implicated[:12])
+        + (" …" if len(implicated) > 12 else "")
+        + " go to 0 (the margins lie on the boundary of the marginal cone), so N-hat is not an estimate"
+    )
+    x = data["capture"].transpose("history", "occasion").values
+    seen = data[OBSERVED].values.sum(axis=tuple(range(data[OBSERVED].ndim - 1))) > 0
+    everyone = [
+        str(o) for o, col in zip(data["occasion"].values, x[seen].T, strict=True) if col.all()
+    ]
+    if everyone and terms.capture in ("Mt", "Mb"):
+        said = ", ".join(repr(o) for o in everyone)
+        why += (
+            f"; occasion(s) {said} caught everyone seen: a capture probability runs to 1 and N-hat to the "
+            "n seen, with no uncertainty"
+        )
+    return why
 
 
 # --------------------------------------------------------------------------------------------------------------

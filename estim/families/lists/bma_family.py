@@ -23,6 +23,7 @@ the table as zeros), checked against the observed ones as for capture histories 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -91,7 +92,30 @@ def bma_posterior(
             )
         grid = np.arange(1, grid_multiple * observed + 1)
     log_prior = log_prior_population(np.maximum(observed + grid, 1), prior_n)
-    return counts_posterior(y, lists, delta, grid, log_prior)
+    result = counts_posterior(y, lists, delta, grid, log_prior)
+    if k == 2:
+        _warn_two_lists(result)
+    return result
+
+
+def _warn_two_lists(result: BMAResult) -> None:
+    """Two lists: the graph with their interaction (the saturated model) has as many parameters as the
+    table has cells, so the data say nothing of the people on neither list and its posterior of N is its
+    prior's; averaged in with its posterior weight, it makes the estimate lean on the prior (dga's model
+    averaging needs at least 3 lists)."""
+    saturated = [
+        i for i, graph in enumerate(result.graphs) if any(len(c) > 1 for c in graph.cliques)
+    ]
+    weight = float(result.graph_probability[saturated].sum()) if saturated else float("nan")
+    warnings.warn(
+        f"{NAME} on 2 lists ({', '.join(result.lists)}): the graph with their interaction does not identify "
+        f"N (as many parameters as cells), so its posterior of N is the prior's (prior_n, delta), and it "
+        f"has posterior weight {weight:.3f} in the average: the estimate leans on the prior. Model "
+        "averaging over graphs needs at least 3 lists (as dga); with 2 lists fit the independence model "
+        "(loglinear, or Mt) and say that it assumes the lists independent",
+        UserWarning,
+        stacklevel=2,
+    )
 
 
 def check_options(**options: Any) -> dict[str, Any]:

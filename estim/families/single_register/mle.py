@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytensor
 import pytensor.tensor as pt
 import scipy.linalg
@@ -34,7 +35,7 @@ from pytensor.compile.mode import Mode
 
 from estim.errors import EstimInputError
 from estim.families.base import MLEResult
-from estim.families.single_register.data import OBSERVED, design
+from estim.families.single_register.data import OBSERVED, covariate_variable, design
 from estim.families.single_register.goodness import frequency_fit
 from estim.families.single_register.model import _Spec, pattern_trials
 from estim.families.single_register.profile import ProfileError, profile_likelihood
@@ -291,18 +292,32 @@ def _mle(spec: _Spec):
             boundary = True
             notes.append(
                 f"fitted P(unseen) → 1 (N̂ = {n_hat:.3g}): no finite population-size estimate"
+                + _small_levels(data, f.sum(axis=1))
             )
         elif spec.alpha and theta[-1] <= LOG_ALPHA_BOUNDS[0] + 1e-3:
             notes.append("dispersion α → 0: the negative binomial reduces to the Poisson")
         decrement = newton_decrement(g, h)
         converged = converged_at(g, h, theta, loglik)
+        coefficients = 1 + len(terms)
+        if (
+            decrement is not None
+            and terms
+            and np.linalg.cond(h[:coefficients, :coefficients]) > COND_LIMIT
+        ):
+            decrement = None  # the coefficients' information is singular to rounding: as singular
         if decrement is not None:
             cov = np.linalg.inv(h)
         else:
             cov = np.full_like(h, np.nan)
             if not boundary:
-                notes.append("Hessian singular: no standard error")
-        if not converged and not boundary:
+                # a flat direction of the likelihood: the parameters are not identified, and an N̂ without a
+                # standard error is not reported as an estimate (status "not converged", exit 3)
+                converged = False
+                notes.append(
+                    "Hessian singular: the data do not identify the parameters (a flat direction of the "
+                    "likelihood), so there is no standard error and N-hat is not an estimate"
+                )
+        if not converged and not boundary and decrement is not None:
             notes.append(
                 "not converged: "
                 + (
@@ -370,7 +385,7 @@ def _mle(spec: _Spec):
                 "terms": terms,
                 "covariance": cov_original,
                 "standard_errors": dict(
-                    zip(names, map(float, np.sqrt(np.diag(cov_original))), strict=True)
+                    zip(names, map(float, _roots(np.diag(cov_original))), strict=True)
                 ),
                 "standardised": dict(zip(names, map(float, theta), strict=True)),
                 "center": dict(zip(terms, map(float, d.center), strict=True)),
@@ -385,6 +400,46 @@ def _mle(spec: _Spec):
         )
 
     return mle
+
+
+# the coefficients' information (standardised covariates, so well scaled) with a condition number above this is
+# singular but for rounding: two terms the data cannot tell apart
+COND_LIMIT = 1e12
+
+
+def _roots(variances: np.ndarray) -> np.ndarray:
+    """Standard errors from variances; a negative variance (a Hessian not positive definite) gives NaN."""
+    with np.errstate(invalid="ignore"):
+        return np.sqrt(variances)
+
+
+# a level of a categorical covariate with at most this many people is named when the fit runs to the boundary
+_SMALL_LEVEL = 3
+
+
+def _small_levels(data: xr.Dataset, people: np.ndarray) -> str:
+    """The levels of the categorical covariates held by at most `_SMALL_LEVEL` people, as a clause for a
+    failure message: such a level has a coefficient of its own (or is the reference of the others) that
+    nearly nobody informs, which can run P(unseen) to 1."""
+    small = []
+    for c in data.attrs.get("categorical", []):
+        variable = covariate_variable(c)
+        if variable not in data:
+            continue
+        values = pd.Series(data[variable].values).astype(str).str.strip()
+        held = pd.Series(people, index=values.index).groupby(values.to_numpy()).sum()
+        small += [
+            f"{c}={level!r} ({n:,.0f} {'person' if n == 1 else 'people'})"
+            for level, n in held.items()
+            if n <= _SMALL_LEVEL
+        ]
+    if not small:
+        return ""
+    return (
+        f"; the level(s) {', '.join(small)} hold almost nobody: a level so small has a coefficient that the "
+        "data barely inform; merge it into another level (a typo, a space or a capital letter, such as "
+        "'Male' for 'male'?) or leave the covariate out"
+    )
 
 
 # --------------------------------------------------------------------------------------------------------------
