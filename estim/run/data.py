@@ -29,6 +29,9 @@ from estim.run.spec import TABLE_SOURCE, ModelSpec
 from estim.run.table_checks import (
     note_grouped_numbers,
     refuse_ambiguous_counts,
+    refuse_binary_file,
+    refuse_line_above_header,
+    refuse_repeated_names,
     refuse_thousands_separators,
     refuse_totals_row,
 )
@@ -164,6 +167,7 @@ def from_table(
         raise EstimInputError(
             f"{where}: family {family!r} takes {kind.name} data, which a table cannot give"
         )
+    refuse_repeated_names(table, where)
     refuse_totals_row(table, where)
     refuse_ambiguous_counts(table, fields, where)
     try:
@@ -204,7 +208,8 @@ def read_table(path: str | Path, declared: Collection[str] = ()) -> pd.DataFrame
     messages count them. Parquet (``.parquet``, ``.pq``) is read with pyarrow.
 
     `EstimInputError` naming the file for: no such file, an empty file, no data rows, bytes that are not
-    UTF-8 (with the line), a first line that looks like data rather than a header (numbers only, unless the
+    UTF-8 (with the line), a Parquet file or a workbook under a CSV name, a title or comment line above the
+    header, a first line that looks like data rather than a header (numbers only, unless the
     spec declares them as column names: ``declared``, e.g. occasions named 2019 … 2024), repeated column names,
     a malformed CSV or an unreadable Parquet file, and any other suffix.
     """
@@ -261,6 +266,7 @@ def _read_csv(path: Path, declared: Collection[str] = ()) -> pd.DataFrame:
         raise EstimInputError(
             f"{path}: the file is UTF-16 encoded; estim reads UTF-8: save it as UTF-8 (e.g. 'CSV UTF-8')"
         )
+    refuse_binary_file(path, data)
     if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark (Excel writes one) is harmless
         data = data[3:]
     try:
@@ -291,6 +297,7 @@ def _read_csv(path: Path, declared: Collection[str] = ()) -> pd.DataFrame:
                 index_col=False,
             )
     except (pd.errors.ParserError, pd.errors.ParserWarning, ValueError) as e:
+        refuse_line_above_header(path, text, sep)
         message = str(e).strip().splitlines()[0]
         raise EstimInputError(f"{path}: not a well-formed CSV file ({message})") from e
     # blank lines at the end of a file are not rows; blank lines within it are (rows of missing values)

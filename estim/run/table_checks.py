@@ -16,10 +16,15 @@ Three things pass every check of the columns' values and change the estimate wit
   ``attrs``) and `refuse_ambiguous_counts` reads them with the spec's fields. ``2.0`` and ``3.00`` (a
   spreadsheet's decimals; no thousands separator groups fewer than three digits) read as 2 and 3; ``2.5``
   is refused by the family as not a whole number.
+
+And what the reader would report in its own words: a title or comment line above the header
+(`refuse_line_above_header`), a Parquet file or a workbook saved under a CSV name (`refuse_binary_file`), and a
+DataFrame from Python with two columns of one name (`refuse_repeated_names`).
 """
 
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -191,3 +196,66 @@ def _readings(text: str) -> str:
     whole = "" if decimal == round(decimal) else ", not a whole number"
     european = " (as European spreadsheets write it)" if point == "a decimal point" else ""
     return f"may be {thousands} written with thousands separators{european} or {decimal:g} with {point}{whole}"
+
+
+# The first bytes of files that are not text: what each is, and what to do
+_MAGIC = (
+    (
+        b"PAR1",
+        "a Parquet file",
+        "name it with the suffix .parquet (estim reads Parquet), or save it as CSV",
+    ),
+    (
+        b"PK\x03\x04",
+        "a ZIP archive (an Excel .xlsx or OpenDocument .ods workbook is one)",
+        "save the sheet from the spreadsheet as 'CSV UTF-8'",
+    ),
+    (
+        b"\xd0\xcf\x11\xe0",
+        "an old Excel .xls workbook",
+        "save the sheet from the spreadsheet as 'CSV UTF-8'",
+    ),
+)
+
+
+def refuse_binary_file(path: Path, data: bytes) -> None:
+    """A file named as CSV whose bytes are another format (Parquet, a workbook): said so, not reported as text
+    in a wrong encoding."""
+    for magic, what, advice in _MAGIC:
+        if data.startswith(magic):
+            raise EstimInputError(
+                f"{path}: the file is {what}, not CSV text (its bytes start as one does): {advice}"
+            )
+
+
+def refuse_line_above_header(path: Path, text: str, sep: str) -> None:
+    """A CSV the reader cannot split into the header's columns, whose first line has fewer fields than the next
+    filled line: a title or comment above the header (``Netherlands data 1995`` or ``# my data``), named with
+    its line and what to do, rather than the reader's words. Nothing when the first line is not shorter, or
+    the second is not as long as most lines below it (then a row is too long, which the reader names)."""
+    lines = [(i, line) for i, line in enumerate(text.splitlines()[:50], start=1) if line.strip()]
+    if len(lines) < 2:
+        return
+    fields = [len(next(csv.reader([line], delimiter=sep), [])) for _, line in lines]
+    # the second line as long as most lines below it (the header of the data), the first shorter
+    if fields[0] >= fields[1] or fields[1] != max(set(fields[1:]), key=fields[1:].count):
+        return
+    number, first = lines[0]
+    what = "a comment" if first.lstrip().startswith(("#", "//", "%")) else "a title or a comment"
+    raise EstimInputError(
+        f"{path}: line {number} ({first.strip()[:60]!r}) has {fields[0]} field(s) and line {lines[1][0]} has "
+        f"{fields[1]}: line {number} looks like {what} above the header; the first line of the file must be "
+        "the header naming the columns: delete the lines above it"
+    )
+
+
+def refuse_repeated_names(table: pd.DataFrame, where: object) -> None:
+    """A table (a DataFrame from Python) with two columns of one name: which of them a field names is
+    ambiguous, so both are refused by name (a file's header is checked as it is read)."""
+    names = [str(c) for c in table.columns]
+    repeated = sorted({c for c in names if names.count(c) > 1})
+    if repeated:
+        raise EstimInputError(
+            f"{where}: column name(s) {', '.join(map(repr, repeated))} appear more than once; give each "
+            "column a name of its own (rename or drop the repeated ones)"
+        )

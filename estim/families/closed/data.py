@@ -31,11 +31,15 @@ from estim.families.base import (
     select_records,
 )
 from estim.families.closed.table_checks import (
+    HISTORY_HINT,
     binary_columns,
     counts_column,
+    history_string_column,
     people_per_row,
+    refuse_empty_occasions,
     refuse_hidden_counts,
     refuse_hidden_stratum,
+    refuse_repeated_ids,
     refuse_repeats,
     undeclared_occasions,
     where,
@@ -359,7 +363,9 @@ def table_rows(
     (`table_checks.refuse_hidden_counts`); a count must be a non-negative integer; a patterns table has one
     row per distinct history (and covariate pattern), and one split by a column it does not declare (a region)
     names that column (`refuse_stratified_patterns`, advising covariates if ``takes_covariates``); nobody can
-    be seen on no occasion.
+    be seen on no occasion, and an occasion must have caught someone (`refuse_empty_occasions`; a list nobody
+    is on is the lists' own refusal); an individuals table with an identifier that repeats holds records, not
+    people (`refuse_repeated_ids`). A single column of whole histories ("010101") is named as such.
     """
     layout, count, formula = fields["layout"], fields.get("count"), fields.get("formula")
     names = covariate_names(tuple(fields.get("covariates") or ()), formula)
@@ -380,7 +386,11 @@ def table_rows(
             f"{both[0]!r} is also listed among the occasions (a covariate cannot be a capture column)",
         )
     if len(occasions) < 2:
-        raise DataFieldError("occasions", "capture–recapture needs at least 2 occasion columns")
+        history = history_string_column(table[occasions[0]]) if occasions else None
+        hint = f"; column {occasions[0]!r} holds {history!r}, {HISTORY_HINT}" if history else ""
+        raise DataFieldError(
+            "occasions", f"capture–recapture needs at least 2 occasion columns{hint}"
+        )
     x = binary_columns(table, occasions)
     n = people_per_row(table, count)
     never = np.flatnonzero((x.sum(axis=1) == 0) & (n > 0))
@@ -389,7 +399,12 @@ def table_rows(
             f"row {never[0] + 1}: never seen (every occasion or list column is 0): someone nobody saw "
             "cannot be in the data; drop the row"
         )
+    if takes_covariates:  # the lists' own check names an empty list (`refuse_empty_lists`)
+        refuse_empty_occasions(x, n, occasions)
     if layout == "individuals":
+        what = "occasion" if takes_covariates else "list"
+        merge = f"merge each person's rows into one, with a 1 in each {what} column any of them has a 1 in"
+        refuse_repeated_ids(table, set(occasions) | declared, merge)
         refuse_hidden_counts(table, history_codes(x), set(occasions) | declared)
     else:
         # a history on two rows that an undeclared column (a region coded 1, 2, 3) tells apart: named first

@@ -4,11 +4,14 @@ declared as individuals, a patterns table with a history on two rows). Each erro
 1-based data row (the CSV line minus the header), never a silent misreading. The single-register tables use
 the same rules, and the checks for a table of counts split by a column it does not declare (`hidden_stratum`:
 a region coded 1, 2, 3, each times seen once per region), or by several together (`hidden_strata`: a region and
-an age group)."""
+an age group). An individuals table whose rows are not people is refused too: records under a repeated
+identifier (`refuse_repeated_ids`), a single register's f_k counts declared as the times seen
+(`refuse_counts_as_times_seen`); and so is an occasion column nobody was caught on (`refuse_empty_occasions`)."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,6 +26,12 @@ MAX_COUNT = 2**53
 # A patterns table has one row per history and stratum; people share histories in an individuals table. Fewer
 # rows than this per distinct (history × category column) group, beside a count-like column, reads as the former.
 ROWS_PER_GROUP_MIN = 2
+# a whole capture history in one cell ("010101"), and what to do with it
+_HISTORY = re.compile(r"^\s*[01]{2,}\s*$")
+HISTORY_HINT = (
+    "a whole capture history in one cell: give one 0/1 column per occasion or list (split the history into "
+    "columns, one character each, in time order) and name them in occasions (lists)"
+)
 
 
 def show_value(value: Any) -> str:
@@ -42,9 +51,13 @@ def counts_column(table: pd.DataFrame, column: str, what: str) -> np.ndarray:
     bad = ~np.isfinite(values) | (values < 0) | (values != np.round(values))
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise EstimInputError(
-            f"{where(column, row)}: {show_value(raw.iloc[row])} is not a non-negative integer (the {what})"
+        value = raw.iloc[row]
+        shown = (
+            "the cell is empty"
+            if pd.isna(value)
+            else f"{show_value(value)} is not a non-negative integer"
         )
+        raise EstimInputError(f"{where(column, row)}: {shown} (the {what})")
     huge = values > MAX_COUNT
     if huge.any():
         row = int(np.flatnonzero(huge)[0])
@@ -90,9 +103,13 @@ def binary_columns(table: pd.DataFrame, occasions: Sequence[str]) -> np.ndarray:
         bad = ~np.isin(values, (0.0, 1.0))
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
+            value = raw.iloc[row]
+            what = "the cell is empty" if pd.isna(value) else f"{show_value(value)} is not 0 or 1"
+            if isinstance(value, str) and _HISTORY.match(value):
+                what += f" ({HISTORY_HINT})"
             raise EstimInputError(
-                f"{where(c, row)}: {show_value(raw.iloc[row])} is not 0 or 1 (a capture occasion's or "
-                "list's column holds 1 for seen, 0 for not seen)"
+                f"{where(c, row)}: {what} (a capture occasion's or list's column holds 1 for seen, 0 for "
+                "not seen, in every row)"
             )
         out[:, j] = values.astype(np.int8)
     return out
@@ -398,3 +415,162 @@ def refuse_stratified_counts(
             f'people per row in {str(column)!r}; declare layout = "{layout}", count = "{column}", and '
             f"{stratum_hint(hidden, kept)}"
         )
+
+
+def history_string_column(raw: pd.Series) -> str | None:
+    """The first value of a column that holds each history as one string of 0s and 1s ("010101"; a history
+    starting with 1 may have been read as a number), or None."""
+    values = raw.dropna()
+    if len(values) == 0 or pd.api.types.is_bool_dtype(raw):
+        return None
+    text = [
+        str(int(v)) if isinstance(v, int | float | np.number) and v == int(v) else str(v)
+        for v in values
+    ]
+    if (
+        all(re.fullmatch(r"\s*[01]+\s*", t) for t in text)
+        and max(len(t.strip()) for t in text) >= 2
+    ):
+        return text[0].strip()
+    return None
+
+
+def refuse_empty_occasions(x: np.ndarray, n: np.ndarray, occasions: Sequence[str]) -> None:
+    """An occasion column nobody was caught on (all 0 on the rows with people): read as an occasion with a
+    capture probability of 0, it moves N̂ (M0's capture probability falls, Mt's effect runs to −∞) and says
+    nothing about the population, as records refuse an occasion without records (rule occasion_gap)."""
+    caught = n.astype(np.int64) @ x.astype(np.int64)
+    empty = [str(c) for c, k in zip(occasions, caught.tolist(), strict=True) if k == 0]
+    if empty:
+        also = f" (nor on {', '.join(map(repr, empty[1:]))})" if len(empty) > 1 else ""
+        raise EstimInputError(
+            f"column {empty[0]!r}: nobody was caught on this occasion{also}: every row with people has 0 "
+            "in it. An occasion nobody was caught on is read as one with a capture probability of 0 (M0's "
+            "capture probability falls and N̂ rises; Mt's effect of that occasion runs to −∞), though it "
+            "says nothing about the population (as records refuse an occasion without records, rule "
+            "occasion_gap): leave it out of occasions; if its captures are missing from the file, add them"
+        )
+
+
+# Whole words of a column's name that say it identifies a person or a record (person_id, PersonID, key, code)
+ID_WORDS = frozenset(
+    {"id", "ids", "key", "person", "code", "identifier", "uuid", "guid", "pid", "uid"}
+)
+# … and words that say the thing it identifies is a group of people, whose members share it
+GROUP_WORDS = frozenset(
+    {
+        "household",
+        "hh",
+        "family",
+        "group",
+        "cluster",
+        "team",
+        "site",
+        "trap",
+        "area",
+        "region",
+        "village",
+    }
+)
+# a code such as P1, ID00001, A-17 or 007 (digits, with letters or a leading zero), not a date (2019-03-12)
+_CODE = re.compile(r"^(?=.*\d)(?=[A-Za-z0-9_.:/#-]*[A-Za-z]|0)[A-Za-z0-9_.:/#-]{1,40}$")
+_DATE = re.compile(r"^\d{1,4}[-./]\d{1,2}[-./]\d{1,4}$")
+
+
+def _name_words(name: Any) -> set[str]:
+    # PersonID -> {"person", "id"}; person_id -> {"person", "id"}
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", str(name))
+    return {w.lower() for w in re.split(r"[^A-Za-z0-9]+", text) if w}
+
+
+def looks_like_identifier(raw: pd.Series, name: Any) -> bool:
+    """A column that identifies people or records: its name says so (`ID_WORDS`, and no `GROUP_WORDS`: a
+    household's id is shared by its people) and its values are whole numbers or text, or its values are codes
+    (P1, ID00001, 007: text with digits, no date); either way mostly distinct (fewer than `ROWS_PER_GROUP_MIN`
+    rows per value: a region or a sex is a stratum, not an id)."""
+    values = raw.dropna()
+    if len(values) < 2 or pd.api.types.is_bool_dtype(raw):
+        return False
+    if values.nunique() * ROWS_PER_GROUP_MIN <= len(values):
+        return False
+    words = _name_words(name)
+    if words & GROUP_WORDS:
+        return False
+    numbers = pd.to_numeric(values, errors="coerce")
+    text = values.astype(str).str.strip()
+    if pd.api.types.is_numeric_dtype(raw) or (
+        numbers.notna().all() and not text.str.match(r"0\d").any()
+    ):
+        # numbers: an id only by name, and only whole numbers (not a measurement)
+        return bool(words & ID_WORDS) and bool((numbers == np.round(numbers)).all())
+    if words & ID_WORDS:
+        return True
+    return bool(text.str.match(_CODE).all() and not text.str.match(_DATE).any())
+
+
+def refuse_repeated_ids(table: pd.DataFrame, declared: set[Any], merge: str) -> None:
+    """An individuals table with an undeclared identifier (`looks_like_identifier`) whose values repeat: its
+    rows are records (a person on two lists written as two rows), not people, and each is read as one more
+    person (20 people on both of two lists, on two rows each: Lincoln–Petersen's 210 became 630). Names the
+    column, how many values repeat and the first pair of rows; ``merge``: how to make one row of a person's."""
+    for column in [c for c in table.columns if c not in declared]:
+        raw = table[column]
+        if not looks_like_identifier(raw, column):
+            continue
+        filled = raw.notna().to_numpy()
+        repeated = raw.duplicated(keep=False).to_numpy() & filled
+        if not repeated.any():
+            continue
+        first = int(np.flatnonzero(repeated)[0])
+        second = int(np.flatnonzero(repeated & (raw == raw.iloc[first]).to_numpy())[1])
+        values = int(raw[repeated].nunique())
+        raise EstimInputError(
+            f"column {str(column)!r}, rows {first + 1} and {second + 1}: both {show_value(raw.iloc[first])}; "
+            f"{values:,} value{'s' if values > 1 else ''} of {str(column)!r}, which looks like an identifier of "
+            f"people, {'appear' if values > 1 else 'appears'} on more than one row ({int(repeated.sum()):,} "
+            'rows): layout "individuals" reads each row as one more person, so a person on two rows is '
+            f"counted twice and N̂ is wrong. Give one row per person: {merge}; if {str(column)!r} does not "
+            "identify people, leave it out of the file"
+        )
+
+
+def refuse_counts_as_times_seen(table: pd.DataFrame, times_seen: str, declared: set[Any]) -> None:
+    """An individuals table whose times seen exceed its rows, beside an undeclared column of whole numbers from 0
+    or 1 (k): a frequency table (``nbcap,freq``) with its counts declared as the times seen, read as six people
+    seen 1,645, 183, … times (N̂ = 6 for 1,880 people seen). Someone seen more often than the table has people
+    is what an f_k table's counts look like, read as people."""
+    times = pd.to_numeric(table[times_seen], errors="coerce")
+    rows = len(table)
+    if rows < 2 or times.isna().any() or times.max() <= rows:
+        return
+    for column in [c for c in table.columns if c not in declared and c != times_seen]:
+        raw = table[column]
+        if pd.api.types.is_bool_dtype(raw):
+            continue
+        k = pd.to_numeric(raw, errors="coerce")
+        if k.isna().any() or (k != np.round(k)).any() or k.min() not in (0, 1) or k.nunique() < 2:
+            continue
+        row = int(np.flatnonzero(times.to_numpy() == times.max())[0])
+        shown = ", ".join(f"{int(v):,}" for v in times.iloc[:3])
+        raise EstimInputError(
+            f"{where(times_seen, row)}: {int(times.max()):,} times seen, more than the table's {rows:,} rows, "
+            f"and column {str(column)!r} holds whole numbers from {int(k.min())} to {int(k.max())}: this "
+            f"looks like a frequency table, with the times seen k in {str(column)!r} and the people seen k "
+            f"times in {times_seen!r}, which one row per person reads as {rows:,} people seen {shown}, … "
+            f'times; declare layout = "frequencies", times_seen = "{column}", count = "{times_seen}" (if '
+            f"{str(column)!r} is something else, leave it out of the file)"
+        )
+
+
+def refuse_register_rows_not_people(
+    table: pd.DataFrame, times_seen: str, declared: set[Any]
+) -> None:
+    """A single register's individuals table whose rows are not people: records of a person under a repeated
+    identifier (`refuse_repeated_ids`), or a frequency table's counts declared as the times seen
+    (`refuse_counts_as_times_seen`). ``declared``: the columns the spec names."""
+    merge = (
+        "merge each person's rows into one holding the number of times the person was seen (when each row "
+        "already gives the person's total, keep one of them; when each row is one sighting, count them)"
+    )
+    refuse_repeated_ids(table, declared | {times_seen}, merge)
+    refuse_counts_as_times_seen(table, times_seen, declared)

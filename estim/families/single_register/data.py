@@ -441,11 +441,10 @@ def _from_benchmark(table: pd.DataFrame, fields: Mapping[str, Any]) -> xr.Datase
         formula=formula,
     )
     if fields["layout"] == "individuals":
-        named = list(data.attrs["covariates"])
         refuse_frequency_table_read_as_people(
             table,
             fields["times_seen"],
-            covariates=named,
+            covariates=list(data.attrs["covariates"]),
             categorical=list(data.attrs["categorical"]),
         )
     return data
@@ -485,6 +484,7 @@ def refuse_frequency_table_read_as_people(
     ``declared``: other columns the spec names (the binomial's number of occasions), never taken for the
     count but part of the cells."""
     named = {times_seen, *covariates, *declared}
+    table_checks.refuse_register_rows_not_people(table, times_seen, named)
     n = len(table)
     k = table[times_seen].to_numpy()
     candidates = [c for c in table.columns if c not in named and looks_like_count(table[c])]
