@@ -160,7 +160,7 @@ def test_bad_input_is_refused():
     with pytest.raises(EstimInputError, match="threshold"):
         stepwise(_benchmark("kosovo_4lists.csv"), threshold=1.5)
     two = history_data(table, occasions=["EXH", "ABA"], count="Freq")
-    with pytest.raises(EstimInputError, match="at least 3 lists"):
+    with pytest.raises(EstimInputError, match="at least 3 lists.*fit family Mt"):
         stepwise(two)
     table["half"] = np.arange(len(table)) % 2
     strata = history_data(

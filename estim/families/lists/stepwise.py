@@ -119,7 +119,9 @@ def stepwise(data: xr.Dataset, threshold: float = DEFAULT_THRESHOLD) -> Stepwise
     lists = [str(o) for o in data["occasion"].values]
     if len(lists) < 3:
         raise EstimInputError(
-            f"stepwise selection of interactions needs at least 3 lists; got {lists}"
+            f"stepwise selection of interactions needs at least 3 lists; got {lists}: with 2 lists no "
+            "interaction can be told from N, so fit family Mt (Lincoln–Petersen: the lists independent) on "
+            "the same table"
         )
     pairs = list(combinations(lists, 2))
     x = data["capture"].transpose("history", "occasion").values.astype(np.int64)
