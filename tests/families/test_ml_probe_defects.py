@@ -176,6 +176,19 @@ def test_mt_with_everyone_seen_every_time_gives_no_estimate():
     assert result.boundary and np.isnan(result.n_hat)
 
 
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [("Mth_chao", {}), ("loglinear", {"capture": "Mt", "heterogeneity": "chao"})],
+)
+def test_chao_models_with_an_occasion_that_caught_everyone_give_no_estimate(name, options):
+    """Chao's models skip the existence test before fitting (their η ≥ 0 can keep a maximum finite) and the
+    log-linear families did not run it after: Mth Chao on this table gave N-hat = n = 95, SE 3e-6, exit 0."""
+    data = _histories([(1, 0, 0, 60), (1, 1, 0, 20), (1, 0, 1, 10), (1, 1, 1, 5)])
+    result = FAMILIES[name].mle(data, **options)
+    assert result.boundary and np.isnan(result.n_hat)
+    assert "does not exist" in result.message and "'A' caught everyone seen" in result.message
+
+
 def test_mt_with_a_zero_cell_whose_maximum_exists_still_gives_a_number():
     # 001 unseen, but no occasion catches everyone: the MLE exists
     data = _histories(

@@ -88,13 +88,17 @@ from estim.families.closed.huggins import (
     huggins_population,
     mle_huggins,
 )
-from estim.families.closed.mle import LOGLINEAR, mle_conditional, mle_loglinear
+from estim.families.closed.mle import (
+    LOGLINEAR,
+    checked_loglinear_mle,
+    mle_conditional,
+    mle_loglinear,
+)
 from estim.families.closed.model import _PRIORS, build_closed, family_options
 from estim.families.closed.model import idle_options as otis_idle_options
 from estim.families.closed.recovery import recovery_design
 from estim.families.loglinear import DEFAULT_PRIORS as LOGLINEAR_PRIORS
 from estim.families.loglinear import Design, Terms, all_histories, build_loglinear, model_design
-from estim.families.loglinear import mle as loglinear_mle
 from estim.families.loglinear import population as loglinear_population
 from estim.families.loglinear.design import CAPTURE_EFFECTS, HETEROGENEITY
 from estim.families.options import Option
@@ -377,7 +381,7 @@ def _loglinear_family(name: str) -> Family:
         require_estimable(name, data, per_stratum=True)  # ML fits each stratum on its own
         d = design(data, opts)
         refused = _no_mle(d)
-        return refused if refused is not None else loglinear_mle(d.model, d)
+        return refused if refused is not None else checked_loglinear_mle(d.model, d, data)
 
     return Family(
         name=name,

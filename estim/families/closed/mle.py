@@ -48,7 +48,12 @@ def mle_loglinear(model: str, data: xr.Dataset, **_: Any) -> MLEResult:
     """Rcapture closedp.t's estimate for one named log-linear model (`estim.families.loglinear.fit.mle`)."""
     require_histories(model, data)
     terms = LOGLINEAR[model]
-    design = model_design(terms, data)
+    return checked_loglinear_mle(terms, model_design(terms, data), data)
+
+
+def checked_loglinear_mle(terms: Terms, design: Any, data: xr.Dataset) -> MLEResult:
+    """`estim.families.loglinear.fit.mle`, reported as no estimate when the MLE does not exist (`_no_maximum`):
+    every log-linear fit of capture histories, the named models and the ``loglinear`` family's own terms."""
     result = loglinear_mle(terms, design)
     if result.boundary or not result.converged:
         return result
