@@ -87,6 +87,10 @@ def forecasts(ctx: Context) -> list[Path]:
                 "coverage_known_percent": Number(float(r.coverage_known_percent), "deterministic"),
                 "baseline_error": Number(float(r.baseline_error_percent), "deterministic"),
                 "baseline_below": Number(int(r.baseline_below), "deterministic"),
+                **{  # the undamped arm (told the effects and ρ = 1) and the baseline's own interval
+                    k: Number(float(getattr(r, k)), "deterministic")
+                    for k in ("coverage_undamped", "baseline_coverage", "baseline_error_undamped")
+                },
                 "datasets": Number(int(r.datasets), "deterministic"),
             }
             for r in recovery.itertuples()
