@@ -34,7 +34,14 @@ from scipy import optimize, special
 from estim.errors import EstimInputError
 from estim.families.base import MLEResult, rng_from
 from estim.families.closed.data import OBSERVED, history_codes
-from estim.families.closed.mle import MIN_P_SEEN, NEWTON_TOLERANCE, OPTIMISER, newton_polish
+from estim.families.closed.mle import (
+    MIN_P_SEEN,
+    NEWTON_TOLERANCE,
+    OPTIMISER,
+    SINGULAR,
+    newton_polish,
+    singular_information,
+)
 from estim.families.closed.model import _PRIORS
 from estim.families.covariates import covariate_design
 from estim.families.loglinear.fit import LOG_INTERVAL, log_interval
@@ -367,16 +374,21 @@ def mle_huggins(name: str, data: xr.Dataset, **_: Any) -> MLEResult:
     res = optimize.minimize(fun, theta0, jac=True, method="L-BFGS-B", options=OPTIMISER)
     theta, hess, decrement = newton_polish(fun, res.x)
     n_hat, grad, sampling = _n_hat(name, theta, a)
-    try:
-        cov = np.linalg.inv(hess)
-        se = float(np.sqrt(sampling + grad @ cov @ grad))
-    except np.linalg.LinAlgError:
-        cov, se = np.full(hess.shape, np.nan), float("nan")
     base, _, gamma = _unpack(name, theta, t)
     p_seen = -np.expm1(
         -np.logaddexp(0.0, base[None, :] + (a["design"] @ gamma)[:, None]).sum(axis=1)
     )
     boundary = bool(np.any(np.abs(theta) > 15) or np.any(p_seen < MIN_P_SEEN))
+    # a flat direction of the likelihood (terms the data cannot tell apart, which the design check missed):
+    # no standard error, and N-hat is no estimate (not converged); a boundary's Hessian is often singular too
+    flat = not boundary and singular_information(hess)
+    cov, se = np.full(hess.shape, np.nan), float("nan")
+    if not flat:
+        try:
+            cov = np.linalg.inv(hess)
+            se = float(np.sqrt(sampling + grad @ cov @ grad))
+        except np.linalg.LinAlgError:
+            flat = not boundary
     # original scale: γ/s per unit of each term, intercepts − Σ γ m/s (a linear map J of θ, so cov J cov Jᵀ)
     j = np.eye(len(theta))
     j[n_base:, n_base:] = np.diag(1 / a["scale"])
@@ -394,9 +406,10 @@ def mle_huggins(name: str, data: xr.Dataset, **_: Any) -> MLEResult:
         ci95=log_interval(n_hat, se, float(a["count"].sum())),
         parameters=dict(zip(labels, map(float, values), strict=True)),
         loglik=-float(fun(theta)[0]),
-        converged=bool(decrement < NEWTON_TOLERANCE),
+        converged=bool(decrement < NEWTON_TOLERANCE) and not flat,
         boundary=boundary,
-        message=f"Huggins conditional ML of {name} with covariates; Horvitz–Thompson N-hat",
+        message=f"Huggins conditional ML of {name} with covariates; Horvitz–Thompson N-hat"
+        + (f"; {SINGULAR}" if flat else ""),
         extra={
             "seconds": time.perf_counter() - t0,
             "ci_kind": LOG_INTERVAL,

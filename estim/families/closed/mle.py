@@ -133,6 +133,27 @@ NEWTON_TOLERANCE = 1e-6
 OPTIMISER = {"maxiter": 5000, "ftol": 1e-15, "gtol": 1e-10}
 # N̂ > 10,000 n (P(seen) < 1e-4): the likelihood rises towards N = ∞ along a ridge; no estimate
 MIN_P_SEEN = 1e-4
+# The information from central differences of the exact gradient (`fd_hessian`, step 1e-5) holds about 10 digits
+# of its largest eigenvalue: a condition number beyond this is singular to that precision, a flat direction of
+# the likelihood. The reference fits (hare, UK lists; Huggins' tests) are below 1e4; Mh_mixture on 3 occasions,
+# which the data cannot identify, came out from 4e9 to 1e12, sometimes positive definite (N̂ 344, SE 8e5, "ok").
+COND_LIMIT = 1e9
+# A capture logit beyond ±this (p within 3e-7 of 0 or 1) is running to infinity: Mth with an occasion that caught
+# everyone seen stopped at logit 36 and gave N̂ = n with an SE of 1e-7, reported converged.
+MAX_LOGIT = 15.0
+
+
+def singular_information(hess: np.ndarray) -> bool:
+    """Whether an information matrix is singular to the precision of `fd_hessian` (`COND_LIMIT`)."""
+    with np.errstate(all="ignore"):
+        cond = np.linalg.cond(hess) if np.all(np.isfinite(hess)) else np.inf
+    return not cond <= COND_LIMIT
+
+
+SINGULAR = (
+    "Hessian singular: the data do not identify the parameters (a flat direction of the likelihood), so "
+    "there is no standard error and N-hat is not an estimate"
+)
 
 
 def newton_polish(
@@ -267,17 +288,22 @@ def mle_conditional(
     )
     p0 = np.asarray(p0_fn(*unpack(theta)))
     n_hat = n_hat_of(theta)
-    try:
-        var = float(np.sum(n * p0 / (1 - p0) ** 2) + gn @ np.linalg.solve(hess, gn))
-    except np.linalg.LinAlgError:
-        var = np.nan
-    se = float(np.sqrt(var)) if var > 0 else float("nan")
     names = [v.name for v in free]
     params = {
         f"{nm}[{i}]": float(v)
         for nm, val in zip(names, unpack(theta), strict=True)
         for i, v in enumerate(np.ravel(val))
     }
+    running = _running_logits(names, unpack(theta))
+    unidentified = _unidentified(name, len(theta), data["capture"].sizes["occasion"])
+    notes = list(unidentified)
+    if running:
+        caught_all = any(r.endswith("+∞") for r in running)
+        notes.append(
+            f"{', '.join(running)} (beyond ±{MAX_LOGIT:g} on the logit scale): a capture probability runs to "
+            + ("1 (an occasion that caught everyone seen?)" if caught_all else "0")
+            + ", so N-hat is not an estimate"
+        )
     # A log-scale parameter far below zero means a variance/gap collapsed to 0: the model reduces to a
     # simpler one and its Wald SE is meaningless.
     boundary = (
@@ -292,16 +318,31 @@ def mle_conditional(
             for v in np.ravel(val)
         )
         or bool(np.any(1 - p0 < MIN_P_SEEN))
+        or bool(running)
     )
+    # a flat direction of the likelihood (not already a boundary, whose Hessian is often singular too): no
+    # standard error, and N-hat is no estimate (not converged, as the single-register families)
+    flat = bool(unidentified) or (not boundary and singular_information(hess))
+    if flat:
+        var = np.nan
+        notes += [] if unidentified else [SINGULAR]
+    else:
+        try:
+            var = float(np.sum(n * p0 / (1 - p0) ** 2) + gn @ np.linalg.solve(hess, gn))
+        except np.linalg.LinAlgError:
+            var = np.nan
+    se = float(np.sqrt(var)) if var > 0 else float("nan")
     return MLEResult(
         n_hat=n_hat,
         se=se,
         ci95=log_interval(n_hat, se, float(n.sum())),
         parameters=params,
         loglik=-float(negll(theta)[0]),
-        converged=bool(decrement < NEWTON_TOLERANCE),
+        converged=bool(decrement < NEWTON_TOLERANCE) and not flat,
         boundary=bool(boundary),
-        message=f"conditional (Huggins) ML of {name}; parameters on the unconstrained scale",
+        message="; ".join(
+            [f"conditional (Huggins) ML of {name}; parameters on the unconstrained scale", *notes]
+        ),
         extra={
             "seconds": time.perf_counter() - t0,
             "ci_kind": LOG_INTERVAL,
@@ -309,3 +350,36 @@ def mle_conditional(
             "optimiser": str(res.message),
         },
     )
+
+
+def _unidentified(name: str, parameters: int, occasions: int) -> list[str]:
+    """Why a heterogeneity model of the number of captures alone cannot be identified ([] when it can): the
+    conditional likelihood of Mh_logitnormal and Mh_mixture reads the data only through the shares seen
+    1, …, T times, T − 1 free numbers; more parameters than that leave a curve of maxima (Mh_mixture on 3
+    occasions: 3 parameters, 2 shares)."""
+    if name not in ("Mh_logitnormal", "Mh_mixture") or parameters <= occasions - 1:
+        return []
+    return [
+        f"{name} has {parameters} parameters but on {occasions} occasions the data give {occasions - 1} "
+        f"(the shares seen 1, …, {occasions} times): the likelihood is flat along a curve, so there is no "
+        "standard error and N-hat is not an estimate; fit a model with fewer parameters (Mh_logitnormal, "
+        "Mh_chao) or use more occasions"
+    ]
+
+
+def _running_logits(names: list[str], values: list[np.ndarray]) -> list[str]:
+    """The capture logits (and the mixture's catchable class, and a trap response) beyond ±`MAX_LOGIT`."""
+    out = []
+    by_name = dict(zip(names, values, strict=True))
+    for nm, val in by_name.items():
+        if nm.endswith("_log__") or nm.endswith("_logodds__"):
+            continue
+        out += [
+            f"{nm}[{i}] → {'+' if v > 0 else '−'}∞"
+            for i, v in enumerate(np.ravel(val))
+            if abs(v) > MAX_LOGIT
+        ]
+    if "class_gap_log__" in by_name and "logit_p" in by_name:
+        upper = np.ravel(by_name["logit_p"]) + np.exp(np.ravel(by_name["class_gap_log__"]))
+        out += ["the catchable class's logit → +∞" for u in upper if u > MAX_LOGIT]
+    return out
