@@ -431,8 +431,8 @@ def _parse_data(table: Any, fail: Any, kind: DataKind, *, allow_table: bool = Fa
         try:
             fields[f.name] = _field_value(table, f, fail, f"[data] {f.name}")
         except EstimInputError as e:
-            # a known field given another's value (occasion = [...] for occasions): say which was meant
-            others = [g.name for g in kind.fields if g.many != f.many and g.name != f.name]
+            # a one-column field given a list (occasion = [...] for occasions): say which was meant
+            others = [g.name for g in kind.fields if g.many and not f.many and g.name != f.name]
             hint = did_you_mean(f.name, others) if isinstance(table.get(f.name), list) else ""
             if not hint:
                 raise

@@ -159,6 +159,18 @@ def test_each_family_declares_and_checks_its_data_fields(tmp_path, family, data,
     assert says in message
 
 
+def test_occasion_names_written_as_numbers_are_not_taken_for_the_records_field(tmp_path):
+    """`occasions = [1, 2, …]` (names as numbers) was answered "did you mean `occasion`?", the records field
+    of another meaning, as if the key were misspelt; the key is right and only its values are wrong."""
+    message = _bad(
+        tmp_path,
+        'family = "M0"\nseed = 1\n[data]\nbenchmark = "hare"\nlayout = "individuals"\n'
+        "occasions = [1, 2, 3, 4, 5, 6]\n",
+    )
+    assert "[data] occasions: expected a list of strings, got [1, 2, 3, 4, 5, 6]" in message
+    assert "did you mean" not in message
+
+
 HARE = 'family = "M0"\nseed = 1\n[data]\nbenchmark = "hare"\nlayout = "individuals"\noccasions = ["c1", "c2", "c3", "c4", "c5", "c6"]\n'  # fmt: skip
 
 
