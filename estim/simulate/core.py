@@ -21,7 +21,7 @@ from estim.records.schemas import (
 )
 from estim.simulate import process as P
 from estim.simulate.config import DEFAULT_SEED, POLICY_EVENTS, SimulationConfig
-from estim.simulate.frailty import check_journeys_end
+from estim.simulate.frailty import FRAILTY_NODES, check_journeys_end
 from estim.simulate.measured import simulate_measured, with_measure_truth
 
 
@@ -350,7 +350,7 @@ def _truth(
         "apprehension_frailty_sd": (
             (),
             cfg.apprehension_frailty_sd,
-            "σ: person frailty, hazards × Z, log Z ~ N(−σ²/2, σ²) on 9 Gauss–Hermite nodes (0: none)",
+            f"σ: person frailty, hazards × Z, log Z ~ N(−σ²/2, σ²) on {FRAILTY_NODES} Gauss–Hermite nodes (0: none)",
         ),
         # individuals
         "return_probability": (
