@@ -597,3 +597,17 @@ def test_an_int64_count_above_two_to_the_53_is_refused():
         frequency_data(many, times_seen="times", count="n")
     fine = pd.DataFrame({"times": [1, 2], "n": [2**40, 5]})
     assert int(frequency_data(fine, times_seen="times", count="n")["frequency"].sum()) == 2**40 + 5
+
+
+def test_a_space_typed_around_a_category_value_is_the_same_pattern():
+    """ "male " is the level "male" in the design, so it is the same covariate pattern: the same frequencies
+    and labels as the clean table (it had been a pattern of its own, labelled "gender=male ")."""
+    clean = pd.DataFrame(
+        {"k": [1, 1, 2, 1, 3, 1], "gender": ["male", "male", "female", "female", "male", "female"]}
+    )
+    typed = clean.assign(gender=["male ", "male", "female", " female", "male", "female\t"])
+    a = frequency_data(clean, times_seen="k", covariates=["gender"])
+    b = frequency_data(typed, times_seen="k", covariates=["gender"])
+    assert list(b.pattern.values) == ["gender=female", "gender=male"]
+    np.testing.assert_array_equal(b.frequency.values, a.frequency.values)
+    np.testing.assert_array_equal(b.frequency.values, [[2, 1, 0], [2, 0, 1]])

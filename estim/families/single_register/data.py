@@ -245,12 +245,12 @@ def _numeric(column: pd.Series) -> bool:
 
 def _values(column: pd.Series) -> np.ndarray:
     """A covariate column as plain NumPy: whole numbers as int64, other numbers as float64 (nullable and
-    Arrow dtypes included), anything else as text."""
+    Arrow dtypes included), anything else as text without surrounding whitespace (as the design reads it)."""
     if pd.api.types.is_integer_dtype(column) and not pd.api.types.is_bool_dtype(column):
         return column.to_numpy(dtype=np.int64)
     if _numeric(column):
         return column.to_numpy(dtype=float)
-    return column.astype(str).to_numpy(dtype=str)
+    return column.astype(str).str.strip().to_numpy(dtype=str)
 
 
 def _refuse_duplicated_cells(
