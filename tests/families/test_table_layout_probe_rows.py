@@ -117,6 +117,25 @@ def test_a_single_register_with_a_person_on_several_rows_is_refused() -> None:
     assert "number of times the person was seen" in message
 
 
+def test_people_averaging_two_rows_or_more_are_refused_and_a_coded_stratum_is_not() -> None:
+    """Everyone seen at least twice, each on k rows (540 rows for 235 people, 2.3 rows per identifier) had
+    passed as a stratum; an identifier by name with more values than a stratum has levels is refused, while a
+    code of a stratum (sex_code) and an "id" of 30 groups are left alone."""
+    seen_twice = {k: f for k, f in NETHERLANDS.items() if k >= 2}
+    table = _register_people(True)
+    table = table[table["times"] >= 2].reset_index(drop=True)
+    assert len(table) == 540 and table["person_id"].nunique() == sum(seen_twice.values()) == 235
+    with pytest.raises(EstimInputError, match="column 'person_id', rows 1 and 2: both 'ID01646'"):
+        table_data(table, "ztpoisson", layout="individuals", times_seen="times")
+    people = table.drop_duplicates("person_id").drop(columns="person_id").reset_index(drop=True)
+    people["sex_code"] = np.where(np.arange(len(people)) % 2 == 0, "1", "2")
+    people["id"] = [f"G{i % 30}" for i in range(len(people))]  # 30 groups of about 8
+    data = table_data(people, "ztpoisson", layout="individuals", times_seen="times")
+    assert FAMILIES["ztpoisson"].mle(data).n_hat == pytest.approx(
+        _ztpoisson_n(seen_twice), rel=1e-5
+    )
+
+
 def test_counts_declared_as_times_seen_are_refused() -> None:
     """Before: ``nbcap,freq`` with times_seen = "freq" read as 6 people seen 1,645, 183, … times: N̂ = 6. Now
     refused with the fields to declare, which give the reference N̂."""
