@@ -14,10 +14,12 @@ from __future__ import annotations
 import dataclasses
 import warnings
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from estim.errors import EstimInputError
+from estim.families.border import build_border
 from estim.families.border.data import border_data
 from estim.families.border.data_kind import records_data
 from estim.paths import SYNTHETIC_DIR
@@ -136,6 +138,33 @@ def test_events_that_change_nothing_in_the_span_are_warned_of_and_left_out(recor
     assert "early-2005 (from 2005-06-01, in force in every month)" in text
     assert "other" not in list(data["event"].values)
     assert data.sizes["event"] == 3
+
+
+def test_records_without_an_event_in_their_span_give_the_model_with_no_policy_effect(
+    records, stats
+):
+    """Every event after the span leaves an `event` dimension of length 0 (as in a one-year simulation). The
+    model builds, its gradient is finite, and its likelihood is the shipped model's with every policy effect
+    at 0 (the reference: the same equations with events whose effect is nil)."""
+    late = records.policy_events.assign(start_date=pd.Timestamp("2019-01-01").as_unit("s"))
+    with pytest.warns(UserWarning, match="idle_policy_event"):
+        none = build_border(border_data(stats, records.sections, late, linkage=None))
+    shipped = build_border(
+        border_data(stats, records.sections, records.policy_events, linkage=None)
+    )
+    assert none.named_vars_to_dims["log_policy_effect"] == ("event", "journey_category")
+    assert len(none.coords["event"]) == 0
+    point = none.initial_point()
+    assert np.isfinite(none.compile_dlogp()(point)).all()
+    at = {**point, "log_policy_effect": np.zeros((3, len(none.coords["journey_category"])))}
+
+    def likelihood(model, values):
+        return model.compile_logp(vars=model.observed_RVs + model.potentials)(values)
+
+    assert np.isfinite(likelihood(none, point))
+    assert likelihood(none, point) == pytest.approx(likelihood(shipped, at), rel=1e-12)
+    moved = {**at, "log_policy_effect": np.full_like(at["log_policy_effect"], 0.3)}
+    assert likelihood(shipped, moved) != pytest.approx(likelihood(shipped, at), rel=1e-6)
 
 
 def test_two_border_wide_events_of_one_kind_are_refused(records, stats):
