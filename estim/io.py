@@ -138,6 +138,18 @@ def sha256(path: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
+def folder_sha256(folder: str | os.PathLike[str]) -> str:
+    """The SHA-256 of a folder's files: of each file's relative path and SHA-256, in sorted order, through
+    subfolders; hidden files (a spreadsheet's lock file, .DS_Store) are left out, as no reader reads them."""
+    root = Path(folder)
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if path.is_file() and not any(part.startswith(".") for part in relative.parts):
+            h.update(f"{relative.as_posix()}\0{sha256(path)}\n".encode())
+    return h.hexdigest()
+
+
 def study_rows_so_far(out: str | os.PathLike[str] | None, resume: bool) -> Any:
     """The rows a study already wrote to ``out`` when resuming (a pandas DataFrame), else None; without
     ``resume`` an old ``out`` is removed, so that a fresh study never mixes with an earlier one."""

@@ -345,8 +345,8 @@ def summary_cmd(
     """What a saved fit says: N-hat or the family's own tables, each column explained, and the gate verdict.
 
     A fit that failed the diagnostics gate is not summarised as a result: it prints FAILED with the failed
-    checks and exits 3. A fit of your own data file is refused (exit 2) when the file's data changed since
-    the fit (the fit's data hash); a file saved again with the same data passes. A WARNING heads the
+    checks and exits 3. A fit of your own data file or record folder is refused (exit 2) when its data changed
+    since the fit (the fit's data hash); a file saved again with the same data passes. A WARNING heads the
     summary when the fit's spec beside it (NAME.toml) was edited since the fit, or when the file is named
     after another spec beside it (copied or renamed): the numbers are not that spec's.
     """

@@ -24,7 +24,7 @@ import xarray as xr
 
 from estim.errors import DataChanged, EstimInputError
 from estim.families.base import DataFieldError, DataKind, Family
-from estim.io import sha256
+from estim.io import folder_sha256, sha256
 from estim.run.spec import TABLE_SOURCE, ModelSpec
 from estim.run.table_checks import (
     note_grouped_numbers,
@@ -475,8 +475,26 @@ def fit_data_file(tree: xr.DataTree, fit_path: str | Path) -> Path | None:
     Python). The same bytes as at the fit (its ``data_file_sha256``) pass at once; other bytes are re-read and
     checked by `fit_data` against the fit's data hash, so a file saved again with the same data (its rows
     reordered, say) passes and one with other data is refused (`EstimInputError`: changed since the fit). A
-    file no longer there is warned of, not refused: the fit itself is still what it was."""
+    file no longer there is warned of, not refused: the fit itself is still what it was. A fit of a record
+    folder is checked the same way, by the folder's files (``records_sha256``, `folder_sha256`), and None
+    is returned for it."""
     fit_path = Path(fit_path)
+    if _fit_data_field(tree, fit_path, "records") and tree.attrs.get("records_sha256"):
+        try:
+            folder = records_folder(_fit_spec(tree, fit_path))
+        except EstimInputError:
+            folder = None
+        if folder is None:
+            warnings.warn(
+                f"{fit_path}: its record folder is not there: whether the records changed since the fit "
+                "cannot be checked",
+                stacklevel=2,
+            )
+        elif folder_sha256(folder) != str(tree.attrs["records_sha256"]):
+            fit_data(
+                tree, fit_path
+            )  # other bytes: the same records (re-saved) pass, others are refused
+        return None
     if not _fit_data_field(tree, fit_path, "file"):
         return None
     spec = _fit_spec(tree, fit_path)

@@ -32,10 +32,10 @@ import xarray as xr
 
 from estim.errors import EstimInputError, ModelRejected
 from estim.families.base import Family, MLEResult
-from estim.io import sha256
+from estim.io import folder_sha256, sha256
 from estim.priors import Prior, merge_priors, watched
 from estim.run import compact, store
-from estim.run.data import data_file, data_hash, data_source, family_of, load_data
+from estim.run.data import data_file, data_hash, data_source, family_of, load_data, records_folder
 from estim.run.diagnostics import GateVerdict
 from estim.run.diagnostics import check as gate_check
 from estim.run.sampler import Progress, nuts, seeds
@@ -464,7 +464,10 @@ def fit(
 
 
 def _file_attrs(spec: ModelSpec) -> dict[str, str]:
-    """Where a data file was when fitted, and its SHA-256: which bytes the fit was made from."""
+    """Where a data file was when fitted, and its SHA-256 (a record folder's, `folder_sha256`): which bytes the
+    fit was made from."""
+    if spec.data.records is not None:
+        return {"records_sha256": folder_sha256(records_folder(spec))}
     if spec.data.file is None:
         return {}
     path = data_file(spec)

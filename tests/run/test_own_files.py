@@ -670,3 +670,47 @@ def test_a_fits_record_folder_resolves_beside_the_fit_and_refuses_changed_record
     (records / "SHA256SUMS").unlink(missing_ok=True)
     with pytest.raises(EstimInputError, match="changed since the fit"):
         fit_records_folder(tree, fit_path)
+
+
+def test_summary_and_check_refuse_a_fit_whose_records_changed_and_pass_the_same_records(
+    tmp_path, monkeypatch
+):
+    # `estim summary` and `estim check` of a fit of records showed the old fit's numbers after the records
+    # were edited (only a data file was checked): the folder's bytes are now checked, and re-read when they
+    # differ, so re-saved records pass and changed ones are refused
+    import estim.run.data as run_data
+    from estim.io import folder_sha256
+    from estim.paths import REPO_ROOT
+
+    records = tmp_path / "my_records"
+    shutil.copytree(REPO_ROOT / "data" / "synthetic", records)
+    spec_path = tmp_path / "lists.toml"
+    spec_path.write_text(
+        'family = "lists_stepwise"\nseed = 1\n[data]\nrecords = "my_records"\nperiod = "2010"\n'
+    )
+    spec = read_spec(spec_path)
+    attrs = fit_module._file_attrs(spec)
+    assert attrs == {"records_sha256": folder_sha256(records)}
+    tree = xr.DataTree()
+    tree.attrs = {"spec_json": spec.canonical_json(), "data_hash": data_hash_of(spec), **attrs}
+    fit_path = tmp_path / "lists.nc"
+    reread = []
+    monkeypatch.setattr(run_data, "fit_data", lambda *a: reread.append(1) or fit_data(*a))
+    (records / ".~lock.registers.csv#").write_text("a spreadsheet's lock file")
+    assert fit_data_file(tree, fit_path) is None and reread == []  # the same bytes: not re-read
+    (records / "README.md").write_text("notes of my own\n")
+    assert fit_data_file(tree, fit_path) is None and reread == [1]  # other bytes, the same records
+    registers = records / "registers.csv"
+    lines = registers.read_text().splitlines(keepends=True)
+    registers.write_text("".join(line for line in lines if ",2010-03-" not in line))
+    with pytest.raises(DataChanged, match="changed since the fit"):
+        fit_data_file(tree, fit_path)
+    shutil.rmtree(records)
+    with pytest.warns(UserWarning, match="record folder is not there"):
+        assert fit_data_file(tree, fit_path) is None
+
+
+def data_hash_of(spec):
+    from estim.run.data import data_hash
+
+    return data_hash(load_data(spec))
