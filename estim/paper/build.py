@@ -126,7 +126,7 @@ def validation(ctx: Context) -> list[Path]:
     from estim.errors import GateFailed
     from estim.paper.numbers import Number, write_numbers
     from estim.run.data import family_of
-    from estim.run.fit import fit_mle
+    from estim.run.mle import fit_mle
     from estim.run.spec import read_spec
 
     references = tomllib.loads(

@@ -75,7 +75,7 @@ def _reference(root: Path, spec_path: Path) -> dict[str, Any] | None:
 
 
 def _ml_row(spec: Any) -> dict[str, Any]:
-    from estim.run.fit import fit_mle
+    from estim.run.mle import fit_mle
 
     start = time.perf_counter()
     mle = fit_mle(spec)

@@ -336,7 +336,7 @@ def mle_report(spec: Any, *, json_output: bool = False) -> tuple[str, str]:
     import time
 
     from estim.run.data import data_source
-    from estim.run.fit import fit_mle, mle_dict
+    from estim.run.mle import fit_mle, mle_dict
 
     start = time.perf_counter()
     result = fit_mle(spec)

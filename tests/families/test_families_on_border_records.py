@@ -21,7 +21,7 @@ from estim import simulate as sim
 from estim.families.loglinear import Terms, all_histories, model_design, profile_loglik
 from estim.families.record_periods import OpenPopulationWarning
 from estim.run.data import load_data
-from estim.run.fit import fit_mle
+from estim.run.mle import fit_mle
 from estim.run.spec import parse_spec
 
 

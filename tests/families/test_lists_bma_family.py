@@ -229,7 +229,8 @@ def test_fit_summary_check_round_trip(tmp_path):
     from estim.report.checks import predictive_summary
     from estim.report.summary import compare, format_summary, summarise
     from estim.run import store
-    from estim.run.fit import fit, fit_mle
+    from estim.run.fit import fit
+    from estim.run.mle import fit_mle
     from estim.run.spec import read_spec
 
     spec = read_spec(REPO_ROOT / "models" / "kosovo_lists_bma.toml")

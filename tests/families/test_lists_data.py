@@ -21,7 +21,8 @@ from estim.families.lists import build_latent_class
 from estim.families.lists.data import LISTS, list_table
 from estim.paths import BENCHMARKS_DIR, REPO_ROOT, SYNTHETIC_DIR
 from estim.records import DEFAULT_KEY, load_records
-from estim.run.fit import fit_mle, load_data
+from estim.run.data import load_data
+from estim.run.mle import fit_mle
 from estim.run.spec import parse_spec, read_spec
 
 BENCHMARKS = {

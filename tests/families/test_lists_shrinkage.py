@@ -166,7 +166,8 @@ def test_registered_family_from_its_spec():
     from estim.families.base import FAMILIES
     from estim.paths import REPO_ROOT
     from estim.run.data import load_data
-    from estim.run.fit import fit_mle, gate_names
+    from estim.run.fit import gate_names
+    from estim.run.mle import fit_mle
     from estim.run.spec import read_spec
 
     spec = read_spec(REPO_ROOT / "models" / "uk_lists_shrinkage.toml")

@@ -182,7 +182,7 @@ def test_the_registered_family_fits_the_shipped_specs(spec, n_hat, pairs):
     in the message; the family has no Bayesian mode and says so."""
     from estim.families.base import FAMILIES
     from estim.paths import REPO_ROOT
-    from estim.run.fit import fit_mle
+    from estim.run.mle import fit_mle
     from estim.run.spec import read_spec
 
     res = fit_mle(read_spec(REPO_ROOT / "models" / f"{spec}.toml"))

@@ -319,7 +319,7 @@ def test_a_spec_reads_counts_with_no_upper_bound(tmp_path, occasions):
     """`occasions = "inf"` (or TOML's inf) in a spec: Rcapture's closedp.0(t = Inf) Mh Poisson2 on the
     Dutch f_k table, from a file; an Otis model refuses the same table."""
     from estim.errors import EstimInputError as InputError
-    from estim.run.fit import fit_mle
+    from estim.run.mle import fit_mle
     from estim.run.spec import read_spec
 
     (tmp_path / "fk.csv").write_text("k,people\n1,1645\n2,183\n3,37\n4,13\n5,1\n6,1\n")

@@ -14,7 +14,7 @@ from estim.benchmarks import load_benchmark
 from estim.families import covariates as covariates_module
 from estim.families.closed import history_data, table_histories
 from estim.families.registry import load_all
-from estim.run.fit import mle_dict
+from estim.run.mle import mle_dict
 
 FAMILIES = load_all()
 OCCASIONS = ["A", "B", "C"]

@@ -16,7 +16,7 @@ from estim.families import covariates as covariates_module
 from estim.families.closed import history_data
 from estim.families.registry import load_all
 from estim.run.data import table_data
-from estim.run.fit import mle_dict
+from estim.run.mle import mle_dict
 
 FAMILIES = load_all()
 

@@ -20,7 +20,7 @@ from estim.families.registry import load_all
 from estim.families.single_register import frequency_data
 from estim.families.single_register.goodness import ALPHA
 from estim.report.summary import format_summary
-from estim.run.fit import mle_dict
+from estim.run.mle import mle_dict
 
 FAMILIES = load_all()
 DUTCH = np.array([1645, 183, 37, 13, 1, 1])  # van der Heijden et al. (2003), f_1 … f_6

@@ -114,7 +114,7 @@ def test_hare_is_the_conditional_m0(hare):
 
 
 def test_the_shipped_spec_fits_the_hare():
-    from estim.run.fit import fit_mle
+    from estim.run.mle import fit_mle
     from estim.run.spec import read_spec
 
     spec = read_spec(REPO_ROOT / "models" / "hare_ztbinomial.toml")
