@@ -54,9 +54,21 @@ def _shown(path: Path, root: Path, paper: Path) -> str:
 
 
 def _digest(path: Path) -> str:
-    """SHA-256 (16 hex) of a file, or of a folder's files in name order."""
+    """SHA-256 (16 hex) of a file, or of a folder's files in name order (not Python's bytecode caches or hidden
+    files, which differ between machines that ran the same code)."""
     h = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    files = (
+        sorted(
+            p
+            for p in path.rglob("*")
+            if p.is_file()
+            and not any(
+                part == "__pycache__" or part.startswith(".") for part in p.relative_to(path).parts
+            )
+        )
+        if path.is_dir()
+        else [path]
+    )
     for p in files:
         h.update(p.name.encode() + b"\0" + p.read_bytes())
     return h.hexdigest()[:16]

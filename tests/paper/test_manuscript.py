@@ -145,3 +145,20 @@ def test_a_quick_build_is_byte_identical_twice(tmp_path):
         read_numbers(tmp_path / "paper0" / "generated" / "numbers" / "build.json")["mode"].value
         == "quick"
     )
+
+
+def test_the_committed_outputs_were_made_from_the_inputs_as_they_are():
+    # every step's inputs (specs, data, the simulator) hash as the manifest says they did when its outputs were
+    # made: a spec or dataset changed since leaves the paper's numbers of the old one (data/synthetic's truth.nc
+    # was regenerated once without its steps' entries)
+    from estim.paper.context import _digest
+
+    manifest = json.loads((PAPER_DIR / "generated" / "manifest.json").read_text(encoding="utf-8"))
+    root = PAPER_DIR.parent
+    stale = {
+        f"{name} (read by {entry['made_by']})"
+        for entry in manifest.values()
+        for name, digest in entry["inputs"].items()
+        if not (root / name).exists() or _digest(root / name) != digest
+    }
+    assert not stale, f"changed since the paper was built; rebuild the steps: {sorted(stale)}"
