@@ -32,8 +32,8 @@ from estim.families.single_register.data import (
     _whole_numbers,
     covariate_variable,
     frequency_data,
-    refuse_frequency_table_read_as_people,
 )
+from estim.families.single_register.layout import refuse_frequency_table_read_as_people
 
 TRIALS = "trials"
 MIN_TRIALS = 2
