@@ -231,7 +231,7 @@ def watched(priors: Mapping[str, Prior]) -> tuple[dict[str, Prior], set[str]]:
 def _meant(given: Any, known: Any) -> str:
     """`` (did you mean `x`?)`` for the name in `known` closest to `given` (`difflib.get_close_matches`, case
     and spaces ignored: "Halfnormal", "Half Normal" → HalfNormal), as the spec reader's hints
-    (`estim.run.spec.did_you_mean`); "" when none is close."""
+    (`estim.errors.did_you_mean`); "" when none is close."""
     if not isinstance(given, str):
         return ""
     folded = {str(k).lower().replace(" ", ""): str(k) for k in known}

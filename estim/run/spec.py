@@ -58,7 +58,6 @@ so that those fits keep their hash.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import tomllib
@@ -67,7 +66,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from estim.errors import EstimInputError
+from estim.errors import EstimInputError, did_you_mean
 from estim.families.base import PERIOD, PERIOD_KIND, SECTION, DataField, DataFieldError, DataKind
 from estim.priors import Prior, check_override, merge_priors
 
@@ -339,22 +338,6 @@ def parse_spec(
 
 
 # --------------------------------------------------------------------------------------------------------------
-
-
-def did_you_mean(given: Any, known: Any) -> str:
-    """`` (did you mean `x`?)`` for each name of `given` (one, or several) with a close one in `known`
-    (`difflib.get_close_matches`); "" when none has."""
-    names = [given] if isinstance(given, str) else list(given)
-    pairs = [
-        (name, close[0])
-        for name in names
-        if (close := difflib.get_close_matches(name, [str(k) for k in known if k != name], n=1))
-    ]
-    if not pairs:
-        return ""
-    if len(names) == 1:
-        return f" (did you mean `{pairs[0][1]}`?)"
-    return " (did you mean " + ", ".join(f"`{b}` for `{a}`" for a, b in pairs) + "?)"
 
 
 def _get(
