@@ -119,8 +119,9 @@ def test_a_single_register_with_a_person_on_several_rows_is_refused() -> None:
 
 def test_people_averaging_two_rows_or_more_are_refused_and_a_coded_stratum_is_not() -> None:
     """Everyone seen at least twice, each on k rows (540 rows for 235 people, 2.3 rows per identifier) had
-    passed as a stratum; an identifier by name with more values than a stratum has levels is refused, while a
-    code of a stratum (sex_code) and an "id" of 30 groups are left alone."""
+    passed as a stratum; a column named only as an identifier with more values than a stratum has levels is
+    refused, while a code of a stratum (sex_code), an "id" of 30 groups, a country_id of 80 and a person_age
+    are left alone."""
     seen_twice = {k: f for k, f in NETHERLANDS.items() if k >= 2}
     table = _register_people(True)
     table = table[table["times"] >= 2].reset_index(drop=True)
@@ -134,6 +135,15 @@ def test_people_averaging_two_rows_or_more_are_refused_and_a_coded_stratum_is_no
     assert FAMILIES["ztpoisson"].mle(data).n_hat == pytest.approx(
         _ztpoisson_n(seen_twice), rel=1e-5
     )
+    # names that group or measure people: many values, repeated, and not identifiers of them
+    others = {
+        "country_id": [f"C{i % 80}" for i in range(len(people))],
+        "person_age": 15 + np.arange(len(people)) % 70,
+    }
+    for name, values in others.items():
+        table = people[["times"]].assign(**{name: values})
+        data = table_data(table, "ztpoisson", layout="individuals", times_seen="times")
+        assert int(data["frequency"].sum()) == 235, name
 
 
 def test_counts_declared_as_times_seen_are_refused() -> None:

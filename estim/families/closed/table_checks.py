@@ -456,9 +456,11 @@ def refuse_empty_occasions(x: np.ndarray, n: np.ndarray, occasions: Sequence[str
 ID_WORDS = frozenset(
     {"id", "ids", "key", "person", "code", "identifier", "uuid", "guid", "pid", "uid"}
 )
-# words that say a column identifies people, not a code of something (region_code, sex_code); such a column
-# with more distinct values than a stratum has levels (`MANY_PEOPLE`) identifies people however often they repeat
+# A column whose name says only that it identifies people or animals (person_id, PersonID, id, pid, tag_id,
+# person_key; not country_id, clinic_id or person_age, which group or measure them), with more distinct values
+# than a stratum has levels (`MANY_PEOPLE`), identifies them however often they repeat
 PERSON_WORDS = ID_WORDS - {"code", "key"}
+PERSON_NAME_WORDS = PERSON_WORDS | {"key", "individual", "subject", "animal", "tag"}
 MANY_PEOPLE = 50
 # … and words that say the thing it identifies is a group of people, whose members share it
 GROUP_WORDS = frozenset(
@@ -491,8 +493,9 @@ def looks_like_identifier(raw: pd.Series, name: Any) -> bool:
     """A column that identifies people or records: its name says so (`ID_WORDS`, and no `GROUP_WORDS`: a
     household's id is shared by its people) and its values are whole numbers or text, or its values are codes
     (P1, ID00001, 007: text with digits, no date); either way mostly distinct (fewer than `ROWS_PER_GROUP_MIN`
-    rows per value: a region or a sex is a stratum, not an id), unless its name says it identifies people
-    (`PERSON_WORDS`) and it has more than `MANY_PEOPLE` values (each person on k rows, k ≥ 2 on average)."""
+    rows per value: a region or a sex is a stratum, not an id), unless its name says only that it identifies
+    people (`PERSON_NAME_WORDS`) and it has more than `MANY_PEOPLE` values (each person on k rows, k ≥ 2 on
+    average)."""
     values = raw.dropna()
     if len(values) < 2 or pd.api.types.is_bool_dtype(raw):
         return False
@@ -501,7 +504,7 @@ def looks_like_identifier(raw: pd.Series, name: Any) -> bool:
         return False
     distinct = values.nunique()
     # a person seen k times on k rows averages 2 or more rows per value when most are seen twice or more
-    named = bool(words & PERSON_WORDS) and distinct > MANY_PEOPLE
+    named = bool(words & PERSON_WORDS) and words <= PERSON_NAME_WORDS and distinct > MANY_PEOPLE
     if distinct * ROWS_PER_GROUP_MIN <= len(values) and not named:
         return False
     numbers = pd.to_numeric(values, errors="coerce")
