@@ -8,6 +8,7 @@ finds wrong in it is reported with the file's path in front. `table_data` does t
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import warnings
@@ -273,63 +274,67 @@ def fit_records_folder(tree: xr.DataTree, fit_path: str | Path) -> Path | None:
 
 
 def fit_data_file(tree: xr.DataTree, fit_path: str | Path) -> Path | None:
-    """The data file (CSV or Parquet) a saved fit's spec names, resolved as it was for the spec, and checked to
-    hold the data the fit was made from; None for a fit of anything else (a benchmark, records, a table from
-    Python). The same bytes as at the fit (its ``data_file_sha256``) pass at once; other bytes are re-read and
-    checked by `fit_data` against the fit's data hash, so a file saved again with the same data (its rows
-    reordered, say) passes and one with other data is refused (`EstimInputError`: changed since the fit). A
-    file no longer there is warned of, not refused: the fit itself is still what it was. A fit of a record
-    folder is checked the same way, by the folder's files (``records_sha256``, `folder_sha256`), and None
-    is returned for it."""
+    """The data file (CSV or Parquet) or record folder a saved fit's spec names, resolved as it was for the
+    spec (a record folder no longer there: where it was at the fit, ``records_folder``), and checked to hold
+    the data the fit was made from; None for a fit of anything else (a benchmark, a table from Python). The
+    same bytes as at the fit (``data_file_sha256``; ``records_sha256``, `folder_sha256`) pass at once; other
+    bytes are re-read and checked by `fit_data` against the fit's data hash, so data saved again unchanged
+    (rows reordered, say) pass and other data are refused (`DataChanged`). Data no longer there are warned
+    of, not refused: the fit itself is still what it was. Fits made before records were hashed are not
+    checked here (`fit_records_folder` re-reads them)."""
     fit_path = Path(fit_path)
-    if _fit_data_field(tree, fit_path, "records") and tree.attrs.get("records_sha256"):
-        try:
-            folder = records_folder(_fit_spec(tree, fit_path))
-        except EstimInputError:
-            folder = None
-        if folder is None:
-            warnings.warn(
-                f"{fit_path}: its record folder is not there: whether the records changed since the fit "
-                "cannot be checked",
-                stacklevel=2,
-            )
-        elif folder_sha256(folder) != str(tree.attrs["records_sha256"]):
-            fit_data(
-                tree, fit_path
-            )  # other bytes: the same records (re-saved) pass, others are refused
+    records = bool(_fit_data_field(tree, fit_path, "records"))
+    if not (records or _fit_data_field(tree, fit_path, "file")):
         return None
-    if not _fit_data_field(tree, fit_path, "file"):
+    if records and not tree.attrs.get("records_sha256"):
         return None
     spec = _fit_spec(tree, fit_path)
-    path = Path(str(spec.data.file)).expanduser()
-    if not path.is_absolute():
-        path = spec.path.parent / path  # type: ignore[union-attr] - _fit_spec sets it
-    if not path.is_file():
+    path: Path | None
+    if records:
+        what, expected, digest = "record folder", "records_sha256", folder_sha256
+        named = Path(str(spec.data.records))
+        at_fit = str(tree.attrs.get("records_folder", ""))
+        try:
+            path = records_folder(spec)
+        except EstimInputError:
+            path = None
+        # a fit saved away from its spec (--out): the folder where it was at the fit
+        if path is None and at_fit and Path(at_fit).is_dir():
+            spec = dataclasses.replace(spec, data=dataclasses.replace(spec.data, records=at_fit))
+            path = Path(at_fit)
+    else:
+        what, expected, digest = "data file", "data_file_sha256", sha256
+        named = Path(str(spec.data.file)).expanduser()
+        if not named.is_absolute():
+            named = spec.path.parent / named  # type: ignore[union-attr] - _fit_spec sets it
+        path = named if named.is_file() else None
+    if path is None:
         warnings.warn(
-            f"{fit_path}: its data file {path} is not there: whether the data changed since the fit "
+            f"{fit_path}: its {what} {named} is not there: whether the data changed since the fit "
             "cannot be checked",
             stacklevel=2,
         )
         return None
-    if sha256(path) == str(tree.attrs.get("data_file_sha256", "")):
+    if digest(path) == str(tree.attrs.get(expected, "")):
         return path
     try:
-        fit_data(tree, fit_path)
+        fit_data(tree, fit_path, spec)
     except DataChanged:  # fit_data's own refusal says so already
         raise
     except EstimInputError as e:
         raise DataChanged(
-            f"{fit_path}: its data file {_shown(path)} {_CHANGED} and cannot be read as it was: "
+            f"{fit_path}: its {what} {_shown(path)} {_CHANGED} and cannot be read as it was: "
             f"{e}; refit first"
         ) from e
     return path
 
 
-def fit_data(tree: xr.DataTree, fit_path: str | Path) -> xr.Dataset:
-    """The data a saved fit was fitted to, re-read from the source its spec names and checked against the fit's
-    data hash: a forecast or report from a fit must not silently use data that changed since."""
+def fit_data(tree: xr.DataTree, fit_path: str | Path, spec: ModelSpec | None = None) -> xr.Dataset:
+    """The data a saved fit was fitted to, re-read from the source its spec names (or ``spec``'s) and checked
+    against the fit's data hash: a forecast or report from a fit must not silently use data that changed
+    since."""
     fit_path = Path(fit_path)
-    spec = _fit_spec(tree, fit_path)
+    spec = spec if spec is not None else _fit_spec(tree, fit_path)
     try:  # said of the fit, not of the spec file _fit_spec names (a fit need not have one beside it)
         if spec.data.records is not None:
             records_folder(spec)
@@ -354,8 +359,6 @@ def fit_data(tree: xr.DataTree, fit_path: str | Path) -> xr.Dataset:
 
 def _fit_spec(tree: xr.DataTree, fit_path: Path) -> ModelSpec:
     """A saved fit's spec, its relative record folder or file resolving as they did for the spec."""
-    import dataclasses
-
     from estim.run.spec import parse_spec, without_defaults
 
     try:

@@ -37,7 +37,7 @@ from estim.run import compact, store
 from estim.run.data import data_file, data_hash, data_source, family_of, load_data, records_folder
 from estim.run.diagnostics import GateVerdict
 from estim.run.diagnostics import check as gate_check
-from estim.run.mle import mle_attrs
+from estim.run.mle import fit_mle, mle_attrs, mle_dict  # noqa: F401 - fit_mle, mle_dict: also imported from here
 from estim.run.sampler import Progress, nuts, seeds
 from estim.run.spec import TABLE_SOURCE, ModelSpec, SamplerSpec, parse_spec
 
@@ -394,6 +394,9 @@ def fit(
     store.check_out(path)  # before any work: a folder it cannot write in, a file that is not a fit
     source, synthetic = data_source(spec)
     _say(progress, f"{spec.name}: reading the data: {source} …")
+    files = _file_attrs(
+        spec
+    )  # hashed before they are read: an edit made during the fit is caught later
     data = load_data(spec, table)
     d_hash = data_hash(data)
     versions = store.library_versions()
@@ -449,7 +452,7 @@ def fit(
             "sampler_json": json.dumps(settings.to_dict(), sort_keys=True),
             "data_source": source,
             "data_synthetic": "true" if synthetic else "false",
-            **_file_attrs(spec),
+            **files,
             **mle_attrs(family, data, spec),
             **({} if precheck is None else {"precheck_json": json.dumps(precheck, sort_keys=True)}),
         }
@@ -467,7 +470,8 @@ def _file_attrs(spec: ModelSpec) -> dict[str, str]:
     """Where a data file was when fitted, and its SHA-256 (a record folder's, `folder_sha256`): which bytes the
     fit was made from."""
     if spec.data.records is not None:
-        return {"records_sha256": folder_sha256(records_folder(spec))}
+        folder = records_folder(spec)
+        return {"records_folder": str(folder.resolve()), "records_sha256": folder_sha256(folder)}
     if spec.data.file is None:
         return {}
     path = data_file(spec)

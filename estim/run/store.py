@@ -12,7 +12,8 @@ log_likelihood, sample_stats, observed_data, prior, prior_predictive, and root a
   of the saved one;
 * what a compact fit left out or summed (`estim.run.compact`): ``log_likelihood_omitted``,
   ``compact_<group>``; for a fit of a user's file, ``data_file`` (absolute path) and ``data_file_sha256``;
-  for a fit of a record folder, ``records_sha256`` (`estim.io.folder_sha256`).
+  for a fit of a record folder, ``records_folder`` (absolute path) and ``records_sha256``
+  (`estim.io.folder_sha256`).
 
 A cached fit is reused only when spec hash, data hash and every version match. Writes are atomic, and every
 numeric array carries a Fletcher-32 checksum, so a damaged file is refused rather than read as other draws.

@@ -611,3 +611,12 @@ def test_a_space_typed_around_a_category_value_is_the_same_pattern():
     assert list(b.pattern.values) == ["gender=female", "gender=male"]
     np.testing.assert_array_equal(b.frequency.values, a.frequency.values)
     np.testing.assert_array_equal(b.frequency.values, [[2, 1, 0], [2, 0, 1]])
+
+
+def test_a_frequency_table_with_a_cell_on_two_rows_that_differ_by_a_space_says_so():
+    table = pd.DataFrame({"k": [1, 1, 2], "sex": ["male", "male ", "female"], "n": [10, 5, 3]})
+    with pytest.raises(EstimInputError) as e:
+        frequency_data(table, times_seen="k", covariates=["sex"], count="n")
+    assert "rows 1 and 2" in str(e.value)
+    assert "'sex' is 'male' on one and 'male ' on the other" in str(e.value)
+    assert "add the two rows' counts together" in str(e.value)

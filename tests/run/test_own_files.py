@@ -677,37 +677,53 @@ def test_summary_and_check_refuse_a_fit_whose_records_changed_and_pass_the_same_
 ):
     # `estim summary` and `estim check` of a fit of records showed the old fit's numbers after the records
     # were edited (only a data file was checked): the folder's bytes are now checked, and re-read when they
-    # differ, so re-saved records pass and changed ones are refused
+    # differ, so re-saved records pass and changed ones are refused, also for a fit saved away from its spec
     import estim.run.data as run_data
     from estim.io import folder_sha256
     from estim.paths import REPO_ROOT
 
-    records = tmp_path / "my_records"
+    records = tmp_path / "specs" / "my_records"
     shutil.copytree(REPO_ROOT / "data" / "synthetic", records)
-    spec_path = tmp_path / "lists.toml"
+    spec_path = tmp_path / "specs" / "lists.toml"
     spec_path.write_text(
         'family = "lists_stepwise"\nseed = 1\n[data]\nrecords = "my_records"\nperiod = "2010"\n'
     )
     spec = read_spec(spec_path)
     attrs = fit_module._file_attrs(spec)
-    assert attrs == {"records_sha256": folder_sha256(records)}
+    assert attrs == {
+        "records_folder": str(records.resolve()),
+        "records_sha256": folder_sha256(records),
+    }
     tree = xr.DataTree()
     tree.attrs = {"spec_json": spec.canonical_json(), "data_hash": data_hash_of(spec), **attrs}
-    fit_path = tmp_path / "lists.nc"
+    beside = tmp_path / "specs" / "lists.nc"
+    away = tmp_path / "results" / "run1" / "lists.nc"  # estim fit --out results/run1/lists.nc
     reread = []
     monkeypatch.setattr(run_data, "fit_data", lambda *a: reread.append(1) or fit_data(*a))
     (records / ".~lock.registers.csv#").write_text("a spreadsheet's lock file")
-    assert fit_data_file(tree, fit_path) is None and reread == []  # the same bytes: not re-read
+    for fit_path in (beside, away):  # the same bytes: not re-read
+        assert fit_data_file(tree, fit_path) == records
+    assert reread == []
     (records / "README.md").write_text("notes of my own\n")
-    assert fit_data_file(tree, fit_path) is None and reread == [1]  # other bytes, the same records
+    for fit_path in (beside, away):  # other bytes, the same records
+        assert fit_data_file(tree, fit_path) == records
+    assert reread == [1, 1]
     registers = records / "registers.csv"
     lines = registers.read_text().splitlines(keepends=True)
     registers.write_text("".join(line for line in lines if ",2010-03-" not in line))
-    with pytest.raises(DataChanged, match="changed since the fit"):
-        fit_data_file(tree, fit_path)
+    for fit_path in (beside, away):
+        with pytest.raises(DataChanged, match="changed since the fit"):
+            fit_data_file(tree, fit_path)
+    registers.write_text(
+        lines[0] + "not,a,record\n"
+    )  # no longer valid records: said of the fit too
+    with pytest.raises(
+        DataChanged, match="record folder .* changed since the fit and cannot be read"
+    ):
+        fit_data_file(tree, beside)
     shutil.rmtree(records)
-    with pytest.warns(UserWarning, match="record folder is not there"):
-        assert fit_data_file(tree, fit_path) is None
+    with pytest.warns(UserWarning, match="record folder my_records is not there"):
+        assert fit_data_file(tree, beside) is None
 
 
 def data_hash_of(spec):

@@ -176,7 +176,7 @@ def frequency_data(
         others = table[[c for c in table.columns if c not in {times_seen, count, *keys}]]
         cell = "(covariate pattern, times seen)" if keys else "times seen"
         table_checks.refuse_hidden_stratum(frame[[*internal, "k"]], others, cell)
-        _refuse_duplicated_cells(frame, internal, keys, times_seen)
+        _refuse_duplicated_cells(frame, internal, keys, times_seen, table[keys])
     if keys:
         cells = frame.groupby([*internal, "k"], sort=True)["w"].sum()
         wide = cells.unstack("k", fill_value=0)
@@ -232,10 +232,15 @@ def _values(column: pd.Series) -> np.ndarray:
 
 
 def _refuse_duplicated_cells(
-    frame: pd.DataFrame, internal: list[str], covariates: list[str], times_seen: str
+    frame: pd.DataFrame,
+    internal: list[str],
+    covariates: list[str],
+    times_seen: str,
+    raw: pd.DataFrame | None = None,
 ) -> None:
     """A frequency table has one row per (covariate pattern, k): a second row for the same cell means the table
-    is not what its layout says (or double counts). ``internal``: the frame's columns of the ``covariates``."""
+    is not what its layout says (or double counts). ``internal``: the frame's columns of the ``covariates``;
+    ``raw``: the table's own columns of them, to say when two rows differ only by spaces around a value."""
     duplicated = frame.duplicated([*internal, "k"], keep=False).to_numpy()
     if not duplicated.any():
         return
@@ -247,6 +252,13 @@ def _refuse_duplicated_cells(
         f"{c}={_label(frame.iloc[first][x])}" for x, c in zip(internal, covariates, strict=True)
     )
     where = f" and covariates {pattern}" if covariates else ""
+    for c in covariates if raw is not None else []:
+        a, b = (str(raw[c].iloc[r - 1]) for r in rows)
+        if a != b:  # equal once stripped
+            where += (
+                f" ({c!r} is {a!r} on one and {b!r} on the other: one value, the spaces around it left "
+                "out; write it one way, or add the two rows' counts together)"
+            )
     raise EstimInputError(
         f"column {times_seen!r}, rows {rows[0]} and {rows[1]}: both give times seen = "
         f"{int(frame.iloc[first]['k'])}{where}; a frequency table has one row per (covariate pattern, "
