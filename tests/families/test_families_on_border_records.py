@@ -19,7 +19,7 @@ from scipy.special import gammaln, logsumexp
 
 from estim import simulate as sim
 from estim.families.loglinear import Terms, all_histories, model_design, profile_loglik
-from estim.families.record_periods import OpenPopulationWarning
+from estim.families.record_periods import OpenPopulationWarning, RepeatedTrialsWarning
 from estim.run.data import load_data
 from estim.run.mle import fit_mle
 from estim.run.spec import parse_spec
@@ -64,6 +64,19 @@ def test_ztgeometric_that_covers_the_simulators_truth_passes(border_year) -> Non
     assert lo <= truth <= hi
     assert result.extra["goodness_of_fit"]["passed"]
     assert not [w for w in caught if "does not describe" in str(w.message)]
+
+
+def test_ztgeometric_above_the_truth_when_people_give_up_is_said(tmp_path) -> None:
+    """When 30 % of the apprehended give up (r = 0.7), f_k stay geometric with ratio p·r: ztgeometric fits them
+    (its goodness-of-fit test passes) and its interval lies above the people who attempted. No test on f_k
+    can see it, so every f_k read from records says what it assumes."""
+    s = sim.simulate(seed=101, config=sim.SimulationConfig(years=1, retry_probability=0.7))
+    sim.write_simulation(s, tmp_path)
+    truth = int(s.truth["persons"].sel(surveyed_section="omsk").sum())
+    with pytest.warns(RepeatedTrialsWarning, match="upper bound unless people retry"):
+        result = fit_mle(_records_spec(tmp_path, "ztgeometric"))
+    assert result.extra["goodness_of_fit"]["passed"]
+    assert result.ci95[0] > truth and 1.1 < result.n_hat / truth < 1.3
 
 
 def test_chao_below_the_simulators_truth_says_it_is_a_lower_bound(border_year) -> None:

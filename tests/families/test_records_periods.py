@@ -25,7 +25,7 @@ from estim.errors import EstimInputError
 from estim.families.base import DataFieldError
 from estim.families.closed import HISTORIES
 from estim.families.closed.data import from_records
-from estim.families.record_periods import OpenPopulationWarning
+from estim.families.record_periods import OpenPopulationWarning, RepeatedTrialsWarning
 from estim.families.registry import load_all
 from estim.families.single_register.data import FREQUENCY
 from estim.paths import SYNTHETIC_DIR
@@ -205,8 +205,10 @@ def test_a_full_year_is_read_without_a_word(tmp_path):
     records = _records(tmp_path, "full", people, "2011-01", "2011-12")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        # said of every closed table from the records, whatever its period (test_closed_on_records_…)
+        # said of every closed table and f_k from the records, whatever its period
+        # (test_closed_on_records_…, test_families_on_border_records)
         warnings.simplefilter("ignore", OpenPopulationWarning)
+        warnings.simplefilter("ignore", RepeatedTrialsWarning)
         data = from_records(records, _fields(occasion="month"))
         FREQUENCY.from_records(records, _frequency_fields())
     assert data.sizes["occasion"] == 12
