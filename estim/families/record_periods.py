@@ -19,7 +19,8 @@ describing less than its name says, and neither shows in the counts:
 
 Every closed table read from the records is also warned of as not closed (`OpenPopulationWarning`): a person
 is at the border only in the months of their journeys, so N̂ runs above the period's people. Every f_k table
-is warned of as assuming repeated trials (`RepeatedTrialsWarning`): if some give up, N̂ runs above the truth.
+is warned of as assuming repeated trials (`RepeatedTrialsWarning`): if some give up, the geometric models' N̂
+runs above the truth.
 
 A section without individual apprehension records (one that reports monthly totals) has no capture histories
 and no frequencies, and a period in which a section has no record at all has nothing to estimate: both are
@@ -65,12 +66,12 @@ class OpenPopulationWarning(UserWarning):
 REPEATED_TRIALS = (
     "the single-register families read the unseen as people never apprehended, assuming that everyone "
     "apprehended tries again until through (repeated trials). If only a share r of them retry, the f_k stay "
-    "geometric, with ratio p·r instead of p, so N̂ runs above the truth and no test on f_k can show it: on "
-    "simulated section-years with r = 0.7 (estim simulate --years 1 --retry 0.7; 3 seeds × 2 sections) "
-    "ztgeometric and oiztgeometric gave 1.15–1.25 × the people who attempted, 11 of their 12 intervals "
-    "above it. Read N̂ as an upper bound unless people retry; the border model estimates r from the "
-    "in-country registers' linkage (docs/design.md §4, \"Single-register and closed families on the border "
-    'records")'
+    "geometric, with ratio p·r instead of p, and no test on f_k can show it: the geometric models then "
+    "overestimate, on simulated section-years with r = 0.7 (estim simulate --years 1 --retry 0.7; 3 seeds × "
+    "2 sections) ztgeometric and oiztgeometric gave 1.15–1.25 × the people who attempted, 11 of their 12 "
+    "intervals above it. Read their N̂ as an upper bound unless people retry; the border model estimates r "
+    "from the in-country registers' linkage (docs/design.md §4, \"Single-register and closed families on the "
+    'border records")'
 )
 
 
