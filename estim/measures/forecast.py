@@ -54,7 +54,7 @@ from estim.measures.covariates import (
     damped_years,
     project_covariates,
 )
-from estim.measures.scenarios import CHUNK, ForecastPlan, check_memory, scenario_names
+from estim.measures.scenarios import CHUNK, ForecastPlan, check_counts, check_memory, scenario_names
 from estim.measures.spec import BASELINE, MeasureSpec, measures_digest  # noqa: F401 (BASELINE: re-exported)
 from estim.simulate.measures import section_mask, strength
 
@@ -232,7 +232,8 @@ def forecast(
                 f"measure {m.name} starts {m.start_month}, before or inside the fitted data "
                 f"({str(data['month'].values[0])[:7]} … {str(last)[:7]}); give --start"
             )
-    partial = _check_in_horizon(applied, months[gap:])
+    latest = first + np.timedelta64(MAX_MONTHS_AHEAD - 1, "M")  # the farthest any forecast reaches
+    partial = _check_in_horizon(applied, months[gap:], latest)
     total = posterior.sizes["chain"] * posterior.sizes["draw"]
     plan = ForecastPlan(
         measures=len(measures),
@@ -314,7 +315,8 @@ def forecast(
             sections,
         )
 
-    counts = _draw_counts(mu_all, hazard_all, phi, seed, retry_draws(posterior)[pick])
+    why = f"--level-sd {settings.level_sd:g} over {len(months)} months beyond the data"
+    counts = _draw_counts(mu_all, hazard_all, phi, seed, retry_draws(posterior)[pick], why)
     keep = slice(gap, gap + horizon)
     dims = ("draw", "scenario", "section", "month", "category")
     out = xr.Dataset(
@@ -376,7 +378,7 @@ _DESCRIPTIONS = {
 }
 
 
-def _check_in_horizon(applied: Sequence[Any], months: np.ndarray) -> str:
+def _check_in_horizon(applied: Sequence[Any], months: np.ndarray, latest: Any = None) -> str:
     """Refuse a measure that would not act in any month of the horizon (``months``): its change would print
     as exactly 0 with P(reduction) 0, a statement about the timing, not about the measure. Returns the
     measures still building up at the horizon's end ("name (full strength YYYY-MM)", comma-separated; "" if
@@ -387,6 +389,13 @@ def _check_in_horizon(applied: Sequence[Any], months: np.ndarray) -> str:
         r = strength(m, months)
         begins = np.datetime64(m.start_month, "M") + np.timedelta64(m.lag_months, "M")
         full = begins + np.timedelta64(max(m.ramp_months, 1) - 1, "M")
+        if r.max() <= 0 and latest is not None and begins > np.datetime64(latest, "M"):
+            raise EstimInputError(
+                f"measure {m.name} starts {m.start_month} with a lag of {m.lag_months} months, so it begins "
+                f"to act in {begins}, after {np.datetime64(latest, 'M')}, the latest month any forecast "
+                f"reaches ({MAX_MONTHS_AHEAD} months after the data): it would show no change at all. Give "
+                "its spec an earlier start or a shorter lag, or an earlier --start"
+            )
         if r.max() <= 0:
             need = int((begins - np.datetime64(months[0], "M")).astype(int)) + 1
             raise EstimInputError(
@@ -497,11 +506,17 @@ def _scenario_rates(
 
 
 def _draw_counts(
-    mu: np.ndarray, hazard: np.ndarray, phi: np.ndarray, seed: int, retry: np.ndarray
+    mu: np.ndarray,
+    hazard: np.ndarray,
+    phi: np.ndarray,
+    seed: int,
+    retry: np.ndarray,
+    why: str = "",
 ) -> dict[str, Any]:
     """Unobserved crossings, apprehensions and attempts (draw, scenario, section, month, category) under
     common random numbers across the scenario axis (module docstring), in chunks of `CHUNK` draws; ``retry``
-    the retry probability r of each draw."""
+    the retry probability r of each draw. Counts an int32 cannot hold are refused (`check_counts`, ``why``
+    naming the settings), not stored wrapped round to negative numbers."""
     n_draw = mu.shape[0]
     unobserved = np.empty(mu.shape, dtype=np.int32)
     apprehensions = np.empty(mu.shape, dtype=np.int32)
@@ -513,13 +528,15 @@ def _draw_counts(
         cell_shape = (mu[sl].shape[0], 1, *mu.shape[2:])
         gamma = rng.gamma(np.broadcast_to(phi_c, cell_shape)) / phi_c
         rate = mu[sl] * gamma
+        check_counts(rate.sum(axis=-1).max(), why)  # before Poisson draws of such rates
         if np.all(retry[sl] == 1.0):
             # repeated trials: every journey gets through, so unobserved = J exactly (a scenario that changes
             # only the hazards keeps the baseline's unobserved crossings, draw for draw); K | J ~ NegBin(J, 1 − p)
             journeys = nested_poisson(rate, rng, axis=1)
             q = np.expm1(hazard[sl])  # p/(1 − p) = e^H − 1
-            unobserved[sl] = journeys
-            apprehensions[sl] = nested_poisson(nested_gamma(journeys, rng, axis=1) * q, rng, axis=1)
+            caught = nested_poisson(nested_gamma(journeys, rng, axis=1) * q, rng, axis=1)
+            check_counts(_most_in_a_cell(journeys, caught), why)
+            unobserved[sl], apprehensions[sl] = journeys, caught
             continue
         miss = np.exp(-hazard[sl])  # 1 − p
         p = -np.expm1(-hazard[sl])
@@ -532,6 +549,7 @@ def _draw_counts(
         # further apprehensions of the apprehended journeys: NegBin(A, 1 − pr) as a gamma–Poisson count
         further_odds = p * r / np.clip(1.0 - p * r, 1e-12, None)
         further = nested_poisson(nested_gamma(apprehended, rng, axis=1) * further_odds, rng, axis=1)
+        check_counts(_most_in_a_cell(never, got_through, apprehended, further), why)
         unobserved[sl] = never + got_through
         apprehensions[sl] = apprehended + further
     return {
@@ -539,6 +557,12 @@ def _draw_counts(
         "apprehensions": apprehensions,
         "attempts": unobserved + apprehensions,
     }
+
+
+def _most_in_a_cell(*counts: np.ndarray) -> int:
+    """An upper bound of a cell's counts summed over the categories (the attempts), without a temporary of
+    the counts' size: the sum of each count's largest category sum."""
+    return sum(int(c.sum(axis=-1).max(initial=0)) for c in counts)
 
 
 def _history(data: xr.Dataset, posterior: xr.Dataset, n: int, seed: int) -> xr.Dataset:

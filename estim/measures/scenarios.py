@@ -233,6 +233,22 @@ def check_memory(plan: ForecastPlan, max_memory: float | None = None) -> None:
     )
 
 
+INT32_MAX = 2**31 - 1  # the forecast's counts are stored as int32
+
+
+def check_counts(largest: float, why: str = "") -> None:
+    """Refuse a forecast whose counts in a cell (a section's month, summed over the categories: the attempts)
+    reach ``largest`` > `INT32_MAX`: stored as int32 they wrapped round to negative numbers, and the forecast
+    printed a baseline of millions with its % changes blank, exit 0. Such counts come from a projection run
+    away beyond the data (``why``: the level random walk of --level-sd, over a long horizon)."""
+    if largest > INT32_MAX:
+        raise EstimInputError(
+            f"the forecast's counts reach {largest:,.0f} crossings in one section's month, more than "
+            f"{INT32_MAX:,} (the most a count is stored as): the projection beyond the data has run away"
+            f"{f' ({why})' if why else ''}; give a smaller --level-sd or a shorter --horizon"
+        )
+
+
 def _most(plan_of: Callable[[int], ForecastPlan], upto: int, budget: float) -> int:
     """The largest k in 0..upto whose plan fits the budget (the peak grows with k), 0 if none."""
     lo, hi = 0, upto

@@ -68,6 +68,16 @@ MULTIPLIER_CEILING = 10.0
 # "−20 %" is a median of 2e-9 (every journey gone). A measure meant to remove (nearly) all of its target is
 # written with "1 - value" and a share near 1, or a Uniform near 0.
 LOGNORMAL_MEDIAN_FLOOR = 0.01
+# The laws of a multiplier itself (support [0, inf)) the floor applies to: a Gamma of shape < 1 has its median
+# far below its mean (the "vague" Gamma(0.01, 0.01), mean 1, forecast −49 % crossings with P(red.) 0.96 on the
+# shipped fit from a labour-migrant effect meant to be centred on no change). A Beta or Uniform near 0 is how
+# a measure removing nearly all of its target is written, and stays allowed.
+_FLOORED_LAWS = ("LogNormal", "Gamma", "HalfNormal")
+# A lag or ramp longer than this many months (the farthest a forecast reaches beyond the data, the --horizon
+# cap of `estim.measures.forecast`) is refused: the measure could never act, or never reach full strength, in
+# any forecast; what lands there is days or weeks written as months (365), and a huge one overflowed the
+# month arithmetic (an internal error).
+LONGEST_MONTHS = 240
 # The policy events of the border data (`estim.records.schemas.POLICY_KINDS`) an effect may name as its analogue.
 ANALOGUES = tuple(k for k in POLICY_KINDS if k != "other")
 _TOP_KEYS = {
@@ -210,9 +220,16 @@ class EffectSpec:
                 f"{m05:.3g} to {m95:.3g}, above {MULTIPLIER_CEILING:g} (a ten-fold rise) with probability "
                 f"over 5 %: no measure's effect lies there; {unit}"
             )
-        if self.prior.distribution == "LogNormal" and m50 < LOGNORMAL_MEDIAN_FLOOR:
+        if self.prior.distribution in _FLOORED_LAWS and m50 < LOGNORMAL_MEDIAN_FLOOR:
+            said = "exp(mu) = " if self.prior.distribution == "LogNormal" else ""
+            if self.prior.distribution == "Gamma":  # a "vague" Gamma(ε, ε) has mean 1 and median ~0
+                unit += (
+                    "; a Gamma with alpha < 1 piles its mass at 0 whatever its mean (Gamma(0.01, 0.01), a "
+                    "'vague' prior of mean 1, has median 4.5e-29: every journey gone); a wide prior centred "
+                    "on no change is a LogNormal(mu = 0, sigma)"
+                )
             refuse(
-                f"the prior {law} gives {self.target} a median multiplier M = exp(mu) = {m50:.3g}, a "
+                f"the prior {law} gives {self.target} a median multiplier M = {said}{m50:.3g}, a "
                 f"reduction of {100 * (1 - m50):.1f} %, below {LOGNORMAL_MEDIAN_FLOOR:g}; {unit}. A "
                 'measure meant to remove nearly all of it: multiplier = "1 - value" with a share near 1'
             )
@@ -319,18 +336,40 @@ def read_measure(name_or_path: str | Path) -> MeasureSpec:
     """A measure by name (``models/measures/NAME.toml``) or by the path of its spec."""
     text = str(name_or_path)
     path = Path(text)
-    if not (path.suffix == ".toml" or path.exists()):
+    known = known_measures()
+    # a shipped measure's name is that measure, whatever the working directory holds (a folder or file
+    # called "permits" there used to be read instead: an internal error, or another spec); a path is
+    # one that says so (a .toml suffix or a directory part), or an existing file of another name
+    looks_like_path = path.suffix == ".toml" or len(path.parts) > 1
+    if not looks_like_path and (text in known or not path.exists()):
         path = MEASURES_DIR / f"{text}.toml"
         if not path.exists():
-            known = ", ".join(known_measures()) or "none"
+            hint = meant(text, ["all", *known]) if text.strip() else ""
+            if text.strip() == "all":
+                hint = (
+                    " ('all' stands alone: it is every shipped measure; list them by name instead)"
+                )
             raise EstimInputError(
-                f"unknown measure {text!r}; known: {known} (or a path to a .toml)"
+                f"unknown measure {text!r}{hint}; known: {', '.join(known) or 'none'} (or a path to a "
+                ".toml)"
             )
+    if path.is_dir():
+        raise EstimInputError(
+            f"{path}: a directory, not a measure spec; give a .toml file (a measure's spec) or a measure's "
+            f"name ({', '.join(known) or 'none'})"
+        )
     try:
         raw_bytes = path.read_bytes()
         raw = tomllib.loads(raw_bytes.decode("utf-8"))
     except FileNotFoundError as e:
-        raise EstimInputError(f"{path}: no such measure spec") from e
+        shipped = (
+            f" (the shipped measure is given by its name: {path.stem})"
+            if path.stem in known
+            else ""
+        )
+        raise EstimInputError(f"{path}: no such measure spec{shipped}") from e
+    except OSError as e:
+        raise EstimInputError(f"{path}: the measure spec cannot be read: {e.strerror or e}") from e
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise EstimInputError(f"{path}: not a valid TOML file: {e}") from e
     return parse_measure(raw, source=path, digest=hashlib.sha256(raw_bytes).hexdigest())
@@ -396,6 +435,11 @@ def parse_measure(
         value = raw.get(key, 0)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             fail(f"{key} must be a whole number of months >= 0, got {value!r}")
+        if value > LONGEST_MONTHS:
+            fail(
+                f"{key} = {value}: more than {LONGEST_MONTHS} months ({LONGEST_MONTHS // 12} years), further "
+                "than any forecast reaches beyond the data; months, not days or weeks (a year is 12)"
+            )
         integers[key] = value
     sections = raw.get("sections", "all")
     if sections == "all":
@@ -404,6 +448,8 @@ def parse_measure(
         bad = [s for s in sections if s not in SECTIONS]
         if bad:
             fail(f"sections: unknown {_unknown(bad, SECTIONS)}; known: {', '.join(SECTIONS)}")
+        if len(set(sections)) < len(sections):
+            fail(f"sections: {sorted({s for s in sections if sections.count(s) > 1})} given twice")
         sections = tuple(sections)
     else:
         hint = meant(sections, ("all", *SECTIONS))
@@ -481,6 +527,9 @@ def _parse_effect(raw: Any, index: int, fail: Any) -> EffectSpec:
                 f"{given!r}{hint}"
             )
         categories = tuple(given)
+        if len(set(categories)) < len(categories):
+            twice = sorted({c for c in categories if categories.count(c) > 1})
+            fail(f"{where}: categories: {twice} given twice")
         bad = [c for c in categories if c not in CATEGORIES]
         if bad or not categories:
             fail(

@@ -108,6 +108,7 @@ def format_forecast(fc: xr.Dataset, table: pd.DataFrame, prob: float = 0.9) -> s
         "reduction. Under the model's repeated trials every journey ends in an unobserved crossing, so a",
         "measure changes unobserved crossings only through fewer journeys; more detection shows in attempts.",
         *_assumption_lines(fc),
+        *_few_draws_line(fc.sizes["draw"], prob),
     ]
     for quantity in ("unobserved", "attempts"):
         t = table[(table["quantity"] == quantity) & (table["area"] == WHOLE_BORDER)]
@@ -129,7 +130,8 @@ def format_forecast(fc: xr.Dataset, table: pd.DataFrame, prob: float = 0.9) -> s
     t = table[(table["quantity"] == "unobserved") & (table["area"] != WHOLE_BORDER)]
     if not t.empty:
         scenarios = list(dict.fromkeys(t["scenario"]))
-        short = {s: _short(s) for s in scenarios}
+        letters = _abbreviations([p for s in scenarios for p in s.split("+")])
+        short = {s: "+".join(letters[p] for p in s.split("+")) for s in scenarios}
         surveyed = dict(
             zip(fc["section"].values.tolist(), fc["surveyed"].values.tolist(), strict=True)
         )
@@ -181,9 +183,33 @@ def _assumption_lines(fc: xr.Dataset) -> list[str]:
     return lines
 
 
-def _short(scenario: str) -> str:
-    """permits+coordination -> P+C: a column header."""
-    return "+".join(part[:1].upper() for part in scenario.split("+"))
+def _few_draws_line(draws: int, prob: float) -> list[str]:
+    """A note when fewer than one draw lies beyond each end of the interval: its ends are then the extreme
+    draws, interpolated, and cover far less than ``prob`` (10 draws: a "99.9 %" interval is their range, which
+    holds about 9/11 of the law; a "90 %" one about 3/4)."""
+    tail = draws * (1 - prob) / 2
+    if tail >= 1 - 1e-9:  # 20 × (1 − 0.9) / 2 is 0.999… in floating point
+        return []
+    need = int(np.ceil(2 / (1 - prob) - 1e-9))
+    return [
+        f"Few draws: {draws:,} draws leave {tail:.2g} beyond each end of a {round(100 * prob, 1):g} % interval, "
+        f"so its ends are the extreme draws and it covers less than it says; give --draws {need:,} or more."
+    ]
+
+
+def _abbreviations(measures: Sequence[str]) -> dict[str, str]:
+    """Each measure's column header: its first letter, capitalised (permits -> P), or as many letters as tell
+    it from the others (coordination, curfew -> Co, Cu): one letter each used to head two columns "C", and
+    their combination "C+C", with nothing to say which was which."""
+    names = list(dict.fromkeys(measures))
+    out = {}
+    for name in names:
+        others = [n for n in names if n != name]
+        k = 1
+        while k < len(name) and any(o[:k] == name[:k] for o in others):
+            k += 1
+        out[name] = name[:k].capitalize()
+    return out
 
 
 def forecast_json(
