@@ -180,7 +180,17 @@ def build_latent_class(
     )
     pri = merge_priors(DEFAULT_PRIORS, priors)
     a, b = _gamma_shape_rate(pri["concentration"])
-    _patterns(data)
+    _, lists = _patterns(data)
+    if lists.shape[1] == 2:
+        # any 2 × 2 law is a mixture of two with the lists independent (one class per row of the table), so
+        # every number on neither list fits the seen patterns exactly: the likelihood is flat in P(0), and a
+        # fit (exit 0, gate passed) returned the prior's N (1,145 [771, 1,552] for a Lincoln–Petersen 1,200)
+        raise EstimInputError(
+            "latent classes need at least 3 lists, got 2: any table of 2 lists is fitted exactly by two "
+            "classes with the lists independent in each, whatever the number of people on neither list, so "
+            "the data say nothing of N and its posterior would be the prior's (as for heterogeneity on 2 "
+            "occasions). Fit Mt (Lincoln–Petersen, the lists independent) and say that it assumes so"
+        )
     # every pattern a cell, up to COMPLETE_OCCASIONS lists (docstring)
     data = complete_histories(data)
     counts, x = _patterns(data)

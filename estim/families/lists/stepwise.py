@@ -19,7 +19,10 @@ exp(β̂₀) of the last model, with the engine's SE and Cormack's profile-likel
 (`estim.families.loglinear.fit.mle`); SparseMSE's own interval is the log-normal one of exp(β̂₀).
 
 The model the procedure stops at is tested the same way before it is fitted: a model that fails (the
-main-effects start when no one is on two lists) is reported as no estimate, with the reason.
+main-effects start when no one is on two lists) is reported as no estimate, with the reason. So is a stop
+forced by the test: when every pair below the threshold failed it at the last step, the data reject the model
+stopped at (two identical lists, or one inside another: SparseMSE reports the independence model's N̂, 476
+with SE 13 for a true 1,000), and its N̂ is kept in ``extra`` only.
 
 Only the candidates whose p-value is below the threshold are tested for existence, in increasing order until
 one passes: the pair chosen is the same as when every candidate is tested first, and the linear programmes
@@ -103,6 +106,37 @@ def numerical_failure(terms: Terms, error: Exception) -> MLEResult:
     )
 
 
+def _rejected_stop(
+    terms: Terms,
+    fit: MLEResult,
+    step: Step,
+    overlap: dict[tuple[str, str], float],
+    expected: dict[tuple[str, str], float],
+) -> MLEResult:
+    """No estimate when the procedure stopped only because every pair the data call for (p below the
+    threshold) has no MLE when added: the model stopped at is one the data reject by the procedure's own test.
+    Two identical lists (every person on one is on the other) or one list inside another do this: under the
+    main effects the surplus on both is p ≈ 0, and Mt + the pair has no MLE, so SparseMSE reports the
+    independence model's N̂ (lists A ≡ B, C independent, true N 1,000: N̂ 476, SE 13)."""
+    pairs = "; ".join(
+        f"{a}:{b} ({overlap[(a, b)]:,.0f} people on both where the model expects "
+        f"{expected[(a, b)]:,.1f}, p = {step.p_values[(a, b)]:.2g}: {reason})"
+        for (a, b), reason in step.failed_checks.items()
+    )
+    return MLEResult.no_estimate(
+        f"the stepwise selection stopped at {terms.label} only because the pairs the data call for cannot "
+        f"be added: {pairs}. The data reject the model stopped at, so its N-hat is not an estimate. Two "
+        "lists that hold the same people, or one list whose people are all on another, do this: merge such "
+        "lists into one (or leave one out) and fit again",
+        converged=True,
+        boundary=True,
+        extra={
+            "rejected_by": [":".join(p) for p in step.failed_checks],
+            "n_hat_of_model_stopped_at": fit.n_hat,
+        },
+    )
+
+
 def stepwise(data: xr.Dataset, threshold: float = DEFAULT_THRESHOLD) -> StepwiseResult:
     """SparseMSE's stepwise model for the population size behind K lists (module docstring): the two-list
     interactions it selects at p-value `threshold`, and the maximum-likelihood estimate of N under them.
@@ -137,12 +171,14 @@ def stepwise(data: xr.Dataset, threshold: float = DEFAULT_THRESHOLD) -> Stepwise
             design = model_design(terms, data)
             mu, patterns = _fitted(terms, design)
             p_values: dict[tuple[str, str], float | None] = {}
+            expected: dict[tuple[str, str], float] = {}
             for pair in pairs:
                 if pair in chosen:
                     p_values[pair] = None
                     continue
                 both = patterns[:, index[pair[0]]] * patterns[:, index[pair[1]]]
-                p_values[pair] = overlap_p_value(overlap[pair], float(mu @ both))
+                expected[pair] = float(mu @ both)
+                p_values[pair] = overlap_p_value(overlap[pair], expected[pair])
             # candidates below the threshold, smallest p first, the first pair in list order on a tie
             order = sorted(
                 (p for p in pairs if p_values[p] is not None and p_values[p] < threshold),
@@ -170,6 +206,8 @@ def stepwise(data: xr.Dataset, threshold: float = DEFAULT_THRESHOLD) -> Stepwise
         # no one on two lists its MLE does not exist (IRLS stopped at N-hat 2.4e15 and called it converged)
         verdict = mle_exists(terms, model_design(terms, data), extended=True)
         fit = mle(terms, reduced) if verdict.ok else verdict.as_mle()
+        if verdict.ok and path[-1].failed_checks:
+            fit = _rejected_stop(terms, fit, path[-1], overlap, expected)
     except np.linalg.LinAlgError as error:
         # counts so large (or so uneven) that IRLS's weighted least squares breaks down (two cells of 5e18
         # people: "SVD did not converge"): no estimate, never the number where it stopped
