@@ -14,6 +14,8 @@ against a reference computed here without estim's fits: Lincoln–Petersen on me
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -224,3 +226,17 @@ def test_bma_warns_when_dgas_grid_cuts_the_posterior_off():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # dga's own 12n grid holds Kosovo's posterior: no warning
         assert bma_posterior(kosovo, delta=1 / 16, grid_multiple=12).interval(0.95) == (9827, 16544)
+
+
+def test_a_list_holding_everyone_seen_is_warned_of():
+    # A holds all 200 seen (100 on A only, 50 also on B, 40 also on C, 10 on all three): the posterior put N at
+    # 200, 95 % [200, 237], from the boundary where Mt's MLE does not exist
+    census = [(1, 0, 0, 100), (1, 1, 0, 50), (1, 0, 1, 40), (1, 1, 1, 10)]
+    with pytest.warns(UserWarning, match="list 'A' holds every one of the 200 people seen"):
+        bma_posterior(_data(census))
+    mt = FAMILIES["Mt"].mle(_data(census))
+    assert not mt.converged or mt.boundary  # the reference: no interior maximum
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        bma_posterior(_data(IDENTICAL))
+    assert not [w for w in caught if "holds every one" in str(w.message)]

@@ -109,7 +109,31 @@ def bma_posterior(
         _warn_two_lists(result)
     else:
         _warn_saturated(result)
+    _warn_census(y, lists)
     return result
+
+
+def _warn_census(y: np.ndarray, lists: list[str]) -> None:
+    """A list holding everyone seen (``y``: the 2^K pattern counts, bit j list j): the log-linear models'
+    maximum is then on the boundary (that list's capture probability 1; Mt and lists_stepwise say the MLE does
+    not exist), and the posterior puts N at the n seen (A on every one of 200 people seen with B and C: median
+    200, 95 % [200, 237]) on that boundary's say-so, not on overlaps that show few are missed."""
+    observed = int(y[1:].sum())
+    masks = np.arange(len(y))
+    census = [
+        name
+        for j, name in enumerate(lists)
+        if observed and y[(masks >> j) & 1 == 1].sum() == observed
+    ]
+    if census:
+        warnings.warn(
+            f"{NAME}: list {census[0]!r} holds every one of the {observed:,} people seen: read as a list "
+            "that misses nobody, it puts N at the people seen, which is where the models' maximum lies on "
+            "the boundary (Mt and lists_stepwise: the MLE does not exist). Unless it is a census of the "
+            "population, the small number unseen is that boundary's, not the overlaps' evidence",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 GRID_CUT_WARN = (
