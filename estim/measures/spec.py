@@ -35,6 +35,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import tomllib
+import warnings
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -372,7 +373,21 @@ def read_measure(name_or_path: str | Path) -> MeasureSpec:
         raise EstimInputError(f"{path}: the measure spec cannot be read: {e.strerror or e}") from e
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise EstimInputError(f"{path}: not a valid TOML file: {e}") from e
-    return parse_measure(raw, source=path, digest=hashlib.sha256(raw_bytes).hexdigest())
+    spec = parse_measure(raw, source=path, digest=hashlib.sha256(raw_bytes).hexdigest())
+    shipped = MEASURES_DIR / f"{spec.name}.toml"
+    if (
+        spec.name in known
+        and path.resolve() != shipped.resolve()
+        and raw_bytes != shipped.read_bytes()
+    ):
+        # the output names a measure by its name only: an edited copy would read as the shipped measure
+        warnings.warn(
+            f"{path}: the measure is named {spec.name!r}, as a shipped measure, but is not its spec "
+            f"({shipped}): the forecast labels it {spec.name!r}; give an edited copy a name of its own",
+            UserWarning,
+            stacklevel=2,
+        )
+    return spec
 
 
 def known_measures() -> list[str]:

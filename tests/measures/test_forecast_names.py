@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -221,3 +222,20 @@ def test_a_section_or_category_given_twice_is_refused():
     with pytest.raises(EstimInputError, match=r"categories: \['labour_migrant'\] given twice"):
         _spec(effects=[effect])
     assert _spec(sections=["omsk", "orenburg"]).sections == ("omsk", "orenburg")
+
+
+def test_an_edited_copy_keeping_a_shipped_name_is_warned_of(tmp_path):
+    # it printed exactly as the shipped measure (only measures_hash in --out differed)
+    shipped = (MEASURES_DIR / "permits.toml").read_text()
+    copy = tmp_path / "my_permits.toml"
+    copy.write_text(shipped + "\n# my edit\n")
+    with pytest.warns(
+        UserWarning, match="named 'permits', as a shipped measure, but is not its spec"
+    ):
+        (spec,) = read_measures(str(copy))
+    assert spec.name == "permits"
+    same = tmp_path / "same.toml"
+    same.write_text(shipped)  # the same bytes elsewhere: the shipped measure, no word
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_measures(str(same))
