@@ -137,6 +137,8 @@ class _Likelihood:
         if self.trials is not None:
             args.append(self.trials)
         out = [np.asarray(v) for v in self.fn(*args)]
+        if not all(np.isfinite(out[i]).all() for i in self._curvatures):
+            out = self._finite_curvatures(args, out)
         ll, g_eta, h_ee, n_hat, dn_eta, p0 = out[:6]
         grad = z.T @ g_eta
         hess = z.T @ (h_ee[:, None] * z)
@@ -157,6 +159,35 @@ class _Likelihood:
         }
         self._memo = (key, value)
         return value
+
+    @property
+    def _curvatures(self) -> tuple[int, ...]:
+        """Positions in the compiled outputs of the per-pattern second derivatives (∂²ℓ_x/∂η_x², and with ψ
+        ∂²ℓ_x/∂η_x∂ψ, ∂²ℓ_x/∂ψ²)."""
+        return (2, 7, 8) if self.extra else (2,)
+
+    def _finite_curvatures(self, args: list[Any], out: list[np.ndarray]) -> list[np.ndarray]:
+        """The second derivatives where the symbolic ones are not finite, by central differences of the
+        (finite) first derivatives. Where p0 underflows (a Poisson mean above ~700: a covariate that all but
+        tells k, such as the prior arrests k − 1) the symbolic curvature of log(1 − p0) is inf/inf = nan,
+        though the true one is 0 to double precision; the trust-region optimiser then stopped with an
+        internal error ("array must not contain infs or NaNs") and the Bayesian fit lost the ML check that
+        says its N is set by the prior."""
+        out = list(out)
+        eta = np.asarray(args[1], dtype=float)
+        step = 1e-5 * np.maximum(np.abs(eta), 1.0)
+        up = [np.asarray(v) for v in self.fn(args[0], eta + step, *args[2:])]
+        down = [np.asarray(v) for v in self.fn(args[0], eta - step, *args[2:])]
+        bad = ~np.isfinite(out[2])
+        out[2] = np.where(bad, (up[1] - down[1]) / (2 * step), out[2])
+        if self.extra:
+            psi = np.asarray(args[2], dtype=float)
+            h = 1e-5 * np.maximum(np.abs(psi), 1.0)
+            up_p = [np.asarray(v) for v in self.fn(args[0], eta, psi + h, *args[3:])]
+            down_p = [np.asarray(v) for v in self.fn(args[0], eta, psi - h, *args[3:])]
+            for i, j in ((7, 1), (8, 6)):  # ∂/∂ψ of ∂ℓ_x/∂η_x and of ∂ℓ_x/∂ψ
+                out[i] = np.where(np.isfinite(out[i]), out[i], (up_p[j] - down_p[j]) / (2 * h))
+        return out
 
     def fun(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         v = self.at(theta)

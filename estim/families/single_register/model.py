@@ -22,6 +22,7 @@ import xarray as xr
 from estim.errors import EstimInputError
 from estim.families import kernels
 from estim.families.base import rng_from
+from estim.families.covariates import Design, refuse_rank_deficient
 from estim.families.single_register.data import OBSERVED, design
 from estim.priors import Prior, merge_priors
 
@@ -173,6 +174,7 @@ def _build(spec: _Spec):
         covariates: Sequence[str] | None = None,
     ) -> pm.Model:
         d = design(data, covariates)
+        refuse_unread_terms(spec, data, d)
         x, terms = d.matrix, list(d.terms)
         defaults = _default_priors(spec)
         if not terms:
@@ -216,6 +218,34 @@ def _build(spec: _Spec):
         return model
 
     return build
+
+
+def refuse_unread_terms(spec: _Spec, data: xr.Dataset, d: Design) -> None:
+    """Zelterman's and Chao's likelihood reads only the people seen once or twice: a term that takes one value
+    among them (a level whose people were all seen 3 or more times), or is a linear combination of the others
+    there, has a coefficient the data say nothing about. The posterior then returns its prior, and Zelterman's
+    N̂, which extrapolates every observed person, is set by that prior for the level's people (the ML fit is
+    singular there); refused before sampling, naming the term."""
+    if spec.base != "zelterman" or not d.terms:
+        return
+    f = data[OBSERVED].values
+    read = f[:, :2].sum(axis=1) > 0
+    if not read.any():
+        return  # nobody seen once or twice: nothing to fit (refused as such elsewhere)
+    who = "generalised Chao" if spec.estimator == "chao" else "Zelterman's regression"
+    constant = [t for t, col in zip(d.terms, d.matrix[read].T, strict=True) if np.ptp(col) == 0.0]
+    if constant:
+        shown = ", ".join(repr(t) for t in constant)
+        raise EstimInputError(
+            f"term(s) {shown} take one value among the people seen once or twice, the only ones {who} reads "
+            "(the people that set them apart were all seen 3 or more times): the data say nothing about "
+            "their coefficients, which would be their priors"
+            + ("" if spec.estimator == "chao" else ", and so would N for those people")
+            + "; merge such a level into another one, or leave the covariate (or interaction) out"
+        )
+    refuse_rank_deficient(
+        d.matrix[read], d.terms, "among the people seen once or twice (all " + who + " reads)"
+    )
 
 
 def pattern_trials(spec: _Spec, data: xr.Dataset) -> np.ndarray | None:
