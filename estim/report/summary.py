@@ -227,9 +227,14 @@ def format_summary(summary: Mapping[str, Any], *, parameters: bool = False) -> s
     def fmt(row: Mapping[str, Any], digits: int = 0) -> str:
         labels = ", ".join(f"{k}={v}" for k, v in row.items() if k not in _STATS)
         where = f"[{labels}] " if labels else ""
+
+        def value(x: float) -> str:
+            # a coefficient per rouble (2.1e-6) is not 0.0000: below 10^-digits, significant figures
+            return f"{x:.3g}" if digits and 0 < abs(x) < 10.0**-digits else f"{x:,.{digits}f}"
+
         return (
-            f"{where}{row['median']:,.{digits}f} ({pct} interval {row['lower']:,.{digits}f} – "
-            f"{row['upper']:,.{digits}f})"
+            f"{where}{value(row['median'])} ({pct} interval {value(row['lower'])} – "
+            f"{value(row['upper'])})"
         )
 
     lines.append("")

@@ -81,3 +81,20 @@ def test_compare_refuses_one_fit_given_twice(tmp_path, monkeypatch):
     run = CliRunner().invoke(cli, ["compare", "a.nc", "other.nc", "--format", "json"])
     assert run.exit_code == 0, run.output
     assert set(json.loads(run.stdout)) == {"a", "other"}
+
+
+def test_a_tiny_coefficient_is_listed_in_significant_figures(tmp_path):
+    # a coefficient per rouble (2.1e-6) was listed as "0.0000 (90 % interval 0.0000 – 0.0000)"
+    path = _fit(tmp_path / "tiny.nc")
+    tree = store.load(path)
+    posterior = tree["posterior"].to_dataset()
+    posterior["beta"] = posterior["beta"] * 1e-6 + 2.1e-6
+    tree["posterior"] = xr.DataTree(posterior)
+    expected = np.quantile(posterior["beta"].sel(term="x").values, [0.5, 0.05, 0.95])
+    provenance = {"spec_hash": "spec-a", "data_hash": "data-a", "seed": 1}
+    verdict = GateVerdict(True, (Check("r_hat", 1.001, 1.01, True),))
+    store.save(tree, tmp_path / "tiny2.nc", provenance, verdict)
+    listed = CliRunner().invoke(cli, ["summary", str(tmp_path / "tiny2.nc"), "--parameters"])
+    assert listed.exit_code == 0, listed.output
+    line = next(x for x in listed.output.splitlines() if x.startswith("  beta [term=x]"))
+    assert "0.0000" not in line and f"{expected[0]:.3g}" in line, line
