@@ -374,6 +374,9 @@ def covariate_design(
         terms = [(c,) for c in names]
     kinds = covariate_kinds(table, names, categorical, max_levels=max_levels, where=where)
     w = np.ones(len(table)) if weights is None else np.asarray(weights, dtype=float)
+    # a level only on rows of nobody (a patterns table's count-0 row) is no level of the people: it had made
+    # a one-level covariate look like two, or a dummy of nobody refused as "one value for everyone"
+    seen = w > 0 if (w > 0).any() else np.ones(len(w), dtype=bool)
     blocks: dict[str, tuple[list[str], list[np.ndarray]]] = {}
     for c in names:
         if kinds[c] == "continuous":
@@ -383,10 +386,10 @@ def covariate_design(
             if _numeric(column):
                 # numeric codes sort as numbers (2 before 10), as R's factor() does
                 values = column.to_numpy()
-                levels = list(np.unique(values))
+                levels = list(np.unique(values[seen]))
             else:
                 values = _category_text(column).to_numpy()
-                levels = sorted(set(values))
+                levels = sorted(set(values[seen]))
             if len(levels) < 2:
                 # one level: no dummy column, so the covariate would vanish from the model without a word
                 raise EstimInputError(

@@ -13,6 +13,7 @@ import scipy.special
 from estim.errors import EstimInputError
 from estim.families import FAMILIES
 from estim.families.single_register import frequency_data
+from estim.run.data import table_data
 
 NETHERLANDS = (
     Path(__file__).resolve().parents[2] / "data" / "benchmarks" / "netherlands_immigrants.csv"
@@ -108,3 +109,20 @@ def test_one_inflated_ml_with_a_covariate_that_tracks_k_matches_an_independent_f
     assert ml.converged
     assert ml.n_hat == pytest.approx(n_ref, rel=1e-5)
     assert ml.parameters["omega"] == pytest.approx(omega, rel=1e-3)
+
+
+def test_a_level_only_on_a_row_of_nobody_is_no_level():
+    # a patterns table's count-0 row at a level found nowhere else was refused as "covariate 'sex' takes one
+    # value for everyone"; the reference is the same table without that row
+    rows = [
+        (1, 0, 0, "f", 30), (0, 1, 0, "f", 28), (0, 0, 1, "f", 25), (1, 1, 0, "f", 9), (1, 0, 1, "f", 8),
+        (0, 1, 1, "f", 7), (1, 1, 1, "f", 3), (1, 0, 0, "m", 20), (0, 1, 0, "m", 22), (0, 0, 1, "m", 19),
+        (1, 1, 0, "m", 5), (1, 0, 1, "m", 4), (0, 1, 1, "m", 6), (1, 1, 1, "m", 1),
+    ]  # fmt: skip
+    table = pd.DataFrame(rows, columns=["o1", "o2", "o3", "sex", "n"])
+    fields = dict(layout="patterns", occasions=["o1", "o2", "o3"], count="n", covariates=["sex"])
+    reference = FAMILIES["Mt"].mle(table_data(table, "Mt", **fields))
+    extra = pd.DataFrame([(1, 1, 1, "x", 0)], columns=table.columns)
+    with_zero = table_data(pd.concat([table, extra], ignore_index=True), "Mt", **fields)
+    assert FAMILIES["Mt"].mle(with_zero).n_hat == pytest.approx(reference.n_hat, rel=1e-9)
+    assert list(with_zero["term"].values) == ["sex[m]"]
