@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import scipy.optimize
 import scipy.special
+import xarray as xr
 
 from estim.errors import EstimInputError
 from estim.families import FAMILIES
@@ -24,21 +25,27 @@ def _people() -> pd.DataFrame:
     return pd.read_csv(NETHERLANDS)
 
 
-def test_ztpoisson_ml_with_a_covariate_that_tracks_k_matches_an_independent_fit() -> None:
-    # "prior arrests" = times seen − 1: the fitted means of the people seen 5 or 6 times exceed e^7, where
-    # the symbolic curvature of log(1 − p0) was inf/inf = nan and the optimiser stopped with an internal error
-    # (`estim fit --mle` exit 1; the Bayesian fit lost the ML line beside its N)
+def _leaked() -> tuple[xr.Dataset, np.ndarray, np.ndarray]:
+    """The Netherlands people with "prior arrests" = times seen − 1 as a covariate beside gender: their
+    frequency data, and each person's k and design row (intercept, prior arrests, male) for a reference fit."""
     people = _people()
     people["prior_arrests"] = people["capture"] - 1
     data = frequency_data(people, times_seen="capture", covariates=["prior_arrests", "gender"])
-    ml = FAMILIES["ztpoisson"].mle(data)
-
-    # reference: the zero-truncated Poisson likelihood written out here, one row per person, maximised by BFGS
     k = people["capture"].to_numpy(dtype=float)
     x = np.column_stack(
         [np.ones(len(k)), k - 1, (people["gender"] == "male").to_numpy(dtype=float)]
     )
+    return data, k, x
 
+
+def test_ztpoisson_ml_with_a_covariate_that_tracks_k_matches_an_independent_fit() -> None:
+    # "prior arrests" = times seen − 1: the fitted means of the people seen 5 or 6 times exceed e^7, where
+    # the symbolic curvature of log(1 − p0) was inf/inf = nan and the optimiser stopped with an internal error
+    # (`estim fit --mle` exit 1; the Bayesian fit lost the ML line beside its N)
+    data, k, x = _leaked()
+    ml = FAMILIES["ztpoisson"].mle(data)
+
+    # reference: the zero-truncated Poisson likelihood written out here, one row per person, maximised by BFGS
     def nll(b: np.ndarray) -> float:
         eta = x @ b
         lam = np.exp(eta)
@@ -83,16 +90,10 @@ def test_zelterman_level_seen_only_three_or_more_times_is_refused(family: str) -
 
 def test_one_inflated_ml_with_a_covariate_that_tracks_k_matches_an_independent_fit() -> None:
     # the same data with ω (one-inflation): the ψ curvatures took the same nan, the same internal error
-    people = _people()
-    people["prior_arrests"] = people["capture"] - 1
-    data = frequency_data(people, times_seen="capture", covariates=["prior_arrests", "gender"])
+    data, k, x = _leaked()
     ml = FAMILIES["oiztpoisson"].mle(data)
 
     # reference: singleRcapture's one-inflated zero-truncated Poisson (inflate, then truncate) written out here
-    k = people["capture"].to_numpy(dtype=float)
-    x = np.column_stack(
-        [np.ones(len(k)), k - 1, (people["gender"] == "male").to_numpy(dtype=float)]
-    )
 
     def nll(theta: np.ndarray) -> float:
         omega, eta = scipy.special.expit(theta[3]), x @ theta[:3]
