@@ -197,11 +197,18 @@ def forecast_cmd(
     }
     settings = dataclasses.replace(settings, **changes)
     seed = int(tree.attrs.get("seed", 0)) if seed is None else seed
+    posterior = tree["posterior"].to_dataset()
+    available = posterior.sizes["chain"] * posterior.sizes["draw"]
+    if draws > available:  # one forecast draw per posterior draw at most: said, not silently fewer
+        _progress(
+            f"--draws {draws:,}: the fit has {available:,} posterior draws, so the forecast has {available:,} "
+            "(one per posterior draw; refit with more [sampler] draws for more)"
+        )
+        draws = available
     _progress(
         f"forecasting {scenario_count(len(specs), scenario_set)} scenarios × {horizon} months at {draws} "
         f"draws (seed {seed})"
     )
-    posterior = tree["posterior"].to_dataset()
     fc = forecast(
         data,
         posterior,

@@ -353,6 +353,7 @@ def forecast(
             "start": str(months[keep][0])[:7],
             "horizon": horizon,
             "draws": draws,
+            "fit_draws": total,
             "seed": seed,
             "measures_hash": measures_digest(measures),
             "scenarios": scenarios,

@@ -108,7 +108,7 @@ def format_forecast(fc: xr.Dataset, table: pd.DataFrame, prob: float = 0.9) -> s
         "reduction. Under the model's repeated trials every journey ends in an unobserved crossing, so a",
         "measure changes unobserved crossings only through fewer journeys; more detection shows in attempts.",
         *_assumption_lines(fc),
-        *_few_draws_line(fc.sizes["draw"], prob),
+        *_few_draws_line(fc.sizes["draw"], prob, fc.attrs.get("fit_draws")),
     ]
     for quantity in ("unobserved", "attempts"):
         t = table[(table["quantity"] == quantity) & (table["area"] == WHOLE_BORDER)]
@@ -183,18 +183,29 @@ def _assumption_lines(fc: xr.Dataset) -> list[str]:
     return lines
 
 
-def _few_draws_line(draws: int, prob: float) -> list[str]:
+def _few_draws_line(draws: int, prob: float, fit_draws: int | None = None) -> list[str]:
     """A note when fewer than one draw lies beyond each end of the interval: its ends are then the extreme
     draws, interpolated, and cover far less than ``prob`` (10 draws: a "99.9 %" interval is their range, which
-    holds about 9/11 of the law; a "90 %" one about 3/4)."""
+    holds about 9/11 of the law; a "90 %" one about 3/4). A forecast has at most one draw per posterior draw
+    of the fit (``fit_draws``), so where the draws needed exceed those, the advice is a longer fit or a
+    narrower interval, not a --draws the forecast would cap."""
     tail = draws * (1 - prob) / 2
     if tail >= 1 - 1e-9:  # 20 × (1 − 0.9) / 2 is 0.999… in floating point
         return []
     need = int(np.ceil(2 / (1 - prob) - 1e-9))
-    return [
+    head = (
         f"Few draws: {draws:,} draws leave {tail:.2g} beyond each end of a {round(100 * prob, 1):g} % interval, "
-        f"so its ends are the extreme draws and it covers less than it says; give --draws {need:,} or more."
-    ]
+        "so its ends are the extreme draws and it covers less than it says; "
+    )
+    if fit_draws is not None and need > int(fit_draws):
+        widest = np.floor((1 - 2 / int(fit_draws)) * 1000) / 1000
+        narrower = f" or give --prob {widest:g} or less" if widest >= 0.5 else ""
+        return [
+            head
+            + f"it needs {need:,} draws, but the fit has only {int(fit_draws):,} posterior draws: refit "
+            f"with more ([sampler] draws × chains ≥ {need:,}){narrower}."
+        ]
+    return [head + f"give --draws {need:,} or more."]
 
 
 def _abbreviations(measures: Sequence[str]) -> dict[str, str]:

@@ -100,3 +100,21 @@ def test_a_fit_of_another_family_is_refused(tmp_path, shipped_data, true_posteri
     tree.load().to_netcdf(other)
     result = CliRunner().invoke(cli, ["forecast", str(other), "--draws", "10"])
     assert result.exit_code == 2 and "border model fit" in result.output
+
+
+def test_draws_beyond_the_fit_are_said_and_the_advice_is_one_the_fit_allows(fit_path):
+    """--draws 100 of a 40-draw fit gave 40 forecast draws with nothing said, and --prob 0.99's few-draws
+    note advised "--draws 200 or more", which the forecast would cap at 40 again. Now the cap is said, and
+    the advice is a longer fit or the widest interval with one draw beyond each end: 1 − 2/40 = 0.95."""
+    args = ["forecast", str(fit_path), "--horizon", "12", "--measures", "permits", "--prob", "0.99"]
+    result = CliRunner().invoke(cli, [*args, "--draws", "100"])
+    assert result.exit_code == 0, result.output
+    assert "--draws 100: the fit has 40 posterior draws, so the forecast has 40" in result.output
+    assert "(12 months, 40 draws)" in result.output and "at 100 draws" not in result.output
+    assert (
+        "the fit has only 40 posterior draws: refit with more ([sampler] draws × chains ≥ 200)"
+        in result.output
+    )
+    assert (
+        "or give --prob 0.95 or less" in result.output and "give --draws 200" not in result.output
+    )
