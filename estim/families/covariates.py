@@ -445,3 +445,63 @@ def covariate_design(
         scale=scale,
         kinds=kinds,
     )
+
+
+# the people a covariate read off the counts must have in each of two counts before it is said (a real binary
+# covariate splits exactly at a count with a chance of about 2^-10 then)
+READ_OFF_PEOPLE = 5
+
+
+def refuse_read_off_counts(
+    values: dict[str, np.ndarray],
+    times: np.ndarray,
+    people: np.ndarray,
+    *,
+    where: str,
+    counted: str = "times seen",
+) -> None:
+    """Refuse a covariate that is a function of each person's number of captures (`times`), such as that
+    number itself or its log: a covariate must describe a person apart from being seen (the unseen have it
+    too), and one read off the counts makes the capture probability follow it and the unseen come out wrong
+    (a covariate equal to the count gave 537–542 for a simulated population of 400). Strictly monotone in
+    the count over ≥ 3 counts: refused. A cruder function of the count (a "seen more than once" flag) is said
+    in a warning when at least `READ_OFF_PEOPLE` people have each of two of its values: a real covariate
+    could coincide with it only by chance. `values` are each covariate's values, `people` the people of each
+    row."""
+    present = np.asarray(people) > 0
+    times = np.asarray(times)[present]
+    weight = np.asarray(people, dtype=float)[present]
+    counts = np.unique(times)
+    if len(counts) < 2:
+        return
+    for name, column in values.items():
+        v = pd.Series(np.asarray(column)[present]).astype(
+            str if not _numeric(pd.Series(column)) else float
+        )
+        by_count = pd.DataFrame({"k": times, "v": v, "w": weight}).groupby("k")
+        if (by_count["v"].nunique() > 1).any():
+            continue
+        level = by_count["v"].first()
+        if level.nunique() < 2:
+            continue  # one value for everyone: refused as such elsewhere
+        label = (lambda x: f"{x:.4g}") if v.dtype.kind == "f" else _level_label
+        shown = ", ".join(f"{int(k)} → {label(x)}" for k, x in level.iloc[:4].items())
+        shown += ", …" if len(level) > 4 else ""
+        why = (
+            f"{_at(where)}covariate {name!r} is a function of the number of {counted} ({shown}): a covariate "
+            "must describe a person apart from being seen (the unseen have it too); one read off the counts "
+            "makes the capture probability follow it and the estimate of the unseen wrong"
+        )
+        steps = np.diff(level.to_numpy(dtype=float)) if v.dtype.kind == "f" else np.array([])
+        strict = len(counts) >= 3 and len(steps) and ((steps > 0).all() or (steps < 0).all())
+        if strict and weight.sum() >= 2 * len(counts):  # a few people could share values by chance
+            raise EstimInputError(
+                f"{why}; leave it out, or give one recorded apart from the captures"
+            )
+        people_per_value = pd.DataFrame({"v": v, "w": weight}).groupby("v")["w"].sum()
+        if (people_per_value >= READ_OFF_PEOPLE).sum() >= 2:
+            warnings.warn(
+                f"{why}, unless it coincides by chance: check how it was recorded",
+                UserWarning,
+                stacklevel=2,
+            )

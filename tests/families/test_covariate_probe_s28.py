@@ -27,13 +27,20 @@ def _people() -> pd.DataFrame:
 
 def _leaked() -> tuple[xr.Dataset, np.ndarray, np.ndarray]:
     """The Netherlands people with "prior arrests" = times seen − 1 as a covariate beside gender: their
-    frequency data, and each person's k and design row (intercept, prior arrests, male) for a reference fit."""
+    frequency data, and each person's k and design row (intercept, prior arrests, male) for a reference fit.
+    One person seen once has 1 prior arrest: a covariate that is wholly a function of the count is refused
+    (test_covariates_read_off.py), and this one tracks it as closely as the numerics need."""
     people = _people()
     people["prior_arrests"] = people["capture"] - 1
+    people.loc[people.index[people["capture"] == 1][0], "prior_arrests"] = 1
     data = frequency_data(people, times_seen="capture", covariates=["prior_arrests", "gender"])
     k = people["capture"].to_numpy(dtype=float)
     x = np.column_stack(
-        [np.ones(len(k)), k - 1, (people["gender"] == "male").to_numpy(dtype=float)]
+        [
+            np.ones(len(k)),
+            people["prior_arrests"].to_numpy(dtype=float),
+            (people["gender"] == "male").to_numpy(dtype=float),
+        ]
     )
     return data, k, x
 

@@ -43,7 +43,7 @@ from estim.families.closed.mle import (
     singular_information,
 )
 from estim.families.closed.model import _PRIORS
-from estim.families.covariates import covariate_design
+from estim.families.covariates import covariate_design, parse_formula, refuse_read_off_counts
 from estim.families.loglinear.fit import LOG_INTERVAL, log_interval
 from estim.priors import Prior, merge_priors
 
@@ -80,6 +80,14 @@ def huggins_data(
     )
     if not design.terms:
         raise EstimInputError("covariates: the formula has no covariate term")
+    named = covariates if formula is None else [c for t in parse_formula(formula)[0] for c in t]
+    refuse_read_off_counts(
+        {c: table[c].to_numpy() for c in dict.fromkeys(named)},
+        x.sum(axis=1),
+        n,
+        where="covariates",
+        counted="occasions caught",
+    )
     keep = n > 0
     z, x, n = design.matrix[keep], x[keep], n[keep]
     if len(n) == 0:

@@ -34,6 +34,7 @@ from estim.families.covariates import (
     covariate_design,
     covariate_kinds,
     parse_formula,
+    refuse_read_off_counts,
 )
 from estim.families.single_register.layout import (
     LAYOUTS,
@@ -218,6 +219,14 @@ def frequency_data(
         ds.attrs["formula"] = formula
     # a term the data cannot estimate (one value for everyone) is an error of the data: say so now
     design(ds)
+    # as is a covariate read off the counts (a covariate equal to k gave 12,252 where the same data say ~7,319)
+    pattern, k = np.nonzero(ds[OBSERVED].values)
+    refuse_read_off_counts(
+        {c: ds[covariate_variable(c)].values[pattern] for c in _covariates(ds, None)},
+        ds["k"].values[k],
+        ds[OBSERVED].values[pattern, k],
+        where="",
+    )
     return ds
 
 
