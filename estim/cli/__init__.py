@@ -425,9 +425,10 @@ def sensitivity_cmd(
     whole-border unobserved crossings per year. What it does not vary, the report says.
 
     Each variant is saved beside the spec as NAME__VARIANT.nc (and reused when its provenance matches, so a
-    stopped run resumes; a variant is saved only when its fit ends). The border model's 13 fits take about 7
-    hours on 2 cores (at revision 6: 3–14 min each, the two frailty variants ~2.8 h each); progress is shown
-    on stderr. The table also names the predictive checks each variant fails.
+    stopped run resumes; a variant is saved only when its fit ends, except that the two frailty variants run
+    their four chains in two groups of two, each saved when it ends). The border model's 13 fits take about 7
+    hours on 2 cores (at revision 6: 3–14 min each, a frailty variant's chain group ~1–1.5 h); progress is
+    shown on stderr. The table also names the predictive checks each variant fails.
     """
     from estim.run.spec import read_spec
     from estim.studies.distributed import optional_client

@@ -155,6 +155,9 @@ class SensitivityDesign:
     model_revision
         The family's model revision, written on every row (``model_revision``) so that a saved report made
         by an earlier form of the model can be told from a current one; None: the family keeps none.
+    variant_chain_groups
+        Variant name -> the number of groups its chains run in, each a fit saved as it finishes
+        (`estim.studies.chain_groups`): for a variant longer than a machine can give it at one go.
     """
 
     variants: Mapping[str, Mapping[str, Prior]]
@@ -167,6 +170,7 @@ class SensitivityDesign:
     variant_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     model_revision: int | None = None
     variant_sampler: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    variant_chain_groups: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

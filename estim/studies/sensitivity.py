@@ -22,6 +22,7 @@ from estim.run.data import family_of, load_data
 from estim.run.fit import FitResult, fit
 from estim.run.sampler import Progress
 from estim.run.spec import ModelSpec
+from estim.studies.chain_groups import grouped_fit
 
 
 def design_of(spec: ModelSpec) -> SensitivityDesign:
@@ -109,7 +110,13 @@ def variant_row(
     # a variant's options may leave out a parameter the spec has a prior for (r fixed), or be left without
     # effect by the data (after_background without registers): said, not refused, so the study goes on
     out = Path(folder) / f"{vspec.name}.nc"
-    result = fit(vspec, out=out, force=force, progress=progress, idle_priors="warn")
+    groups = design.variant_chain_groups.get(name, 1)
+    if groups > 1:  # a fit longer than a machine gives at one go: its chains in groups, each saved
+        result = grouped_fit(
+            vspec, groups, out=out, force=force, progress=progress, idle_priors="warn"
+        )
+    else:
+        result = fit(vspec, out=out, force=force, progress=progress, idle_priors="warn")
     return {
         "variant": name,
         "priors": {k: str(v) for k, v in overrides.items()},
@@ -120,6 +127,7 @@ def variant_row(
         # a reused fit took no time now: report the time it took when it was made
         "fit_seconds": round(_fit_seconds(result), 1),
         "attempts": len(result.attempts),
+        "chain_groups": groups,
         **design.headline(result.idata, load_data(spec) if data is None else data, prob),
         # a cached fit is reused only when the package source is unchanged, so it is of this revision
         **({} if design.model_revision is None else {"model_revision": design.model_revision}),

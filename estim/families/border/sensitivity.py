@@ -66,11 +66,14 @@ OPTIONS: dict[str, dict[str, Any]] = {
 # settings (0.95, 1,000 draws) failed the gate on bulk ESS (288 for hazard_section_sd, 1,300 s), its first
 # retry (2,000 draws) on one divergence (2,532 s), and the ladder's third attempt (0.99, 4,000 draws) takes ~3 h.
 # Started at 0.99 with 2,000 draws (session 26), σ = 0.5 failed again on bulk ESS (295 for hazard_section_sd,
-# 57 min) before its retry at 4,000: these variants start at that retry's settings.
+# 57 min) before its retry at 4,000 draws, which took ~3 h alone (session 28: 1,600 warm-up in 67 min, then
+# ~0.55 draws/s a chain). These variants run at 0.99 × 2,000 draws in two groups of two chains (four chains,
+# twice the effective draws of the failed attempt), each group ~1 h and saved as it finishes.
 SAMPLER: dict[str, dict[str, float]] = {
-    "frailty_0.5": {"target_accept": 0.99, "draws": 4000, "tune": 1600},
-    "frailty_estimated": {"target_accept": 0.99, "draws": 4000, "tune": 1600},
+    "frailty_0.5": {"target_accept": 0.99, "draws": 2000, "tune": 800},
+    "frailty_estimated": {"target_accept": 0.99, "draws": 2000, "tune": 800},
 }
+CHAIN_GROUPS = {"frailty_0.5": 2, "frailty_estimated": 2}
 
 
 def headline(tree: xr.DataTree, data: xr.Dataset, prob: float = 0.9) -> dict[str, Any]:
@@ -120,4 +123,5 @@ BORDER_SENSITIVITY = SensitivityDesign(
     variant_options=OPTIONS,
     model_revision=MODEL_REVISION,
     variant_sampler=SAMPLER,
+    variant_chain_groups=CHAIN_GROUPS,
 )
