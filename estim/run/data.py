@@ -280,13 +280,11 @@ def fit_data_file(tree: xr.DataTree, fit_path: str | Path) -> Path | None:
     same bytes as at the fit (``data_file_sha256``; ``records_sha256``, `folder_sha256`) pass at once; other
     bytes are re-read and checked by `fit_data` against the fit's data hash, so data saved again unchanged
     (rows reordered, say) pass and other data are refused (`DataChanged`). Data no longer there are warned
-    of, not refused: the fit itself is still what it was. Fits made before records were hashed are not
-    checked here (`fit_records_folder` re-reads them)."""
+    of, not refused: the fit itself is still what it was. A fit made before records were hashed (no
+    ``records_sha256``) has its records re-read and checked every time."""
     fit_path = Path(fit_path)
     records = bool(_fit_data_field(tree, fit_path, "records"))
     if not (records or _fit_data_field(tree, fit_path, "file")):
-        return None
-    if records and not tree.attrs.get("records_sha256"):
         return None
     spec = _fit_spec(tree, fit_path)
     path: Path | None

@@ -704,6 +704,11 @@ def test_summary_and_check_refuse_a_fit_whose_records_changed_and_pass_the_same_
     for fit_path in (beside, away):  # the same bytes: not re-read
         assert fit_data_file(tree, fit_path) == records
     assert reread == []
+    # a fit made before records were hashed: re-read every time (it was not checked at all)
+    old = xr.DataTree()
+    old.attrs = {k: v for k, v in tree.attrs.items() if k not in attrs}
+    assert fit_data_file(old, beside) == records and reread == [1]
+    reread.clear()
     (records / "README.md").write_text("notes of my own\n")
     for fit_path in (beside, away):  # other bytes, the same records
         assert fit_data_file(tree, fit_path) == records
@@ -714,6 +719,8 @@ def test_summary_and_check_refuse_a_fit_whose_records_changed_and_pass_the_same_
     for fit_path in (beside, away):
         with pytest.raises(DataChanged, match="changed since the fit"):
             fit_data_file(tree, fit_path)
+    with pytest.raises(DataChanged, match="changed since the fit"):
+        fit_data_file(old, beside)
     registers.write_text(
         lines[0] + "not,a,record\n"
     )  # no longer valid records: said of the fit too
