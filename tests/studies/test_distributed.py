@@ -212,10 +212,16 @@ def test_the_sensitivity_variants_run_as_tasks(monkeypatch, tmp_path):
         m = tree.attrs["median"]
         return {"median": m, "lower": m - 1, "upper": m + 1}
 
+    def fake_grouped_fit(vspec, groups, *, out, force, progress, **_):  # the frailty variants
+        return fake_fit(vspec, out, force, progress)
+
     monkeypatch.setattr(S, "fit", fake_fit)
+    monkeypatch.setattr(S, "grouped_fit", fake_grouped_fit)
     monkeypatch.setattr(S, "load_data", lambda spec: None)
     monkeypatch.setattr(S, "design_of", lambda spec: dataclasses.replace(design, headline=headline))
     serial = S.prior_sensitivity(spec, out_dir=tmp_path)
+    groups = {r["variant"]: r["chain_groups"] for r in serial}
+    assert {k for k, g in groups.items() if g > 1} == {"frailty_0.5", "frailty_estimated"}
     with Client(processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None) as c:
         parallel = S.prior_sensitivity(spec, out_dir=tmp_path, client=c)
     strip = lambda rows: [{k: v for k, v in r.items() if k != "fit_seconds"} for r in rows]  # noqa: E731
