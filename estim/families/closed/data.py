@@ -39,11 +39,11 @@ from estim.families.closed.table_checks import (
     refuse_empty_occasions,
     refuse_hidden_counts,
     refuse_hidden_stratum,
-    refuse_repeated_ids,
     refuse_repeats,
     undeclared_occasions,
     where,
 )
+from estim.families.closed.table_people import refuse_repeated_ids
 from estim.families.loglinear.design import OCCASIONS_ATTR, UNBOUNDED
 
 OBSERVED = "history_count"
@@ -379,6 +379,12 @@ def table_rows(
     _field_columns(table, "formula" if formula else "covariates", names)
     if count in occasions:
         raise DataFieldError("count", f"{count!r} is also listed among the occasions")
+    if count is not None and count in names:  # the people per row would explain their own capture
+        raise DataFieldError(
+            "formula" if formula else "covariates",
+            f"column {count!r} is the number of people per row: it cannot also be a covariate (leave it "
+            "out of the covariates or the formula)",
+        )
     both = [c for c in names if c in occasions]
     if both:  # a capture would explain itself: P(seen on occasion j) modelled by whether seen on j
         raise DataFieldError(
@@ -405,7 +411,7 @@ def table_rows(
         what = "occasion" if takes_covariates else "list"
         merge = f"merge each person's rows into one, with a 1 in each {what} column any of them has a 1 in"
         refuse_repeated_ids(table, set(occasions) | declared, merge)
-        refuse_hidden_counts(table, history_codes(x), set(occasions) | declared)
+        refuse_hidden_counts(table, history_codes(x), set(occasions) | declared, names)
     else:
         # a history on two rows that an undeclared column (a region coded 1, 2, 3) tells apart: named first
         refuse_stratified_patterns(

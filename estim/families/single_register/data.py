@@ -80,6 +80,13 @@ def _covariate_name(variable: str) -> str:
 def _whole_numbers(table: pd.DataFrame, column: str, minimum: int, what: str) -> np.ndarray:
     """The column as int64, or an error naming the column and the first offending (1-based) data row."""
     raw = table[column]
+    yes_no = raw.map(lambda v: isinstance(v, bool | np.bool_)).to_numpy(dtype=bool)
+    if yes_no.any():  # True would be read as 1: a yes/no column is not a number
+        row = int(np.flatnonzero(yes_no)[0])
+        raise EstimInputError(
+            f"column {column!r}, row {row + 1}: {bool(raw.iloc[row])!r} is true/false, not a whole number ({what}; "
+            "store it as whole numbers)"
+        )
     values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     bad = ~np.isfinite(values) | (values != np.round(values)) | (values < minimum)
     if bad.any():

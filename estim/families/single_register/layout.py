@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from estim.errors import EstimInputError
-from estim.families.closed import table_checks
+from estim.families.closed import table_checks, table_people
 from estim.families.closed.table_checks import ROWS_PER_GROUP_MIN, looks_like_count
 
 LAYOUTS = ("individuals", "frequencies")
@@ -78,7 +78,7 @@ def refuse_frequency_table_read_as_people(
     ``declared``: other columns the spec names (the binomial's number of occasions), never taken for the
     count but part of the cells."""
     named = {times_seen, *covariates, *declared}
-    table_checks.refuse_register_rows_not_people(table, times_seen, named)
+    table_people.refuse_register_rows_not_people(table, times_seen, named)
     n = len(table)
     k = table[times_seen].to_numpy()
     candidates = [c for c in table.columns if c not in named and looks_like_count(table[c])]
