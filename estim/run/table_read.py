@@ -110,7 +110,9 @@ def _read_csv(path: Path, declared: Collection[str] = ()) -> pd.DataFrame:
             f"{path}: the file is UTF-16 encoded; estim reads UTF-8: save it as UTF-8 (e.g. 'CSV UTF-8')"
         )
     refuse_binary_file(path, data)
-    if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark (Excel writes one) is harmless
+    while data.startswith(
+        b"\xef\xbb\xbf"
+    ):  # a UTF-8 byte-order mark (Excel writes one; a re-save, two)
         data = data[3:]
     try:
         text = data.decode("utf-8")
@@ -122,6 +124,11 @@ def _read_csv(path: Path, declared: Collection[str] = ()) -> pd.DataFrame:
             "converted)"
         ) from e
     first = text.splitlines()[0] if text.splitlines() else ""
+    if re.fullmatch(r"\s*sep=.?\s*", first):
+        raise EstimInputError(
+            f"{path}: line 1 is {first.strip()!r}, Excel's note of the separator, not the header: delete that "
+            "line, so that the first line names the columns"
+        )
     sep = "\t" if path.suffix.lower() == ".tsv" else _separator(first)
     header = next(csv.reader([first], delimiter=sep), [])
     _check_header(path, header, declared)

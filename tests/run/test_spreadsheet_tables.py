@@ -102,3 +102,20 @@ def test_a_covariate_with_decimal_commas_is_refused_not_made_categorical(tmp_pat
     assert "(32.5)" in message and "C(age)" in message
     # declared categorical, the labels are labels
     assert _n_hat(path, **{**PEOPLE, "formula": "sex + C(age) + region"}) > 0
+
+
+def test_excel_s_separator_line_above_the_header_is_named(tmp_path):
+    # before: "column 2 has values but no name in the header line", which did not say why
+    path = tmp_path / "t.csv"
+    path.write_text("sep=,\n" + KOSOVO.read_text())
+    with pytest.raises(EstimInputError, match=r"line 1 is 'sep=,', Excel's note of the separator"):
+        read_table(path)
+
+
+def test_two_byte_order_marks_are_read_as_one(tmp_path):
+    # before: "no column 'Freq'; it has \ufeffEXH, …", the invisible mark making the names look the same
+    path = tmp_path / "t.csv"
+    path.write_bytes(b"\xef\xbb\xbf\xef\xbb\xbf" + KOSOVO.read_bytes())
+    assert _n_hat(path, "lists_stepwise", **LISTS) == pytest.approx(
+        _n_hat(KOSOVO, "lists_stepwise", **LISTS)
+    )
