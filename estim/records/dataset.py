@@ -56,61 +56,138 @@ class DatasetCheck:
     frames: dict[str, pd.DataFrame]
 
 
-def _record_files(folder: Path) -> tuple[dict[str, list[Path]], list[Path], dict[str, list[Path]]]:
-    """Record files by type, .csv/.parquet files whose name is no record type, and files in another format
-    or folders named after a record type (``apprehension_totals.xlsx``, ``registers.csv.gz``,
-    ``apprehension_totals/`` holding a file per month), by type."""
+# What a table's rows could be kept in, besides .csv and .parquet: a file so named beside the table's own file
+# (``apprehensions_2017.xlsx``, ``apprehensions.to_kazakhstan.csv.gz``) is taken for part of it, not for notes
+# (``apprehensions.md``)
+_TABULAR = frozenset(
+    ".csv .tsv .txt .dat .parquet .pq .xlsx .xls .xlsm .xlsb .ods .json .jsonl .ndjson .feather .arrow .orc "
+    ".avro .dta .sav .sas7bdat .rds .rdata .pkl .pickle .h5 .hdf5 .db .sqlite .zip .gz .bz2 .xz .zst .7z "
+    ".tar".split()
+)
+
+
+def _table_named(name: str) -> str | None:
+    """The record type a file or folder name starts with (``apprehensions_2017.xlsx``, ``registers.csv.gz``,
+    ``Registers/``: the longest such type, followed by anything but a letter), or None."""
+    lower = name.lower()
+    matches = [
+        t
+        for t in SCHEMAS
+        if lower.startswith(t) and (len(lower) == len(t) or not lower[len(t)].isalpha())
+    ]
+    return max(matches, key=len) if matches else None
+
+
+def _copy_of(path: Path, table: str) -> bool:
+    """Named as the table but for its format (``apprehensions.xlsx``, ``registers.csv.gz``, notes in
+    ``apprehensions.md``), not as a part of it (``apprehensions.to_kazakhstan.csv.gz``,
+    ``apprehensions_2017.xlsx``)."""
+    name = path.name.lower()
+    if not name.startswith(f"{table}."):
+        return False
+    suffixes = name[len(table) + 1 :].split(".")
+    return len(suffixes) == 1 or all(f".{x}" in _TABULAR for x in suffixes)
+
+
+def _holds_records(folder: Path) -> list[str]:
+    # the record-type files directly in a folder not named after one (``2017/apprehensions.csv``)
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:
+        return []
+    return [
+        p.name
+        for p in entries
+        if p.is_file() and not p.name.startswith(".") and _table_named(p.name) is not None
+    ]
+
+
+def _record_files(
+    folder: Path,
+) -> tuple[dict[str, list[Path]], list[Path], dict[str, list[Path]], list[tuple[Path, list[str]]]]:
+    """Record files by type, .csv/.parquet files whose name is no record type, files in another format or
+    folders named after a record type (``apprehension_totals.xlsx``, ``registers.csv.gz``,
+    ``apprehension_totals/`` holding a file per month, ``apprehensions_2017.xlsx``), by type, and folders
+    named after none that hold record files (``2017/`` with its ``apprehensions.csv``), with those files."""
     found: dict[str, list[Path]] = {}
     unknown: list[Path] = []
     other_format: dict[str, list[Path]] = {}
+    nested: list[tuple[Path, list[str]]] = []
     for p in sorted(folder.iterdir()):
         if p.name.startswith("."):
             continue
+        table = _table_named(p.name)
         if p.is_dir():  # ``registers/``, or ``registers.parquet/`` as Spark and Dask write it
-            base = p.name.split(".", 1)[0].lower()
-            if base in SCHEMAS:
-                other_format.setdefault(base, []).append(p)
+            if table is not None:
+                other_format.setdefault(table, []).append(p)
+            elif held := _holds_records(p):
+                nested.append((p, held))
             continue
         if not p.is_file():
             continue
         if p.suffix.lower() not in RECORD_SUFFIXES:
-            base = p.name.split(".", 1)[0].lower()
-            if base in SCHEMAS:
-                other_format.setdefault(base, []).append(p)
+            exact = p.name.split(".", 1)[0].lower() in SCHEMAS
+            tabular = any(x.lower() in _TABULAR for x in p.suffixes)
+            if table is not None and (exact or tabular):
+                other_format.setdefault(table, []).append(p)
             continue
         if p.stem in SCHEMAS:
             found.setdefault(p.stem, []).append(p)
         else:
             unknown.append(p)
-    return found, unknown, other_format
+    return found, unknown, other_format, nested
 
 
 def _other_format_batches(
-    display: str, found: dict[str, list[Path]], other_format: dict[str, list[Path]]
+    display: str,
+    found: dict[str, list[Path]],
+    other_format: dict[str, list[Path]],
+    nested: list[tuple[Path, list[str]]],
 ) -> list[_Batch]:
     """A table kept only in a format estim does not read, or in a folder of files, would be left out
     without a word: an optional one (monthly totals, registers) would then count as absent, and its
-    sections as having no data."""
-    return [
-        _single(
-            _join(display, p.name),
-            None,
-            None,
-            "unread_file",
-            (
-                f"this folder looks like the {name} table in several files, but estim reads one "
-                f"file per table and there is no {name}.csv or {name}.parquet: join the files into "
-                f"{name}.csv (one header) or one {name}.parquet, or move the folder out"
-                if p.is_dir()
-                else f"this looks like the {name} table, but estim reads record files only as .csv "
-                f"or .parquet and there is no {name}.csv or {name}.parquet: save it as {name}.csv "
-                "(UTF-8, comma-separated) or move it out of the folder"
-            ),
+    sections as having no data. Beside the table's own file, such a file or folder is part of the table
+    split in two (by year, by direction) or another copy of it, and its rows would be left out: refused as
+    well, and so is a folder of record files (``2017/``), which estim does not read."""
+    batches = []
+    for name, paths in other_format.items():
+        for p in paths:
+            if name in found and p.is_file() and _copy_of(p, name):
+                continue  # the spreadsheet the table was exported from, or the table compressed
+            if name in found:
+                own = found[name][0].name
+                message = (
+                    f"this looks like part of the {name} table (its rows split off by year, direction or "
+                    f"section) or another copy of it, but estim reads only {own} and would leave its rows "
+                    f"out: join them into {own} (one header), or move it out of the folder"
+                )
+            elif p.is_dir():
+                message = (
+                    f"this folder looks like the {name} table in several files, but estim reads one "
+                    f"file per table and there is no {name}.csv or {name}.parquet: join the files into "
+                    f"{name}.csv (one header) or one {name}.parquet, or move the folder out"
+                )
+            else:
+                message = (
+                    f"this looks like the {name} table, but estim reads record files only as .csv "
+                    f"or .parquet and there is no {name}.csv or {name}.parquet: save it as {name}.csv "
+                    "(UTF-8, comma-separated) or move it out of the folder"
+                )
+            batches.append(_single(_join(display, p.name), None, None, "unread_file", message))
+    for p, held in nested:
+        shown = ", ".join(held[:3]) + (", …" if len(held) > 3 else "")
+        batches.append(
+            _single(
+                _join(display, p.name),
+                None,
+                None,
+                "unread_file",
+                f"this folder holds record files ({shown}), but estim reads only the files directly in "
+                f"{display} and would leave their rows out: join them into the folder's own files (one "
+                "per table), or move the folder out",
+            )
         )
-        for name, paths in other_format.items()
-        if name not in found
-        for p in paths
-    ]
+    return batches
 
 
 def check_dataset(
@@ -126,7 +203,7 @@ def check_dataset(
     `display` is how the folder is named in messages (the path as the user gave it).
     """
     collector = _Collector(cap)
-    found, unknown, other_format = _record_files(folder)
+    found, unknown, other_format, nested = _record_files(folder)
     names = ", ".join(f"{n}.csv" for n in SCHEMAS)
     folder_batches = [
         _single(
@@ -138,7 +215,7 @@ def check_dataset(
         )
         for p in unknown
     ]
-    folder_batches.extend(_other_format_batches(display, found, other_format))
+    folder_batches.extend(_other_format_batches(display, found, other_format, nested))
     for name, schema in SCHEMAS.items():
         paths = found.get(name, [])
         if len(paths) > 1:

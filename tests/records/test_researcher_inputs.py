@@ -386,3 +386,49 @@ def test_summary_counts_a_reported_zero_as_zero(tmp_path):
     assert data_summary(records).at["kurgan", "apprehensions"] == 0
     records = load_records(write_dataset(tmp_path / "s"), key=KEY)
     assert data_summary(records).at["kurgan", "apprehensions"] == 6  # 4 + 2 + 0, by hand
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "apprehensions.to_kazakhstan.csv.gz",
+        "apprehensions_2017.xlsx",
+        "apprehensions-2017.csv.gz",
+        "apprehensions",
+        "apprehensions_2017",
+    ],
+)
+def test_part_of_a_table_beside_its_own_file_is_refused(tmp_path, name):
+    """The table split in two, by direction or year, with one part in apprehensions.csv: the other part was
+    left out without a word (46 % of the shipped apprehensions, `validate` ok), as only a table with no file
+    of its own was checked for one in another format or a folder."""
+    folder = write_dataset(tmp_path / "r")
+    data = ("\n".join(AP) + "\n").encode()
+    if "." in name:
+        (folder / name).write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    else:
+        (folder / name).mkdir()
+        (folder / name / "part-1.csv").write_bytes(data)
+    report = validate_path(folder)
+    assert where(report) == {(name, None, None, "unread_file")}
+    assert "part of the apprehensions table" in report.violations[0].message
+    assert "estim reads only apprehensions.csv" in report.violations[0].message
+
+
+def test_a_folder_of_record_files_is_refused_and_notes_are_not(tmp_path):
+    """2017/apprehensions.csv was skipped; a folder of other things, and notes named after a table
+    (apprehensions.md), are no records."""
+    folder = write_dataset(tmp_path / "r")
+    (folder / "2017").mkdir()
+    (folder / "2017" / "apprehensions.csv").write_text("\n".join(AP) + "\n")
+    report = validate_path(folder)
+    assert where(report) == {("2017", None, None, "unread_file")}
+    assert "this folder holds record files (apprehensions.csv)" in report.violations[0].message
+    clean = write_dataset(tmp_path / "clean")
+    (clean / "notes").mkdir()
+    (clean / "notes" / "sources.txt").write_text("where the files came from\n")
+    (clean / "apprehensions.md").write_text("# how the apprehensions were exported\n")
+    (clean / "registers_map.png").write_bytes(b"\x89PNG")
+    # the table compressed beside it: a copy, as a spreadsheet it was exported from is
+    (clean / "apprehensions.csv.gz").write_bytes(gzip.compress(("\n".join(AP) + "\n").encode()))
+    assert validate_path(clean).ok
