@@ -11,9 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from estim.records.cells import LOOKALIKES, _Checked
+from estim.records.keys import Keys, distinct_keys, key_spelling_batches, no_linkage_batches
 from estim.records.read import RawTable, read_table
 from estim.records.report import ValidationReport, _Batch, _Collector, _single
 from estim.records.schemas import SCHEMAS
@@ -257,7 +256,7 @@ def check_dataset(
     recorded: set[str] = set()
     pairs: dict[str, tuple[dict[tuple[str, int], int], RawTable]] = {}
     wanted_pairs = all(t in found for t, _, _ in _DOUBLE_COUNT)
-    person_keys: dict[str, _Keys] = {}
+    person_keys: dict[str, Keys] = {}
     todo = [(name, p) for name in SCHEMAS for p in found.get(name, [])]
     for name, path in _progress(todo, progress):
         schema = SCHEMAS[name]
@@ -277,7 +276,7 @@ def check_dataset(
                     result.batches.extend(_double_count_batches(pairs))
         for column in schema.personal:
             if name not in person_keys and column in result.columns:
-                person_keys[name] = _distinct_keys(raw, result.columns[column], column)
+                person_keys[name] = distinct_keys(raw, result.columns[column], column)
         if name == _COPIES[0] and not result.batches:
             copied = _copied_rows_warning(result)
             if copied:
@@ -287,7 +286,10 @@ def check_dataset(
             # Only while everything is valid: otherwise loading fails and the tables are not needed.
             frames[name] = _typed_frame(raw, schema, result.columns, key)
         del result, raw
-    collector.add(_key_spelling_batches(list(person_keys.values())))
+    collector.add(key_spelling_batches(list(person_keys.values())))
+    collector.add(
+        no_linkage_batches(person_keys.get("apprehensions"), person_keys.get("registers"))
+    )
     report = ValidationReport(collector.listed, collector.total, files, rows)
     return DatasetCheck(report, frames)
 
@@ -427,164 +429,3 @@ def _copied_rows_warning(result: _TableResult) -> str | None:
         "afresh, remove the copies: each is read as a further apprehension of its person, raising the "
         "re-apprehension rate"
     )
-
-
-# ------------------------------------------------------------------------------------------ person keys
-
-
-@dataclass
-class _Keys:
-    """The distinct valid person keys of one file, with the row each first appears on."""
-
-    file: str
-    column: str
-    values: pa.Array
-    rows: np.ndarray
-    word: str
-
-
-def _distinct_keys(raw: RawTable, checked: _Checked, column: str) -> _Keys:
-    if checked.uniques is None or checked.codes is None or checked.unique_ok is None:
-        return _Keys(raw.file, column, pa.array([], pa.string()), np.zeros(0, np.int64), "line")
-    rows = np.flatnonzero(checked.codes >= 0)
-    codes = checked.codes[rows]
-    if checked.ordered:  # codes numbered in order of first appearance: one pass
-        first = np.flatnonzero(_first_occurrences(codes))
-        present = codes[first]
-    else:
-        present, first = np.unique(codes, return_index=True)
-    first = rows[first]
-    keep = checked.unique_ok[present]
-    return _Keys(
-        raw.file,
-        column,
-        checked.uniques.take(pa.array(present[keep])),
-        _labels(raw, first[keep]),
-        _row_word(raw),
-    )
-
-
-_KEY_RULES = {
-    "key_case": "in other letter case",
-    "key_number": (
-        "written as another number (leading zeros dropped or added, as a spreadsheet does to a "
-        "column of numbers, or a decimal point such as 123.0)"
-    ),
-    "key_unicode": (
-        "written with other Unicode characters that look the same (another Unicode normal form, "
-        "full-width digits, an invisible character)"
-    ),
-    "key_separator": (
-        "written with other spaces or dashes inside (as 4507 123456, 4507-123456 and 4507123456 "
-        "are one passport number)"
-    ),
-    "key_script": (
-        "written with Cyrillic letters that look like Latin ones, or the other way round (Р, К, С, О "
-        "for P, K, C, O: a keyboard switched to the Russian or Kazakh layout)"
-    ),
-}
-"""Rules for person keys that are one key spelled two ways, and how the second differs from the first,
-in the order they are told apart (`_key_rules`)."""
-
-_SEPARATORS = r"[\s\p{Z}\p{Pd}]+"
-"""Spaces and dashes inside a key (after NFKC, which makes a no-break space a space)."""
-
-
-def _fold(values: pa.Array, *, script: bool = True, separators: bool = True) -> pa.Array:
-    """Person keys with the differences of `_KEY_RULES` taken out: Unicode compatibility form (NFKC)
-    without invisible format characters, Cyrillic letters that look like Latin ones as those
-    (`LOOKALIKES`), lower case, no spaces or dashes inside, and an all-digit key as its number (``007``
-    and ``7.0`` are ``7``). `script` and `separators` keep the letters and the separators as written."""
-    folded = pc.replace_substring_regex(pc.utf8_normalize(values, form="NFKC"), r"\p{Cf}", "")
-    if script and pc.all(pc.string_is_ascii(folded)).as_py() is False:
-        for cyrillic, latin in LOOKALIKES.items():
-            folded = pc.replace_substring(folded, cyrillic, latin)
-    folded = pc.utf8_lower(folded)
-    if separators:
-        folded = pc.replace_substring_regex(folded, _SEPARATORS, "")
-    return _as_number(folded)
-
-
-def _as_number(values: pa.Array) -> pa.Array:
-    return pc.replace_substring_regex(values, r"^0*([0-9]+)(?:\.0+)?$", r"\1")
-
-
-def _key_rules(first: pa.Array, later: pa.Array) -> np.ndarray:
-    """Which of `_KEY_RULES` tells each pair of keys with the same `_fold` apart: the first difference
-    in the order of `_KEY_RULES` that accounts for it."""
-
-    def same(a: pa.Array, b: pa.Array) -> np.ndarray:
-        return pc.equal(a, b).to_numpy(zero_copy_only=False).astype(bool)
-
-    case = same(pc.utf8_lower(first), pc.utf8_lower(later))
-    number = same(_as_number(first), _as_number(later))
-    plain = {"script": False, "separators": False}
-    unicode = same(_fold(first, **plain), _fold(later, **plain))
-    spaced = same(_fold(first, script=False), _fold(later, script=False))
-    return np.select(
-        [case, number, unicode, spaced],
-        ["key_case", "key_number", "key_unicode", "key_separator"],
-        "key_script",
-    )
-
-
-def _key_spelling_batches(tables: list[_Keys]) -> list[_Batch]:
-    """Person keys that are one key spelled two ways, within a file or between the apprehensions and the
-    registers: in other letter case (``PK12ab`` and ``pk12AB``, rule ``key_case``), as another number
-    (``00123``, ``123`` and ``123.0``, rule ``key_number``: a spreadsheet drops the leading zeros of a
-    column it takes for numbers, pandas writes a column of whole numbers with a gap as ``123.0``), in
-    other Unicode characters that look the same (composed and decomposed ``Й``, full-width digits, a
-    zero-width space inside, rule ``key_unicode``), with other spaces or dashes inside (``4507 123456``
-    and ``4507123456``, rule ``key_separator``) or with Cyrillic letters that look like Latin ones
-    (``РК123`` typed on a Russian keyboard layout for ``PK123``, rule ``key_script``). Read as two
-    people, they would split one person's apprehensions (fewer repeats, a lower re-apprehension rate)
-    and break the link to the registers, biasing every estimate without a sign. Refused, naming both
-    rows (never the keys: personal data)."""
-    if not tables or sum(len(t.values) for t in tables) == 0:
-        return []
-    every = pa.chunked_array([t.values for t in tables], pa.string())
-    if len(pc.unique(_fold(every))) == len(pc.unique(every)):
-        return []  # the usual case, found by hash passes in Arrow
-    frame = pd.DataFrame(
-        {
-            "key": np.concatenate([t.values.to_numpy(zero_copy_only=False) for t in tables]),
-            "table": np.repeat(np.arange(len(tables)), [len(t.values) for t in tables]),
-            "row": np.concatenate([t.rows for t in tables]),
-        }
-    )
-    frame["folded"] = _fold(pa.array(frame["key"], pa.string())).to_numpy(zero_copy_only=False)
-    # the same key in two files is one person: fine
-    frame = frame.sort_values(["table", "row"], kind="stable").drop_duplicates("key")
-    repeat = frame.duplicated("folded")  # another spelling of a key seen before
-    if not repeat.any():
-        return []
-    first = frame[~repeat].set_index("folded")
-    later = frame[repeat].copy()
-    firsts = first.loc[later["folded"].to_numpy()]
-    later["rule"] = _key_rules(
-        pa.array(firsts["key"].tolist(), pa.string()), pa.array(later["key"].tolist(), pa.string())
-    )
-    later["where"] = [
-        f"{tables[int(ft)].word} {int(fr)}"
-        + ("" if int(ft) == int(t) else f" of {tables[int(ft)].file}")
-        for ft, fr, t in zip(firsts["table"], firsts["row"], later["table"], strict=True)
-    ]
-    out = []
-    for (t, rule), part in later.groupby(["table", "rule"], sort=True):
-        keys = tables[int(t)]
-        where, how = list(part["where"]), _KEY_RULES[str(rule)]
-        out.append(
-            _Batch(
-                keys.file,
-                str(rule),
-                keys.column,
-                part["row"].to_numpy(np.int64),
-                np.arange(len(part)),
-                lambda k, where=where, how=how: (
-                    f"the person key (not shown: personal data) is the one on {where[k]} {how}; "
-                    "keys are compared exactly, so these would be two people: write one person's key "
-                    "the same way everywhere"
-                ),
-            )
-        )
-    return out

@@ -12,7 +12,8 @@ month) must not be counted both in ``apprehensions`` (one row per apprehension) 
 between files: in other letter case (rule ``key_case``), as another number (``00123``, ``123``, ``123.0``:
 rule ``key_number``), in other Unicode characters that look the same (rule ``key_unicode``), with other
 spaces or dashes inside (rule ``key_separator``) or with Cyrillic letters that look like Latin ones (rule
-``key_script``); and a file or a folder named after a record type that estim does not read, with no
+``key_script``), and registers of at least 200 people may not share no key with as many apprehended
+(rule ``no_linkage``: the files key people differently); and a file or a folder named after a record type that estim does not read, with no
 readable file of that type, or beside it a part of the table (``apprehensions_2017.xlsx``) or a folder of
 record files, is rule ``unread_file``. Reading refuses files that are not UTF-8 text and
 quoted cells that run over lines without ending where a cell ends (rule ``unclosed_quote``).
