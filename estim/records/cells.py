@@ -102,7 +102,7 @@ def _check_column(arr: pa.ChunkedArray, col: Column, today: np.datetime64) -> _C
 
 _FLOAT_IDS = (
     "the column holds floating-point numbers, some with a fraction or too large to be held exactly "
-    "(above 2^53): ids are text; store the column as text (pandas makes a column of whole numbers with "
+    "(above 2^53, or 2^24 in 32-bit floats): ids are text; store the column as text (pandas makes a column of whole numbers with "
     "a gap floating-point)"
 )
 
@@ -111,9 +111,16 @@ def _whole_numbers(arr: pa.ChunkedArray) -> pa.ChunkedArray | None:
     """A Parquet id column stored as floating-point numbers (pandas turns whole numbers with a gap into
     floats), as the text of the whole numbers (``123456789012``, as an integer column or a CSV file writes
     it, not Arrow's ``1.23456789012e+11``); None when some value is not a whole number held exactly."""
+    # whole numbers a float holds exactly: 2^53 in float64, only 2^24 in float32 (7527527091 is stored as
+    # 7527526912: two people's keys become one)
+    exact = (
+        2.0 ** {16: 11, 32: 24}.get(arr.type.bit_width, 53)
+        if pa.types.is_floating(arr.type)
+        else 2.0**53
+    )
     f = _to_numpy(arr.cast(pa.float64())).astype(np.float64)
     known = ~np.isnan(f)
-    if not (np.isfinite(f[known]).all() and (np.abs(f[known]) < 2.0**53).all()):
+    if not (np.isfinite(f[known]).all() and (np.abs(f[known]) < exact).all()):
         return None
     if (np.floor(f[known]) != f[known]).any():
         return None

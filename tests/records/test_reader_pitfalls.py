@@ -162,6 +162,20 @@ def test_float_keys_that_are_not_whole_numbers_held_exactly_are_refused(tmp_path
     assert "floating-point" in report.violations[0].message
 
 
+def test_keys_stored_as_32_bit_floats_beyond_their_exact_range_are_refused(tmp_path):
+    """float32 holds whole numbers exactly only to 2^24: 7527527091 was stored as 7527526912, merging people
+    (17,730 apprehended people in orenburg became 17,720), and passed as whole numbers."""
+    folder = write_dataset(tmp_path / "r", apprehensions=None)
+    keys = pa.array([7527527091.0, 7527527100.0, 7527527091.0, 12.0], pa.float32())
+    _parquet_apprehensions(folder, person_key=keys)
+    report = validate_path(folder)
+    assert where(report) == {("apprehensions.parquet", None, "person_key", "type")}
+    assert "2^24 in 32-bit floats" in report.violations[0].message
+    # small keys are held exactly in float32 too
+    _parquet_apprehensions(folder, person_key=pa.array([11.0, 12.0, 11.0, 13.0], pa.float32()))
+    assert validate_path(folder).ok
+
+
 # --------------------------------------------------------------------------------- 2. dates and times
 
 
