@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from estim.records.cells import _Checked
 from estim.records.keys import Keys, distinct_keys, key_spelling_batches, no_linkage_batches
 from estim.records.read import RawTable, read_table
 from estim.records.report import ValidationReport, _Batch, _Collector, _single
@@ -42,6 +43,10 @@ _COPY_SHARE, _COPY_MIN = 0.2, 10
 """A section-month whose rows repeat an earlier row in every column but the id this often (a fifth of its
 rows, and at least 10 of them) is warned about: a person caught twice in a day makes such rows, but the
 synthetic data has at most 5 % of a section-month (2 rows of 42), and two joined exports of a month 50 %."""
+
+_DAY_COPY_ROWS, _DAY_COPY_SHARE, _DAY_COPY_DAYS = 4, 0.4, 3
+"""… and so are copies piled on a few days (`_copied_days_warning`): a section-day of 4 or more rows, 40 % of
+them repeats, on 3 or more days (the shipped records have none such day; exports overlapping by a day, 264)."""
 
 
 # ---------------------------------------------------------------------------------------------- folders
@@ -359,6 +364,48 @@ def _double_count_batches(
     ]
 
 
+def _copied_days_warning(
+    raw: RawTable, section: _Checked, date: _Checked, is_first: np.ndarray, id_column: str
+) -> str | None:
+    """Copies that pile up on a few days rather than in a month: section-days of at least `_DAY_COPY_ROWS`
+    apprehensions, `_DAY_COPY_SHARE` of them repeating an earlier one in every column but the id, on at
+    least `_DAY_COPY_DAYS` days with `_COPY_MIN` such rows in all. Monthly exports that overlap by a day (cut
+    from the first of a month to the first of the next) copy every first of the month: 2,026 rows on 264
+    section-days of the shipped records, which have no such day."""
+    assert isinstance(date.typed, np.ndarray) and section.codes is not None
+    day = date.typed.astype("datetime64[D]").astype(np.int64)
+    cell, cells = pd.factorize(section.codes.astype(np.int64) * (1 << 32) + (day + (1 << 31)))
+    rows = np.bincount(cell, minlength=len(cells))
+    repeats = np.bincount(cell, weights=~is_first, minlength=len(cells)).astype(np.int64)
+    flagged = np.flatnonzero(
+        (rows >= _DAY_COPY_ROWS) & (repeats >= 2) & (repeats >= _DAY_COPY_SHARE * rows)
+    )
+    if flagged.size < _DAY_COPY_DAYS or repeats[flagged].sum() < _COPY_MIN:
+        return None
+    first_row = np.flatnonzero(
+        _first_occurrences(cell)
+    )  # cells are numbered in order of appearance
+    days = day[first_row[flagged]].astype("datetime64[D]")
+    of_month = pd.Series(pd.DatetimeIndex(days).day).value_counts()
+    worst = flagged[np.argmax(repeats[flagged] / rows[flagged])]
+    assert section.uniques is not None
+    name = section.uniques[int(section.codes[first_row[worst]])].as_py()
+    when = np.datetime64(int(day[first_row[worst]]), "D")
+    most = (
+        f"; {int(of_month.iloc[0]):,} of them fall on day {int(of_month.index[0])} of a month"
+        if of_month.iloc[0] >= 0.5 * flagged.size
+        else ""
+    )
+    return (
+        f"{raw.file}: on {flagged.size:,} section-days, {_DAY_COPY_SHARE:.0%} or more of the apprehensions "
+        f"repeat an earlier one in every column but {id_column} ({int(repeats[flagged].sum()):,} rows in "
+        f"all; {name} on {when}: {int(repeats[worst]):,} of {int(rows[worst]):,}){most}. A person caught "
+        "twice in a day writes such rows, but rarely on so many days; if exports that overlap by a day were "
+        "joined and numbered afresh, remove the copies: each is read as a further apprehension of its "
+        "person, raising the re-apprehension rate"
+    )
+
+
 def _copied_rows_warning(result: _TableResult) -> str | None:
     """A warning when, in some section-month, many apprehensions repeat an earlier one in every column but
     `apprehension_id` (see `_COPY_SHARE`), or None.
@@ -405,7 +452,7 @@ def _copied_rows_warning(result: _TableResult) -> str | None:
     repeats = np.bincount(cell, weights=~is_first, minlength=len(cells)).astype(np.int64)
     flagged = np.flatnonzero((repeats >= _COPY_MIN) & (repeats >= _COPY_SHARE * rows))
     if flagged.size == 0:
-        return None
+        return _copied_days_warning(raw, section, date, is_first, id_column)
     worst = flagged[np.argmax(repeats[flagged] / rows[flagged])]
     repeated = np.flatnonzero(~is_first & (cell == worst))
     first_of = subset[np.flatnonzero(firsts)[combined[position[repeated]]]]

@@ -11,6 +11,7 @@ PK0000000001), A2 (omsk, PK0000000002), A3 (omsk, PK0000000001) and A4 (orenburg
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import unicodedata
 from pathlib import Path
 
@@ -305,6 +306,25 @@ def test_the_synthetic_data_gives_no_copied_rows_warning(recwarn):
     """Its 509 same-day repeats are at most 2 rows of a section-month (5 %)."""
     assert validate_path(paths.SYNTHETIC_DIR).ok
     assert not [w for w in recwarn if "repeat an earlier one" in str(w.message)]
+
+
+def test_monthly_exports_overlapping_by_a_day_are_read_with_a_warning(tmp_path):
+    """Each month's export ran to the first of the next (SQL's BETWEEN), then all were joined and numbered
+    afresh: 2,026 apprehensions on the first of a month counted twice, the re-apprehension rate up from
+    0.456 to 0.474 in orenburg, and no word, as no section-month reached a fifth of copies."""
+    folder = tmp_path / "r"
+    shutil.copytree(paths.SYNTHETIC_DIR, folder, ignore=shutil.ignore_patterns("truth.nc"))
+    table = pd.read_csv(folder / "apprehensions.csv", dtype=str, keep_default_na=False)
+    date = pd.to_datetime(table["date"])
+    first_of_next = (date.dt.day == 1) & (date > date.min())
+    joined = pd.concat([table, table[first_of_next]], ignore_index=True)
+    joined = joined.sort_values("date", kind="stable").reset_index(drop=True)
+    joined["apprehension_id"] = [f"AP{i + 1:07d}" for i in range(len(joined))]
+    joined.to_csv(folder / "apprehensions.csv", index=False)
+    with pytest.warns(
+        UserWarning, match=r"on \d+ section-days, 40% or more .* fall on day 1 of a month"
+    ):
+        assert validate_path(folder).ok
 
 
 # ------------------------------------------------------------------ 4. spaces, invisible characters, Unicode
