@@ -301,11 +301,10 @@ def _or_none(x: float) -> Number:
 
 def sensitivity(ctx: Context) -> list[Path]:
     """The border estimate's sensitivity to its priors and assumptions: the whole border's unobserved crossings
-    per year under the spec and under each variant of `estim sensitivity` (the prior of the apprehension
-    probability widened and shifted; the retry probability r fixed, given a strong prior or no prior
-    probability of r = 1; a person-level frailty), with the implied mean apprehension probability and r's
-    posterior median, and the predictive checks each fails. Older inputs without ``options``, ``retry`` or
-    ``checks_failed`` give none, NaN and "–"."""
+    per year under the spec and each variant of `estim sensitivity` (hazard priors; r fixed, given a strong
+    prior or no atom at 1; a frailty), with the mean apprehension probability, r's posterior median, the
+    predictive checks each fails and the variants that fail the gate. Older inputs without ``options``,
+    ``retry`` or ``checks_failed`` give none, NaN and "–"."""
     source = _require(
         ctx.paper / "inputs" / "sensitivity.json",
         "./run estim sensitivity models/border.toml --format json --out paper/inputs/sensitivity.json",
@@ -342,6 +341,9 @@ def sensitivity(ctx: Context) -> list[Path]:
     numbers: dict[str, Any] = {
         "variants": Number(len(table), "deterministic"),
         "gate_passed": Number(len(passed), "deterministic"),
+        "gate_failed": Number(
+            ", ".join(table.loc[~table["gate_passed"], "variant"]) or NONE, "deterministic"
+        ),
         "max_abs_shift": Number(
             float(100 * passed["shift"].abs().max()), "deterministic", unit="%"
         ),
