@@ -38,9 +38,11 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> floa
 )
 @click.option(
     "--measures",
-    default="all",
+    multiple=True,
+    default=("all",),
     show_default=True,
-    help="Comma-separated measure names (models/measures/NAME.toml) or spec paths, or 'all'.",
+    help="Comma-separated measure names (models/measures/NAME.toml) or spec paths, or 'all'; given "
+    "twice, the lists are joined.",
 )
 @click.option(
     "--horizon", type=click.IntRange(1, 240), default=36, show_default=True, help="Months."
@@ -120,7 +122,7 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> floa
 )
 def forecast_cmd(
     fit_path: Path,
-    measures: str,
+    measures: tuple[str, ...],
     horizon: int,
     start: str | None,
     draws: int,
@@ -175,7 +177,8 @@ def forecast_cmd(
             "(the printed tables are by section only)",
             ctx=click.get_current_context(),
         )
-    specs = read_measures(measures)  # bad names fail before the slow work
+    # each --measures given is read (click would keep only the last of a plain option: one measure dropped)
+    specs = read_measures(",".join(measures))  # bad names fail before the slow work
     if out is not None:
         from estim.measures.store import check_out
 
@@ -247,7 +250,7 @@ def forecast_cmd(
         click.echo(f"wrote {figure} and {heatmap}", err=True)
     effect_table = effects_table(specs, prob)  # what the forecast read: M at full strength
     if fmt == "json":
-        click.echo(forecast_json(fc, table, analogue_table, effect_table))
+        click.echo(forecast_json(fc, table, analogue_table, effect_table, prob))
         return
     click.echo(format_forecast(fc, table, prob))
     click.echo("")

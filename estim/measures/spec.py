@@ -46,6 +46,7 @@ import numpy as np
 import scipy.stats
 
 from estim.errors import EstimInputError
+from estim.measures.plausible import check_plausible
 from estim.paths import REPO_ROOT
 from estim.priors import Prior
 from estim.records.schemas import CATEGORIES, POLICY_KINDS, SECTIONS
@@ -61,19 +62,6 @@ _UNBOUNDED_LAWS = ("Normal", "StudentT")
 # Laws whose support includes its finite ends (a share of 0 or 1 is meaningful); for the others (LogNormal,
 # Gamma, …) a finite end, such as a multiplier of 0, is outside the support.
 _CLOSED_LAWS = ("Beta", "Uniform")
-# A measure's full-strength multiplier whose prior puts more than 5 % above this is refused: no border measure
-# in docs/sources.md multiplies journeys, detection hazards or waits ten-fold, while a percent written as a
-# multiplier (20 for ±20 %) or a log-scale value (LogNormal mu = 20) lands there.
-MULTIPLIER_CEILING = 10.0
-# A LogNormal multiplier whose median (exp mu) is below this is refused: mu is log M, and mu = -20 written for
-# "−20 %" is a median of 2e-9 (every journey gone). A measure meant to remove (nearly) all of its target is
-# written with "1 - value" and a share near 1, or a Uniform near 0.
-LOGNORMAL_MEDIAN_FLOOR = 0.01
-# The laws of a multiplier itself (support [0, inf)) the floor applies to: a Gamma of shape < 1 has its median
-# far below its mean (the "vague" Gamma(0.01, 0.01), mean 1, forecast −49 % crossings with P(red.) 0.96 on the
-# shipped fit from a labour-migrant effect meant to be centred on no change). A Beta or Uniform near 0 is how
-# a measure removing nearly all of its target is written, and stays allowed.
-_FLOORED_LAWS = ("LogNormal", "Gamma", "HalfNormal")
 # A lag or ramp longer than this many months (the farthest a forecast reaches beyond the data, the --horizon
 # cap of `estim.measures.forecast`) is refused: the measure could never act, or never reach full strength, in
 # any forecast; what lands there is days or weeks written as months (365), and a huge one overflowed the
@@ -203,37 +191,7 @@ class EffectSpec:
                 "than 100 %); the prior of a reduction must lie in (-inf, 1] (e.g. a Beta share, or a "
                 "Uniform with upper <= 1)"
             )
-        self._check_plausible(law, refuse)
-
-    def _check_plausible(self, law: str, refuse: Any) -> None:
-        """Refuse a prior whose multiplier lies where a percent or a log-scale number written in its place puts
-        it (`MULTIPLIER_CEILING`, `LOGNORMAL_MEDIAN_FLOOR`), saying what a multiplier is."""
-        m05, m50, m95 = np.sort(self.multiplier_of(self.quantiles([0.05, 0.5, 0.95])))
-        unit = (
-            "a multiplier is the factor at full strength, not a percent: a change of p % is M = 1 + p/100 "
-            "(a 20 % cut: 0.8; 20 % more: 1.2)"
-        )
-        if self.prior.distribution == "LogNormal":
-            unit += "; a LogNormal's mu is log M (a 20 % cut: mu = log 0.8 = -0.223) and sigma its spread"
-        if m95 > MULTIPLIER_CEILING:
-            refuse(
-                f"the prior {law} gives {self.target} a multiplier M with median {m50:.3g} and 90 % interval "
-                f"{m05:.3g} to {m95:.3g}, above {MULTIPLIER_CEILING:g} (a ten-fold rise) with probability "
-                f"over 5 %: no measure's effect lies there; {unit}"
-            )
-        if self.prior.distribution in _FLOORED_LAWS and m50 < LOGNORMAL_MEDIAN_FLOOR:
-            said = "exp(mu) = " if self.prior.distribution == "LogNormal" else ""
-            if self.prior.distribution == "Gamma":  # a "vague" Gamma(ε, ε) has mean 1 and median ~0
-                unit += (
-                    "; a Gamma with alpha < 1 piles its mass at 0 whatever its mean (Gamma(0.01, 0.01), a "
-                    "'vague' prior of mean 1, has median 4.5e-29: every journey gone); a wide prior centred "
-                    "on no change is a LogNormal(mu = 0, sigma)"
-                )
-            refuse(
-                f"the prior {law} gives {self.target} a median multiplier M = {said}{m50:.3g}, a "
-                f"reduction of {100 * (1 - m50):.1f} %, below {LOGNORMAL_MEDIAN_FLOOR:g}; {unit}. A "
-                'measure meant to remove nearly all of it: multiplier = "1 - value" with a share near 1'
-            )
+        check_plausible(self, law, refuse)
 
     def value_range(self) -> tuple[float, float, bool]:
         """The effect sizes this effect may take: (low, high, ends included), the support of its prior (a Beta
@@ -409,9 +367,13 @@ def read_measures(names: str | Sequence[str]) -> list[MeasureSpec]:
             f"--measures {given!r}: no measure given; give "
             f"comma-separated names ({known}), paths to .toml specs, or 'all'"
         )
-    seen = [s.name for s in specs]
+    # names compared in any letter case: Coordination beside coordination is the measure twice, and the tables'
+    # abbreviations (C, C) could not tell them apart
+    seen = [s.name.casefold() for s in specs]
     for name in dict.fromkeys(n for n in seen if seen.count(n) > 1):
-        paths = [s.path for s in specs if s.name == name]
+        same = [s for s in specs if s.name.casefold() == name]
+        cased = len({s.name for s in same}) > 1  # then say which is which
+        paths = [f"{s.name!r} in {s.path}" if cased else s.path for s in same]
         raise EstimInputError(
             f"measure {name!r} is given {len(paths)} times ({', '.join(paths)}): a forecast takes each "
             "measure once (its scenarios combine them); give it once, or give the other spec another name"
@@ -491,6 +453,20 @@ def parse_measure(
             f"displacement = {displacement!r}: it moves journeys that a journeys effect prevents, and this "
             f"measure has none (targets: {', '.join(sorted({e.target for e in effects}))}), so it would be "
             "ignored; set displacement = 0 or remove it"
+        )
+    treated = {SECTIONS.index(s) for s in sections}
+    if displacement > 0 and not any(
+        i + d not in treated for i in treated for d in (-1, 1) if 0 <= i + d < len(SECTIONS)
+    ):
+        covered = (
+            "every section" if len(treated) == len(SECTIONS) else f"sections {', '.join(sections)}"
+        )
+        fail(
+            f"displacement = {displacement!r}: it moves the journeys the measure prevents in a section to the "
+            "neighbouring sections along the border, where they are not prevented again; this measure covers "
+            f"{covered}, none with a neighbour it does not cover, so displacement would only give back a share "
+            f"{displacement!r} of what it prevents, a weaker effect rather than a move. Restrict sections, or "
+            "set displacement = 0 and put the weaker effect in the prior"
         )
     return MeasureSpec(
         name=name,

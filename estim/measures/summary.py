@@ -95,7 +95,7 @@ def _pct(x: float) -> str:
 def format_forecast(fc: xr.Dataset, table: pd.DataFrame, prob: float = 0.9) -> str:
     """The scenario table a researcher reads: the whole border first (both quantities), then the % change of
     the unobserved crossings per section and scenario, each column explained."""
-    level = f"{round(100 * prob)} %"
+    level = f"{round(100 * prob, 1):g} %"  # 99.9 %, not "100 %"
     synthetic = is_synthetic({"data_synthetic": fc.attrs.get("synthetic", "false")})
     start = str(fc.attrs.get("start"))
     months = fc.sizes["month"]
@@ -228,11 +228,15 @@ def forecast_json(
     table: pd.DataFrame,
     analogue_table: pd.DataFrame | None,
     effect_table: pd.DataFrame | None = None,
+    prob: float = 0.9,
 ) -> str:
-    """The forecast's table (and the analogues, and each effect at full strength) with its provenance, as
-    JSON."""
+    """The forecast's table (and the analogues, and each effect at full strength) with its provenance, the
+    probability of its central intervals (``prob``: the `_lower`/`_upper` columns) and the notes the text
+    prints on them (too few draws for the interval), as JSON."""
     out: dict[str, Any] = {
         "attrs": {k: (v.item() if hasattr(v, "item") else v) for k, v in fc.attrs.items()},
+        "interval_prob": prob,
+        "notes": _few_draws_line(fc.sizes["draw"], prob, fc.attrs.get("fit_draws")),
         "changes": json.loads(table.to_json(orient="records")),
     }
     if effect_table is not None:
