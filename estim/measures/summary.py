@@ -276,6 +276,7 @@ def analogues(
                 "prior_median": prior[1],
                 "prior_upper": prior[2],
             }
+            before = len(rows)
             if e.target == "journeys" and e.analogue in events and theta is not None:
                 for c in e.categories:
                     if c not in theta["journey_category"].values:
@@ -294,7 +295,8 @@ def analogues(
                             "data_upper": hi,
                         }
                     )
-                continue
+                if len(rows) > before:
+                    continue
             if e.target == "wait" and "bypass_eta1" in posterior:
                 draws = posterior["bypass_eta1"].values.ravel()
                 lo, med, hi = np.quantile(draws, q)
@@ -307,7 +309,11 @@ def analogues(
                         "data_upper": hi,
                     }
                 )
-                ratio, event = _wait_ratio(data)
+                ratio, event = _wait_ratio(data, e.analogue)
+                if ratio is None and e.analogue is not None:
+                    rows.append(
+                        _none_row(base, f"observed: no year of waits either side of {e.analogue}")
+                    )
                 if ratio is not None:
                     rows.append(
                         base
@@ -320,21 +326,25 @@ def analogues(
                         }
                     )
                 continue
-            rows.append(
-                base
-                | {
-                    "analogue": "none in the data (prior only)",
-                    "data_lower": np.nan,
-                    "data_median": np.nan,
-                    "data_upper": np.nan,
-                }
-            )
+            # an analogue named but without an estimate for these categories (bypassers have no θ): said so
+            missing = f"{e.analogue}: no estimate for these journeys; " if e.analogue else ""
+            rows.append(_none_row(base, f"{missing}none in the data (prior only)"))
     return pd.DataFrame(rows)
 
 
-def _wait_ratio(data: xr.Dataset) -> tuple[float | None, str]:
-    """Foreign-crossing-weighted mean land wait over the whole border in the 12 months after the latest policy
-    event with a year of data either side, over the 12 months before it."""
+def _none_row(base: dict[str, Any], analogue: str) -> dict[str, Any]:
+    return base | {
+        "analogue": analogue,
+        "data_lower": np.nan,
+        "data_median": np.nan,
+        "data_upper": np.nan,
+    }
+
+
+def _wait_ratio(data: xr.Dataset, analogue: str | None = None) -> tuple[float | None, str]:
+    """Foreign-crossing-weighted mean land wait over the whole border in the 12 months after a policy event
+    with a year of data either side (``analogue``, the effect's own; or else the latest), over the 12 months
+    before it."""
     if "event_start" not in data.coords:
         return None, ""
     months = data["month"].values.astype("datetime64[M]")
@@ -345,6 +355,8 @@ def _wait_ratio(data: xr.Dataset) -> tuple[float | None, str]:
         key=lambda x: x[1],
         reverse=True,
     ):
+        if analogue is not None and str(event) != analogue:
+            continue
         m = np.datetime64(start, "M")
         before = (months >= m - np.timedelta64(12, "M")) & (months < m)
         after = (months > m) & (months <= m + np.timedelta64(12, "M"))
@@ -357,7 +369,7 @@ def _wait_ratio(data: xr.Dataset) -> tuple[float | None, str]:
 
 def format_analogues(table: pd.DataFrame, prob: float = 0.9) -> str:
     """The priors beside the data, one line per row of `analogues`."""
-    level = f"{round(100 * prob)} %"
+    level = f"{round(100 * prob, 1):g} %"
     lines = [
         f"Each measure's prior beside what the fitted data say about its in-sample analogue: median [{level}]",
         f"  {'measure.effect':<28} {'prior':<34} {'prior median [interval]':>24}   "

@@ -114,3 +114,35 @@ def test_measures_given_twice_are_joined_and_json_says_its_interval(fit_path):
     assert any("Few draws: 10 draws" in note for note in out["notes"])
     wide = CliRunner().invoke(cli, [*args, "--measures", "permits", "--prob", "0.5"])
     assert json.loads(wide.output[wide.output.index("{") :])["interval_prob"] == 0.5
+
+
+def test_analogues_follow_the_effect_s_own_event_and_name_one_without_an_estimate(
+    shipped_data, true_posterior
+):
+    # the wait effect's own analogue was ignored (the latest event's waits shown), and a bypasser journeys
+    # effect naming an event got no row at all
+    from estim.measures.summary import analogues
+
+    wait = {
+        "name": "w",
+        "target": "wait",
+        "multiplier": "1 - value",
+        "prior": {"distribution": "Beta", "alpha": 2.0, "beta": 3.0},
+        "analogue": "border_residents_agreement",
+    }
+    bypass = {
+        "name": "byp",
+        "target": "journeys",
+        "categories": ["bypasser"],
+        "multiplier": "value",
+        "prior": {"distribution": "LogNormal", "mu": -0.1, "sigma": 0.1},
+        "analogue": "customs_union",
+    }
+    spec = parse_measure({"name": "m", "start": "2018-01", "effects": [wait, bypass]})
+    table = analogues([spec], true_posterior, shipped_data)
+    said = table.groupby("effect")["analogue"].apply(list).to_dict()
+    assert "joint_checkpoint_control" not in " ".join(said["w"])
+    assert any("border_residents_agreement" in a for a in said["w"])
+    assert said["byp"] == [
+        "customs_union: no estimate for these journeys; none in the data (prior only)"
+    ]
