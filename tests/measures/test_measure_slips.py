@@ -103,17 +103,17 @@ def test_one_measure_in_two_letter_cases_is_refused(tmp_path):
 
 
 def test_measures_given_twice_are_joined_and_json_says_its_interval(fit_path):
-    # --measures coordination --measures permits forecast permits only, with no word
+    # --measures coordination --measures permits forecast permits only, with no word; the JSON's bounds did
+    # not say which interval they were, nor that 10 draws are too few for it
     args = ["forecast", str(fit_path), "--horizon", "12", "--format", "json", "--draws", "10"]
-    result = CliRunner().invoke(cli, [*args, "--measures", "coordination", "--measures", "permits"])
+    args += ["--prob", "0.95", "--measures", "coordination", "--measures", "permits"]
+    result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     out = json.loads(result.output[result.output.index("{") :])
     assert out["attrs"]["measures"] == "coordination,permits"
-    assert out["interval_prob"] == 0.9
-    # 10 draws leave 0.5 beyond each end of a 90 % interval: the text's note is in the JSON too
-    assert any("Few draws: 10 draws" in note for note in out["notes"])
-    wide = CliRunner().invoke(cli, [*args, "--measures", "permits", "--prob", "0.5"])
-    assert json.loads(wide.output[wide.output.index("{") :])["interval_prob"] == 0.5
+    assert out["interval_prob"] == 0.95
+    # 10 draws leave 0.25 beyond each end of a 95 % interval: the text's note is in the JSON too
+    assert any("Few draws: 10 draws leave 0.25 beyond each end" in note for note in out["notes"])
 
 
 def test_analogues_follow_the_effect_s_own_event_and_name_one_without_an_estimate(
