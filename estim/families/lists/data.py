@@ -334,6 +334,26 @@ def _percent(share: float) -> str:
     return f"{100 * share:.0f} %"
 
 
+def _refuse_dated_early(delays: dict[str, Any], registers: list[str], where: str) -> None:
+    """Refuse a register whose entries of apprehended people lie before their apprehensions far more often
+    than after (the mirror of a measured delay, as clear): a register dates an entry at or after the event it
+    records, so its dates are shifted early. Registers dated a year early were taken for a delay "too few
+    people to measure" and fitted: N̂ = 53,931 for the 18,005 of the same records rightly dated."""
+    for name in registers:
+        d = delays.get(name)
+        if d is None:
+            continue
+        early = int(d.before.sum() - d.after.sum())
+        if early >= max(20, 3.0 * np.sqrt(float(d.after.sum() + d.before.sum()))):
+            raise EstimInputError(
+                f"{where}: the register {name!r} dates {int(d.before.sum()):,} entries of apprehended people "
+                f"in the {d.window_days} days before one of their apprehensions and {int(d.after.sum()):,} "
+                "in the days after: a register dates an entry at or after the event it records, so its "
+                "dates look shifted early (a year, a month, or day and month swapped). Check the registers' "
+                f"dates against the apprehensions'. See {DATING_DOC}"
+            )
+
+
 def register_dating(
     records: Any,
     stats: xr.Dataset,
@@ -381,6 +401,7 @@ def register_dating(
         said = {n: f"declared, up to {int(declared)} days" for n in registers}
     else:
         delays = register_delays(records, stats["month"].values)
+        _refuse_dated_early(delays, registers, where)
         kept = {n: d.share_kept(days) for n, d in delays.items() if n in registers and d.measured}
         said = {
             n: f"90 % within {delays[n].quantile(0.9)} days of an apprehension, median "
