@@ -95,7 +95,8 @@ def _fold(values: pa.Array, *, script: bool = True, separators: bool = True) -> 
 
 
 def _as_number(values: pa.Array) -> pa.Array:
-    return pc.replace_substring_regex(values, r"^0*([0-9]+)(?:\.0+)?$", r"\1")
+    # the number in a key, after any letters before it: 007, 7.0 and 7 are 7; PK0007 and PK7 are PK7
+    return pc.replace_substring_regex(values, r"^([^0-9]*)0*([0-9]+)(?:\.0+)?$", r"\1\2")
 
 
 def _key_rules(first: pa.Array, later: pa.Array) -> np.ndarray:

@@ -101,6 +101,15 @@ def test_keys_padded_in_the_apprehensions_and_not_in_the_registers_are_refused(t
     assert "apprehensions.csv" in report.violations[0].message
 
 
+def test_prefixed_keys_padded_one_way_and_not_the_other_are_refused(tmp_path):
+    """PK0000000002 in the apprehensions, PK2 on the register: two people (the helper's probe: 33 people counted
+    twice on the shipped records, N̂ +13 %, validate ok), as only all-digit keys were compared as numbers."""
+    folder = write_dataset(tmp_path / "r", registers=keyed(REGISTERS, {2: "PK2", 3: "PK9"}))
+    report = validate_path(folder)
+    assert where(report) == {("registers.csv", 2, "person_key", "key_number")}
+    assert "apprehensions.csv" in report.violations[0].message
+
+
 def test_keys_written_as_decimals_by_pandas_are_refused(tmp_path):
     """pandas writes a column of whole numbers with a gap as 2.0: the register's 2.0 is the 2 apprehended."""
     keys = {2: "1", 3: "2", 4: "1", 5: "3"}

@@ -532,7 +532,7 @@ def _apprehensions_table(**overrides: pa.Array) -> pa.Table:
         "apprehension_id": pa.array(["A1", "A2", "A3"]),
         "date": pa.array([dt.date(2010, 1, 5), dt.date(2010, 1, 17), dt.date(2010, 2, 3)]),
         "section_id": pa.array(["omsk", "omsk", "orenburg"]),
-        "person_key": pa.array(["PK1", "PK2", "PK1"]),
+        "person_key": pa.array(["PK0000000001", "PK0000000002", "PK0000000001"]),
         "citizenship": pa.array(["KAZ", "UZB", "KAZ"]),
         "border_zone_resident": pa.array([True, False, True]),
         "direction": pa.array(["to_russia"] * 3),
