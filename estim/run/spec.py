@@ -217,7 +217,9 @@ def read_spec(path: str | Path) -> ModelSpec:
             f"{path}: a fit (a netCDF file), not a model spec: `estim summary {path}` reads it; give the "
             "spec (.toml) it was fitted from"
         )
-    first_line = raw_bytes.split(b"\n", 1)[0]
+    # the first line that is not blank or a comment: a spec's opening comment may hold commas
+    lines = [ln for ln in raw_bytes.splitlines() if ln.strip() and not ln.lstrip().startswith(b"#")]
+    first_line = lines[0] if lines else b""
     looks_like_table = path.suffix.lower() in (".csv", ".tsv") or (
         b"=" not in first_line and any(sep in first_line for sep in (b",", b";", b"\t"))
     )

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from estim.benchmarks import load_benchmark
 from estim.cli import cli
+from estim.paths import REPO_ROOT
 
 
 def _run(*args: str):
@@ -54,6 +55,16 @@ def test_a_data_table_given_as_spec_says_the_spec_names_it(tmp_path):
     result = _run("fit", str(table), "--mle")
     assert result.exit_code == 2, result.output
     assert "looks like a data table" in result.output and 'file = "hare.csv"' in result.output
+
+
+def test_a_toml_slip_under_a_comment_with_commas_is_named_as_toml(tmp_path):
+    # the shipped spec's opening comment holds commas: a slip below it was called "a data table"
+    text = (REPO_ROOT / "models" / "border_lists_stepwise.toml").read_text(encoding="utf-8")
+    spec = tmp_path / "s.toml"
+    spec.write_text(text.replace('period = "2010"', 'period = "2010"x'), encoding="utf-8")
+    result = _run("fit", str(spec), "--mle")
+    assert result.exit_code == 2, result.output
+    assert "looks like a data table" not in result.output and "TOML" in result.output
 
 
 def test_mle_with_out_is_refused_not_ignored(tmp_path):
