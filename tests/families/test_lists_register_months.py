@@ -75,3 +75,16 @@ def test_registers_dated_a_year_early_are_refused(tmp_path, registers):
     )
     with pytest.raises(EstimInputError, match=r"'police_check' dates 1,153 entries .* before"):
         list_table(_records(tmp_path, early), period="2010")
+
+
+def test_register_months_declared_empty_are_built_and_said(tmp_path, registers):
+    # allow_empty_months excuses a register's months too, says which, and is not called idle
+    dropped = (registers["register"] == "deportation") & (registers["date"] >= "2010-07-01")
+    records = _records(tmp_path, registers[~dropped])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table = list_table(records, period="2010", allow_empty_months=True)
+    said = " ".join(str(w.message) for w in caught)
+    assert "declared without entries (allow_empty_months): deportation: 2010-07 … 2010-12" in said
+    assert "declares nothing" not in said
+    assert int(table["history_count"].sum()) > 0

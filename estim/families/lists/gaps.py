@@ -92,16 +92,18 @@ def register_gaps(
     section: str | None,
     where: str,
     allow_empty_months: bool = False,
-) -> None:
+) -> list[str]:
     """Refuse a register with no entry in a month of `period` inside the records' span where its busy months
     make a quiet one implausible (the median of its months with entries m: e^(−m) < `QUIET_MONTH_CHANCE`),
     rule ``register_gap``, unless ``allow_empty_months``. A register that ends or starts inside the period, or
     misses some of its months, holds only the other months' people while the apprehensions hold the whole
     period: deportations stopping in June 2010 gave N̂ = 40,071 for the 18,005 of the year's whole records,
-    with exit 0. Only the apprehension file was checked for missing months."""
+    with exit 0. Only the apprehension file was checked for missing months. Returns the registers' months
+    that ``allow_empty_months`` declared empty ("deportation: 2010-07 … 2010-12"), said in a warning."""
     registers = records.registers
-    if not len(registers) or allow_empty_months:
-        return
+    declared: list[str] = []
+    if not len(registers):
+        return declared
     pm = period_months(records, stats, period, [])
     months = np.array(pm.months, dtype="datetime64[M]")[pm.in_span]
     span = stats["month"].values.astype("datetime64[M]")
@@ -122,6 +124,9 @@ def register_gaps(
         quiet = months[here == 0]
         if quiet.size and np.exp(-busy) < QUIET_MONTH_CHANCE:
             shown = runs([str(m) for m in months], here == 0)
+            if allow_empty_months:
+                declared.append(f"{name}: {shown}")
+                continue
             raise EstimInputError(
                 f"{where}: the register {name!r} has no entry in {shown} ({quiet.size} of the period's "
                 f"{len(pm.months)} months), though its months with entries hold a median {busy:,.0f} (rule "
@@ -132,6 +137,14 @@ def register_gaps(
                 "its entries; if it truly recorded nobody then, declare it ([data] allow_empty_months = "
                 f"true). See {GAPS_DOC}"
             )
+    if declared:
+        warnings.warn(
+            f"{where}: declared without entries (allow_empty_months): {'; '.join(declared)}. If the registers "
+            f"were kept then and their entries are missing, N̂ is inflated. See {GAPS_DOC}",
+            UserWarning,
+            stacklevel=4,
+        )
+    return declared
 
 
 def apprehension_gaps(
@@ -150,10 +163,12 @@ def apprehension_gaps(
     `stats` are `sufficient_statistics` of the period's length; `where` starts the messages. Sections without
     individual apprehension records (monthly totals only) are not checked: their tables are refused
     elsewhere, and the whole border's apprehension list never covers them."""
-    register_gaps(
+    excused = register_gaps(
         records, stats, period=period, section=section, where=where,
         allow_empty_months=allow_empty_months,
     )  # fmt: skip
+    # a declaration that excused a register's months declares something
+    allow_idle = allow_empty_months and not excused
     individual = stats["individual_records"]
     if section is not None:
         sections = [section] if bool(individual.sel(section=section)) else []
@@ -165,7 +180,7 @@ def apprehension_gaps(
         "apprehension_months_declared_empty": "",
     }
     if not sections:
-        _idle(allow_empty_months, where)
+        _idle(allow_idle, where)
         return attrs
     pm = period_months(records, stats, period, sections)
     missing = {s: pm.in_span & ~pm.recorded[s] for s in sections}
@@ -207,7 +222,7 @@ def apprehension_gaps(
             f"the spec, or list_table(..., allow_empty_months=True) from Python). See {GAPS_DOC}"
         )
     if not none.any():
-        _idle(allow_empty_months, where)
+        _idle(allow_idle, where)
     if none.any():
         if allow_empty_months:
             attrs["apprehension_months_declared_empty"] = runs(pm.months, none)
