@@ -104,6 +104,24 @@ def _plain_rows(table: Any) -> dict[str, dict[str, Any]]:
     }
 
 
+def _refuse_other_netcdf(out: Path) -> None:
+    """Refuse to write statistics over a file that is not a statistics file: `--out truth.nc` in a simulated
+    folder replaced its ground truth, exit 0."""
+    import xarray as xr
+
+    try:
+        with xr.open_dataset(out) as existing:
+            title = str(existing.attrs.get("description", existing.attrs.get("title", "")))
+    except Exception:  # noqa: BLE001 - whatever it is, it is not a statistics file
+        title = ""
+    if not title.startswith("Sufficient statistics"):
+        what = f"described as {title[:60]!r}" if title else "not a netCDF file estim wrote"
+        raise EstimInputError(
+            f"--out {out}: the file exists and is not a statistics file ({what}); give another name, or "
+            "--force to replace it"
+        )
+
+
 @data.command("statistics")
 @click.argument("path", type=click.Path(path_type=Path), required=False)
 @click.option(
@@ -127,14 +145,23 @@ def _plain_rows(table: Any) -> dict[str, dict[str, Any]]:
     show_default=True,
     help="Capture occasions within a period.",
 )
-def data_statistics_cmd(path: Path | None, out: Path, period: str, occasion: str) -> None:
+@click.option(
+    "--force", is_flag=True, help="Overwrite an existing .nc that is not a statistics file."
+)
+def data_statistics_cmd(
+    path: Path | None, out: Path, period: str, occasion: str, force: bool
+) -> None:
     """Write the sufficient statistics of a record set (counts only, no person keys) as netCDF.
 
     PATH is a folder of records (default: the shipped synthetic data); they are validated first and nothing is
-    written if they are invalid. The file is written atomically.
+    written if they are invalid. The file is written atomically. An existing --out that is not a statistics
+    file (a simulation's truth.nc, a fit) is refused unless --force.
     """
     from estim.io import atomic_write
     from estim.statistics import sufficient_statistics
+
+    if out.exists() and not force:
+        _refuse_other_netcdf(out)
 
     records = _load(path)
     stats = sufficient_statistics(

@@ -46,7 +46,7 @@ import numpy as np
 import scipy.stats
 
 from estim.errors import EstimInputError
-from estim.measures.plausible import check_plausible
+from estim.measures.plausible import MULTIPLIER_CEILING, check_plausible
 from estim.paths import REPO_ROOT
 from estim.priors import Prior
 from estim.records.schemas import CATEGORIES, POLICY_KINDS, SECTIONS
@@ -275,7 +275,17 @@ class MeasureSpec:
         for e in self.effects:
             value = float(values.get(e.name, e.quantiles([0.5])[0]))
             e.check_value(value, f"measure {self.name}, effect {e.name} = {value:g}")
-            effects.append(MeasureEffect(e.target, float(e.multiplier_of(value)), e.categories))
+            multiplier = float(e.multiplier_of(value))
+            if (
+                multiplier > MULTIPLIER_CEILING
+            ):  # a percent typed for a multiplier: flow=75 for 0.75
+                raise EstimInputError(
+                    f"measure {self.name}, effect {e.name} = {value:g}: M = {multiplier:g} multiplies "
+                    f"{e.target} more than {MULTIPLIER_CEILING:g}-fold, where no measure's effect lies (its "
+                    f"prior's median is {float(e.multiplier_of(e.quantiles([0.5])[0])):.3g}); a multiplier "
+                    "is a factor, not a percent (a 25 % cut: 0.75)"
+                )
+            effects.append(MeasureEffect(e.target, multiplier, e.categories))
         return AppliedMeasure(
             name=self.name,
             start_month=start or self.start,

@@ -146,3 +146,15 @@ def test_analogues_follow_the_effect_s_own_event_and_name_one_without_an_estimat
     assert said["byp"] == [
         "customs_union: no estimate for these journeys; none in the data (prior only)"
     ]
+
+
+def test_a_percent_given_as_a_simulated_effect_is_refused():
+    # estim simulate --measure coordination --effect flow=75 multiplied journeys by 75 (46,907 -> 230,383)
+    from estim.measures.spec import read_measure
+
+    coordination = read_measure("coordination")
+    with pytest.raises(
+        EstimInputError, match=r"flow = 75: M = 75 multiplies journeys more than 10-fold"
+    ):
+        coordination.applied({"flow": 75})
+    assert coordination.applied({"flow": 0.75}).effects[0].multiplier == pytest.approx(0.75)
