@@ -98,3 +98,29 @@ def test_a_tiny_coefficient_is_listed_in_significant_figures(tmp_path):
     assert listed.exit_code == 0, listed.output
     line = next(x for x in listed.output.splitlines() if x.startswith("  beta [term=x]"))
     assert "0.0000" not in line and f"{expected[0]:.3g}" in line, line
+
+
+def _with_spec(path, **spec):
+    """The fit at `path` with the parsed spec it says it is a fit of (`spec_json`)."""
+    tree = store.load(path).load()
+    data = {"file": "nl.csv", "layout": "frequencies", "times_seen": "k", "count": "f"}
+    base = {"name": path.stem, "family": "ztpoisson", "seed": 1, "data": data}
+    tree.attrs["spec_json"] = json.dumps({"priors": {}, "options": {}, **base, **spec})
+    tree.to_netcdf(path.with_suffix(".tmp.nc"))
+    path.with_suffix(".tmp.nc").replace(path)
+    return path
+
+
+def test_compare_refuses_one_model_fitted_under_two_seeds(tmp_path, monkeypatch):
+    # the same ztpoisson spec under another name and seed: p_worse 0.992, Monte Carlo noise read as a ranking
+    monkeypatch.chdir(tmp_path)
+    _with_spec(_fit(tmp_path / "a.nc"), seed=1)
+    _with_spec(_fit(tmp_path / "a2.nc", spec_hash="spec-a2", seed=7), seed=7)
+    run = CliRunner().invoke(cli, ["compare", "a.nc", "a2.nc"])
+    assert run.exit_code == 2, run.output
+    assert "fits of the same model to the same data" in run.output
+    # another prior is another model
+    prior = {"beta_intercept": {"distribution": "Normal", "mu": 0.0, "sigma": 5.0}}
+    _with_spec(_fit(tmp_path / "b.nc", spec_hash="spec-b", seed=3), seed=3, priors=prior)
+    run = CliRunner().invoke(cli, ["compare", "a.nc", "b.nc", "--format", "json"])
+    assert run.exit_code == 0, run.output
