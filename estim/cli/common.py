@@ -27,8 +27,45 @@ def _show_warning(
     click.echo(f"estim: warning: {message}", err=True)
 
 
+class _OnceCommand(click.Command):
+    """A command whose options that take one value may be given once: click keeps the last of `--seed 1
+    --seed 2` without a word, so the first was dropped (simulate's seed, years, measure start). Refused
+    (exit 2), naming both values; an option that takes several (`multiple`) and a flag are not checked."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        for param in self.params:
+            if (
+                not isinstance(param, click.Option)
+                or param.multiple
+                or param.is_flag
+                or param.count
+            ):
+                continue
+            names = [o for o in param.opts + param.secondary_opts if o.startswith("-")]
+            given = []
+            for i, token in enumerate(args):
+                if token == "--":
+                    break
+                for name in names:
+                    if token == name and i + 1 < len(args):
+                        given.append(args[i + 1])
+                    elif name.startswith("--") and token.startswith(name + "="):
+                        given.append(token[len(name) + 1 :])
+            if len(given) > 1:
+                raise click.UsageError(
+                    f"{names[0]} is given {len(given)} times ({', '.join(map(repr, given))}): it takes one "
+                    "value, and all but the last would be dropped without a word; give it once",
+                    ctx,
+                )
+        return super().parse_args(ctx, args)
+
+
 class _EstimGroup(click.Group):
-    """Maps exceptions to exit codes for every subcommand: bad input 2, a bug 1 (never a traceback)."""
+    """Maps exceptions to exit codes for every subcommand: bad input 2, a bug 1 (never a traceback). Its
+    commands refuse an option given twice (`_OnceCommand`)."""
+
+    command_class = _OnceCommand
+    group_class = type  # a subgroup (estim data …) is one of these too
 
     def invoke(self, ctx: click.Context) -> object:
         warnings.showwarning = _show_warning
