@@ -263,12 +263,19 @@ def check_dataset(
     wanted_pairs = all(t in found for t, _, _ in _DOUBLE_COUNT)
     person_keys: dict[str, Keys] = {}
     todo = [(name, p) for name in SCHEMAS for p in found.get(name, [])]
+    spans: dict[
+        str, tuple[str, int, int]
+    ] = {}  # table: (file, first and last month) for `_short_span_warning`
     for name, path in _progress(todo, progress):
         schema = SCHEMAS[name]
         raw = read_table(
             path, _join(display, path.name), list(schema.names), schema.personal, _coded(schema)
         )
         result = _check_table(raw, schema, refs)
+        if name in _SPANS and name not in spans:
+            span = _month_span(result, _SPANS[name])
+            if span is not None:
+                spans[name] = (raw.file, *span)
         files += 1
         rows += raw.records
         if name not in recorded:  # with two files of one type, the first one serves
@@ -291,6 +298,9 @@ def check_dataset(
             # Only while everything is valid: otherwise loading fails and the tables are not needed.
             frames[name] = _typed_frame(raw, schema, result.columns, key)
         del result, raw
+    short = _short_span_warning(spans)
+    if short:
+        warnings.warn(short, UserWarning, stacklevel=2)
     collector.add(key_spelling_batches(list(person_keys.values())))
     collector.add(
         no_linkage_batches(person_keys.get("apprehensions"), person_keys.get("registers"))
@@ -362,6 +372,48 @@ def _double_count_batches(
             message,
         )
     ]
+
+
+_SPANS = {"apprehensions": "date", "checkpoint_records": "month"}
+"""The tables whose month spans `_short_span_warning` compares, by their date column."""
+
+
+def _month_span(result: _TableResult, when: str) -> tuple[int, int] | None:
+    # the first and last month of a table's valid dates, as months since 1970
+    w = result.columns.get(when)
+    if w is None or not isinstance(w.typed, np.ndarray):
+        return None
+    ok = w.ok & ~w.null
+    if not ok.any():
+        return None
+    months = w.typed[ok].astype("datetime64[M]").astype(np.int64)
+    return int(months.min()), int(months.max())
+
+
+def _short_span_warning(spans: dict[str, tuple[str, int, int]]) -> str | None:
+    """A warning when the individual apprehension records start or end two months or more inside the
+    checkpoint records' span: a file cut short at a line boundary validated, and `data summary` showed half the
+    apprehensions beside a whole year's crossings (a border fit refuses the months without records; a
+    multiple-list table of such a period, too)."""
+    if len(spans) < len(_SPANS):
+        return None
+    (file, first, last), (_, cp_first, cp_last) = (
+        spans["apprehensions"],
+        spans["checkpoint_records"],
+    )
+    if first - cp_first < 2 and cp_last - last < 2:
+        return None
+
+    def month(m: int) -> str:
+        return str(np.datetime64(m, "M"))
+
+    return (
+        f"{file}: its records run from {month(first)} to {month(last)}, and the checkpoint records from "
+        f"{month(cp_first)} to {month(cp_last)}: if the file was cut short or exported for part of the "
+        "time, its missing months are not months nobody was apprehended in: a border fit refuses them, and "
+        "`estim data summary` counts only the months the file holds; restore them, or cut the other files "
+        "to match"
+    )
 
 
 def _copied_days_warning(

@@ -511,3 +511,16 @@ def test_an_optional_column_under_another_name_is_not_dropped(tmp_path):
     report = validate_path(write_dataset(tmp_path / "r", registers=lines))
     assert where(report) == {("registers.csv", 1, "section id", "unexpected_column")}
     assert "did you mean 'section_id'" in report.violations[0].message
+
+
+def test_apprehensions_cut_short_are_warned_of(tmp_path):
+    """The apprehension file cut at a line boundary (records to 2006-07 of a year): validate said ok, and
+    data summary showed 2,172 apprehensions in orenburg beside a whole year's crossings, with no word."""
+    folder = tmp_path / "r"
+    shutil.copytree(paths.SYNTHETIC_DIR, folder, ignore=shutil.ignore_patterns("truth.nc"))
+    table = pd.read_csv(folder / "apprehensions.csv", dtype=str, keep_default_na=False)
+    table[table["date"] < "2017-06-01"].to_csv(folder / "apprehensions.csv", index=False)
+    with pytest.warns(
+        UserWarning, match=r"its records run from 2006-01 to 2017-05, and the checkpoint"
+    ):
+        assert validate_path(folder).ok
