@@ -64,7 +64,7 @@ class DatasetCheck:
 # (``apprehensions_2017.xlsx``, ``apprehensions.to_kazakhstan.csv.gz``) is taken for part of it, not for notes
 # (``apprehensions.md``)
 _TABULAR = frozenset(
-    ".csv .tsv .txt .dat .parquet .pq .xlsx .xls .xlsm .xlsb .ods .json .jsonl .ndjson .feather .arrow .orc "
+    ".csv .tsv .dat .parquet .pq .xlsx .xls .xlsm .xlsb .ods .json .jsonl .ndjson .feather .arrow .orc "
     ".avro .dta .sav .sas7bdat .rds .rdata .pkl .pickle .h5 .hdf5 .db .sqlite .zip .gz .bz2 .xz .zst .7z "
     ".tar".split()
 )
@@ -99,10 +99,15 @@ def _holds_records(folder: Path) -> list[str]:
         entries = sorted(folder.iterdir())
     except OSError:
         return []
+    # a record file by its name (apprehensions.csv), or a table's part in a data format; not a picture or
+    # notes that happen to start with a table's name (sections_map.png, registers_notes.txt)
     return [
         p.name
         for p in entries
-        if p.is_file() and not p.name.startswith(".") and _table_named(p.name) is not None
+        if p.is_file()
+        and not p.name.startswith(".")
+        and _table_named(p.name) is not None
+        and any(x.lower() in _TABULAR for x in p.suffixes)
     ]
 
 

@@ -427,6 +427,8 @@ def test_a_folder_of_record_files_is_refused_and_notes_are_not(tmp_path):
     clean = write_dataset(tmp_path / "clean")
     (clean / "notes").mkdir()
     (clean / "notes" / "sources.txt").write_text("where the files came from\n")
+    (clean / "notes" / "sections_map.png").write_bytes(b"\x89PNG")
+    (clean / "registers_notes.txt").write_text("how the registers were exported\n")
     (clean / "apprehensions.md").write_text("# how the apprehensions were exported\n")
     (clean / "registers_map.png").write_bytes(b"\x89PNG")
     # the table compressed beside it: a copy, as a spreadsheet it was exported from is
