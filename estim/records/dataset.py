@@ -13,6 +13,7 @@ import pandas as pd
 import pyarrow as pa
 
 from estim.records.cells import _Checked
+from estim.records.checksums import checksum_warning
 from estim.records.keys import Keys, distinct_keys, key_spelling_batches, no_linkage_batches
 from estim.records.read import RawTable, read_table
 from estim.records.report import ValidationReport, _Batch, _Collector, _single
@@ -306,6 +307,9 @@ def check_dataset(
     short = _short_span_warning(spans)
     if short:
         warnings.warn(short, UserWarning, stacklevel=2)
+    changed = checksum_warning(folder, display, [p for _, p in todo])
+    if changed:
+        warnings.warn(changed, UserWarning, stacklevel=2)
     collector.add(key_spelling_batches(list(person_keys.values())))
     collector.add(
         no_linkage_batches(person_keys.get("apprehensions"), person_keys.get("registers"))
