@@ -69,7 +69,9 @@ def _tabulate(values: xr.DataArray, kmax: int) -> xr.DataArray:
     cell = next(d for d in values.dims if d not in SAMPLE_DIMS)
     ks = np.arange(1, kmax + 1)
     clipped = values.clip(max=kmax)
-    return xr.concat([(clipped == k).sum(cell) for k in ks], dim="k").assign_coords(k=ks)
+    f_k = xr.concat([(clipped == k).sum(cell) for k in ks], dim="k").assign_coords(k=ks)
+    f_k.attrs["last_or_more"] = 1  # the last row is labelled "K+", not "seen exactly K times"
+    return f_k
 
 
 def _predicted(
@@ -204,6 +206,8 @@ def predictive_summary(
         yv = np.asarray(y.transpose(cell), dtype=float)
         lower, median, upper = equal_tailed_array(r, prob, axis=0)
         labels = [str(v) for v in y[cell].values] if cell in y.coords else list(range(len(yv)))
+        if y.attrs.get("last_or_more") and labels:
+            labels[-1] = f"{labels[-1]}+"
         tables[stat] = pd.DataFrame(
             {
                 "observed": yv,
@@ -325,7 +329,7 @@ def check_fit(tree: xr.DataTree, where: str) -> tuple[str, dict[str, Any], dict[
 
 
 STATISTICS = {
-    "f_k": "individuals seen exactly k times",
+    "f_k": "individuals seen exactly k times (a last row K+: K times or more)",
     "history_count": "individuals with each capture history (1 = caught on that occasion)",
     "cells": "the observed cells",
 }

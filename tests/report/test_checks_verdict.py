@@ -74,3 +74,26 @@ def test_one_cell_outside_of_many_is_what_a_calibrated_prior_gives():
     assert verdict(result(6), "h")["passed"]  # 27 of 33 = 0.82 ≥ 0.8
     bad = verdict(result(7), "h")  # 26 of 33 = 0.79
     assert not bad["passed"] and "26 of 33 cells inside" in bad["text"]
+
+
+def test_per_person_counts_label_their_last_row_k_or_more():
+    # Per-person counts are tabulated up to the most times anyone was seen (3); a replicate person seen 5
+    # times falls in that row, so it is "3+", not "seen exactly 3 times".
+    import numpy as np
+    import xarray as xr
+
+    from estim.report.checks import predictive_summary
+
+    observed = np.array([1, 1, 2, 3])
+    draws = np.tile(np.array([1, 1, 2, 5]), (1, 4, 1))
+    tree = xr.DataTree.from_dict(
+        {
+            "/observed_data": xr.Dataset({"y": ("individual", observed)}),
+            "/posterior_predictive": xr.Dataset({"y": (("chain", "draw", "individual"), draws)}),
+        }
+    )
+    tree.attrs.update(observed_name="y", data_kind="frequency")
+    table = predictive_summary(tree)["tables"]["f_k"]
+    assert list(table.index) == ["1", "2", "3+"]
+    assert list(table["median"]) == [2, 1, 1]
+    assert "3+" in format_checks({"posterior_predictive": predictive_summary(tree)})
