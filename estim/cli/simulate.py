@@ -210,7 +210,7 @@ def simulate(
             _fail_input(f"--measure-start {measure_start!r}: a month YYYY-MM, e.g. 2018-01")
         if displacement is not None and not 0.0 <= displacement <= 1.0:
             _fail_input(
-                f"--displacement {displacement:g}: not a share in [0, 1] (the share of the journeys a "
+                f"--displacement {displacement!r}: not a share in [0, 1] (the share of the journeys a "
                 "measure prevents that move to the neighbouring sections)"
             )
         specs = [read_measure(m) for m in measures]
@@ -325,7 +325,13 @@ def simulate(
         _fail_input(
             f"--frailty {frailty:g}: {text.removeprefix('SimulationConfig: ')}; give a smaller one"
         )
-    paths = sim.write_simulation(result, out)
+    paths = sim.write_simulation(
+        result,
+        out,
+        command=_command(
+            result.seed, years, measures, measure_start, effects, displacement, retry, frailty
+        ),
+    )
     click.echo(f"wrote {len(paths)} files to {out} (synthetic, seed {result.seed})")
     _check_written(out, config)
 
@@ -349,3 +355,27 @@ def _check_written(out: Path, config: Any) -> None:
         "the plausible ranges, so `estim validate`, `estim data` and fits will refuse the folder; simulate "
         "fewer --years or another --seed"
     )
+
+
+def _command(
+    seed: int,
+    years: int | None,
+    measures: tuple[str, ...],
+    measure_start: str | None,
+    effects: tuple[str, ...],
+    displacement: float | None,
+    retry: float | None,
+    frailty: float | None,
+) -> str:
+    """The `estim simulate` options that make the same folder again (the folder and --quiet left out)."""
+    import shlex
+
+    parts = ["estim simulate", f"--seed {seed}"]
+    parts += [f"--years {years}"] if years is not None else []
+    parts += [f"--measure {shlex.quote(m)}" for m in measures]
+    parts += [f"--measure-start {measure_start}"] if measure_start is not None else []
+    parts += [f"--effect {shlex.quote(e)}" for e in effects]
+    parts += [f"--displacement {displacement!r}"] if displacement is not None else []
+    parts += [f"--retry {retry!r}"] if retry is not None else []
+    parts += [f"--frailty {frailty!r}"] if frailty is not None else []
+    return " ".join(parts)

@@ -48,11 +48,11 @@ def table_csv(frame: pd.DataFrame, schema: Schema) -> str:
     return buf.getvalue()
 
 
-def _readme(sim: Simulation, files: list[str]) -> str:
+def _readme(sim: Simulation, files: list[str], command: str | None = None) -> str:
     default = SimulationConfig()
-    cmd = f"estim simulate --seed {sim.seed}"
+    cmd = command or f"estim simulate --seed {sim.seed}"
     config = dataclasses.replace(sim.config, measures=())
-    if config != default:
+    if command is None and config != default:
         if config == SimulationConfig(years=config.years):
             cmd += f" --years {config.years}"
         else:
@@ -81,10 +81,13 @@ def _readme(sim: Simulation, files: list[str]) -> str:
     return "\n".join(lines)
 
 
-def write_simulation(sim: Simulation, out: str | Path) -> list[Path]:
+def write_simulation(sim: Simulation, out: str | Path, command: str | None = None) -> list[Path]:
     """Write NAME.csv per record type, truth.nc, README.md and SHA256SUMS into `out` (created); atomic writes.
 
-    Files already in `out` under other names are left alone (and would show up in `compare_folders`).
+    README.md gives `command` as the one that made the folder (`estim simulate` passes its own options, so
+    a simulation with measures, --retry or --frailty can be made again); without it, the seed and, for a
+    non-default configuration, a pointer to truth.nc's ``config`` attribute. Files already in `out` under
+    other names are left alone (and would show up in `compare_folders`).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -95,7 +98,7 @@ def write_simulation(sim: Simulation, out: str | Path) -> list[Path]:
         sim.truth.to_netcdf(tmp, engine="scipy", format="NETCDF3_64BIT")
     written.append(out / "truth.nc")
     names = sorted([p.name for p in written] + ["README.md", "SHA256SUMS"])
-    written.append(atomic_write_text(out / "README.md", _readme(sim, names)))
+    written.append(atomic_write_text(out / "README.md", _readme(sim, names, command)))
     sums = "".join(f"{sha256(out / n)}  {n}\n" for n in sorted(p.name for p in written))
     written.append(atomic_write_text(out / "SHA256SUMS", sums))
     return written

@@ -425,3 +425,39 @@ def test_records_the_validator_would_refuse_are_said_when_written(tmp_path):
     assert r.exit_code == 2, r.output
     assert not validate_path(out).ok
     assert "refusals_of_entry" in r.output and "2020-12" in r.output and "--years" in r.output
+
+
+def test_the_readme_command_makes_the_same_folder_again(tmp_path):
+    # The README once gave `estim simulate --seed 5` for a simulation with a measure, an effect, --years and
+    # --retry: run, it made other records.
+    import shlex
+
+    from estim.simulate import compare_folders
+
+    first = tmp_path / "first"
+    given = [
+        "--seed",
+        "5",
+        "--years",
+        "2",
+        "--measure",
+        "coordination",
+        "--measure-start",
+        "2007-01",
+    ]
+    given += ["--effect", "flow=0.75", "--retry", "0.9"]
+    result = _run([*given, "--out", str(first)])
+    assert result.exit_code == 0, result.output
+    readme = (first / "README.md").read_text(encoding="utf-8")
+    command = readme.split("made by `", 1)[1].split("`", 1)[0]
+    assert command == (
+        "estim simulate --seed 5 --years 2 --measure coordination --measure-start 2007-01 "
+        "--effect flow=0.75 --retry 0.9"
+    )
+    again = tmp_path / "again"
+    result = _run([*shlex.split(command)[2:], "--out", str(again)])
+    assert result.exit_code == 0, result.output
+    assert compare_folders(first, again) == []
+    other = tmp_path / "other"
+    assert _run(["--seed", "5", "--years", "2", "--out", str(other)]).exit_code == 0
+    assert "apprehensions.csv" in compare_folders(first, other)
