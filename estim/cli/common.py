@@ -87,6 +87,11 @@ class _EstimGroup(click.Group):
         except Exception as e:  # noqa: BLE001 - last-resort boundary: a bug, not the user's fault
             if os.environ.get("ESTIM_DEBUG"):
                 raise
+            if isinstance(e, OSError) and e.filename and e.strerror:
+                # a file that cannot be read or written (a full disk, a folder taken away meanwhile): the
+                # machine's, not a bug; the path and the system's reason are what the user can act on
+                target = f"{e.filename}" + (f" -> {e.filename2}" if e.filename2 else "")
+                _fail_input(f"{target}: {e.strerror} (the file system refused it)")
             click.echo(
                 f"estim: internal error: {type(e).__name__}: {e}\n(set ESTIM_DEBUG=1 for the traceback)",
                 err=True,

@@ -42,6 +42,11 @@ def check_out_folder(out: Path, force: bool) -> None:
     be one of the files a simulation writes (no subfolders, no other files, no Parquet records); those are
     overwritten.
     """
+    from estim.io import unwritable
+
+    why = unwritable(out / "truth.nc")
+    if why is not None:  # before the simulation's work, not as an internal error when it is written
+        raise EstimInputError(f"--out {out}: the folder cannot be written: {why}")
     if force or not out.is_dir():
         return
     entries = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir())

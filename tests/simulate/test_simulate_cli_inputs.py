@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -461,3 +462,29 @@ def test_the_readme_command_makes_the_same_folder_again(tmp_path):
     other = tmp_path / "other"
     assert _run(["--seed", "5", "--years", "2", "--out", str(other)]).exit_code == 0
     assert "apprehensions.csv" in compare_folders(first, other)
+
+
+@pytest.mark.parametrize("where", ["file", "proc"])
+def test_an_out_folder_that_cannot_be_written_is_refused_before_the_work(tmp_path, where):
+    # both were "internal error: FileNotFoundError / NotADirectoryError" (exit 1) after the simulation ran
+    if where == "file":
+        (tmp_path / "afile").write_text("x")
+        out, said = tmp_path / "afile" / "sub", "is a file, not a folder"
+    else:
+        out, said = Path("/proc/estim_out"), "no file can be written in /proc"
+    result = _run(["--years", "1", "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert f"--out {out}: the folder cannot be written" in result.output and said in result.output
+
+
+def test_a_file_system_refusal_met_late_names_the_file_not_a_bug(tmp_path, monkeypatch):
+    import estim.simulate as simulate_api
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device", str(tmp_path / "out" / "truth.nc"))
+
+    monkeypatch.setattr(simulate_api, "write_simulation", full_disk)
+    result = _run(["--years", "1", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert "truth.nc: No space left on device (the file system refused it)" in result.output
+    assert "internal error" not in result.output
