@@ -183,6 +183,10 @@ def _seen_cells(obs: xr.DataArray) -> xr.DataArray:
     return obs.isel(history=np.flatnonzero(seen))
 
 
+def _count(value: float) -> str:
+    return f"{int(value):,}" if float(value).is_integer() else f"{float(value):,.4g}"
+
+
 def _labels(obs: xr.DataArray) -> dict[str, list[str]]:
     return {str(d): [str(v) for v in obs[d].values] for d in obs.dims if d in obs.coords}
 
@@ -212,9 +216,23 @@ def _refuse_other_observations(
             )
         else:
             why = ": LOO cannot compare them"
+        if (
+            obs.shape == ref.shape
+        ):  # the sizes alone would read the same: say where the counts differ
+            differ = np.flatnonzero(obs.values.ravel() != ref.values.ravel())
+            first = np.unravel_index(differ[0], obs.shape)
+            cell = ", ".join(
+                f"{d} {obs[d].values[i]!s}" if d in obs.coords else f"{d} {i + 1}"
+                for d, i in zip(obs.dims, first, strict=True)
+            )
+            where = (
+                f"{name}: {differ.size:,} of {obs.size:,} cells differ, the first at {cell}: "
+                f"{_count(obs.values[first])} vs {_count(ref.values[first])}"
+            )
+        else:
+            where = f"{name} {dict(obs.sizes)} vs {dict(ref.sizes)}"
         raise EstimInputError(
-            f"{path} and {ref_path} are fits of different observations "
-            f"({name} {dict(obs.sizes)} vs {dict(ref.sizes)}){why}"
+            f"{path} and {ref_path} are fits of different observations ({where}){why}"
         )
     mine, theirs = _labels(obs), _labels(ref)
     for dim in mine.keys() & theirs.keys():
@@ -240,7 +258,8 @@ def compare(paths: list[Path]) -> pd.DataFrame:
     cells differ: an elpd is a sum over the same observations or it is not comparable; and fits that give
     every individual the same log-likelihood at every draw (`EstimInputError`). The gate and a fit given
     twice are checked for every file before any LOO is computed. Warns when the observed data agree but the
-    fits' data hashes differ (occasions named otherwise, covariates): the data are not known to be the same.
+    fits' data hashes differ (labels, covariates or columns the counts do not show): the data are not known
+    to be the same.
     """
     import arviz as az
 
@@ -296,7 +315,8 @@ def _warn_other_data_hash(
         said = f" ({sources[0]}; {sources[1]})" if all(sources) and sources[0] != sources[1] else ""
         warnings.warn(
             f"{path} and {other}: the same observed counts, but the data they were fitted to differ "
-            f"elsewhere (their data hashes: occasions named otherwise, covariates){said}; compare them "
+            f"elsewhere (their data hashes differ: labels, covariates or columns the counts do not show){said}; "
+            "compare them "
             "only if they are fits of the same observations",
             stacklevel=3,
         )

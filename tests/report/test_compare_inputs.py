@@ -355,3 +355,15 @@ def test_check_names_the_file_that_lacks_what_it_checks(tmp_path, edit, says):
     run = _run("check", path)
     assert run.exit_code == 2, run.output
     assert f"{path}: {says}" in run.output
+
+
+def test_compare_says_which_cell_differs_when_the_shapes_agree(tmp_path):
+    # the message showed the same sizes twice ({'stratum': 1, 'history': 7} vs the same), as if they agreed
+    a = _fit(tmp_path / "M0_a.nc")
+    other = dict(PERIOD_2019, **{"0100": 9})
+    b = _fit(tmp_path / "Mt_b.nc", other, seed=2, data_hash="data-b")
+    run = _run("compare", a, b)
+    assert run.exit_code == 2, run.output
+    assert "history_count: 1 of 7 cells differ, the first at stratum all, history 0100: 9 vs 4" in (
+        " ".join(run.output.split())
+    )
