@@ -178,6 +178,11 @@ def _load(path: Path | None) -> object:
 
     if path is None:  # the public default key is what the synthetic data are meant for: no warning
         return load_records(SYNTHETIC_DIR, key=DEFAULT_KEY, progress=True)
+    if path.is_file():  # the API's message names Python functions
+        raise EstimInputError(
+            f"{path} is a file: give the folder of record files it belongs to ({path.parent}); "
+            f"`estim validate {path}` checks one file"
+        )
     return load_records(path, progress=True)
 
 
