@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from estim.records.cells import _Checked
 from estim.records.checksums import checksum_warning
+from estim.records.copies import not_a_copy
 from estim.records.keys import Keys, distinct_keys, key_spelling_batches, no_linkage_batches
 from estim.records.read import RawTable, read_table
 from estim.records.report import ValidationReport, _Batch, _Collector, _single
@@ -162,8 +163,13 @@ def _other_format_batches(
     batches = []
     for name, paths in other_format.items():
         for p in paths:
+            differs = None
             if name in found and p.is_file() and _copy_of(p, name):
-                continue  # the spreadsheet the table was exported from, or the table compressed
+                # the spreadsheet the table was exported from, or the table compressed, unless it holds
+                # another number of rows (2017 kept in the spreadsheet, 2016 exported)
+                differs = not_a_copy(p, found[name][0])
+                if differs is None:
+                    continue
             if name in found:
                 own = found[name][0].name
                 message = (
@@ -171,6 +177,12 @@ def _other_format_batches(
                     f"section) or another copy of it, but estim reads only {own} and would leave its rows "
                     f"out: join them into {own} (one header), or move it out of the folder"
                 )
+                if differs is not None:
+                    message = (
+                        f"named as the {name} table, but {differs}: estim reads only {own} and would leave "
+                        f"this file's rows out; join them into {own} (one header), or move the file out of "
+                        "the folder if it is an older copy"
+                    )
             elif p.is_dir():
                 message = (
                     f"this folder looks like the {name} table in several files, but estim reads one "

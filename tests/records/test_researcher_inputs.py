@@ -434,3 +434,37 @@ def test_a_folder_of_record_files_is_refused_and_notes_are_not(tmp_path):
     # the table compressed beside it: a copy, as a spreadsheet it was exported from is
     (clean / "apprehensions.csv.gz").write_bytes(gzip.compress(("\n".join(AP) + "\n").encode()))
     assert validate_path(clean).ok
+
+
+def _workbook(path, rows: int) -> None:
+    """A minimal .xlsx whose first sheet states its dimension as Excel writes it (header + `rows` rows)."""
+    import zipfile
+
+    sheet = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        f'<dimension ref="A1:J{rows + 1}"/><sheetData/></worksheet>'
+    )
+    with zipfile.ZipFile(path, "w") as book:
+        book.writestr("xl/workbook.xml", "<workbook/>")
+        book.writestr("xl/worksheets/sheet1.xml", sheet)
+
+
+def test_a_same_named_file_with_other_rows_is_not_taken_for_a_copy(tmp_path):
+    # apprehensions.xlsx or apprehensions.csv.gz beside apprehensions.csv was taken for a copy whatever it
+    # held: a spreadsheet keeping 2017 beside the 2016 export lost its rows without a word
+    records = len(AP) - 1
+    same = write_dataset(tmp_path / "same")
+    _workbook(same / "apprehensions.xlsx", records)
+    (same / "apprehensions.csv.gz").write_bytes(gzip.compress(("\n".join(AP) + "\n\n").encode()))
+    assert validate_path(same).ok
+    for name in ("apprehensions.xlsx", "apprehensions.csv.gz"):
+        folder = write_dataset(tmp_path / name.replace(".", "_"))
+        if name.endswith(".xlsx"):
+            _workbook(folder / name, records + 40)
+        else:
+            (folder / name).write_bytes(gzip.compress(("\n".join(AP[:2]) + "\n").encode()))
+        report = validate_path(folder)
+        assert where(report) == {(name, None, None, "unread_file")}, str(report)
+        held = records + 40 if name.endswith(".xlsx") else 1
+        assert f"it holds {held:,} rows and apprehensions.csv {records:,}" in str(report)
