@@ -47,6 +47,11 @@ SPEC = ROOT / "models" / "border.toml"
 TARGET_ESS = 400
 GOALS = {"ess_per_second": 5.0, "wall_to_400_ess": 1.0 / 3.0}  # estim / Stan
 
+STAN_REVISION = 6
+"""The border model's revision border.stan writes out (`estim.families.border.revision`)."""
+STAN_OPTIONS = {"terrain_journeys": True}
+"""The shipped spec's [options], which border.stan writes out."""
+
 # The priors border.stan writes out (DEFAULT_PRIORS as of this benchmark): checked before a race or test, so
 # that a change of estim's defaults is not raced against a stale Stan program.
 STAN_PRIORS = {
@@ -64,11 +69,12 @@ STAN_PRIORS = {
     "hazard_mean": ("Normal", {"mu": -0.5, "sigma": 1.0}),
     "hazard_section_sd": ("HalfNormal", {"sigma": 0.3}),
     "hazard_terrain": ("ZeroSumNormal", {"sigma": 0.5}),
+    "journey_terrain": ("ZeroSumNormal", {"sigma": 0.5}),
     "hazard_category": ("ZeroSumNormal", {"sigma": 0.5}),
     "hazard_detector": ("Normal", {"mu": 0.0, "sigma": 1.5}),
     "technical_trend": ("Normal", {"mu": 0.0, "sigma": 0.2}),
     "retry_probability": ("Beta", {"alpha": 1.0, "beta": 1.0}),
-    "register_coverage": ("Beta", {"alpha": 1.0, "beta": 1.0}),
+    "register_coverage": ("LogitNormal", {"mu": -3.0, "sigma": 2.5}),
     "other_sightings": ("HalfNormal", {"sigma": 0.5}),
 }
 
@@ -88,16 +94,23 @@ def load(spec_path: Path = SPEC) -> tuple[Any, Any, xr.Dataset]:
 
 
 def check_spec(spec: Any) -> None:
-    """border.stan is the default border model: the spec's options must be the defaults and its priors the
-    ones the Stan program writes out."""
+    """border.stan is the shipped spec's border model at one revision: the model's revision, the spec's
+    options and its priors must be the ones the Stan program writes out."""
     from estim.families.border.model import DEFAULT_PRIORS
     from estim.priors import merge_priors
 
     if spec.family != "border":
         raise SystemExit(f"{spec.name}: not a border spec")
-    if spec.options:
+    from estim.families.border.revision import MODEL_REVISION
+
+    if MODEL_REVISION != STAN_REVISION:
         raise SystemExit(
-            f"{spec.name}: [options] {dict(spec.options)}; border.stan is the default model only"
+            f"border.stan is the border model at revision {STAN_REVISION}, estim's is at {MODEL_REVISION} "
+            "(estim/families/border/revision.py): bring border.stan up to date first"
+        )
+    if dict(spec.options) != STAN_OPTIONS:
+        raise SystemExit(
+            f"{spec.name}: [options] {dict(spec.options)}; border.stan is the model with {STAN_OPTIONS} only"
         )
     priors = merge_priors(DEFAULT_PRIORS, spec.priors)
     stated = {
@@ -646,6 +659,7 @@ def main() -> None:
         "spec": str(args.spec.relative_to(ROOT) if args.spec.is_absolute() else args.spec),
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "provenance": provenance(),
+        "model_revision": STAN_REVISION,
         "notes": (
             "compile: estim = PyMC model built + nutpie/JAX compile; Stan = stan.build (stanc + C++) into an "
             "empty httpstan cache. Warm-up and sampling: the slowest chain, by the sampler's own clock. "

@@ -1,8 +1,9 @@
 // The border model of estim (estim/families/border/model.py, whose module docstring is the full math), written
-// in Stan for the race of issue 18: the shipped spec (models/border.toml), i.e. the default options — r
-// estimated (its slab, Beta(1, 1)), no frailty, centred section hazards around a terrain-shifted mean, every
-// total of the unsurveyed sections under the exact compound law (all ≤ saddlepoint_above = 256) — with the
-// default priors (DEFAULT_PRIORS).
+// in Stan for the race of issue 18: the shipped spec (models/border.toml) at model revision 6
+// (estim/families/border/revision.py) — r estimated (its slab, Beta(1, 1)), no frailty, the sections' journey
+// levels and their centred hazards both shifted by terrain (``terrain_journeys = true``), every total of the
+// unsurveyed sections under the exact compound law (all ≤ saddlepoint_above = 256) — with the default priors
+// (DEFAULT_PRIORS).
 //
 // Parameters are sampled exactly as PyMC samples them (the same names, the same unconstrained coordinates, in
 // the order of `model.value_vars`), so that the two posteriors compare parameter by parameter and the log
@@ -13,7 +14,8 @@
 //   * ZeroSumNormal in PyMC's n − 1 free coordinates (`*_zerosum`, PyMC's `*_zerosum__`), mapped to n values
 //     summing to zero by PyMC's ZeroSumTransform (an isometry: the free values' normal density is PyMC's);
 //   * HalfNormal on the log scale (Stan's lower = 0 is PyMC's log transform, with the same Jacobian);
-//   * register_coverage_z | r ~ Logistic(c log r, 1) (`retry.register_coverage`).
+//   * register_coverage_z | r ~ Normal(c log r − 3, 2.5), i.e. π ~ LogitNormal(−3, 2.5)
+//     (`retry.register_coverage`).
 //
 // Cells (section s, month t, category c) are stored flat, column-major as Stan's to_vector of an S × T matrix
 // per category: cell = s + S (t − 1) + S T (c − 1). The Python side (scripts/stan_race.py, `stan_data`) derives
@@ -123,7 +125,8 @@ parameters {
   // in the order of PyMC's value_vars (the sampler's parameter vector)
   vector[2] give_up_hazard_root;  // v: h = −log r = |v|²/2 [give_up_hazard_root]
   real<lower=0> section_sd;  // σ_α
-  vector[S - 1] section_effect_zerosum;  // α_s, PyMC's free coordinates
+  vector[S - 1] section_deviation_zerosum;  // α'_s, PyMC's free coordinates
+  vector[R - 1] journey_terrain_zerosum;  // u_terrain, PyMC's free coordinates
   vector[CJ] category_level_given_retry;  // β_c − log r
   matrix[CJ, 4] season;  // S_c: two seasonal harmonics
   vector[CJ] trend;  // τ_c
@@ -148,7 +151,9 @@ transformed parameters {
   real log_retry = -0.5 * dot_self(give_up_hazard_root);  // log r
   real shift = -log_retry / ridge_hazard_slope;  // a_s and μ_a move by −log r / κ along the ridge
   real retry_probability = exp(log_retry);  // r
-  vector[S] section_effect = zero_sum(section_effect_zerosum);
+  vector[S] section_deviation = zero_sum(section_deviation_zerosum);
+  vector[R] journey_terrain = zero_sum(journey_terrain_zerosum);
+  vector[S] section_effect = section_deviation + journey_terrain[terrain];  // α_s = u_terrain(s) + α'_s
   vector[CJ] category_level = category_level_given_retry + log_retry;
   real bypass_eta0 = bypass_eta0_given_retry + log_retry;
   real hazard_mean = hazard_mean_given_retry + shift;
@@ -165,7 +170,8 @@ model {
   // ---- priors (DEFAULT_PRIORS; `~` drops constants only)
   give_up_hazard_root ~ std_normal();  // r ~ Beta(1, 1) ⇔ h = |v|²/2 ~ Exponential(1), v ~ N(0, I)
   section_sd ~ normal(0, 0.5);  // HalfNormal(0.5)
-  section_effect_zerosum ~ normal(0, section_sd);  // ZeroSumNormal(sigma = section_sd)
+  section_deviation_zerosum ~ normal(0, section_sd);  // ZeroSumNormal(sigma = section_sd)
+  journey_terrain_zerosum ~ normal(0, 0.5);  // ZeroSumNormal(0.5)
   category_level_given_retry ~ normal(2 - log_retry, 2);  // category_level ~ Normal(2, 2)
   to_vector(season) ~ normal(0, 0.5);
   trend ~ normal(0, 0.25);
@@ -182,8 +188,8 @@ model {
   hazard_category_zerosum ~ normal(0, 0.5);  // ZeroSumNormal(0.5)
   hazard_detector ~ normal(0, 1.5);
   technical_trend ~ normal(0, 0.2);
-  // π ~ Beta(1, 1) ⇔ z | r ~ Logistic(c log r, 1), z = logit π + c log r
-  to_vector(register_coverage_z) ~ logistic(ridge_coverage_slope * log_retry, 1);
+  // π ~ LogitNormal(−3, 2.5) ⇔ z | r ~ Normal(c log r − 3, 2.5), z = logit π + c log r
+  to_vector(register_coverage_z) ~ normal(ridge_coverage_slope * log_retry - 3, 2.5);
   to_vector(other_sightings) ~ normal(0, 0.5);  // HalfNormal(0.5)
 
   // ---- rates of every cell (`rates.log_rates`): log μ, log H
