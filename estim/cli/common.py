@@ -27,6 +27,23 @@ def _show_warning(
     click.echo(f"estim: warning: {message}", err=True)
 
 
+def collect_warnings() -> list[str]:
+    """From now on in this command, each warning shown on stderr is also kept in the returned list, so that
+    a JSON output can carry it (a program reading stdout never sees stderr)."""
+    said: list[str] = []
+    shown = warnings.showwarning
+
+    def show_and_keep(
+        message: Warning | str, category: type[Warning], *args: object, **kwargs: object
+    ) -> None:
+        if not issubclass(category, DeprecationWarning):  # a library's note to its developers
+            said.append(str(message))
+        shown(message, category, *args, **kwargs)  # type: ignore[arg-type]
+
+    warnings.showwarning = show_and_keep  # type: ignore[assignment]
+    return said
+
+
 class _OnceCommand(click.Command):
     """A command whose options that take one value may be given once: click keeps the last of `--seed 1
     --seed 2` without a word, so the first was dropped (simulate's seed, years, measure start). Refused

@@ -13,6 +13,7 @@ from estim.cli.common import (
     _progress,
     _warn_spec_beside,
     cli,
+    collect_warnings,
 )
 
 
@@ -177,6 +178,7 @@ def forecast_cmd(
             "(the printed tables are by section only)",
             ctx=click.get_current_context(),
         )
+    said = collect_warnings() if fmt == "json" else []  # a JSON reader sees only stdout
     # each --measures given is read (click would keep only the last of a plain option: one measure dropped)
     specs = read_measures(",".join(measures))  # bad names fail before the slow work
     if out is not None:
@@ -250,7 +252,7 @@ def forecast_cmd(
         click.echo(f"wrote {figure} and {heatmap}", err=True)
     effect_table = effects_table(specs, prob)  # what the forecast read: M at full strength
     if fmt == "json":
-        click.echo(forecast_json(fc, table, analogue_table, effect_table, prob))
+        click.echo(forecast_json(fc, table, analogue_table, effect_table, prob, warned=said))
         return
     click.echo(format_forecast(fc, table, prob))
     click.echo("")

@@ -229,14 +229,17 @@ def forecast_json(
     analogue_table: pd.DataFrame | None,
     effect_table: pd.DataFrame | None = None,
     prob: float = 0.9,
+    warned: Sequence[str] = (),
 ) -> str:
     """The forecast's table (and the analogues, and each effect at full strength) with its provenance, the
-    probability of its central intervals (``prob``: the `_lower`/`_upper` columns) and the notes the text
-    prints on them (too few draws for the interval), as JSON."""
+    probability of its central intervals (``prob``: the `_lower`/`_upper` columns), the notes the text
+    prints on them (too few draws for the interval) and the warnings given on the way (`warned`: a measure
+    that more than doubles journeys, say), as JSON."""
     out: dict[str, Any] = {
         "attrs": {k: (v.item() if hasattr(v, "item") else v) for k, v in fc.attrs.items()},
         "interval_prob": prob,
         "notes": _few_draws_line(fc.sizes["draw"], prob, fc.attrs.get("fit_draws")),
+        "warnings": list(warned),
         "changes": json.loads(table.to_json(orient="records")),
     }
     if effect_table is not None:

@@ -158,3 +158,18 @@ def test_a_percent_given_as_a_simulated_effect_is_refused():
     ):
         coordination.applied({"flow": 75})
     assert coordination.applied({"flow": 0.75}).effects[0].multiplier == pytest.approx(0.75)
+
+
+def test_the_json_forecast_carries_the_warnings_given_on_the_way(fit_path, tmp_path):
+    # the warning of a median M above 2 (mu = 0.75 meant as M = 0.75) went to stderr only: a program reading
+    # the JSON on stdout saw a +100 % forecast with no word of it
+    text = (MEASURES_DIR / "coordination.toml").read_text(encoding="utf-8")
+    spec = tmp_path / "coordination.toml"
+    spec.write_text(text.replace("mu = -0.28768", "mu = 0.75"), encoding="utf-8")
+    args = ["forecast", str(fit_path), "--horizon", "12", "--format", "json", "--draws", "10"]
+    result = CliRunner().invoke(cli, [*args, "--measures", str(spec)])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output[result.output.index("{") :])
+    assert any("if M = 0.75 was meant" in w for w in out["warnings"]), out["warnings"]
+    plain = CliRunner().invoke(cli, [*args, "--measures", "coordination"])
+    assert json.loads(plain.output[plain.output.index("{") :])["warnings"] == []
