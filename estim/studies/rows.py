@@ -41,7 +41,9 @@ def write_rows(
 def coverage(covered: pd.Series, level: float = 0.95) -> dict[str, Any]:
     """The share of intervals that covered the truth, with its exact (Clopper–Pearson) ``level`` interval."""
     n = int(len(covered))
-    k = int(covered.astype(bool).sum())
+    k = int(
+        flag(covered).sum()
+    )  # an empty cell read back from a CSV is NaN, which astype(bool) makes True
     if n == 0:
         return {"n": 0, "covered": 0, "coverage": float("nan"), "ci": [float("nan"), float("nan")]}
     ci = scipy.stats.binomtest(k, n).proportion_ci(level, method="exact")

@@ -91,3 +91,12 @@ def test_gzipped_rows_read_back_as_written_and_the_same_rows_give_the_same_bytes
     pd.testing.assert_frame_equal(pd.read_csv(first), rows)
     plain = write_rows(rows, tmp_path / "grid.csv")
     assert plain.read_text() == rows.to_csv(index=False)
+
+
+def test_coverage_counts_an_empty_cell_read_back_from_a_csv_as_not_covered(tmp_path):
+    from estim.studies.rows import coverage
+
+    path = tmp_path / "rows.csv"
+    pd.DataFrame({"covered": [True, None, False, True]}).to_csv(path, index=False)
+    c = coverage(pd.read_csv(path)["covered"])  # the empty cell reads back as NaN
+    assert (c["n"], c["covered"]) == (4, 2)
