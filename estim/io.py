@@ -150,21 +150,6 @@ def folder_sha256(folder: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
-def study_rows_so_far(out: str | os.PathLike[str] | None, resume: bool) -> Any:
-    """The rows a study already wrote to ``out`` when resuming (a pandas DataFrame), else None; without
-    ``resume`` an old ``out`` is removed, so that a fresh study never mixes with an earlier one."""
-    if out is None:
-        return None
-    out = Path(out)
-    if resume and out.exists() and out.stat().st_size > 0:
-        import pandas as pd
-
-        return pd.read_csv(out)
-    if out.exists():
-        out.unlink()
-    return None
-
-
 def without_error(error: Any) -> Any:
     """A study's rows that ran without error, as a boolean pandas Series, from its ``error`` column: empty
     strings, which a CSV read back gives as NaN (so the column may be float)."""

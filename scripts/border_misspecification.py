@@ -31,7 +31,12 @@ from estim.studies.border_misspecification import (
     requirements,
 )
 from estim.studies.border_recovery import DEFAULT_STUDY_SEED
-from estim.studies.distributed import add_arguments, optional_client
+from estim.studies.distributed import (
+    add_arguments,
+    add_resume_arguments,
+    check_arguments,
+    optional_client,
+)
 from estim.studies.rows import write_rows
 
 
@@ -51,8 +56,8 @@ def main():
         "within the person's stay (a further misspecification; write it to its own --out)",
     )
     parser.add_argument("--out", help="CSV of the per-section-year results (written as it goes)")
-    parser.add_argument(
-        "--resume", action="store_true", help="skip the (cell, seed) already in --out"
+    add_resume_arguments(
+        parser, "skip the (cell, seed) already in --out (made with the same options)"
     )
     parser.add_argument("--summary", help="also write the cell table to this CSV")
     parser.add_argument(
@@ -62,6 +67,7 @@ def main():
     add_known_failure_argument(parser, "; the seed is matched in every cell this run fits")
     add_arguments(parser)
     args = parser.parse_args()
+    check_arguments(parser, args, "summary", *([] if args.summary_only else ["out"]))
 
     start = time.perf_counter()
     if args.summary_only:
@@ -80,6 +86,7 @@ def main():
                 register_dating=args.register_dating,
                 out=args.out,
                 resume=args.resume,
+                force=args.force,
                 progress=not args.quiet,
                 client=client,
                 **known,

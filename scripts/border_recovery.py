@@ -16,7 +16,12 @@ import time
 
 from estim.studies.border_fit import add_known_failure_argument, parse_known_failures
 from estim.studies.border_recovery import DEFAULT_STUDY_SEED, coverage_summary, recovery_study
-from estim.studies.distributed import add_arguments, optional_client
+from estim.studies.distributed import (
+    add_arguments,
+    add_resume_arguments,
+    check_arguments,
+    optional_client,
+)
 
 
 def main():
@@ -32,7 +37,7 @@ def main():
     parser.add_argument(
         "--out", help="CSV file for the per-section-year results (written as it goes)"
     )
-    parser.add_argument("--resume", action="store_true", help="skip the datasets already in --out")
+    add_resume_arguments(parser, "skip the datasets already in --out (made with the same options)")
     parser.add_argument("--quiet", action="store_true", help="no line per dataset")
     parser.add_argument(
         "--spec",
@@ -41,6 +46,7 @@ def main():
     add_known_failure_argument(parser)
     add_arguments(parser)
     args = parser.parse_args()
+    check_arguments(parser, args, "out")
 
     start = time.perf_counter()
     with optional_client(args.workers, args.scheduler) as client:
@@ -53,6 +59,7 @@ def main():
             target_accept=args.target_accept,
             out=args.out,
             resume=args.resume,
+            force=args.force,
             progress=not args.quiet,
             spec=args.spec,
             client=client,

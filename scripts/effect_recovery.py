@@ -17,6 +17,7 @@ from estim.measures.recovery import (
     format_summary,
     summarise,
 )
+from estim.studies.distributed import add_resume_arguments, check_arguments
 
 
 def main() -> None:
@@ -29,9 +30,10 @@ def main() -> None:
     parser.add_argument("--target-accept", type=float, default=None)
     parser.add_argument("--measures", default="all")
     parser.add_argument("--out", default="effect_recovery.csv")
-    parser.add_argument("--resume", action="store_true")
+    add_resume_arguments(parser, "skip the datasets already in --out (made with the same options)")
     parser.add_argument("--summary-only", action="store_true", help="summarise --out as it is")
     args = parser.parse_args()
+    check_arguments(parser, args, *([] if args.summary_only else ["out"]))
     if args.summary_only:
         rows = pd.read_csv(args.out)
     else:
@@ -45,6 +47,7 @@ def main() -> None:
             target_accept=args.target_accept,
             out=args.out,
             resume=args.resume,
+            force=args.force,
             progress=True,
         )
     print(format_summary(summarise(rows)))

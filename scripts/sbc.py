@@ -3,8 +3,10 @@
 Usage: `nice -n 19 .venv/bin/python scripts/sbc.py --families ztpoisson Mt lists_latent_class --replicates 200
 --out paper/inputs/sbc/sbc.csv --report paper/inputs/sbc/report.json --plots paper/generated/figures/sbc
 --workers 1` (one row per replicate × ranked quantity, written as replicates finish; see
-`estim.studies.sbc`). ``--resume`` keeps the replicates already in ``--out`` (same family, number and seed);
-with every replicate there it only rewrites the report and the plots. The report (``.json``, or Markdown for
+`estim.studies.sbc`). ``--resume`` keeps the replicates already in ``--out``, refusing a file whose rows were
+made with other options (families, seed, sampler: each row records a hash of them in its ``settings`` column;
+more replicates may be asked for); with every replicate there it only rewrites the report and the plots.
+Without ``--resume`` a non-empty ``--out`` is refused unless ``--force``. The report (``.json``, or Markdown for
 ``.md``) gives the pass/fail of each family and quantity under the rule of `estim.studies.sbc_ranks`; the plots
 are ArviZ's ECDF-difference (PIT) plots, one file per family. ``--families border`` calibrates the border model
 on its reduced design (`estim.studies.sbc_border`; docs/sbc.md, "The border model").
@@ -16,13 +18,30 @@ import sys
 import time
 from pathlib import Path
 
+from estim.errors import EstimInputError
 from estim.io import atomic_write_text
-from estim.studies.distributed import add_arguments, optional_client
+from estim.studies.distributed import (
+    add_arguments,
+    add_resume_arguments,
+    check_arguments,
+    optional_client,
+    positive_int,
+)
 from estim.studies.rows import write_rows
 from estim.studies.sbc import SEED, sbc_study, study_families, study_report
 from estim.studies.sbc_ranks import ALPHA, rank_plot, verdict_markdown
 
 MAIN = ("ztpoisson", "Mt", "lists_latent_class")
+
+
+def _level(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not between 0 and 1")
+    return value
 
 
 def main():
@@ -34,34 +53,46 @@ def main():
         choices=study_families(),
         help=f"families to calibrate (default: {' '.join(MAIN)})",
     )
-    parser.add_argument("--replicates", type=int, default=200)
+    parser.add_argument("--replicates", type=positive_int, default=200)
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--out", help="CSV of the rows, written as replicates finish")
-    parser.add_argument(
-        "--resume", action="store_true", help="keep the replicates already in --out"
+    add_resume_arguments(
+        parser, "keep the replicates already in --out (made with the same options)"
     )
     parser.add_argument("--plots", help="folder for the ECDF-difference plots (sbc_FAMILY.png)")
     parser.add_argument("--report", help="report file: .json, or .md for Markdown")
     parser.add_argument(
         "--backend", choices=["jax", "numba"], default=None, help="nutpie backend (default numba)"
     )
-    parser.add_argument("--alpha", type=float, default=ALPHA, help="family-wise level of the test")
+    parser.add_argument(
+        "--alpha", type=_level, default=ALPHA, help="family-wise level of the test, in (0, 1)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress line per replicate")
     add_arguments(parser)
     args = parser.parse_args()
+    twice = sorted({f for f in args.families if args.families.count(f) > 1})
+    if twice:
+        parser.error(
+            f"--families: {', '.join(twice)} given twice (each replicate would count twice)"
+        )
+    check_arguments(parser, args, "out", "report", "plots")
 
     start = time.perf_counter()
-    with optional_client(args.workers, args.scheduler) as client:
-        df = sbc_study(
-            args.families,
-            replicates=args.replicates,
-            seed=args.seed,
-            out=args.out,
-            resume=args.resume,
-            client=client,
-            progress=not args.quiet,
-            backend=args.backend,
-        )
+    try:
+        with optional_client(args.workers, args.scheduler) as client:
+            df = sbc_study(
+                args.families,
+                replicates=args.replicates,
+                seed=args.seed,
+                out=args.out,
+                resume=args.resume,
+                force=args.force,
+                client=client,
+                progress=not args.quiet,
+                backend=args.backend,
+            )
+    except EstimInputError as e:
+        parser.exit(2, f"{parser.prog}: error: {e}\n")
     if args.out:
         write_rows(df, args.out)
         print(f"wrote {args.out}", file=sys.stderr)

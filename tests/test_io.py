@@ -166,13 +166,3 @@ def test_two_writers_of_one_target_keep_each_others_temporaries(tmp_path):
     assert child.returncode == 0
     assert target.read_text() == "theirs"  # the last rename wins
     assert _temporaries(tmp_path) == []
-
-
-def test_study_rows_so_far_resumes_or_starts_afresh(tmp_path):
-    from estim.io import study_rows_so_far
-
-    out = tmp_path / "rows.csv"
-    assert study_rows_so_far(None, True) is None
-    out.write_text("sim_seed,covered\n1,True\n")
-    assert list(study_rows_so_far(out, True)["sim_seed"]) == [1]
-    assert study_rows_so_far(out, False) is None and not out.exists()

@@ -46,7 +46,7 @@ import xarray as xr
 
 from estim.families.border.data_kind import records_data
 from estim.intervals import equal_tailed_array
-from estim.io import atomic_path, study_rows_so_far, without_error
+from estim.io import atomic_path, without_error
 from estim.measures.backtest import border_gate, fit_border, months_before
 from estim.measures.forecast import BASELINE, ForecastSettings, forecast
 from estim.measures.spec import MeasureSpec, read_measures
@@ -227,15 +227,35 @@ def effect_recovery(
     target_accept: float | None = None,
     out: str | Path | None = None,
     resume: bool = False,
+    force: bool = False,
     progress: bool = False,
 ) -> pd.DataFrame:
     """Run the study (module docstring) on ``n_seeds`` datasets; one row per dataset × measure × mechanism.
     With ``out`` the rows so far are rewritten after every dataset; with ``resume`` datasets in ``out`` are
-    skipped."""
+    skipped (refused when made with other options: `estim.resume`), and without it a non-empty
+    ``out`` is refused unless ``force``."""
     from estim.families.border.revision import MODEL_REVISION
+    from estim.resume import StudyRows, study_rows_so_far
 
     specs = read_measures(measures)
-    done = study_rows_so_far(out, resume)
+    study = StudyRows(
+        name="effect recovery study",
+        columns=("dataset", "sim_seed", "measure", "error"),
+        unit=("sim_seed",),
+        key=("sim_seed", "measure", "mechanism"),
+        options={
+            "study": "effect_recovery",
+            "model_revision": MODEL_REVISION,
+            "measures": {m.name: m.digest for m in specs},  # each spec file's SHA-256
+            "seed": int(seed),
+            "draws": draws,
+            "tune": tune,
+            "forecast_draws": forecast_draws,
+            "target_accept": target_accept,
+        },
+        numbers=("sim_seed",),
+    )
+    done = study_rows_so_far(out, study, resume=resume, force=force)
     frames = [done] if done is not None else []
     done_seeds = set(done["sim_seed"].unique()) if done is not None else set()
     for i in range(n_seeds):
@@ -299,7 +319,7 @@ def effect_recovery(
         frame["true_effects"] = frame["measure"].map(
             {m: ";".join(f"{k}={v:.4g}" for k, v in vals.items()) for m, vals in effects.items()}
         )
-        frame = frame.assign(**info)
+        frame = study.stamp(frame.assign(**info))
         frames.append(frame)
         if out is not None:
             table = pd.concat(frames, ignore_index=True)

@@ -30,8 +30,16 @@ import numpy as np
 import pandas as pd
 
 from estim.errors import EstimInputError
-from estim.io import study_rows_so_far, without_error
-from estim.studies.border_recovery import CELL, DATASET, DEFAULT_STUDY_SEED, Design, run_designs
+from estim.families.border.revision import MODEL_REVISION
+from estim.io import without_error
+from estim.studies.border_recovery import (
+    CELL,
+    DATASET,
+    DEFAULT_STUDY_SEED,
+    Design,
+    run_designs,
+    study_rows,
+)
 from estim.studies.rows import below_nominal, below_nominal_by_dataset, bootstrap_coverage, flag
 
 RETRIES = (0.6, 0.8, 1.0)
@@ -97,6 +105,7 @@ def misspecification_study(
     register_dating: str = REGISTER_DATING,
     out: str | Path | None = None,
     resume: bool = False,
+    force: bool = False,
     progress: bool = False,
     client: Any = None,
     **sampler: Any,
@@ -105,18 +114,26 @@ def misspecification_study(
     the shipped spec (``sampler`` may override its draws, tune, chains, target_accept or retries, for tests).
     Returns one row per dataset × section × year (`border_recovery.dataset_rows`'s columns). With ``out`` the
     CSV is rewritten after every dataset; with ``resume`` the (cell, seed) already in it are skipped (refused
-    when its rows were simulated with another ``register_dating``); with a dask ``client`` the datasets run as
-    tasks on its workers (`border_recovery.run_designs`)."""
+    when its rows were made with other options — the register dating, the seed, the sampler —:
+    `estim.resume`; the cells are the rows' own, so a resumed run may add cells); without it a
+    non-empty ``out`` is refused unless ``force``; with a dask ``client`` the datasets run as tasks on its
+    workers (`border_recovery.run_designs`)."""
     plan = designs(retries, frailties, n_seeds, seed, register_dating)
-    done = study_rows_so_far(out, resume) if resume else None  # resuming only reads
-    if done is not None:
-        check_register_dating(done, register_dating, str(out))
+    options = {
+        "study": "border_misspecification",
+        "model_revision": MODEL_REVISION,
+        "register_dating": register_dating,
+        "seed": int(seed),
+        **sampler,
+    }
     df = run_designs(
         plan,
         out=out,
         resume=resume,
+        force=force,
         progress=progress,
         client=client,
+        study=study_rows(options),
         **sampler,
     )
     df.attrs.update(

@@ -66,10 +66,11 @@ from estim.families.border.repeated_trials import AT_ONE, with_repeated_trials
 from estim.families.border.repeated_trials import summary as repeated_trials_summary
 from estim.families.border.revision import MODEL_REVISION
 from estim.intervals import equal_tailed
-from estim.io import study_rows_so_far, without_error
+from estim.io import without_error
 from estim.records import DEFAULT_KEY
 from estim.records.load import load_records
 from estim.records.schemas import CATEGORIES
+from estim.resume import StudyRows, study_rows_so_far
 from estim.simulate import simulate, write_simulation
 from estim.simulate.perturb import SCALAR_PARAMS, perturbed_config
 from estim.studies.border_fit import (  # noqa: F401 - re-exported: the studies' one fit
@@ -330,22 +331,34 @@ def design_rows(design: Design, sampler: Mapping[str, Any]) -> pd.DataFrame:
     return dataset_rows(design.seed, design.changes, dataset=design.dataset, **dict(sampler))
 
 
+def study_rows(options: Mapping[str, Any]) -> StudyRows:
+    """What a border study's rows are (one per dataset × section × year), made with ``options``."""
+    key = (*DATASET, "section", "year")
+    return StudyRows("border study", (*DATASET, "error"), DATASET, key, options, (*DATASET, "year"))
+
+
 def run_designs(
     designs: Iterable[Design],
     *,
     out: str | Path | None = None,
     resume: bool = False,
+    force: bool = False,
     progress: bool = False,
     client: Any = None,
+    study: StudyRows | None = None,
     **sampler: Any,
 ) -> pd.DataFrame:
-    """Run `dataset_rows` on each design in order, skipping (with ``resume``) those already in ``out``; with
+    """Run `dataset_rows` on each design in order, skipping (with ``resume``) those already in ``out`` (refused
+    when made with other options than ``study``'s, by default the sampler's: `estim.resume`; without
+    ``resume`` a non-empty ``out`` is refused unless ``force``); every row records its ``settings``; with
     ``out`` the CSV is rewritten whole and atomically with all rows so far after every dataset (so its columns
     always line up, and a stopped study keeps what it measured). With a dask ``client``
     (`estim.studies.distributed.study_client`) the designs run as tasks on its workers and the rows are
     written in the order they finish. Returns all rows, those read back from ``out`` first."""
     designs = list(designs)
-    done = study_rows_so_far(out, resume)
+    if study is None:
+        study = study_rows({"study": "border", "model_revision": MODEL_REVISION, **sampler})
+    done = study_rows_so_far(out, study, resume=resume, force=force)
     skip = done_datasets(done)
     if client is not None:
         from estim.studies.distributed import run_tasks
@@ -359,12 +372,15 @@ def run_designs(
             rows_so_far=done,
             out=out,
             describe=describe_dataset if progress else None,
+            settings=study.settings(),
         )
     frames = [done] if done is not None else []
     for number, design in enumerate(designs, start=1):
         if design.key() in skip:
             continue
-        frame = dataset_rows(design.seed, design.changes, dataset=design.dataset, **sampler)
+        frame = study.stamp(
+            dataset_rows(design.seed, design.changes, dataset=design.dataset, **sampler)
+        )
         frames.append(frame)
         if out is not None:
             write_rows(pd.concat(frames, ignore_index=True), out)
@@ -416,6 +432,7 @@ def recovery_study(
     target_accept: float | None = None,
     out: str | Path | None = None,
     resume: bool = False,
+    force: bool = False,
     progress: bool = False,
     spec: str | Path | None = None,
     client: Any = None,
@@ -442,8 +459,18 @@ def recovery_study(
     extra = {} if spec is None else {"spec": spec}
     if known_failures:
         extra["known_failures"] = dict(known_failures)
+    options = {"study": "border_recovery", "model_revision": MODEL_REVISION, "seed": int(seed)}
+    study = study_rows({**options, **settings, **extra})
     df = run_designs(
-        designs, out=out, resume=resume, progress=progress, client=client, **settings, **extra
+        designs,
+        out=out,
+        resume=resume,
+        force=force,
+        progress=progress,
+        client=client,
+        study=study,
+        **settings,
+        **extra,
     )
     df.attrs.update(n_seeds=n_seeds, seed=seed, **settings, **extra)
     return df

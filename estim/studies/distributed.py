@@ -17,7 +17,9 @@ is built from the observed totals themselves (`estim.families.border.kernels.tot
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import os
 import sys
 import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
@@ -26,6 +28,8 @@ from typing import Any
 
 import pandas as pd
 
+from estim.errors import EstimInputError
+from estim.io import unwritable
 from estim.run.sampler import THREADS_ENV
 from estim.studies.rows import write_rows
 
@@ -52,7 +56,12 @@ def study_client(
     from distributed import Client, LocalCluster
 
     if scheduler is not None:
-        with Client(scheduler) as client:
+        try:
+            client = Client(scheduler)
+        except (OSError, ValueError, TypeError) as e:  # a malformed or unreachable address
+            detail = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise EstimInputError(f"--scheduler {scheduler}: cannot connect ({detail})") from e
+        with client:
             yield client
         return
     with (
@@ -78,6 +87,58 @@ def optional_client(workers: int = 0, scheduler: str | None = None) -> Iterator[
         return
     with study_client(scheduler, max(workers, 1)) as client:
         yield client
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (datasets, replicates, draws, N)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
+    return value
+
+
+def add_resume_arguments(parser: Any, resume_help: str) -> None:
+    """``--resume`` and ``--force`` on a study script whose ``--out`` collects rows (`estim.resume`)."""
+    parser.add_argument("--resume", action="store_true", help=resume_help)
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a non-empty --out without --resume (without it such a file is refused, so that a "
+        "forgotten --resume does not lose its rows)",
+    )
+
+
+def check_arguments(parser: Any, args: Any, *outputs: str) -> None:
+    """Refuse, as argparse errors (exit 2) before any work: ``--workers`` negative or above 4 × the cores,
+    ``--workers`` with ``--scheduler`` (one would silently win), ``--resume`` with ``--force``, and each output
+    option named in ``outputs`` (e.g. "out", "report") whose path cannot be written (`estim.io.unwritable`)."""
+    workers = getattr(args, "workers", 0)
+    most = 4 * (os.cpu_count() or 1)
+    if workers < 0:
+        parser.error(
+            f"--workers {workers}: a number of worker processes is at least 0 (0: in this process)"
+        )
+    if workers > most:
+        parser.error(f"--workers {workers}: more than 4 × this machine's {most // 4} cores")
+    if workers and getattr(args, "scheduler", None):
+        parser.error(
+            "--workers and --scheduler: give one (a LocalCluster of N workers, or a scheduler's)"
+        )
+    if getattr(args, "resume", False) and getattr(args, "force", False):
+        parser.error("--resume and --force: give one (continue --out, or replace it)")
+    for name in outputs:
+        path = getattr(args, name, None)
+        if path is None:
+            continue
+        if Path(path).is_dir() and name != "plots":
+            parser.error(f"--{name} {path}: a folder, not a file")
+        target = Path(path) / "x.png" if name == "plots" else Path(path)
+        why = unwritable(target)
+        if why is not None:
+            parser.error(f"--{name} {path}: cannot be written: {why}")
 
 
 def add_arguments(parser: Any) -> None:
@@ -125,12 +186,14 @@ def run_tasks(
     out: str | Path | None = None,
     describe: Callable[[pd.DataFrame], str] | None = None,
     name: str = "dataset",
+    settings: str | None = None,
 ) -> pd.DataFrame:
     """Run ``work(task)`` for every task whose ``key(task)`` is not in ``done``, as tasks on ``client``,
     collecting the frames in the order they finish, each with a ``worker`` column (the address of the worker
     that ran it). With ``out``, after every finished task the CSV is
     rewritten (atomically) with ``rows_so_far`` and every frame so far; with ``describe``, a line per finished
-    task on stderr. Returns all rows (``rows_so_far`` first). A task that raises stops the study with its
+    task on stderr; with ``settings``, each frame gets that ``settings`` column (`estim.resume`).
+    Returns all rows (``rows_so_far`` first). A task that raises stops the study with its
     error (the study's ``work`` catches what it wants recorded as a row); a lost worker's task is rerun
     elsewhere by the scheduler."""
     from distributed import as_completed
@@ -146,6 +209,8 @@ def run_tasks(
     )
     for number, future in enumerate(as_completed(futures), start=1):
         frame = future.result()
+        if settings is not None:
+            frame = frame.assign(settings=settings)
         # which worker ran it (its address): provenance, and how the tasks spread
         holders = client.who_has(future).get(future.key, ())
         frame = frame.assign(worker=str(holders[0]) if holders else "")

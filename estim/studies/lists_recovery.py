@@ -23,6 +23,7 @@ CSV as they arrive, one line each, flushed: a study stopped half-way resumes wit
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -59,10 +60,12 @@ from estim.families.lists.simulate import (
     simulate_lists,
 )
 from estim.intervals import equal_tailed_array
+from estim.resume import SETTINGS, StudyRows, read_study_rows
 from estim.run.diagnostics import check as gate_check
 from estim.run.sampler import compile_model, draw
 from estim.run.spec import SamplerSpec
 from estim.studies.recovery import SHARED_NAME, with_shared_observed
+from estim.studies.rows import flag, write_rows
 
 INTERVAL = 0.9  # the central posterior interval of N whose coverage is measured
 NOMINAL = 0.9
@@ -291,18 +294,54 @@ def design_of_table(name: str) -> tuple[str, int]:
 # the study, resumable
 
 
-def finished(path: str | os.PathLike[str]) -> set[tuple[str, str, int]]:
-    """The (design, model, dataset) rows already in the study's CSV. A last line cut off by an interruption
-    (no newline) is removed from the file, so that it is redone."""
+def study_rows(seed: int, settings: LatentClassSettings) -> StudyRows:
+    """What the study's rows are, and the options that determine them, per model: the base seed and, for the
+    latent classes, the sampler settings (not ``cores``, which only spreads the chains over threads)."""
+    common = {"study": "lists_recovery", "seed": int(seed)}
+    latent = {k: v for k, v in dataclasses.asdict(settings).items() if k != "cores"}
+    return StudyRows(
+        name="lists recovery study",
+        columns=COLUMNS,
+        unit=("design", "model", "dataset"),
+        key=("design", "model", "dataset"),
+        options={
+            "bma": {
+                **common,
+                "model": "bma",
+                "edge": BMA_EDGE,
+                "grid": [BMA_GRID_START, BMA_GRID_MAX],
+            },
+            "latent_class": {**common, "model": "latent_class", **latent},
+        },
+        numbers=("dataset",),
+        options_by="model",
+        dtypes={"design": str, "model": str, "error": str},
+    )
+
+
+def finished(
+    path: str | os.PathLike[str], study: StudyRows, say: Callable[[str], None] | None = None
+) -> set[tuple[str, str, int]]:
+    """The (design, model, dataset) rows already in the study's CSV, checked as a resumed study's are
+    (`estim.resume.read_study_rows`: the file is refused, untouched, unless it is this study's with
+    this run's options). A last line cut off by an interruption, and rows that ran with an error, are dropped
+    — the file rewritten whole without them — so that they are redone."""
     path = Path(path)
+    if path.suffix == ".gz":
+        raise EstimInputError(
+            f"{path}: this study appends plain CSV lines to its file, which a gzipped file cannot take; "
+            "write it to a .csv and compress it afterwards"
+        )
     if not path.exists() or path.stat().st_size == 0:
         return set()
-    raw = path.read_bytes()
-    if not raw.endswith(b"\n"):
-        # atomic_path cannot serve an append-only log: truncate in place to the last whole line
-        with path.open("r+b") as f:
-            f.truncate(raw.rfind(b"\n") + 1)
-    rows = read_rows(path)
+    rows = read_study_rows(path, study, say=say)
+    if rows.attrs["header"] != [*COLUMNS, SETTINGS]:
+        raise EstimInputError(
+            f"{path}: its header ({', '.join(rows.attrs['header'])}) is not in the order this study writes "
+            f"({', '.join([*COLUMNS, SETTINGS])}), so appended rows would not line up; it cannot be resumed"
+        )
+    if rows.attrs["dropped"]:
+        write_rows(rows, path, [*COLUMNS, SETTINGS])
     return {
         (str(d), str(m), int(i))
         for d, m, i in rows[["design", "model", "dataset"]].itertuples(index=False)
@@ -311,18 +350,27 @@ def finished(path: str | os.PathLike[str]) -> set[tuple[str, str, int]]:
 
 def read_rows(path: str | os.PathLike[str]) -> pd.DataFrame:
     """The study's rows as a table (``error`` empty when the fit ran)."""
-    df = pd.read_csv(path, dtype={"design": str, "model": str, "error": str})
+    if not Path(path).is_file():
+        raise EstimInputError(f"{path}: no such file of the study's rows")
+    try:
+        df = pd.read_csv(path, dtype={"design": str, "model": str, "error": str})
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise EstimInputError(f"{path}: not a CSV of the study's rows ({e})") from e
+    missing = [c for c in COLUMNS if c not in df]
+    if missing:
+        raise EstimInputError(f"{path}: not the study's rows (it lacks {', '.join(missing)})")
     df["error"] = df["error"].fillna("")
     return df
 
 
 def _append(path: Path, row: dict[str, Any]) -> None:
     new = not path.exists() or path.stat().st_size == 0
+    columns = [*COLUMNS, SETTINGS]
     with path.open("a", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer = csv.DictWriter(f, fieldnames=columns)
         if new:
             writer.writeheader()
-        writer.writerow({c: row[c] for c in COLUMNS})
+        writer.writerow({c: row[c] for c in columns})
         f.flush()
         os.fsync(f.fileno())
 
@@ -350,8 +398,9 @@ def run_study(
             f"unknown designs or models {unknown}: designs {list(STUDY_DESIGNS)}, models {list(MODELS)}"
         )
     path = Path(out)
+    study = study_rows(seed, settings)
+    done = finished(path, study, progress)
     path.parent.mkdir(parents=True, exist_ok=True)
-    done = finished(path)
     say = progress or (lambda _: None)
     fitter = LatentClassFitter(settings) if "latent_class" in models else None
     for model in models:
@@ -364,6 +413,7 @@ def run_study(
                 if (design, model, i) in done:
                     continue
                 row = fit_row(design, model, i, seed + i, fitter)
+                row[SETTINGS] = study.settings(model)
                 _append(path, row)
                 say(
                     f"{design}, {model}, {i}: n={row['n_observed']} median={row['median']:.0f} "
@@ -385,7 +435,7 @@ def summary(rows: pd.DataFrame, nominal: float = NOMINAL) -> pd.DataFrame:
     out = []
     for (design, model), g in rows.groupby(["design", "model"], sort=False):
         n = len(g)
-        k = int(g["covered"].astype(bool).sum())
+        k = int(flag(g["covered"]).sum())
         rel = (g["median"] - g["n_true"]) / g["n_true"]
         out.append(
             {
@@ -399,7 +449,7 @@ def summary(rows: pd.DataFrame, nominal: float = NOMINAL) -> pd.DataFrame:
                 "median_rel_error": float(rel.median()),
                 "below": int((g["n_true"] < g["q05"]).sum()),
                 "above": int((g["n_true"] > g["q95"]).sum()),
-                "gate_failures": int((~g["gate_passed"].astype(bool)).sum()),
+                "gate_failures": int((~flag(g["gate_passed"])).sum()),
                 # (a CSV read back gives NaN for the empty error strings)
                 "errors": int((g["error"].notna() & (g["error"].astype(str) != "")).sum()),
                 "seconds_median": float(g["seconds"].median()),

@@ -32,11 +32,11 @@ from estim.families import FAMILIES
 from estim.families.base import Family, RecoveryDesign
 from estim.families.registry import load_all
 from estim.intervals import equal_tailed_array
-from estim.io import study_rows_so_far
+from estim.resume import SETTINGS, StudyRows, study_rows_so_far
 from estim.run.diagnostics import check as gate_check
 from estim.run.sampler import available_threads, compile_model, draw
 from estim.run.spec import SamplerSpec
-from estim.studies.rows import coverage, write_rows
+from estim.studies.rows import coverage, flag, write_rows
 
 INTERVAL = 0.9  # probability of the central interval of N whose coverage is measured
 COVARIATE = "group"
@@ -283,21 +283,24 @@ def recovery_study(
     target_accept: float | None = None,
     partial_out: str | None = None,
     resume: bool = False,
+    force: bool = False,
     client: Any = None,
 ) -> pd.DataFrame:
     """Simulate ``n_datasets`` registers at a fixed truth, fit each, and check the 90 % interval of N.
 
-    One row per dataset: ``n_true``, ``n_observed``, posterior median and 5 %/95 % quantiles of N,
-    ``covered`` (n_q05 ≤ n_true ≤ n_q95), ``gate_passed`` (the diagnostics gate on the posterior including N),
-    the names of failed gate checks, divergences, ``seconds`` (sampling + draws of N + gate for that dataset)
-    and ``error`` (empty unless the fit raised). ``df.attrs`` records the settings and the compile time.
+        One row per dataset: ``n_true``, ``n_observed``, posterior median and 5 %/95 % quantiles of N,
+        ``covered`` (n_q05 ≤ n_true ≤ n_q95), ``gate_passed`` (the diagnostics gate on the posterior including N),
+        the names of failed gate checks, divergences, ``seconds`` (sampling + draws of N + gate for that dataset)
+        and ``error`` (empty unless the fit raised). ``df.attrs`` records the settings and the compile time.
 
-    ``draws`` per chain, ``tune`` and ``target_accept`` default to the family's ``RecoveryDesign`` (``tune``:
-    min(draws, 1000) unless it says). ``backend`` "numba" compiles for ~30 s once and then samples these small
-    models 3–4× faster than "jax". With ``partial_out`` the rows so far are written to that CSV after every
-    dataset, and with ``resume`` the seeds already in it are not fitted again (their rows are kept). With a
-    dask ``client`` (`estim.studies.distributed`) the datasets run as tasks on its workers, each worker
-    compiling the model once. ``population_size`` defaults to the family's.
+        ``draws`` per chain, ``tune`` and ``target_accept`` default to the family's ``RecoveryDesign`` (``tune``:
+        min(draws, 1000) unless it says). ``backend`` "numba" compiles for ~30 s once and then samples these small
+        models 3–4× faster than "jax". With ``partial_out`` the rows so far are written to that CSV after every
+        dataset, and with ``resume`` the seeds already in it are not fitted again (their rows are kept; the file
+    is refused when its rows were made with other options, `estim.resume`); without it a non-empty
+    ``partial_out`` is refused unless ``force``. Every row records its ``settings`` (`study_rows`). With a
+        dask ``client`` (`estim.studies.distributed`) the datasets run as tasks on its workers, each worker
+        compiling the model once. ``population_size`` defaults to the family's.
     """
     design = _design(family_name)
     if population_size is None:
@@ -337,7 +340,14 @@ def recovery_study(
         (i, s, data, n_true)
         for i, (s, data, (_, n_true)) in enumerate(zip(seeds, datasets, tables, strict=True))
     ]
-    done = study_rows_so_far(partial_out, resume)
+    study = study_rows(
+        params=params,
+        population_size=population_size,
+        covariate_effect=covariate_effect,
+        seed=seed,
+        **settings,
+    )
+    done = study_rows_so_far(partial_out, study, resume=resume, force=force)
     finished = set() if done is None else {int(x) for x in done["seed"]}
     compile_seconds = float("nan")
     if client is not None:
@@ -356,10 +366,11 @@ def recovery_study(
             out=partial_out,
             describe=describe if progress else None,
             name=family_name,
+            settings=study.settings(),
         )
         # the study's columns, and which worker fitted each dataset (`run_tasks`)
         df = df.sort_values("dataset").reset_index(drop=True)
-        df = df[[*COLUMNS, *(["worker"] if "worker" in df else [])]]
+        df = df[[*COLUMNS, SETTINGS, *(["worker"] if "worker" in df else [])]]
     else:
         compiled = None
         if any(task[1] not in finished for task in tasks):
@@ -369,13 +380,13 @@ def recovery_study(
         for task in tasks:
             if task[1] in finished:
                 continue
-            row = dataset_row(task, compiled=compiled, **settings).iloc[0].to_dict()
+            row = study.stamp(dataset_row(task, compiled=compiled, **settings)).iloc[0].to_dict()
             rows.append(row)
             if partial_out is not None:  # a long study keeps what it has measured if it is stopped
-                write_rows(rows, partial_out, COLUMNS)
+                write_rows(rows, partial_out, [*COLUMNS, SETTINGS])
             if progress:
                 print(_describe_row(family_name, n_datasets, row), flush=True, file=sys.stderr)
-        df = pd.DataFrame(rows, columns=COLUMNS)
+        df = pd.DataFrame(rows, columns=[*COLUMNS, SETTINGS])
     df.attrs.update(
         family=family_name,
         true_params=params,
@@ -392,6 +403,36 @@ def recovery_study(
         wall_seconds=time.perf_counter() - start,
     )
     return df
+
+
+def study_rows(
+    *,
+    family_name: str,
+    params: Mapping[str, float],
+    population_size: int,
+    covariate_effect: float | None,
+    seed: int,
+    **sampler: Any,
+) -> StudyRows:
+    """What a recovery study's rows are, and the options that determine them: its family,
+    truth, N, covariate effect, sampler settings and backend, and the base seed (dataset i uses seed + i)."""
+    options = {
+        "study": "recovery",
+        "family": family_name,
+        "true_params": dict(sorted(params.items())),
+        "population_size": int(population_size),
+        "covariate_effect": covariate_effect,
+        "seed": int(seed),
+        **sampler,
+    }
+    return StudyRows(
+        name="recovery study",
+        columns=COLUMNS,
+        unit=("seed",),
+        key=("seed",),
+        options=options,
+        numbers=("seed",),
+    )
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -417,7 +458,7 @@ def coverage_summary(df: pd.DataFrame, level: float = 0.95) -> dict[str, Any]:
         # N is an integer: with a narrow interval (small N) the truth can sit exactly on an endpoint, which
         # counts as covered (n_q05 ≤ n_true ≤ n_q95) and pushes coverage above the nominal 90 %
         "at_endpoint": int(((df["n_true"] == df["n_q05"]) | (df["n_true"] == df["n_q95"])).sum()),
-        "gate_failures": int((~df["gate_passed"].astype(bool)).sum()),
+        "gate_failures": int((~flag(df["gate_passed"])).sum()),
         # (a CSV read back gives NaN for the empty error strings)
         "errors": int((df["error"].notna() & (df["error"].astype(str) != "")).sum()),
         "seconds_per_dataset": float(df["seconds"].median()),

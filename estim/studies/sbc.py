@@ -51,7 +51,7 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from estim.families.registry import load_all
-from estim.io import study_rows_so_far
+from estim.resume import StudyRows, study_rows_so_far
 from estim.run.sampler import available_threads, compile_model, draw
 from estim.run.spec import SamplerSpec
 from estim.studies.recovery import SHARED_NAME, with_shared_observed
@@ -266,21 +266,28 @@ def sbc_study(
     seed: int = SEED,
     out: str | None = None,
     resume: bool = False,
+    force: bool = False,
     client: Any = None,
     progress: bool = False,
     draws_per_rank: int = DRAWS_PER_RANK,
     backend: str | None = None,
 ) -> pd.DataFrame:
     """SBC of each family in ``families``: ``replicates`` replicates each, one row per replicate × quantity
-    (`COLUMNS`). With ``out`` the rows so far are written after every replicate; with ``resume`` the
-    replicates already there (same family, number and seed) are kept, not redone. With a dask ``client``
-    (`estim.studies.distributed`) the replicates are tasks on its workers, each compiling a model once per
-    family and data shape. ``backend`` overrides the designs' nutpie backend (numba)."""
+        (`COLUMNS`). With ``out`` the rows so far are written after every replicate; with ``resume`` the
+        replicates already there are kept, not redone — the file is refused when its rows were made with other
+    options (`study_rows`, `estim.resume`) — and without it a non-empty ``out`` is refused unless
+    ``force``. With a dask ``client``
+        (`estim.studies.distributed`) the replicates are tasks on its workers, each compiling a model once per
+        family and data shape. ``backend`` overrides the designs' nutpie backend (numba)."""
     unknown = [f for f in families if f not in study_families()]
     if unknown:
         raise ValueError(f"no SBC design for {unknown}; known: {', '.join(study_families())}")
+    twice = sorted({f for f in families if list(families).count(f) > 1})
+    if twice:  # each replicate would be fitted, and each of its ranks counted, twice
+        raise ValueError(f"families named twice: {', '.join(twice)}")
     tasks = [(f, i, int(seed)) for f in families for i in range(replicates)]
-    done_rows = study_rows_so_far(out, resume)
+    study = study_rows(families, seed=seed, draws_per_rank=draws_per_rank, backend=backend)
+    done_rows = study_rows_so_far(out, study, resume=resume, force=force)
     done = set()
     if done_rows is not None and len(done_rows):
         done = {_key(t) for t in done_rows[["family", "replicate", "seed"]].itertuples(index=False)}
@@ -298,13 +305,14 @@ def sbc_study(
             out=out,
             describe=_describe if progress else None,
             name="sbc",
+            settings=study.settings(),
         )
     else:
         frames = [done_rows] if done_rows is not None and len(done_rows) else []
         for task in tasks:
             if _key(task) in done:
                 continue
-            frame = work(task)
+            frame = study.stamp(work(task))
             frames.append(frame)
             if out is not None:
                 write_rows(pd.concat(frames, ignore_index=True), out)
@@ -318,6 +326,34 @@ def sbc_study(
         )
         df = df.reset_index(drop=True)
     return df
+
+
+def study_rows(
+    families: Sequence[str], *, seed: int, draws_per_rank: int, backend: str | None
+) -> StudyRows:
+    """What an SBC study's rows are, and the options that determine them: the families (in the order given:
+    the report's), the seed, the draws per rank and the backend, with each family's sampler settings."""
+    samplers = {
+        f: [d.chains, d.tune, d.draws, d.target_accept, d.backend]
+        for f, d in DESIGNS.items()
+        if f in families
+    }
+    options = {
+        "study": "sbc",
+        "families": list(families),
+        "seed": int(seed),
+        "draws_per_rank": int(draws_per_rank),
+        "backend": backend,
+        "samplers": samplers,
+    }
+    return StudyRows(
+        name="SBC study",
+        columns=COLUMNS,
+        unit=("family", "replicate", "seed"),
+        key=("family", "replicate", "seed", "quantity"),
+        options=options,
+        numbers=("replicate", "seed"),
+    )
 
 
 def study_report(

@@ -300,7 +300,9 @@ def test_a_study_file_holds_one_register_dating(tmp_path, monkeypatch):
     monkeypatch.setattr(R, "dataset_rows", _fake_rows(calls))
     M.misspecification_study((1.0,), (0.0,), n_seeds=1, seed=10, out=out)
     # rows of the default dating (the column absent, as in rows made before it existed) are not resumed as stay
-    with pytest.raises(M.EstimInputError, match="register_dating delay"):
+    with pytest.raises(
+        M.EstimInputError, match='made with other options.*"register_dating": "stay"'
+    ):
         M.misspecification_study(
             (1.0,), (0.0,), n_seeds=2, seed=10, out=out, resume=True, register_dating="stay"
         )
@@ -346,10 +348,13 @@ def test_the_study_runs_seed_major_and_resumes_where_it_stopped(tmp_path, monkey
     assert len(pd.read_csv(out)) == len(df) == 8 * len(SECTIONS) * len(YEARS)
     assert list(M.misspecification_summary(pd.read_csv(out))["seeds"]) == [2, 2, 2, 2]
 
-    calls.clear()  # everything done: resuming runs nothing; without resume the old rows are dropped
+    calls.clear()  # everything done: resuming runs nothing; without resume the old rows are kept unless forced
     M.misspecification_study((0.6, 1.0), (0.0, 0.5), n_seeds=2, seed=10, out=out, resume=True)
     assert calls == []
-    M.misspecification_study((1.0,), (0.0,), n_seeds=1, seed=10, out=out)
+    with pytest.raises(M.EstimInputError, match="--resume.*--force"):
+        M.misspecification_study((1.0,), (0.0,), n_seeds=1, seed=10, out=out)
+    assert calls == [] and len(pd.read_csv(out)) == len(df)
+    M.misspecification_study((1.0,), (0.0,), n_seeds=1, seed=10, out=out, force=True)
     assert calls == [(10, 1.0, 0.0)] and len(pd.read_csv(out)) == len(SECTIONS) * len(YEARS)
 
 

@@ -138,6 +138,8 @@ def test_the_border_studies_run_their_designs_through_a_client(monkeypatch, tmp_
                 "sim_frailty": [changes["apprehension_frailty_sd"]],
                 "sim_seed": [seed],
                 "dataset": [dataset],
+                "section": ["a"],
+                "year": [2020],
                 "error": [""],
             }
         )
@@ -178,7 +180,11 @@ def test_a_recovery_study_on_workers_gives_the_serial_rows_and_resumes(client, t
     df = recovery.recovery_study(
         "ztpoisson", **settings, partial_out=str(out), resume=True, client=client
     )
-    assert df["seed"].tolist() == [11, 12, 13] and list(df.columns) == [*recovery.COLUMNS, "worker"]
+    assert df["seed"].tolist() == [11, 12, 13] and list(df.columns) == [
+        *recovery.COLUMNS,
+        "settings",
+        "worker",
+    ]
     columns = ["n_true", "n_observed", "n_median", "n_q05", "n_q95", "covered"]
     pd.testing.assert_frame_equal(df[columns], serial[columns], check_dtype=False)
     # the two resumed rows are those of the first run (their fit times), not fits made again

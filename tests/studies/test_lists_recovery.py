@@ -126,7 +126,7 @@ def test_a_mini_study_writes_rows_and_resumes_without_redoing_them(tmp_path, mon
     out = tmp_path / "rows.csv"
     design = "4 lists, N=500"
     rows = study.run_study(out, designs=[design], models=["bma"], n_datasets=3)
-    assert list(rows.columns) == study.COLUMNS
+    assert list(rows.columns) == [*study.COLUMNS, "settings"]
     assert list(rows["dataset"]) == [0, 1, 2]
     assert list(rows["seed"]) == [study.SEED, study.SEED + 1, study.SEED + 2]
     assert (rows["error"] == "").all() and rows["gate_passed"].all()
@@ -213,3 +213,40 @@ def test_summary_counts_errors_in_rows_read_back_from_the_csv(tmp_path):
     path = tmp_path / "rows.csv"
     rows.to_csv(path, index=False)
     assert study.summary(pd.read_csv(path)).iloc[0]["errors"] == 1
+
+
+def test_a_file_that_is_not_this_studys_rows_is_refused_untouched(tmp_path):
+    design = "4 lists, N=500"
+    run = dict(designs=[design], models=["bma"], n_datasets=1)
+    notes = tmp_path / "notes.json"
+    notes.write_text('{"not": "a study"}')  # no final newline: once truncated to nothing
+    with pytest.raises(study.EstimInputError, match="notes.json: its columns are not those"):
+        study.run_study(notes, **run)
+    assert notes.read_text() == '{"not": "a study"}'
+    with pytest.raises(study.EstimInputError, match="gzipped file cannot take"):
+        study.run_study(tmp_path / "rows.csv.gz", **run)
+    out = tmp_path / "rows.csv"
+    rows = study.run_study(out, **run)
+    # another seed, or other latent-class settings for a latent-class row, made other rows
+    with pytest.raises(study.EstimInputError, match="made with other options"):
+        study.run_study(out, **run, seed=study.SEED + 1)
+    latent = study.LatentClassSettings(draws=10)
+    assert len(study.run_study(out, **run, settings=latent)) == 1  # BMA rows do not depend on it
+    # the same columns in another order: appended rows would not line up
+    rows[list(reversed(rows.columns))].to_csv(out, index=False)
+    with pytest.raises(study.EstimInputError, match="not in the order"):
+        study.run_study(out, **{**run, "n_datasets": 2})
+    with pytest.raises(study.EstimInputError, match="no such file"):
+        study.read_rows(tmp_path / "absent.csv")
+
+
+def test_a_row_that_ran_with_an_error_is_fitted_again(tmp_path):
+    out = tmp_path / "rows.csv"
+    run = dict(designs=["4 lists, N=500"], models=["bma"], n_datasets=2)
+    rows = study.run_study(out, **run)
+    rows.loc[1, ["covered", "error"]] = [False, "RuntimeError: boom"]
+    rows.to_csv(out, index=False)
+    said = []
+    again = study.run_study(out, **run, progress=said.append)
+    assert any("ran with an error" in line for line in said)
+    assert list(again["dataset"]) == [0, 1] and (again["error"] == "").all()

@@ -13,6 +13,7 @@ import pytest
 import xarray as xr
 from pytensor.compile.mode import Mode
 
+from estim.errors import EstimInputError
 from estim.families import FAMILIES
 from estim.families import closed as closed_families
 from estim.families.closed import all_histories, history_data
@@ -79,7 +80,7 @@ def test_recovery_study_machinery(tmp_path):
     pd.testing.assert_frame_equal(
         pd.read_csv(partial, keep_default_na=False), df, check_dtype=False, check_like=True
     )
-    assert list(df.columns) == recovery.COLUMNS
+    assert list(df.columns) == [*recovery.COLUMNS, "settings"]
     assert len(df) == 3
     assert df["seed"].tolist() == [11, 12, 13]
     assert (df["n_true"] == register_recovery.POPULATION_SIZE).all()
@@ -97,6 +98,24 @@ def test_recovery_study_machinery(tmp_path):
     assert lo <= s["coverage"] <= hi
     assert s["median_abs_rel_error"] < 0.3
     assert df.attrs["true_params"] == {"lambda": 0.5}
+    # resumed with the same options: nothing is fitted again (no model is even compiled)
+    same = dict(n_datasets=3, seed=11, draws=200, tune=200, partial_out=str(partial), resume=True)
+    again = recovery.recovery_study("ztpoisson", **same)
+    assert np.isnan(again.attrs["compile_seconds"])
+    pd.testing.assert_frame_equal(again.fillna({"error": ""}), df, check_dtype=False)
+    # resumed with other options (each changes the rows' content), the file is refused, untouched
+    before = partial.read_bytes()
+    for other in ({"draws": 300}, {"population_size": 1000}, {"true_params": {"lambda": 1.0}}):
+        with pytest.raises(EstimInputError, match="made with other options"):
+            recovery.recovery_study("ztpoisson", **{**same, **other})
+    with pytest.raises(EstimInputError, match="made with other options"):
+        recovery.recovery_study("M0", **same)
+    with pytest.raises(EstimInputError, match="made with other options"):
+        recovery.recovery_study("ztpoisson", **{**same, "seed": 12})
+    # without resume the rows are not deleted
+    with pytest.raises(EstimInputError, match="--resume.*--force"):
+        recovery.recovery_study("ztpoisson", **{**same, "resume": False})
+    assert partial.read_bytes() == before
 
 
 def test_recovery_study_with_a_covariate():
@@ -174,7 +193,7 @@ def test_zero_history_padding_and_the_shared_counts_leave_the_likelihood_unchang
 
 def test_closed_recovery_study_machinery():
     df = recovery.recovery_study("M0", n_datasets=2, seed=11, draws=200, tune=200)
-    assert list(df.columns) == recovery.COLUMNS
+    assert list(df.columns) == [*recovery.COLUMNS, "settings"]
     assert df["seed"].tolist() == [11, 12]
     assert (df["n_true"] == closed_recovery.POPULATION_SIZE).all()
     assert (df["error"] == "").all(), df["error"].tolist()

@@ -10,6 +10,7 @@ import pytest
 import scipy.special
 import scipy.stats
 
+from estim.errors import EstimInputError
 from estim.families.registry import load_all
 from estim.studies import sbc, sbc_designs
 from estim.studies import sbc_ranks as R
@@ -291,14 +292,44 @@ def test_a_resumed_study_skips_the_replicates_it_has(tmp_path, monkeypatch):
     more = sbc.sbc_study(["ztpoisson", "Mt"], replicates=3, seed=3, out=str(out), resume=True)
     assert sorted(_fake_replicate.calls) == [2, 2]  # only the new replicate of each family
     assert len(more) == 12 and len(pd.read_csv(out)) == 12
-    # another seed is another study: nothing of it is done
+    # another seed, or other families, is another study: the file is refused, not mixed
     _fake_replicate.calls.clear()
-    sbc.sbc_study(["Mt"], replicates=1, seed=4, out=str(out), resume=True)
-    assert _fake_replicate.calls == [0]
-    # without resume an old file is replaced
-    _fake_replicate.calls.clear()
-    sbc.sbc_study(["Mt"], replicates=1, seed=3, out=str(out))
+    for other in ({"families": ["Mt"], "seed": 3}, {"families": ["ztpoisson", "Mt"], "seed": 4}):
+        with pytest.raises(EstimInputError, match="made with other options"):
+            sbc.sbc_study(
+                other["families"], replicates=1, seed=other["seed"], out=str(out), resume=True
+            )
+    assert _fake_replicate.calls == [] and len(pd.read_csv(out)) == 12
+    # without resume an old file is refused, and replaced only with force
+    with pytest.raises(EstimInputError, match="--resume.*--force"):
+        sbc.sbc_study(["Mt"], replicates=1, seed=3, out=str(out))
+    sbc.sbc_study(["Mt"], replicates=1, seed=3, out=str(out), force=True)
     assert _fake_replicate.calls == [0] and len(pd.read_csv(out)) == 2
+
+
+def test_a_resume_refuses_other_files_and_reruns_failed_replicates(tmp_path, monkeypatch):
+    monkeypatch.setattr(sbc, "replicate_rows", _fake_replicate)
+    out = tmp_path / "sbc.csv"
+    _fake_replicate.calls.clear()
+    sbc.sbc_study(["ztpoisson"], replicates=2, seed=3, out=str(out))
+    rows = pd.read_csv(out)
+    # replicate 1 ran with an error (one row): it is fitted again, not kept as finished
+    failed = rows[rows["replicate"] == 0].iloc[[0]].assign(replicate=1, quantity="", error="E: x")
+    pd.concat([rows[rows["replicate"] == 0], failed]).to_csv(out, index=False)
+    _fake_replicate.calls.clear()
+    again = sbc.sbc_study(["ztpoisson"], replicates=2, seed=3, out=str(out), resume=True)
+    assert _fake_replicate.calls == [1] and len(again) == 4
+    assert (again["error"].fillna("") == "").all()
+    # a recovery study's rows, and rows made before they recorded their settings, are not resumed
+    recovery = tmp_path / "recovery.csv"
+    recovery.write_text("dataset,seed,n_true\n0,1,2000\n")
+    with pytest.raises(EstimInputError, match="columns are not those of a SBC study"):
+        sbc.sbc_study(["ztpoisson"], replicates=2, seed=3, out=str(recovery), resume=True)
+    rows.drop(columns="settings").to_csv(out, index=False)
+    with pytest.raises(EstimInputError, match="no 'settings' column"):
+        sbc.sbc_study(["ztpoisson"], replicates=2, seed=3, out=str(out), resume=True)
+    with pytest.raises(ValueError, match="families named twice: ztpoisson"):
+        sbc.sbc_study(["ztpoisson", "ztpoisson"], replicates=1)
 
 
 def test_a_resumed_study_on_a_client_skips_the_replicates_it_has(tmp_path, monkeypatch):

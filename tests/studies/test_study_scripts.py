@@ -1,0 +1,95 @@
+"""The study scripts (recovery, sbc, lists_recovery) refuse bad options, unwritable outputs and files they must not
+resume before any work: an argparse-style error, exit 2, no traceback."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from tests.studies.script_loader import load_script
+
+
+def _run(monkeypatch, capsys, script: str, *argv: str) -> str:
+    """Run ``scripts/SCRIPT.py`` with ``argv``; it must exit 2; returns what it said on stderr."""
+    monkeypatch.setattr(sys, "argv", [f"{script}.py", *argv])
+    with pytest.raises(SystemExit) as exit_:
+        module = load_script(script)
+        if hasattr(module, "main"):
+            module.main()
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--families", "ztpoisson", "ztpoisson"], "ztpoisson given twice"),
+        (["--alpha", "1.5"], "not between 0 and 1"),
+        (["--alpha", "0"], "not between 0 and 1"),
+        (["--replicates", "0"], "0 is not at least 1"),
+        (["--replicates", "-3"], "-3 is not at least 1"),
+        (["--workers", "-1"], "--workers -1"),
+        (["--workers", "100000"], "more than 4 ×"),
+        (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "give one"),
+        (["--out", "/proc/sbc.csv"], "--out /proc/sbc.csv: cannot be written"),
+        (["--report", "/etc/hostname/report.json"], "is a file, not a folder"),
+        (["--plots", "/proc/plots"], "--plots /proc/plots: cannot be written"),
+    ],
+)
+def test_sbc_refuses_bad_options_before_any_work(monkeypatch, capsys, argv, said):
+    assert said in _run(monkeypatch, capsys, "sbc", *argv)
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--datasets", "0"], "0 is not at least 1"),
+        (["--population-size", "0"], "0 is not at least 1"),
+        (["--draws", "0"], "0 is not at least 1"),
+        (["--param", "lambda"], "--param 'lambda': give NAME=VALUE"),
+        (["--param", "lambda=x"], "--param 'lambda=x': give NAME=VALUE"),
+        (["--workers", "-2"], "--workers -2"),
+        (["--out", "/proc/rows.csv"], "cannot be written"),
+        (["--resume", "--force"], "--resume and --force"),
+    ],
+)
+def test_recovery_refuses_bad_options_before_any_work(monkeypatch, capsys, argv, said):
+    assert said in _run(monkeypatch, capsys, "recovery", "--family", "ztpoisson", *argv)
+
+
+def test_resuming_another_file_is_a_clear_refusal(monkeypatch, capsys, tmp_path):
+    notes = tmp_path / "notes.md"
+    notes.write_text("# my notes\n\nhours of work\n")
+    err = _run(monkeypatch, capsys, "sbc", "--families", "ztpoisson", "--out", str(notes))
+    assert "exists and is not empty" in err and "--force" in err
+    assert notes.read_text() == "# my notes\n\nhours of work\n"
+    err = _run(
+        monkeypatch, capsys, "sbc", "--families", "ztpoisson", "--out", str(notes), "--resume"
+    )
+    assert "notes.md: its columns are not those of a SBC study" in err
+    binary = tmp_path / "rows.csv"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff")
+    err = _run(
+        monkeypatch, capsys, "sbc", "--families", "ztpoisson", "--out", str(binary), "--resume"
+    )
+    assert "not UTF-8 text" in err
+
+
+def test_a_bad_scheduler_address_is_one_line(monkeypatch, capsys, tmp_path):
+    err = _run(monkeypatch, capsys, "sbc", "--families", "ztpoisson", "--scheduler", "nonsense://x")
+    assert "--scheduler nonsense://x: cannot connect" in err
+
+
+def test_lists_summary_of_a_missing_file_is_a_clear_refusal(monkeypatch, capsys, tmp_path):
+    err = _run(
+        monkeypatch,
+        capsys,
+        "lists_recovery",
+        "--out",
+        str(tmp_path / "absent.csv"),
+        "--summary-only",
+    )
+    assert "absent.csv: no such file" in err
