@@ -68,6 +68,12 @@ def main():
         "--alpha", type=_level, default=ALPHA, help="family-wise level of the test, in (0, 1)"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress line per replicate")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="fit nothing: write --report and --plots from the rows in --out as they are (a committed study's, "
+        "say, which may predate the rows' settings column)",
+    )
     add_arguments(parser)
     args = parser.parse_args()
     twice = sorted({f for f in args.families if args.families.count(f) > 1})
@@ -78,6 +84,35 @@ def main():
     check_arguments(parser, args, "out", "report", "plots")
 
     start = time.perf_counter()
+    if args.report_only:
+        df = _rows_as_they_are(parser, args)
+    else:
+        df = _study(parser, args)
+        if args.out:
+            write_rows(df, args.out)
+            print(f"wrote {args.out}", file=sys.stderr)
+    _report(args, df, start)
+
+
+def _rows_as_they_are(parser, args):
+    import pandas as pd
+
+    if args.resume or args.force or not args.out or not Path(args.out).is_file():
+        parser.error(
+            "--report-only reads the rows of an existing --out, without --resume or --force"
+        )
+    rows = pd.read_csv(args.out, low_memory=False)
+    if "family" not in rows or "rank" not in rows:
+        parser.exit(
+            2, f"{parser.prog}: error: {args.out}: not the rows of an SBC (no family, rank)\n"
+        )
+    absent = [f for f in args.families if f not in set(rows["family"])]
+    if absent:
+        parser.exit(2, f"{parser.prog}: error: {args.out} has no rows of {', '.join(absent)}\n")
+    return rows[rows["family"].isin(args.families)]
+
+
+def _study(parser, args):
     try:
         with optional_client(args.workers, args.scheduler) as client:
             df = sbc_study(
@@ -93,9 +128,10 @@ def main():
             )
     except EstimInputError as e:
         parser.exit(2, f"{parser.prog}: error: {e}\n")
-    if args.out:
-        write_rows(df, args.out)
-        print(f"wrote {args.out}", file=sys.stderr)
+    return df
+
+
+def _report(args, df, start):
     plots = {}
     if args.plots:
         from estim.report.figures import save_figure

@@ -93,3 +93,26 @@ def test_lists_summary_of_a_missing_file_is_a_clear_refusal(monkeypatch, capsys,
         "--summary-only",
     )
     assert "absent.csv: no such file" in err
+
+
+def test_sbc_report_only_rewrites_a_committed_study_s_report_without_fitting(
+    monkeypatch, capsys, tmp_path
+):
+    # a committed SBC's rows predate the settings column, so --resume refuses them: its report is rewritten
+    # with --report-only instead, and it gives the committed report's verdicts
+    import json
+
+    from estim.paths import REPO_ROOT
+
+    rows = REPO_ROOT / "paper" / "inputs" / "sbc" / "sbc_border.csv"
+    committed = json.loads((rows.parent / "report_border.json").read_text(encoding="utf-8"))
+    report = tmp_path / "report.json"
+    argv = ["--families", "border", "--replicates", "100", "--out", str(rows)]
+    monkeypatch.setattr(sys, "argv", ["sbc.py", *argv, "--report", str(report), "--report-only"])
+    load_script("sbc").main()
+    made = json.loads(report.read_text(encoding="utf-8"))
+    for family in (made, committed):
+        family["families"]["border"].pop("plot")
+    assert made["families"] == committed["families"]
+    said = _run(monkeypatch, capsys, "sbc", *argv, "--report-only", "--resume")
+    assert "--report-only reads the rows of an existing --out" in said
