@@ -106,7 +106,7 @@ class SbcModel:
         family = load_all()[design.family]
         self.design = design
         self.observed_name = family.observed_name
-        model = family.build(data, None, **design.options)
+        model = family.build(data, dict(design.priors) or None, **design.options)
         observed = model[family.observed_name]
         value = model.rvs_to_values[observed]
         with model:
@@ -374,6 +374,8 @@ def study_report(
             continue
         d = DESIGNS[family]
         v["population_prior"] = d.population.describe()
+        if d.priors:  # the SBC's own priors, in the truth and the fit
+            v["priors"] = {name: p.to_dict() for name, p in d.priors.items()}
         v["sampler"] = {
             "backend": backend or d.backend,
             "chains": d.chains,

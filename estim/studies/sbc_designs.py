@@ -34,6 +34,7 @@ from estim.families.registry import load_all
 from estim.families.single_register.recovery import padded_frequency_data, simulate_counts
 from estim.priors import Prior
 from estim.studies.lists_recovery import padded_history_data as padded_lists
+from estim.studies.sbc_loglinear import LogLinearLaw, sbc_priors, simulated_data
 
 MIN_SEEN = 1  # datasets with fewer people seen are redrawn (the families refuse an empty table)
 MAX_ATTEMPTS = 1000
@@ -79,7 +80,8 @@ class PopulationPrior:
 class SbcDesign:
     """How one family is calibrated: the proper prior on N, the free parameters (name → shape) drawn from
     the family's default priors, the data simulated at a truth, P(unseen) in the model's terms, and the
-    sampler settings. ``draw_truth`` replaces drawing ``parameters`` from the priors (latent classes);
+    sampler settings. ``priors`` replace the family's defaults both in the truth and in the fit (where a
+    default is too wide to simulate sensible data from). ``draw_truth`` replaces drawing ``parameters`` from the priors (latent classes);
     ``truth_quantities`` / ``posterior_quantities`` replace ranking the free parameters themselves."""
 
     family: str
@@ -93,6 +95,7 @@ class SbcDesign:
     posterior_quantities: (
         Callable[[xr.Dataset, np.random.Generator], dict[str, np.ndarray]] | None
     ) = None
+    priors: Mapping[str, Prior] = field(default_factory=dict)
     backend: str = "numba"
     draws: int = 500
     tune: int = 500
@@ -269,6 +272,69 @@ def _latent_class_posterior(post: xr.Dataset, rng: np.random.Generator) -> dict[
 
 
 # --------------------------------------------------------------------------------------------------------------
+# the log-linear families: people spread over the 2^t histories with the P(h) the model states
+# (`estim.studies.sbc_loglinear`)
+
+# The SBC prior of the scaled effects (`sbc_loglinear.sbc_priors`) replaces the engine's Normal(0, 30) in the
+# truth and in the fit; Chao's η keep the default HalfNormal(3).
+# the loglinear design: 4 lists, Mt + A:B + B:C + C:D
+LOGLINEAR_LISTS = (4, ((0, 1), (1, 2), (2, 3)))
+
+
+def _padded_occasions(table: pd.DataFrame) -> xr.Dataset:
+    return padded_histories(table)
+
+
+def _padded_lists(table: pd.DataFrame) -> xr.Dataset:
+    return padded_lists(table.rename(columns={"n": "count"}), LIST_NAMES)
+
+
+def _loglinear(law: LogLinearLaw) -> Callable[..., xr.Dataset | None]:
+    lists = law.occasions == LISTS and law.capture == "Mt" and bool(law.interactions)
+    names = list(LIST_NAMES) if lists else [f"o{t + 1}" for t in range(law.occasions)]
+    padded = _padded_lists if lists else _padded_occasions
+
+    def simulate(
+        rng: np.random.Generator, size: int, truth: Mapping[str, np.ndarray]
+    ) -> xr.Dataset | None:
+        return simulated_data(law, rng, size, truth, names, padded, MIN_SEEN)
+
+    return simulate
+
+
+def _loglinear_design(
+    family: str, law: LogLinearLaw, population: PopulationPrior, **options: Any
+) -> SbcDesign:
+    free, chao = law.scales()
+    parameters = {"effect": (1, free.size)}
+    if chao.size:
+        parameters["eta"] = (1, chao.size)
+    return SbcDesign(
+        family=family,
+        population=population,
+        parameters=parameters,
+        simulate=_loglinear(law),
+        log_p_unseen=_model_p_unseen,
+        options=options,
+        priors=sbc_priors(law),
+    )
+
+
+def _heterogeneity_designs(population: PopulationPrior) -> dict[str, SbcDesign]:
+    out = {}
+    for base, capture in (("Mh", "M0"), ("Mth", "Mt")):
+        for suffix, het in (
+            ("chao", "chao"),
+            ("darroch", "darroch"),
+            ("gamma35", "gamma"),
+            ("poisson2", "poisson"),
+        ):
+            law = LogLinearLaw(OCCASIONS, capture, het)
+            out[f"{base}_{suffix}"] = _loglinear_design(f"{base}_{suffix}", law, population)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------------
 # the designs
 
 _REGISTER = PopulationPrior(mean=1000.0)
@@ -323,6 +389,14 @@ DESIGNS: dict[str, SbcDesign] = {
         target_accept=latent_class.TARGET_ACCEPT,
         draws=1000,
     ),
+    **_heterogeneity_designs(_CLOSED),
+    "loglinear": _loglinear_design(
+        "loglinear",
+        LogLinearLaw(LOGLINEAR_LISTS[0], "Mt", None, LOGLINEAR_LISTS[1]),
+        PopulationPrior(mean=1000.0),
+        capture="Mt",
+        interactions=[[LIST_NAMES[i], LIST_NAMES[j]] for i, j in LOGLINEAR_LISTS[1]],
+    ),
 }
 """The families SBC covers, with their proper priors on N. The main run: ztpoisson, Mt, lists_latent_class."""
 
@@ -333,12 +407,13 @@ def simulate_replicate(
     """Truth, Ñ, data and the number of attempts: draws are repeated until at least `MIN_SEEN` people are
     seen (a condition on the data alone, which leaves the posterior, and SBC, unchanged)."""
     family = load_all()[design.family]
+    priors = {**family.default_priors, **design.priors}
     for attempt in range(1, MAX_ATTEMPTS + 1):
         if design.draw_truth is not None:
             truth = design.draw_truth(rng)
         else:
             truth = {
-                name: draw_prior(family.default_priors[name], shape, rng)
+                name: draw_prior(priors[name], shape, rng)
                 for name, shape in design.parameters.items()
             }
         size = design.population.draw(rng)
