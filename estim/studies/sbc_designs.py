@@ -31,6 +31,8 @@ from estim.families.closed.recovery import padded_history_data as padded_histori
 from estim.families.lists import latent_class
 from estim.families.lists.simulate import patterns
 from estim.families.registry import load_all
+from estim.families.single_register.binomial import binomial_data
+from estim.families.single_register.data import OBSERVED as FREQUENCY
 from estim.families.single_register.recovery import padded_frequency_data, simulate_counts
 from estim.priors import Prior
 from estim.studies.lists_recovery import padded_history_data as padded_lists
@@ -191,6 +193,33 @@ def _closed(family: str) -> Callable[..., xr.Dataset]:
         return padded_histories(history_table(x))
 
     return simulate
+
+
+BINOMIAL_TRIALS = 6  # ztbinomial: everyone had 6 occasions
+
+
+def _binomial_simulate(
+    rng: np.random.Generator, size: int, truth: Mapping[str, np.ndarray]
+) -> xr.Dataset | None:
+    """ztbinomial: each person seen K ~ Binomial(t, p) times, logit p = beta_intercept; k = 1…t, zeros kept."""
+    t = BINOMIAL_TRIALS
+    k = rng.binomial(t, scipy.special.expit(float(truth["beta_intercept"])), size)
+    counts = np.bincount(k, minlength=t + 1)[1:]
+    if counts.sum() < MIN_SEEN:
+        return None
+    table = pd.DataFrame({"k": np.arange(1, t + 1), "n": counts})
+    data = binomial_data(table[table["n"] > 0], times_seen="k", count="n", trials=t)
+    f = np.zeros((data.sizes["pattern"], t), dtype=np.int64)
+    f[:, : data.sizes["k"]] = data[FREQUENCY].values
+    out = data.drop_vars(FREQUENCY).drop_dims("k").assign_coords(k=np.arange(1, t + 1))
+    out[FREQUENCY] = (("pattern", "k"), f)
+    out.attrs.update(data.attrs)
+    return out
+
+
+def _binomial_log_p_unseen(model: pm.Model) -> Any:
+    # P(0) = (1 − p)^t, log(1 − p) = −softplus(logit p)
+    return -BINOMIAL_TRIALS * pt.softplus(model["beta_intercept"])
 
 
 def _single_log_p_unseen(base: str) -> Callable[[pm.Model], Any]:
@@ -388,6 +417,13 @@ DESIGNS: dict[str, SbcDesign] = {
         # the family's own settings (estim.families.lists.latent_class): without them a fit diverges
         target_accept=latent_class.TARGET_ACCEPT,
         draws=1000,
+    ),
+    "ztbinomial": SbcDesign(
+        family="ztbinomial",
+        population=_CLOSED,
+        parameters={"beta_intercept": ()},
+        simulate=_binomial_simulate,
+        log_p_unseen=_binomial_log_p_unseen,
     ),
     **_heterogeneity_designs(_CLOSED),
     "loglinear": _loglinear_design(
