@@ -22,6 +22,9 @@ SBC_COMMAND = (
 )
 SBC_BORDER = "sbc_border.csv"
 """The border model's SBC rows, beside the small families' ``sbc.csv`` when that study has run."""
+SBC_MORE = "sbc_more.csv"
+"""The rows of the families calibrated after the main run (the log-linear families and ztbinomial:
+docs/sbc.md), when that study has run; a family there must not also be in ``sbc.csv``."""
 SBC_RERUN = "rerun_{family}.csv"
 """An independent rerun of one family (another seed, e.g. ``scripts/sbc.py --families F --seed S --replicates
 1000 --out paper/inputs/sbc/rerun_F.csv``): a calibrated family fails the family-wise test at level α by
@@ -53,14 +56,24 @@ SBC_COLUMNS = (
 
 
 def sbc_rows(folder: Path) -> tuple[pd.DataFrame, list[Path]]:
-    """The SBC rows of every family that has run: ``sbc.csv`` (required) and the border model's file, if any."""
+    """The SBC rows of every family that has run: ``sbc.csv`` (required), and the border model's file and the
+    later families' (`SBC_MORE`), if any."""
     main = _require(folder / "sbc.csv", SBC_COMMAND)
     inputs = [main]
     frames = [pd.read_csv(main)]
-    border = folder / SBC_BORDER
-    if border.is_file():
-        inputs.append(border)
-        frames.append(pd.read_csv(border))
+    for name in (SBC_BORDER, SBC_MORE):
+        path = folder / name
+        if path.is_file():
+            rows = pd.read_csv(path, low_memory=False)
+            twice = sorted(set(rows["family"]) & set(pd.concat(frames)["family"]))
+            if twice:
+                from estim.errors import EstimInputError
+
+                raise EstimInputError(
+                    f"{path}: rows of {', '.join(twice)}, which an earlier SBC file has too: one run a family"
+                )
+            inputs.append(path)
+            frames.append(rows)
     return pd.concat(frames, ignore_index=True), inputs
 
 

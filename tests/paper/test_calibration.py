@@ -206,3 +206,19 @@ def test_a_missing_study_names_its_command(tmp_path):
     shutil.rmtree(paper / "inputs" / "sbc", ignore_errors=True)
     with pytest.raises(EstimInputError, match="scripts/sbc.py"):
         calibration.sbc(_context(paper))
+
+
+def test_families_calibrated_after_the_main_run_join_the_table_once(tmp_path, monkeypatch):
+    import estim.studies.sbc_ranks
+
+    monkeypatch.setattr(estim.studies.sbc_ranks, "rank_plot", _Figure)
+    paper, folder, main = _good_and_bad(tmp_path)
+    main.to_csv(folder / "sbc.csv", index=False)
+    _rows("later", 200, narrow=False, seed=5).to_csv(folder / calibration.SBC_MORE, index=False)
+    calibration.sbc(_context(paper))
+    table = pd.read_csv(paper / "generated" / "tables" / "sbc.csv")
+    assert table["family"].tolist() == ["good", "bad", "later"]
+    # a family in two files would be tested twice, with one verdict hiding the other
+    _rows("good", 200, narrow=False, seed=6).to_csv(folder / calibration.SBC_MORE, index=False)
+    with pytest.raises(EstimInputError, match="rows of good, which an earlier SBC file has too"):
+        calibration.sbc(_context(paper))
