@@ -557,6 +557,7 @@ BORDER_FITTED_INPUTS = (
     "effect_recovery.csv",
     "sensitivity.json",
     "sbc/sbc_border.csv",
+    "stan_race.json",
 )
 """The committed inputs made by fitting the border model, whose rows record the model's revision
 (`estim.families.border.revision`)."""
