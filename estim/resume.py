@@ -74,6 +74,10 @@ class StudyRows:
             return frame.assign(**{SETTINGS: self.settings()})
         return frame.assign(**{SETTINGS: frame[self.options_by].map(self.settings)})
 
+    @property
+    def name_with_article(self) -> str:
+        return f"{'an' if self.name[:1].lower() in 'aeiou' else 'a'} {self.name}"
+
     def describe(self) -> str:
         return json.dumps(self.options, sort_keys=True, default=str)
 
@@ -121,7 +125,7 @@ def _note(text: str) -> None:
 
 def _text(path: Path, study: StudyRows) -> str:
     if path.is_dir():
-        raise EstimInputError(f"{path} is a folder, not a {study.name} CSV")
+        raise EstimInputError(f"{path} is a folder, not the CSV of {study.name_with_article}")
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":  # gzip's magic number, whatever the name
         try:
@@ -129,12 +133,14 @@ def _text(path: Path, study: StudyRows) -> str:
         except (OSError, EOFError) as e:
             raise EstimInputError(f"{path}: a damaged gzip file ({e}); it cannot be resumed") from e
     elif path.suffix == ".gz":
-        raise EstimInputError(f"{path}: named .gz but not gzipped; it is not a {study.name} CSV")
+        raise EstimInputError(
+            f"{path}: named .gz but not gzipped; it is not the CSV of {study.name_with_article}"
+        )
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise EstimInputError(
-            f"{path}: not UTF-8 text (byte {e.start}), so not a {study.name} CSV; it cannot be resumed"
+            f"{path}: not UTF-8 text (byte {e.start}), so not the CSV of {study.name_with_article}; it cannot be resumed"
         ) from e
 
 
@@ -164,12 +170,14 @@ def read_study_rows(
     except csv.Error as e:
         raise EstimInputError(f"{path}, line {reader.line_num}: not CSV ({e})") from e
     if not records:
-        raise EstimInputError(f"{path}: no header line; it is not a {study.name} CSV")
+        raise EstimInputError(
+            f"{path}: no header line; it is not the CSV of {study.name_with_article}"
+        )
     _, header = records[0]
     missing = [c for c in study.columns if c not in header]
     if missing:
         raise EstimInputError(
-            f"{path}: its columns are not those of a {study.name} (it lacks {', '.join(missing)}; its "
+            f"{path}: its columns are not those of {study.name_with_article} (it lacks {', '.join(missing)}; its "
             f"header begins {', '.join(header[:6])}); it cannot be resumed by this study"
         )
     if SETTINGS not in header:

@@ -36,6 +36,7 @@ from estim.studies.distributed import (
     add_resume_arguments,
     check_arguments,
     optional_client,
+    run_script,
 )
 from estim.studies.rows import write_rows
 
@@ -105,4 +106,4 @@ def main():
 
 
 if __name__ == "__main__":  # a LocalCluster spawns its workers
-    main()
+    run_script(main)

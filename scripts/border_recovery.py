@@ -21,6 +21,7 @@ from estim.studies.distributed import (
     add_resume_arguments,
     check_arguments,
     optional_client,
+    run_script,
 )
 
 
@@ -79,4 +80,4 @@ def main():
 
 
 if __name__ == "__main__":  # a LocalCluster spawns its workers
-    main()
+    run_script(main)

@@ -17,7 +17,7 @@ from estim.measures.recovery import (
     format_summary,
     summarise,
 )
-from estim.studies.distributed import add_resume_arguments, check_arguments
+from estim.studies.distributed import add_resume_arguments, check_arguments, run_script
 
 
 def main() -> None:
@@ -54,4 +54,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -141,6 +141,16 @@ def check_arguments(parser: Any, args: Any, *outputs: str) -> None:
             parser.error(f"--{name} {path}: cannot be written: {why}")
 
 
+def run_script(main: Callable[[], Any]) -> None:
+    """Run a study script's ``main``: a refusal of its input (`EstimInputError`: a file it must not resume, say)
+    is one line and exit 2, as argparse's errors are, not a traceback."""
+    try:
+        main()
+    except EstimInputError as e:
+        print(f"{Path(sys.argv[0]).name}: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def add_arguments(parser: Any) -> None:
     """``--workers`` and ``--scheduler`` on a study script's argparse parser."""
     parser.add_argument(

@@ -347,7 +347,7 @@ def study_rows(
         "samplers": samplers,
     }
     return StudyRows(
-        name="SBC study",
+        name="simulation-based calibration",
         columns=COLUMNS,
         unit=("family", "replicate", "seed"),
         key=("family", "replicate", "seed", "quantity"),

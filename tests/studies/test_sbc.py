@@ -323,7 +323,9 @@ def test_a_resume_refuses_other_files_and_reruns_failed_replicates(tmp_path, mon
     # a recovery study's rows, and rows made before they recorded their settings, are not resumed
     recovery = tmp_path / "recovery.csv"
     recovery.write_text("dataset,seed,n_true\n0,1,2000\n")
-    with pytest.raises(EstimInputError, match="columns are not those of a SBC study"):
+    with pytest.raises(
+        EstimInputError, match="columns are not those of a simulation-based calibration"
+    ):
         sbc.sbc_study(["ztpoisson"], replicates=2, seed=3, out=str(recovery), resume=True)
     rows.drop(columns="settings").to_csv(out, index=False)
     with pytest.raises(EstimInputError, match="no 'settings' column"):

@@ -69,7 +69,7 @@ def test_resuming_another_file_is_a_clear_refusal(monkeypatch, capsys, tmp_path)
     err = _run(
         monkeypatch, capsys, "sbc", "--families", "ztpoisson", "--out", str(notes), "--resume"
     )
-    assert "notes.md: its columns are not those of a SBC study" in err
+    assert "notes.md: its columns are not those of a simulation-based calibration" in err
     binary = tmp_path / "rows.csv"
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff")
     err = _run(
@@ -116,3 +116,20 @@ def test_sbc_report_only_rewrites_a_committed_study_s_report_without_fitting(
     assert made["families"] == committed["families"]
     said = _run(monkeypatch, capsys, "sbc", *argv, "--report-only", "--resume")
     assert "--report-only reads the rows of an existing --out" in said
+
+
+@pytest.mark.parametrize(
+    "script", ["border_recovery", "border_misspecification", "effect_recovery"]
+)
+def test_the_border_scripts_refuse_a_file_they_must_not_resume_in_one_line(
+    monkeypatch, capsys, tmp_path, script
+):
+    # the study's refusal came out as a traceback (exit 1); nothing is fitted before it
+    notes = tmp_path / "notes.csv"
+    notes.write_text("a,b\n1,2\n", encoding="utf-8")
+    monkeypatch.setattr(sys, "argv", [f"{script}.py", "--out", str(notes), "--resume"])
+    with pytest.raises(SystemExit) as exit_:
+        load_script(script).run_script(load_script(script).main)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "its columns are not those of" in err and "Traceback" not in err
