@@ -333,8 +333,16 @@ def study_rows(
 ) -> StudyRows:
     """What an SBC study's rows are, and the options that determine them: the families (in the order given:
     the report's), the seed, the draws per rank and the backend, with each family's sampler settings."""
-    samplers = {
-        f: [d.chains, d.tune, d.draws, d.target_accept, d.backend]
+    samplers = {  # and what the truths are drawn from: a prior changed in code makes other rows
+        f: [
+            d.chains,
+            d.tune,
+            d.draws,
+            d.target_accept,
+            d.backend,
+            d.population.describe(),
+            {k: str(v) for k, v in (d.priors or {}).items()},
+        ]
         for f, d in DESIGNS.items()
         if f in families
     }

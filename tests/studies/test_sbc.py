@@ -373,3 +373,20 @@ def test_a_small_sbc_of_m0_on_a_dask_worker_is_calibrated(tmp_path):
         pd.read_csv(out)[sbc.COLUMNS].reset_index(drop=True),
         check_dtype=False,
     )
+
+
+def test_an_sbc_row_s_settings_change_with_the_prior_its_truth_is_drawn_from(monkeypatch):
+    # a design's SBC prior changed in code made rows that a resume mixed with the old ones
+    import dataclasses
+
+    from estim.priors import Prior
+    from estim.studies import sbc as study
+
+    def settings() -> str:
+        return study.study_rows(["Mh_darroch"], seed=1, draws_per_rank=99, backend=None).settings()
+
+    before = settings()
+    design = study.DESIGNS["Mh_darroch"]
+    wider = {**design.priors, "effect": Prior("Normal", mu=0.0, sigma=5.0)}
+    monkeypatch.setitem(study.DESIGNS, "Mh_darroch", dataclasses.replace(design, priors=wider))
+    assert settings() != before
