@@ -222,6 +222,55 @@ def _binomial_log_p_unseen(model: pm.Model) -> Any:
     return -BINOMIAL_TRIALS * pt.softplus(model["beta_intercept"])
 
 
+# zelterman: the family's likelihood is Binomial(f_2 | f_1 + f_2, λ/(2 + λ)), λ = 2e^η (η = beta_intercept), and
+# its P(unseen) e^−λ; people seen 3+ times enter N only through n. The law simulated (derivation in
+# `_zelterman_simulate`): unseen with e^−λ; a person seen has K ∈ {1, 2} with ψ, else K = 3 + Poisson(1); given
+# K ∈ {1, 2}, K = 2 with λ/(2 + λ). ψ ~ Beta(2, 2), a nuisance the model does not have.
+ZELTERMAN_PSI = (2.0, 2.0)  # ψ ~ Beta(2, 2), drawn with the truth, independent of η and N
+ZELTERMAN_MORE = 1.0  # people seen 3+ times: K = 3 + Poisson(1)
+
+
+def _zelterman_truth(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """η from the family's default prior (in NumPy), and the nuisance ψ ~ Beta(2, 2), independently."""
+    eta = draw_prior(load_all()["zelterman"].default_priors["beta_intercept"], (), rng)
+    return {"beta_intercept": eta, "psi": np.asarray(rng.beta(*ZELTERMAN_PSI))}
+
+
+def _zelterman_simulate(
+    rng: np.random.Generator, size: int, truth: Mapping[str, np.ndarray]
+) -> xr.Dataset | None:
+    """zelterman: each of N people unseen with e^−λ (λ = 2e^η); a person seen falls in K ∈ {1, 2} with ψ, then
+    K = 2 with λ/(2 + λ); else K = 3 + Poisson(1). The data are f_1, f_2, f_3, …
+
+    Why the model's posterior is this law's (with N ~ the SBC prior, η ~ its prior, ψ ~ Beta(2, 2) independent).
+    With n the people seen, m = f_1 + f_2 and q = 1 − e^−λ, the law of the data given (η, ψ, N) factorises as
+    Binomial(n | N, q) · Binomial(m | n, ψ) · Binomial(f_2 | m, λ/(2 + λ)) · P(f_3, f_4, … | n − m), the last
+    free of every parameter. Integrating N out under the gamma–Poisson prior turns the first factor into
+    NegBin(n; a, b/(b + q)), the runner's potential (it reads n as the sum of all cells, 3+ included, and q from
+    `log_p_unseen` = −λ, the family's own P(unseen)). So p(η, ψ | y) ∝ p(η) NegBin(n; η) Binomial(f_2 | m, η) ·
+    p(ψ) Binomial(m | n, ψ): η and ψ are independent a posteriori, and η's posterior is exactly the model's
+    (its likelihood, f_2 given f_1 + f_2, times the potential, times the default prior). Given η and y, N enters
+    only the first factor, so N − n | η, y ~ NegBin(a + n, (b + q)/(b + 1)), the runner's draw, whatever ψ:
+    Zelterman's N = n/(1 − e^−λ) extrapolation of every person seen, with the proper prior. ψ is marginalised,
+    not ranked; the ranked N, η and loglik (a function of η and y) are exchangeable with their posterior draws.
+    """
+    lam = 2.0 * np.exp(float(truth["beta_intercept"]))
+    seen = rng.binomial(size, -np.expm1(-lam))
+    low = rng.binomial(seen, float(truth["psi"]))
+    twice = rng.binomial(low, lam / (2.0 + lam))
+    more = 3 + rng.poisson(ZELTERMAN_MORE, seen - low)
+    counts = np.bincount(more, minlength=3)[1:]
+    counts[:2] = (low - twice, twice)
+    if counts.sum() < MIN_SEEN:
+        return None
+    table = pd.DataFrame({"k": np.arange(1, len(counts) + 1), "n": counts})
+    return padded_frequency_data(table[table["n"] > 0], _k_padding(len(counts)), [])
+
+
+def _zelterman_log_p_unseen(model: pm.Model) -> Any:
+    return kernels.zelterman_log_p0(model["beta_intercept"], pt)  # −λ = −2e^η
+
+
 def _single_log_p_unseen(base: str) -> Callable[[pm.Model], Any]:
     def log_p_unseen(model: pm.Model) -> Any:
         named = model.named_vars
@@ -424,6 +473,14 @@ DESIGNS: dict[str, SbcDesign] = {
         parameters={"beta_intercept": ()},
         simulate=_binomial_simulate,
         log_p_unseen=_binomial_log_p_unseen,
+    ),
+    "zelterman": SbcDesign(
+        family="zelterman",
+        population=_REGISTER,
+        parameters={"beta_intercept": ()},  # ψ is drawn with the truth but not ranked
+        simulate=_zelterman_simulate,
+        log_p_unseen=_zelterman_log_p_unseen,
+        draw_truth=_zelterman_truth,
     ),
     **_heterogeneity_designs(_CLOSED),
     "loglinear": _loglinear_design(
