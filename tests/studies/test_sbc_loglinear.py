@@ -124,7 +124,11 @@ def test_the_sbc_prior_gives_studies_where_n_is_uncertain():
     assert (p0 < 0.05).mean() > 0.1 and (p0 > 0.4).mean() > 0.1
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+# one family (Chao's, with the most parameters) in the default suite; the others, ~4 s each, in the slow one
+@pytest.mark.parametrize(
+    "family",
+    [f if f == "Mh_chao" else pytest.param(f, marks=pytest.mark.slow) for f in FAMILIES],
+)
 def test_one_replicate_runs_end_to_end(family):
     rows = sbc.replicate_rows((family, 0, 5), draws_per_rank=9, backend="numba")
     assert rows["error"].fillna("").eq("").all(), rows["error"].iloc[0]
