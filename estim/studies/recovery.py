@@ -288,19 +288,19 @@ def recovery_study(
 ) -> pd.DataFrame:
     """Simulate ``n_datasets`` registers at a fixed truth, fit each, and check the 90 % interval of N.
 
-        One row per dataset: ``n_true``, ``n_observed``, posterior median and 5 %/95 % quantiles of N,
-        ``covered`` (n_q05 ≤ n_true ≤ n_q95), ``gate_passed`` (the diagnostics gate on the posterior including N),
-        the names of failed gate checks, divergences, ``seconds`` (sampling + draws of N + gate for that dataset)
-        and ``error`` (empty unless the fit raised). ``df.attrs`` records the settings and the compile time.
+    One row per dataset: ``n_true``, ``n_observed``, posterior median and 5 %/95 % quantiles of N,
+    ``covered`` (n_q05 ≤ n_true ≤ n_q95), ``gate_passed`` (the diagnostics gate on the posterior including N),
+    the names of failed gate checks, divergences, ``seconds`` (sampling + draws of N + gate for that dataset)
+    and ``error`` (empty unless the fit raised). ``df.attrs`` records the settings and the compile time.
 
-        ``draws`` per chain, ``tune`` and ``target_accept`` default to the family's ``RecoveryDesign`` (``tune``:
-        min(draws, 1000) unless it says). ``backend`` "numba" compiles for ~30 s once and then samples these small
-        models 3–4× faster than "jax". With ``partial_out`` the rows so far are written to that CSV after every
-        dataset, and with ``resume`` the seeds already in it are not fitted again (their rows are kept; the file
+    ``draws`` per chain, ``tune`` and ``target_accept`` default to the family's ``RecoveryDesign`` (``tune``:
+    min(draws, 1000) unless it says). ``backend`` "numba" compiles for ~30 s once and then samples these small
+    models 3–4× faster than "jax". With ``partial_out`` the rows so far are written to that CSV after every
+    dataset, and with ``resume`` the seeds already in it are not fitted again (their rows are kept; the file
     is refused when its rows were made with other options, `estim.resume`); without it a non-empty
     ``partial_out`` is refused unless ``force``. Every row records its ``settings`` (`study_rows`). With a
-        dask ``client`` (`estim.studies.distributed`) the datasets run as tasks on its workers, each worker
-        compiling the model once. ``population_size`` defaults to the family's.
+    dask ``client`` (`estim.studies.distributed`) the datasets run as tasks on its workers, each worker
+    compiling the model once. ``population_size`` defaults to the family's.
     """
     design = _design(family_name)
     if population_size is None:
