@@ -57,7 +57,9 @@ def study_client(
 
     if scheduler is not None:
         try:
-            client = Client(scheduler)
+            # not the default client: a failed one would stay registered, and xarray would then take its file
+            # locks from a scheduler that does not exist (every later netCDF write in the process failed)
+            client = Client(scheduler, set_as_default=False)
         except (OSError, ValueError, TypeError) as e:  # a malformed or unreachable address
             detail = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise EstimInputError(f"--scheduler {scheduler}: cannot connect ({detail})") from e

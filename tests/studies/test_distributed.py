@@ -233,3 +233,27 @@ def test_the_sensitivity_variants_run_as_tasks(monkeypatch, tmp_path):
     strip = lambda rows: [{k: v for k, v in r.items() if k != "fit_seconds"} for r in rows]  # noqa: E731
     assert strip(parallel) == strip(serial)
     assert [r["variant"] for r in parallel] == list(design.variants)
+
+
+def test_a_scheduler_address_serves_the_study_and_a_bad_one_leaves_no_client_behind(tmp_path):
+    # a failed Client("nonsense://x") stayed the default client, and every later netCDF write in the process
+    # asked that scheduler for a lock (four integration tests failed after the bad-address test)
+    import dask
+    import xarray as xr
+    from distributed import LocalCluster
+
+    from estim.errors import EstimInputError
+    from estim.studies.distributed import study_client
+
+    before = dask.config.get("scheduler", None)
+    with pytest.raises(EstimInputError, match="cannot connect"), study_client("nonsense://x"):
+        pass
+    assert (
+        dask.config.get("scheduler", None) == before
+    )  # was "dask.distributed", for a client that failed
+    xr.Dataset({"x": ("i", [1, 2])}).to_netcdf(tmp_path / "after.nc", engine="scipy")
+    with (
+        LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster,
+        study_client(cluster.scheduler_address) as client,
+    ):
+        assert client.submit(sum, [1, 2]).result() == 3
